@@ -1,0 +1,133 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use butter::{Errno, Error, ErrorKind};
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Prints why a test is skipped (never silently).
+pub fn skip(test: &str, why: &str) {
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// Runs `f` in a forked child and returns its verdict: `Err` with the child's message if it
+/// failed or panicked. Used for what must not touch the test process: lowered rlimits,
+/// dropped capabilities, new namespaces, process-directed signals.
+pub fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    let (rd, wr) = rustix::pipe::pipe().unwrap();
+    // SAFETY: the child only runs `f` and exits; glibc's fork handlers make malloc usable
+    // in the child of a multi-threaded parent.
+    match unsafe { nix::unistd::fork() }.expect("fork") {
+        nix::unistd::ForkResult::Child => {
+            drop(rd);
+            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+                .unwrap_or_else(|p| {
+                    Err(p
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                        .unwrap_or_else(|| "panic".into()))
+                });
+            let mut out = File::from(wr);
+            let code = match verdict {
+                Ok(()) => 0,
+                Err(msg) => {
+                    let _ = out.write_all(msg.as_bytes());
+                    1
+                }
+            };
+            drop(out);
+            // SAFETY: leaves the child at once, without running the parent's atexit state.
+            unsafe { libc::_exit(code) }
+        }
+        nix::unistd::ForkResult::Parent { child } => {
+            drop(wr);
+            let mut msg = String::new();
+            File::from(rd).read_to_string(&mut msg).unwrap();
+            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            match status {
+                nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
+                other => Err(format!("child {other:?}: {msg}")),
+            }
+        }
+    }
+}
+
+/// Checks that `r` failed with `errno` and `kind` in `call`.
+pub fn expect_err<T: std::fmt::Debug>(
+    r: butter::Result<T>,
+    call: &str,
+    errno: Errno,
+    kind: ErrorKind,
+) -> Result<Error, String> {
+    match r {
+        Ok(v) => Err(format!("{call}: expected {errno:?}, got Ok({v:?})")),
+        Err(e) if e.errno() == errno && e.kind() == kind && e.call() == call => Ok(e),
+        Err(e) => Err(format!("{call}: expected {errno:?}/{kind:?}, got {e:?}")),
+    }
+}
+
+/// Lowers RLIMIT_NOFILE to a few descriptors and fills them all, so that the next
+/// descriptor-creating call fails with EMFILE. For use in a child.
+pub fn exhaust_descriptors() -> Result<Vec<OwnedFd>, String> {
+    use rustix::process::{Resource, Rlimit, setrlimit};
+    setrlimit(
+        Resource::Nofile,
+        Rlimit {
+            current: Some(16),
+            maximum: Some(16),
+        },
+    )
+    .map_err(|e| format!("setrlimit: {e}"))?;
+    let mut held = Vec::new();
+    loop {
+        match rustix::io::dup(rustix::stdio::stdin()) {
+            Ok(fd) => held.push(fd),
+            Err(rustix::io::Errno::MFILE) => return Ok(held),
+            Err(e) => return Err(format!("dup: {e}")),
+        }
+    }
+}
+
+/// An `O_PATH` descriptor: open, but good for no I/O (`EBADF` for reads and most calls).
+pub fn path_fd() -> OwnedFd {
+    rustix::fs::open(
+        "/",
+        rustix::fs::OFlags::PATH | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .unwrap()
+}
+
+/// Whether `FD_CLOEXEC` is set on `fd`.
+pub fn is_cloexec(fd: &impl AsRawFd) -> bool {
+    // SAFETY: F_GETFD on a descriptor we hold.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFD) };
+    assert!(flags >= 0);
+    flags & libc::FD_CLOEXEC != 0
+}
+
+/// Drops `cap` from the effective, permitted and inheritable sets of the calling thread.
+/// For use in a child.
+pub fn drop_capability(cap: rustix::thread::CapabilitySet) -> Result<(), String> {
+    let mut sets = rustix::thread::capabilities(None).map_err(|e| e.to_string())?;
+    sets.effective.remove(cap);
+    sets.permitted.remove(cap);
+    sets.inheritable.remove(cap);
+    rustix::thread::set_capabilities(None, sets).map_err(|e| format!("capset: {e}"))
+}
+
+/// Fails the test with the child's message.
+#[track_caller]
+pub fn check(r: Result<(), String>) {
+    if let Err(msg) = r {
+        panic!("{msg}");
+    }
+}
