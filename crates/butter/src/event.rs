@@ -97,10 +97,7 @@ pub trait EventSource: AsFd {
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
-        let left = match deadline {
-            Some(d) => Some(to_timespec(d.saturating_duration_since(Instant::now()))),
-            None => None,
-        };
+        let left = deadline.map(|d| to_timespec(d.saturating_duration_since(Instant::now())));
         let mut fds = [PollFd::new(&fd, PollFlags::IN)];
         match rustix::event::poll(&mut fds, left.as_ref()) {
             Ok(0) => return Ok(false),
