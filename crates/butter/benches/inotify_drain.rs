@@ -3,12 +3,15 @@
 //! reference `bench/c/inotify_drain.c`) and the `inotify` crate.
 //!
 //! ```sh
-//! cargo bench -p butter --bench inotify_drain
+//! sudo cargo bench -p butter --bench inotify_drain [-- --rounds 11 --files 100000]
 //! ```
 //!
-//! The queue must hold 100,000 events: as root, the benchmark raises
-//! `fs.inotify.max_queued_events` for the run and puts it back afterwards. Only the drain is
-//! timed; creating and removing the files is not. Throughput is in events per second.
+//! Each drain needs 100,000 fresh events, so one sample costs far more to set up (creating
+//! and removing the files, not timed) than to measure. The implementations therefore run
+//! interleaved, round by round in a rotating order, and the table shows the median rate and
+//! the median of the per-round ratios to `libc`: this machine's speed drifts, and a ratio
+//! taken within one round is what compares fairly. As root, the benchmark raises
+//! `fs.inotify.max_queued_events` for the run and restores it afterwards.
 
 use std::fs;
 use std::hint::black_box;
@@ -18,9 +21,7 @@ use std::time::{Duration, Instant};
 
 use butter::EventSource;
 use butter::inotify::{Event, InitFlags, Inotify, Mask};
-use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 
-const FILES: usize = 100_000;
 const SYSCTL: &str = "/proc/sys/fs/inotify/max_queued_events";
 const BUF: usize = 64 * 1024;
 
@@ -48,185 +49,205 @@ impl Drop for QueueLimit {
     }
 }
 
-/// A scratch directory on tmpfs.
-fn scratch() -> tempfile::TempDir {
-    let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
-    tempfile::tempdir_in(base).unwrap()
+/// Drains every queued event; returns (events, name bytes).
+type Drain = Box<dyn FnMut() -> (usize, usize)>;
+
+/// Makes a watcher of `dir` (IN_CREATE, non-blocking) and its drain loop.
+type Setup = fn(&Path) -> Drain;
+
+fn libc_drain(dir: &Path) -> Drain {
+    // SAFETY: plain inotify calls on our own descriptor and path.
+    let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+    let path = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: as above.
+    assert!(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_CREATE) } >= 0);
+    // SAFETY: the kernel returned this descriptor.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut buf = vec![0u64; BUF / 8];
+    Box::new(move || {
+        let (mut events, mut namebytes) = (0, 0);
+        loop {
+            // SAFETY: reads into our own buffer.
+            let n = unsafe { libc::read(owned.as_raw_fd(), buf.as_mut_ptr().cast(), BUF) };
+            if n < 0 {
+                assert_eq!(
+                    std::io::Error::last_os_error().raw_os_error(),
+                    Some(libc::EAGAIN)
+                );
+                break;
+            }
+            let bytes = buf.as_ptr().cast::<u8>();
+            let mut off = 0;
+            while off < n as usize {
+                // SAFETY: the kernel wrote whole records; the buffer is 8-aligned.
+                let ev = unsafe { &*bytes.add(off).cast::<libc::inotify_event>() };
+                if ev.mask & libc::IN_Q_OVERFLOW == 0 {
+                    events += 1;
+                }
+                if ev.len > 0 {
+                    // SAFETY: the name lies within the record.
+                    let name =
+                        unsafe { std::slice::from_raw_parts(bytes.add(off + 16), ev.len as usize) };
+                    namebytes += name.iter().position(|&b| b == 0).unwrap_or(name.len());
+                }
+                off += 16 + ev.len as usize;
+            }
+        }
+        (events, namebytes)
+    })
 }
 
-fn names(dir: &Path) -> Vec<PathBuf> {
-    (0..FILES).map(|i| dir.join(format!("f{i:07}"))).collect()
+fn butter_raw(dir: &Path) -> Drain {
+    let mut ino = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
+    ino.add_watch(dir, Mask::CREATE).unwrap();
+    Box::new(move || {
+        let (mut events, mut namebytes) = (0, 0);
+        loop {
+            let parser = match ino.read_raw() {
+                Ok(p) => p,
+                Err(e) if e.is_would_block() => break,
+                Err(e) => panic!("{e}"),
+            };
+            for ev in parser {
+                if let Event::Watch(w) = ev.unwrap() {
+                    events += 1;
+                    namebytes += w.name.map_or(0, <[u8]>::len);
+                }
+            }
+        }
+        (events, namebytes)
+    })
 }
 
-/// Creates the files (not timed) so that their IN_CREATE events are queued.
-fn create(paths: &[PathBuf]) {
+fn butter_owned(dir: &Path) -> Drain {
+    let mut ino = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
+    ino.add_watch(dir, Mask::CREATE).unwrap();
+    Box::new(move || {
+        let (mut events, mut namebytes) = (0, 0);
+        loop {
+            let batch = match ino.read_events() {
+                Ok(b) => b,
+                Err(e) if e.is_would_block() => break,
+                Err(e) => panic!("{e}"),
+            };
+            for ev in &batch {
+                if let Event::Watch(w) = ev {
+                    events += 1;
+                    namebytes += w.name.as_ref().map_or(0, |n| n.len());
+                }
+            }
+        }
+        (events, namebytes)
+    })
+}
+
+fn inotify_crate(dir: &Path) -> Drain {
+    let mut ino = inotify::Inotify::init().unwrap();
+    ino.watches().add(dir, inotify::WatchMask::CREATE).unwrap();
+    let mut buf = vec![0u8; BUF];
+    Box::new(move || {
+        let (mut events, mut namebytes) = (0, 0);
+        loop {
+            let it = match ino.read_events(&mut buf) {
+                Ok(it) => it,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            };
+            for ev in it {
+                if !ev.mask.contains(inotify::EventMask::Q_OVERFLOW) {
+                    events += 1;
+                }
+                namebytes += ev.name.map_or(0, |n| n.len());
+            }
+        }
+        (events, namebytes)
+    })
+}
+
+const IMPLS: &[(&str, Setup)] = &[
+    ("libc read+walk (64 KiB)", libc_drain),
+    ("butter read_raw (borrowed)", butter_raw),
+    ("butter read_events (owned)", butter_owned),
+    ("inotify crate 0.11 (64 KiB)", inotify_crate),
+];
+
+/// One timed drain of `paths.len()` fresh creations; returns events per second.
+fn once(setup: Setup, dir: &Path, paths: &[PathBuf]) -> f64 {
+    let mut drain = setup(dir);
     for p in paths {
         fs::File::create(p).unwrap();
     }
-}
-
-fn remove(paths: &[PathBuf]) {
+    let start = Instant::now();
+    let (events, namebytes) = drain();
+    let took = start.elapsed();
+    assert_eq!(events, paths.len(), "events lost");
+    black_box(namebytes);
     for p in paths {
         fs::remove_file(p).unwrap();
     }
+    events as f64 / took.as_secs_f64()
 }
 
-/// Times `drain` over `iters` rounds of 100,000 queued creations; checks the count.
-fn timed(
-    iters: u64,
-    dir: &Path,
-    paths: &[PathBuf],
-    mut setup: impl FnMut() -> Box<dyn FnMut() -> (usize, usize)>,
-) -> Duration {
-    let mut total = Duration::ZERO;
-    for _ in 0..iters {
-        let mut drain = setup();
-        create(paths);
-        let start = Instant::now();
-        let (events, namebytes) = drain();
-        total += start.elapsed();
-        assert_eq!(events, FILES, "events lost in {}", dir.display());
-        black_box(namebytes);
-        remove(paths);
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map_or(default, |v| v.parse().expect(name))
+}
+
+fn main() {
+    let rounds = arg("--rounds", 11);
+    let files = arg("--files", 100_000);
+    let _limit = QueueLimit::raise(files + 1000);
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let paths: Vec<PathBuf> = (0..files)
+        .map(|i| dir.path().join(format!("f{i:07}")))
+        .collect();
+
+    // Warm-up: one of each, not counted.
+    for (_, setup) in IMPLS {
+        once(*setup, dir.path(), &paths);
     }
-    total
+    let mut rates = vec![Vec::new(); IMPLS.len()];
+    let started = Instant::now();
+    for round in 0..rounds {
+        for k in 0..IMPLS.len() {
+            let i = (k + round) % IMPLS.len();
+            rates[i].push(once(IMPLS[i].1, dir.path(), &paths));
+        }
+    }
+    println!(
+        "\ninotify: read and decode the queued events of {files} file creations (tmpfs, \
+         {base}); {rounds} interleaved rounds in {:.0?}",
+        started.elapsed().max(Duration::from_millis(1))
+    );
+    println!(
+        "{:<30} {:>12} {:>20} {:>16}",
+        "implementation", "M events/s", "min-max", "ratio vs libc"
+    );
+    for (i, (name, _)) in IMPLS.iter().enumerate() {
+        let mut ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, l)| r / l).collect();
+        let mut r = rates[i].clone();
+        let (lo, hi) = (
+            r.iter().cloned().fold(f64::MAX, f64::min),
+            r.iter().cloned().fold(0.0, f64::max),
+        );
+        println!(
+            "{name:<30} {:>12.3} {:>20} {:>16.3}",
+            median(&mut r) / 1e6,
+            format!("{:.2}-{:.2}", lo / 1e6, hi / 1e6),
+            median(&mut ratios)
+        );
+    }
 }
-
-fn drain(c: &mut Criterion) {
-    let _limit = QueueLimit::raise(FILES + 1000);
-    let dir = scratch();
-    let paths = names(dir.path());
-    let d = dir.path().to_path_buf();
-
-    let mut g = c.benchmark_group("inotify drain 100k creations");
-    g.sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .throughput(Throughput::Elements(FILES as u64));
-
-    g.bench_function("libc read+walk (64 KiB)", |b| {
-        b.iter_custom(|iters| {
-            timed(iters, &d, &paths, || {
-                // SAFETY: plain inotify calls on our own descriptor and path.
-                let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
-                let path = std::ffi::CString::new(d.as_os_str().as_encoded_bytes()).unwrap();
-                // SAFETY: as above.
-                assert!(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), libc::IN_CREATE) } >= 0);
-                // SAFETY: the kernel returned this descriptor.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                let mut buf = vec![0u64; BUF / 8];
-                Box::new(move || {
-                    let (mut events, mut namebytes) = (0, 0);
-                    loop {
-                        // SAFETY: reads into our own buffer.
-                        let n = unsafe { libc::read(owned.as_raw_fd(), buf.as_mut_ptr().cast(), BUF) };
-                        if n < 0 {
-                            assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EAGAIN));
-                            break;
-                        }
-                        let bytes = buf.as_ptr().cast::<u8>();
-                        let mut off = 0;
-                        while off < n as usize {
-                            // SAFETY: the kernel wrote whole records; the buffer is 8-aligned.
-                            let ev = unsafe { &*bytes.add(off).cast::<libc::inotify_event>() };
-                            if ev.mask & libc::IN_Q_OVERFLOW == 0 {
-                                events += 1;
-                            }
-                            if ev.len > 0 {
-                                // SAFETY: the name lies within the record.
-                                let name = unsafe {
-                                    std::slice::from_raw_parts(bytes.add(off + 16), ev.len as usize)
-                                };
-                                namebytes += name.iter().position(|&b| b == 0).unwrap_or(name.len());
-                            }
-                            off += 16 + ev.len as usize;
-                        }
-                    }
-                    (events, namebytes)
-                })
-            })
-        })
-    });
-
-    g.bench_function("butter read_raw (borrowed)", |b| {
-        b.iter_custom(|iters| {
-            timed(iters, &d, &paths, || {
-                let mut ino = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
-                ino.add_watch(&d, Mask::CREATE).unwrap();
-                Box::new(move || {
-                    let (mut events, mut namebytes) = (0, 0);
-                    loop {
-                        let parser = match ino.read_raw() {
-                            Ok(p) => p,
-                            Err(e) if e.is_would_block() => break,
-                            Err(e) => panic!("{e}"),
-                        };
-                        for ev in parser {
-                            if let Event::Watch(w) = ev.unwrap() {
-                                events += 1;
-                                namebytes += w.name.map_or(0, <[u8]>::len);
-                            }
-                        }
-                    }
-                    (events, namebytes)
-                })
-            })
-        })
-    });
-
-    g.bench_function("butter read_events (owned)", |b| {
-        b.iter_custom(|iters| {
-            timed(iters, &d, &paths, || {
-                let mut ino = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
-                ino.add_watch(&d, Mask::CREATE).unwrap();
-                Box::new(move || {
-                    let (mut events, mut namebytes) = (0, 0);
-                    loop {
-                        let batch = match ino.read_events() {
-                            Ok(b) => b,
-                            Err(e) if e.is_would_block() => break,
-                            Err(e) => panic!("{e}"),
-                        };
-                        for ev in &batch {
-                            if let Event::Watch(w) = ev {
-                                events += 1;
-                                namebytes += w.name.as_ref().map_or(0, |n| n.len());
-                            }
-                        }
-                    }
-                    (events, namebytes)
-                })
-            })
-        })
-    });
-
-    g.bench_function("inotify crate (64 KiB)", |b| {
-        b.iter_custom(|iters| {
-            timed(iters, &d, &paths, || {
-                let mut ino = inotify::Inotify::init().unwrap();
-                ino.watches().add(&d, inotify::WatchMask::CREATE).unwrap();
-                let mut buf = vec![0u8; BUF];
-                Box::new(move || {
-                    let (mut events, mut namebytes) = (0, 0);
-                    loop {
-                        let it = match ino.read_events(&mut buf) {
-                            Ok(it) => it,
-                            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                            Err(e) => panic!("{e}"),
-                        };
-                        for ev in it {
-                            if !ev.mask.contains(inotify::EventMask::Q_OVERFLOW) {
-                                events += 1;
-                            }
-                            namebytes += ev.name.map_or(0, |n| n.len());
-                        }
-                    }
-                    (events, namebytes)
-                })
-            })
-        })
-    });
-    g.finish();
-}
-
-criterion_group!(benches, drain);
-criterion_main!(benches);

@@ -12,8 +12,8 @@ use std::time::Duration;
 use butter::EventSource;
 use butter::eventfd::{EventFd, EventfdFlags, eventfd, eventfd_read, eventfd_write};
 use butter::timerfd::{
-    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, Timespec,
-    timerfd_create, timerfd_gettime, timerfd_settime,
+    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_gettime, timerfd_settime,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -63,18 +63,33 @@ fn timerfd_set_get(c: &mut Criterion) {
 
     // SAFETY: plain timerfd creation; the descriptor is owned below.
     let raw = unsafe {
-        OwnedFd::from_raw_fd(libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_CLOEXEC))
+        OwnedFd::from_raw_fd(libc::timerfd_create(
+            libc::CLOCK_MONOTONIC,
+            libc::TFD_CLOEXEC,
+        ))
     };
     let fd = raw.as_raw_fd();
     g.bench_function("libc", |b| {
         let new = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec { tv_sec: 10, tv_nsec: 0 },
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: 10,
+                tv_nsec: 0,
+            },
         };
         b.iter(|| {
             let mut cur = libc::itimerspec {
-                it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-                it_value: libc::timespec { tv_sec: 0, tv_nsec: 0 },
+                it_interval: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
+                it_value: libc::timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                },
             };
             // SAFETY: valid itimerspec pointers on a valid timerfd.
             unsafe {
@@ -91,8 +106,14 @@ fn timerfd_set_get(c: &mut Criterion) {
 
     let tfd = timerfd_create(Clock::Monotonic, TimerfdFlags::empty()).unwrap();
     let spec = Itimerspec {
-        it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
-        it_value: Timespec { tv_sec: 10, tv_nsec: 0 },
+        it_interval: Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        },
+        it_value: Timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        },
     };
     g.bench_function("butter thin", |b| {
         b.iter(|| {

@@ -59,8 +59,10 @@ impl<T: EventSource + OwnsFd> Async<T> {
         // SAFETY: `T: OwnsFd` keeps the descriptor open and unchanged while `inner` lives,
         // and `Async` hands out only `&T` (no `&mut T` that could swap it out) until
         // `into_inner` deregisters it.
-        let fd = unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE | Interest::WRITABLE) }
-            .map_err(|e| Error::from_io("AsyncFd::register", &e.into_parts().1))?;
+        let fd = unsafe {
+            AsyncFd::register_with_interest(inner, Interest::READABLE | Interest::WRITABLE)
+        }
+        .map_err(|e| Error::from_io("AsyncFd::register", &e.into_parts().1))?;
         Ok(Async { fd })
     }
 

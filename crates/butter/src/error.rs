@@ -232,8 +232,7 @@ impl<T> Call<T> for nix::Result<T> {
 }
 
 /// The hint for `EMFILE`/`ENFILE` when a descriptor is created.
-pub(crate) const FD_LIMIT_HINT: &str =
-    "the process's open-file limit (RLIMIT_NOFILE, `ulimit -n`) or the system's (fs.file-max) was reached";
+pub(crate) const FD_LIMIT_HINT: &str = "the process's open-file limit (RLIMIT_NOFILE, `ulimit -n`) or the system's (fs.file-max) was reached";
 
 #[cfg(test)]
 mod tests {

@@ -26,7 +26,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 pub use rustix::event::EventfdFlags;
 
-use crate::error::{Call, Error, Errno, FD_LIMIT_HINT, Result};
+use crate::error::{Call, Errno, Error, FD_LIMIT_HINT, Result};
 use crate::event::{EventSource, impl_fd_traits, read_u64};
 
 /// Creates an eventfd with counter `initval`: [`eventfd(2)`](https://man7.org/linux/man-pages/man2/eventfd.2.html).

@@ -41,11 +41,11 @@ use std::collections::VecDeque;
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-pub use rustix::time::{Itimerspec, Timespec, TimerfdFlags, TimerfdTimerFlags};
+pub use rustix::time::{Itimerspec, TimerfdFlags, TimerfdTimerFlags, Timespec};
 
 pub use crate::process::{set_timer_slack, timer_slack};
 
-use crate::error::{Call, Error, Errno, FD_LIMIT_HINT, Result};
+use crate::error::{Call, Errno, Error, FD_LIMIT_HINT, Result};
 use crate::event::{EventSource, impl_fd_traits, read_u64};
 
 /// The clock a timer counts on.
@@ -173,8 +173,12 @@ pub fn timerfd_gettime(fd: impl AsFd) -> Result<Itimerspec> {
 /// when a cancel-on-set timer's clock was set.
 #[inline]
 pub fn timerfd_read(fd: impl AsFd) -> Result<u64> {
-    read_u64(fd.as_fd(), "timerfd_read")
-        .map_err(|e| e.hint_if(Errno::ECANCELED, "the realtime clock was set (CANCEL_ON_SET)"))
+    read_u64(fd.as_fd(), "timerfd_read").map_err(|e| {
+        e.hint_if(
+            Errno::ECANCELED,
+            "the realtime clock was set (CANCEL_ON_SET)",
+        )
+    })
 }
 
 /// A timer setting: when it first expires (`value`) and how often after that (`interval`).

@@ -42,21 +42,40 @@ fn semaphore_mode_reads_one_at_a_time() {
     assert_eq!(ev.read().unwrap(), 1);
     assert_eq!(ev.read().unwrap(), 1);
     assert_eq!(ev.read().unwrap(), 1);
-    let e = expect_err(ev.read(), "eventfd_read", Errno::EAGAIN, ErrorKind::WouldBlock).unwrap();
+    let e = expect_err(
+        ev.read(),
+        "eventfd_read",
+        Errno::EAGAIN,
+        ErrorKind::WouldBlock,
+    )
+    .unwrap();
     assert!(e.is_would_block());
 }
 
 #[test]
 fn read_of_zero_counter_would_block_when_nonblocking() {
     let fd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
-    check(expect_err(eventfd_read(&fd), "eventfd_read", Errno::EAGAIN, ErrorKind::WouldBlock).map(drop));
+    check(
+        expect_err(
+            eventfd_read(&fd),
+            "eventfd_read",
+            Errno::EAGAIN,
+            ErrorKind::WouldBlock,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn writing_u64_max_is_invalid() {
     let ev = EventFd::new().unwrap();
-    let e = expect_err(ev.increment(u64::MAX), "eventfd_write", Errno::EINVAL, ErrorKind::InvalidArgument)
-        .unwrap();
+    let e = expect_err(
+        ev.increment(u64::MAX),
+        "eventfd_write",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.hint().unwrap().contains("u64::MAX"), "{e}");
 }
 
@@ -64,7 +83,15 @@ fn writing_u64_max_is_invalid() {
 fn overflowing_write_would_block_when_nonblocking() {
     let fd = eventfd(0, EventfdFlags::NONBLOCK).unwrap();
     eventfd_write(&fd, u64::MAX - 1).unwrap();
-    check(expect_err(eventfd_write(&fd, 1), "eventfd_write", Errno::EAGAIN, ErrorKind::WouldBlock).map(drop));
+    check(
+        expect_err(
+            eventfd_write(&fd, 1),
+            "eventfd_write",
+            Errno::EAGAIN,
+            ErrorKind::WouldBlock,
+        )
+        .map(drop),
+    );
     assert_eq!(eventfd_read(&fd).unwrap(), u64::MAX - 1);
     eventfd_write(&fd, 1).unwrap();
 }
@@ -72,18 +99,48 @@ fn overflowing_write_would_block_when_nonblocking() {
 #[test]
 fn bad_flags_are_rejected() {
     let bad = EventfdFlags::from_bits_retain(0x4000_0000);
-    check(expect_err(eventfd(0, bad), "eventfd", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            eventfd(0, bad),
+            "eventfd",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn bad_descriptors_are_reported() {
     // O_PATH descriptors can do no I/O.
     let fd = path_fd();
-    check(expect_err(eventfd_read(&fd), "eventfd_read", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
-    check(expect_err(eventfd_write(&fd, 1), "eventfd_write", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
+    check(
+        expect_err(
+            eventfd_read(&fd),
+            "eventfd_read",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
+    check(
+        expect_err(
+            eventfd_write(&fd, 1),
+            "eventfd_write",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
     // A descriptor of another kind: /dev/null reads 0 bytes.
     let null = std::fs::File::open("/dev/null").unwrap();
-    let e = expect_err(eventfd_read(&null), "eventfd_read", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+    let e = expect_err(
+        eventfd_read(&null),
+        "eventfd_read",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.to_string().contains("short read"), "{e}");
 }
 
@@ -91,7 +148,12 @@ fn bad_descriptors_are_reported() {
 fn descriptor_limit_gives_emfile_with_hint() {
     check(in_child(|| {
         let _held = exhaust_descriptors()?;
-        let e = expect_err(EventFd::new(), "eventfd", Errno::EMFILE, ErrorKind::ResourceExhausted)?;
+        let e = expect_err(
+            EventFd::new(),
+            "eventfd",
+            Errno::EMFILE,
+            ErrorKind::ResourceExhausted,
+        )?;
         if !e.to_string().contains("RLIMIT_NOFILE") {
             return Err(format!("no hint: {e}"));
         }
@@ -102,13 +164,23 @@ fn descriptor_limit_gives_emfile_with_hint() {
 #[test]
 fn wait_times_out_then_sees_an_increment_from_another_thread() {
     let ev = Arc::new(std::sync::Mutex::new(EventFd::new().unwrap()));
-    assert_eq!(ev.lock().unwrap().wait(Some(Duration::from_millis(20))).unwrap(), None);
+    assert_eq!(
+        ev.lock()
+            .unwrap()
+            .wait(Some(Duration::from_millis(20)))
+            .unwrap(),
+        None
+    );
     let writer: OwnedFd = rustix::io::dup(ev.lock().unwrap().as_fd()).unwrap();
     let t = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(20));
         eventfd_write(&writer, 5).unwrap();
     });
-    let got = ev.lock().unwrap().wait(Some(Duration::from_secs(10))).unwrap();
+    let got = ev
+        .lock()
+        .unwrap()
+        .wait(Some(Duration::from_secs(10)))
+        .unwrap();
     t.join().unwrap();
     assert_eq!(got, Some(5));
 }
@@ -143,9 +215,15 @@ fn wait_works_on_descriptors_above_1023() {
     let lim = getrlimit(Resource::Nofile);
     if lim.current.is_some_and(|c| c < 2000) {
         if lim.maximum.is_some_and(|m| m < 2000) {
-            return skip("wait_works_on_descriptors_above_1023", "RLIMIT_NOFILE hard limit below 2000");
+            return skip(
+                "wait_works_on_descriptors_above_1023",
+                "RLIMIT_NOFILE hard limit below 2000",
+            );
         }
-        let raised = rustix::process::Rlimit { current: Some(2000), maximum: lim.maximum };
+        let raised = rustix::process::Rlimit {
+            current: Some(2000),
+            maximum: lim.maximum,
+        };
         setrlimit(Resource::Nofile, raised).unwrap();
     }
     let ev = EventFd::new().unwrap();

@@ -36,13 +36,26 @@ fn drain(i: &mut Inotify) -> Vec<Event> {
 fn create_modify_delete_are_reported_with_names() {
     let dir = tempfile::tempdir().unwrap();
     let mut i = Inotify::new().unwrap();
-    let wd = i.add_watch(dir.path(), Mask::CREATE | Mask::MODIFY | Mask::DELETE | Mask::CLOSE_WRITE).unwrap();
+    let wd = i
+        .add_watch(
+            dir.path(),
+            Mask::CREATE | Mask::MODIFY | Mask::DELETE | Mask::CLOSE_WRITE,
+        )
+        .unwrap();
     let f = dir.path().join("abc");
     fs::write(&f, b"x").unwrap();
     fs::remove_file(&f).unwrap();
     let evs = drain(&mut i);
     let kinds: Vec<EventKind> = evs.iter().map(|e| watches(e).kind()).collect();
-    assert_eq!(kinds, [EventKind::Create, EventKind::Modify, EventKind::CloseWrite, EventKind::Delete]);
+    assert_eq!(
+        kinds,
+        [
+            EventKind::Create,
+            EventKind::Modify,
+            EventKind::CloseWrite,
+            EventKind::Delete
+        ]
+    );
     for ev in &evs {
         let w = watches(ev);
         assert_eq!(w.wd, wd);
@@ -58,20 +71,37 @@ fn directories_are_flagged_and_self_events_have_no_name() {
     let sub = dir.path().join("sub");
     fs::create_dir(&sub).unwrap();
     let mut i = Inotify::new().unwrap();
-    let top = i.add_watch(dir.path(), Mask::CREATE | Mask::DELETE).unwrap();
+    let top = i
+        .add_watch(dir.path(), Mask::CREATE | Mask::DELETE)
+        .unwrap();
     let own = i.add_watch(&sub, Mask::DELETE_SELF).unwrap();
     fs::create_dir(dir.path().join("new")).unwrap();
     fs::remove_dir(&sub).unwrap();
     let evs = drain(&mut i);
     let w0 = watches(&evs[0]);
-    assert_eq!((w0.wd, w0.kind(), w0.is_dir()), (top, EventKind::Create, true));
+    assert_eq!(
+        (w0.wd, w0.kind(), w0.is_dir()),
+        (top, EventKind::Create, true)
+    );
     assert_eq!(w0.name_os(), Some(OsStr::new("new")));
-    let selfdel = evs.iter().map(watches).find(|w| w.kind() == EventKind::DeleteSelf).unwrap();
+    let selfdel = evs
+        .iter()
+        .map(watches)
+        .find(|w| w.kind() == EventKind::DeleteSelf)
+        .unwrap();
     assert_eq!(selfdel.wd, own);
     assert_eq!(selfdel.name, None);
     // The deleted directory's watch goes away: IN_IGNORED.
-    assert!(evs.iter().map(watches).any(|w| w.wd == own && w.kind() == EventKind::Ignored));
-    assert!(evs.iter().map(watches).any(|w| w.wd == top && w.kind() == EventKind::Delete && w.is_dir()));
+    assert!(
+        evs.iter()
+            .map(watches)
+            .any(|w| w.wd == own && w.kind() == EventKind::Ignored)
+    );
+    assert!(
+        evs.iter()
+            .map(watches)
+            .any(|w| w.wd == top && w.kind() == EventKind::Delete && w.is_dir())
+    );
 }
 
 #[test]
@@ -89,13 +119,20 @@ fn rename_halves_share_a_cookie_and_pair_up() {
     let evs = drain(&mut i);
     assert_eq!(evs.len(), 3, "{evs:?}");
     let (from, to) = (watches(&evs[0]), watches(&evs[1]));
-    assert_eq!((from.kind(), to.kind()), (EventKind::MovedFrom, EventKind::MovedTo));
+    assert_eq!(
+        (from.kind(), to.kind()),
+        (EventKind::MovedFrom, EventKind::MovedTo)
+    );
     assert_ne!(from.cookie, 0);
     assert_eq!(from.move_cookie(), to.move_cookie());
     let moves = pair_moves(&evs);
     assert_eq!(moves.len(), 2);
     assert_eq!((moves[0].from, moves[0].to), (Some(0), Some(1)));
-    assert_eq!((moves[1].from, moves[1].to), (Some(2), None), "moved out of the watched dirs");
+    assert_eq!(
+        (moves[1].from, moves[1].to),
+        (Some(2), None),
+        "moved out of the watched dirs"
+    );
 }
 
 #[test]
@@ -151,12 +188,17 @@ fn read_events_returns_everything_queued_in_one_batch() {
 fn borrowed_read_matches_owned_read() {
     let dir = tempfile::tempdir().unwrap();
     let mut i = Inotify::new().unwrap();
-    i.add_watch(dir.path(), Mask::CREATE | Mask::DELETE).unwrap();
+    i.add_watch(dir.path(), Mask::CREATE | Mask::DELETE)
+        .unwrap();
     for n in 0..50 {
         fs::write(dir.path().join(format!("{n}")), b"").unwrap();
         fs::remove_file(dir.path().join(format!("{n}"))).unwrap();
     }
-    let raw: Vec<Event> = i.read_raw().unwrap().map(|e| e.unwrap().to_owned()).collect();
+    let raw: Vec<Event> = i
+        .read_raw()
+        .unwrap()
+        .map(|e| e.unwrap().to_owned())
+        .collect();
     assert_eq!(raw.len(), 100);
     assert_eq!(watches(&raw[1]).kind(), EventKind::Delete);
     assert_eq!(watches(&raw[98]).name_bytes(), Some(&b"49"[..]));
@@ -170,9 +212,16 @@ fn queue_overflow_is_a_distinct_event_at_the_end() {
         .parse()
         .unwrap();
     if limit > 100_000 {
-        return skip("queue_overflow_is_a_distinct_event_at_the_end", "fs.inotify.max_queued_events is above 100000");
+        return skip(
+            "queue_overflow_is_a_distinct_event_at_the_end",
+            "fs.inotify.max_queued_events is above 100000",
+        );
     }
-    let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
     let dir = tempfile::tempdir_in(base).unwrap();
     let mut i = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
     i.add_watch(dir.path(), Mask::CREATE).unwrap();
@@ -196,17 +245,38 @@ fn queue_overflow_is_a_distinct_event_at_the_end() {
 fn nonblocking_instance_without_events_would_block() {
     let mut i = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
     assert!(is_cloexec(&i));
-    check(expect_err(i.read_events(), "inotify_read", Errno::EAGAIN, ErrorKind::WouldBlock).map(drop));
+    check(
+        expect_err(
+            i.read_events(),
+            "inotify_read",
+            Errno::EAGAIN,
+            ErrorKind::WouldBlock,
+        )
+        .map(drop),
+    );
     assert_eq!(i.wait(Some(Duration::from_millis(5))).unwrap(), None);
 }
 
 #[test]
 fn init_errors() {
     let bad = InitFlags::from_bits_retain(0x4000_0000);
-    check(expect_err(inotify_init(bad), "inotify_init1", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            inotify_init(bad),
+            "inotify_init1",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     check(in_child(|| {
         let _held = exhaust_descriptors()?;
-        let e = expect_err(Inotify::new(), "inotify_init1", Errno::EMFILE, ErrorKind::ResourceExhausted)?;
+        let e = expect_err(
+            Inotify::new(),
+            "inotify_init1",
+            Errno::EMFILE,
+            ErrorKind::ResourceExhausted,
+        )?;
         if !e.to_string().contains("max_user_instances") {
             return Err(format!("no hint: {e}"));
         }
@@ -221,25 +291,83 @@ fn add_watch_errors_name_the_path_and_explain() {
     fs::write(&file, b"").unwrap();
     let i = Inotify::new().unwrap();
     let missing = dir.path().join("missing");
-    let e = expect_err(i.add_watch(&missing, Mask::CREATE), "inotify_add_watch", Errno::ENOENT, ErrorKind::NotFound).unwrap();
+    let e = expect_err(
+        i.add_watch(&missing, Mask::CREATE),
+        "inotify_add_watch",
+        Errno::ENOENT,
+        ErrorKind::NotFound,
+    )
+    .unwrap();
     assert_eq!(e.path(), Some(missing.as_path()));
     assert!(e.to_string().contains("missing"), "{e}");
-    let e = expect_err(i.add_watch(dir.path(), Mask::empty()), "inotify_add_watch", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+    let e = expect_err(
+        i.add_watch(dir.path(), Mask::empty()),
+        "inotify_add_watch",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.hint().unwrap().contains("no event"), "{e}");
-    check(expect_err(i.add_watch(&file, Mask::CREATE | Mask::ONLYDIR), "inotify_add_watch", Errno::ENOTDIR, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            i.add_watch(&file, Mask::CREATE | Mask::ONLYDIR),
+            "inotify_add_watch",
+            Errno::ENOTDIR,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     i.add_watch(dir.path(), Mask::CREATE).unwrap();
-    check(expect_err(i.add_watch(dir.path(), Mask::CREATE | Mask::MASK_CREATE), "inotify_add_watch", Errno::EEXIST, ErrorKind::Other).map(drop));
-    check(expect_err(i.add_watch(dir.path(), Mask::CREATE | Mask::MASK_CREATE | Mask::MASK_ADD), "inotify_add_watch", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            i.add_watch(dir.path(), Mask::CREATE | Mask::MASK_CREATE),
+            "inotify_add_watch",
+            Errno::EEXIST,
+            ErrorKind::Other,
+        )
+        .map(drop),
+    );
+    check(
+        expect_err(
+            i.add_watch(
+                dir.path(),
+                Mask::CREATE | Mask::MASK_CREATE | Mask::MASK_ADD,
+            ),
+            "inotify_add_watch",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     // Not an inotify descriptor, and an O_PATH descriptor.
     let ev = butter::eventfd::EventFd::new().unwrap();
-    check(expect_err(inotify_add_watch(&ev, dir.path(), Mask::CREATE), "inotify_add_watch", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
-    check(expect_err(inotify_add_watch(path_fd(), dir.path(), Mask::CREATE), "inotify_add_watch", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
+    check(
+        expect_err(
+            inotify_add_watch(&ev, dir.path(), Mask::CREATE),
+            "inotify_add_watch",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
+    check(
+        expect_err(
+            inotify_add_watch(path_fd(), dir.path(), Mask::CREATE),
+            "inotify_add_watch",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn unreadable_path_gives_eacces() {
     if !is_root() {
-        return skip("unreadable_path_gives_eacces", "needs root to switch to an unprivileged user");
+        return skip(
+            "unreadable_path_gives_eacces",
+            "needs root to switch to an unprivileged user",
+        );
     }
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
@@ -251,10 +379,20 @@ fn unreadable_path_gives_eacces() {
         nix::unistd::setuid(nix::unistd::Uid::from_raw(65534)).map_err(|e| e.to_string())?;
         // setuid drops the capabilities, unless securebits say otherwise: drop them outright.
         let none = rustix::thread::CapabilitySet::empty();
-        let sets = rustix::thread::CapabilitySets { effective: none, permitted: none, inheritable: none };
+        let sets = rustix::thread::CapabilitySets {
+            effective: none,
+            permitted: none,
+            inheritable: none,
+        };
         rustix::thread::set_capabilities(None, sets).map_err(|e| format!("capset: {e}"))?;
         let i = Inotify::new().map_err(|e| e.to_string())?;
-        expect_err(i.add_watch(&inner, Mask::CREATE), "inotify_add_watch", Errno::EACCES, ErrorKind::PermissionDenied).map(drop)
+        expect_err(
+            i.add_watch(&inner, Mask::CREATE),
+            "inotify_add_watch",
+            Errno::EACCES,
+            ErrorKind::PermissionDenied,
+        )
+        .map(drop)
     }));
 }
 
@@ -263,9 +401,14 @@ fn watch_limit_gives_enospc_explained_as_the_watch_limit() {
     // In a new user namespace, the per-namespace limit can be lowered without touching the
     // host's.
     check(in_child(|| {
-        let (uid, gid) = (rustix::process::getuid().as_raw(), rustix::process::getgid().as_raw());
+        let (uid, gid) = (
+            rustix::process::getuid().as_raw(),
+            rustix::process::getgid().as_raw(),
+        );
         if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
-            eprintln!("SKIPPED watch_limit_gives_enospc_explained_as_the_watch_limit: unshare(CLONE_NEWUSER): {e}");
+            eprintln!(
+                "SKIPPED watch_limit_gives_enospc_explained_as_the_watch_limit: unshare(CLONE_NEWUSER): {e}"
+            );
             return Ok(());
         }
         let write = |p: &str, s: String| fs::write(p, s).map_err(|e| format!("{p}: {e}"));
@@ -275,8 +418,14 @@ fn watch_limit_gives_enospc_explained_as_the_watch_limit() {
         write("/proc/sys/user/max_inotify_watches", "2".into())?;
         let i = Inotify::new().map_err(|e| e.to_string())?;
         i.add_watch("/", Mask::CREATE).map_err(|e| e.to_string())?;
-        i.add_watch("/proc", Mask::CREATE).map_err(|e| e.to_string())?;
-        let e = expect_err(i.add_watch("/dev", Mask::CREATE), "inotify_add_watch", Errno::ENOSPC, ErrorKind::ResourceExhausted)?;
+        i.add_watch("/proc", Mask::CREATE)
+            .map_err(|e| e.to_string())?;
+        let e = expect_err(
+            i.add_watch("/dev", Mask::CREATE),
+            "inotify_add_watch",
+            Errno::ENOSPC,
+            ErrorKind::ResourceExhausted,
+        )?;
         let msg = e.to_string();
         if !msg.contains("fs.inotify.max_user_watches") || !msg.contains("not the disk") {
             return Err(format!("no hint: {msg}"));
@@ -292,8 +441,17 @@ fn removed_watch_is_ignored_and_cannot_be_removed_again() {
     let wd = i.add_watch(dir.path(), Mask::CREATE).unwrap();
     i.rm_watch(wd).unwrap();
     let ev = i.read_event().unwrap();
-    assert_eq!((watches(&ev).wd, watches(&ev).kind()), (wd, EventKind::Ignored));
-    let e = expect_err(i.rm_watch(wd), "inotify_rm_watch", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+    assert_eq!(
+        (watches(&ev).wd, watches(&ev).kind()),
+        (wd, EventKind::Ignored)
+    );
+    let e = expect_err(
+        i.rm_watch(wd),
+        "inotify_rm_watch",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.hint().unwrap().contains("removed already"), "{e}");
     // No more events for it.
     fs::write(dir.path().join("f"), b"").unwrap();
@@ -307,7 +465,13 @@ fn too_small_read_buffer_is_explained() {
     inotify_add_watch(&fd, dir.path(), Mask::CREATE).unwrap();
     fs::write(dir.path().join("a-rather-long-name"), b"").unwrap();
     let mut small = [0u8; 20];
-    let e = expect_err(inotify_read(&fd, &mut small), "inotify_read", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+    let e = expect_err(
+        inotify_read(&fd, &mut small),
+        "inotify_read",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.hint().unwrap().contains("MIN_READ_BUFFER"));
     let mut buf = [0u8; MIN_READ_BUFFER];
     let n = inotify_read(&fd, &mut buf).unwrap();
@@ -334,7 +498,15 @@ fn one_shot_watch_helper_returns_the_first_event() {
     toucher.join().unwrap();
     assert_eq!(watches(&ev).kind(), EventKind::Modify);
     assert_eq!(watches(&ev).name_bytes(), Some(&b"touched"[..]));
-    check(expect_err(watch(dir.path().join("nope"), Mask::ALL_EVENTS), "inotify_add_watch", Errno::ENOENT, ErrorKind::NotFound).map(drop));
+    check(
+        expect_err(
+            watch(dir.path().join("nope"), Mask::ALL_EVENTS),
+            "inotify_add_watch",
+            Errno::ENOENT,
+            ErrorKind::NotFound,
+        )
+        .map(drop),
+    );
 }
 
 #[test]

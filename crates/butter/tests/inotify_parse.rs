@@ -1,10 +1,14 @@
 //! The inotify record parser on arbitrary and on well-formed input.
 
-use butter::inotify::{Event, HEADER_SIZE, Mask, Wd, WatchEvent, parse};
+use butter::inotify::{Event, HEADER_SIZE, Mask, WatchEvent, Wd, parse};
 use proptest::prelude::*;
 
 fn record(wd: i32, mask: u32, cookie: u32, name: &[u8], pad_to: usize) -> Vec<u8> {
-    let len = if name.is_empty() { 0 } else { (name.len() + 1).div_ceil(pad_to) * pad_to };
+    let len = if name.is_empty() {
+        0
+    } else {
+        (name.len() + 1).div_ceil(pad_to) * pad_to
+    };
     let mut r = Vec::with_capacity(HEADER_SIZE + len);
     r.extend_from_slice(&wd.to_ne_bytes());
     r.extend_from_slice(&mask.to_ne_bytes());
@@ -24,7 +28,10 @@ fn parses_the_kernel_layout() {
     let evs: Vec<_> = parse(&buf).map(|e| e.unwrap().to_owned()).collect();
     assert_eq!(evs.len(), 3);
     let w = evs[0].as_watch().unwrap();
-    assert_eq!((w.wd, w.mask, w.name_bytes()), (Wd::from_raw(1), Mask::CREATE, Some(&b"abc"[..])));
+    assert_eq!(
+        (w.wd, w.mask, w.name_bytes()),
+        (Wd::from_raw(1), Mask::CREATE, Some(&b"abc"[..]))
+    );
     assert_eq!(evs[1].as_watch().unwrap().name, None);
     assert_eq!(evs[2], Event::Overflow);
 }

@@ -34,7 +34,12 @@ fn watched(w: &RecursiveWatcher) -> HashSet<PathBuf> {
 }
 
 fn sh(script: &str, dir: &Path) {
-    let st = Command::new("sh").arg("-c").arg(script).current_dir(dir).status().unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .status()
+        .unwrap();
     assert!(st.success(), "{script}");
 }
 
@@ -46,12 +51,18 @@ fn existing_tree_is_watched_at_start() {
     fs::write(root.path().join("x/file"), b"").unwrap();
     let mut w = RecursiveWatcher::new(root.path(), Mask::CREATE).unwrap();
     let r = root.path();
-    assert_eq!(watched(&w), HashSet::from([r.to_path_buf(), r.join("x"), r.join("x/y"), r.join("z")]));
+    assert_eq!(
+        watched(&w),
+        HashSet::from([r.to_path_buf(), r.join("x"), r.join("x/y"), r.join("z")])
+    );
     fs::write(r.join("x/y/deep"), b"").unwrap();
     let evs = drain(&mut w);
     let c = changes(&evs);
     assert_eq!(c.len(), 1, "{evs:?}");
-    assert_eq!((c[0].path.as_path(), c[0].kind, c[0].scanned), (r.join("x/y/deep").as_path(), EventKind::Create, false));
+    assert_eq!(
+        (c[0].path.as_path(), c[0].kind, c[0].scanned),
+        (r.join("x/y/deep").as_path(), EventKind::Create, false)
+    );
 }
 
 #[test]
@@ -66,14 +77,31 @@ fn mkdir_p_then_touch_is_not_missed() {
         assert!(paths.contains(&r.join(p)), "{p} missing from {evs:?}");
     }
     assert!(changes(&evs).iter().all(|c| c.kind == EventKind::Create));
-    let f = changes(&evs).into_iter().find(|c| c.path == r.join("a/b/c/f")).unwrap();
+    let f = changes(&evs)
+        .into_iter()
+        .find(|c| c.path == r.join("a/b/c/f"))
+        .unwrap();
     assert!(!f.is_dir);
-    assert!(changes(&evs).iter().filter(|c| c.path == r.join("a/b")).all(|c| c.is_dir));
-    assert_eq!(watched(&w), HashSet::from([r.to_path_buf(), r.join("a"), r.join("a/b"), r.join("a/b/c")]));
+    assert!(
+        changes(&evs)
+            .iter()
+            .filter(|c| c.path == r.join("a/b"))
+            .all(|c| c.is_dir)
+    );
+    assert_eq!(
+        watched(&w),
+        HashSet::from([r.to_path_buf(), r.join("a"), r.join("a/b"), r.join("a/b/c")])
+    );
     // And the new directories are really watched.
     fs::write(r.join("a/b/c/g"), b"").unwrap();
     let evs = drain(&mut w);
-    assert_eq!(changes(&evs).iter().map(|c| c.path.clone()).collect::<Vec<_>>(), vec![r.join("a/b/c/g")]);
+    assert_eq!(
+        changes(&evs)
+            .iter()
+            .map(|c| c.path.clone())
+            .collect::<Vec<_>>(),
+        vec![r.join("a/b/c/g")]
+    );
 }
 
 #[test]
@@ -85,13 +113,21 @@ fn deleted_directories_are_forgotten_on_ignored() {
     assert_eq!(watched(&w).len(), 3);
     sh("rm -r d", r);
     let evs = drain(&mut w);
-    assert!(changes(&evs).iter().any(|c| c.path == r.join("d") && c.kind == EventKind::Delete && c.is_dir), "{evs:?}");
+    assert!(
+        changes(&evs)
+            .iter()
+            .any(|c| c.path == r.join("d") && c.kind == EventKind::Delete && c.is_dir),
+        "{evs:?}"
+    );
     assert_eq!(watched(&w), HashSet::from([r.to_path_buf()]));
     // Re-creating a directory of the same name watches it afresh.
     fs::create_dir(r.join("d")).unwrap();
     fs::write(r.join("d/again"), b"").unwrap();
     let evs = drain(&mut w);
-    assert!(changes(&evs).iter().any(|c| c.path == r.join("d/again")), "{evs:?}");
+    assert!(
+        changes(&evs).iter().any(|c| c.path == r.join("d/again")),
+        "{evs:?}"
+    );
 }
 
 #[test]
@@ -104,10 +140,19 @@ fn renamed_directories_keep_their_watches_under_the_new_path() {
     let evs = drain(&mut w);
     let c = changes(&evs);
     assert_eq!(c.len(), 2, "{evs:?}");
-    assert_eq!((c[0].kind, c[0].path.as_path()), (EventKind::MovedFrom, r.join("old").as_path()));
-    assert_eq!((c[1].kind, c[1].path.as_path()), (EventKind::MovedTo, r.join("new").as_path()));
+    assert_eq!(
+        (c[0].kind, c[0].path.as_path()),
+        (EventKind::MovedFrom, r.join("old").as_path())
+    );
+    assert_eq!(
+        (c[1].kind, c[1].path.as_path()),
+        (EventKind::MovedTo, r.join("new").as_path())
+    );
     assert_eq!(c[0].cookie, c[1].cookie);
-    assert_eq!(watched(&w), HashSet::from([r.to_path_buf(), r.join("new"), r.join("new/sub")]));
+    assert_eq!(
+        watched(&w),
+        HashSet::from([r.to_path_buf(), r.join("new"), r.join("new/sub")])
+    );
     fs::write(r.join("new/sub/f"), b"").unwrap();
     let evs = drain(&mut w);
     assert_eq!(changes(&evs)[0].path, r.join("new/sub/f"));
@@ -128,14 +173,27 @@ fn directories_moved_out_are_unwatched_and_moved_in_are_scanned() {
     assert_eq!(changes(&evs).len(), 1, "{evs:?}");
     assert_eq!(watched(&w), HashSet::from([r.to_path_buf()]));
     fs::write(outside.path().join("left/inner/x"), b"").unwrap();
-    assert!(drain(&mut w).is_empty(), "a directory that left the tree reports nothing");
+    assert!(
+        drain(&mut w).is_empty(),
+        "a directory that left the tree reports nothing"
+    );
 
     fs::rename(outside.path().join("arriving"), r.join("arrived")).unwrap();
     let evs = drain(&mut w);
     let c = changes(&evs);
-    assert_eq!((c[0].kind, c[0].path.as_path(), c[0].scanned), (EventKind::MovedTo, r.join("arrived").as_path(), false));
-    let scanned: HashSet<PathBuf> = c.iter().filter(|c| c.scanned).map(|c| c.path.clone()).collect();
-    assert_eq!(scanned, HashSet::from([r.join("arrived/inner"), r.join("arrived/inner/f")]));
+    assert_eq!(
+        (c[0].kind, c[0].path.as_path(), c[0].scanned),
+        (EventKind::MovedTo, r.join("arrived").as_path(), false)
+    );
+    let scanned: HashSet<PathBuf> = c
+        .iter()
+        .filter(|c| c.scanned)
+        .map(|c| c.path.clone())
+        .collect();
+    assert_eq!(
+        scanned,
+        HashSet::from([r.join("arrived/inner"), r.join("arrived/inner/f")])
+    );
     assert!(watched(&w).contains(&r.join("arrived/inner")));
 }
 
@@ -152,7 +210,10 @@ fn only_the_requested_kinds_are_reported() {
     let evs = drain(&mut w);
     let c = changes(&evs);
     assert_eq!(c.len(), 1, "{evs:?}");
-    assert_eq!((c[0].kind, c[0].path.as_path()), (EventKind::Delete, r.join("p/q/f").as_path()));
+    assert_eq!(
+        (c[0].kind, c[0].path.as_path()),
+        (EventKind::Delete, r.join("p/q/f").as_path())
+    );
 }
 
 #[test]
@@ -169,17 +230,38 @@ fn root_must_be_a_watchable_directory() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("f");
     fs::write(&file, b"").unwrap();
-    assert_eq!(RecursiveWatcher::new(&file, Mask::CREATE).unwrap_err().errno(), butter::Errno::ENOTDIR);
-    assert_eq!(RecursiveWatcher::new(dir.path().join("none"), Mask::CREATE).unwrap_err().errno(), butter::Errno::ENOENT);
+    assert_eq!(
+        RecursiveWatcher::new(&file, Mask::CREATE)
+            .unwrap_err()
+            .errno(),
+        butter::Errno::ENOTDIR
+    );
+    assert_eq!(
+        RecursiveWatcher::new(dir.path().join("none"), Mask::CREATE)
+            .unwrap_err()
+            .errno(),
+        butter::Errno::ENOENT
+    );
 }
 
 #[test]
 fn overflow_is_reported_and_the_tree_rescanned() {
-    let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events").unwrap().trim().parse().unwrap();
+    let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     if limit > 100_000 {
-        return common::skip("overflow_is_reported_and_the_tree_rescanned", "fs.inotify.max_queued_events is above 100000");
+        return common::skip(
+            "overflow_is_reported_and_the_tree_rescanned",
+            "fs.inotify.max_queued_events is above 100000",
+        );
     }
-    let base = if Path::new("/dev/shm").is_dir() { "/dev/shm" } else { "/tmp" };
+    let base = if Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
     let root = tempfile::tempdir_in(base).unwrap();
     let r = root.path();
     let mut w = RecursiveWatcher::new(r, Mask::CREATE).unwrap();
@@ -189,6 +271,11 @@ fn overflow_is_reported_and_the_tree_rescanned() {
     // Created while the queue is full: only the rescan can find it.
     fs::create_dir(r.join("late")).unwrap();
     let evs = drain(&mut w);
-    assert_eq!(evs.iter().filter(|e| matches!(e, TreeEvent::Overflow)).count(), 1);
+    assert_eq!(
+        evs.iter()
+            .filter(|e| matches!(e, TreeEvent::Overflow))
+            .count(),
+        1
+    );
     assert!(watched(&w).contains(&r.join("late")));
 }

@@ -63,7 +63,11 @@ fn masks_return_the_previous_mask() {
         assert!(before.contains(Signal::SIGUSR1));
         assert_eq!(thread_mask().unwrap(), start);
         // SIGKILL and SIGSTOP cannot be blocked; the kernel leaves them out silently.
-        pthread_sigmask(MaskHow::Block, Some(&SigSet::from([Signal::SIGKILL, Signal::SIGSTOP]))).unwrap();
+        pthread_sigmask(
+            MaskHow::Block,
+            Some(&SigSet::from([Signal::SIGKILL, Signal::SIGSTOP])),
+        )
+        .unwrap();
         assert_eq!(thread_mask().unwrap(), start);
     })
     .join()
@@ -77,33 +81,80 @@ fn signalfd_is_cloexec_and_reports_its_mask() {
     assert!(is_cloexec(&fd));
     assert_eq!(signalfd_mask(std::os::fd::AsFd::as_fd(&fd)).unwrap(), set);
     signalfd_set_mask(&fd, &Signal::SIGHUP.into()).unwrap();
-    assert_eq!(signalfd_mask(std::os::fd::AsFd::as_fd(&fd)).unwrap(), SigSet::from(Signal::SIGHUP));
+    assert_eq!(
+        signalfd_mask(std::os::fd::AsFd::as_fd(&fd)).unwrap(),
+        SigSet::from(Signal::SIGHUP)
+    );
 }
 
 #[test]
 fn bad_flags_descriptors_and_buffers_are_reported() {
     let set = SigSet::from(Signal::SIGUSR1);
     let bad = SfdFlags::from_bits_retain(0xffff ^ (libc::SFD_CLOEXEC | libc::SFD_NONBLOCK));
-    let e = expect_err(signalfd(&set, bad), "signalfd", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+    let e = expect_err(
+        signalfd(&set, bad),
+        "signalfd",
+        Errno::EINVAL,
+        ErrorKind::InvalidArgument,
+    )
+    .unwrap();
     assert!(e.to_string().contains("NONBLOCK"), "{e}");
     // Updating a descriptor that is not a signalfd.
     let ev = butter::eventfd::EventFd::new().unwrap();
-    check(expect_err(signalfd_set_mask(&ev, &set), "signalfd", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            signalfd_set_mask(&ev, &set),
+            "signalfd",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     // An O_PATH descriptor.
     let p = path_fd();
-    check(expect_err(signalfd_set_mask(&p, &set), "signalfd", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
+    check(
+        expect_err(
+            signalfd_set_mask(&p, &set),
+            "signalfd",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
     // Reads need room for a whole record.
     let fd = signalfd(&set, SfdFlags::SFD_NONBLOCK).unwrap();
-    check(expect_err(signalfd_read(&fd, &mut []), "signalfd_read", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            signalfd_read(&fd, &mut []),
+            "signalfd_read",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     let mut buf = [SigInfo::from_bytes(&[0; 128]); 2];
-    check(expect_err(signalfd_read(&fd, &mut buf), "signalfd_read", Errno::EAGAIN, ErrorKind::WouldBlock).map(drop));
+    check(
+        expect_err(
+            signalfd_read(&fd, &mut buf),
+            "signalfd_read",
+            Errno::EAGAIN,
+            ErrorKind::WouldBlock,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn descriptor_limit_gives_emfile() {
     check(in_child(|| {
         let _held = exhaust_descriptors()?;
-        expect_err(signalfd(&SigSet::empty(), SfdFlags::empty()), "signalfd", Errno::EMFILE, ErrorKind::ResourceExhausted).map(drop)
+        expect_err(
+            signalfd(&SigSet::empty(), SfdFlags::empty()),
+            "signalfd",
+            Errno::EMFILE,
+            ErrorKind::ResourceExhausted,
+        )
+        .map(drop)
     }));
 }
 
@@ -113,7 +164,10 @@ fn raised_signal_is_read_with_sender_fields() {
         let mut sfd = SignalFd::new(&Signal::SIGUSR1.into()).unwrap();
         assert!(thread_mask().unwrap().contains(Signal::SIGUSR1));
         raise(nix::sys::signal::SIGUSR1).unwrap();
-        let info = sfd.wait(Some(Duration::from_secs(5))).unwrap().expect("signal");
+        let info = sfd
+            .wait(Some(Duration::from_secs(5)))
+            .unwrap()
+            .expect("signal");
         assert_eq!(info.signal, Signal::SIGUSR1);
         assert_eq!(info.pid, std::process::id());
         assert_eq!(info.uid, rustix::process::getuid().as_raw());
@@ -130,10 +184,13 @@ fn sigqueue_value_and_realtime_queueing() {
     // Process-directed signals: in a single-threaded child.
     check(in_child(|| {
         let rt = Signal::rt(1).map_err(|e| e.to_string())?;
-        let mut sfd = SignalFd::new(&SigSet::from([rt, Signal::SIGUSR2])).map_err(|e| e.to_string())?;
+        let mut sfd =
+            SignalFd::new(&SigSet::from([rt, Signal::SIGUSR2])).map_err(|e| e.to_string())?;
         let pid = std::process::id() as libc::pid_t;
         for i in 0..3 {
-            let val = libc::sigval { sival_ptr: (1000 + i) as *mut libc::c_void };
+            let val = libc::sigval {
+                sival_ptr: (1000 + i) as *mut libc::c_void,
+            };
             // SAFETY: plain sigqueue to ourselves.
             if unsafe { libc::sigqueue(pid, rt.as_raw(), val) } != 0 {
                 return Err(format!("sigqueue: {}", std::io::Error::last_os_error()));
@@ -141,19 +198,28 @@ fn sigqueue_value_and_realtime_queueing() {
         }
         // Standard signals coalesce.
         for _ in 0..3 {
-            nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGUSR2).map_err(|e| e.to_string())?;
+            nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::SIGUSR2)
+                .map_err(|e| e.to_string())?;
         }
         let mut got = sfd.read_events().map_err(|e| e.to_string())?;
-        while let Some(more) = sfd.wait(Some(Duration::from_millis(50))).map_err(|e| e.to_string())? {
+        while let Some(more) = sfd
+            .wait(Some(Duration::from_millis(50)))
+            .map_err(|e| e.to_string())?
+        {
             got.push(more);
         }
         let rts: Vec<&SigInfo> = got.iter().filter(|i| i.signal == rt).collect();
         let usr2 = got.iter().filter(|i| i.signal == Signal::SIGUSR2).count();
         if rts.len() != 3 || usr2 != 1 {
-            return Err(format!("expected 3 queued RT signals and 1 SIGUSR2, got {got:?}"));
+            return Err(format!(
+                "expected 3 queued RT signals and 1 SIGUSR2, got {got:?}"
+            ));
         }
         for (i, info) in rts.iter().enumerate() {
-            if info.code != libc::SI_QUEUE || info.ptr != 1000 + i as u64 || info.int != 1000 + i as i32 {
+            if info.code != libc::SI_QUEUE
+                || info.ptr != 1000 + i as u64
+                || info.int != 1000 + i as i32
+            {
                 return Err(format!("bad sigqueue fields: {info:?}"));
             }
         }
@@ -165,8 +231,14 @@ fn sigqueue_value_and_realtime_queueing() {
 fn sigchld_reports_child_status_and_times() {
     check(in_child(|| {
         let mut sfd = SignalFd::new(&Signal::SIGCHLD.into()).map_err(|e| e.to_string())?;
-        let child = std::process::Command::new("sh").args(["-c", "exit 7"]).spawn().map_err(|e| e.to_string())?;
-        let info = sfd.wait(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?.ok_or("no SIGCHLD")?;
+        let child = std::process::Command::new("sh")
+            .args(["-c", "exit 7"])
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        let info = sfd
+            .wait(Some(Duration::from_secs(10)))
+            .map_err(|e| e.to_string())?
+            .ok_or("no SIGCHLD")?;
         let ok = info.signal == Signal::SIGCHLD
             && info.pid == child.id()
             && info.code == libc::CLD_EXITED
@@ -196,8 +268,15 @@ fn enable_and_disable_keep_the_thread_mask_in_step() {
         assert!(!sfd.contains(Signal::SIGUSR2));
         sfd.disable_all().unwrap();
         assert!(sfd.mask().is_empty());
-        assert!(signalfd_mask(std::os::fd::AsFd::as_fd(&sfd)).unwrap().is_empty());
-        assert!(thread_mask().unwrap().contains(Signal::SIGHUP), "SIGHUP was not ours to unblock");
+        assert!(
+            signalfd_mask(std::os::fd::AsFd::as_fd(&sfd))
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            thread_mask().unwrap().contains(Signal::SIGHUP),
+            "SIGHUP was not ours to unblock"
+        );
         sfd.enable_all().unwrap();
         assert!(sfd.contains(Signal::SIGTERM) && sfd.contains(Signal::rt(5).unwrap()));
         sfd.disable_all().unwrap();

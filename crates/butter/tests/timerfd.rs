@@ -42,7 +42,10 @@ fn interval_timer_counts_missed_expirations() {
     t.set(TimerVal::new().every(5 * MS)).unwrap();
     std::thread::sleep(30 * MS);
     let n = t.read_event().unwrap();
-    assert!(n >= 5, "expected at least 5 expirations after 30 ms at 5 ms, got {n}");
+    assert!(
+        n >= 5,
+        "expected at least 5 expirations after 30 ms at 5 ms, got {n}"
+    );
     let cur = t.get().unwrap();
     assert_eq!(cur.interval, 5 * MS);
     assert!(cur.value <= 5 * MS);
@@ -53,10 +56,16 @@ fn interval_timer_counts_missed_expirations() {
 #[test]
 fn settime_returns_the_old_setting_and_gettime_is_relative() {
     let t = Timer::new().unwrap();
-    assert_eq!(t.set(TimerVal::new().after(Duration::from_secs(10))).unwrap(), TimerVal::new());
+    assert_eq!(
+        t.set(TimerVal::new().after(Duration::from_secs(10)))
+            .unwrap(),
+        TimerVal::new()
+    );
     let left = t.get().unwrap();
     assert!(left.value <= Duration::from_secs(10) && left.value > Duration::from_secs(9));
-    let old = t.set(TimerVal::new().every(Duration::from_secs(3))).unwrap();
+    let old = t
+        .set(TimerVal::new().every(Duration::from_secs(3)))
+        .unwrap();
     assert!(old.value > Duration::from_secs(9));
     assert_eq!(old.interval, Duration::ZERO);
 }
@@ -69,7 +78,11 @@ fn absolute_timers_fire_at_a_clock_time() {
         t.set_at(TimerVal::new().after(at)).unwrap();
         // gettime is relative even for absolute timers.
         assert!(t.get().unwrap().value <= 15 * MS);
-        assert_eq!(t.wait(Some(Duration::from_secs(5))).unwrap(), Some(1), "{clock:?}");
+        assert_eq!(
+            t.wait(Some(Duration::from_secs(5))).unwrap(),
+            Some(1),
+            "{clock:?}"
+        );
         assert!(clock.now().unwrap() >= at);
     }
 }
@@ -99,30 +112,52 @@ fn unsupported_clocks_are_rejected_with_a_hint() {
 #[test]
 fn bad_flags_are_rejected() {
     let bad = TimerfdFlags::from_bits_retain(0x4000_0000);
-    check(expect_err(timerfd_create(Clock::Monotonic, bad), "timerfd_create", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            timerfd_create(Clock::Monotonic, bad),
+            "timerfd_create",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     let t = Timer::new().unwrap();
     let bad = TimerfdTimerFlags::from_bits_retain(0x100);
-    check(expect_err(
-        t.set_with_flags(TimerVal::new().after(MS), bad),
-        "timerfd_settime",
-        Errno::EINVAL,
-        ErrorKind::InvalidArgument,
-    )
-    .map(drop));
+    check(
+        expect_err(
+            t.set_with_flags(TimerVal::new().after(MS), bad),
+            "timerfd_settime",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn out_of_range_timespecs_reach_the_kernel_and_fail() {
     let t = Timer::new().unwrap();
-    let ts = |s, ns| Timespec { tv_sec: s, tv_nsec: ns };
+    let ts = |s, ns| Timespec {
+        tv_sec: s,
+        tv_nsec: ns,
+    };
     for (value, interval) in [
         (ts(0, 1_000_000_000), ts(0, 0)),
         (ts(0, 1), ts(0, 1_000_000_000)),
         (ts(0, -1), ts(0, 0)),
         (ts(-1, 0), ts(0, 0)),
     ] {
-        let spec = Itimerspec { it_value: value, it_interval: interval };
-        let e = expect_err(timerfd_settime(&t, TimerfdTimerFlags::empty(), &spec), "timerfd_settime", Errno::EINVAL, ErrorKind::InvalidArgument).unwrap();
+        let spec = Itimerspec {
+            it_value: value,
+            it_interval: interval,
+        };
+        let e = expect_err(
+            timerfd_settime(&t, TimerfdTimerFlags::empty(), &spec),
+            "timerfd_settime",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .unwrap();
         assert!(e.to_string().contains("999999999"), "{e}");
     }
 }
@@ -130,18 +165,58 @@ fn out_of_range_timespecs_reach_the_kernel_and_fail() {
 #[test]
 fn bad_descriptors_are_reported() {
     let p = path_fd();
-    check(expect_err(timerfd_gettime(&p), "timerfd_gettime", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
-    check(expect_err(timerfd_read(&p), "timerfd_read", Errno::EBADF, ErrorKind::BadDescriptor).map(drop));
+    check(
+        expect_err(
+            timerfd_gettime(&p),
+            "timerfd_gettime",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
+    check(
+        expect_err(
+            timerfd_read(&p),
+            "timerfd_read",
+            Errno::EBADF,
+            ErrorKind::BadDescriptor,
+        )
+        .map(drop),
+    );
     let ev = butter::eventfd::EventFd::new().unwrap();
-    check(expect_err(timerfd_gettime(&ev), "timerfd_gettime", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            timerfd_gettime(&ev),
+            "timerfd_gettime",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
     let spec = Itimerspec::try_from(TimerVal::new().after(MS)).unwrap();
-    check(expect_err(timerfd_settime(&ev, TimerfdTimerFlags::empty(), &spec), "timerfd_settime", Errno::EINVAL, ErrorKind::InvalidArgument).map(drop));
+    check(
+        expect_err(
+            timerfd_settime(&ev, TimerfdTimerFlags::empty(), &spec),
+            "timerfd_settime",
+            Errno::EINVAL,
+            ErrorKind::InvalidArgument,
+        )
+        .map(drop),
+    );
 }
 
 #[test]
 fn nonblocking_read_of_unexpired_timer_would_block() {
     let mut t = Timer::with_clock(Clock::Monotonic, TimerfdFlags::NONBLOCK).unwrap();
-    check(expect_err(t.read_event(), "timerfd_read", Errno::EAGAIN, ErrorKind::WouldBlock).map(drop));
+    check(
+        expect_err(
+            t.read_event(),
+            "timerfd_read",
+            Errno::EAGAIN,
+            ErrorKind::WouldBlock,
+        )
+        .map(drop),
+    );
     t.set(TimerVal::new().after(MS)).unwrap();
     assert_eq!(t.wait(Some(Duration::from_secs(5))).unwrap(), Some(1));
 }
@@ -150,20 +225,36 @@ fn nonblocking_read_of_unexpired_timer_would_block() {
 fn descriptor_limit_gives_emfile() {
     check(in_child(|| {
         let _held = exhaust_descriptors()?;
-        expect_err(Timer::new(), "timerfd_create", Errno::EMFILE, ErrorKind::ResourceExhausted).map(drop)
+        expect_err(
+            Timer::new(),
+            "timerfd_create",
+            Errno::EMFILE,
+            ErrorKind::ResourceExhausted,
+        )
+        .map(drop)
     }));
 }
 
 #[test]
 fn alarm_clocks_work_with_cap_wake_alarm() {
     let caps = rustix::thread::capabilities(None).unwrap();
-    if !caps.effective.contains(rustix::thread::CapabilitySet::WAKE_ALARM) {
-        return skip("alarm_clocks_work_with_cap_wake_alarm", "needs CAP_WAKE_ALARM (run as root)");
+    if !caps
+        .effective
+        .contains(rustix::thread::CapabilitySet::WAKE_ALARM)
+    {
+        return skip(
+            "alarm_clocks_work_with_cap_wake_alarm",
+            "needs CAP_WAKE_ALARM (run as root)",
+        );
     }
     for clock in [Clock::RealtimeAlarm, Clock::BoottimeAlarm] {
         let mut t = Timer::with_clock(clock, TimerfdFlags::empty()).unwrap();
         t.set(TimerVal::new().after(5 * MS)).unwrap();
-        assert_eq!(t.wait(Some(Duration::from_secs(5))).unwrap(), Some(1), "{clock:?}");
+        assert_eq!(
+            t.wait(Some(Duration::from_secs(5))).unwrap(),
+            Some(1),
+            "{clock:?}"
+        );
     }
 }
 
@@ -191,7 +282,10 @@ fn alarm_clocks_without_cap_wake_alarm_fail_with_eperm_and_say_why() {
 #[test]
 fn cancel_on_set_reports_a_realtime_clock_jump() {
     if !is_root() {
-        return skip("cancel_on_set_reports_a_realtime_clock_jump", "setting the clock needs root");
+        return skip(
+            "cancel_on_set_reports_a_realtime_clock_jump",
+            "setting the clock needs root",
+        );
     }
     let mut t = Timer::with_clock(Clock::Realtime, TimerfdFlags::NONBLOCK).unwrap();
     let far = Clock::Realtime.now().unwrap() + Duration::from_secs(3600);
@@ -201,7 +295,10 @@ fn cancel_on_set_reports_a_realtime_clock_jump() {
     )
     .unwrap();
     // Set the clock to (almost exactly) what it reads: a jump of microseconds, but a jump.
-    let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid timespec pointers.
     let set = unsafe {
         libc::clock_gettime(libc::CLOCK_REALTIME, &mut now);
@@ -213,18 +310,42 @@ fn cancel_on_set_reports_a_realtime_clock_jump() {
             &format!("clock_settime failed: {}", std::io::Error::last_os_error()),
         );
     }
-    let e = expect_err(t.read_event(), "timerfd_read", Errno::ECANCELED, ErrorKind::Cancelled).unwrap();
+    let e = expect_err(
+        t.read_event(),
+        "timerfd_read",
+        Errno::ECANCELED,
+        ErrorKind::Cancelled,
+    )
+    .unwrap();
     assert!(e.to_string().contains("CANCEL_ON_SET"), "{e}");
 }
 
 #[test]
 fn timer_val_builder_follows_the_original_semantics() {
     let s = Duration::from_secs;
-    assert_eq!(TimerVal::new().every(s(2)), TimerVal { value: s(2), interval: s(2) });
-    assert_eq!(TimerVal::new().after(s(5)).every(s(2)), TimerVal { value: s(5), interval: s(2) });
+    assert_eq!(
+        TimerVal::new().every(s(2)),
+        TimerVal {
+            value: s(2),
+            interval: s(2)
+        }
+    );
+    assert_eq!(
+        TimerVal::new().after(s(5)).every(s(2)),
+        TimerVal {
+            value: s(5),
+            interval: s(2)
+        }
+    );
     let t = TimerVal::new().every(s(2)).after(Duration::ZERO);
     assert!(!t.is_armed() && t.is_periodic());
-    assert_eq!(TimerVal::new().repeats(s(1)).offset(s(3)), TimerVal { value: s(3), interval: s(1) });
+    assert_eq!(
+        TimerVal::new().repeats(s(1)).offset(s(3)),
+        TimerVal {
+            value: s(3),
+            interval: s(1)
+        }
+    );
     assert!(!TimerVal::new().every(s(1)).disable().is_armed());
 }
 
@@ -246,7 +367,9 @@ fn timer_slack_is_per_thread_and_reversible() {
         set_timer_slack(Some(Duration::from_millis(2))).unwrap();
         assert_eq!(timer_slack().unwrap(), Duration::from_millis(2));
         // A new thread inherits it.
-        let inherited = std::thread::spawn(|| timer_slack().unwrap()).join().unwrap();
+        let inherited = std::thread::spawn(|| timer_slack().unwrap())
+            .join()
+            .unwrap();
         assert_eq!(inherited, Duration::from_millis(2));
         // Zero is not "none" to the kernel: it is clamped to 1 ns.
         set_timer_slack(Some(Duration::ZERO)).unwrap();

@@ -7,7 +7,9 @@ use std::fs;
 use std::time::Duration;
 
 use butter::eventfd::{AsyncEventFd, EventFd};
-use butter::inotify::{AsyncInotify, AsyncRecursiveWatcher, Event, Inotify, Mask, RecursiveWatcher, TreeEvent};
+use butter::inotify::{
+    AsyncInotify, AsyncRecursiveWatcher, Event, Inotify, Mask, RecursiveWatcher, TreeEvent,
+};
 use butter::signalfd::{AsyncSignalFd, SigSet, Signal, SignalFd};
 use butter::timerfd::{AsyncTimer, Timer, TimerVal};
 use butter::{Async, EventSource};
@@ -25,8 +27,15 @@ async fn eventfd_reads_wait_and_do_not_spin() {
     assert!(timeout(SHORT, ev.read_event()).await.is_err());
     for round in 1..=5u64 {
         ev.get_ref().increment(round).unwrap();
-        assert_eq!(timeout(LONG, ev.read_event()).await.unwrap().unwrap(), round);
-        assert!(timeout(Duration::from_millis(5), ev.read_event()).await.is_err());
+        assert_eq!(
+            timeout(LONG, ev.read_event()).await.unwrap().unwrap(),
+            round
+        );
+        assert!(
+            timeout(Duration::from_millis(5), ev.read_event())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -78,7 +87,11 @@ async fn inotify_stream_across_batches() {
             }
         }
         assert_eq!(names[3], format!("{batch}-3").as_str());
-        assert!(timeout(Duration::from_millis(5), ino.read_event()).await.is_err());
+        assert!(
+            timeout(Duration::from_millis(5), ino.read_event())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -103,7 +116,8 @@ async fn cancelled_reads_lose_nothing() {
 #[tokio::test]
 async fn periodic_timer_stream() {
     let t = Timer::new().unwrap();
-    t.set(TimerVal::new().every(Duration::from_millis(5))).unwrap();
+    t.set(TimerVal::new().every(Duration::from_millis(5)))
+        .unwrap();
     let mut t: AsyncTimer = Async::new(t).unwrap();
     let mut expirations = 0;
     for _ in 0..3 {
@@ -121,7 +135,8 @@ fn signals_arrive_on_a_runtime() {
     // harness's included: run in a forked, single-threaded child.
     common::check(common::in_child(|| {
         // Block before the runtime starts its threads: they inherit the mask.
-        let sfd = SignalFd::new(&SigSet::from([Signal::SIGUSR1, Signal::SIGUSR2])).map_err(|e| e.to_string())?;
+        let sfd = SignalFd::new(&SigSet::from([Signal::SIGUSR1, Signal::SIGUSR2]))
+            .map_err(|e| e.to_string())?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -132,12 +147,17 @@ fn signals_arrive_on_a_runtime() {
             let pid = nix::unistd::Pid::this();
             for sig in [nix::sys::signal::SIGUSR2, nix::sys::signal::SIGUSR1] {
                 nix::sys::signal::kill(pid, sig).map_err(|e| e.to_string())?;
-                let info = timeout(LONG, sfd.read_event()).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+                let info = timeout(LONG, sfd.read_event())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|e| e.to_string())?;
                 if info.signal.as_raw() != sig as i32 || info.pid != std::process::id() {
                     return Err(format!("unexpected {info:?}"));
                 }
             }
-            sfd.get_ref().disable(Signal::SIGUSR2).map_err(|e| e.to_string())?;
+            sfd.get_ref()
+                .disable(Signal::SIGUSR2)
+                .map_err(|e| e.to_string())?;
             if sfd.get_ref().contains(Signal::SIGUSR2) {
                 return Err("SIGUSR2 still enabled".into());
             }
@@ -171,7 +191,10 @@ async fn errors_surface_through_the_stream() {
     let mut ino: AsyncInotify = Async::new(ino).unwrap();
     ino.get_ref().rm_watch(wd).unwrap();
     let ev = timeout(LONG, ino.read_event()).await.unwrap().unwrap();
-    assert_eq!(ev.as_watch().unwrap().kind(), butter::inotify::EventKind::Ignored);
+    assert_eq!(
+        ev.as_watch().unwrap().kind(),
+        butter::inotify::EventKind::Ignored
+    );
     let e = ino.get_ref().rm_watch(wd).unwrap_err();
     assert_eq!(e.errno(), butter::Errno::EINVAL);
     // The source still works afterwards.

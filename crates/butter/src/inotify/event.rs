@@ -16,31 +16,71 @@ pub const HEADER_SIZE: usize = 16;
 pub const MIN_READ_BUFFER: usize = HEADER_SIZE + libc::NAME_MAX as usize + 1;
 
 /// A file name from an event: bytes, as the kernel gave them (no encoding is assumed).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Name(Box<[u8]>);
+///
+/// Names of up to 22 bytes — most names — are kept inline, without an allocation.
+#[derive(Clone)]
+pub struct Name(NameRepr);
+
+const INLINE: usize = 22;
+
+#[derive(Clone)]
+enum NameRepr {
+    Inline(u8, [u8; INLINE]),
+    Heap(Box<[u8]>),
+}
 
 impl Name {
     /// The name as an `OsStr`, to join onto a path.
     pub fn as_os_str(&self) -> &OsStr {
-        OsStr::from_bytes(&self.0)
+        OsStr::from_bytes(self.as_bytes())
     }
 
     /// The name's bytes.
+    #[inline]
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            NameRepr::Inline(len, bytes) => &bytes[..*len as usize],
+            NameRepr::Heap(bytes) => bytes,
+        }
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialOrd for Name {
+    fn partial_cmp(&self, other: &Name) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Name {
+    fn cmp(&self, other: &Name) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state)
     }
 }
 
 impl Deref for Name {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
 impl AsRef<[u8]> for Name {
     fn as_ref(&self) -> &[u8] {
-        &self.0
+        self.as_bytes()
     }
 }
 
@@ -57,14 +97,21 @@ impl AsRef<std::path::Path> for Name {
 }
 
 impl From<&[u8]> for Name {
+    #[inline]
     fn from(bytes: &[u8]) -> Name {
-        Name(bytes.into())
+        if bytes.len() <= INLINE {
+            let mut inline = [0; INLINE];
+            inline[..bytes.len()].copy_from_slice(bytes);
+            Name(NameRepr::Inline(bytes.len() as u8, inline))
+        } else {
+            Name(NameRepr::Heap(bytes.into()))
+        }
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0.escape_ascii())
+        write!(f, "\"{}\"", self.as_bytes().escape_ascii())
     }
 }
 
@@ -204,6 +251,7 @@ impl<N: AsRef<[u8]>> WatchEvent<N> {
 
 impl WatchEvent<&[u8]> {
     /// The event with its name copied out of the read buffer.
+    #[inline]
     pub fn to_owned(&self) -> WatchEvent {
         WatchEvent {
             wd: self.wd,
@@ -249,6 +297,7 @@ impl<N> Event<N> {
 
 impl EventRef<'_> {
     /// The event with its name copied out of the read buffer.
+    #[inline]
     pub fn to_owned(&self) -> Event {
         match self {
             Event::Overflow => Event::Overflow,
@@ -401,4 +450,23 @@ pub fn pair_moves<N: AsRef<[u8]>>(events: &[Event<N>]) -> Vec<Move> {
         });
     }
     moves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_inline_and_on_the_heap_behave_alike() {
+        for len in [0, 1, INLINE - 1, INLINE, INLINE + 1, 255] {
+            let bytes: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let name = Name::from(&bytes[..]);
+            assert_eq!(name.as_bytes(), &bytes[..]);
+            assert_eq!(&*name, &bytes[..]);
+            assert_eq!(name.clone(), name);
+            assert_eq!(name.as_os_str().len(), len);
+        }
+        assert!(Name::from(&b"a"[..]) < Name::from(&[b'b'; 30][..]));
+        assert_eq!(std::mem::size_of::<Event>(), 40);
+    }
 }

@@ -26,9 +26,10 @@
 //! # Ok::<(), butter::Error>(())
 //! ```
 //!
-//! Reading takes everything the kernel has queued in one go: the buffer is sized from
-//! `FIONREAD` and is never smaller than one largest event, so a read never fails for lack of
-//! room. [`Inotify::read_raw`] hands out the events without copying their names.
+//! [`EventSource::read_events`] returns everything the kernel has queued at the time of the
+//! call, read in 64 KiB pieces; the buffer always holds the
+//! largest possible event, so a read never fails for lack of room. [`Inotify::read_raw`]
+//! hands out one read's events without copying their names.
 //!
 //! Limits: each watch counts against `fs.inotify.max_user_watches` (adding one past it fails
 //! with `ENOSPC`, which here means the watch limit, not a full disk, and the error says so);
@@ -41,14 +42,15 @@ mod recursive;
 use std::collections::VecDeque;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
+use std::time::Duration;
 
 pub use event::{
     Event, EventKind, EventRef, HEADER_SIZE, MIN_READ_BUFFER, Move, Name, ParseError, Parser,
     WatchEvent, pair_moves, parse,
 };
-pub use recursive::{Change, RecursiveWatcher, TreeEvent};
 #[cfg(feature = "tokio")]
 pub use recursive::AsyncRecursiveWatcher;
+pub use recursive::{Change, RecursiveWatcher, TreeEvent};
 pub use rustix::fs::inotify::CreateFlags as InitFlags;
 
 use crate::error::{Call, Errno, Error, FD_LIMIT_HINT, Result};
@@ -165,7 +167,9 @@ pub fn inotify_add_watch(fd: impl AsFd, path: impl AsRef<Path>, mask: Mask) -> R
                      or the descriptor is not an inotify instance",
                 ),
                 Errno::ENOTDIR => e.with_hint("ONLYDIR was given and the path is not a directory"),
-                Errno::EEXIST => e.with_hint("MASK_CREATE was given and the path is watched already"),
+                Errno::EEXIST => {
+                    e.with_hint("MASK_CREATE was given and the path is watched already")
+                }
                 Errno::EACCES => e.with_hint("the path is not readable by this process"),
                 _ => e,
             }
@@ -204,7 +208,8 @@ pub fn inotify_read(fd: impl AsFd, buf: &mut [u8]) -> Result<usize> {
     }
 }
 
-/// How many bytes of events are queued (`ioctl(FIONREAD)`).
+/// How many bytes of events are queued (`ioctl(FIONREAD)`). For inotify the kernel walks the
+/// whole queue to answer: with 100,000 events queued this costs more than reading them.
 #[inline]
 pub fn queued_bytes(fd: impl AsFd) -> Result<usize> {
     rustix::io::ioctl_fionread(fd)
@@ -212,9 +217,11 @@ pub fn queued_bytes(fd: impl AsFd) -> Result<usize> {
         .map(|n| n as usize)
 }
 
-/// The most one [`Inotify::read_raw`] reads: 4 MiB, more than a default-sized queue
-/// (16384 events) can hold.
-const MAX_READ: usize = 4 << 20;
+/// The size of one read: 64 KiB, 2048 events with short names. Larger reads are slower,
+/// not faster: the kernel copies event by event either way, and a buffer that outgrows the
+/// CPU caches costs more than the extra system calls save (measured: 4 MiB reads drained
+/// 100,000 events at 2.1 M/s, 64 KiB reads at 2.9 M/s).
+const READ_SIZE: usize = 64 << 10;
 
 /// An inotify instance: watches, and the events they produce.
 #[derive(Debug)]
@@ -245,52 +252,84 @@ impl Inotify {
         inotify_rm_watch(&self.fd, wd)
     }
 
-    /// Reads what the kernel has queued (up to 4 MiB; waiting for one event on a blocking
-    /// instance) and returns the events, borrowing names from the internal buffer.
+    /// Reads what the kernel has queued, up to 64 KiB of it (waiting for one event on a
+    /// blocking instance), and returns the events, borrowing names from the internal buffer.
     ///
     /// Events already taken into the [`EventSource`] queue by an earlier
     /// [`read_event`](EventSource::read_event) are not among them.
     pub fn read_raw(&mut self) -> Result<Parser<'_>> {
-        let queued = queued_bytes(&self.fd)?;
-        let n = self.read_buf(queued)?;
+        let n = self.read_buf()?;
         Ok(parse(&self.buf[..n]))
     }
 
-    /// One read sized for `queued` bytes; returns the bytes read.
-    fn read_buf(&mut self, queued: usize) -> Result<usize> {
-        let want = queued.clamp(MIN_READ_BUFFER, MAX_READ);
-        if self.buf.len() < want {
-            self.buf.resize(want, 0);
+    /// One read into the internal buffer; returns the bytes read.
+    fn read_buf(&mut self) -> Result<usize> {
+        if self.buf.len() < READ_SIZE {
+            self.buf.resize(READ_SIZE, 0);
         }
-        inotify_read(&self.fd, &mut self.buf[..want])
+        inotify_read(&self.fd, &mut self.buf)
     }
 }
 
 impl EventSource for Inotify {
     type Event = Event;
 
-    /// Reads every event queued at the time of the call.
+    /// Reads every event queued at the time of the call (up to 16 MiB of records).
     fn fill(&mut self) -> Result<()> {
-        let queued = queued_bytes(&self.fd)?;
-        let mut done = 0;
-        loop {
-            let n = self.read_buf(queued.saturating_sub(done))?;
-            done += n;
-            for ev in parse(&self.buf[..n]) {
-                let ev = ev.map_err(|_| {
-                    Error::new("inotify_read", Errno::EIO)
-                        .with_hint("the kernel returned a malformed event record")
-                })?;
-                self.queue.push_back(ev.to_owned());
-            }
-            if done >= queued {
-                return Ok(());
-            }
-        }
+        let mut queue = std::mem::take(&mut self.queue);
+        let res = self.read_all_into(&mut queue);
+        self.queue = queue;
+        res
     }
 
     fn queue(&mut self) -> &mut VecDeque<Event> {
         &mut self.queue
+    }
+
+    /// As the provided method, but parses straight into the returned vector when nothing is
+    /// queued here.
+    fn read_events(&mut self) -> Result<Vec<Event>> {
+        if !self.queue.is_empty() {
+            return Ok(self.queue.drain(..).collect());
+        }
+        let mut out = Vec::new();
+        self.read_all_into(&mut out)?;
+        Ok(out)
+    }
+}
+
+/// The most one batch reads before it returns, so that a producer as fast as the reader
+/// cannot keep a call going forever: 16 MiB, more than a default queue (16,384 events) can
+/// hold.
+const BATCH_LIMIT: usize = 16 << 20;
+
+impl Inotify {
+    /// Reads every event queued now (at least one: waits on a blocking instance) into `out`.
+    ///
+    /// Reads 64 KiB at a time while `poll` says more is queued. (Not `FIONREAD`: for inotify
+    /// it walks the whole queue, which costs more than reading it.)
+    fn read_all_into(&mut self, out: &mut impl Extend<Event>) -> Result<()> {
+        let mut done = 0;
+        loop {
+            let n = self.read_buf()?;
+            done += n;
+            let mut malformed = false;
+            out.extend(parse(&self.buf[..n]).map_while(|ev| match ev {
+                Ok(ev) => Some(ev.to_owned()),
+                Err(_) => {
+                    malformed = true;
+                    None
+                }
+            }));
+            if malformed {
+                return Err(Error::new("inotify_read", Errno::EIO)
+                    .with_hint("the kernel returned a malformed event record"));
+            }
+            if done >= BATCH_LIMIT || !crate::poll_readable(self.fd.as_fd(), Some(Duration::ZERO))?
+            {
+                return Ok(());
+            }
+        }
     }
 }
 

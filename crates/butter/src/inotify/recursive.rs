@@ -3,8 +3,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use super::{Event, EventKind, Inotify, InitFlags, Mask, WatchEvent, Wd};
+use super::{Event, EventKind, InitFlags, Inotify, Mask, WatchEvent, Wd};
 use crate::error::{Errno, Error, Result};
 use crate::event::EventSource;
 
@@ -161,7 +162,8 @@ impl RecursiveWatcher {
                 // is reported by its parent's watch.
                 Err(e) if matches!(e.errno(), Errno::ENOENT | Errno::ENOTDIR) => continue,
                 Err(error) => {
-                    self.queue.push_back(TreeEvent::Unwatched { path: dir, error });
+                    self.queue
+                        .push_back(TreeEvent::Unwatched { path: dir, error });
                     continue;
                 }
             }
@@ -170,7 +172,8 @@ impl RecursiveWatcher {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => {
                     let error = Error::from_io("opendir", &e).with_path(&dir);
-                    self.queue.push_back(TreeEvent::Unwatched { path: dir, error });
+                    self.queue
+                        .push_back(TreeEvent::Unwatched { path: dir, error });
                     continue;
                 }
             };
@@ -281,7 +284,9 @@ impl EventSource for RecursiveWatcher {
             }
             // The second half of a directory rename may have been queued just after this
             // batch was read: take it before deciding that the directory left the tree.
-            if moved_dirs.is_empty() || super::queued_bytes(self.inotify.as_fd())? == 0 {
+            if moved_dirs.is_empty()
+                || !crate::poll_readable(self.inotify.as_fd(), Some(Duration::ZERO))?
+            {
                 break;
             }
             batch = self.inotify.read_events()?;

@@ -32,9 +32,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub use nix::sys::signalfd::SfdFlags;
 
-pub use sigset::{
-    MaskHow, SigSet, Signal, block, pthread_sigmask, set_mask, thread_mask, unblock,
-};
+pub use sigset::{MaskHow, SigSet, Signal, block, pthread_sigmask, set_mask, thread_mask, unblock};
 
 use crate::error::{Errno, Error, FD_LIMIT_HINT, Result};
 use crate::event::{EventSource, impl_fd_traits};
@@ -95,7 +93,10 @@ pub fn signalfd_read(fd: impl AsFd, buf: &mut [SigInfo]) -> Result<usize> {
         }
     };
     let records = n / SIGINFO_SIZE;
-    for (slot, chunk) in buf.iter_mut().zip(raw[..records * SIGINFO_SIZE].chunks_exact(SIGINFO_SIZE)) {
+    for (slot, chunk) in buf
+        .iter_mut()
+        .zip(raw[..records * SIGINFO_SIZE].chunks_exact(SIGINFO_SIZE))
+    {
         *slot = SigInfo::from_bytes(chunk);
     }
     Ok(records)
@@ -157,11 +158,13 @@ impl SigInfo {
     /// # Panics
     /// If `bytes` is shorter than [`SIGINFO_SIZE`].
     pub fn from_bytes(bytes: &[u8]) -> SigInfo {
-        assert!(bytes.len() >= SIGINFO_SIZE, "a signalfd record is 128 bytes");
+        assert!(
+            bytes.len() >= SIGINFO_SIZE,
+            "a signalfd record is 128 bytes"
+        );
         // SAFETY: the buffer holds SIGINFO_SIZE bytes; signalfd_siginfo is plain integers,
         // valid for every bit pattern; read_unaligned needs no alignment.
-        let r: libc::signalfd_siginfo =
-            unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
+        let r: libc::signalfd_siginfo = unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast()) };
         SigInfo::from(&r)
     }
 }
@@ -278,7 +281,10 @@ impl SignalFd {
         signalfd_set_mask(&self.fd, &mask)?;
         self.mask.set(mask);
         let blocked_here = self.blocked_here.get();
-        let ours: SigSet = signals.iter().filter(|s| blocked_here.contains(*s)).collect();
+        let ours: SigSet = signals
+            .iter()
+            .filter(|s| blocked_here.contains(*s))
+            .collect();
         if !ours.is_empty() {
             unblock(&ours)?;
             self.blocked_here.set(blocked_here.difference(&ours));

@@ -27,8 +27,8 @@ pub fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     match unsafe { nix::unistd::fork() }.expect("fork") {
         nix::unistd::ForkResult::Child => {
             drop(rd);
-            let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-                .unwrap_or_else(|p| {
+            let verdict =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
                     Err(p
                         .downcast_ref::<String>()
                         .cloned()
