@@ -12,9 +12,19 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
-/// Prints why a test is skipped (never silently).
+/// Where skipped tests are listed, for `scripts/test-all` to print after the run (the test
+/// runner hides the output of tests that pass).
+pub const SKIP_LOG: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/skipped-tests.txt");
+
+/// Says why a test is skipped (never silently): on stderr, and in [`SKIP_LOG`].
 pub fn skip(test: &str, why: &str) {
     eprintln!("SKIPPED {test}: {why}");
+    let line = format!("SKIPPED {test}: {why}\n");
+    let _ = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(SKIP_LOG)
+        .and_then(|mut f| f.write_all(line.as_bytes()));
 }
 
 /// Runs `f` in a forked child and returns its verdict: `Err` with the child's message if it
