@@ -5,7 +5,6 @@ mod common;
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -206,23 +205,11 @@ fn borrowed_read_matches_owned_read() {
 
 #[test]
 fn queue_overflow_is_a_distinct_event_at_the_end() {
-    let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    if limit > 100_000 {
-        return skip(
-            "queue_overflow_is_a_distinct_event_at_the_end",
-            "fs.inotify.max_queued_events is above 100000",
-        );
-    }
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
+    let Some((limit, dir)) =
+        common::overflow_setup("queue_overflow_is_a_distinct_event_at_the_end")
+    else {
+        return;
     };
-    let dir = tempfile::tempdir_in(base).unwrap();
     let mut i = Inotify::with_flags(InitFlags::NONBLOCK).unwrap();
     i.add_watch(dir.path(), Mask::CREATE).unwrap();
     for n in 0..limit + 50 {

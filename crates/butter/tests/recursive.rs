@@ -246,23 +246,10 @@ fn root_must_be_a_watchable_directory() {
 
 #[test]
 fn overflow_is_reported_and_the_tree_rescanned() {
-    let limit: usize = fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
-    if limit > 100_000 {
-        return common::skip(
-            "overflow_is_reported_and_the_tree_rescanned",
-            "fs.inotify.max_queued_events is above 100000",
-        );
-    }
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm"
-    } else {
-        "/tmp"
+    let Some((limit, root)) = common::overflow_setup("overflow_is_reported_and_the_tree_rescanned")
+    else {
+        return;
     };
-    let root = tempfile::tempdir_in(base).unwrap();
     let r = root.path();
     let mut w = RecursiveWatcher::new(r, Mask::CREATE).unwrap();
     for n in 0..limit + 10 {

@@ -141,3 +141,23 @@ pub fn check(r: Result<(), String>) {
         panic!("{msg}");
     }
 }
+
+/// For overflow tests: the queue limit (`fs.inotify.max_queued_events`) and a scratch
+/// directory on tmpfs, or `None` (after saying why) if the limit is too high to fill quickly.
+pub fn overflow_setup(test: &str) -> Option<(usize, tempfile::TempDir)> {
+    let limit: usize = std::fs::read_to_string("/proc/sys/fs/inotify/max_queued_events")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if limit > 100_000 {
+        skip(test, "fs.inotify.max_queued_events is above 100000");
+        return None;
+    }
+    let base = if std::path::Path::new("/dev/shm").is_dir() {
+        "/dev/shm"
+    } else {
+        "/tmp"
+    };
+    Some((limit, tempfile::tempdir_in(base).unwrap()))
+}
