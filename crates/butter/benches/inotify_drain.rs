@@ -17,7 +17,9 @@ use std::fs;
 use std::hint::black_box;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+mod common;
 
 use butter::EventSource;
 use butter::inotify::{Event, InitFlags, Inotify, Mask};
@@ -188,22 +190,9 @@ fn once(setup: Setup, dir: &Path, paths: &[PathBuf]) -> f64 {
     events as f64 / took.as_secs_f64()
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map_or(default, |v| v.parse().expect(name))
-}
-
 fn main() {
-    let rounds = arg("--rounds", 11);
-    let files = arg("--files", 100_000);
+    let rounds = common::arg("--rounds", 11);
+    let files = common::arg("--files", 100_000);
     let _limit = QueueLimit::raise(files + 1000);
     let base = if Path::new("/dev/shm").is_dir() {
         "/dev/shm"
@@ -214,40 +203,21 @@ fn main() {
     let paths: Vec<PathBuf> = (0..files)
         .map(|i| dir.path().join(format!("f{i:07}")))
         .collect();
-
-    // Warm-up: one of each, not counted.
-    for (_, setup) in IMPLS {
-        once(*setup, dir.path(), &paths);
-    }
-    let mut rates = vec![Vec::new(); IMPLS.len()];
-    let started = Instant::now();
-    for round in 0..rounds {
-        for k in 0..IMPLS.len() {
-            let i = (k + round) % IMPLS.len();
-            rates[i].push(once(IMPLS[i].1, dir.path(), &paths));
-        }
-    }
-    println!(
-        "\ninotify: read and decode the queued events of {files} file creations (tmpfs, \
-         {base}); {rounds} interleaved rounds in {:.0?}",
-        started.elapsed().max(Duration::from_millis(1))
+    let cells = IMPLS
+        .iter()
+        .map(|&(name, setup)| common::Cell {
+            name,
+            run: Box::new({
+                let (dir, paths) = (dir.path(), &paths);
+                move || once(setup, dir, paths)
+            }),
+        })
+        .collect();
+    common::table(
+        &format!("inotify: read and decode the queued events of {files} file creations ({base})"),
+        "M events/s",
+        1e-6,
+        rounds,
+        cells,
     );
-    println!(
-        "{:<30} {:>12} {:>20} {:>16}",
-        "implementation", "M events/s", "min-max", "ratio vs libc"
-    );
-    for (i, (name, _)) in IMPLS.iter().enumerate() {
-        let mut ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(r, l)| r / l).collect();
-        let mut r = rates[i].clone();
-        let (lo, hi) = (
-            r.iter().cloned().fold(f64::MAX, f64::min),
-            r.iter().cloned().fold(0.0, f64::max),
-        );
-        println!(
-            "{name:<30} {:>12.3} {:>20} {:>16.3}",
-            median(&mut r) / 1e6,
-            format!("{:.2}-{:.2}", lo / 1e6, hi / 1e6),
-            median(&mut ratios)
-        );
-    }
 }
