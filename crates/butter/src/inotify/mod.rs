@@ -298,6 +298,23 @@ impl EventSource for Inotify {
     }
 }
 
+/// Where [`Inotify::read_all_into`] puts events.
+trait EventSink: Extend<Event> {
+    fn reserve(&mut self, additional: usize);
+}
+
+impl EventSink for Vec<Event> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional)
+    }
+}
+
+impl EventSink for VecDeque<Event> {
+    fn reserve(&mut self, additional: usize) {
+        VecDeque::reserve(self, additional)
+    }
+}
+
 /// The most one batch reads before it returns, so that a producer as fast as the reader
 /// cannot keep a call going forever: 16 MiB, more than a default queue (16,384 events) can
 /// hold.
@@ -308,11 +325,13 @@ impl Inotify {
     ///
     /// Reads 64 KiB at a time while `poll` says more is queued. (Not `FIONREAD`: for inotify
     /// it walks the whole queue, which costs more than reading it.)
-    fn read_all_into(&mut self, out: &mut impl Extend<Event>) -> Result<()> {
+    fn read_all_into(&mut self, out: &mut impl EventSink) -> Result<()> {
         let mut done = 0;
         loop {
             let n = self.read_buf()?;
             done += n;
+            // Records of short names take 32 bytes.
+            out.reserve(n / 32);
             let mut malformed = false;
             out.extend(parse(&self.buf[..n]).map_while(|ev| match ev {
                 Ok(ev) => Some(ev.to_owned()),
