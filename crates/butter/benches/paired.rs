@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use butter::EventSource;
 use butter::eventfd::{EventFd, EventfdFlags, eventfd, eventfd_read, eventfd_write};
 use butter::timerfd::{
-    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, timerfd_create,
     timerfd_gettime, timerfd_settime,
 };
 
@@ -101,16 +101,7 @@ fn main() {
         it_interval: zero,
         it_value: ten,
     };
-    let spec = Itimerspec {
-        it_interval: Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        },
-    };
+    let spec = Itimerspec::try_from(TimerVal::new().after(Duration::from_secs(10))).unwrap();
     let val = TimerVal::new().after(Duration::from_secs(10));
     common::table(
         "timerfd settime (10 s one-shot) + gettime",

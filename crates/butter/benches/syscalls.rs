@@ -12,7 +12,7 @@ use std::time::Duration;
 use butter::EventSource;
 use butter::eventfd::{EventFd, EventfdFlags, eventfd, eventfd_read, eventfd_write};
 use butter::timerfd::{
-    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    Clock, Itimerspec, Timer, TimerVal, TimerfdFlags, TimerfdTimerFlags, timerfd_create,
     timerfd_gettime, timerfd_settime,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -105,16 +105,7 @@ fn timerfd_set_get(c: &mut Criterion) {
     });
 
     let tfd = timerfd_create(Clock::Monotonic, TimerfdFlags::empty()).unwrap();
-    let spec = Itimerspec {
-        it_interval: Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        },
-        it_value: Timespec {
-            tv_sec: 10,
-            tv_nsec: 0,
-        },
-    };
+    let spec = Itimerspec::try_from(TimerVal::new().after(Duration::from_secs(10))).unwrap();
     g.bench_function("butter thin", |b| {
         b.iter(|| {
             timerfd_settime(&tfd, TimerfdTimerFlags::empty(), &spec).unwrap();

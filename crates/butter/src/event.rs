@@ -65,12 +65,8 @@ pub trait EventSource: AsFd {
             if let Some(event) = self.queue().pop_front() {
                 return Ok(Some(event));
             }
-            let left = match (timeout, deadline) {
-                (None, _) => None,
-                (Some(_), Some(d)) => Some(d.saturating_duration_since(Instant::now())),
-                // A deadline too far to represent is as good as none.
-                (Some(_), None) => None,
-            };
+            // No deadline (no timeout, or one too far to represent): wait forever.
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             if !poll_readable(self.as_fd(), left)? {
                 return Ok(None);
             }

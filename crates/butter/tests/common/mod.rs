@@ -84,6 +84,29 @@ pub fn expect_err<T: std::fmt::Debug>(
     }
 }
 
+/// Checks that `err`'s message carries a hint containing `needle`.
+pub fn expect_hint(err: &Error, needle: &str) -> Result<(), String> {
+    if err.to_string().contains(needle) {
+        Ok(())
+    } else {
+        Err(format!("no hint mentioning {needle:?}: {err}"))
+    }
+}
+
+/// In a child whose descriptors are all used up, checks that `create` fails in `call` with
+/// `EMFILE` and a hint mentioning `needle`.
+pub fn expect_emfile<T: std::fmt::Debug>(
+    create: impl FnOnce() -> butter::Result<T>,
+    call: &str,
+    needle: &str,
+) {
+    check(in_child(|| {
+        let _held = exhaust_descriptors()?;
+        let e = expect_err(create(), call, Errno::EMFILE, ErrorKind::ResourceExhausted)?;
+        expect_hint(&e, needle)
+    }));
+}
+
 /// Lowers RLIMIT_NOFILE to a few descriptors and fills them all, so that the next
 /// descriptor-creating call fails with EMFILE. For use in a child.
 pub fn exhaust_descriptors() -> Result<Vec<OwnedFd>, String> {
