@@ -1,0 +1,1 @@
+//! (in progress: transfer state, ranges and transport land in the next commits)
