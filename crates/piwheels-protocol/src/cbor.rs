@@ -383,6 +383,15 @@ impl<'a> Decoder<'a> {
         }
     }
 
+    /// Whether a container of `len` items (`None`: indefinite) holds more after `seen`;
+    /// consumes the closing break of an indefinite one.
+    pub fn more(&mut self, len: Option<usize>, seen: usize) -> Result<bool, WireError> {
+        match len {
+            Some(n) => Ok(seen < n),
+            None => Ok(!self.at_break()?),
+        }
+    }
+
     /// Peeks whether the next item is `null` (consuming it if so).
     pub fn null_next(&mut self) -> Result<bool, WireError> {
         match self.pull()? {
@@ -518,7 +527,7 @@ impl<'a> Decoder<'a> {
                 self.push(Header::Map(len));
                 let n = self.map("map")?;
                 let mut i = 0;
-                while n.map_or(Ok::<_, WireError>(!self.at_break()?), |n| Ok(i < n))? {
+                while self.more(n, i)? {
                     let k = self.value()?;
                     let v = self.value()?;
                     pairs.push((k, v));
@@ -558,7 +567,7 @@ impl<'a> Decoder<'a> {
         self.push(Header::Array(len));
         let n = self.array("array")?;
         let mut items = Vec::with_capacity(n.unwrap_or(0));
-        while n.map_or(Ok::<_, WireError>(!self.at_break()?), |n| Ok(items.len() < n))? {
+        while self.more(n, items.len())? {
             items.push(self.value()?);
         }
         Ok(items)
@@ -793,7 +802,7 @@ impl<T: Wire> Wire for Vec<T> {
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, WireError> {
         let n = dec.array("list")?;
         let mut out = Vec::with_capacity(n.unwrap_or(0));
-        while n.map_or(Ok::<_, WireError>(!dec.at_break()?), |n| Ok(out.len() < n))? {
+        while dec.more(n, out.len())? {
             let i = out.len();
             out.push(T::decode(dec).map_err(|e| e.at(format_args!("[{i}]")))?);
         }
@@ -816,7 +825,7 @@ impl<T: Wire> Wire for IndexMap<String, T> {
         let n = dec.map("map")?;
         let mut out = IndexMap::with_capacity(n.unwrap_or(0));
         let mut i = 0;
-        while n.map_or(Ok::<_, WireError>(!dec.at_break()?), |n| Ok(i < n))? {
+        while dec.more(n, i)? {
             let key = dec.text().map_err(|e| e.at("(key)"))?;
             let v = T::decode(dec).map_err(|e| e.at(format_args!("[{key:?}]")))?;
             out.insert(key, v);

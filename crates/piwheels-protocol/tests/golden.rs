@@ -217,6 +217,10 @@ fn framing_rules() {
         SlaveReply::decode(&hex("9f 65 534c454550 f4 ff")).unwrap(),
         SlaveReply::Sleep(false)
     );
+    // A definite list as the last item inside an indefinite pair: the pair's break must
+    // be left for the pair.
+    let built = SlaveRequest::decode(&hex("9f 65 4255494c54 84 f4 d9 07d1 83 00 06 00 60 80 ff")).unwrap();
+    assert!(matches!(built, SlaveRequest::Built(b) if b.files.is_empty() && !b.status));
     assert!(matches!(
         SlaveReply::decode(&hex("9f 65 534c454550 f4 f4 ff")),
         Err(ProtocolError::Structure(_))
