@@ -1,1 +1,0 @@
-//! (in progress: transfer state, ranges and transport land in the next commits)
