@@ -35,7 +35,11 @@ pub struct DataError {
 impl DataError {
     /// A mismatch at the current position (the path is filled in on the way out).
     pub fn new(expected: impl Into<String>, found: impl Into<String>) -> Self {
-        DataError { path: String::new(), expected: expected.into(), found: found.into() }
+        DataError {
+            path: String::new(),
+            expected: expected.into(),
+            found: found.into(),
+        }
     }
 
     /// Prefixes one path segment (`[i]` or `["key"]`) as the error leaves a container.
@@ -51,7 +55,11 @@ impl fmt::Display for DataError {
         if self.path.is_empty() {
             write!(f, "expected {}, found {}", self.expected, self.found)
         } else {
-            write!(f, "at {}: expected {}, found {}", self.path, self.expected, self.found)
+            write!(
+                f,
+                "at {}: expected {}, found {}",
+                self.path, self.expected, self.found
+            )
         }
     }
 }

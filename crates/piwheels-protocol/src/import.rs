@@ -93,11 +93,19 @@ impl Wire for RebuildTarget {
         match self {
             RebuildTarget::Home | RebuildTarget::Search => {
                 enc.array(1);
-                enc.text(if *self == RebuildTarget::Home { "HOME" } else { "SEARCH" });
+                enc.text(if *self == RebuildTarget::Home {
+                    "HOME"
+                } else {
+                    "SEARCH"
+                });
             }
             RebuildTarget::Project(p) | RebuildTarget::Both(p) => {
                 enc.array(2);
-                enc.text(if matches!(self, RebuildTarget::Project(_)) { "PROJECT" } else { "BOTH" });
+                enc.text(if matches!(self, RebuildTarget::Project(_)) {
+                    "PROJECT"
+                } else {
+                    "BOTH"
+                });
                 p.encode(enc)?;
             }
         }
@@ -105,7 +113,8 @@ impl Wire for RebuildTarget {
     }
 
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, WireError> {
-        const EXPECTED: &str = r#"["HOME"], ["SEARCH"], ["PROJECT", str|None] or ["BOTH", str|None]"#;
+        const EXPECTED: &str =
+            r#"["HOME"], ["SEARCH"], ["PROJECT", str|None] or ["BOTH", str|None]"#;
         let n = dec.array(EXPECTED)?;
         let mut items = 0;
         let mut next = |dec: &mut Decoder<'_>| -> Result<bool, WireError> {
@@ -128,9 +137,17 @@ impl Wire for RebuildTarget {
                     return Err(DataError::new(EXPECTED, format!("[{what:?}]")).into());
                 }
                 let p = Option::<String>::decode(dec).map_err(|e| e.at("[1]"))?;
-                if what == "PROJECT" { RebuildTarget::Project(p) } else { RebuildTarget::Both(p) }
+                if what == "PROJECT" {
+                    RebuildTarget::Project(p)
+                } else {
+                    RebuildTarget::Both(p)
+                }
             }
-            other => return Err(DataError::new(EXPECTED, format!("{other:?}")).at("[0]").into()),
+            other => {
+                return Err(DataError::new(EXPECTED, format!("{other:?}"))
+                    .at("[0]")
+                    .into());
+            }
         };
         if next(dec)? {
             return Err(DataError::new(EXPECTED, "a longer sequence").into());

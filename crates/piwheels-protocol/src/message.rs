@@ -67,7 +67,6 @@ impl Message for NoMessage {
     }
 }
 
-
 /// How a frame starts: a bare name, or the name of a `[name, data]` pair.
 #[doc(hidden)]
 #[derive(Debug)]
@@ -87,7 +86,14 @@ pub fn decode_head(frame: &[u8]) -> Result<(Decoder<'_>, Head), ProtocolError> {
     let definite = match h {
         Header::Text(len) => {
             let name = dec.text_body(len).map_err(decode_only)?;
-            return Ok((dec, Head { name, with_data: false, definite: true }));
+            return Ok((
+                dec,
+                Head {
+                    name,
+                    with_data: false,
+                    definite: true,
+                },
+            ));
         }
         Header::Array(Some(2)) => true,
         Header::Array(None) => false,
@@ -115,9 +121,18 @@ pub fn decode_head(frame: &[u8]) -> Result<(Decoder<'_>, Head), ProtocolError> {
         other => return Err(ProtocolError::UnknownMessage(describe(other))),
     };
     if !definite && dec.at_break().map_err(decode_only)? {
-        return Err(ProtocolError::Structure("an array of 1 item, not [name, data]".into()));
+        return Err(ProtocolError::Structure(
+            "an array of 1 item, not [name, data]".into(),
+        ));
     }
-    Ok((dec, Head { name, with_data: true, definite }))
+    Ok((
+        dec,
+        Head {
+            name,
+            with_data: true,
+            definite,
+        },
+    ))
 }
 
 fn decode_only(e: WireError) -> ProtocolError {
@@ -160,7 +175,9 @@ pub fn decode_no_data(
 
 fn finish(dec: &mut Decoder<'_>, head: &Head) -> Result<(), ProtocolError> {
     if !head.definite && !dec.at_break().map_err(decode_only)? {
-        return Err(ProtocolError::Structure("an array of more than 2 items".into()));
+        return Err(ProtocolError::Structure(
+            "an array of more than 2 items".into(),
+        ));
     }
     Ok(())
 }

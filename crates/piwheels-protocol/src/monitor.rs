@@ -118,8 +118,17 @@ pub fn to_value<T: Wire>(value: &T) -> Result<Value, String> {
 
 impl SlaveEvent {
     /// The event for a slave's `HELLO`.
-    pub fn hello(slave_id: i64, first_seen: DateTime<Utc>, hello: &SlaveHello) -> Result<Self, String> {
-        Ok(SlaveEvent { slave_id, timestamp: first_seen, msg: "HELLO".into(), data: to_value(hello)? })
+    pub fn hello(
+        slave_id: i64,
+        first_seen: DateTime<Utc>,
+        hello: &SlaveHello,
+    ) -> Result<Self, String> {
+        Ok(SlaveEvent {
+            slave_id,
+            timestamp: first_seen,
+            msg: "HELLO".into(),
+            data: to_value(hello)?,
+        })
     }
 
     /// The event for a statistics sample.
@@ -141,7 +150,12 @@ impl SlaveEvent {
             SlaveReply::Send(f) => Value::Text(f.clone()),
             SlaveReply::Cont | SlaveReply::Done | SlaveReply::Die => Value::NoData,
         };
-        Ok(SlaveEvent { slave_id, timestamp: when, msg: reply.name().into(), data })
+        Ok(SlaveEvent {
+            slave_id,
+            timestamp: when,
+            msg: reply.name().into(),
+            data,
+        })
     }
 
     /// Reads the data according to `msg`; `None` if the pair is not one the master sends

@@ -110,7 +110,11 @@ pub struct Build {
 impl Build {
     /// A build from its wire form; every file still to be transferred.
     pub fn new(state: BuildState) -> Self {
-        let files = state.files.into_iter().map(|f| (f.filename.clone(), (f, false))).collect();
+        let files = state
+            .files
+            .into_iter()
+            .map(|f| (f.filename.clone(), (f, false)))
+            .collect();
         Build {
             slave_id: state.slave_id,
             package: state.package,
@@ -127,10 +131,15 @@ impl Build {
     /// Adds the armv6 twin of every armv7l wheel (already counted as transferred, since
     /// it is the same file), unless a real file of that name was built.
     pub fn add_armv6_twins(&mut self) {
-        let twins: Vec<FileState> =
-            self.files.values().filter_map(|(f, _)| f.armv6_twin()).collect();
+        let twins: Vec<FileState> = self
+            .files
+            .values()
+            .filter_map(|(f, _)| f.armv6_twin())
+            .collect();
         for twin in twins {
-            self.files.entry(twin.filename.clone()).or_insert((twin, true));
+            self.files
+                .entry(twin.filename.clone())
+                .or_insert((twin, true));
         }
     }
 

@@ -8,7 +8,10 @@ use piwheels_protocol::{Message, ProtocolError};
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.split_whitespace().collect();
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 fn encode<T: Wire>(v: &T) -> Vec<u8> {
@@ -27,11 +30,17 @@ fn reply_vectors_both_ways() {
         (SlaveReply::Cont, "64 434f4e54"),
         (SlaveReply::Sleep(false), "82 65 534c454550 f4"),
         (
-            SlaveReply::Build(Job { package: "foo".into(), version: "1.0".into() }),
+            SlaveReply::Build(Job {
+                package: "foo".into(),
+                version: "1.0".into(),
+            }),
             "82 65 4255494c44 82 63 666f6f 63 312e30",
         ),
         (
-            SlaveReply::Ack(Ack { slave_id: 1, index_url: "http://127.0.0.1:8080/simple".into() }),
+            SlaveReply::Ack(Ack {
+                slave_id: 1,
+                index_url: "http://127.0.0.1:8080/simple".into(),
+            }),
             "82 63 41434b 82 01 78 1c 687474703a2f2f3132372e302e302e313a383038302f73696d706c65",
         ),
     ];
@@ -79,7 +88,8 @@ fn full_slave_hello_both_ways() {
 
 #[test]
 fn datetimes_as_cbor2_writes_them() {
-    let with_micros = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap() + TimeDelta::microseconds(120);
+    let with_micros =
+        Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap() + TimeDelta::microseconds(120);
     let bytes = encode(&with_micros);
     assert_eq!(&bytes[3..], b"2024-01-02T03:04:05.000120Z");
     assert_eq!(decode::<DateTime<Utc>>(&bytes), with_micros);
@@ -89,7 +99,11 @@ fn datetimes_as_cbor2_writes_them() {
     // Years Python cannot hold are refused on sending.
     let far = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
     let mut out = Vec::new();
-    assert!(far.encode(&mut Encoder::new(&mut out)).unwrap_err().contains("outside years"));
+    assert!(
+        far.encode(&mut Encoder::new(&mut out))
+            .unwrap_err()
+            .contains("outside years")
+    );
 }
 
 fn tagged_text(tag: u8, s: &str) -> Vec<u8> {
@@ -103,8 +117,14 @@ fn datetime_strings_accepted_and_rejected_like_cbor2() {
     let base = Utc.with_ymd_and_hms(2024, 1, 2, 3, 4, 5).unwrap();
     for (s, want) in [
         ("2024-01-02T03:04:05Z", base),
-        ("2024-01-02T03:04:05.5Z", base + TimeDelta::milliseconds(500)),
-        ("2024-01-02T03:04:05.1234569Z", base + TimeDelta::microseconds(123_456)),
+        (
+            "2024-01-02T03:04:05.5Z",
+            base + TimeDelta::milliseconds(500),
+        ),
+        (
+            "2024-01-02T03:04:05.1234569Z",
+            base + TimeDelta::microseconds(123_456),
+        ),
         ("2024-01-02T04:04:05+01:00", base),
         ("2024-01-02T01:34:05-01:30", base),
     ] {
@@ -129,7 +149,10 @@ fn datetime_strings_accepted_and_rejected_like_cbor2() {
         assert!(err.is_err(), "{s:?} was accepted");
     }
     // Tag 1: seconds since the epoch, integer or float.
-    assert_eq!(decode::<DateTime<Utc>>(&hex("c1 1a 65937d15")), Utc.timestamp_opt(1704164629, 0).unwrap());
+    assert_eq!(
+        decode::<DateTime<Utc>>(&hex("c1 1a 65937d15")),
+        Utc.timestamp_opt(1704164629, 0).unwrap()
+    );
     assert_eq!(
         decode::<DateTime<Utc>>(&hex("c1 fb 41d964df454a000000")),
         Utc.timestamp_opt(1704164629, 0).unwrap() + TimeDelta::microseconds(156_250)
@@ -139,21 +162,42 @@ fn datetime_strings_accepted_and_rejected_like_cbor2() {
 #[test]
 fn timedeltas_normalised_as_python_does() {
     // timedelta(seconds=-1) is (-1 days, 86399 s, 0 µs) in Python.
-    assert_eq!(encode(&TimeDelta::seconds(-1)), hex("d9 07d1 83 20 1a 0001517f 00"));
+    assert_eq!(
+        encode(&TimeDelta::seconds(-1)),
+        hex("d9 07d1 83 20 1a 0001517f 00")
+    );
     assert_eq!(
         encode(&TimeDelta::microseconds(-1)),
         hex("d9 07d1 83 20 1a 0001517f 1a 000f423f")
     );
     // The decoder takes any split, as Python's constructor does.
-    assert_eq!(decode::<TimeDelta>(&hex("d9 07d1 83 00 19 0e10 00")), TimeDelta::hours(1));
-    assert_eq!(decode::<TimeDelta>(&hex("d9 07d1 83 01 39 0e0f 00")), TimeDelta::hours(23));
+    assert_eq!(
+        decode::<TimeDelta>(&hex("d9 07d1 83 00 19 0e10 00")),
+        TimeDelta::hours(1)
+    );
+    assert_eq!(
+        decode::<TimeDelta>(&hex("d9 07d1 83 01 39 0e0f 00")),
+        TimeDelta::hours(23)
+    );
     // Beyond Python's ±999999999 days: refused both ways.
     assert!(TimeDelta::decode(&mut Decoder::new(&hex("d9 07d1 83 1a 3b9aca00 00 00"))).is_err());
     let mut out = Vec::new();
-    assert!(TimeDelta::days(1_000_000_000).encode(&mut Encoder::new(&mut out)).is_err());
+    assert!(
+        TimeDelta::days(1_000_000_000)
+            .encode(&mut Encoder::new(&mut out))
+            .is_err()
+    );
     // Wrong shapes.
-    for bad in ["d9 07d1 82 00 00", "d9 07d1 84 00 00 00 00", "d9 07d1 83 00 f5 00", "d9 07d1 00"] {
-        assert!(TimeDelta::decode(&mut Decoder::new(&hex(bad))).is_err(), "{bad}");
+    for bad in [
+        "d9 07d1 82 00 00",
+        "d9 07d1 84 00 00 00 00",
+        "d9 07d1 83 00 f5 00",
+        "d9 07d1 00",
+    ] {
+        assert!(
+            TimeDelta::decode(&mut Decoder::new(&hex(bad))).is_err(),
+            "{bad}"
+        );
     }
 }
 
@@ -181,7 +225,10 @@ fn ints_bools_and_strings() {
     assert_eq!(decode::<i64>(&hex("c3 41 00")), -1);
     assert!(i64::decode(&mut Decoder::new(&hex("c2 49 010000000000000000"))).is_err());
     assert!(i64::decode(&mut Decoder::new(&hex("1b ffffffffffffffff"))).is_err());
-    assert_eq!(encode(&Value::Int(1 << 64)), hex("c2 49 010000000000000000"));
+    assert_eq!(
+        encode(&Value::Int(1 << 64)),
+        hex("c2 49 010000000000000000")
+    );
     // Text may be indefinite; bytes are not text.
     assert_eq!(decode::<String>(&hex("7f 62 6162 61 63 ff")), "abc");
     assert!(String::decode(&mut Decoder::new(&hex("43 616263"))).is_err());
@@ -196,15 +243,34 @@ fn err(frame: &str) -> ProtocolError {
 fn framing_rules() {
     // A bare name for a message with data, and data for a message without.
     assert_eq!(err("64 49444c45"), ProtocolError::MissingData("IDLE"));
-    assert_eq!(err("82 64 53454e54 f5"), ProtocolError::UnexpectedData("SENT"));
+    assert_eq!(
+        err("82 64 53454e54 f5"),
+        ProtocolError::UnexpectedData("SENT")
+    );
     // Data that is piwheels' NoData sentinel counts as no data (Python cannot tell).
-    assert_eq!(SlaveRequest::decode(&hex("82 64 53454e54 d9 07d2 f6")).unwrap(), SlaveRequest::Sent);
+    assert_eq!(
+        SlaveRequest::decode(&hex("82 64 53454e54 d9 07d2 f6")).unwrap(),
+        SlaveRequest::Sent
+    );
     // Unknown names, in either form; a reply name sent the wrong way is unknown too.
-    assert_eq!(err("64 4e4f5045"), ProtocolError::UnknownMessage("NOPE".into()));
-    assert_eq!(err("64 434f4e54"), ProtocolError::UnknownMessage("CONT".into()));
+    assert_eq!(
+        err("64 4e4f5045"),
+        ProtocolError::UnknownMessage("NOPE".into())
+    );
+    assert_eq!(
+        err("64 434f4e54"),
+        ProtocolError::UnknownMessage("CONT".into())
+    );
     assert_eq!(err("82 01 02"), ProtocolError::UnknownMessage("int".into()));
     // Neither text nor a pair.
-    for frame in ["01", "83 63 425945 f6 f6", "81 63 425945", "9f 63 425945 ff", "a0", "80"] {
+    for frame in [
+        "01",
+        "83 63 425945 f6 f6",
+        "81 63 425945",
+        "9f 63 425945 ff",
+        "a0",
+        "80",
+    ] {
         assert!(matches!(err(frame), ProtocolError::Structure(_)), "{frame}");
     }
     // Not CBOR at all, or cut short.
@@ -212,14 +278,18 @@ fn framing_rules() {
         assert!(matches!(err(frame), ProtocolError::Decode(_)), "{frame}");
     }
     // An indefinite [name, data] pair is fine; a third item is not.
-    assert_eq!(SlaveRequest::decode(&hex("9f 64 53454e54 ff")).unwrap_err(), ProtocolError::Structure("an array of 1 item, not [name, data]".into()));
+    assert_eq!(
+        SlaveRequest::decode(&hex("9f 64 53454e54 ff")).unwrap_err(),
+        ProtocolError::Structure("an array of 1 item, not [name, data]".into())
+    );
     assert_eq!(
         SlaveReply::decode(&hex("9f 65 534c454550 f4 ff")).unwrap(),
         SlaveReply::Sleep(false)
     );
     // A definite list as the last item inside an indefinite pair: the pair's break must
     // be left for the pair.
-    let built = SlaveRequest::decode(&hex("9f 65 4255494c54 84 f4 d9 07d1 83 00 06 00 60 80 ff")).unwrap();
+    let built =
+        SlaveRequest::decode(&hex("9f 65 4255494c54 84 f4 d9 07d1 83 00 06 00 60 80 ff")).unwrap();
     assert!(matches!(built, SlaveRequest::Built(b) if b.files.is_empty() && !b.status));
     assert!(matches!(
         SlaveReply::decode(&hex("9f 65 534c454550 f4 f4 ff")),
@@ -234,11 +304,19 @@ fn schema_errors_say_where() {
     let at = bytes.windows(6).position(|w| w == b"ecp311").unwrap();
     bytes[at] = 0x45;
     let e = SlaveRequest::decode(&bytes).unwrap_err();
-    assert_eq!(e.to_string(), "invalid data for HELLO: at [3]: expected str, found bytes");
+    assert_eq!(
+        e.to_string(),
+        "invalid data for HELLO: at [3]: expected str, found bytes"
+    );
     // One field short, one too many.
     let mut short = hex(HELLO);
     short[7] = 0x89;
-    assert!(SlaveRequest::decode(&short).unwrap_err().to_string().contains("sequence of 10 items"));
+    assert!(
+        SlaveRequest::decode(&short)
+            .unwrap_err()
+            .to_string()
+            .contains("sequence of 10 items")
+    );
     let mut long = hex(HELLO);
     long[7] = 0x8b;
     long.push(0xf6);
@@ -252,10 +330,17 @@ fn schema_errors_say_where() {
 #[test]
 fn hostile_sizes_and_nesting_are_refused_without_allocating() {
     // A text claiming 2^62 bytes, an array claiming 2^62 items.
-    assert!(matches!(err("82 64 49444c45 9b 4000000000000000"), ProtocolError::Decode(_) | ProtocolError::InvalidData { .. }));
-    assert!(matches!(err("7b 4000000000000000 41"), ProtocolError::Decode(_)));
+    assert!(matches!(
+        err("82 64 49444c45 9b 4000000000000000"),
+        ProtocolError::Decode(_) | ProtocolError::InvalidData { .. }
+    ));
+    assert!(matches!(
+        err("7b 4000000000000000 41"),
+        ProtocolError::Decode(_)
+    ));
     // Deep nesting inside an anything-goes field.
-    let mut deep = hex("82 65 534c415645 84 01 c0 74 323032342d30312d30325430333a30343a30355a 63 414141");
+    let mut deep =
+        hex("82 65 534c415645 84 01 c0 74 323032342d30312d30325430333a30343a30355a 63 414141");
     deep.extend(std::iter::repeat_n(0x81, 100_000));
     deep.push(0x01);
     let e = piwheels_protocol::monitor::StatusMessage::decode(&deep).unwrap_err();

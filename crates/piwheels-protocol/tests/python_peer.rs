@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 use chrono::{TimeDelta, TimeZone, Utc};
 use indexmap::IndexMap;
 use piwheels_protocol::Message;
-use piwheels_protocol::slave::{Ack, BuiltReport, Job, SlaveHello, SlaveReply, SlaveRequest, SlaveStats};
+use piwheels_protocol::slave::{
+    Ack, BuiltReport, Job, SlaveHello, SlaveReply, SlaveRequest, SlaveStats,
+};
 use piwheels_protocol::states::{Build, BuildState, FileState};
 
 fn spawn_peer(script: &str, args: &[&str]) -> Option<Child> {
@@ -47,7 +49,14 @@ fn wait_success(mut child: Child) {
     }
 }
 
-fn stats(micro: u32, disk_free: i64, mem_free: i64, swap_free: i64, load: f64, temp: f64) -> SlaveStats {
+fn stats(
+    micro: u32,
+    disk_free: i64,
+    mem_free: i64,
+    swap_free: i64,
+    load: f64,
+    temp: f64,
+) -> SlaveStats {
     SlaveStats {
         timestamp: Utc.with_ymd_and_hms(2026, 11, 22, 4, 5, 6).unwrap()
             + TimeDelta::microseconds(i64::from(micro)),
@@ -64,9 +73,13 @@ fn stats(micro: u32, disk_free: i64, mem_free: i64, swap_free: i64, load: f64, t
 
 fn deps(apt: &[&str], pip: &[&str], unresolved: &[&str]) -> IndexMap<String, Vec<String>> {
     let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect();
-    [("apt".to_string(), v(apt)), ("pip".to_string(), v(pip)), (String::new(), v(unresolved))]
-        .into_iter()
-        .collect()
+    [
+        ("apt".to_string(), v(apt)),
+        ("pip".to_string(), v(pip)),
+        (String::new(), v(unresolved)),
+    ]
+    .into_iter()
+    .collect()
 }
 
 fn files() -> Vec<FileState> {
@@ -142,17 +155,26 @@ fn slave_protocol_with_python_peer() {
     router.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = router.get_last_endpoint().unwrap().unwrap();
     let Some(child) = spawn_peer("slave_peer.py", &[&endpoint]) else {
-        return common::skip("slave_protocol_with_python_peer", "no Python with cbor2, pyzmq and voluptuous");
+        return common::skip(
+            "slave_protocol_with_python_peer",
+            "no Python with cbor2, pyzmq and voluptuous",
+        );
     };
 
     let mut build: Option<Build> = None;
     for (step, want) in expected_requests().into_iter().enumerate() {
-        let frames = router.recv_multipart(0).expect("a request from the Python slave");
+        let frames = router
+            .recv_multipart(0)
+            .expect("a request from the Python slave");
         assert_eq!(frames.len(), 3, "REQ envelope");
         assert!(frames[1].is_empty());
         let got = SlaveRequest::decode(&frames[2]).unwrap_or_else(|e| panic!("step {step}: {e}"));
         assert_eq!(got, want, "step {step}");
-        assert_eq!(frames[2], want.encode().unwrap(), "step {step}: bytes differ from ours");
+        assert_eq!(
+            frames[2],
+            want.encode().unwrap(),
+            "step {step}: bytes differ from ours"
+        );
 
         // The master's side of the conversation, driven by the shared states.
         let reply = match (step, &got) {
@@ -161,9 +183,10 @@ fn slave_protocol_with_python_peer() {
                 index_url: "http://127.0.0.1:8080/simple".into(),
             }),
             (1, SlaveRequest::Idle(_)) => SlaveReply::Sleep(false),
-            (2, SlaveRequest::Idle(_)) => {
-                SlaveReply::Build(Job { package: "foo".into(), version: "1.0".into() })
-            }
+            (2, SlaveRequest::Idle(_)) => SlaveReply::Build(Job {
+                package: "foo".into(),
+                version: "1.0".into(),
+            }),
             (7, SlaveRequest::Idle(_)) => SlaveReply::Sleep(true),
             (_, SlaveRequest::Idle(_)) => SlaveReply::Die,
             (_, SlaveRequest::Busy(_)) => SlaveReply::Cont,
@@ -194,7 +217,9 @@ fn slave_protocol_with_python_peer() {
             }
             (_, SlaveRequest::Bye) => break,
         };
-        router.send_multipart([&frames[0][..], b"", &reply.encode().unwrap()], 0).unwrap();
+        router
+            .send_multipart([&frames[0][..], b"", &reply.encode().unwrap()], 0)
+            .unwrap();
     }
     let b = build.unwrap();
     assert!(b.all_transferred());

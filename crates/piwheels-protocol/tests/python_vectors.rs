@@ -13,8 +13,7 @@ use indexmap::IndexMap;
 use piwheels_protocol::Message;
 use piwheels_protocol::cbor::Value;
 use piwheels_protocol::import::{
-    AddPackage, AddVersion, ImportReply, ImportRequest, RebuildTarget, RemovePackage,
-    RemoveVersion,
+    AddPackage, AddVersion, ImportReply, ImportRequest, RebuildTarget, RemovePackage, RemoveVersion,
 };
 use piwheels_protocol::logger::{DownloadState, LogMessage, PageHit, ProjectHit, SearchState};
 use piwheels_protocol::monitor::{
@@ -26,8 +25,16 @@ use piwheels_protocol::states::{BuildState, FileState};
 fn python_vectors() -> Option<HashMap<String, Vec<u8>>> {
     let python = common::python()?;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
-    let out = Command::new(python).arg("vectors.py").current_dir(dir).output().unwrap();
-    assert!(out.status.success(), "vectors.py: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(python)
+        .arg("vectors.py")
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vectors.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     Some(
         text.lines()
@@ -95,9 +102,13 @@ fn file() -> FileState {
         abi_tag: s("cp39"),
         platform_tag: s("linux_armv7l"),
         requires_python: None,
-        dependencies: [(s("apt"), vec![s("libgomp1")]), (s("pip"), vec![]), (s(""), vec![])]
-            .into_iter()
-            .collect(),
+        dependencies: [
+            (s("apt"), vec![s("libgomp1")]),
+            (s("pip"), vec![]),
+            (s(""), vec![]),
+        ]
+        .into_iter()
+        .collect(),
         location: s("/simple"),
     }
 }
@@ -129,7 +140,9 @@ fn status_samples() -> Vec<(&'static str, StatusMessage)> {
                 timestamp: when(),
                 packages_built: 12345,
                 builds_last_hour: abis(&[("cp39", 10), ("cp311", 3)]),
-                builds_time: TimeDelta::days(1) + TimeDelta::seconds(5) + TimeDelta::microseconds(7),
+                builds_time: TimeDelta::days(1)
+                    + TimeDelta::seconds(5)
+                    + TimeDelta::microseconds(7),
                 builds_size: 1 << 33,
                 builds_pending: abis(&[("cp39", 0), ("cp311", 4567)]),
                 new_last_hour: 42,
@@ -147,23 +160,54 @@ fn status_samples() -> Vec<(&'static str, StatusMessage)> {
                 cpu_temp: 0.0,
             }),
         ),
-        ("status/SLAVE#hello", StatusMessage::Slave(SlaveEvent::hello(1, when(), &hello()).unwrap())),
-        ("status/SLAVE#stats", StatusMessage::Slave(SlaveEvent::stats(1, &stats()).unwrap())),
+        (
+            "status/SLAVE#hello",
+            StatusMessage::Slave(SlaveEvent::hello(1, when(), &hello()).unwrap()),
+        ),
+        (
+            "status/SLAVE#stats",
+            StatusMessage::Slave(SlaveEvent::stats(1, &stats()).unwrap()),
+        ),
         (
             "status/SLAVE#ack",
-            event(1, later(), &SlaveReply::Ack(Ack { slave_id: 1, index_url: s("http://127.0.0.1:8080/simple") })),
+            event(
+                1,
+                later(),
+                &SlaveReply::Ack(Ack {
+                    slave_id: 1,
+                    index_url: s("http://127.0.0.1:8080/simple"),
+                }),
+            ),
         ),
-        ("status/SLAVE#sleep", event(2, later(), &SlaveReply::Sleep(true))),
+        (
+            "status/SLAVE#sleep",
+            event(2, later(), &SlaveReply::Sleep(true)),
+        ),
         (
             "status/SLAVE#build",
-            event(2, later(), &SlaveReply::Build(Job { package: s("foo"), version: s("1.0") })),
+            event(
+                2,
+                later(),
+                &SlaveReply::Build(Job {
+                    package: s("foo"),
+                    version: s("1.0"),
+                }),
+            ),
         ),
-        ("status/SLAVE#send", event(2, later(), &SlaveReply::Send(file().filename))),
+        (
+            "status/SLAVE#send",
+            event(2, later(), &SlaveReply::Send(file().filename)),
+        ),
         ("status/SLAVE#done", event(2, later(), &SlaveReply::Done)),
         (
             // The original sends None rather than NoData when it forgets a slave.
             "status/SLAVE#die",
-            StatusMessage::Slave(SlaveEvent { slave_id: 3, timestamp: later(), msg: s("DIE"), data: Value::Null }),
+            StatusMessage::Slave(SlaveEvent {
+                slave_id: 3,
+                timestamp: later(),
+                msg: s("DIE"),
+                data: Value::Null,
+            }),
         ),
     ]
 }
@@ -182,15 +226,24 @@ fn every_other_protocol_matches_piwheels_bytes() {
     };
     let mut checked = 0;
     let mut check = |key: &str, ours: Vec<u8>, decoded_equal: bool| {
-        let theirs = vectors.get(key).unwrap_or_else(|| panic!("vectors.py has no {key}"));
+        let theirs = vectors
+            .get(key)
+            .unwrap_or_else(|| panic!("vectors.py has no {key}"));
         assert_eq!(&ours, theirs, "{key}: our bytes differ from piwheels'");
-        assert!(decoded_equal, "{key}: piwheels' bytes decode to something else");
+        assert!(
+            decoded_equal,
+            "{key}: piwheels' bytes decode to something else"
+        );
         checked += 1;
     };
 
     for (key, msg) in status_samples() {
         let theirs = &vectors[key];
-        check(key, msg.encode().unwrap(), StatusMessage::decode(theirs).unwrap() == msg);
+        check(
+            key,
+            msg.encode().unwrap(),
+            StatusMessage::decode(theirs).unwrap() == msg,
+        );
     }
     // Monitors can read every slave event back as typed values.
     let kinds: Vec<_> = status_samples()
@@ -213,7 +266,11 @@ fn every_other_protocol_matches_piwheels_bytes() {
         ("control/WAKE", ControlMessage::Wake(None)),
     ];
     for (key, msg) in control {
-        check(key, msg.encode().unwrap(), ControlMessage::decode(&vectors[key]).unwrap() == msg);
+        check(
+            key,
+            msg.encode().unwrap(),
+            ControlMessage::decode(&vectors[key]).unwrap() == msg,
+        );
     }
 
     let import = [
@@ -255,7 +312,11 @@ fn every_other_protocol_matches_piwheels_bytes() {
         ),
         (
             "import/REMPKG",
-            ImportRequest::RemovePackage(RemovePackage { package: s("foo"), builds: true, skip: s("") }),
+            ImportRequest::RemovePackage(RemovePackage {
+                package: s("foo"),
+                builds: true,
+                skip: s(""),
+            }),
         ),
         (
             "import/REMVER",
@@ -267,22 +328,45 @@ fn every_other_protocol_matches_piwheels_bytes() {
                 yank: true,
             }),
         ),
-        ("import/REBUILD#home", ImportRequest::Rebuild(RebuildTarget::Home)),
-        ("import/REBUILD#search", ImportRequest::Rebuild(RebuildTarget::Search)),
-        ("import/REBUILD#project", ImportRequest::Rebuild(RebuildTarget::Project(None))),
-        ("import/REBUILD#both", ImportRequest::Rebuild(RebuildTarget::Both(Some(s("foo"))))),
+        (
+            "import/REBUILD#home",
+            ImportRequest::Rebuild(RebuildTarget::Home),
+        ),
+        (
+            "import/REBUILD#search",
+            ImportRequest::Rebuild(RebuildTarget::Search),
+        ),
+        (
+            "import/REBUILD#project",
+            ImportRequest::Rebuild(RebuildTarget::Project(None)),
+        ),
+        (
+            "import/REBUILD#both",
+            ImportRequest::Rebuild(RebuildTarget::Both(Some(s("foo")))),
+        ),
         ("import/SENT", ImportRequest::Sent),
     ];
     for (key, msg) in import {
-        check(key, msg.encode().unwrap(), ImportRequest::decode(&vectors[key]).unwrap() == msg);
+        check(
+            key,
+            msg.encode().unwrap(),
+            ImportRequest::decode(&vectors[key]).unwrap() == msg,
+        );
     }
     let replies = [
         ("import-reply/SEND", ImportReply::Send(file().filename)),
         ("import-reply/DONE", ImportReply::Done(s("IMPORT"))),
-        ("import-reply/ERROR", ImportReply::Error(s("unknown package version foo 2.0"))),
+        (
+            "import-reply/ERROR",
+            ImportReply::Error(s("unknown package version foo 2.0")),
+        ),
     ];
     for (key, msg) in replies {
-        check(key, msg.encode().unwrap(), ImportReply::decode(&vectors[key]).unwrap() == msg);
+        check(
+            key,
+            msg.encode().unwrap(),
+            ImportReply::decode(&vectors[key]).unwrap() == msg,
+        );
     }
 
     let (filename, host, timestamp) = hit13(&file().filename, "2001:db8::1");
@@ -330,7 +414,10 @@ fn every_other_protocol_matches_piwheels_bytes() {
                 setuptools_version: None,
             }),
         ),
-        ("logger/LOGPROJECT", LogMessage::Project(hit("foo", "mozilla"))),
+        (
+            "logger/LOGPROJECT",
+            LogMessage::Project(hit("foo", "mozilla")),
+        ),
         ("logger/LOGJSON", LogMessage::Json(hit("foo", "curl"))),
         (
             "logger/LOGPAGE",
@@ -343,7 +430,11 @@ fn every_other_protocol_matches_piwheels_bytes() {
         ),
     ];
     for (key, msg) in logger {
-        check(key, msg.encode().unwrap(), LogMessage::decode(&vectors[key]).unwrap() == msg);
+        check(
+            key,
+            msg.encode().unwrap(),
+            LogMessage::decode(&vectors[key]).unwrap() == msg,
+        );
     }
     assert_eq!(checked, vectors.len(), "every Python vector was checked");
 }

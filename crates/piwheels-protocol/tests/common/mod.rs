@@ -13,8 +13,10 @@ pub fn skip(test: &str, why: &str) {
     println!("{line}");
     let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/tmp"));
     let _ = std::fs::create_dir_all(&dir);
-    if let Ok(mut f) =
-        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("skipped-tests.txt"))
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("skipped-tests.txt"))
     {
         let _ = writeln!(f, "{line}");
     }
@@ -32,7 +34,10 @@ pub fn python() -> Option<PathBuf> {
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/py-env");
             let out = Command::new(script).output().ok()?;
             if !out.status.success() {
-                eprintln!("scripts/py-env failed: {}", String::from_utf8_lossy(&out.stderr));
+                eprintln!(
+                    "scripts/py-env failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 return None;
             }
             Some(PathBuf::from(String::from_utf8(out.stdout).ok()?.trim()))
