@@ -1,0 +1,374 @@
+//! File-transfer throughput: the piwheels transfer protocol (HELLO / FETCH / CHUNK / DONE
+//! over loopback ZeroMQ TCP, DEALER client → ROUTER master running `TransferFile`) against a
+//! plain TCP copy of the same bytes, from a file in /dev/shm to a file in /dev/shm.
+//!
+//! ```sh
+//! cargo bench -p piwheels-protocol --bench transfer \
+//!     [-- --reps 15 --size 100M --windows 512Kix4,2Mix2 --explore]
+//! ```
+//!
+//! (or `TRANSFER_REPS`, `TRANSFER_SIZE`, `TRANSFER_WINDOWS`, `TRANSFER_EXPLORE=1`). Sizes
+//! take K/M/G suffixes in powers of ten, Ki/Mi/Gi in powers of two; a window is a chunk size
+//! and a pipeline depth. MB/s means 10^6 bytes a second.
+//!
+//! The cells run interleaved, rep by rep, in a rotating order, and the table gives each
+//! one's median and the median of its per-rep ratios to the TCP copy: this machine's speed
+//! drifts, so a ratio taken within one rep compares fairly. Each cell's received file is
+//! compared with the source once, outside the timed part, so no figure is of a broken copy.
+//! `--explore` adds a grid of chunk sizes and pipeline depths (and other buffer sizes for
+//! the plain copy), to choose the defaults. The last column counts the process's minor page
+//! faults per MB moved: buffers the allocator gave back to the kernel and faulted in again.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Seek, Write};
+use std::net::{TcpListener, TcpStream};
+use std::num::{NonZeroU32, NonZeroU64};
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use piwheels_protocol::transfer::{
+    ClientFrame, DEFAULT_CHUNK_SIZE, DEFAULT_PIPELINE, ORIGINAL_CHUNK_SIZE, ORIGINAL_PIPELINE,
+    ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
+};
+
+/// The plain copy's buffer (the baseline's; `--explore` tries others).
+const TCP_BUFFER: usize = 1 << 20;
+
+fn main() -> io::Result<()> {
+    let reps = option("--reps", "TRANSFER_REPS")
+        .map_or(15, |v| v.parse().expect("--reps N"))
+        .max(1);
+    let size = option("--size", "TRANSFER_SIZE").map_or(100_000_000, |v| parse_size(&v));
+    let explore = std::env::args().any(|a| a == "--explore")
+        || std::env::var_os("TRANSFER_EXPLORE").is_some_and(|v| v != "0");
+
+    let dir = Path::new("/dev/shm");
+    let source = dir.join(format!(
+        "piwheels-bench-transfer-{}.src",
+        std::process::id()
+    ));
+    let dest = dir.join(format!(
+        "piwheels-bench-transfer-{}.dst",
+        std::process::id()
+    ));
+    let _cleanup = Cleanup(vec![source.clone(), dest.clone()]);
+    write_source(&source, size)?;
+
+    let mut cells: Vec<Cell> = vec![
+        Cell::Tcp(TCP_BUFFER),
+        Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get()),
+        Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()),
+    ];
+    if let Some(list) = option("--windows", "TRANSFER_WINDOWS") {
+        for w in list.split(',') {
+            let (chunk, pipeline) = w.split_once('x').expect("--windows CHUNKxPIPELINE,...");
+            let cell = Cell::Zmq(parse_size(chunk), pipeline.parse().expect("pipeline"));
+            if !cells.contains(&cell) {
+                cells.push(cell);
+            }
+        }
+    }
+    if explore {
+        cells.extend([64 << 10, 256 << 10, 4 << 20].map(Cell::Tcp));
+        for chunk in [256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20] {
+            for pipeline in [2, 3, 4, 10] {
+                let cell = Cell::Zmq(chunk, pipeline);
+                if !cells.contains(&cell) {
+                    cells.push(cell);
+                }
+            }
+        }
+    }
+
+    // One warm-up run per cell, whose result is checked against the source.
+    for cell in &cells {
+        cell.run(&source, &dest, size)?;
+        verify(&source, &dest, cell)?;
+    }
+    let mut rates = vec![Vec::with_capacity(reps); cells.len()];
+    let mut faults = vec![Vec::with_capacity(reps); cells.len()];
+    let started = Instant::now();
+    for rep in 0..reps {
+        for k in 0..cells.len() {
+            let i = (k + rep) % cells.len();
+            let before = minor_faults();
+            let elapsed = cells[i].run(&source, &dest, size)?;
+            let faulted = minor_faults().saturating_sub(before);
+            rates[i].push(size as f64 / 1e6 / elapsed.as_secs_f64());
+            faults[i].push(faulted as f64 / (size as f64 / 1e6));
+        }
+    }
+
+    println!(
+        "\nfile transfer of {} MB over loopback, /dev/shm to /dev/shm; {reps} interleaved reps \
+         in {:.1?}",
+        size as f64 / 1e6,
+        started.elapsed()
+    );
+    println!(
+        "{:<34} {:>10} {:>19} {:>9} {:>10}",
+        "cell", "MB/s", "min-max", "vs TCP", "faults/MB"
+    );
+    for (i, cell) in cells.iter().enumerate() {
+        let ratios: Vec<f64> = rates[i].iter().zip(&rates[0]).map(|(x, b)| x / b).collect();
+        let lo = rates[i].iter().copied().fold(f64::MAX, f64::min);
+        let hi = rates[i].iter().copied().fold(f64::MIN, f64::max);
+        println!(
+            "{:<34} {:>10.0} {:>19} {:>9.3} {:>10.1}",
+            cell.name(),
+            median(&rates[i]),
+            format!("{lo:.0}-{hi:.0}"),
+            median(&ratios),
+            median(&faults[i])
+        );
+    }
+    Ok(())
+}
+
+/// One way of moving the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cell {
+    /// A plain TCP copy with `std::net`, through a buffer of this size.
+    Tcp(usize),
+    /// The piwheels protocol over ZeroMQ with this chunk size and pipeline depth.
+    Zmq(u64, u32),
+}
+
+impl Cell {
+    fn name(&self) -> String {
+        match *self {
+            Cell::Tcp(buffer) => format!("plain TCP copy, {} KiB buffer", buffer >> 10),
+            Cell::Zmq(chunk, pipeline) => {
+                let which = if (chunk, pipeline)
+                    == (ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get())
+                {
+                    " original"
+                } else if (chunk, pipeline) == (DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()) {
+                    " default"
+                } else {
+                    ""
+                };
+                format!("zmq {} KiB x {pipeline}{which}", chunk >> 10)
+            }
+        }
+    }
+
+    /// Copies `source` to a fresh `dest`; returns the time from the first connection to the
+    /// last byte written and acknowledged.
+    fn run(&self, source: &Path, dest: &Path, size: u64) -> io::Result<Duration> {
+        match fs::remove_file(dest) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        match *self {
+            Cell::Tcp(buffer) => tcp_copy(source, dest, buffer),
+            Cell::Zmq(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline),
+        }
+    }
+}
+
+fn tcp_copy(source: &Path, dest: &Path, buffer: usize) -> io::Result<Duration> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let mut input = File::open(source)?;
+    let start = Instant::now();
+    let sender = thread::spawn(move || -> io::Result<()> {
+        let mut socket = TcpStream::connect(addr)?;
+        let mut buf = vec![0; buffer];
+        loop {
+            let n = input.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            socket.write_all(&buf[..n])?;
+        }
+    });
+    let (mut socket, _) = listener.accept()?;
+    let mut output = File::create(dest)?;
+    let mut buf = vec![0; buffer];
+    loop {
+        let n = socket.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        output.write_all(&buf[..n])?;
+    }
+    let elapsed = start.elapsed();
+    sender.join().expect("sender thread")?;
+    Ok(elapsed)
+}
+
+/// The master (ROUTER, here) and the client (DEALER, in a thread) each with a ZeroMQ context
+/// of their own, as two processes would have.
+fn zmq_transfer(
+    source: &Path,
+    dest: &Path,
+    size: u64,
+    chunk: u64,
+    pipeline: u32,
+) -> io::Result<Duration> {
+    let state = TransferState::with_window(
+        size,
+        NonZeroU64::new(chunk).expect("chunk > 0"),
+        NonZeroU32::new(pipeline).expect("pipeline > 0"),
+    );
+    let master_ctx = zmq::Context::new();
+    let router = master_ctx.socket(zmq::ROUTER)?;
+    router.set_linger(0)?;
+    router.bind("tcp://127.0.0.1:*")?;
+    let endpoint = router.get_last_endpoint()?.expect("endpoint is UTF-8");
+    let input = File::open(source)?;
+
+    let start = Instant::now();
+    let client = thread::spawn(move || -> io::Result<()> {
+        let ctx = zmq::Context::new();
+        let dealer = ctx.socket(zmq::DEALER)?;
+        // As the original slave's file-transfer socket.
+        dealer.set_sndhwm(10)?;
+        dealer.set_rcvhwm(10)?;
+        dealer.set_linger(0)?;
+        dealer.connect(&endpoint)?;
+        dealer.send_multipart(hello_frames(1), 0)?;
+        let mut parts: Vec<zmq::Message> = Vec::with_capacity(4);
+        loop {
+            recv_parts(&dealer, &mut parts)?;
+            let frame = ServerFrame::parse(&parts).map_err(io::Error::other)?;
+            match frame {
+                ServerFrame::Fetch { offset, length } => {
+                    let data = read_chunk(&input, offset, length)?;
+                    dealer.send_multipart(chunk_frames(offset, data), 0)?;
+                }
+                ServerFrame::Done => return Ok(()),
+            }
+        }
+    });
+
+    let mut file = TransferFile::new(File::create(dest)?, state)?;
+    let mut parts: Vec<zmq::Message> = Vec::with_capacity(4);
+    let mut done = false;
+    while !done {
+        recv_parts(&router, &mut parts)?;
+        let Some((identity, frames)) = parts.split_first() else {
+            continue;
+        };
+        let frame = ClientFrame::parse(frames).map_err(io::Error::other)?;
+        file.handle(&frame).map_err(io::Error::other)?;
+        while let Some(reply) = file.state_mut().next_frame() {
+            done |= reply == ServerFrame::Done;
+            router.send(&identity[..], zmq::SNDMORE)?;
+            router.send_multipart(reply.frames(), 0)?;
+        }
+    }
+    client.join().expect("client thread")?;
+    Ok(start.elapsed())
+}
+
+/// Reads `length` bytes at `offset` into a buffer of exactly that capacity, which then goes
+/// into a `zmq::Message` without a copy. `read_to_end` reads into the spare capacity as it
+/// is, so the buffer is not zeroed first (zeroing it costs as much as a copy).
+fn read_chunk(mut input: &File, offset: u64, length: u64) -> io::Result<Vec<u8>> {
+    let mut data = Vec::with_capacity(usize::try_from(length).map_err(io::Error::other)?);
+    input.seek(io::SeekFrom::Start(offset))?;
+    input.take(length).read_to_end(&mut data)?;
+    if data.len() as u64 != length {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "source file too short",
+        ));
+    }
+    Ok(data)
+}
+
+/// Receives one multipart message into `parts`, reusing its allocation.
+fn recv_parts(socket: &zmq::Socket, parts: &mut Vec<zmq::Message>) -> io::Result<()> {
+    parts.clear();
+    loop {
+        let mut msg = zmq::Message::new();
+        socket.recv(&mut msg, 0)?;
+        let more = msg.get_more();
+        parts.push(msg);
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+fn verify(source: &Path, dest: &Path, cell: &Cell) -> io::Result<()> {
+    if fs::read(source)? != fs::read(dest)? {
+        return Err(io::Error::other(format!(
+            "{}: received file differs",
+            cell.name()
+        )));
+    }
+    Ok(())
+}
+
+/// `size` bytes of xorshift noise (incompressible, not that anything here compresses).
+fn write_source(path: &Path, size: u64) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 20, File::create(path)?);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut left = size;
+    while left > 0 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let n = left.min(8) as usize;
+        out.write_all(&x.to_le_bytes()[..n])?;
+        left -= n as u64;
+    }
+    out.flush()
+}
+
+/// Removes the bench's files however it ends.
+struct Cleanup(Vec<PathBuf>);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+/// `--name VALUE` from the command line, else the environment variable `env`.
+fn option(name: &str, env: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .or_else(|| std::env::var(env).ok())
+}
+
+/// `100M` → 100 000 000: K, M and G are powers of ten; Ki, Mi and Gi powers of two.
+fn parse_size(s: &str) -> u64 {
+    let units: [(&str, u64); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("K", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    let (digits, scale) = units
+        .iter()
+        .find_map(|&(unit, scale)| Some((s.strip_suffix(unit)?, scale)))
+        .unwrap_or((s, 1));
+    digits.parse::<u64>().expect("a size: N[K|M|G|Ki|Mi|Gi]") * scale
+}
+
+/// The process's minor page faults so far (`/proc/self/stat`, field 10): the cost of
+/// buffers the allocator hands back to the kernel and takes again.
+fn minor_faults() -> u64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name, which ends with the last ')'.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok())
+        .unwrap_or(0)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
