@@ -1,0 +1,202 @@
+//! The file transfer against Python peers that behave as piwheels 0.23's do
+//! (`tests/peer/transfer_client.py`: the build slave's upload loop;
+//! `tests/peer/transfer_master.py`: FileJuggler's 64 KiB × 10 credit loop), over real
+//! ZeroMQ sockets: every frame of the protocol crosses in both directions.
+
+mod common;
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use piwheels_protocol::transfer::{
+    ClientFrame, ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
+};
+use piwheels_protocol::transport::{RawDealer, RawRouter, SocketOptions, TransportError};
+
+const PEER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
+
+/// A file of `size` bytes that differ from chunk to chunk (so a misplaced chunk shows).
+fn source_file(dir: &Path, size: u64) -> std::path::PathBuf {
+    let path = dir.join(format!("source-{size}"));
+    let mut x = size.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let bytes: Vec<u8> = (0..size)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+/// Our master receives `size` bytes from the Python slave client.
+fn rust_master_python_client(test: &str, size: u64, state: TransferState, client_args: &[&str]) {
+    let Some(python) = common::python() else {
+        return common::skip(test, "no Python with cbor2, pyzmq and voluptuous");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_file(dir.path(), size);
+    let ctx = zmq::Context::new();
+    let mut router = RawRouter::bind(&ctx, "tcp://127.0.0.1:*", &SocketOptions::new()).unwrap();
+    let endpoint = router.endpoint().unwrap();
+    let mut child = Command::new(python)
+        .arg("transfer_client.py")
+        .args([endpoint.as_str(), "7", source.to_str().unwrap()])
+        .args(client_args)
+        .current_dir(PEER_DIR)
+        .spawn()
+        .unwrap();
+
+    let target = dir.path().join("target");
+    let file = File::options()
+        .create_new(true)
+        .read(true)
+        .write(true)
+        .open(&target)
+        .unwrap();
+    let mut transfer = TransferFile::new(file, state).unwrap();
+    let mut hellos = 0;
+    let done = loop {
+        let (peer, frames) = match router.recv_timeout(Duration::from_secs(30)) {
+            Ok(received) => received,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("{test}: the Python client went quiet: {e}");
+            }
+        };
+        let frames = frames.unwrap();
+        let frame = ClientFrame::parse(&frames).unwrap();
+        if let ClientFrame::Hello { slave_id } = frame {
+            assert_eq!(slave_id, 7);
+            hellos += 1;
+        }
+        transfer.handle(&frame).unwrap();
+        let mut done = false;
+        while let Some(reply) = transfer.state_mut().next_frame() {
+            done |= reply == ServerFrame::Done;
+            router.send_to(&peer, reply.frames()).unwrap();
+        }
+        if done {
+            break hellos;
+        }
+    };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{test}: the Python client failed");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&source).unwrap(),
+        "{test}"
+    );
+    if client_args.contains(&"--drop") {
+        assert!(
+            done > 1,
+            "{test}: lost FETCHes are only re-requested after a repeated HELLO"
+        );
+    }
+}
+
+#[test]
+fn python_client_to_rust_master_original_window() {
+    for size in [1, 65_536, 123_456, 1_000_003] {
+        rust_master_python_client("original window", size, TransferState::original(size), &[]);
+    }
+}
+
+#[test]
+fn python_client_to_rust_master_our_window() {
+    for size in [1, 123_456, (3 << 20) + 5] {
+        rust_master_python_client("our window", size, TransferState::new(size), &[]);
+    }
+}
+
+#[test]
+fn python_client_to_rust_master_zero_bytes() {
+    // The original master spins for ever on an empty file; ours says DONE at once.
+    rust_master_python_client("zero bytes", 0, TransferState::new(0), &[]);
+}
+
+#[test]
+fn python_client_to_rust_master_lossy() {
+    // The client ignores its first three FETCHes and, after 0.3 s of silence, says HELLO
+    // again: the master must re-request exactly what is missing.
+    let size = 700_001;
+    let args = ["--drop", "3", "--timeout", "0.3"];
+    rust_master_python_client("lossy", size, TransferState::original(size), &args);
+    rust_master_python_client("lossy", size, TransferState::new(size), &args);
+}
+
+/// Our client uploads `size` bytes to the Python master (the original's algorithm).
+fn rust_client_python_master(size: u64) {
+    let test = "rust_client_to_python_master";
+    let Some(python) = common::python() else {
+        return common::skip(test, "no Python with cbor2, pyzmq and voluptuous");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = source_file(dir.path(), size);
+    let target = dir.path().join("target");
+    let mut child = Command::new(python)
+        .arg("transfer_master.py")
+        .args([
+            "tcp://127.0.0.1:*",
+            "3",
+            &size.to_string(),
+            target.to_str().unwrap(),
+        ])
+        .current_dir(PEER_DIR)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let endpoint = lines.next().unwrap().unwrap();
+
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().hwm(10);
+    let mut dealer = RawDealer::connect(&ctx, &endpoint, &options).unwrap();
+    let file = File::open(&source).unwrap();
+    dealer.send(hello_frames(3)).unwrap();
+    let mut fetches = 0;
+    loop {
+        let frames = match dealer.recv_timeout(Duration::from_secs(5)) {
+            Ok(frames) => frames,
+            Err(TransportError::Timeout(_)) => {
+                dealer.send(hello_frames(3)).unwrap();
+                continue;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        match ServerFrame::parse(&frames).unwrap() {
+            ServerFrame::Fetch { offset, length } => {
+                fetches += 1;
+                let mut data = vec![0; usize::try_from(length).unwrap()];
+                file.read_exact_at(&mut data, offset).unwrap();
+                dealer.send(chunk_frames(offset, data)).unwrap();
+            }
+            ServerFrame::Done => break,
+        }
+    }
+    assert_eq!(lines.next().unwrap().unwrap(), "done");
+    assert!(child.wait().unwrap().success(), "the Python master failed");
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+    // The original wraps to the first missing range as soon as its cursor passes the end,
+    // so it asks again for chunks still in flight: at least one FETCH per 64 KiB.
+    assert!(
+        fetches >= size.div_ceil(65_536),
+        "{fetches} FETCHes for {size} bytes"
+    );
+}
+
+#[test]
+fn rust_client_to_python_master() {
+    for size in [1, 65_536, 123_456, 1_000_003] {
+        rust_client_python_master(size);
+    }
+}
