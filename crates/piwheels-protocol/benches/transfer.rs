@@ -7,6 +7,9 @@
 //!     [-- --reps 15 --size 100M --windows 512Kix4,2Mix2 --explore]
 //! ```
 //!
+//! `--no-python` leaves out the row of the original's algorithm in Python (pyzmq, from
+//! `scripts/py-env`), which otherwise runs in the same interleaved reps.
+//!
 //! (or `TRANSFER_REPS`, `TRANSFER_SIZE`, `TRANSFER_WINDOWS`, `TRANSFER_EXPLORE=1`). Sizes
 //! take K/M/G suffixes in powers of ten, Ki/Mi/Gi in powers of two; a window is a chunk size
 //! and a pipeline depth. MB/s means 10^6 bytes a second.
@@ -20,10 +23,11 @@
 //! faults per MB moved: buffers the allocator gave back to the kernel and faulted in again.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,7 @@ use piwheels_protocol::transfer::{
     ClientFrame, DEFAULT_CHUNK_SIZE, DEFAULT_PIPELINE, ORIGINAL_CHUNK_SIZE, ORIGINAL_PIPELINE,
     ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
 };
+use piwheels_protocol::transport::{FILE_QUEUE_HWM, RawDealer, RawRouter, SocketOptions};
 
 /// The plain copy's buffer (the baseline's; `--explore` tries others).
 const TCP_BUFFER: usize = 1 << 20;
@@ -60,6 +65,14 @@ fn main() -> io::Result<()> {
         Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get()),
         Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()),
     ];
+    let python = if std::env::args().any(|a| a == "--no-python") {
+        None
+    } else {
+        python()
+    };
+    if python.is_some() {
+        cells.insert(1, Cell::Python);
+    }
     if let Some(list) = option("--windows", "TRANSFER_WINDOWS") {
         for w in list.split(',') {
             let (chunk, pipeline) = w.split_once('x').expect("--windows CHUNKxPIPELINE,...");
@@ -83,7 +96,7 @@ fn main() -> io::Result<()> {
 
     // One warm-up run per cell, whose result is checked against the source.
     for cell in &cells {
-        cell.run(&source, &dest, size)?;
+        cell.run(&source, &dest, size, python.as_deref())?;
         verify(&source, &dest, cell)?;
     }
     let mut rates = vec![Vec::with_capacity(reps); cells.len()];
@@ -93,7 +106,7 @@ fn main() -> io::Result<()> {
         for k in 0..cells.len() {
             let i = (k + rep) % cells.len();
             let before = minor_faults();
-            let elapsed = cells[i].run(&source, &dest, size)?;
+            let elapsed = cells[i].run(&source, &dest, size, python.as_deref())?;
             let faulted = minor_faults().saturating_sub(before);
             rates[i].push(size as f64 / 1e6 / elapsed.as_secs_f64());
             faults[i].push(faulted as f64 / (size as f64 / 1e6));
@@ -133,12 +146,15 @@ enum Cell {
     Tcp(usize),
     /// The piwheels protocol over ZeroMQ with this chunk size and pipeline depth.
     Zmq(u64, u32),
+    /// The original's algorithm and stack: Python and pyzmq, 64 KiB x 10.
+    Python,
 }
 
 impl Cell {
     fn name(&self) -> String {
         match *self {
             Cell::Tcp(buffer) => format!("plain TCP copy, {} KiB buffer", buffer >> 10),
+            Cell::Python => "original (Python, pyzmq) 64 KiB x 10".into(),
             Cell::Zmq(chunk, pipeline) => {
                 let which = if (chunk, pipeline)
                     == (ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get())
@@ -156,7 +172,13 @@ impl Cell {
 
     /// Copies `source` to a fresh `dest`; returns the time from the first connection to the
     /// last byte written and acknowledged.
-    fn run(&self, source: &Path, dest: &Path, size: u64) -> io::Result<Duration> {
+    fn run(
+        &self,
+        source: &Path,
+        dest: &Path,
+        size: u64,
+        python: Option<&Path>,
+    ) -> io::Result<Duration> {
         match fs::remove_file(dest) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
@@ -164,6 +186,7 @@ impl Cell {
         match *self {
             Cell::Tcp(buffer) => tcp_copy(source, dest, buffer),
             Cell::Zmq(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline),
+            Cell::Python => python_transfer(python.expect("a Python"), source, dest, size),
         }
     }
 }
@@ -199,8 +222,9 @@ fn tcp_copy(source: &Path, dest: &Path, buffer: usize) -> io::Result<Duration> {
     Ok(elapsed)
 }
 
-/// The master (ROUTER, here) and the client (DEALER, in a thread) each with a ZeroMQ context
-/// of their own, as two processes would have.
+/// The master (a [`RawRouter`], here) and the client (a [`RawDealer`], in a thread) each
+/// with a ZeroMQ context of their own, as two processes would have: the sockets and frame
+/// types our master and slave use.
 fn zmq_transfer(
     source: &Path,
     dest: &Path,
@@ -214,30 +238,30 @@ fn zmq_transfer(
         NonZeroU32::new(pipeline).expect("pipeline > 0"),
     );
     let master_ctx = zmq::Context::new();
-    let router = master_ctx.socket(zmq::ROUTER)?;
-    router.set_linger(0)?;
-    router.bind("tcp://127.0.0.1:*")?;
-    let endpoint = router.get_last_endpoint()?.expect("endpoint is UTF-8");
+    let mut router = RawRouter::bind(
+        &master_ctx,
+        "tcp://127.0.0.1:*",
+        &SocketOptions::new().hwm(FILE_QUEUE_HWM),
+    )
+    .map_err(io::Error::other)?;
+    let endpoint = router.endpoint().map_err(io::Error::other)?;
     let input = File::open(source)?;
 
     let start = Instant::now();
     let client = thread::spawn(move || -> io::Result<()> {
         let ctx = zmq::Context::new();
-        let dealer = ctx.socket(zmq::DEALER)?;
-        // As the original slave's file-transfer socket.
-        dealer.set_sndhwm(10)?;
-        dealer.set_rcvhwm(10)?;
-        dealer.set_linger(0)?;
-        dealer.connect(&endpoint)?;
-        dealer.send_multipart(hello_frames(1), 0)?;
-        let mut parts: Vec<zmq::Message> = Vec::with_capacity(4);
+        // As the original slave's file-transfer socket: high-water marks of 10.
+        let mut dealer = RawDealer::connect(&ctx, &endpoint, &SocketOptions::new().hwm(10))
+            .map_err(io::Error::other)?;
+        dealer.send(hello_frames(1)).map_err(io::Error::other)?;
         loop {
-            recv_parts(&dealer, &mut parts)?;
-            let frame = ServerFrame::parse(&parts).map_err(io::Error::other)?;
-            match frame {
+            let parts = dealer.recv().map_err(io::Error::other)?;
+            match ServerFrame::parse(&parts).map_err(io::Error::other)? {
                 ServerFrame::Fetch { offset, length } => {
                     let data = read_chunk(&input, offset, length)?;
-                    dealer.send_multipart(chunk_frames(offset, data), 0)?;
+                    dealer
+                        .send(chunk_frames(offset, data))
+                        .map_err(io::Error::other)?;
                 }
                 ServerFrame::Done => return Ok(()),
             }
@@ -245,23 +269,68 @@ fn zmq_transfer(
     });
 
     let mut file = TransferFile::new(File::create(dest)?, state)?;
-    let mut parts: Vec<zmq::Message> = Vec::with_capacity(4);
     let mut done = false;
     while !done {
-        recv_parts(&router, &mut parts)?;
-        let Some((identity, frames)) = parts.split_first() else {
-            continue;
-        };
-        let frame = ClientFrame::parse(frames).map_err(io::Error::other)?;
+        let (peer, frames) = router.recv().map_err(io::Error::other)?;
+        let frames = frames.map_err(io::Error::other)?;
+        let frame = ClientFrame::parse(&frames).map_err(io::Error::other)?;
         file.handle(&frame).map_err(io::Error::other)?;
         while let Some(reply) = file.state_mut().next_frame() {
             done |= reply == ServerFrame::Done;
-            router.send(&identity[..], zmq::SNDMORE)?;
-            router.send_multipart(reply.frames(), 0)?;
+            router
+                .send_to(&peer, reply.frames())
+                .map_err(io::Error::other)?;
         }
     }
     client.join().expect("client thread")?;
     Ok(start.elapsed())
+}
+
+/// The original's algorithm in Python (pyzmq; `tests/peer/transfer_master.py` and
+/// `transfer_client.py`, as piwheels 0.23's FileJuggler and slave do it), in two
+/// processes; the time is the master's, from the first HELLO to DONE, so interpreter
+/// start-up is not counted.
+fn python_transfer(python: &Path, source: &Path, dest: &Path, size: u64) -> io::Result<Duration> {
+    let peers = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
+    let mut master = Command::new(python)
+        .arg("transfer_master.py")
+        .args(["tcp://127.0.0.1:*", "1", &size.to_string()])
+        .arg(dest)
+        .current_dir(peers)
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let mut lines = BufReader::new(master.stdout.take().expect("piped")).lines();
+    let endpoint = lines.next().transpose()?.unwrap_or_default();
+    let client = Command::new(python)
+        .arg("transfer_client.py")
+        .args([endpoint.as_str(), "1"])
+        .arg(source)
+        .current_dir(peers)
+        .stdout(Stdio::null())
+        .status()?;
+    let done = lines.next().transpose()?.unwrap_or_default();
+    if !master.wait()?.success() || !client.success() {
+        return Err(io::Error::other("the Python transfer failed"));
+    }
+    let secs: f64 = done
+        .strip_prefix("done ")
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("unexpected output {done:?}")))?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// The Python of `scripts/py-env` (with pyzmq), or `None` with the reason printed.
+fn python() -> Option<PathBuf> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/py-env");
+    match Command::new(script).output() {
+        Ok(out) if out.status.success() => {
+            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        }
+        _ => {
+            eprintln!("no Python peers (scripts/py-env failed): the original's row is left out");
+            None
+        }
+    }
 }
 
 /// Reads `length` bytes at `offset` into a buffer of exactly that capacity, which then goes
@@ -278,20 +347,6 @@ fn read_chunk(mut input: &File, offset: u64, length: u64) -> io::Result<Vec<u8>>
         ));
     }
     Ok(data)
-}
-
-/// Receives one multipart message into `parts`, reusing its allocation.
-fn recv_parts(socket: &zmq::Socket, parts: &mut Vec<zmq::Message>) -> io::Result<()> {
-    parts.clear();
-    loop {
-        let mut msg = zmq::Message::new();
-        socket.recv(&mut msg, 0)?;
-        let more = msg.get_more();
-        parts.push(msg);
-        if !more {
-            return Ok(());
-        }
-    }
 }
 
 fn verify(source: &Path, dest: &Path, cell: &Cell) -> io::Result<()> {

@@ -4,11 +4,12 @@ a sorted list of missing ranges, a cursor that wraps to the first missing range,
 reset on a repeated HELLO, and ``DONE`` once nothing is missing.
 
 Usage: python transfer_master.py ENDPOINT SLAVE_ID SIZE OUTPUT
-Prints the bound endpoint first (ENDPOINT may use a wildcard port), then ``done`` at
-the end.
+Prints the bound endpoint first (ENDPOINT may use a wildcard port), then ``done`` and
+the seconds from the first HELLO to DONE (the benchmark's figure) at the end.
 """
 
 import sys
+import time
 
 import zmq
 
@@ -61,6 +62,8 @@ def main():
             identity, *frames = sock.recv_multipart()
             if frames[0] == b"HELLO":
                 assert frames[1] == slave_id.encode(), frames
+                if not cursor:
+                    started = time.perf_counter()
                 credit = initial
             elif frames[0] == b"CHUNK":
                 offset, data = int(frames[1]), frames[2]
@@ -72,13 +75,14 @@ def main():
                 raise AssertionError("unexpected frames %r" % frames)
             if not missing:
                 sock.send_multipart([identity, b"DONE"])
+                elapsed = time.perf_counter() - started
                 break
             while credit > 0:
                 lo, hi = next_fetch(missing, cursor)
                 cursor = hi
                 sock.send_multipart([identity, b"FETCH", str(lo).encode(), str(hi - lo).encode()])
                 credit -= 1
-    print("done", flush=True)
+    print("done %.6f" % elapsed, flush=True)
     sock.close(linger=1000)
     ctx.term()
 
