@@ -1,8 +1,6 @@
 //! The message traits every protocol table implements, and the macro that declares a table.
 
-use ciborium_ll::Header;
-
-use crate::cbor::{Decoder, NoData, Wire, WireError, describe};
+use crate::cbor::{Decoder, Header, NoData, Wire, WireError, describe};
 use crate::error::ProtocolError;
 
 /// One direction of one socket's protocol: a closed set of named messages.

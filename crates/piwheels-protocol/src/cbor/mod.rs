@@ -1,4 +1,4 @@
-//! The CBOR codec with piwheels' encodings (spec §2.2), on `ciborium-ll`'s headers.
+//! The CBOR codec with piwheels' encodings (spec §2.2).
 //!
 //! What piwheels sends differs from a generic CBOR encoder in a few places, all of which
 //! this module reproduces byte for byte (Python's cbor2 5.x with piwheels' tag hooks):
@@ -15,13 +15,13 @@
 //! panics and never allocates more than the frame could hold: lengths are checked
 //! against the bytes left, and [`Value`]s nest at most [`MAX_DEPTH`] deep.
 
+mod header;
 mod types;
 mod value;
 
-use ciborium_ll::{Header, simple};
-
 use crate::error::{DataError, DecodeError};
 
+pub use self::header::{Header, simple};
 pub use self::types::{parse_datetime, timedelta_from_micros};
 pub use self::value::{NoData, Value};
 
@@ -100,8 +100,7 @@ impl<'a> Encoder<'a> {
 
     /// Writes one item header in its shortest form.
     pub fn header(&mut self, header: Header) {
-        // Writing into a Vec cannot fail.
-        let _ = ciborium_ll::Encoder::from(&mut *self.out).push(header);
+        header::write(self.out, header);
     }
 
     /// Writes a text item.
@@ -141,15 +140,7 @@ impl<'a> Encoder<'a> {
 
     /// Writes a float as cbor2 does: always a double, except NaN and infinities.
     pub fn float(&mut self, v: f64) {
-        if v.is_nan() {
-            self.out.extend_from_slice(&[0xf9, 0x7e, 0x00]);
-        } else if v.is_infinite() {
-            let sign = if v > 0.0 { 0x7c } else { 0xfc };
-            self.out.extend_from_slice(&[0xf9, sign, 0x00]);
-        } else {
-            self.out.push(0xfb);
-            self.out.extend_from_slice(&v.to_be_bytes());
-        }
+        header::write_float(self.out, v);
     }
 
     /// Writes `true` or `false`.
@@ -180,8 +171,10 @@ impl<'a> Encoder<'a> {
 
 /// Reads CBOR items from one frame, with the bookkeeping that keeps bad input harmless.
 pub struct Decoder<'a> {
-    inner: ciborium_ll::Decoder<&'a [u8]>,
-    len: usize,
+    buf: &'a [u8],
+    pos: usize,
+    /// Where the last pulled header started, for [`Decoder::push`].
+    last: usize,
     depth: usize,
 }
 
@@ -189,72 +182,72 @@ impl<'a> Decoder<'a> {
     /// A decoder over one frame.
     pub fn new(frame: &'a [u8]) -> Self {
         Decoder {
-            inner: ciborium_ll::Decoder::from(frame),
-            len: frame.len(),
+            buf: frame,
+            pos: 0,
+            last: 0,
             depth: 0,
         }
     }
 
     /// Bytes consumed so far.
-    pub fn offset(&mut self) -> usize {
-        self.inner.offset()
+    pub fn offset(&self) -> usize {
+        self.pos
     }
 
     /// Bytes not yet consumed.
-    pub fn remaining(&mut self) -> usize {
-        self.len - self.inner.offset()
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
 
     /// A decode error at the current offset.
-    pub fn error(&mut self, reason: impl Into<String>) -> WireError {
+    pub fn error(&self, reason: impl Into<String>) -> WireError {
         WireError::Decode(DecodeError {
-            offset: self.offset(),
+            offset: self.pos,
             reason: reason.into(),
         })
     }
 
     /// Reads the next item header.
     pub fn pull(&mut self) -> Result<Header, WireError> {
-        let offset = self.offset();
-        match self.inner.pull() {
-            Ok(h) => Ok(h),
-            Err(ciborium_ll::Error::Syntax(at)) => Err(WireError::Decode(DecodeError {
-                offset: at,
-                reason: "invalid item header".into(),
-            })),
-            Err(ciborium_ll::Error::Io(_)) => Err(WireError::Decode(DecodeError {
-                offset,
-                reason: "data ends in the middle of an item".into(),
-            })),
-        }
+        let (h, next) = header::read(self.buf, self.pos)?;
+        self.last = self.pos;
+        self.pos = next;
+        Ok(h)
     }
 
-    /// Puts one header back, to be pulled again.
+    /// Puts back the header just pulled, to be pulled again. Only valid straight after
+    /// [`pull`](Self::pull) (the header is read again from the frame).
     pub fn push(&mut self, header: Header) {
-        self.inner.push(header);
+        debug_assert_eq!(
+            header::read(self.buf, self.last).ok().map(|(h, _)| h),
+            Some(header)
+        );
+        self.pos = self.last;
     }
 
-    pub(crate) fn raw(&mut self, len: usize, what: &str) -> Result<Vec<u8>, WireError> {
+    /// The next `len` bytes of the frame, or an error saying the frame is too short.
+    pub(crate) fn raw(&mut self, len: usize, what: &str) -> Result<&'a [u8], WireError> {
         let left = self.remaining();
         if len > left {
             return Err(self.error(format!(
                 "{what} of {len} bytes, but only {left} bytes remain"
             )));
         }
-        let mut buf = vec![0; len];
-        let _ = ciborium_io::Read::read_exact(&mut self.inner, &mut buf);
-        Ok(buf)
+        let bytes = &self.buf[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(bytes)
     }
 
     fn text_chunk(&mut self, len: usize) -> Result<String, WireError> {
         let start = self.offset();
         let raw = self.raw(len, "text")?;
-        String::from_utf8(raw).map_err(|e| {
-            WireError::Decode(DecodeError {
-                offset: start + e.utf8_error().valid_up_to(),
+        match std::str::from_utf8(raw) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(WireError::Decode(DecodeError {
+                offset: start + e.valid_up_to(),
                 reason: "text is not valid UTF-8".into(),
-            })
-        })
+            })),
+        }
     }
 
     /// Reads the body of a text item whose header was `Text(len)`.
@@ -277,13 +270,15 @@ impl<'a> Decoder<'a> {
     /// Reads the body of a byte-string item whose header was `Bytes(len)`.
     pub fn bytes_body(&mut self, len: Option<usize>) -> Result<Vec<u8>, WireError> {
         match len {
-            Some(len) => self.raw(len, "byte string"),
+            Some(len) => self.raw(len, "byte string").map(<[u8]>::to_vec),
             None => {
                 let mut v = Vec::new();
                 loop {
                     match self.pull()? {
                         Header::Break => return Ok(v),
-                        Header::Bytes(Some(len)) => v.extend(self.raw(len, "byte string")?),
+                        Header::Bytes(Some(len)) => {
+                            v.extend_from_slice(self.raw(len, "byte string")?)
+                        }
                         _ => return Err(self.error("indefinite bytes hold a non-bytes chunk")),
                     }
                 }

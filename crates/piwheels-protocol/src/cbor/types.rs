@@ -1,8 +1,8 @@
 //! How piwheels encodes text, integers, floats, booleans, optional values, lists, maps,
 //! datetimes and timedeltas.
 
+use super::{Header, simple};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
-use ciborium_ll::{Header, simple};
 use indexmap::IndexMap;
 
 use super::{
@@ -248,27 +248,36 @@ impl Wire for DateTime<Utc> {
             return Err(format!("datetime {self} is outside years 1-9999"));
         }
         let micros = self.nanosecond() % 1_000_000_000 / 1000;
-        let text = if micros == 0 {
-            format!(
-                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-                self.month(),
-                self.day(),
-                self.hour(),
-                self.minute(),
-                self.second()
-            )
-        } else {
-            format!(
-                "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-                self.month(),
-                self.day(),
-                self.hour(),
-                self.minute(),
-                self.second()
-            )
+        // YYYY-MM-DDTHH:MM:SS[.ffffff]Z, written digit by digit (no formatter).
+        let mut text = [0u8; 27];
+        let mut put = |at: usize, width: usize, mut v: u32| {
+            for i in (at..at + width).rev() {
+                text[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
         };
+        put(0, 4, year as u32);
+        put(5, 2, self.month());
+        put(8, 2, self.day());
+        put(11, 2, self.hour());
+        put(14, 2, self.minute());
+        put(17, 2, self.second());
+        let len = if micros == 0 {
+            20
+        } else {
+            put(20, 6, micros);
+            27
+        };
+        for (i, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')] {
+            text[i] = c;
+        }
+        if micros != 0 {
+            text[19] = b'.';
+        }
+        text[len - 1] = b'Z';
         enc.tag(TAG_DATETIME);
-        enc.text(&text);
+        // Only ASCII digits and separators were written.
+        enc.text(std::str::from_utf8(&text[..len]).unwrap_or_default());
         Ok(())
     }
 
@@ -394,7 +403,11 @@ pub fn parse_datetime(s: &str) -> Result<DateTime<Utc>, &'static str> {
         .filter(|_| second < 60)
         .ok_or("no such time")?;
     let local = date.and_time(time).and_utc();
-    let utc = local - TimeDelta::seconds(offset_secs);
+    let utc = if offset_secs == 0 {
+        local
+    } else {
+        local - TimeDelta::seconds(offset_secs)
+    };
     if !(1..=9999).contains(&utc.year()) {
         return Err("out of range once converted to UTC");
     }

@@ -1,6 +1,6 @@
 //! [`Value`]: any CBOR item, for piwheels' "anything goes" fields; and the `NoData` sentinel.
 
-use ciborium_ll::{Header, simple};
+use super::{Header, simple};
 
 use super::{
     Decoder, Encoder, TAG_BIGNUM_NEG, TAG_BIGNUM_POS, TAG_DATETIME, TAG_EPOCH, TAG_NODATA, TAG_SET,
