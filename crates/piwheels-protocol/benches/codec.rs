@@ -25,13 +25,15 @@
 //! to Rust's: this machine's speed drifts, so a ratio taken within one round compares
 //! fairly.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, TimeZone, Utc};
+use common::{median, option, python};
 use indexmap::IndexMap;
 use piwheels_protocol::Message;
 use piwheels_protocol::slave::{BuiltReport, SlaveHello, SlaveRequest, SlaveStats};
@@ -150,9 +152,9 @@ fn main() {
                 label,
                 size,
                 cell.kind.label(),
-                median(cell.ns.clone()),
+                median(&cell.ns),
                 format!("{lo:.0}-{hi:.0}"),
-                median(ratios)
+                median(&ratios)
             );
         }
     }
@@ -270,38 +272,6 @@ impl Python {
         line.parse()
             .unwrap_or_else(|_| panic!("the script answered {line:?}"))
     }
-}
-
-/// The Python to run: `PIWHEELS_TEST_PYTHON`, else the one `scripts/py-env` makes.
-fn python() -> Result<PathBuf, String> {
-    if let Some(p) = std::env::var_os("PIWHEELS_TEST_PYTHON") {
-        return Ok(p.into());
-    }
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/py-env");
-    let out = Command::new(script)
-        .output()
-        .map_err(|e| format!("{script}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{script} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().into())
-}
-
-/// A command-line option `name VALUE`, else the environment variable `env`.
-fn option(name: &str, env: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var(env).ok())
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 fn hex(bytes: &[u8]) -> String {

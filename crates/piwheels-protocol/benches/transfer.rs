@@ -22,6 +22,8 @@
 //! the plain copy), to choose the defaults. The last column counts the process's minor page
 //! faults per MB moved: buffers the allocator gave back to the kernel and faulted in again.
 
+mod common;
+
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,6 +33,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{median, option, python};
 use piwheels_protocol::transfer::{
     ClientFrame, DEFAULT_CHUNK_SIZE, DEFAULT_PIPELINE, ORIGINAL_CHUNK_SIZE, ORIGINAL_PIPELINE,
     ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
@@ -69,6 +72,8 @@ fn main() -> io::Result<()> {
         None
     } else {
         python()
+            .inspect_err(|e| eprintln!("no Python peers ({e}): the original's row is left out"))
+            .ok()
     };
     if python.is_some() {
         cells.insert(1, Cell::Python);
@@ -319,20 +324,6 @@ fn python_transfer(python: &Path, source: &Path, dest: &Path, size: u64) -> io::
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The Python of `scripts/py-env` (with pyzmq), or `None` with the reason printed.
-fn python() -> Option<PathBuf> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/py-env");
-    match Command::new(script).output() {
-        Ok(out) if out.status.success() => {
-            Some(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        }
-        _ => {
-            eprintln!("no Python peers (scripts/py-env failed): the original's row is left out");
-            None
-        }
-    }
-}
-
 /// Reads `length` bytes at `offset` into a buffer of exactly that capacity, which then goes
 /// into a `zmq::Message` without a copy. `read_to_end` reads into the spare capacity as it
 /// is, so the buffer is not zeroed first (zeroing it costs as much as a copy).
@@ -386,15 +377,6 @@ impl Drop for Cleanup {
     }
 }
 
-/// `--name VALUE` from the command line, else the environment variable `env`.
-fn option(name: &str, env: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-        .or_else(|| std::env::var(env).ok())
-}
-
 /// `100M` → 100 000 000: K, M and G are powers of ten; Ki, Mi and Gi powers of two.
 fn parse_size(s: &str) -> u64 {
     let units: [(&str, u64); 6] = [
@@ -420,10 +402,4 @@ fn minor_faults() -> u64 {
     stat.rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().nth(7)?.parse().ok())
         .unwrap_or(0)
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }

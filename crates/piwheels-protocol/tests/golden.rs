@@ -1,18 +1,13 @@
 //! Golden byte vectors from the spec (§2.2), in both directions, and the exact
 //! acceptance and rejection rules of §2.3.
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use common::hex;
 use piwheels_protocol::cbor::{Decoder, Encoder, Value, Wire};
 use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveReply, SlaveRequest};
 use piwheels_protocol::{Message, ProtocolError};
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 fn encode<T: Wire>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();

@@ -39,12 +39,8 @@ fn python_vectors() -> Option<HashMap<String, Vec<u8>>> {
     Some(
         text.lines()
             .map(|line| {
-                let (key, hex) = line.split_once(' ').unwrap();
-                let bytes = (0..hex.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-                    .collect();
-                (key.to_string(), bytes)
+                let (key, digits) = line.split_once(' ').unwrap();
+                (key.to_string(), common::hex(digits))
             })
             .collect(),
     )

@@ -16,6 +16,9 @@
 //! microsecond precision, timedeltas within ±999999999 days, finite floats (NaN and
 //! the infinities have their own tests), integers of [`Value`] below 2¹²⁰ in magnitude.
 
+mod common;
+
+use common::hex;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -199,14 +202,6 @@ fn encode_value<T: Wire>(v: &T) -> Vec<u8> {
     let mut out = Vec::new();
     v.encode(&mut Encoder::new(&mut out)).expect("encodable");
     out
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 /// (a) and (b) for one message, plus the frame's form and `encode_into`'s appending.
