@@ -341,3 +341,14 @@ fn hostile_sizes_and_nesting_are_refused_without_allocating() {
     let e = piwheels_protocol::monitor::StatusMessage::decode(&deep).unwrap_err();
     assert!(e.to_string().contains("nested more than"), "{e}");
 }
+
+#[test]
+fn a_nan_header_put_back_is_read_again() {
+    // Found by the fuzzer: a NaN float where an indefinite pair may end (its header is put
+    // back after looking for the break) must not trip the put-back check.
+    let e = SlaveRequest::decode(&hex("9f 64 49444c45 f9 7e00 ff")).unwrap_err();
+    assert!(matches!(e, ProtocolError::InvalidData { .. }), "{e}");
+    let v =
+        piwheels_protocol::cbor::Value::decode(&mut Decoder::new(&hex("9f f9 7e00 ff"))).unwrap();
+    assert!(matches!(&v, Value::Array(items) if matches!(items[0], Value::Float(f) if f.is_nan())));
+}
