@@ -1,0 +1,407 @@
+//! Builds and their files (the original's `LOGBUILD`, `DELBUILD`, `PKGFILES`, `VERFILES`,
+//! and the audit's build ids).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{TimeDelta, Utc};
+
+use super::queue::refresh_version;
+use super::{check_len, check_package, check_version, lock_package, values_list};
+use crate::Database;
+use crate::abi::PlatformAliases;
+use crate::backend::{Conn, Value, micros, params};
+use crate::error::{Error, Result};
+use crate::types::{FileRecord, NewBuild, NewFile};
+
+/// Rows per multi-row `INSERT`.
+const ROWS_PER_INSERT: usize = 100;
+
+/// Checks everything about a build before anything is written.
+fn check_build(op: &'static str, b: &NewBuild) -> Result<()> {
+    check_package(op, &b.package)?;
+    check_version(op, &b.version)?;
+    check_len(op, "the ABI tag", &b.target.abi, 100, true)?;
+    check_len(op, "the platform tag", &b.target.platform, 100, true)?;
+    if b.built_by < 0 {
+        return Err(Error::invalid(
+            op,
+            format!("slave id {} is negative", b.built_by),
+        ));
+    }
+    if !b.status && !b.files.is_empty() {
+        return Err(Error::invalid(op, "a failed build cannot have files"));
+    }
+    let mut names = BTreeSet::new();
+    for f in &b.files {
+        check_file(op, f)?;
+        if !names.insert(f.filename.as_str()) {
+            return Err(Error::invalid(
+                op,
+                format!("file {} is listed twice", f.filename),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_file(op: &'static str, f: &NewFile) -> Result<()> {
+    check_len(op, "the file name", &f.filename, 255, true)?;
+    if f.filename.contains('/') || f.filename == "." || f.filename == ".." {
+        return Err(Error::invalid(
+            op,
+            format!("file name {:?} is not a plain name", f.filename),
+        ));
+    }
+    if f.filehash.len() != 64
+        || !f
+            .filehash
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(Error::invalid(
+            op,
+            format!("{:?} is not a SHA-256 in lowercase hex", f.filehash),
+        ));
+    }
+    if i64::try_from(f.filesize).is_err() {
+        return Err(Error::invalid(
+            op,
+            format!("file size {} is too large", f.filesize),
+        ));
+    }
+    check_len(op, "the package tag", &f.package_tag, 200, true)?;
+    check_len(op, "the version tag", &f.package_version_tag, 200, true)?;
+    check_len(op, "the Python tag", &f.py_version_tag, 100, true)?;
+    check_len(op, "the ABI tag", &f.abi_tag, 100, true)?;
+    check_len(op, "the platform tag", &f.platform_tag, 100, true)?;
+    if let Some(rp) = &f.requires_python {
+        check_len(op, "Requires-Python", rp, 200, false)?;
+    }
+    check_len(op, "the location", &f.location, 100, true)?;
+    for (tool, deps) in &f.dependencies {
+        if !matches!(tool.as_str(), "apt" | "pip" | "") {
+            return Err(Error::invalid(
+                op,
+                format!("dependency tool {tool:?} is not apt, pip or \"\""),
+            ));
+        }
+        for d in deps {
+            check_len(op, "a dependency", d, 255, true)?;
+        }
+    }
+    Ok(())
+}
+
+/// The copies of a build's wheels under platform aliases, paired with the name of the wheel
+/// each copies; a name the build itself has is not copied over.
+pub fn twins<'f>(files: &'f [NewFile], aliases: &PlatformAliases) -> Vec<(NewFile, &'f str)> {
+    let own: BTreeSet<&str> = files.iter().map(|f| f.filename.as_str()).collect();
+    let mut out = Vec::new();
+    for f in files {
+        for alias in aliases.aliases_of(&f.platform_tag) {
+            if let Some(name) = PlatformAliases::twin_name(&f.filename, &f.platform_tag, alias)
+                && !own.contains(name.as_str())
+            {
+                let twin = NewFile {
+                    filename: name,
+                    platform_tag: alias.to_owned(),
+                    ..f.clone()
+                };
+                out.push((twin, f.filename.as_str()));
+            }
+        }
+    }
+    out
+}
+
+const FILE_COLUMNS: &str = "filename, build_id, filesize, filehash, package_tag, package_version_tag, \
+     py_version_tag, abi_tag, platform_tag, requires_python, location, twin_of";
+
+/// Inserts file rows (`twin_of` set for alias copies), `ON CONFLICT DO NOTHING` for copies
+/// so that a wheel really built for the alias platform stays.
+fn insert_files(
+    c: &mut dyn Conn,
+    build_id: i64,
+    files: &[(&NewFile, Option<&str>)],
+    keep_existing: bool,
+) -> Result<()> {
+    for chunk in files.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO files ({FILE_COLUMNS}) VALUES {}{}",
+            values_list(chunk.len(), 12),
+            if keep_existing {
+                " ON CONFLICT (filename) DO NOTHING"
+            } else {
+                ""
+            }
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 12);
+        for (f, twin_of) in chunk {
+            values.extend([
+                Value::Text(&f.filename),
+                Value::Int(build_id),
+                Value::Int(f.filesize as i64),
+                Value::Text(&f.filehash),
+                Value::Text(&f.package_tag),
+                Value::Text(&f.package_version_tag),
+                Value::Text(&f.py_version_tag),
+                Value::Text(&f.abi_tag),
+                Value::Text(&f.platform_tag),
+                f.requires_python.as_deref().into(),
+                Value::Text(&f.location),
+                (*twin_of).into(),
+            ]);
+        }
+        c.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// Inserts the dependency rows of the files of `build_id` that are really there (an alias
+/// copy skipped for a real wheel gets none).
+fn insert_dependencies(c: &mut dyn Conn, build_id: i64, files: &[&NewFile]) -> Result<()> {
+    let mut rows: Vec<(&str, &str, &str)> = Vec::new();
+    for f in files {
+        for (tool, deps) in &f.dependencies {
+            for d in deps {
+                rows.push((&f.filename, tool, d));
+            }
+        }
+    }
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO dependencies (filename, tool, dependency) \
+             SELECT d.column1, d.column2, d.column3 FROM (VALUES {}) AS d \
+             JOIN files f ON f.filename = d.column1 WHERE f.build_id = ${}",
+            values_list(chunk.len(), 3),
+            chunk.len() * 3 + 1
+        );
+        let mut values = Vec::with_capacity(chunk.len() * 3 + 1);
+        for (name, tool, d) in chunk {
+            values.extend([Value::Text(name), Value::Text(tool), Value::Text(d)]);
+        }
+        values.push(Value::Int(build_id));
+        c.execute(&sql, &values)?;
+    }
+    Ok(())
+}
+
+/// Deletes the rows of files with these names; returns the (package, version) of the
+/// builds they belonged to.
+fn replace_files(
+    c: &mut dyn Conn,
+    names: &[&str],
+    only_twins: bool,
+) -> Result<BTreeSet<(String, String)>> {
+    let mut affected = BTreeSet::new();
+    for chunk in names.chunks(ROWS_PER_INSERT) {
+        let list = super::placeholders(1, chunk.len());
+        let filter = if only_twins {
+            " AND f.twin_of IS NOT NULL"
+        } else {
+            ""
+        };
+        let select = format!(
+            "SELECT DISTINCT b.package, b.version FROM files f JOIN builds b ON b.build_id = f.build_id \
+             WHERE f.filename IN ({list}){filter}"
+        );
+        let values: Vec<Value<'_>> = chunk.iter().map(|n| Value::Text(n)).collect();
+        let mut found = false;
+        c.query_each(&select, &values, &mut |r| {
+            found = true;
+            affected.insert((r.text(0)?, r.text(1)?));
+            Ok(())
+        })?;
+        if found {
+            let filter = if only_twins {
+                " AND twin_of IS NOT NULL"
+            } else {
+                ""
+            };
+            c.execute(
+                &format!("DELETE FROM files WHERE filename IN ({list}){filter}"),
+                &values,
+            )?;
+        }
+    }
+    Ok(affected)
+}
+
+/// Records a build (see [`Database::log_build`]).
+pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
+    let op = "log_build";
+    lock_package(c, &b.package)?;
+    if !c.exists(
+        "SELECT 1 FROM versions WHERE package = $1 AND version = $2",
+        params![&b.package, &b.version],
+    )? {
+        return Err(Error::not_found(
+            op,
+            format!("version {} {}", b.package, b.version),
+        ));
+    }
+    let duration = micros(b.duration.max(TimeDelta::zero()));
+    let built_at = b.built_at.unwrap_or_else(Utc::now);
+    let build_id = c
+        .query_opt(
+            "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING build_id",
+            params![&b.package, &b.version, b.built_by, built_at, duration, b.status, &b.target.abi, &b.target.platform],
+            |r| r.int(0),
+        )?
+        .ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
+    let mut affected = BTreeSet::new();
+    if !b.files.is_empty() {
+        // A rebuild replaces the wheels of the same names (and so their alias copies, by
+        // cascade); an alias copy replaces only another alias copy.
+        let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
+        affected.extend(replace_files(c, &names, false)?);
+        let twins = twins(&b.files, aliases);
+        let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
+        affected.extend(replace_files(c, &twin_names, true)?);
+        let real: Vec<(&NewFile, Option<&str>)> = b.files.iter().map(|f| (f, None)).collect();
+        insert_files(c, build_id, &real, false)?;
+        let copies: Vec<(&NewFile, Option<&str>)> =
+            twins.iter().map(|(t, of)| (t, Some(*of))).collect();
+        insert_files(c, build_id, &copies, true)?;
+        let all: Vec<&NewFile> = b.files.iter().chain(twins.iter().map(|(t, _)| t)).collect();
+        insert_dependencies(c, build_id, &all)?;
+    }
+    refresh_version(c, &b.package, &b.version, aliases)?;
+    affected.remove(&(b.package.clone(), b.version.clone()));
+    for (package, version) in affected {
+        refresh_version(c, &package, &version, aliases)?;
+    }
+    Ok(build_id)
+}
+
+fn file_record(r: &dyn crate::backend::Row) -> Result<FileRecord> {
+    Ok(FileRecord {
+        file: NewFile {
+            filename: r.text(0)?,
+            filesize: r.int(2)? as u64,
+            filehash: r.text(3)?,
+            package_tag: r.text(4)?,
+            package_version_tag: r.text(5)?,
+            py_version_tag: r.text(6)?,
+            abi_tag: r.text(7)?,
+            platform_tag: r.text(8)?,
+            requires_python: r.opt_text(9)?,
+            dependencies: BTreeMap::new(),
+            location: r.text(10)?,
+        },
+        build_id: r.int(1)?,
+        twin_of: r.opt_text(11)?,
+    })
+}
+
+impl Database {
+    /// Records a build: its success or failure, and for a success its wheels (replacing
+    /// any stored under the same names) with their dependencies, plus their copies under
+    /// the platform aliases. Returns the build id. The version leaves the queue for the
+    /// builder's target and for every target its wheels satisfy (and fans out to the
+    /// rest if this was its first build).
+    ///
+    /// Everything is checked before anything is written: a bad hash, a name with a `/`, a
+    /// failed build with files, an unknown version are refused with nothing stored.
+    pub async fn log_build(&self, build: &NewBuild) -> Result<i64> {
+        let op = "log_build";
+        check_build(op, build)?;
+        let build = build.clone();
+        let aliases = self.aliases();
+        self.write(op, move |c| log_build(c, &build, &aliases))
+            .await
+    }
+
+    /// Deletes every build of a version (with their files), which puts it back in the
+    /// queue unless it is skipped. Returns the number of builds deleted.
+    pub async fn delete_build(&self, package: &str, version: &str) -> Result<u64> {
+        let (package, version) = (package.to_owned(), version.to_owned());
+        let aliases = self.aliases();
+        self.write("delete_build", move |c| {
+            lock_package(c, &package)?;
+            let n = c.execute(
+                "DELETE FROM builds WHERE package = $1 AND version = $2",
+                params![&package, &version],
+            )?;
+            refresh_version(c, &package, &version, &aliases)?;
+            Ok(n)
+        })
+        .await
+    }
+
+    /// Every wheel of a package, with its SHA-256.
+    pub async fn package_files(&self, package: &str) -> Result<BTreeMap<String, String>> {
+        let package = package.to_owned();
+        self.read("package_files", move |c| {
+            Ok(c.query_map(
+                "SELECT f.filename, f.filehash FROM files f JOIN builds b ON b.build_id = f.build_id \
+                 WHERE b.package = $1",
+                params![&package],
+                |r| Ok((r.text(0)?, r.text(1)?)),
+            )?
+            .into_iter()
+            .collect())
+        })
+        .await
+    }
+
+    /// The wheels of one version.
+    pub async fn version_files(&self, package: &str, version: &str) -> Result<BTreeSet<String>> {
+        let (package, version) = (package.to_owned(), version.to_owned());
+        self.read("version_files", move |c| {
+            Ok(c.query_map(
+                "SELECT f.filename FROM files f JOIN builds b ON b.build_id = f.build_id \
+                 WHERE b.package = $1 AND b.version = $2",
+                params![&package, &version],
+                |r| r.text(0),
+            )?
+            .into_iter()
+            .collect())
+        })
+        .await
+    }
+
+    /// One wheel as stored, with its dependencies.
+    pub async fn file(&self, filename: &str) -> Result<Option<FileRecord>> {
+        let filename = filename.to_owned();
+        self.read("file", move |c| {
+            let Some(mut record) = c.query_opt(
+                &format!("SELECT {FILE_COLUMNS} FROM files WHERE filename = $1"),
+                params![&filename],
+                file_record,
+            )?
+            else {
+                return Ok(None);
+            };
+            c.query_each(
+                "SELECT tool, dependency FROM dependencies WHERE filename = $1",
+                params![&filename],
+                &mut |r| {
+                    record
+                        .file
+                        .dependencies
+                        .entry(r.text(0)?)
+                        .or_default()
+                        .insert(r.text(1)?);
+                    Ok(())
+                },
+            )?;
+            Ok(Some(record))
+        })
+        .await
+    }
+
+    /// Every build id (for the audit of build logs).
+    pub async fn all_build_ids(&self) -> Result<BTreeSet<i64>> {
+        self.read("all_build_ids", |c| {
+            let mut ids = BTreeSet::new();
+            c.query_each("SELECT build_id FROM builds", params![], &mut |r| {
+                ids.insert(r.int(0)?);
+                Ok(())
+            })?;
+            Ok(ids)
+        })
+        .await
+    }
+}

@@ -1,0 +1,329 @@
+//! Fresh databases for the tests, on both backends.
+//!
+//! SQLite databases are files in a temporary directory. PostgreSQL databases are created
+//! in the server `PIWHEELS_TEST_PG` names (a superuser's connection string), else in the
+//! one `scripts/pg-env` starts: each test gets its own database and its own unprivileged
+//! role, made by `piw-initdb`'s code, and both are dropped afterwards. Without a server
+//! the PostgreSQL tests are skipped with the reason printed, unless `PIWHEELS_REQUIRE_PG`
+//! is set (as `scripts/test-all` sets it), when they fail instead.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use piwheels_db::admin::Admin;
+use piwheels_db::{Database, Options};
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, initialised database.
+pub struct TestDb {
+    /// The master's handle (on PostgreSQL, as the unprivileged user).
+    pub db: Database,
+    /// The master's address.
+    pub dsn: String,
+    /// The administrator's address (on PostgreSQL, the superuser's).
+    pub admin_dsn: String,
+    pub backend: Backend,
+    /// The unprivileged role (PostgreSQL).
+    pub role: String,
+    _guard: Guard,
+}
+
+enum Guard {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Pg { super_dsn: String, name: String },
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Guard::Pg { super_dsn, name } = self {
+            let (dsn, name) = (super_dsn.clone(), name.clone());
+            // Drop runs inside the test's runtime; do the clean-up on a thread of its own.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async {
+                    if let Ok(client) = pg_connect(&dsn).await {
+                        let _ = client
+                            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .await;
+                        let _ = client
+                            .batch_execute(&format!("DROP ROLE IF EXISTS {name}"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Says why a test is skipped, on stdout and in `target/tmp/skipped-tests.txt`
+/// (which `scripts/test-all` lists after the run).
+pub fn skip(test: &str, why: &str) {
+    let line = format!("SKIPPED {test}: {why}");
+    println!("{line}");
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/tmp"));
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("skipped-tests.txt"))
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
+/// The superuser connection string of the test server, or why there is none.
+pub fn pg_superuser() -> Result<String, String> {
+    static DSN: OnceLock<Result<String, String>> = OnceLock::new();
+    DSN.get_or_init(|| {
+        if let Ok(dsn) = std::env::var("PIWHEELS_TEST_PG") {
+            if !dsn.is_empty() {
+                return Ok(dsn);
+            }
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-env");
+        let out = Command::new(script)
+            .output()
+            .map_err(|e| format!("scripts/pg-env: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "scripts/pg-env failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    })
+    .clone()
+}
+
+pub async fn pg_connect(dsn: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls).await?;
+    tokio::spawn(conn);
+    Ok(client)
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh database with the schema created, or `None` (with the reason printed) when the
+/// backend is not available.
+pub async fn fresh(backend: Backend, test: &str) -> Option<TestDb> {
+    fresh_with(backend, test, Options::default()).await
+}
+
+/// [`fresh`] with options.
+pub async fn fresh_with(backend: Backend, test: &str, options: Options) -> Option<TestDb> {
+    let t = empty(backend, test).await?;
+    Admin::connect(&t.admin_dsn)
+        .await
+        .unwrap()
+        .initialize(if backend == Backend::Postgres {
+            Some(&t.role)
+        } else {
+            None
+        })
+        .await
+        .unwrap();
+    let db = Database::open_with(&t.dsn, options).await.unwrap();
+    Some(TestDb {
+        db,
+        dsn: t.dsn,
+        admin_dsn: t.admin_dsn,
+        backend,
+        role: t.role,
+        _guard: t.guard,
+    })
+}
+
+/// A database with no schema yet, and the addresses to reach it.
+pub struct EmptyDb {
+    /// The master's address.
+    pub dsn: String,
+    /// The administrator's address.
+    pub admin_dsn: String,
+    pub backend: Backend,
+    /// The unprivileged role (PostgreSQL).
+    pub role: String,
+    guard: Guard,
+}
+
+impl EmptyDb {
+    /// The role to pass to [`Admin::initialize`].
+    pub fn user(&self) -> Option<&str> {
+        (self.backend == Backend::Postgres).then_some(self.role.as_str())
+    }
+}
+
+/// An empty database (no schema), or `None` (with the reason printed) when the backend is
+/// not available.
+pub async fn empty(backend: Backend, test: &str) -> Option<EmptyDb> {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
+            Some(EmptyDb {
+                admin_dsn: dsn.clone(),
+                dsn,
+                backend,
+                role: String::new(),
+                guard: Guard::Dir(dir),
+            })
+        }
+        Backend::Postgres => {
+            let super_dsn = match pg_superuser() {
+                Ok(dsn) => dsn,
+                Err(why) => {
+                    if std::env::var_os("PIWHEELS_REQUIRE_PG").is_some() {
+                        panic!("{test}: PostgreSQL is required (PIWHEELS_REQUIRE_PG) but: {why}");
+                    }
+                    skip(test, &format!("no PostgreSQL server: {why}"));
+                    return None;
+                }
+            };
+            let name = format!(
+                "piwt_{}_{}",
+                std::process::id(),
+                COUNTER.fetch_add(1, Ordering::Relaxed)
+            );
+            let client = pg_connect(&super_dsn)
+                .await
+                .expect("connect to the test server");
+            // One statement at a time: CREATE DATABASE cannot run in a transaction.
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                format!("DROP ROLE IF EXISTS {name}"),
+                format!("CREATE ROLE {name} LOGIN"),
+                format!("CREATE DATABASE {name} TEMPLATE template0"),
+            ] {
+                client
+                    .batch_execute(&sql)
+                    .await
+                    .expect("create the test database");
+            }
+            let admin_dsn = format!("{super_dsn} dbname={name}");
+            let dsn = format!("{super_dsn} user={name} dbname={name}");
+            let guard = Guard::Pg {
+                super_dsn,
+                name: name.clone(),
+            };
+            Some(EmptyDb {
+                dsn,
+                admin_dsn,
+                backend,
+                role: name,
+                guard,
+            })
+        }
+    }
+}
+
+/// A cell of a raw query's result, as text (`None` for NULL).
+pub type Cell = Option<String>;
+
+/// Runs SQL directly as the administrator, outside the crate (to check what is really
+/// stored, or to tamper with it); returns every row as text.
+pub async fn raw(backend: Backend, admin_dsn: &str, sql: &str) -> Result<Vec<Vec<Cell>>, String> {
+    match backend {
+        Backend::Sqlite => {
+            let path = admin_dsn.strip_prefix("sqlite:").unwrap().to_owned();
+            let sql = sql.to_owned();
+            tokio::task::spawn_blocking(move || {
+                let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+                let mut out = Vec::new();
+                for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+                    let mut st = conn.prepare(stmt).map_err(|e| e.to_string())?;
+                    let n = st.column_count();
+                    let mut rows = st.query([]).map_err(|e| e.to_string())?;
+                    while let Some(row) = rows.next().map_err(|e| e.to_string())? {
+                        let mut cells = Vec::with_capacity(n);
+                        for i in 0..n {
+                            use rusqlite::types::ValueRef::*;
+                            cells.push(match row.get_ref(i).map_err(|e| e.to_string())? {
+                                Null => None,
+                                Integer(i) => Some(i.to_string()),
+                                Real(f) => Some(f.to_string()),
+                                Text(t) | Blob(t) => Some(String::from_utf8_lossy(t).into_owned()),
+                            });
+                        }
+                        out.push(cells);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+            .unwrap()
+        }
+        Backend::Postgres => {
+            let client = pg_connect(admin_dsn).await.map_err(|e| e.to_string())?;
+            let mut out = Vec::new();
+            for msg in client.simple_query(sql).await.map_err(|e| pg_error(&e))? {
+                if let tokio_postgres::SimpleQueryMessage::Row(row) = msg {
+                    out.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    );
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+/// PostgreSQL's own message for an error.
+pub fn pg_error(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+}
+
+impl TestDb {
+    /// [`raw`] on this database, as the administrator.
+    pub async fn raw(&self, sql: &str) -> Vec<Vec<Cell>> {
+        raw(self.backend, &self.admin_dsn, sql).await.unwrap()
+    }
+
+    /// [`raw`] as the master's user (the unprivileged role on PostgreSQL).
+    pub async fn raw_as_master(&self, sql: &str) -> Result<Vec<Vec<Cell>>, String> {
+        raw(self.backend, &self.dsn, sql).await
+    }
+}
+
+/// Declares async test functions `async fn name(t: TestDb)` once, and runs each on both
+/// backends: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(t) = $crate::common::fresh($crate::common::Backend::Sqlite, concat!("sqlite::", stringify!($name))).await {
+                        super::$name(t).await;
+                    }
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(t) = $crate::common::fresh($crate::common::Backend::Postgres, concat!("postgres::", stringify!($name))).await {
+                        super::$name(t).await;
+                    }
+                }
+            )*
+        }
+    };
+}
