@@ -327,3 +327,72 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A wheel named `name` (`pkg-ver-py-abi-platform.whl`), with tags from its name, a hash
+/// made from it, and the given dependencies.
+pub fn wheel(name: &str, deps: &[(&str, &str)]) -> piwheels_db::NewFile {
+    let stem = name.strip_suffix(".whl").expect("a wheel name");
+    let parts: Vec<&str> = stem.split('-').collect();
+    assert!(
+        parts.len() >= 5,
+        "{name} is not pkg-ver-py-abi-platform.whl"
+    );
+    let n = parts.len();
+    let mut dependencies =
+        std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+    for (tool, dep) in deps {
+        dependencies
+            .entry(tool.to_string())
+            .or_default()
+            .insert(dep.to_string());
+    }
+    piwheels_db::NewFile {
+        filename: name.to_owned(),
+        filesize: 1000 + name.len() as u64,
+        filehash: format!(
+            "{:064x}",
+            name.bytes()
+                .fold(0u128, |h, b| h.wrapping_mul(31).wrapping_add(b as u128))
+        ),
+        package_tag: parts[0].to_owned(),
+        package_version_tag: parts[1].to_owned(),
+        py_version_tag: parts[n - 3].to_owned(),
+        abi_tag: parts[n - 2].to_owned(),
+        platform_tag: parts[n - 1].to_owned(),
+        requires_python: None,
+        dependencies,
+        location: "/simple".to_owned(),
+    }
+}
+
+/// A build of `package` `version` by `target` (`"cp311/linux_armv7l"`): a success with
+/// `files`, or a failure when `files` is `None`.
+pub fn build(
+    package: &str,
+    version: &str,
+    target: &str,
+    files: Option<Vec<piwheels_db::NewFile>>,
+) -> piwheels_db::NewBuild {
+    let (abi, platform) = target.split_once('/').expect("abi/platform");
+    piwheels_db::NewBuild {
+        package: package.to_owned(),
+        version: version.to_owned(),
+        built_by: 1,
+        target: piwheels_db::Target::new(abi, platform),
+        status: files.is_some(),
+        duration: chrono::TimeDelta::seconds(10),
+        built_at: None,
+        files: files.unwrap_or_default(),
+    }
+}
+
+/// A target from `"abi/platform"`.
+pub fn target(s: &str) -> piwheels_db::Target {
+    let (abi, platform) = s.split_once('/').expect("abi/platform");
+    piwheels_db::Target::new(abi, platform)
+}
+
+/// A time `n` days after 2024-01-01 (so releases sort by `n`).
+pub fn day(n: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(1_704_067_200 + n * 86_400, 0).unwrap()
+}
