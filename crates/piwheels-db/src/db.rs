@@ -220,6 +220,12 @@ impl Database {
     }
 }
 
+/// The file an address names, if it is an SQLite address (`sqlite:/path`, `sqlite:///path`
+/// or a plain path); `None` for a PostgreSQL one.
+pub fn sqlite_path(dsn: &str) -> Option<PathBuf> {
+    (!postgres::is_postgres(dsn)).then(|| sqlite::path_of(dsn))
+}
+
 fn pool_error(op: &'static str, e: deadpool_postgres::PoolError) -> Error {
     match e {
         deadpool_postgres::PoolError::Backend(source) => Error::Postgres { op, source },

@@ -66,7 +66,7 @@ mod types;
 
 pub use abi::{PlatformAliases, Target};
 pub use backend::Kind;
-pub use db::{Database, Options};
+pub use db::{Database, Options, sqlite_path};
 pub use error::{Error, Result, SchemaProblem};
 pub use ops::canonicalize_name;
 pub use types::*;

@@ -89,10 +89,10 @@ pub fn skip(test: &str, why: &str) {
 pub fn pg_superuser() -> Result<String, String> {
     static DSN: OnceLock<Result<String, String>> = OnceLock::new();
     DSN.get_or_init(|| {
-        if let Ok(dsn) = std::env::var("PIWHEELS_TEST_PG") {
-            if !dsn.is_empty() {
-                return Ok(dsn);
-            }
+        if let Ok(dsn) = std::env::var("PIWHEELS_TEST_PG")
+            && !dsn.is_empty()
+        {
+            return Ok(dsn);
         }
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-env");
         let out = Command::new(script)
