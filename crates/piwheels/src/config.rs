@@ -206,7 +206,7 @@ mod tests {
         assert_eq!(o.timeout, "5h");
         let o: Opts = try_parse_from(
             ["t", "--dsn", "sqlite:/c.db", "--target", "x/y"],
-            &[first.clone()],
+            std::slice::from_ref(&first),
         )
         .unwrap();
         assert_eq!(o.dsn, "sqlite:/c.db");
