@@ -107,6 +107,21 @@ pub(crate) trait Row {
 /// A row to append with [`Conn::bulk_insert`].
 pub(crate) type BulkRow<'a> = Vec<Value<'a>>;
 
+/// One statement of a [`Conn::pipeline`].
+pub(crate) struct Stmt<'a> {
+    pub(crate) sql: std::borrow::Cow<'a, str>,
+    pub(crate) params: Vec<Value<'a>>,
+}
+
+impl<'a> Stmt<'a> {
+    pub(crate) fn new(sql: impl Into<std::borrow::Cow<'a, str>>, params: Vec<Value<'a>>) -> Self {
+        Self {
+            sql: sql.into(),
+            params,
+        }
+    }
+}
+
 /// A connection inside a transaction (the runner begins and ends it).
 pub(crate) trait Conn {
     /// Which backend this is.
@@ -122,6 +137,16 @@ pub(crate) trait Conn {
         params: &[Value<'_>],
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()>;
+
+    /// Runs statements in order as one batch, handing the rows of statement `i` to
+    /// `f(i, row)`; returns how many rows each changed or gave. On PostgreSQL the batch is
+    /// sent at once (pipelined), so it costs one round trip however many statements it
+    /// holds; use it for statements that do not need each other's results.
+    fn pipeline(
+        &mut self,
+        stmts: &[Stmt<'_>],
+        f: &mut dyn FnMut(usize, &dyn Row) -> Result<()>,
+    ) -> Result<Vec<u64>>;
 
     /// Runs several statements separated by semicolons, without parameters (schema scripts).
     fn batch(&mut self, sql: &str) -> Result<()>;

@@ -15,7 +15,7 @@ use tokio::runtime::Handle;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
-use super::{BulkRow, Conn, Kind, Row, Value};
+use super::{BulkRow, Conn, Kind, Row, Stmt, Value};
 use crate::error::{Error, Result};
 
 /// Whether an address is PostgreSQL's (a URL or libpq's `key=value` form).
@@ -156,11 +156,15 @@ impl Row for PgRow<'_> {
     }
 }
 
-/// A pooled connection inside a transaction, for the operation `op`.
+/// A pooled connection inside a transaction, for the operation `op`. The transaction's
+/// `BEGIN` goes out with the first statement (pipelined), so it costs no round trip of its
+/// own; an operation that runs no statement sends neither `BEGIN` nor `COMMIT`.
 pub(crate) struct PgConn<'c> {
     pub(crate) client: &'c deadpool_postgres::ClientWrapper,
     pub(crate) handle: Handle,
     pub(crate) op: &'static str,
+    /// The `BEGIN` to send before the first statement; `None` once sent.
+    pub(crate) begin: Option<&'static str>,
 }
 
 impl PgConn<'_> {
@@ -168,6 +172,23 @@ impl PgConn<'_> {
         self.handle
             .block_on(self.client.prepare_cached(sql))
             .map_err(|e| pg(self.op, e))
+    }
+
+    /// Runs `fut` (which sends its statements when first polled), preceded by the
+    /// transaction's `BEGIN` if that has not gone out yet.
+    fn run<T>(&mut self, fut: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let op = self.op;
+        let client = self.client;
+        match self.begin.take() {
+            None => self.handle.block_on(fut),
+            Some(begin) => self.handle.block_on(async move {
+                // join polls in order: BEGIN is sent first, then the statement.
+                let (began, result) =
+                    futures_util::future::join(client.batch_execute(begin), fut).await;
+                began.map_err(|e| pg(op, e))?;
+                result
+            }),
+        }
     }
 }
 
@@ -178,10 +199,11 @@ impl Conn for PgConn<'_> {
 
     fn execute(&mut self, sql: &str, params: &[Value<'_>]) -> Result<u64> {
         let stmt = self.prepare(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as _).collect();
-        self.handle
-            .block_on(self.client.execute(&stmt, &refs))
-            .map_err(|e| pg(self.op, e))
+        let (client, op) = (self.client, self.op);
+        self.run(async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as _).collect();
+            client.execute(&stmt, &refs).await.map_err(|e| pg(op, e))
+        })
     }
 
     fn query_each(
@@ -191,9 +213,8 @@ impl Conn for PgConn<'_> {
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
         let stmt = self.prepare(sql)?;
-        let op = self.op;
-        let client = self.client;
-        self.handle.block_on(async move {
+        let (client, op) = (self.client, self.op);
+        self.run(async move {
             let refs = params.iter().map(|v| v as &(dyn ToSql + Sync));
             let rows = client.query_raw(&stmt, refs).await.map_err(|e| pg(op, e))?;
             pin_mut!(rows);
@@ -204,13 +225,72 @@ impl Conn for PgConn<'_> {
         })
     }
 
+    fn pipeline(
+        &mut self,
+        stmts: &[Stmt<'_>],
+        f: &mut dyn FnMut(usize, &dyn Row) -> Result<()>,
+    ) -> Result<Vec<u64>> {
+        let (client, op) = (self.client, self.op);
+        // Prepare (those not cached yet, together), then send every statement at once and
+        // read the answers in order.
+        let prepared = self
+            .handle
+            .block_on(futures_util::future::try_join_all(
+                stmts.iter().map(|s| client.prepare_cached(&s.sql)),
+            ))
+            .map_err(|e| pg(op, e))?;
+        self.run(async move {
+            let sends = stmts.iter().zip(&prepared).map(|(s, stmt)| {
+                client.query_raw(stmt, s.params.iter().map(|v| v as &(dyn ToSql + Sync)))
+            });
+            let streams = futures_util::future::join_all(sends).await;
+            let mut counts = Vec::with_capacity(stmts.len());
+            let mut first_error = None;
+            for (i, stream) in streams.into_iter().enumerate() {
+                let rows = match stream {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        first_error.get_or_insert(pg(op, e));
+                        continue;
+                    }
+                };
+                pin_mut!(rows);
+                let mut n = 0;
+                loop {
+                    match rows.as_mut().try_next().await {
+                        Ok(Some(row)) => {
+                            if first_error.is_none() {
+                                if let Err(e) = f(i, &PgRow { row: &row, op }) {
+                                    first_error = Some(e);
+                                }
+                            }
+                            n += 1;
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            first_error.get_or_insert(pg(op, e));
+                            break;
+                        }
+                    }
+                }
+                counts.push(rows.rows_affected().unwrap_or(n));
+            }
+            match first_error {
+                Some(e) => Err(e),
+                None => Ok(counts),
+            }
+        })
+    }
+
     fn batch(&mut self, sql: &str) -> Result<()> {
-        self.handle
-            .block_on(self.client.batch_execute(sql))
-            .map_err(|e| pg(self.op, e))
+        let (client, op) = (self.client, self.op);
+        self.run(async move { client.batch_execute(sql).await.map_err(|e| pg(op, e)) })
     }
 
     fn bulk_insert(&mut self, table: &str, columns: &[&str], rows: &[BulkRow<'_>]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let cols = columns.join(", ");
         let types: Vec<Type> = self
             .prepare(&format!("SELECT {cols} FROM {table} LIMIT 0"))?
@@ -219,9 +299,8 @@ impl Conn for PgConn<'_> {
             .map(|c| c.type_().clone())
             .collect();
         let copy = format!("COPY {table} ({cols}) FROM STDIN BINARY");
-        let op = self.op;
-        let client = self.client;
-        self.handle.block_on(async move {
+        let (client, op) = (self.client, self.op);
+        self.run(async move {
             let sink = client.copy_in(&copy).await.map_err(|e| pg(op, e))?;
             let writer = BinaryCopyInWriter::new(sink, &types);
             pin_mut!(writer);
@@ -235,9 +314,9 @@ impl Conn for PgConn<'_> {
     }
 }
 
-/// Runs `f` in a transaction: a plain `BEGIN` for writers, a read-only repeatable-read one
-/// (one snapshot for every query) for readers. Returns whether the connection is still
-/// fit for the pool alongside the result.
+/// Runs `f` in a transaction: a plain one for writers, a read-only repeatable-read one (one
+/// snapshot for every query) for readers. Returns, with the result, whether the connection
+/// is still fit for the pool.
 pub(crate) fn transaction<R>(
     client: &deadpool_postgres::ClientWrapper,
     handle: Handle,
@@ -250,15 +329,19 @@ pub(crate) fn transaction<R>(
     } else {
         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
     };
-    if let Err(e) = handle.block_on(client.batch_execute(begin)) {
-        return (Err(pg(op, e)), !client.is_closed());
-    }
     let mut conn = PgConn {
         client,
         handle: handle.clone(),
         op,
+        begin: Some(begin),
     };
-    match f(&mut conn) {
+    let result = f(&mut conn);
+    let began = conn.begin.is_none();
+    if !began {
+        // Nothing was sent (an operation that failed its checks, or did nothing).
+        return (result, !client.is_closed());
+    }
+    match result {
         Ok(value) => match handle.block_on(client.batch_execute("COMMIT")) {
             Ok(()) => (Ok(value), true),
             Err(e) => {

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 
-use super::{BulkRow, Conn, Kind, Row, Value, from_micros};
+use super::{BulkRow, Conn, Kind, Row, Stmt, Value, from_micros};
 use crate::error::{Error, Result};
 
 /// How long a writer waits for another process's write lock before it fails.
@@ -187,6 +187,38 @@ impl Conn for SqliteConn<'_> {
             f(&SqliteRow { row, op })?;
         }
         Ok(())
+    }
+
+    fn pipeline(
+        &mut self,
+        stmts: &[Stmt<'_>],
+        f: &mut dyn FnMut(usize, &dyn Row) -> Result<()>,
+    ) -> Result<Vec<u64>> {
+        let op = self.op;
+        let mut counts = Vec::with_capacity(stmts.len());
+        for (i, stmt) in stmts.iter().enumerate() {
+            let mut prepared = self
+                .conn
+                .prepare_cached(&placeholders(&stmt.sql))
+                .map_err(|e| sqlite(op, e))?;
+            if prepared.column_count() == 0 {
+                let n = prepared
+                    .execute(rusqlite::params_from_iter(&stmt.params))
+                    .map_err(|e| sqlite(op, e))?;
+                counts.push(n as u64);
+                continue;
+            }
+            let mut rows = prepared
+                .query(rusqlite::params_from_iter(&stmt.params))
+                .map_err(|e| sqlite(op, e))?;
+            let mut n = 0;
+            while let Some(row) = rows.next().map_err(|e| sqlite(op, e))? {
+                f(i, &SqliteRow { row, op })?;
+                n += 1;
+            }
+            counts.push(n);
+        }
+        Ok(counts)
     }
 
     fn batch(&mut self, sql: &str) -> Result<()> {

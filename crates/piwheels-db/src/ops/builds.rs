@@ -5,11 +5,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeDelta, Utc};
 
-use super::queue::refresh_version;
-use super::{check_len, check_package, check_version, lock_package, values_list};
+use super::queue::{Facts, facts_stmt, refresh_version};
+use super::{check_len, check_package, check_version, lock_package, lock_stmt, values_list};
 use crate::Database;
 use crate::abi::PlatformAliases;
-use crate::backend::{Conn, Value, micros, params};
+use crate::backend::{Conn, Stmt, Value, micros, params};
 use crate::error::{Error, Result};
 use crate::types::{FileRecord, NewBuild, NewFile};
 
@@ -117,49 +117,50 @@ pub fn twins<'f>(files: &'f [NewFile], aliases: &PlatformAliases) -> Vec<(NewFil
 const FILE_COLUMNS: &str = "filename, build_id, filesize, filehash, package_tag, package_version_tag, \
      py_version_tag, abi_tag, platform_tag, requires_python, location, twin_of";
 
-/// Inserts file rows (`twin_of` set for alias copies), `ON CONFLICT DO NOTHING` for copies
-/// so that a wheel really built for the alias platform stays.
-fn insert_files(
-    c: &mut dyn Conn,
+/// Inserts of file rows (`twin_of` set for alias copies). Copies go in with
+/// `ON CONFLICT DO NOTHING`, so that a wheel really built for the alias platform stays.
+fn insert_files<'a>(
     build_id: i64,
-    files: &[(&NewFile, Option<&str>)],
+    files: &[(&'a NewFile, Option<&'a str>)],
     keep_existing: bool,
-) -> Result<()> {
-    for chunk in files.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO files ({FILE_COLUMNS}) VALUES {}{}",
-            values_list(chunk.len(), 12),
-            if keep_existing {
-                " ON CONFLICT (filename) DO NOTHING"
-            } else {
-                ""
+) -> Vec<Stmt<'a>> {
+    files
+        .chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO files ({FILE_COLUMNS}) VALUES {}{}",
+                values_list(chunk.len(), 12),
+                if keep_existing {
+                    " ON CONFLICT (filename) DO NOTHING"
+                } else {
+                    ""
+                }
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 12);
+            for (f, twin_of) in chunk {
+                values.extend([
+                    Value::Text(&f.filename),
+                    Value::Int(build_id),
+                    Value::Int(f.filesize as i64),
+                    Value::Text(&f.filehash),
+                    Value::Text(&f.package_tag),
+                    Value::Text(&f.package_version_tag),
+                    Value::Text(&f.py_version_tag),
+                    Value::Text(&f.abi_tag),
+                    Value::Text(&f.platform_tag),
+                    f.requires_python.as_deref().into(),
+                    Value::Text(&f.location),
+                    (*twin_of).into(),
+                ]);
             }
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 12);
-        for (f, twin_of) in chunk {
-            values.extend([
-                Value::Text(&f.filename),
-                Value::Int(build_id),
-                Value::Int(f.filesize as i64),
-                Value::Text(&f.filehash),
-                Value::Text(&f.package_tag),
-                Value::Text(&f.package_version_tag),
-                Value::Text(&f.py_version_tag),
-                Value::Text(&f.abi_tag),
-                Value::Text(&f.platform_tag),
-                f.requires_python.as_deref().into(),
-                Value::Text(&f.location),
-                (*twin_of).into(),
-            ]);
-        }
-        c.execute(&sql, &values)?;
-    }
-    Ok(())
+            Stmt::new(sql, values)
+        })
+        .collect()
 }
 
-/// Inserts the dependency rows of the files of `build_id` that are really there (an alias
-/// copy skipped for a real wheel gets none).
-fn insert_dependencies(c: &mut dyn Conn, build_id: i64, files: &[&NewFile]) -> Result<()> {
+/// Inserts of the dependency rows of the files of `build_id` that are really there (an
+/// alias copy skipped for a real wheel gets none).
+fn insert_dependencies<'a>(build_id: i64, files: &[&'a NewFile]) -> Vec<Stmt<'a>> {
     let mut rows: Vec<(&str, &str, &str)> = Vec::new();
     for f in files {
         for (tool, deps) in &f.dependencies {
@@ -168,109 +169,142 @@ fn insert_dependencies(c: &mut dyn Conn, build_id: i64, files: &[&NewFile]) -> R
             }
         }
     }
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO dependencies (filename, tool, dependency) \
-             SELECT d.column1, d.column2, d.column3 FROM (VALUES {}) AS d \
-             JOIN files f ON f.filename = d.column1 WHERE f.build_id = ${}",
-            values_list(chunk.len(), 3),
-            chunk.len() * 3 + 1
-        );
-        let mut values = Vec::with_capacity(chunk.len() * 3 + 1);
-        for (name, tool, d) in chunk {
-            values.extend([Value::Text(name), Value::Text(tool), Value::Text(d)]);
-        }
-        values.push(Value::Int(build_id));
-        c.execute(&sql, &values)?;
-    }
-    Ok(())
+    rows.chunks(ROWS_PER_INSERT)
+        .map(|chunk| {
+            let sql = format!(
+                "INSERT INTO dependencies (filename, tool, dependency) \
+                 SELECT d.column1, d.column2, d.column3 FROM (VALUES {}) AS d \
+                 JOIN files f ON f.filename = d.column1 WHERE f.build_id = ${}",
+                values_list(chunk.len(), 3),
+                chunk.len() * 3 + 1
+            );
+            let mut values = Vec::with_capacity(chunk.len() * 3 + 1);
+            for (name, tool, d) in chunk {
+                values.extend([Value::Text(name), Value::Text(tool), Value::Text(d)]);
+            }
+            values.push(Value::Int(build_id));
+            Stmt::new(sql, values)
+        })
+        .collect()
 }
 
-/// Deletes the rows of files with these names; returns the (package, version) of the
-/// builds they belonged to.
-fn replace_files(
-    c: &mut dyn Conn,
-    names: &[&str],
-    only_twins: bool,
-) -> Result<BTreeSet<(String, String)>> {
-    let mut affected = BTreeSet::new();
+/// Deletes of the files a build replaces: those of its wheels' names, and alias copies of
+/// its copies' names (a real wheel of that name stays). They give the build ids the rows
+/// belonged to.
+fn replace_files<'a>(names: &[&'a str], twin_names: &[&'a str]) -> Vec<Stmt<'a>> {
+    let mut stmts = Vec::new();
     for chunk in names.chunks(ROWS_PER_INSERT) {
-        let list = super::placeholders(1, chunk.len());
-        let filter = if only_twins {
-            " AND f.twin_of IS NOT NULL"
-        } else {
-            ""
-        };
-        let select = format!(
-            "SELECT DISTINCT b.package, b.version FROM files f JOIN builds b ON b.build_id = f.build_id \
-             WHERE f.filename IN ({list}){filter}"
-        );
-        let values: Vec<Value<'_>> = chunk.iter().map(|n| Value::Text(n)).collect();
-        let mut found = false;
-        c.query_each(&select, &values, &mut |r| {
-            found = true;
-            affected.insert((r.text(0)?, r.text(1)?));
-            Ok(())
-        })?;
-        if found {
-            let filter = if only_twins {
-                " AND twin_of IS NOT NULL"
-            } else {
-                ""
-            };
-            c.execute(
-                &format!("DELETE FROM files WHERE filename IN ({list}){filter}"),
-                &values,
-            )?;
-        }
+        stmts.push(Stmt::new(
+            format!(
+                "DELETE FROM files WHERE filename IN ({}) RETURNING build_id",
+                super::placeholders(1, chunk.len())
+            ),
+            chunk.iter().map(|n| Value::Text(n)).collect(),
+        ));
     }
-    Ok(affected)
+    for chunk in twin_names.chunks(ROWS_PER_INSERT) {
+        stmts.push(Stmt::new(
+            format!(
+                "DELETE FROM files WHERE filename IN ({}) AND twin_of IS NOT NULL RETURNING build_id",
+                super::placeholders(1, chunk.len())
+            ),
+            chunk.iter().map(|n| Value::Text(n)).collect(),
+        ));
+    }
+    stmts
 }
 
-/// Records a build (see [`Database::log_build`]).
+/// Records a build (see [`Database::log_build`]). On PostgreSQL this is three round trips:
+/// the lock, what decides the version's queue entries and the build row; the files,
+/// dependencies and queue entries; the commit.
 pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
     let op = "log_build";
-    lock_package(c, &b.package)?;
-    if !c.exists(
-        "SELECT 1 FROM versions WHERE package = $1 AND version = $2",
-        params![&b.package, &b.version],
-    )? {
+    let duration = micros(b.duration.max(TimeDelta::zero()));
+    let built_at = b.built_at.unwrap_or_else(Utc::now);
+    // The lock, the facts and the build row in one batch: if the version does not exist,
+    // the insert fails on its foreign key and the facts say why.
+    let mut facts = Facts::default();
+    let mut build_id = None;
+    let first = c.pipeline(
+        &[
+            lock_stmt(c.kind(), &b.package),
+            facts_stmt(&b.package, &b.version),
+            Stmt::new(
+                "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING build_id",
+                params![&b.package, &b.version, b.built_by, built_at, duration, b.status, &b.target.abi, &b.target.platform]
+                    .to_vec(),
+            ),
+        ],
+        &mut |i, r| match i {
+            1 => facts.row(r),
+            2 => {
+                build_id = Some(r.int(0)?);
+                Ok(())
+            }
+            _ => Ok(()),
+        },
+    );
+    if !facts.exists {
         return Err(Error::not_found(
             op,
             format!("version {} {}", b.package, b.version),
         ));
     }
-    let duration = micros(b.duration.max(TimeDelta::zero()));
-    let built_at = b.built_at.unwrap_or_else(Utc::now);
-    let build_id = c
-        .query_opt(
-            "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING build_id",
-            params![&b.package, &b.version, b.built_by, built_at, duration, b.status, &b.target.abi, &b.target.platform],
-            |r| r.int(0),
-        )?
-        .ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
-    let mut affected = BTreeSet::new();
-    if !b.files.is_empty() {
-        // A rebuild replaces the wheels of the same names (and so their alias copies, by
-        // cascade); an alias copy replaces only another alias copy.
-        let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
-        affected.extend(replace_files(c, &names, false)?);
-        let twins = twins(&b.files, aliases);
-        let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
-        affected.extend(replace_files(c, &twin_names, true)?);
-        let real: Vec<(&NewFile, Option<&str>)> = b.files.iter().map(|f| (f, None)).collect();
-        insert_files(c, build_id, &real, false)?;
-        let copies: Vec<(&NewFile, Option<&str>)> =
-            twins.iter().map(|(t, of)| (t, Some(*of))).collect();
-        insert_files(c, build_id, &copies, true)?;
-        let all: Vec<&NewFile> = b.files.iter().chain(twins.iter().map(|(t, _)| t)).collect();
-        insert_dependencies(c, build_id, &all)?;
+    first?;
+    facts.done();
+    let build_id =
+        build_id.ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
+
+    // What the version's queue entries become. A replaced file has the same name as its
+    // replacement, and so the same tags: the facts need only the new build and wheels.
+    let twins = twins(&b.files, aliases);
+    facts.version.builds.push(b.target.clone());
+    for f in b.files.iter().chain(twins.iter().map(|(t, _)| t)) {
+        facts.version.files.push((
+            f.py_version_tag.clone(),
+            f.abi_tag.clone(),
+            f.platform_tag.clone(),
+        ));
     }
-    refresh_version(c, &b.package, &b.version, aliases)?;
-    affected.remove(&(b.package.clone(), b.version.clone()));
-    for (package, version) in affected {
-        refresh_version(c, &package, &version, aliases)?;
+
+    // A rebuild replaces the wheels of the same names (and so their alias copies, by
+    // cascade); an alias copy replaces only another alias copy.
+    let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
+    let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
+    let mut stmts = replace_files(&names, &twin_names);
+    let deletes = stmts.len();
+    let real: Vec<(&NewFile, Option<&str>)> = b.files.iter().map(|f| (f, None)).collect();
+    stmts.extend(insert_files(build_id, &real, false));
+    let copies: Vec<(&NewFile, Option<&str>)> =
+        twins.iter().map(|(t, of)| (t, Some(*of))).collect();
+    stmts.extend(insert_files(build_id, &copies, true));
+    let all: Vec<&NewFile> = b.files.iter().chain(twins.iter().map(|(t, _)| t)).collect();
+    stmts.extend(insert_dependencies(build_id, &all));
+    stmts.extend(facts.write(&b.package, &b.version, aliases));
+    let mut replaced = BTreeSet::new();
+    c.pipeline(&stmts, &mut |i, r| {
+        if i < deletes {
+            replaced.insert(r.int(0)?);
+        }
+        Ok(())
+    })?;
+
+    // Wheels of the same names from other versions (rare: two version strings with one
+    // wheel name) leave those versions' queue entries to redo.
+    if !replaced.is_empty() {
+        let ids: Vec<i64> = replaced.into_iter().collect();
+        let sql = format!(
+            "SELECT DISTINCT package, version FROM builds WHERE build_id IN ({})",
+            super::placeholders(1, ids.len())
+        );
+        let values: Vec<Value<'_>> = ids.iter().map(|i| Value::Int(*i)).collect();
+        let others = c.query_map(&sql, &values, |r| Ok((r.text(0)?, r.text(1)?)))?;
+        for (package, version) in others {
+            if package != b.package || version != b.version {
+                refresh_version(c, &package, &version, aliases)?;
+            }
+        }
     }
     Ok(build_id)
 }

@@ -9,7 +9,7 @@ mod project;
 pub(crate) mod queue;
 mod stats;
 
-use crate::backend::{Conn, Kind, params};
+use crate::backend::{Conn, Kind, Stmt, Value};
 use crate::error::{Error, Result};
 
 /// A package name in PEP 503's canonical form: runs of `-`, `_` and `.` become one `-`, and
@@ -89,11 +89,17 @@ pub(crate) fn check_skip(op: &'static str, reason: &str) -> Result<()> {
 /// version's place in the build queue is read and written by one operation at a time (on
 /// SQLite the write lock already covers the whole database). Returns whether it exists.
 pub(crate) fn lock_package(c: &mut dyn Conn, package: &str) -> Result<bool> {
-    let sql = match c.kind() {
+    let stmt = lock_stmt(c.kind(), package);
+    c.exists(&stmt.sql, &stmt.params)
+}
+
+/// The statement of [`lock_package`], to send in a pipeline.
+pub(crate) fn lock_stmt(kind: Kind, package: &str) -> Stmt<'_> {
+    let sql = match kind {
         Kind::Postgres => "SELECT 1 FROM packages WHERE package = $1 FOR UPDATE",
         Kind::Sqlite => "SELECT 1 FROM packages WHERE package = $1",
     };
-    c.exists(sql, params![package])
+    Stmt::new(sql, vec![Value::Text(package)])
 }
 
 /// `$first, $first+1, ...` for `n` values: the placeholders of a multi-row statement.

@@ -9,11 +9,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use indexmap::IndexMap;
 
-use super::packages::display_name;
-use super::queue::enabled_targets;
 use crate::Database;
 use crate::abi::{PlatformAliases, Target, WheelTags, satisfies};
-use crate::backend::{Conn, params};
+use crate::backend::{Conn, Row, Stmt, Value};
 use crate::error::Result;
 use crate::types::{BuildStatus, ProjectData, ProjectFile, Release, TargetStatus};
 
@@ -34,145 +32,190 @@ struct Tags {
     build_id: i64,
 }
 
+/// The statements of a project's data, sent as one batch (one round trip on PostgreSQL),
+/// in the order their rows are needed: the package, its display name, the targets, its
+/// versions, builds, preinstalled packages, wheels and dependencies.
+fn statements(package: &str) -> Vec<Stmt<'_>> {
+    let p = || vec![Value::Text(package)];
+    vec![
+        Stmt::new(
+            "SELECT skip, description FROM packages WHERE package = $1",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT name FROM package_names WHERE package = $1 ORDER BY seen DESC, name LIMIT 1",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT abi_tag, platform_tag FROM build_targets WHERE skip = ''",
+            vec![],
+        ),
+        Stmt::new(
+            "SELECT version, released, skip, yanked FROM versions WHERE package = $1 \
+             ORDER BY released DESC, version DESC",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT build_id, version, abi_tag, platform_tag, status FROM builds WHERE package = $1 ORDER BY build_id",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT abi_tag, apt_package FROM preinstalled_apt_packages \
+             WHERE abi_tag IN (SELECT DISTINCT abi_tag FROM builds WHERE package = $1)",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT f.filename, f.location, f.filehash, f.filesize, b.abi_tag, f.abi_tag, f.platform_tag, \
+                    f.requires_python, f.build_id, b.version, f.py_version_tag \
+               FROM files f JOIN builds b ON b.build_id = f.build_id WHERE b.package = $1",
+            p(),
+        ),
+        Stmt::new(
+            "SELECT d.filename, d.tool, d.dependency \
+               FROM dependencies d JOIN files f ON f.filename = d.filename \
+               JOIN builds b ON b.build_id = f.build_id WHERE b.package = $1",
+            p(),
+        ),
+    ]
+}
+
+/// What the batch gives, gathered row by row.
+#[derive(Default)]
+struct Gathered {
+    package: Option<(String, String)>,
+    name: Option<String>,
+    targets: Vec<Target>,
+    releases: IndexMap<String, Release>,
+    builds: Vec<BuildRow>,
+    preinstalled: HashMap<String, BTreeSet<String>>,
+    tags: Vec<Tags>,
+    file_version: HashMap<String, String>,
+}
+
+impl Gathered {
+    fn row(&mut self, i: usize, r: &dyn Row) -> Result<()> {
+        match i {
+            0 => self.package = Some((r.text(0)?, r.text(1)?)),
+            1 => self.name = Some(r.text(0)?),
+            2 => self.targets.push(Target::new(r.text(0)?, r.text(1)?)),
+            3 => {
+                // The package's own skip reason stands in until it is known (row 0 comes first).
+                let own_skip = r.text(2)?;
+                let skip = if own_skip.is_empty() {
+                    self.package
+                        .as_ref()
+                        .map(|(s, _)| s.clone())
+                        .unwrap_or_default()
+                } else {
+                    own_skip
+                };
+                self.releases.insert(
+                    r.text(0)?,
+                    Release {
+                        released: r.time(1)?,
+                        skip,
+                        yanked: r.bool(3)?,
+                        files: BTreeMap::new(),
+                        targets: BTreeMap::new(),
+                    },
+                );
+            }
+            4 => self.builds.push(BuildRow {
+                id: r.int(0)?,
+                version: r.text(1)?,
+                target: Target::new(r.text(2)?, r.text(3)?),
+                status: r.bool(4)?,
+            }),
+            5 => {
+                self.preinstalled
+                    .entry(r.text(0)?)
+                    .or_default()
+                    .insert(r.text(1)?);
+            }
+            6 => {
+                let filename = r.text(0)?;
+                let version = r.text(9)?;
+                let file = ProjectFile {
+                    location: r.text(1)?,
+                    hash: r.text(2)?,
+                    size: r.int(3)?.max(0) as u64,
+                    abi_builder: r.text(4)?,
+                    abi_file: r.text(5)?,
+                    platform: r.text(6)?,
+                    requires_python: r.opt_text(7)?,
+                    apt_dependencies: BTreeSet::new(),
+                    pip_dependencies: BTreeSet::new(),
+                    build_id: r.int(8)?,
+                };
+                self.tags.push(Tags {
+                    py: r.text(10)?,
+                    abi: file.abi_file.clone(),
+                    platform: file.platform.clone(),
+                    version: version.clone(),
+                    build_id: file.build_id,
+                });
+                if let Some(release) = self.releases.get_mut(&version) {
+                    self.file_version.insert(filename.clone(), version);
+                    release.files.insert(filename, file);
+                }
+            }
+            _ => {
+                let filename = r.text(0)?;
+                let Some(file) = self
+                    .file_version
+                    .get(&filename)
+                    .and_then(|v| self.releases.get_mut(v))
+                    .and_then(|rel| rel.files.get_mut(&filename))
+                else {
+                    return Ok(());
+                };
+                let dependency = r.text(2)?;
+                match r.text(1)?.as_str() {
+                    "apt" => {
+                        let hidden = self
+                            .preinstalled
+                            .get(&file.abi_builder)
+                            .is_some_and(|set| set.contains(&dependency));
+                        if !hidden {
+                            file.apt_dependencies.insert(dependency);
+                        }
+                    }
+                    "pip" => {
+                        file.pip_dependencies.insert(dependency);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 fn project_data(
     c: &mut dyn Conn,
     package: &str,
     aliases: &PlatformAliases,
 ) -> Result<Option<ProjectData>> {
-    let Some((skip, description)) = c.query_opt(
-        "SELECT skip, description FROM packages WHERE package = $1",
-        params![package],
-        |r| Ok((r.text(0)?, r.text(1)?)),
-    )?
-    else {
+    let mut g = Gathered::default();
+    c.pipeline(&statements(package), &mut |i, r| g.row(i, r))?;
+    let Some((skip, description)) = g.package.take() else {
         return Ok(None);
     };
-    let name = display_name(c, package)?.unwrap_or_else(|| package.to_owned());
-    let targets = enabled_targets(c)?;
-
-    let mut releases: IndexMap<String, Release> = IndexMap::new();
-    c.query_each(
-        "SELECT version, released, skip, yanked FROM versions WHERE package = $1 \
-         ORDER BY released DESC, version DESC",
-        params![package],
-        &mut |r| {
-            let own_skip = r.text(2)?;
-            releases.insert(
-                r.text(0)?,
-                Release {
-                    released: r.time(1)?,
-                    skip: if own_skip.is_empty() {
-                        skip.clone()
-                    } else {
-                        own_skip
-                    },
-                    yanked: r.bool(3)?,
-                    files: BTreeMap::new(),
-                    targets: BTreeMap::new(),
-                },
-            );
-            Ok(())
-        },
-    )?;
-
-    let builds = c.query_map(
-        "SELECT build_id, version, abi_tag, platform_tag, status FROM builds WHERE package = $1 \
-         ORDER BY build_id",
-        params![package],
-        |r| {
-            Ok(BuildRow {
-                id: r.int(0)?,
-                version: r.text(1)?,
-                target: Target::new(r.text(2)?, r.text(3)?),
-                status: r.bool(4)?,
-            })
-        },
-    )?;
-
-    let preinstalled = preinstalled_for(c, package)?;
-    let mut tags = Vec::new();
-    let mut file_version: HashMap<String, String> = HashMap::new();
-    c.query_each(
-        "SELECT f.filename, f.location, f.filehash, f.filesize, b.abi_tag, f.abi_tag, f.platform_tag, \
-                f.requires_python, f.build_id, b.version, f.py_version_tag \
-           FROM files f JOIN builds b ON b.build_id = f.build_id WHERE b.package = $1",
-        params![package],
-        &mut |r| {
-            let filename = r.text(0)?;
-            let version = r.text(9)?;
-            let file = ProjectFile {
-                location: r.text(1)?,
-                hash: r.text(2)?,
-                size: r.int(3)?.max(0) as u64,
-                abi_builder: r.text(4)?,
-                abi_file: r.text(5)?,
-                platform: r.text(6)?,
-                requires_python: r.opt_text(7)?,
-                apt_dependencies: BTreeSet::new(),
-                pip_dependencies: BTreeSet::new(),
-                build_id: r.int(8)?,
-            };
-            tags.push(Tags {
-                py: r.text(10)?,
-                abi: file.abi_file.clone(),
-                platform: file.platform.clone(),
-                version: version.clone(),
-                build_id: file.build_id,
-            });
-            if let Some(release) = releases.get_mut(&version) {
-                file_version.insert(filename.clone(), version);
-                release.files.insert(filename, file);
-            }
-            Ok(())
-        },
-    )?;
-    c.query_each(
-        "SELECT d.filename, d.tool, d.dependency \
-           FROM dependencies d JOIN files f ON f.filename = d.filename \
-           JOIN builds b ON b.build_id = f.build_id WHERE b.package = $1",
-        params![package],
-        &mut |r| {
-            let filename = r.text(0)?;
-            let Some(file) = file_version
-                .get(&filename)
-                .and_then(|v| releases.get_mut(v))
-                .and_then(|rel| rel.files.get_mut(&filename))
-            else {
-                return Ok(());
-            };
-            let dependency = r.text(2)?;
-            match r.text(1)?.as_str() {
-                "apt" => {
-                    let hidden = preinstalled
-                        .get(&file.abi_builder)
-                        .is_some_and(|set| set.contains(&dependency));
-                    if !hidden {
-                        file.apt_dependencies.insert(dependency);
-                    }
-                }
-                "pip" => {
-                    file.pip_dependencies.insert(dependency);
-                }
-                _ => {}
-            }
-            Ok(())
-        },
-    )?;
-
-    for (version, release) in &mut releases {
-        for t in &targets {
+    g.targets.sort();
+    for (version, release) in &mut g.releases {
+        for t in &g.targets {
             release.targets.insert(
                 t.clone(),
-                status(version, release, t, &builds, &tags, aliases),
+                status(version, release, t, &g.builds, &g.tags, aliases),
             );
         }
     }
     Ok(Some(ProjectData {
         package: package.to_owned(),
-        name,
+        name: g.name.unwrap_or_else(|| package.to_owned()),
         description,
         skip,
-        releases,
+        releases: g.releases,
     }))
 }
 
@@ -234,21 +277,6 @@ fn status(
             build_id: None,
         },
     }
-}
-
-/// The preinstalled Debian packages of the ABIs that built this package.
-fn preinstalled_for(c: &mut dyn Conn, package: &str) -> Result<HashMap<String, BTreeSet<String>>> {
-    let mut out: HashMap<String, BTreeSet<String>> = HashMap::new();
-    c.query_each(
-        "SELECT abi_tag, apt_package FROM preinstalled_apt_packages \
-         WHERE abi_tag IN (SELECT DISTINCT abi_tag FROM builds WHERE package = $1)",
-        params![package],
-        &mut |r| {
-            out.entry(r.text(0)?).or_default().insert(r.text(1)?);
-            Ok(())
-        },
-    )?;
-    Ok(out)
 }
 
 impl Database {

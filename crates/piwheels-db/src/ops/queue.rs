@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use super::values_list;
 use crate::Database;
 use crate::abi::{PlatformAliases, Target, WheelTags, satisfies};
-use crate::backend::{BulkRow, Conn, Value, params};
+use crate::backend::{BulkRow, Conn, Row, Stmt, Value, params};
 use crate::error::{Error, Result};
 
 /// What decides one version's place in the queue.
@@ -70,19 +70,10 @@ pub(crate) fn enabled_targets(c: &mut dyn Conn) -> Result<Vec<Target>> {
     Ok(targets)
 }
 
-/// Brings one version's queue entries up to date.
-pub(crate) fn refresh_version(
-    c: &mut dyn Conn,
-    package: &str,
-    version: &str,
-    aliases: &PlatformAliases,
-) -> Result<()> {
-    // One round trip for everything: the version (kind 0), its builds (1), its wheels (2)
-    // and the enabled targets (3).
-    let mut facts = VersionFacts::default();
-    let mut exists = false;
-    let mut targets = Vec::new();
-    c.query_each(
+/// The query for everything that decides one version's place: the version (kind 0), its
+/// builds (1), its wheels (2) and the enabled targets (3), in one round trip.
+pub(crate) fn facts_stmt<'a>(package: &'a str, version: &'a str) -> Stmt<'a> {
+    Stmt::new(
         "SELECT 0, CASE WHEN v.skip <> '' OR p.skip <> '' THEN 'y' ELSE '' END, \
                 CAST(NULL AS TEXT), CAST(NULL AS TEXT), v.released \
            FROM versions v JOIN packages p ON p.package = v.package \
@@ -95,50 +86,116 @@ pub(crate) fn refresh_version(
           WHERE b.package = $1 AND b.version = $2 \
          UNION ALL \
          SELECT 3, abi_tag, platform_tag, NULL, NULL FROM build_targets WHERE skip = ''",
-        params![package, version],
-        &mut |r| {
-            match r.int(0)? {
-                0 => {
-                    exists = true;
-                    facts.skipped = !r.text(1)?.is_empty();
-                    facts.released = Some(r.time(4)?);
-                }
-                1 => facts.builds.push(Target::new(r.text(1)?, r.text(2)?)),
-                2 => facts.files.push((r.text(1)?, r.text(2)?, r.text(3)?)),
-                _ => targets.push(Target::new(r.text(1)?, r.text(2)?)),
+        vec![Value::Text(package), Value::Text(version)],
+    )
+}
+
+/// What [`facts_stmt`] gives, gathered row by row.
+#[derive(Debug, Default)]
+pub(crate) struct Facts {
+    /// Whether the version exists.
+    pub(crate) exists: bool,
+    pub(crate) version: VersionFacts,
+    /// The enabled targets, in order once [`Facts::done`] has run.
+    pub(crate) targets: Vec<Target>,
+}
+
+impl Facts {
+    /// Takes one row of [`facts_stmt`].
+    pub(crate) fn row(&mut self, r: &dyn Row) -> Result<()> {
+        match r.int(0)? {
+            0 => {
+                self.exists = true;
+                self.version.skipped = !r.text(1)?.is_empty();
+                self.version.released = Some(r.time(4)?);
             }
-            Ok(())
+            1 => self
+                .version
+                .builds
+                .push(Target::new(r.text(1)?, r.text(2)?)),
+            2 => self
+                .version
+                .files
+                .push((r.text(1)?, r.text(2)?, r.text(3)?)),
+            _ => self.targets.push(Target::new(r.text(1)?, r.text(2)?)),
+        }
+        Ok(())
+    }
+
+    /// Puts the targets in order, once every row is in.
+    pub(crate) fn done(&mut self) {
+        self.targets.sort();
+    }
+
+    /// The statements that make the version's queue entries what the facts say: a delete
+    /// of the old ones, and an insert of the new ones if there are any.
+    pub(crate) fn write<'a>(
+        &'a self,
+        package: &'a str,
+        version: &'a str,
+        aliases: &PlatformAliases,
+    ) -> Vec<Stmt<'a>> {
+        let mut stmts = vec![delete_pending(package, version)];
+        if !self.exists {
+            return stmts;
+        }
+        let pending = pending_targets(&self.version, &self.targets, aliases);
+        if pending.is_empty() {
+            return stmts;
+        }
+        let released = self.version.released.unwrap_or(DateTime::UNIX_EPOCH);
+        let mut values = Vec::with_capacity(pending.len() * 5);
+        for t in &pending {
+            values.extend([
+                Value::Text(&t.abi),
+                Value::Text(&t.platform),
+                Value::Text(package),
+                Value::Text(version),
+                Value::Time(released),
+            ]);
+        }
+        stmts.push(Stmt::new(
+            format!(
+                "INSERT INTO builds_pending (abi_tag, platform_tag, package, version, released) VALUES {} \
+                 ON CONFLICT DO NOTHING",
+                values_list(pending.len(), 5)
+            ),
+            values,
+        ));
+        stmts
+    }
+}
+
+fn delete_pending<'a>(package: &'a str, version: &'a str) -> Stmt<'a> {
+    Stmt::new(
+        "DELETE FROM builds_pending WHERE package = $1 AND version = $2",
+        vec![Value::Text(package), Value::Text(version)],
+    )
+}
+
+/// Brings one version's queue entries up to date (two round trips on PostgreSQL).
+pub(crate) fn refresh_version(
+    c: &mut dyn Conn,
+    package: &str,
+    version: &str,
+    aliases: &PlatformAliases,
+) -> Result<()> {
+    let mut facts = Facts::default();
+    c.pipeline(
+        &[
+            delete_pending(package, version),
+            facts_stmt(package, version),
+        ],
+        &mut |i, r| {
+            if i == 1 { facts.row(r) } else { Ok(()) }
         },
     )?;
-    c.execute(
-        "DELETE FROM builds_pending WHERE package = $1 AND version = $2",
-        params![package, version],
-    )?;
-    if !exists {
-        return Ok(());
+    facts.done();
+    let stmts = facts.write(package, version, aliases);
+    // The delete is done already.
+    if let Some(insert) = stmts.get(1) {
+        c.execute(&insert.sql, &insert.params)?;
     }
-    targets.sort();
-    let released = facts.released.unwrap_or(DateTime::UNIX_EPOCH);
-    let pending = pending_targets(&facts, &targets, aliases);
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO builds_pending (abi_tag, platform_tag, package, version, released) VALUES {} \
-         ON CONFLICT DO NOTHING",
-        values_list(pending.len(), 5)
-    );
-    let mut values = Vec::with_capacity(pending.len() * 5);
-    for t in &pending {
-        values.extend([
-            Value::Text(&t.abi),
-            Value::Text(&t.platform),
-            Value::Text(package),
-            Value::Text(version),
-            Value::Time(released),
-        ]);
-    }
-    c.execute(&sql, &values)?;
     Ok(())
 }
 
