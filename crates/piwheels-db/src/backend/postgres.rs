@@ -259,10 +259,10 @@ impl Conn for PgConn<'_> {
                 loop {
                     match rows.as_mut().try_next().await {
                         Ok(Some(row)) => {
-                            if first_error.is_none() {
-                                if let Err(e) = f(i, &PgRow { row: &row, op }) {
-                                    first_error = Some(e);
-                                }
+                            if first_error.is_none()
+                                && let Err(e) = f(i, &PgRow { row: &row, op })
+                            {
+                                first_error = Some(e);
                             }
                             n += 1;
                         }
