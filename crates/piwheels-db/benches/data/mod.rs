@@ -46,7 +46,7 @@ pub fn index(i: usize, k: usize) -> usize {
 
 /// Whether version `j` (global index) has a build.
 pub fn built(j: usize) -> bool {
-    j % 5 == 0
+    j.is_multiple_of(5)
 }
 
 /// What the build of version `j` gave.
@@ -82,14 +82,15 @@ fn hash(name: &str) -> String {
     format!("{h:032x}{:032x}", h.rotate_left(64))
 }
 
-/// The rows of every table, in load order: (table, columns, rows).
-pub fn tables(
-    packages: usize,
-) -> Vec<(
+/// One table's generated rows: its name, its columns, and the rows.
+pub type Table = (
     &'static str,
     &'static [&'static str],
     Box<dyn Iterator<Item = Vec<V>>>,
-)> {
+);
+
+/// The rows of every table, in load order.
+pub fn tables(packages: usize) -> Vec<Table> {
     let pkgs = move || 0..packages;
     vec![
         (
