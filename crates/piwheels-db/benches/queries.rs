@@ -18,6 +18,7 @@
 //!   original's `get_build_queue(100000)`, written after its view (spec §5.2), over the same
 //!   tables, interleaved rep by rep;
 //! - **project data**: `project_data` of packages with builds, files and dependencies;
+//! - **statistics** and the **search index**, for information;
 //! - **log a build**: `log_build` of a compiled wheel (plus its armv6l copy and
 //!   dependencies) for a version not built before, which also moves it in the queue.
 
@@ -357,6 +358,27 @@ async fn measure(
         times,
         target: Some(Duration::from_millis(5)),
     });
+
+    // Statistics (BigBrother, every minute) and the search index (hourly): no targets, but
+    // worth knowing at this size.
+    for (what, op) in [("statistics", 0), ("search index", 1)] {
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let started = Instant::now();
+            if op == 0 {
+                db.statistics().await.unwrap();
+            } else {
+                db.search_index().await.unwrap();
+            }
+            times.push(started.elapsed());
+        }
+        rows.push(Row {
+            backend,
+            what: what.into(),
+            times,
+            target: None,
+        });
+    }
 
     // Logging builds of versions not built before (version 1 of packages not yet used by an
     // earlier run: each run takes the next slice).
