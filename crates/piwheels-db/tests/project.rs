@@ -218,8 +218,45 @@ async fn a_target_s_own_wheel_is_preferred(t: TestDb) {
     );
 }
 
+/// A package with thousands of versions: on PostgreSQL its data comes back as one pipeline
+/// of queries whose first answers are long (reading them out of order used to hang).
+async fn project_data_of_a_large_package(t: TestDb) {
+    let db = &t.db;
+    db.set_build_targets(&[target("cp311/linux_armv7l")])
+        .await
+        .unwrap();
+    db.add_new_package("big", "", "").await.unwrap();
+    for i in 0..3000 {
+        db.add_new_package_version("big", &format!("0.{i}"), Some(day(i)), "")
+            .await
+            .unwrap();
+    }
+    for i in 0..50 {
+        let v = format!("0.{i}");
+        let whl = wheel(
+            &format!("big-{v}-cp311-cp311-linux_armv7l.whl"),
+            &[("apt", "libc6")],
+        );
+        db.log_build(&build("big", &v, "cp311/linux_armv7l", Some(vec![whl])))
+            .await
+            .unwrap();
+    }
+    let data = tokio::time::timeout(std::time::Duration::from_secs(60), db.project_data("big"))
+        .await
+        .expect("project data of a large package within a minute")
+        .unwrap()
+        .unwrap();
+    assert_eq!(data.releases.len(), 3000);
+    assert_eq!(data.releases["0.7"].files.len(), 2);
+    assert_eq!(
+        data.releases["0.7"].targets[&target("cp311/linux_armv7l")].status,
+        BuildStatus::Success
+    );
+}
+
 both_backends!(
     project_data_shape,
     statuses_follow_what_installs,
-    a_target_s_own_wheel_is_preferred
+    a_target_s_own_wheel_is_preferred,
+    project_data_of_a_large_package
 );

@@ -10,6 +10,9 @@ use std::str::FromStr;
 
 use bytes::BytesMut;
 use chrono::{DateTime, NaiveDateTime, Utc};
+use std::future::Future;
+
+use futures_util::future::maybe_done;
 use futures_util::{TryStreamExt, pin_mut};
 use tokio::runtime::Handle;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -240,14 +243,33 @@ impl Conn for PgConn<'_> {
             ))
             .map_err(|e| pg(op, e))?;
         self.run(async move {
-            let sends = stmts.iter().zip(&prepared).map(|(s, stmt)| {
-                client.query_raw(stmt, s.params.iter().map(|v| v as &(dyn ToSql + Sync)))
-            });
-            let streams = futures_util::future::join_all(sends).await;
+            // Each query's future sends its statement when first polled, then waits for the
+            // server's first answer. Poll them all once, so that every statement goes out
+            // now; then read the answers in order, each stream to its end before the next
+            // (tokio-postgres holds later answers back until earlier ones are read, so
+            // waiting for all of them before reading any would never end).
+            let mut sends: Vec<_> = stmts
+                .iter()
+                .zip(&prepared)
+                .map(|(s, stmt)| {
+                    Box::pin(maybe_done(client.query_raw(
+                        stmt,
+                        s.params.iter().map(|v| v as &(dyn ToSql + Sync)),
+                    )))
+                })
+                .collect();
+            std::future::poll_fn(|cx| {
+                for send in &mut sends {
+                    let _ = send.as_mut().poll(cx);
+                }
+                std::task::Poll::Ready(())
+            })
+            .await;
             let mut counts = Vec::with_capacity(stmts.len());
             let mut first_error = None;
-            for (i, stream) in streams.into_iter().enumerate() {
-                let rows = match stream {
+            for (i, send) in sends.iter_mut().enumerate() {
+                send.as_mut().await;
+                let rows = match send.as_mut().take_output().expect("a finished query") {
                     Ok(rows) => rows,
                     Err(e) => {
                         first_error.get_or_insert(pg(op, e));
