@@ -47,7 +47,7 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("{WITHOUT_ROWID}", " WITHOUT ROWID", ""),
 ];
 
-/// A schema script for one backend: each word of [`TYPES`] replaced.
+/// A schema script for one backend: each of the words in braces replaced by its type.
 pub fn render(script: &str, kind: Kind) -> String {
     let mut out = script.to_owned();
     for (word, sqlite, postgres) in TYPES {
