@@ -148,6 +148,14 @@ pub(crate) trait Conn {
         f: &mut dyn FnMut(usize, &dyn Row) -> Result<()>,
     ) -> Result<Vec<u64>>;
 
+    /// Runs statements that give no rows as one batch, as the transaction's last: on
+    /// PostgreSQL its `COMMIT` goes out in the same batch (and undoes everything, as a
+    /// `ROLLBACK`, if a statement failed). Nothing may be run after it.
+    fn execute_then_commit(&mut self, stmts: &[Stmt<'_>]) -> Result<()> {
+        self.pipeline(stmts, &mut |_, _| Ok(()))?;
+        Ok(())
+    }
+
     /// Runs several statements separated by semicolons, without parameters (schema scripts).
     fn batch(&mut self, sql: &str) -> Result<()>;
 

@@ -168,6 +168,8 @@ pub(crate) struct PgConn<'c> {
     pub(crate) op: &'static str,
     /// The `BEGIN` to send before the first statement; `None` once sent.
     pub(crate) begin: Option<&'static str>,
+    /// Whether the transaction was committed with its last statements.
+    pub(crate) committed: bool,
 }
 
 impl PgConn<'_> {
@@ -304,6 +306,19 @@ impl Conn for PgConn<'_> {
         })
     }
 
+    fn execute_then_commit(&mut self, stmts: &[Stmt<'_>]) -> Result<()> {
+        let mut all: Vec<Stmt<'_>> = stmts
+            .iter()
+            .map(|s| Stmt::new(s.sql.as_ref(), s.params.clone()))
+            .collect();
+        all.push(Stmt::new("COMMIT", Vec::new()));
+        // From here the transaction is over, whatever the answer: a COMMIT after a failed
+        // statement is a ROLLBACK.
+        self.committed = true;
+        self.pipeline(&all, &mut |_, _| Ok(()))?;
+        Ok(())
+    }
+
     fn batch(&mut self, sql: &str) -> Result<()> {
         let (client, op) = (self.client, self.op);
         self.run(async move { client.batch_execute(sql).await.map_err(|e| pg(op, e)) })
@@ -356,12 +371,22 @@ pub(crate) fn transaction<R>(
         handle: handle.clone(),
         op,
         begin: Some(begin),
+        committed: false,
     };
     let result = f(&mut conn);
     let began = conn.begin.is_none();
-    if !began {
-        // Nothing was sent (an operation that failed its checks, or did nothing).
+    if !began || conn.committed {
+        // Nothing was sent (an operation that failed its checks, or did nothing), or the
+        // transaction ended with its last statements.
         return (result, !client.is_closed());
+    }
+    if !write && result.is_ok() {
+        // A read-only transaction has nothing to lose at COMMIT: send it without waiting
+        // for the answer (the connection keeps requests in order, so whoever uses it next
+        // starts after it).
+        use futures_util::FutureExt;
+        let _ = client.batch_execute("COMMIT").now_or_never();
+        return (result, true);
     }
     match result {
         Ok(value) => match handle.block_on(client.batch_execute("COMMIT")) {

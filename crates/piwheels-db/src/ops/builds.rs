@@ -188,77 +188,91 @@ fn insert_dependencies<'a>(build_id: i64, files: &[&'a NewFile]) -> Vec<Stmt<'a>
         .collect()
 }
 
-/// Deletes of the files a build replaces: those of its wheels' names, and alias copies of
-/// its copies' names (a real wheel of that name stays). They give the build ids the rows
-/// belonged to.
-fn replace_files<'a>(names: &[&'a str], twin_names: &[&'a str]) -> Vec<Stmt<'a>> {
+/// The files a build replaces: those of its wheels' names, and alias copies of its copies'
+/// names (a real wheel of that name stays). With `delete`, the statements delete them;
+/// without, they give the (package, version) they belong to.
+fn replaced_files<'a>(names: &[&'a str], twin_names: &[&'a str], delete: bool) -> Vec<Stmt<'a>> {
     let mut stmts = Vec::new();
-    for chunk in names.chunks(ROWS_PER_INSERT) {
-        stmts.push(Stmt::new(
-            format!(
-                "DELETE FROM files WHERE filename IN ({}) RETURNING build_id",
-                super::placeholders(1, chunk.len())
-            ),
-            chunk.iter().map(|n| Value::Text(n)).collect(),
-        ));
-    }
-    for chunk in twin_names.chunks(ROWS_PER_INSERT) {
-        stmts.push(Stmt::new(
-            format!(
-                "DELETE FROM files WHERE filename IN ({}) AND twin_of IS NOT NULL RETURNING build_id",
-                super::placeholders(1, chunk.len())
-            ),
-            chunk.iter().map(|n| Value::Text(n)).collect(),
-        ));
+    for (list, only_twins) in [(names, false), (twin_names, true)] {
+        for chunk in list.chunks(ROWS_PER_INSERT) {
+            let marks = super::placeholders(1, chunk.len());
+            let twins = if only_twins {
+                " AND f.twin_of IS NOT NULL"
+            } else {
+                ""
+            };
+            let sql = if delete {
+                format!("DELETE FROM files AS f WHERE f.filename IN ({marks}){twins}")
+            } else {
+                format!(
+                    "SELECT DISTINCT b.package, b.version FROM files f JOIN builds b ON b.build_id = f.build_id \
+                     WHERE f.filename IN ({marks}){twins}"
+                )
+            };
+            stmts.push(Stmt::new(
+                sql,
+                chunk.iter().map(|n| Value::Text(n)).collect(),
+            ));
+        }
     }
     stmts
 }
 
-/// Records a build (see [`Database::log_build`]). On PostgreSQL this is three round trips:
-/// the lock, what decides the version's queue entries and the build row; the files,
-/// dependencies and queue entries; the commit.
+/// Records a build (see [`Database::log_build`]). On PostgreSQL this is two round trips:
+/// the lock, what decides the queue, what the wheels replace and the build row; then the
+/// files, dependencies and queue entries with the commit.
 pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
     let op = "log_build";
     let duration = micros(b.duration.max(TimeDelta::zero()));
     let built_at = b.built_at.unwrap_or_else(Utc::now);
-    // The lock, the facts and the build row in one batch: if the version does not exist,
-    // the insert fails on its foreign key and the facts say why.
+    let twins = twins(&b.files, aliases);
+    let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
+    let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
+
+    // One batch: the lock, the facts, the versions whose wheels this build replaces, and
+    // the build row (if the version does not exist, the insert fails on its foreign key and
+    // the facts say why).
+    let mut first = vec![
+        lock_stmt(c.kind(), &b.package),
+        facts_stmt(&b.package, &b.version),
+    ];
+    first.extend(replaced_files(&names, &twin_names, false));
+    let insert = first.len();
+    first.push(Stmt::new(
+        "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING build_id",
+        params![&b.package, &b.version, b.built_by, built_at, duration, b.status, &b.target.abi, &b.target.platform]
+            .to_vec(),
+    ));
     let mut facts = Facts::default();
+    let mut others = BTreeSet::new();
     let mut build_id = None;
-    let first = c.pipeline(
-        &[
-            lock_stmt(c.kind(), &b.package),
-            facts_stmt(&b.package, &b.version),
-            Stmt::new(
-                "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING build_id",
-                params![&b.package, &b.version, b.built_by, built_at, duration, b.status, &b.target.abi, &b.target.platform]
-                    .to_vec(),
-            ),
-        ],
-        &mut |i, r| match i {
-            1 => facts.row(r),
-            2 => {
-                build_id = Some(r.int(0)?);
-                Ok(())
+    let result = c.pipeline(&first, &mut |i, r| {
+        if i == 1 {
+            facts.row(r)?;
+        } else if i == insert {
+            build_id = Some(r.int(0)?);
+        } else if i > 1 {
+            let (package, version) = (r.text(0)?, r.text(1)?);
+            if package != b.package || version != b.version {
+                others.insert((package, version));
             }
-            _ => Ok(()),
-        },
-    );
+        }
+        Ok(())
+    });
     if !facts.exists {
         return Err(Error::not_found(
             op,
             format!("version {} {}", b.package, b.version),
         ));
     }
-    first?;
+    result?;
     facts.done();
     let build_id =
         build_id.ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
 
     // What the version's queue entries become. A replaced file has the same name as its
     // replacement, and so the same tags: the facts need only the new build and wheels.
-    let twins = twins(&b.files, aliases);
     facts.version.builds.push(b.target.clone());
     for f in b.files.iter().chain(twins.iter().map(|(t, _)| t)) {
         facts.version.files.push((
@@ -270,10 +284,7 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
 
     // A rebuild replaces the wheels of the same names (and so their alias copies, by
     // cascade); an alias copy replaces only another alias copy.
-    let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
-    let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
-    let mut stmts = replace_files(&names, &twin_names);
-    let deletes = stmts.len();
+    let mut stmts = replaced_files(&names, &twin_names, true);
     let real: Vec<(&NewFile, Option<&str>)> = b.files.iter().map(|f| (f, None)).collect();
     stmts.extend(insert_files(build_id, &real, false));
     let copies: Vec<(&NewFile, Option<&str>)> =
@@ -282,29 +293,15 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
     let all: Vec<&NewFile> = b.files.iter().chain(twins.iter().map(|(t, _)| t)).collect();
     stmts.extend(insert_dependencies(build_id, &all));
     stmts.extend(facts.write(&b.package, &b.version, aliases));
-    let mut replaced = BTreeSet::new();
-    c.pipeline(&stmts, &mut |i, r| {
-        if i < deletes {
-            replaced.insert(r.int(0)?);
-        }
-        Ok(())
-    })?;
-
+    if others.is_empty() {
+        c.execute_then_commit(&stmts)?;
+        return Ok(build_id);
+    }
     // Wheels of the same names from other versions (rare: two version strings with one
     // wheel name) leave those versions' queue entries to redo.
-    if !replaced.is_empty() {
-        let ids: Vec<i64> = replaced.into_iter().collect();
-        let sql = format!(
-            "SELECT DISTINCT package, version FROM builds WHERE build_id IN ({})",
-            super::placeholders(1, ids.len())
-        );
-        let values: Vec<Value<'_>> = ids.iter().map(|i| Value::Int(*i)).collect();
-        let others = c.query_map(&sql, &values, |r| Ok((r.text(0)?, r.text(1)?)))?;
-        for (package, version) in others {
-            if package != b.package || version != b.version {
-                refresh_version(c, &package, &version, aliases)?;
-            }
-        }
+    c.pipeline(&stmts, &mut |_, _| Ok(()))?;
+    for (package, version) in others {
+        refresh_version(c, &package, &version, aliases)?;
     }
     Ok(build_id)
 }

@@ -242,8 +242,9 @@ pub async fn raw(backend: Backend, admin_dsn: &str, sql: &str) -> Result<Vec<Vec
             tokio::task::spawn_blocking(move || {
                 let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
                 let mut out = Vec::new();
-                for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-                    let mut st = conn.prepare(stmt).map_err(|e| e.to_string())?;
+                use rusqlite::fallible_iterator::FallibleIterator;
+                let mut batch = rusqlite::Batch::new(&conn, &sql);
+                while let Some(mut st) = batch.next().map_err(|e| e.to_string())? {
                     let n = st.column_count();
                     let mut rows = st.query([]).map_err(|e| e.to_string())?;
                     while let Some(row) = rows.next().map_err(|e| e.to_string())? {
