@@ -91,10 +91,21 @@ pub trait EventSource: AsFd {
 /// retried with the time that is left. The thread's timer slack
 /// ([`crate::process::timer_slack`]) may lengthen the timeout.
 pub fn poll_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
+    poll_for(fd, PollFlags::IN, timeout)
+}
+
+/// Waits until `fd` is writable or `timeout` passes (`None`: forever); `true` if writable
+/// (or if it has an error or hang-up to report, which the next write will give). As
+/// [`poll_readable`] otherwise.
+pub fn poll_writable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> Result<bool> {
+    poll_for(fd, PollFlags::OUT, timeout)
+}
+
+fn poll_for(fd: BorrowedFd<'_>, events: PollFlags, timeout: Option<Duration>) -> Result<bool> {
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
         let left = deadline.map(|d| to_timespec(d.saturating_duration_since(Instant::now())));
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        let mut fds = [PollFd::new(&fd, events)];
         match rustix::event::poll(&mut fds, left.as_ref()) {
             Ok(0) => return Ok(false),
             Ok(_) => {

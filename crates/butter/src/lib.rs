@@ -43,11 +43,13 @@ mod event;
 
 pub mod eventfd;
 pub mod inotify;
+pub mod pipe;
 pub mod process;
+pub mod sendfile;
 pub mod signalfd;
 pub mod timerfd;
 
 #[cfg(feature = "tokio")]
 pub use async_fd::{Async, OwnsFd};
 pub use error::{Errno, Error, ErrorKind, Result};
-pub use event::{EventSource, is_nonblocking, poll_readable, set_nonblocking};
+pub use event::{EventSource, is_nonblocking, poll_readable, poll_writable, set_nonblocking};
