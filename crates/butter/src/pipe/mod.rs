@@ -115,7 +115,8 @@ pub fn set_pipe_size(fd: impl AsFd, size: usize) -> Result<usize> {
 
 const SPLICE_EINVAL: &str = "neither descriptor is a pipe, the file system cannot splice, the \
      target was opened O_APPEND, or both ends are the same pipe";
-const SPLICE_ESPIPE: &str = "an offset was given for a pipe (offsets are only for the non-pipe side)";
+const SPLICE_ESPIPE: &str =
+    "an offset was given for a pipe (offsets are only for the non-pipe side)";
 
 /// Moves up to `len` bytes from `fd_in` to `fd_out`, one of which must be a pipe:
 /// [`splice(2)`](https://man7.org/linux/man-pages/man2/splice.2.html).
@@ -139,11 +140,19 @@ pub fn splice(
 ) -> Result<usize> {
     let (fd_in, fd_out) = (fd_in.as_fd(), fd_out.as_fd());
     loop {
-        match rustix::pipe::splice(fd_in, off_in.as_deref_mut(), fd_out, off_out.as_deref_mut(), len, flags) {
+        match rustix::pipe::splice(
+            fd_in,
+            off_in.as_deref_mut(),
+            fd_out,
+            off_out.as_deref_mut(),
+            len,
+            flags,
+        ) {
             Err(rustix::io::Errno::INTR) => continue,
             result => {
                 return result.call("splice").map_err(|e| {
-                    e.hint_if(Errno::EINVAL, SPLICE_EINVAL).hint_if(Errno::ESPIPE, SPLICE_ESPIPE)
+                    e.hint_if(Errno::EINVAL, SPLICE_EINVAL)
+                        .hint_if(Errno::ESPIPE, SPLICE_ESPIPE)
                 });
             }
         }
@@ -160,9 +169,12 @@ pub fn tee(fd_in: impl AsFd, fd_out: impl AsFd, len: usize, flags: SpliceFlags) 
         match rustix::pipe::tee(fd_in, fd_out, len, flags) {
             Err(rustix::io::Errno::INTR) => continue,
             result => {
-                return result
-                    .call("tee")
-                    .map_err(|e| e.hint_if(Errno::EINVAL, "both descriptors must be pipes, and different ones"));
+                return result.call("tee").map_err(|e| {
+                    e.hint_if(
+                        Errno::EINVAL,
+                        "both descriptors must be pipes, and different ones",
+                    )
+                });
             }
         }
     }
@@ -181,7 +193,8 @@ pub fn tee(fd_in: impl AsFd, fd_out: impl AsFd, len: usize, flags: SpliceFlags) 
 pub fn vmsplice(fd: impl AsFd, bufs: &[&[u8]], flags: SpliceFlags) -> Result<usize> {
     let fd = fd.as_fd();
     // vmsplice's own rule: only pipes.
-    pipe_size(fd).map_err(|e| Error::new("vmsplice", e.errno()).with_hint("the descriptor is not a pipe"))?;
+    pipe_size(fd)
+        .map_err(|e| Error::new("vmsplice", e.errno()).with_hint("the descriptor is not a pipe"))?;
     let slices: Vec<IoSlice<'_>> = bufs.iter().map(|b| IoSlice::new(b)).collect();
     if flags.contains(SpliceFlags::NONBLOCK) && !crate::event::is_nonblocking(fd)? {
         return write_without_waiting(fd, &slices);

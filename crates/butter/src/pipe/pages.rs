@@ -37,9 +37,16 @@ impl PageBuf {
     /// data yet.
     pub fn with_capacity(capacity: usize) -> Result<PageBuf> {
         let page = page_size();
-        let cap = capacity.div_ceil(page).checked_mul(page).ok_or_else(|| Error::new("mmap", Errno::ENOMEM))?;
+        let cap = capacity
+            .div_ceil(page)
+            .checked_mul(page)
+            .ok_or_else(|| Error::new("mmap", Errno::ENOMEM))?;
         if cap == 0 {
-            return Ok(PageBuf { ptr: NonNull::dangling(), cap: 0, len: 0 });
+            return Ok(PageBuf {
+                ptr: NonNull::dangling(),
+                cap: 0,
+                len: 0,
+            });
         }
         // SAFETY: a new private anonymous mapping at an address the kernel chooses touches no
         // existing memory.
@@ -52,7 +59,8 @@ impl PageBuf {
             )
         }
         .call("mmap")?;
-        let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(|| Error::new("mmap", Errno::ENOMEM))?;
+        let ptr =
+            NonNull::new(ptr.cast::<u8>()).ok_or_else(|| Error::new("mmap", Errno::ENOMEM))?;
         Ok(PageBuf { ptr, cap, len: 0 })
     }
 
@@ -84,7 +92,11 @@ impl PageBuf {
     /// # Panics
     /// If `len` is above the capacity.
     pub fn set_len(&mut self, len: usize) {
-        assert!(len <= self.cap, "PageBuf::set_len({len}) above its capacity {}", self.cap);
+        assert!(
+            len <= self.cap,
+            "PageBuf::set_len({len}) above its capacity {}",
+            self.cap
+        );
         self.len = len;
     }
 
@@ -113,7 +125,10 @@ impl DerefMut for PageBuf {
 
 impl std::fmt::Debug for PageBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageBuf").field("len", &self.len).field("capacity", &self.cap).finish()
+        f.debug_struct("PageBuf")
+            .field("len", &self.len)
+            .field("capacity", &self.cap)
+            .finish()
     }
 }
 
@@ -171,7 +186,12 @@ impl PageWriter {
     /// A writer on a pipe's write end (`EINVAL`/`EBADF` if `fd` is not a pipe).
     pub fn new(fd: OwnedFd) -> Result<PageWriter> {
         super::pipe_size(&fd)?;
-        Ok(PageWriter { fd, in_flight: VecDeque::new(), pending: None, sent: 0 })
+        Ok(PageWriter {
+            fd,
+            in_flight: VecDeque::new(),
+            pending: None,
+            sent: 0,
+        })
     }
 
     /// Puts `buf` into the pipe without copying it. On a blocking pipe, waits until all of
@@ -214,11 +234,26 @@ impl PageWriter {
             return Ok(());
         };
         let page = page_size();
+        // vmsplice waits for room unless told not to; the pipe's O_NONBLOCK does not.
+        let nonblocking = match crate::is_nonblocking(self.fd.as_fd()) {
+            Ok(nb) => nb,
+            Err(e) => {
+                self.pending = Some((buf, done));
+                return Err(e);
+            }
+        };
         while done < buf.len() {
             let rest = &buf[done..];
             // GIFT wants whole pages, in memory and length.
             let whole_pages = done % page == 0 && rest.len() % page == 0;
-            let flags = if whole_pages { SpliceFlags::GIFT } else { SpliceFlags::empty() };
+            let mut flags = if whole_pages {
+                SpliceFlags::GIFT
+            } else {
+                SpliceFlags::empty()
+            };
+            if nonblocking {
+                flags |= SpliceFlags::NONBLOCK;
+            }
             let iov = [IoSliceRaw::from_slice(rest)];
             // SAFETY: `fd` is the write end of a pipe (checked in `new`), so the kernel only
             // reads `rest`. The buffer is owned by `self` and never written to again (it was
@@ -273,7 +308,11 @@ impl PageWriter {
             return Ok(());
         }
         let consumed = self.consumed()?;
-        while self.in_flight.front().is_some_and(|(end, _)| *end <= consumed) {
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|(end, _)| *end <= consumed)
+        {
             self.in_flight.pop_front();
         }
         Ok(())

@@ -21,17 +21,26 @@ use crate::pipe::{Pipe, SpliceFlags, splice};
 pub trait AsyncOut: AsFd {
     /// Runs `op` once the descriptor is writable, and again after each `WouldBlock` (with
     /// the readiness cleared), until it gives something else.
-    fn writable_io<R>(&self, op: impl FnMut() -> io::Result<R>) -> impl Future<Output = io::Result<R>>;
+    fn writable_io<R>(
+        &self,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> impl Future<Output = io::Result<R>>;
 }
 
 impl AsyncOut for tokio::net::TcpStream {
-    fn writable_io<R>(&self, op: impl FnMut() -> io::Result<R>) -> impl Future<Output = io::Result<R>> {
+    fn writable_io<R>(
+        &self,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> impl Future<Output = io::Result<R>> {
         self.async_io(Interest::WRITABLE, op)
     }
 }
 
 impl AsyncOut for tokio::net::UnixStream {
-    fn writable_io<R>(&self, op: impl FnMut() -> io::Result<R>) -> impl Future<Output = io::Result<R>> {
+    fn writable_io<R>(
+        &self,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> impl Future<Output = io::Result<R>> {
         self.async_io(Interest::WRITABLE, op)
     }
 }
@@ -60,7 +69,12 @@ fn unwrap(call: &'static str, e: io::Error) -> Error {
 /// One [`sendfile`](super::sendfile()) from `*offset` to an async socket: waits until the
 /// socket can take data, sends what it takes (up to `count`), and advances `*offset`.
 /// Returns the bytes sent, 0 at the end of the file.
-pub async fn sendfile_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u64, count: usize) -> Result<usize> {
+pub async fn sendfile_async(
+    out: &impl AsyncOut,
+    file: impl AsFd,
+    offset: &mut u64,
+    count: usize,
+) -> Result<usize> {
     let (fd, file) = (out.as_fd(), file.as_fd());
     let mut off = *offset;
     let n = out
@@ -73,11 +87,18 @@ pub async fn sendfile_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u
 
 /// Sends `count` bytes of `file` from `*offset` to an async socket with sendfile, looping
 /// over partial sends; stops early only at the end of the file. Returns the bytes sent.
-pub async fn send_all_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u64, count: u64) -> Result<u64> {
+pub async fn send_all_async(
+    out: &impl AsyncOut,
+    file: impl AsFd,
+    offset: &mut u64,
+    count: u64,
+) -> Result<u64> {
     let file = file.as_fd();
     let mut total = 0;
     while total < count {
-        let chunk = usize::try_from(count - total).unwrap_or(MAX_PER_CALL).min(MAX_PER_CALL);
+        let chunk = usize::try_from(count - total)
+            .unwrap_or(MAX_PER_CALL)
+            .min(MAX_PER_CALL);
         match sendfile_async(out, file, offset, chunk).await? {
             0 => break,
             n => total += n as u64,
@@ -89,7 +110,12 @@ pub async fn send_all_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u
 /// [`copy`](super::copy) to an async socket: splice through a pipe (sendfile for small
 /// ranges), waiting on the reactor while the socket is full. Returns the bytes copied;
 /// stops early only at the end of the file.
-pub async fn copy_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
+pub async fn copy_async(
+    out: &impl AsyncOut,
+    file: impl AsFd,
+    offset: &mut u64,
+    len: u64,
+) -> Result<u64> {
     let file = file.as_fd();
     if len < SMALL {
         return send_all_async(out, file, offset, len).await;
@@ -101,9 +127,18 @@ pub async fn copy_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u64, 
     let fd = out.as_fd();
     let mut total = 0;
     while total < len {
-        let want = usize::try_from(len - total).unwrap_or(MAX_PER_CALL).min(cap);
+        let want = usize::try_from(len - total)
+            .unwrap_or(MAX_PER_CALL)
+            .min(cap);
         let mut read_at = *offset;
-        let n = splice(file, Some(&mut read_at), &pipe.write, None, want, SpliceFlags::MOVE)?;
+        let n = splice(
+            file,
+            Some(&mut read_at),
+            &pipe.write,
+            None,
+            want,
+            SpliceFlags::MOVE,
+        )?;
         if n == 0 {
             break;
         }
@@ -118,9 +153,22 @@ pub async fn copy_async(out: &impl AsyncOut, file: impl AsFd, offset: &mut u64, 
     Ok(total)
 }
 
-async fn drain(out: &impl AsyncOut, fd: BorrowedFd<'_>, pipe: &Pipe, queued: usize) -> Result<usize> {
+async fn drain(
+    out: &impl AsyncOut,
+    fd: BorrowedFd<'_>,
+    pipe: &Pipe,
+    queued: usize,
+) -> Result<usize> {
     out.writable_io(|| {
-        splice(&pipe.read, None, fd, None, queued, SpliceFlags::MOVE | SpliceFlags::NONBLOCK).map_err(io::Error::from)
+        splice(
+            &pipe.read,
+            None,
+            fd,
+            None,
+            queued,
+            SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
+        )
+        .map_err(io::Error::from)
     })
     .await
     .map_err(|e| unwrap("splice", e))

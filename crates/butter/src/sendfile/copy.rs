@@ -60,11 +60,19 @@ pub fn copy(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Resu
 
 /// [`copy`] by a chosen [`Method`] (with the same fallbacks as `Auto` when the kernel
 /// refuses it for this pair, so the result is always the same).
-pub fn copy_with(method: Method, out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
+pub fn copy_with(
+    method: Method,
+    out: impl AsFd,
+    file: impl AsFd,
+    offset: &mut u64,
+    len: u64,
+) -> Result<u64> {
     let (out, file) = (out.as_fd(), file.as_fd());
     let kind = OutKind::of(out);
     let order: &[Method] = match (method, kind) {
-        (Method::Auto, OutKind::File) => &[Method::CopyFileRange, Method::Sendfile, Method::ReadWrite],
+        (Method::Auto, OutKind::File) => {
+            &[Method::CopyFileRange, Method::Sendfile, Method::ReadWrite]
+        }
         (Method::Auto, OutKind::Pipe) => &[Method::Splice, Method::ReadWrite],
         (Method::Auto, OutKind::Socket) if len < SMALL => &[Method::Sendfile, Method::ReadWrite],
         (Method::Auto, OutKind::Socket) => &[Method::Splice, Method::Sendfile, Method::ReadWrite],
@@ -78,10 +86,14 @@ pub fn copy_with(method: Method, out: impl AsFd, file: impl AsFd, offset: &mut u
     for &m in order {
         let result = match m {
             Method::Sendfile => by_sendfile(out, file, offset, len - total, &mut total),
-            Method::Splice if kind == OutKind::Pipe => splice_to_pipe(out, file, offset, len - total, &mut total),
+            Method::Splice if kind == OutKind::Pipe => {
+                splice_to_pipe(out, file, offset, len - total, &mut total)
+            }
             Method::Splice => by_splice(out, file, offset, len - total, &mut total),
             Method::CopyFileRange => by_copy_file_range(out, file, offset, len - total, &mut total),
-            Method::ReadWrite | Method::Auto => by_read_write(out, file, offset, len - total, &mut total),
+            Method::ReadWrite | Method::Auto => {
+                by_read_write(out, file, offset, len - total, &mut total)
+            }
         };
         match result {
             Ok(()) => return Ok(total),
@@ -106,13 +118,23 @@ fn retry(out: BorrowedFd<'_>, mut step: impl FnMut() -> Result<usize>) -> Result
 }
 
 fn chunk(left: u64) -> usize {
-    usize::try_from(left).unwrap_or(MAX_PER_CALL).min(MAX_PER_CALL)
+    usize::try_from(left)
+        .unwrap_or(MAX_PER_CALL)
+        .min(MAX_PER_CALL)
 }
 
-fn by_sendfile(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len: u64, total: &mut u64) -> Result<()> {
+fn by_sendfile(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    len: u64,
+    total: &mut u64,
+) -> Result<()> {
     let mut left = len;
     while left > 0 {
-        let n = retry(out, || raw_sendfile(out, file, Some(&mut *offset), chunk(left)))?;
+        let n = retry(out, || {
+            raw_sendfile(out, file, Some(&mut *offset), chunk(left))
+        })?;
         if n == 0 {
             break;
         }
@@ -122,7 +144,13 @@ fn by_sendfile(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len:
     Ok(())
 }
 
-fn by_copy_file_range(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len: u64, total: &mut u64) -> Result<()> {
+fn by_copy_file_range(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    len: u64,
+    total: &mut u64,
+) -> Result<()> {
     let mut left = len;
     while left > 0 {
         let n = copy_file_range(file, Some(&mut *offset), out, None, chunk(left))?;
@@ -135,10 +163,25 @@ fn by_copy_file_range(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u6
     Ok(())
 }
 
-fn splice_to_pipe(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len: u64, total: &mut u64) -> Result<()> {
+fn splice_to_pipe(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    len: u64,
+    total: &mut u64,
+) -> Result<()> {
     let mut left = len;
     while left > 0 {
-        let n = retry(out, || splice(file, Some(&mut *offset), out, None, chunk(left), SpliceFlags::MOVE))?;
+        let n = retry(out, || {
+            splice(
+                file,
+                Some(&mut *offset),
+                out,
+                None,
+                chunk(left),
+                SpliceFlags::MOVE,
+            )
+        })?;
         if n == 0 {
             break;
         }
@@ -172,7 +215,13 @@ fn take_pipe(want: usize) -> Result<(Pipe, usize)> {
     Ok((pipe, cap))
 }
 
-fn by_splice(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len: u64, total: &mut u64) -> Result<()> {
+fn by_splice(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    len: u64,
+    total: &mut u64,
+) -> Result<()> {
     let (pipe, cap) = take_pipe(chunk(len))?;
     let result = splice_through(&pipe, cap, out, file, offset, len, total);
     if result.is_ok() {
@@ -194,14 +243,34 @@ fn splice_through(
     let mut left = len;
     while left > 0 {
         let want = chunk(left).min(cap);
-        let more = if (want as u64) < left { SpliceFlags::MORE } else { SpliceFlags::empty() };
-        let n = splice(file, Some(&mut *offset), &pipe.write, None, want, SpliceFlags::MOVE | more)?;
+        let more = if (want as u64) < left {
+            SpliceFlags::MORE
+        } else {
+            SpliceFlags::empty()
+        };
+        let n = splice(
+            file,
+            Some(&mut *offset),
+            &pipe.write,
+            None,
+            want,
+            SpliceFlags::MOVE | more,
+        )?;
         if n == 0 {
             break;
         }
         let mut queued = n;
         while queued > 0 {
-            match retry(out, || splice(&pipe.read, None, out, None, queued, SpliceFlags::MOVE | more)) {
+            match retry(out, || {
+                splice(
+                    &pipe.read,
+                    None,
+                    out,
+                    None,
+                    queued,
+                    SpliceFlags::MOVE | more,
+                )
+            }) {
                 Ok(m) => queued -= m,
                 Err(e) => {
                     // What is still in the pipe did not arrive: the offset says so.
@@ -221,7 +290,13 @@ thread_local! {
     static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
-fn by_read_write(out: BorrowedFd<'_>, file: BorrowedFd<'_>, offset: &mut u64, len: u64, total: &mut u64) -> Result<()> {
+fn by_read_write(
+    out: BorrowedFd<'_>,
+    file: BorrowedFd<'_>,
+    offset: &mut u64,
+    len: u64,
+    total: &mut u64,
+) -> Result<()> {
     BUFFER.with(|b| {
         let mut buf = b.borrow_mut();
         if buf.len() < RW_BUFFER {

@@ -63,21 +63,40 @@ const SENDFILE_EINVAL: &str = "the input must be a file that can be mmap'ed (a r
 /// bytes sent, which may be fewer than `count` (a partial send, or the end of the file),
 /// and 0 at the end of the file (or for an offset past it). A non-blocking `out_fd` whose
 /// buffer is full fails with `EAGAIN` when nothing was sent. `EINTR` is retried.
-pub fn sendfile(out_fd: impl AsFd, in_fd: impl AsFd, offset: Option<u64>, count: usize) -> Result<usize> {
+pub fn sendfile(
+    out_fd: impl AsFd,
+    in_fd: impl AsFd,
+    offset: Option<u64>,
+    count: usize,
+) -> Result<usize> {
     let mut off = offset;
     raw_sendfile(out_fd.as_fd(), in_fd.as_fd(), off.as_mut(), count)
 }
 
 /// [`sendfile`](fn@sendfile) from `*offset`, which is advanced by the bytes sent.
-pub fn sendfile_at(out_fd: impl AsFd, in_fd: impl AsFd, offset: &mut u64, count: usize) -> Result<usize> {
+pub fn sendfile_at(
+    out_fd: impl AsFd,
+    in_fd: impl AsFd,
+    offset: &mut u64,
+    count: usize,
+) -> Result<usize> {
     raw_sendfile(out_fd.as_fd(), in_fd.as_fd(), Some(offset), count)
 }
 
-fn raw_sendfile(out_fd: BorrowedFd<'_>, in_fd: BorrowedFd<'_>, mut offset: Option<&mut u64>, count: usize) -> Result<usize> {
+fn raw_sendfile(
+    out_fd: BorrowedFd<'_>,
+    in_fd: BorrowedFd<'_>,
+    mut offset: Option<&mut u64>,
+    count: usize,
+) -> Result<usize> {
     loop {
         match rustix::fs::sendfile(out_fd, in_fd, offset.as_deref_mut(), count) {
             Err(rustix::io::Errno::INTR) => continue,
-            result => return result.call("sendfile").map_err(|e| e.hint_if(Errno::EINVAL, SENDFILE_EINVAL)),
+            result => {
+                return result
+                    .call("sendfile")
+                    .map_err(|e| e.hint_if(Errno::EINVAL, SENDFILE_EINVAL));
+            }
         }
     }
 }
@@ -89,11 +108,18 @@ fn raw_sendfile(out_fd: BorrowedFd<'_>, in_fd: BorrowedFd<'_>, mut offset: Optio
 ///
 /// A non-blocking `out_fd` is waited on (`poll`) when it is full, so this call always
 /// blocks until done; for an async socket use [`send_all_async`] (feature `tokio`).
-pub fn send_all(out_fd: impl AsFd, in_fd: impl AsFd, mut offset: Option<&mut u64>, count: u64) -> Result<u64> {
+pub fn send_all(
+    out_fd: impl AsFd,
+    in_fd: impl AsFd,
+    mut offset: Option<&mut u64>,
+    count: u64,
+) -> Result<u64> {
     let (out_fd, in_fd) = (out_fd.as_fd(), in_fd.as_fd());
     let mut total = 0u64;
     while total < count {
-        let chunk = usize::try_from(count - total).unwrap_or(MAX_PER_CALL).min(MAX_PER_CALL);
+        let chunk = usize::try_from(count - total)
+            .unwrap_or(MAX_PER_CALL)
+            .min(MAX_PER_CALL);
         match raw_sendfile(out_fd, in_fd, offset.as_deref_mut(), chunk) {
             Ok(0) => break,
             Ok(n) => total += n as u64,
@@ -124,7 +150,8 @@ pub fn sendfile_with(
 ) -> Result<usize> {
     let (out_fd, in_fd) = (out_fd.as_fd(), in_fd.as_fd());
     let kind = OutKind::of(out_fd);
-    let corked = kind == OutKind::Socket && rustix::net::sockopt::set_tcp_cork(out_fd, true).is_ok();
+    let corked =
+        kind == OutKind::Socket && rustix::net::sockopt::set_tcp_cork(out_fd, true).is_ok();
     let mut sent = 0usize;
     let result = (|| {
         let more = kind == OutKind::Socket && !corked;
@@ -163,10 +190,20 @@ pub fn sendfile_with(
 
 /// Writes `data` whole; `false` when a non-blocking descriptor fills up after some bytes
 /// were sent (`EAGAIN` before any).
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8], more: bool, kind: OutKind, sent: &mut usize) -> Result<bool> {
+fn write_all(
+    fd: BorrowedFd<'_>,
+    mut data: &[u8],
+    more: bool,
+    kind: OutKind,
+    sent: &mut usize,
+) -> Result<bool> {
     while !data.is_empty() {
         let result = if kind == OutKind::Socket {
-            let flags = if more { rustix::net::SendFlags::MORE } else { rustix::net::SendFlags::empty() };
+            let flags = if more {
+                rustix::net::SendFlags::MORE
+            } else {
+                rustix::net::SendFlags::empty()
+            };
             rustix::net::send(fd, data, flags | rustix::net::SendFlags::NOSIGNAL).call("send")
         } else {
             rustix::io::write(fd, data).call("write")
@@ -225,12 +262,21 @@ pub fn copy_file_range(
 ) -> Result<usize> {
     let (fd_in, fd_out) = (fd_in.as_fd(), fd_out.as_fd());
     loop {
-        match rustix::fs::copy_file_range(fd_in, off_in.as_deref_mut(), fd_out, off_out.as_deref_mut(), len) {
+        match rustix::fs::copy_file_range(
+            fd_in,
+            off_in.as_deref_mut(),
+            fd_out,
+            off_out.as_deref_mut(),
+            len,
+        ) {
             Err(rustix::io::Errno::INTR) => continue,
             result => {
                 return result.call("copy_file_range").map_err(|e| {
                     e.hint_if(Errno::EXDEV, "the files are on different file systems")
-                        .hint_if(Errno::EINVAL, "both must be regular files, and ranges of one file must not overlap")
+                        .hint_if(
+                            Errno::EINVAL,
+                            "both must be regular files, and ranges of one file must not overlap",
+                        )
                 });
             }
         }
@@ -242,6 +288,9 @@ impl Error {
     /// should be used): the errnos sendfile, splice and copy_file_range give for a pair they
     /// do not handle.
     pub(crate) fn is_unsupported_pair(&self) -> bool {
-        matches!(self.errno(), Errno::EINVAL | Errno::ENOSYS | Errno::EXDEV | Errno::EOPNOTSUPP | Errno::ESPIPE)
+        matches!(
+            self.errno(),
+            Errno::EINVAL | Errno::ENOSYS | Errno::EXDEV | Errno::EOPNOTSUPP | Errno::ESPIPE
+        )
     }
 }
