@@ -93,9 +93,12 @@ fn raw_sendfile(
         match rustix::fs::sendfile(out_fd, in_fd, offset.as_deref_mut(), count) {
             Err(rustix::io::Errno::INTR) => continue,
             result => {
-                return result
-                    .call("sendfile")
-                    .map_err(|e| e.hint_if(Errno::EINVAL, SENDFILE_EINVAL));
+                return result.call("sendfile").map_err(|e| {
+                    e.hint_if(Errno::EINVAL, SENDFILE_EINVAL).hint_if(
+                        Errno::ESPIPE,
+                        "an offset was given for an input that cannot seek (sendfile reads regular files)",
+                    )
+                });
             }
         }
     }
