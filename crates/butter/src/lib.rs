@@ -12,6 +12,12 @@
 //! 3. with the `tokio` feature, **an async form**: [`Async<T>`] around any of them, whose
 //!    events are a `futures::Stream`.
 //!
+//! Moving data without copying it through user space has its own two modules:
+//! [`pipe`] (splice, tee, a vmsplice that cannot corrupt data, pipe sizes) and
+//! [`sendfile`] (sendfile with pysendfile's semantics, copy_file_range, and
+//! [`sendfile::copy`], which picks the fastest path for the destination), with tokio forms
+//! for sockets.
+//!
 //! Every descriptor butter creates is close-on-exec. Every type that owns one implements
 //! [`AsFd`](std::os::fd::AsFd), [`AsRawFd`](std::os::fd::AsRawFd), `From<OwnedFd>` and
 //! `Into<OwnedFd>`. Every failure is an [`Error`] that keeps the errno, names the call, and

@@ -320,7 +320,7 @@ fn copy_gives_the_same_result_every_way() {
             let reader = drain(b);
             let mut off = start;
             assert_eq!(
-                copy_with(method, &a, &file, &mut off, len).unwrap(),
+                copy_with(method, false, &a, &file, &mut off, len).unwrap(),
                 want.len() as u64,
                 "{method:?} tcp"
             );
@@ -331,14 +331,14 @@ fn copy_gives_the_same_result_every_way() {
             let p = Pipe::new().unwrap();
             let reader = drain(File::from(p.read));
             let mut off = start;
-            copy_with(method, &p.write, &file, &mut off, len).unwrap();
+            copy_with(method, false, &p.write, &file, &mut off, len).unwrap();
             drop(p.write);
             assert_eq!(reader.join().unwrap(), want, "{method:?} pipe");
             // A file, written at its position
             let out = file_with(b"xy");
             (&out).seek(SeekFrom::End(0)).unwrap();
             let mut off = start;
-            copy_with(method, &out, &file, &mut off, len).unwrap();
+            copy_with(method, false, &out, &file, &mut off, len).unwrap();
             let mut got = Vec::new();
             (&out).seek(SeekFrom::Start(0)).unwrap();
             (&out).read_to_end(&mut got).unwrap();
@@ -427,7 +427,7 @@ fn copy_to_a_closed_peer_fails_and_says_how_far_it_got() {
     let reader = drain(d);
     let mut off = 0;
     let small = file_with(b"fresh start, nothing left over");
-    copy_with(Method::Splice, &c, &small, &mut off, 1000).unwrap();
+    copy_with(Method::Splice, false, &c, &small, &mut off, 1000).unwrap();
     drop(c);
     assert_eq!(reader.join().unwrap(), b"fresh start, nothing left over");
 }

@@ -32,7 +32,7 @@ pub(crate) const SMALL: u64 = 16 * 1024;
 const PIPE_CAPACITY: usize = 1 << 20;
 
 /// The read/write loop's buffer.
-const RW_BUFFER: usize = 256 * 1024;
+const RW_BUFFER: usize = 1 << 20;
 
 /// Copies up to `len` bytes of `file` from `*offset` to `out`, by the fastest path for
 /// `out` (see [`Method::Auto`]), falling back to slower ones when the kernel refuses a
@@ -55,13 +55,23 @@ const RW_BUFFER: usize = 256 * 1024;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn copy(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
-    copy_with(Method::Auto, out, file, offset, len)
+    copy_with(Method::Auto, false, out, file, offset, len)
+}
+
+/// [`copy`] when more data follows at once (the next call continues the same stream): to a
+/// socket, its last segment may wait (`MSG_MORE`) to go out full with the next call's bytes
+/// instead of being pushed now. End with a [`copy`] (or a write without `MSG_MORE`), or the
+/// last bytes wait for the kernel's cork timer (200 ms) or the socket's shutdown.
+pub fn copy_more(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
+    copy_with(Method::Auto, true, out, file, offset, len)
 }
 
 /// [`copy`] by a chosen [`Method`] (with the same fallbacks as `Auto` when the kernel
-/// refuses it for this pair, so the result is always the same).
+/// refuses it for this pair, so the result is always the same); with `more`, as
+/// [`copy_more`] (sendfile has no way to say it, and pushes at the end of each call).
 pub fn copy_with(
     method: Method,
+    more: bool,
     out: impl AsFd,
     file: impl AsFd,
     offset: &mut u64,
@@ -89,10 +99,10 @@ pub fn copy_with(
             Method::Splice if kind == OutKind::Pipe => {
                 splice_to_pipe(out, file, offset, len - total, &mut total)
             }
-            Method::Splice => by_splice(out, file, offset, len - total, &mut total),
+            Method::Splice => by_splice(out, file, offset, len - total, more, &mut total),
             Method::CopyFileRange => by_copy_file_range(out, file, offset, len - total, &mut total),
             Method::ReadWrite | Method::Auto => {
-                by_read_write(out, file, offset, len - total, &mut total)
+                by_read_write(out, kind == OutKind::Socket, file, offset, len - total, more, &mut total)
             }
         };
         match result {
@@ -220,10 +230,11 @@ fn by_splice(
     file: BorrowedFd<'_>,
     offset: &mut u64,
     len: u64,
+    more: bool,
     total: &mut u64,
 ) -> Result<()> {
     let (pipe, cap) = take_pipe(chunk(len))?;
-    let result = splice_through(&pipe, cap, out, file, offset, len, total);
+    let result = splice_through(&pipe, cap, out, file, offset, len, more, total);
     if result.is_ok() {
         // Only an empty pipe is kept: after an error it may hold bytes of this copy.
         PIPE.with(|p| *p.borrow_mut() = Some((pipe, cap)));
@@ -231,6 +242,7 @@ fn by_splice(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 fn splice_through(
     pipe: &Pipe,
     cap: usize,
@@ -238,39 +250,25 @@ fn splice_through(
     file: BorrowedFd<'_>,
     offset: &mut u64,
     len: u64,
+    more: bool,
     total: &mut u64,
 ) -> Result<()> {
     let mut left = len;
     while left > 0 {
         let want = chunk(left).min(cap);
-        let more = if (want as u64) < left {
-            SpliceFlags::MORE
+        // MORE while this call has more to send, or the caller says more follows.
+        let flags = if more || (want as u64) < left {
+            SpliceFlags::MOVE | SpliceFlags::MORE
         } else {
-            SpliceFlags::empty()
+            SpliceFlags::MOVE
         };
-        let n = splice(
-            file,
-            Some(&mut *offset),
-            &pipe.write,
-            None,
-            want,
-            SpliceFlags::MOVE | more,
-        )?;
+        let n = splice(file, Some(&mut *offset), &pipe.write, None, want, flags)?;
         if n == 0 {
             break;
         }
         let mut queued = n;
         while queued > 0 {
-            match retry(out, || {
-                splice(
-                    &pipe.read,
-                    None,
-                    out,
-                    None,
-                    queued,
-                    SpliceFlags::MOVE | more,
-                )
-            }) {
+            match retry(out, || splice(&pipe.read, None, out, None, queued, flags)) {
                 Ok(m) => queued -= m,
                 Err(e) => {
                     // What is still in the pipe did not arrive: the offset says so.
@@ -292,9 +290,11 @@ thread_local! {
 
 fn by_read_write(
     out: BorrowedFd<'_>,
+    socket: bool,
     file: BorrowedFd<'_>,
     offset: &mut u64,
     len: u64,
+    more: bool,
     total: &mut u64,
 ) -> Result<()> {
     BUFFER.with(|b| {
@@ -314,9 +314,10 @@ fn by_read_write(
             if n == 0 {
                 break;
             }
+            let more = more || (n as u64) < left;
             let mut done = 0;
             while done < n {
-                match retry(out, || write_once(out, &buf[done..n])) {
+                match retry(out, || write_once(out, socket, &buf[done..n], more)) {
                     Ok(m) => done += m,
                     Err(e) => {
                         *offset += done as u64;
@@ -333,11 +334,19 @@ fn by_read_write(
     })
 }
 
-fn write_once(out: BorrowedFd<'_>, data: &[u8]) -> Result<usize> {
+/// One write (to a socket, a send that raises no SIGPIPE, with `MSG_MORE` if `more`).
+fn write_once(out: BorrowedFd<'_>, socket: bool, data: &[u8], more: bool) -> Result<usize> {
+    use rustix::net::SendFlags;
     loop {
-        match rustix::io::write(out, data) {
-            Err(rustix::io::Errno::INTR) => continue,
-            result => return result.map_err(|e| Error::from_rustix("write", e)),
+        let result = if socket {
+            let flags = if more { SendFlags::MORE | SendFlags::NOSIGNAL } else { SendFlags::NOSIGNAL };
+            rustix::net::send(out, data, flags).map_err(|e| Error::from_rustix("send", e))
+        } else {
+            rustix::io::write(out, data).map_err(|e| Error::from_rustix("write", e))
+        };
+        match result {
+            Err(e) if e.errno() == crate::Errno::EINTR => continue,
+            result => return result,
         }
     }
 }
