@@ -14,8 +14,9 @@
 //! read the last byte; for files the destination is re-created first. CPU is the sending
 //! process's user + system time over the same span (`getrusage`), per GB (10^9 bytes).
 //! Cells run interleaved, rep by rep in a rotating order; tables show medians, and ratios
-//! are medians of per-rep ratios — this machine's speed drifts, so only ratios taken within
-//! one rep compare fairly. Loopback TCP varies by about ±10 % from one run to the next
+//! to C are medians of per-rep ratios — this machine's speed drifts, so only ratios taken within
+//! one rep compare fairly; "vs best here" is the ratio of medians to the fastest method of
+//! the row (a per-rep maximum over noisy cells would favour the luckiest). Loopback TCP varies by about ±10 % from one run to the next
 //! (for C as for Rust), so comparing TCP rows to a few per cent takes many reps: `--only`
 //! and `--methods` narrow a run to some rows. The C cells are left out (with a note) when the C sources or gcc
 //! are missing. `--explore` adds rows for choosing the helper's thresholds.
@@ -39,17 +40,27 @@ fn main() {
     if args.get(1).map(String::as_str) == Some("--worker") {
         return worker(&args[2..]);
     }
-    let option = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned());
-    let reps: usize = option("--reps").map_or(5, |r| r.parse().expect("--reps N")).max(1);
+    let option = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let reps: usize = option("--reps")
+        .map_or(5, |r| r.parse().expect("--reps N"))
+        .max(1);
     let size = option("--size").map_or(1 << 30, |s| parse_size(&s));
-    let file = PathBuf::from(option("--file").unwrap_or_else(|| "/dev/shm/butter-bench-1g.dat".into()));
+    let file =
+        PathBuf::from(option("--file").unwrap_or_else(|| "/dev/shm/butter-bench-1g.dat".into()));
     let explore = args.iter().any(|a| a == "--explore");
     let only = option("--only");
     let methods = option("--methods");
     ensure_file(&file, size);
-    let c_dir = option("--c-dir")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/bench/c")));
+    let c_dir = option("--c-dir").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/bench/c"
+        ))
+    });
     let c_bin = build_c(&c_dir);
 
     let chunks = [64 * KIB, MIB, size];
@@ -89,7 +100,11 @@ fn main() {
         }
     }
     cells.retain(|c| only.as_deref().is_none_or(|d| c.dest == d));
-    cells.retain(|c| methods.as_deref().is_none_or(|m| m.split(',').any(|m| m == c.method)));
+    cells.retain(|c| {
+        methods
+            .as_deref()
+            .is_none_or(|m| m.split(',').any(|m| m == c.method))
+    });
     let dst = PathBuf::from(format!("/dev/shm/butter-bench-dst-{}", std::process::id()));
     let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); cells.len()];
     let started = Instant::now();
@@ -130,35 +145,73 @@ struct Cell {
 
 impl Cell {
     fn ours(dest: &'static str, method: &'static str, chunk: u64) -> Cell {
-        Cell { c: None, dest, method, chunk }
+        Cell {
+            c: None,
+            dest,
+            method,
+            chunk,
+        }
     }
 
     fn c(bin: &Path, dest: &'static str, method: &'static str, chunk: u64) -> Cell {
-        Cell { c: Some(bin.to_path_buf()), dest, method, chunk }
+        Cell {
+            c: Some(bin.to_path_buf()),
+            dest,
+            method,
+            chunk,
+        }
     }
 
     /// Runs the cell once in a fresh process: (GB/s, sender CPU s per GB).
     fn run(&self, file: &Path, dst: &Path) -> (f64, f64) {
         let out = match &self.c {
             None => Command::new(std::env::current_exe().unwrap())
-                .args(["--worker", self.dest, self.method, &self.chunk.to_string(), file.to_str().unwrap(), dst.to_str().unwrap()])
+                .args([
+                    "--worker",
+                    self.dest,
+                    self.method,
+                    &self.chunk.to_string(),
+                    file.to_str().unwrap(),
+                    dst.to_str().unwrap(),
+                ])
                 .output(),
             Some(dir) if self.dest == "tcp" => Command::new(dir.join("tcp_bw"))
-                .args([self.method, file.to_str().unwrap(), &self.chunk.to_string(), "pin"])
+                .args([
+                    self.method,
+                    file.to_str().unwrap(),
+                    &self.chunk.to_string(),
+                    "pin",
+                ])
                 .output(),
             Some(dir) => Command::new(dir.join("copy_bw"))
-                .args([self.method, file.to_str().unwrap(), dst.to_str().unwrap(), &self.chunk.to_string()])
+                .args([
+                    self.method,
+                    file.to_str().unwrap(),
+                    dst.to_str().unwrap(),
+                    &self.chunk.to_string(),
+                ])
                 .output(),
         }
         .expect("run a cell");
         let line = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{}: {}{}", self.label(), line, String::from_utf8_lossy(&out.stderr));
-        let cpu = json_num(&line, "sender_cpu_s_per_gb").or_else(|| json_num(&line, "cpu_s_per_gb"));
+        assert!(
+            out.status.success(),
+            "{}: {}{}",
+            self.label(),
+            line,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cpu =
+            json_num(&line, "sender_cpu_s_per_gb").or_else(|| json_num(&line, "cpu_s_per_gb"));
         (json_num(&line, "gbps").expect("gbps"), cpu.expect("cpu"))
     }
 
     fn label(&self) -> String {
-        format!("{} {}", if self.c.is_some() { "C" } else { "butter" }, self.method)
+        format!(
+            "{} {}",
+            if self.c.is_some() { "C" } else { "butter" },
+            self.method
+        )
     }
 }
 
@@ -173,52 +226,81 @@ fn report(cells: &[Cell], results: &[Vec<(f64, f64)>], chunks: &[u64]) {
     for dest in ["tcp", "file"] {
         println!(
             "\n{}",
-            if dest == "tcp" { "file -> loopback TCP socket" } else { "file -> file (tmpfs)" }
+            if dest == "tcp" {
+                "file -> loopback TCP socket"
+            } else {
+                "file -> file (tmpfs)"
+            }
         );
-        println!("{:<8} {:<16} {:>7} {:>9} {:>9} {:>13}", "chunk", "method", "GB/s", "CPU s/GB", "vs C", "vs best here");
+        println!(
+            "{:<8} {:<16} {:>7} {:>9} {:>9} {:>13}",
+            "chunk", "method", "GB/s", "CPU s/GB", "vs C", "vs best here"
+        );
         for &chunk in &all_chunks {
-            let here: Vec<usize> = (0..cells.len()).filter(|&i| cells[i].dest == dest && cells[i].chunk == chunk).collect();
+            let here: Vec<usize> = (0..cells.len())
+                .filter(|&i| cells[i].dest == dest && cells[i].chunk == chunk)
+                .collect();
             if here.is_empty() {
                 continue;
             }
             let reps = results[here[0]].len();
-            // The best method of each rep (butter's or C's), for the helper's ratio.
-            let best: Vec<f64> = (0..reps)
-                .map(|r| {
-                    here.iter()
-                        .filter(|&&i| cells[i].method != "copy")
-                        .map(|&i| results[i][r].0)
-                        .fold(0.0, f64::max)
-                })
-                .collect();
+            let gbps_of = |i: usize| median(results[i].iter().map(|r| r.0).collect());
+            let cpu_of = |i: usize| median(results[i].iter().map(|r| r.1).collect());
+            // The fastest method here by its median (a per-rep maximum would favour noise).
+            let best = here
+                .iter()
+                .copied()
+                .filter(|&i| cells[i].method != "copy")
+                .max_by(|&a, &b| gbps_of(a).total_cmp(&gbps_of(b)))
+                .unwrap();
             for &i in &here {
                 let cell = &cells[i];
-                let gbps = median(results[i].iter().map(|r| r.0).collect());
-                let cpu = median(results[i].iter().map(|r| r.1).collect());
                 let vs_c = cell.c.is_none().then(|| {
-                    here.iter().find(|&&j| cells[j].c.is_some() && cells[j].method == cell.method).map(|&j| {
-                        median((0..reps).map(|r| results[i][r].0 / results[j][r].0).collect())
-                    })
+                    here.iter()
+                        .find(|&&j| cells[j].c.is_some() && cells[j].method == cell.method)
+                        .map(|&j| {
+                            median(
+                                (0..reps)
+                                    .map(|r| results[i][r].0 / results[j][r].0)
+                                    .collect(),
+                            )
+                        })
                 });
                 let vs_c = vs_c.flatten().map_or(String::new(), |x| format!("{x:.3}"));
-                let vs_best = median((0..reps).map(|r| results[i][r].0 / best[r]).collect());
                 println!(
                     "{:<8} {:<16} {:>7.2} {:>9.3} {:>9} {:>13.3}",
-                    if chunks.contains(&chunk) && chunk == *chunks.last().unwrap() { "whole".into() } else { fmt_size(chunk) },
+                    if chunks.contains(&chunk) && chunk == *chunks.last().unwrap() {
+                        "whole".into()
+                    } else {
+                        fmt_size(chunk)
+                    },
                     cell.label(),
-                    gbps,
-                    cpu,
+                    gbps_of(i),
+                    cpu_of(i),
                     vs_c,
-                    vs_best
+                    gbps_of(i) / gbps_of(best)
                 );
             }
+            println!(
+                "{:<8} fastest here: {} at {:.2} GB/s, {:.3} CPU s/GB",
+                "",
+                cells[best].label(),
+                gbps_of(best),
+                cpu_of(best)
+            );
         }
     }
 }
 
 /// One cell in this process (the `--worker` mode): prints its JSON line.
 fn worker(args: &[String]) {
-    let (dest, method, chunk, path, dst) = (args[0].as_str(), args[1].as_str(), args[2].parse::<u64>().unwrap(), &args[3], &args[4]);
+    let (dest, method, chunk, path, dst) = (
+        args[0].as_str(),
+        args[1].as_str(),
+        args[2].parse::<u64>().unwrap(),
+        &args[3],
+        &args[4],
+    );
     let file = File::open(path).unwrap();
     let size = file.metadata().unwrap().len();
     let (secs, cpu) = if dest == "tcp" {
@@ -254,7 +336,12 @@ fn worker(args: &[String]) {
         }
     } else {
         let _ = std::fs::remove_file(dst);
-        let out = OpenOptions::new().write(true).create(true).truncate(true).open(dst).unwrap();
+        let out = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dst)
+            .unwrap();
         let (t0, c0) = (Instant::now(), cpu_seconds());
         send(method, &out, &file, size, chunk);
         let (t, c) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
@@ -262,7 +349,11 @@ fn worker(args: &[String]) {
         (t, c)
     };
     let gb = size as f64 / 1e9;
-    println!("{{\"gbps\": {:.4}, \"sender_cpu_s_per_gb\": {:.4}}}", gb / secs, cpu / gb);
+    println!(
+        "{{\"gbps\": {:.4}, \"sender_cpu_s_per_gb\": {:.4}}}",
+        gb / secs,
+        cpu / gb
+    );
 }
 
 /// Moves the whole file to `out`, `chunk` bytes per call, by `method`.
@@ -288,7 +379,15 @@ fn send(method: &str, out: &impl AsFd, file: &File, size: u64, chunk: u64) {
             }
             let flags = SpliceFlags::MOVE | SpliceFlags::MORE;
             while off < size {
-                let mut n = splice(file, Some(&mut off), &pipe.write, None, chunk as usize, flags).unwrap();
+                let mut n = splice(
+                    file,
+                    Some(&mut off),
+                    &pipe.write,
+                    None,
+                    chunk as usize,
+                    flags,
+                )
+                .unwrap();
                 assert!(n > 0);
                 while n > 0 {
                     n -= splice(&pipe.read, None, out, None, n, flags).unwrap();
@@ -383,7 +482,10 @@ fn build_c(dir: &Path) -> Option<PathBuf> {
 }
 
 fn c_memcpy_gbps(bin: &Path, size: u64) -> Option<f64> {
-    let out = Command::new(bin.join("memcpy_bw")).arg(size.to_string()).output().ok()?;
+    let out = Command::new(bin.join("memcpy_bw"))
+        .arg(size.to_string())
+        .output()
+        .ok()?;
     json_num(&String::from_utf8_lossy(&out.stdout), "gbps_median")
 }
 
@@ -405,7 +507,7 @@ fn memcpy_gbps(size: usize) -> f64 {
 fn json_num(line: &str, key: &str) -> Option<f64> {
     let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
     let rest = line[at..].trim_start();
-    let end = rest.find(|c: char| c == ',' || c == '}').unwrap_or(rest.len());
+    let end = rest.find([',', '}']).unwrap_or(rest.len());
     rest[..end].trim().parse().ok()
 }
 
