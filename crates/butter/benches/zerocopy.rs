@@ -30,7 +30,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use butter::pipe::{Pipe, SpliceFlags, splice};
-use butter::sendfile::{Method, copy, copy_file_range, copy_more, copy_with, sendfile_at};
+use butter::sendfile::{Copier, Method, copy_file_range, copy_with, sendfile_at};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -73,8 +73,8 @@ fn main() {
             }
             cells.push(Cell::ours("tcp", m, chunk));
         }
-        for m in ["rw", "sendfile", "cfr", "copy"] {
-            if whole && m == "rw" {
+        for m in ["rw", "sendfile", "splice", "cfr", "copy"] {
+            if whole && (m == "rw" || m == "splice") {
                 continue;
             }
             cells.push(Cell::ours("file", m, chunk));
@@ -401,12 +401,14 @@ fn send(method: &str, out: &impl AsFd, file: &File, size: u64, chunk: u64) {
             }
         }
         "copy" => {
-            // As a caller streaming a file in pieces would: "more follows" until the last.
+            // As a caller streaming a file in pieces would: one Copier, "more follows" until
+            // the last piece.
+            let to = Copier::new(out);
             while off < size {
                 let n = if off + chunk < size {
-                    copy_more(out, file, &mut off, chunk).unwrap()
+                    to.copy_more(file, &mut off, chunk).unwrap()
                 } else {
-                    copy(out, file, &mut off, chunk).unwrap()
+                    to.copy(file, &mut off, chunk).unwrap()
                 };
                 assert!(n > 0);
             }

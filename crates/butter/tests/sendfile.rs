@@ -500,3 +500,25 @@ fn the_descriptors_are_borrowed_not_taken() {
     sendfile(a.as_fd(), file.as_fd(), None, 3).unwrap();
     sendfile(&a, &file, Some(0), 3).unwrap();
 }
+
+#[test]
+fn a_copier_streams_a_file_in_pieces() {
+    let data = pattern(5_000_000);
+    let file = file_with(&data);
+    let (a, b) = tcp_pair();
+    let reader = drain(b);
+    let to = butter::sendfile::Copier::new(&a);
+    let mut off = 0;
+    for piece in [1000u64, 70_000, 1 << 20, 4 << 20] {
+        let n = if off + piece < data.len() as u64 {
+            to.copy_more(&file, &mut off, piece).unwrap()
+        } else {
+            to.copy(&file, &mut off, piece).unwrap()
+        };
+        assert!(n > 0);
+    }
+    assert_eq!(off, data.len() as u64);
+    assert_eq!(to.copy(&file, &mut off, 10).unwrap(), 0);
+    drop(a);
+    assert_eq!(reader.join().unwrap(), data);
+}

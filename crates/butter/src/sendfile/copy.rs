@@ -1,6 +1,6 @@
 //! [`copy`]: a range of a file to a socket, pipe or file, by the fastest path.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::os::fd::{AsFd, BorrowedFd};
 
 use super::{MAX_PER_CALL, OutKind, copy_file_range, raw_sendfile};
@@ -57,7 +57,7 @@ const RW_BUFFER: usize = 1 << 20;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn copy(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
-    copy_with(Method::Auto, false, out, file, offset, len)
+    Copier::new(&out).copy(file, offset, len)
 }
 
 /// [`copy`] when more data follows at once (the next call continues the same stream): to a
@@ -65,7 +65,7 @@ pub fn copy(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Resu
 /// instead of being pushed now. End with a [`copy`] (or a write without `MSG_MORE`), or the
 /// last bytes wait for the kernel's cork timer (200 ms) or the socket's shutdown.
 pub fn copy_more(out: impl AsFd, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
-    copy_with(Method::Auto, true, out, file, offset, len)
+    Copier::new(&out).copy_more(file, offset, len)
 }
 
 /// [`copy`] by a chosen [`Method`] (with the same fallbacks as `Auto` when the kernel
@@ -79,50 +79,119 @@ pub fn copy_with(
     offset: &mut u64,
     len: u64,
 ) -> Result<u64> {
-    let (out, file) = (out.as_fd(), file.as_fd());
-    // Small ranges go by sendfile to anything, without the fstat that telling the
-    // destination's kind costs (a sizeable part of a small copy).
-    let small = method == Method::Auto && len < SMALL;
-    let kind = if small {
-        OutKind::Other
-    } else {
-        OutKind::of(out)
-    };
-    let order: &[Method] = match (method, kind) {
-        _ if small => &[Method::Sendfile, Method::ReadWrite],
-        (Method::Auto, OutKind::File) => {
-            &[Method::CopyFileRange, Method::Sendfile, Method::ReadWrite]
-        }
-        (Method::Auto, OutKind::Pipe) => &[Method::Splice, Method::ReadWrite],
-        (Method::Auto, OutKind::Socket) => &[Method::Splice, Method::Sendfile, Method::ReadWrite],
-        (Method::Auto, OutKind::Other) => &[Method::Sendfile, Method::ReadWrite],
-        (Method::Sendfile, _) => &[Method::Sendfile, Method::ReadWrite],
-        (Method::Splice, _) => &[Method::Splice, Method::ReadWrite],
-        (Method::CopyFileRange, _) => &[Method::CopyFileRange, Method::ReadWrite],
-        (Method::ReadWrite, _) => &[Method::ReadWrite],
-    };
-    let mut total = 0;
-    for &m in order {
-        let result = match m {
-            Method::Sendfile => by_sendfile(out, file, offset, len - total, &mut total),
-            Method::Splice if kind == OutKind::Pipe => {
-                splice_to_pipe(out, file, offset, len - total, &mut total)
-            }
-            Method::Splice => by_splice(out, file, offset, len - total, more, &mut total),
-            Method::CopyFileRange => by_copy_file_range(out, file, offset, len - total, &mut total),
-            Method::ReadWrite | Method::Auto => {
-                let socket = OutKind::of(out) == OutKind::Socket;
-                by_read_write(out, socket, file, offset, len - total, more, &mut total)
-            }
-        };
-        match result {
-            Ok(()) => return Ok(total),
-            // Not for this pair: the next method takes over where this one stopped.
-            Err(e) if e.is_unsupported_pair() && m != Method::ReadWrite => continue,
-            Err(e) => return Err(e),
+    Copier::new(&out).copy_with(method, more, file, offset, len)
+}
+
+/// [`copy`] to one destination, many times: it learns what kind of descriptor the
+/// destination is once (an `fstat`), where each [`copy`] call asks again — for callers that
+/// stream a file in pieces. It borrows the destination, which therefore stays the same
+/// descriptor while it lives.
+///
+/// ```
+/// use butter::sendfile::Copier;
+/// use std::io::Write;
+///
+/// let mut file = tempfile::tempfile()?;
+/// file.write_all(&vec![1u8; 1 << 20])?;
+/// let out = tempfile::tempfile()?;
+/// let to_out = Copier::new(&out);
+/// let mut offset = 0;
+/// while to_out.copy_more(&file, &mut offset, 64 << 10)? > 0 {}
+/// assert_eq!(offset, 1 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Copier<'a> {
+    out: BorrowedFd<'a>,
+    kind: Cell<Option<OutKind>>,
+}
+
+impl<'a> Copier<'a> {
+    /// A copier to `out`.
+    pub fn new(out: &'a impl AsFd) -> Copier<'a> {
+        Copier {
+            out: out.as_fd(),
+            kind: Cell::new(None),
         }
     }
-    Ok(total)
+
+    fn kind(&self) -> OutKind {
+        match self.kind.get() {
+            Some(kind) => kind,
+            None => {
+                let kind = OutKind::of(self.out);
+                self.kind.set(Some(kind));
+                kind
+            }
+        }
+    }
+
+    /// [`copy`](fn@copy) to this destination.
+    pub fn copy(&self, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
+        self.copy_with(Method::Auto, false, file, offset, len)
+    }
+
+    /// [`copy_more`] to this destination.
+    pub fn copy_more(&self, file: impl AsFd, offset: &mut u64, len: u64) -> Result<u64> {
+        self.copy_with(Method::Auto, true, file, offset, len)
+    }
+
+    /// [`copy_with`] to this destination.
+    pub fn copy_with(
+        &self,
+        method: Method,
+        more: bool,
+        file: impl AsFd,
+        offset: &mut u64,
+        len: u64,
+    ) -> Result<u64> {
+        let (out, file) = (self.out, file.as_fd());
+        // Small ranges go by sendfile to anything, without needing the destination's kind.
+        let small = method == Method::Auto && len < SMALL;
+        let kind = if small { OutKind::Other } else { self.kind() };
+        let order: &[Method] = match (method, kind) {
+            _ if small => &[Method::Sendfile, Method::ReadWrite],
+            (Method::Auto, OutKind::File) => {
+                &[Method::CopyFileRange, Method::Sendfile, Method::ReadWrite]
+            }
+            (Method::Auto, OutKind::Pipe) => &[Method::Splice, Method::ReadWrite],
+            (Method::Auto, OutKind::Socket) => {
+                &[Method::Splice, Method::Sendfile, Method::ReadWrite]
+            }
+            (Method::Auto, OutKind::Other) => &[Method::Sendfile, Method::ReadWrite],
+            (Method::Sendfile, _) => &[Method::Sendfile, Method::ReadWrite],
+            (Method::Splice, _) => &[Method::Splice, Method::ReadWrite],
+            (Method::CopyFileRange, _) => &[Method::CopyFileRange, Method::ReadWrite],
+            (Method::ReadWrite, _) => &[Method::ReadWrite],
+        };
+        let mut total = 0;
+        for &m in order {
+            let left = len - total;
+            let result = match m {
+                Method::Sendfile => each_call(out, left, &mut total, |n| {
+                    raw_sendfile(out, file, Some(&mut *offset), n)
+                }),
+                Method::Splice if kind == OutKind::Pipe => each_call(out, left, &mut total, |n| {
+                    splice(file, Some(&mut *offset), out, None, n, SpliceFlags::MOVE)
+                }),
+                Method::Splice => by_splice(out, file, offset, left, more, &mut total),
+                Method::CopyFileRange => each_call(out, left, &mut total, |n| {
+                    copy_file_range(file, Some(&mut *offset), out, None, n)
+                }),
+                Method::ReadWrite | Method::Auto => {
+                    let socket = self.kind() == OutKind::Socket;
+                    by_read_write(out, socket, file, offset, left, more, &mut total)
+                }
+            };
+            match result {
+                Ok(()) => return Ok(total),
+                // Not for this pair: the next method takes over where this one stopped.
+                Err(e) if e.is_unsupported_pair() && m != Method::ReadWrite => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(total)
+    }
 }
 
 /// Runs `step` (one system call) until it succeeds, waiting while `out` is full.
@@ -137,71 +206,24 @@ fn retry(out: BorrowedFd<'_>, mut step: impl FnMut() -> Result<usize>) -> Result
     }
 }
 
+/// The most one call may be asked to move, of `left` bytes.
 fn chunk(left: u64) -> usize {
     usize::try_from(left)
         .unwrap_or(MAX_PER_CALL)
         .min(MAX_PER_CALL)
 }
 
-fn by_sendfile(
+/// Calls `step(n)` (a system call moving up to `n` bytes and advancing the offset) until
+/// `len` bytes are moved or it gives 0 (the end of the file), counting into `total`.
+fn each_call(
     out: BorrowedFd<'_>,
-    file: BorrowedFd<'_>,
-    offset: &mut u64,
     len: u64,
     total: &mut u64,
+    mut step: impl FnMut(usize) -> Result<usize>,
 ) -> Result<()> {
     let mut left = len;
     while left > 0 {
-        let n = retry(out, || {
-            raw_sendfile(out, file, Some(&mut *offset), chunk(left))
-        })?;
-        if n == 0 {
-            break;
-        }
-        left -= n as u64;
-        *total += n as u64;
-    }
-    Ok(())
-}
-
-fn by_copy_file_range(
-    out: BorrowedFd<'_>,
-    file: BorrowedFd<'_>,
-    offset: &mut u64,
-    len: u64,
-    total: &mut u64,
-) -> Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let n = copy_file_range(file, Some(&mut *offset), out, None, chunk(left))?;
-        if n == 0 {
-            break;
-        }
-        left -= n as u64;
-        *total += n as u64;
-    }
-    Ok(())
-}
-
-fn splice_to_pipe(
-    out: BorrowedFd<'_>,
-    file: BorrowedFd<'_>,
-    offset: &mut u64,
-    len: u64,
-    total: &mut u64,
-) -> Result<()> {
-    let mut left = len;
-    while left > 0 {
-        let n = retry(out, || {
-            splice(
-                file,
-                Some(&mut *offset),
-                out,
-                None,
-                chunk(left),
-                SpliceFlags::MOVE,
-            )
-        })?;
+        let n = retry(out, || step(chunk(left)))?;
         if n == 0 {
             break;
         }

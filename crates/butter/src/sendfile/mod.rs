@@ -42,7 +42,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 
 #[cfg(feature = "tokio")]
 pub use asynchronous::{AsyncOut, copy_async, send_all_async, sendfile_async};
-pub use copy::{Method, copy, copy_more, copy_with};
+pub use copy::{Copier, Method, copy, copy_more, copy_with};
 
 use crate::error::{Call, Errno, Error, Result};
 use crate::poll_writable;
