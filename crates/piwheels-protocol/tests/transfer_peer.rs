@@ -161,10 +161,22 @@ fn rust_client_python_master(size: u64) {
     let file = File::open(&source).unwrap();
     dealer.send(hello_frames(3)).unwrap();
     let mut fetches = 0;
+    // The original client repeats HELLO forever; a test must not: it gives up when the
+    // master has gone, or after a minute.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
     loop {
         let frames = match dealer.recv_timeout(Duration::from_secs(5)) {
             Ok(frames) => frames,
             Err(TransportError::Timeout(_)) => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!(
+                        "the Python master exited ({status}) before DONE, after {fetches} FETCHes"
+                    );
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "no DONE within a minute ({fetches} FETCHes)"
+                );
                 dealer.send(hello_frames(3)).unwrap();
                 continue;
             }

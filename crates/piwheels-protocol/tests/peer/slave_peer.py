@@ -54,7 +54,8 @@ def main():
     ctx = zmq.Context()
     sock = ctx.socket(zmq.REQ)
     sock.ipv6 = True
-    sock.linger = 1000
+    # Long enough for the last message to go out on a loaded machine (1 s was not).
+    sock.linger = 30000
     sock.rcvtimeo = 20000
     sock.connect(sys.argv[1])
     for request, data, reply, reply_data in SCRIPT:

@@ -26,7 +26,8 @@ def main():
     sock = ctx.socket(zmq.DEALER)
     sock.ipv6 = True
     sock.hwm = 10
-    sock.linger = 1000
+    # Long enough for the last message to go out on a loaded machine (1 s was not).
+    sock.linger = 30000
     sock.connect(args.endpoint)
     hellos = 1
     fetches = 0

@@ -83,7 +83,8 @@ def main():
                 sock.send_multipart([identity, b"FETCH", str(lo).encode(), str(hi - lo).encode()])
                 credit -= 1
     print("done %.6f" % elapsed, flush=True)
-    sock.close(linger=1000)
+    # Long enough for DONE to go out on a loaded machine (1 s was not).
+    sock.close(linger=30000)
     ctx.term()
 
 
