@@ -48,9 +48,15 @@ mod error;
 mod event;
 
 pub mod eventfd;
+pub mod fanotify;
 pub mod inotify;
+pub mod memfd;
+pub mod mount;
+pub mod namespace;
 pub mod pipe;
 pub mod process;
+pub mod sandbox;
+pub mod seccomp;
 pub mod sendfile;
 pub mod signalfd;
 pub mod timerfd;

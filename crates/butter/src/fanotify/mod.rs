@@ -1,0 +1,1 @@
+//! fanotify: filesystem-wide monitoring, and answering permission events.

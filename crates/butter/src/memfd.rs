@@ -1,0 +1,1 @@
+//! memfd: anonymous memory files, and sealing them.

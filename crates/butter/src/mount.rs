@@ -1,0 +1,1 @@
+//! Mounts: mount, umount, pivot_root, and the new mount API.

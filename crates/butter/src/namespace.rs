@@ -1,0 +1,1 @@
+//! Namespaces: unshare, setns, clone, and running a closure in new namespaces.

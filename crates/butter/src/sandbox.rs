@@ -1,0 +1,1 @@
+//! A sandbox that runs a command isolated: namespaces, a bind-mounted root, seccomp, limits.

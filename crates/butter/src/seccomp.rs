@@ -1,0 +1,1 @@
+//! seccomp: system-call filters, built from syscall names.
