@@ -1,1 +1,0 @@
-//! seccomp: system-call filters, built from syscall names.
