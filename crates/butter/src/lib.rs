@@ -18,6 +18,10 @@
 //! [`sendfile::copy`], which picks the fastest path for the destination), with tokio forms
 //! for sockets.
 //!
+//! For containers: [`mount`], [`namespace`], [`process`] (raw pids, hostnames, prctl),
+//! [`seccomp`], [`memfd`], [`fanotify`], and [`sandbox`], which combines them to run a
+//! command isolated.
+//!
 //! Every descriptor butter creates is close-on-exec. Every type that owns one implements
 //! [`AsFd`](std::os::fd::AsFd), [`AsRawFd`](std::os::fd::AsRawFd), `From<OwnedFd>` and
 //! `Into<OwnedFd>`. Every failure is an [`Error`] that keeps the errno, names the call, and
