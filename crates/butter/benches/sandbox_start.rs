@@ -31,18 +31,47 @@ fn main() {
     let unshare = Command::new("unshare").arg("--version").output().is_ok();
     type Cell = (&'static str, Box<dyn Fn()>);
     let mut cells: Vec<Cell> = vec![
-        ("fork/exec /bin/true", Box::new(|| assert!(Command::new("/bin/true").status().unwrap().success()))),
+        (
+            "fork/exec /bin/true",
+            Box::new(|| assert!(Command::new("/bin/true").status().unwrap().success())),
+        ),
         (
             "sandbox (default)",
-            Box::new(|| assert!(Sandbox::new("/bin/true").system_root().run().unwrap().success())),
+            Box::new(|| {
+                assert!(
+                    Sandbox::new("/bin/true")
+                        .system_root()
+                        .run()
+                        .unwrap()
+                        .success()
+                )
+            }),
         ),
         (
             "sandbox, no network",
-            Box::new(|| assert!(Sandbox::new("/bin/true").system_root().network(false).run().unwrap().success())),
+            Box::new(|| {
+                assert!(
+                    Sandbox::new("/bin/true")
+                        .system_root()
+                        .network(false)
+                        .run()
+                        .unwrap()
+                        .success()
+                )
+            }),
         ),
         (
             "sandbox, user namespace",
-            Box::new(|| assert!(Sandbox::new("/bin/true").system_root().user_namespace(true).run().unwrap().success())),
+            Box::new(|| {
+                assert!(
+                    Sandbox::new("/bin/true")
+                        .system_root()
+                        .user_namespace(true)
+                        .run()
+                        .unwrap()
+                        .success()
+                )
+            }),
         ),
     ];
     if unshare {
@@ -76,7 +105,10 @@ fn main() {
     }
     let base = median(&mut times[0].clone());
     println!("\nstart-to-exit of /bin/true, {rounds} interleaved rounds (ms)");
-    println!("{:<36} {:>8} {:>8} {:>8} {:>10}", "cell", "median", "p10", "p90", "vs fork");
+    println!(
+        "{:<36} {:>8} {:>8} {:>8} {:>10}",
+        "cell", "median", "p10", "p90", "vs fork"
+    );
     for (i, (name, _)) in cells.iter().enumerate() {
         let mut t = times[i].clone();
         t.sort();
