@@ -1,0 +1,100 @@
+//! What the master is told to do: the options of `piw-master` (spec §8.2) and the ones this
+//! master adds, as one plain struct. `piw-master` fills it from the command line, the
+//! environment and `piwheels.conf`; tests build it directly.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use piwheels_db::Target;
+
+/// The master's configuration. [`MasterConfig::new`] gives the defaults for a database and
+/// an output directory.
+#[derive(Debug, Clone)]
+pub struct MasterConfig {
+    /// The database (`dsn`): `sqlite:PATH` or a PostgreSQL URL.
+    pub dsn: String,
+    /// Where the web output is written (`output-path`).
+    pub output_path: PathBuf,
+    /// `dev-mode`: page rewrites are held for 3 s at most, and the logs are verbose. Unlike
+    /// the original, new packages are not marked skipped.
+    pub dev_mode: bool,
+    /// The upstream simple index that CloudGazer follows (`pypi-simple`), such as
+    /// `https://example.org/simple`. `None`: the index pip is configured with, read at
+    /// start-up from pip's own configuration.
+    pub upstream: Option<String>,
+    /// The index URL handed to slaves in `ACK`, for `pip wheel --index-url`. `None`: the
+    /// upstream index.
+    pub build_index: Option<String>,
+    /// Which upstream projects to follow: `None` follows every project of the upstream
+    /// index; a list follows only those (canonical names).
+    pub follow: Option<Vec<String>>,
+    /// How often CloudGazer polls the upstream index.
+    pub upstream_poll: Duration,
+    /// Build targets to enable at start-up (in addition to those the database has).
+    pub targets: Vec<Target>,
+    /// Monitors' status socket (PUB), `status-queue`.
+    pub status_queue: String,
+    /// Monitors' control socket (PULL), `control-queue`.
+    pub control_queue: String,
+    /// Admin tools' socket (ROUTER), `import-queue`.
+    pub import_queue: String,
+    /// `piw-logger`'s socket (PULL), `log-queue`.
+    pub log_queue: String,
+    /// Build slaves' socket (ROUTER), `slave-queue`.
+    pub slave_queue: String,
+    /// File transfers' socket (ROUTER), `file-queue`.
+    pub file_queue: String,
+    /// Where the embedded web server listens (`web-listen`); `None` turns it off.
+    pub web_listen: Option<SocketAddr>,
+    /// The public URL of the site, for links in project pages, JSON and sitemaps
+    /// (`site-url`).
+    pub site_url: String,
+    /// How often TheArchitect re-reads the build queue even when nothing announced new
+    /// versions (`queue-period`).
+    pub queue_period: Duration,
+    /// How long TheSecretary coalesces further rewrites of a page after writing it at once
+    /// (`rewrite-delay`; 3 s in dev mode).
+    pub rewrite_delay: Duration,
+    /// Slaves silent for longer are forgotten (the slave's `busy_timeout` if it is shorter).
+    pub busy_timeout: Duration,
+    /// Below this much free space on the output's filesystem, every slave is put to sleep.
+    pub min_free_space: u64,
+}
+
+impl MasterConfig {
+    /// The defaults, for a database and an output directory.
+    pub fn new(dsn: impl Into<String>, output_path: impl Into<PathBuf>) -> Self {
+        MasterConfig {
+            dsn: dsn.into(),
+            output_path: output_path.into(),
+            dev_mode: false,
+            upstream: None,
+            build_index: None,
+            follow: None,
+            upstream_poll: Duration::from_secs(60),
+            targets: Vec::new(),
+            status_queue: "ipc:///tmp/piw-status".into(),
+            control_queue: "ipc:///tmp/piw-control".into(),
+            import_queue: "ipc:///tmp/piw-import".into(),
+            log_queue: "ipc:///tmp/piw-logger".into(),
+            slave_queue: "tcp://*:5555".into(),
+            file_queue: "tcp://*:5556".into(),
+            web_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            site_url: "http://127.0.0.1:8080".into(),
+            queue_period: Duration::from_secs(300),
+            rewrite_delay: Duration::from_secs(60),
+            busy_timeout: Duration::from_secs(300),
+            min_free_space: 1 << 30,
+        }
+    }
+
+    /// The coalescing window in effect (3 s at most in dev mode).
+    pub fn effective_rewrite_delay(&self) -> Duration {
+        if self.dev_mode {
+            self.rewrite_delay.min(Duration::from_secs(3))
+        } else {
+            self.rewrite_delay
+        }
+    }
+}

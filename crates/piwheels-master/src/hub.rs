@@ -1,0 +1,346 @@
+//! How the master's tasks talk: typed channels in place of the original's `inproc://`
+//! sockets (spec §1.2, §4), the run state every task watches (paused, quitting), and the
+//! supervisor that restarts a failed task instead of stopping the master.
+//!
+//! [`Hub::new`] makes every channel once. The [`Hub`] (cheap to clone) holds the sending
+//! ends and what every task shares; [`Inboxes`] holds each task's receiving end, to be
+//! moved into the task that owns it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use piwheels_db::{Database, Target};
+use piwheels_protocol::monitor::{MasterStats, StatusMessage};
+use piwheels_protocol::states::FileState;
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::MasterConfig;
+use crate::error::Result;
+
+/// A web-output request (the original's web queue, spec §4): what TheSecretary receives
+/// and passes on to TheScribe.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebRequest {
+    /// Rewrite the project page and project JSON of a package (`PROJECT`).
+    Project(String),
+    /// Rewrite the simple page too, and the root index if the package is new (`BOTH`).
+    Both(String),
+    /// Remove a package's pages and files (`DELPKG`).
+    DeletePackage(String),
+    /// Remove a version's files and rewrite the package's pages (`DELVER`).
+    DeleteVersion(String, String),
+    /// Write a build log (`LOG`).
+    Log {
+        /// The build's id.
+        build_id: i64,
+        /// The log text.
+        log: String,
+    },
+    /// Rewrite the homepage and sitemaps (`HOME`).
+    Home(Box<MasterStats>),
+    /// Rewrite the search index `packages.json` (`SEARCH`).
+    Search,
+}
+
+impl WebRequest {
+    /// The package a request is about, if it is about one.
+    pub fn package(&self) -> Option<&str> {
+        match self {
+            WebRequest::Project(p)
+            | WebRequest::Both(p)
+            | WebRequest::DeletePackage(p)
+            | WebRequest::DeleteVersion(p, _) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A message to BigBrother, the statistics keeper (spec §4).
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatsMessage {
+    /// The output filesystem's size and free space, bytes (`STATFS`).
+    StatFs {
+        /// Total bytes.
+        size: u64,
+        /// Free bytes.
+        free: u64,
+    },
+    /// Jobs queued per target (`STATBQ`).
+    BuildQueue(BTreeMap<Target, i64>),
+    /// Downloads logged since the last count (`LOGDOWNLOAD`).
+    Downloads(i64),
+    /// Rewrite the homepage now (`piw-rebuild home`).
+    Home,
+    /// Rewrite the search index now (`piw-rebuild search`).
+    Search,
+    /// Replay the statistics history to monitors (a monitor said `HELLO`).
+    Replay,
+}
+
+/// A request to FileJuggler, which receives files (the original's FS RPC, spec §4).
+#[derive(Debug)]
+pub enum FsRequest {
+    /// Expect this file from this slave (0: `piw-import`): the slave's next transfer.
+    Expect {
+        /// Who sends it.
+        slave_id: i64,
+        /// What it must be.
+        file: FileState,
+        /// The answer: an error if no transfer could be prepared.
+        reply: oneshot::Sender<std::result::Result<(), String>>,
+    },
+    /// Check the file the slave has finished sending and publish it under the package.
+    Verify {
+        /// Who sent it.
+        slave_id: i64,
+        /// Where it goes (`simple/<package>/`).
+        package: String,
+        /// The answer: why it failed (so the slave is asked to send it again).
+        reply: oneshot::Sender<std::result::Result<(), String>>,
+    },
+}
+
+/// The sending end of FileJuggler's requests.
+#[derive(Debug, Clone)]
+pub struct FsClient {
+    tx: mpsc::UnboundedSender<FsRequest>,
+}
+
+impl FsClient {
+    /// Prepares the transfer of `file` from `slave_id`.
+    pub async fn expect(&self, slave_id: i64, file: FileState) -> std::result::Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        self.call(
+            FsRequest::Expect {
+                slave_id,
+                file,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    /// Verifies and publishes what `slave_id` sent.
+    pub async fn verify(&self, slave_id: i64, package: &str) -> std::result::Result<(), String> {
+        let (reply, rx) = oneshot::channel();
+        let package = package.to_owned();
+        self.call(
+            FsRequest::Verify {
+                slave_id,
+                package,
+                reply,
+            },
+            rx,
+        )
+        .await
+    }
+
+    async fn call(
+        &self,
+        req: FsRequest,
+        rx: oneshot::Receiver<std::result::Result<(), String>>,
+    ) -> std::result::Result<(), String> {
+        self.tx
+            .send(req)
+            .map_err(|_| "the file juggler is not running".to_string())?;
+        rx.await
+            .unwrap_or_else(|_| Err("the file juggler stopped before answering".into()))
+    }
+}
+
+/// A deletion SlaveDriver must know of (the original's skip queue, spec §3.1.2): nothing of
+/// it may be handed out, and a slave building it is told to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SkipRequest {
+    /// A whole package.
+    Package(String),
+    /// One version.
+    Version(String, String),
+}
+
+/// A monitor's command for SlaveDriver (spec §3.3), `None` meaning every slave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlaveCommand {
+    /// Replay every slave's HELLO, statistics and last reply to monitors.
+    Replay,
+    /// `DIE` at the next `IDLE`.
+    Kill(Option<i64>),
+    /// Abandon the current build.
+    Skip(Option<i64>),
+    /// No jobs until `WAKE`.
+    Sleep(Option<i64>),
+    /// Clear kill, skip and sleep.
+    Wake(Option<i64>),
+}
+
+/// The build queue TheArchitect publishes: per target, the (package, version) jobs in the
+/// order they should be handed out.
+pub type BuildQueue = BTreeMap<Target, Vec<(String, String)>>;
+
+/// The sending ends of the channels, and what every task shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    /// The database; its connection pool takes the place of the original's Seraph router
+    /// and TheOracle workers.
+    pub db: Database,
+    /// The configuration.
+    pub config: Arc<MasterConfig>,
+    /// To TheSecretary (then TheScribe).
+    pub web: mpsc::UnboundedSender<WebRequest>,
+    /// To BigBrother.
+    pub stats: mpsc::UnboundedSender<StatsMessage>,
+    /// To FileJuggler.
+    pub fs: FsClient,
+    /// To SlaveDriver: deletions.
+    pub skip: mpsc::UnboundedSender<SkipRequest>,
+    /// To SlaveDriver: monitors' commands.
+    pub slave_commands: mpsc::UnboundedSender<SlaveCommand>,
+    /// To the main loop, which publishes to monitors.
+    pub status: mpsc::UnboundedSender<StatusMessage>,
+    /// Wakes TheArchitect to re-read the build queue now (new versions, new builds).
+    pub queue_changed: Arc<Notify>,
+    /// The build queue, as TheArchitect last read it.
+    pub queue: watch::Receiver<Arc<BuildQueue>>,
+    /// Whether the master is paused (a monitor's `SLEEP` for everything, or the disk guard).
+    pub paused: watch::Receiver<bool>,
+    /// Cancelled when the master shuts down.
+    pub quit: CancellationToken,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("config", &self.config)
+            .field("paused", &*self.paused.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The receiving ends, each for the task that owns it, and the senders only the owner of a
+/// state uses (the queue and the pause switch).
+#[derive(Debug)]
+pub struct Inboxes {
+    /// TheSecretary's requests.
+    pub web: mpsc::UnboundedReceiver<WebRequest>,
+    /// BigBrother's messages.
+    pub stats: mpsc::UnboundedReceiver<StatsMessage>,
+    /// FileJuggler's requests.
+    pub fs: mpsc::UnboundedReceiver<FsRequest>,
+    /// SlaveDriver's deletions.
+    pub skip: mpsc::UnboundedReceiver<SkipRequest>,
+    /// SlaveDriver's commands.
+    pub slave_commands: mpsc::UnboundedReceiver<SlaveCommand>,
+    /// The main loop's status messages for monitors.
+    pub status: mpsc::UnboundedReceiver<StatusMessage>,
+    /// TheArchitect publishes the queue here.
+    pub queue: watch::Sender<Arc<BuildQueue>>,
+    /// The main loop pauses and resumes the master here.
+    pub paused: watch::Sender<bool>,
+}
+
+impl Hub {
+    /// Makes every channel, for a database and a configuration.
+    pub fn new(db: Database, config: MasterConfig) -> (Hub, Inboxes) {
+        let (web, web_rx) = mpsc::unbounded_channel();
+        let (stats, stats_rx) = mpsc::unbounded_channel();
+        let (fs, fs_rx) = mpsc::unbounded_channel();
+        let (skip, skip_rx) = mpsc::unbounded_channel();
+        let (slave_commands, commands_rx) = mpsc::unbounded_channel();
+        let (status, status_rx) = mpsc::unbounded_channel();
+        let (queue_tx, queue) = watch::channel(Arc::new(BuildQueue::new()));
+        let (paused_tx, paused) = watch::channel(false);
+        let hub = Hub {
+            db,
+            config: Arc::new(config),
+            web,
+            stats,
+            fs: FsClient { tx: fs },
+            skip,
+            slave_commands,
+            status,
+            queue_changed: Arc::new(Notify::new()),
+            queue,
+            paused,
+            quit: CancellationToken::new(),
+        };
+        let inboxes = Inboxes {
+            web: web_rx,
+            stats: stats_rx,
+            fs: fs_rx,
+            skip: skip_rx,
+            slave_commands: commands_rx,
+            status: status_rx,
+            queue: queue_tx,
+            paused: paused_tx,
+        };
+        (hub, inboxes)
+    }
+
+    /// Asks for a page rewrite (or any web request); lost only if the master is stopping.
+    pub fn web(&self, req: WebRequest) {
+        let _ = self.web.send(req);
+    }
+
+    /// Tells BigBrother something.
+    pub fn stat(&self, msg: StatsMessage) {
+        let _ = self.stats.send(msg);
+    }
+
+    /// Whether the master is paused now.
+    pub fn is_paused(&self) -> bool {
+        *self.paused.borrow()
+    }
+
+    /// Waits until the master is not paused; false if it is quitting instead.
+    pub async fn wait_running(&self) -> bool {
+        let mut paused = self.paused.clone();
+        tokio::select! {
+            r = paused.wait_for(|p| !*p) => r.is_ok(),
+            () = self.quit.cancelled() => false,
+        }
+    }
+}
+
+/// One of the master's tasks: a loop that runs until the master quits (the hub's `quit`
+/// token), returning `Ok(())` then. An error or a panic ends only this run: the supervisor
+/// logs it and runs the task again (its state, owned by the struct, survives).
+pub trait Task: Send + 'static {
+    /// The task's name, as the original's thread names (`the_scribe`, `slave_driver`).
+    const NAME: &'static str;
+
+    /// Runs until the master quits.
+    fn run(&mut self) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Runs `task` on the runtime, restarting it (after a second, then doubling up to a
+/// minute) whenever it fails or panics, until `quit` is cancelled.
+pub fn supervise<T: Task>(mut task: T, quit: CancellationToken) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let outcome = AssertUnwindSafe(task.run()).catch_unwind().await;
+            if quit.is_cancelled() {
+                return;
+            }
+            match outcome {
+                Ok(Ok(())) => {
+                    tracing::warn!(task = T::NAME, "stopped without being asked; restarting");
+                }
+                Ok(Err(e)) => tracing::error!(task = T::NAME, error = %e, "failed; restarting"),
+                Err(_) => tracing::error!(task = T::NAME, "panicked; restarting"),
+            }
+            tokio::select! {
+                () = tokio::time::sleep(backoff) => {}
+                () = quit.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(60));
+        }
+    })
+}

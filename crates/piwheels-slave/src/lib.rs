@@ -1,0 +1,1 @@
+//! The piwheels build slave (to be written).
