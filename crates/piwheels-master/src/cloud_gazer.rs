@@ -1,1 +1,468 @@
-//! (to be written)
+//! CloudGazer: follows the upstream index (spec §9), by polling its simple API and diffing
+//! it against the database (§9.5, option 2) rather than reading a changelog.
+//!
+//! Every `upstream_poll` it reads the project list (conditionally, with its `ETag`), then
+//! the page of every project that changed (by PEP 691 `_last-serial` or `ETag`), and
+//! brings the database in line:
+//!
+//! | upstream | database |
+//! |---|---|
+//! | a new project | the package (with its spelling as a name), and its pages (`BOTH`) |
+//! | a new version with an sdist | the version, released at its first upload (else now), to build |
+//! | a new version with only wheels or other binaries | the version, skipped `binary only` |
+//! | a binary-only version gaining an sdist | the skip cleared: it builds now |
+//! | every file of a version yanked, or no longer | the version yanked, or no longer |
+//! | a version or project gone | skipped `deleted`, SlaveDriver and TheScribe told, rows deleted a grace period later |
+//!
+//! Only the projects of `config.follow` are looked at when it is set. Names are
+//! canonicalised; names and versions longer than 200 characters are ignored. After any new
+//! buildable version, TheArchitect is woken at once. While the master is paused nothing
+//! is polled.
+//!
+//! The database is the baseline, so a package added by hand (`piw-add`) that the index
+//! does not have is removed at the next poll when every project is followed; follow a list
+//! to keep such packages.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use piwheels_db::canonicalize_name;
+
+use crate::error::Result;
+use crate::hub::{Hub, SkipRequest, Task, WebRequest};
+use crate::mr_chase::{DELETE_GRACE, DELETED, Deletion, delete_later};
+use crate::upstream::{Fetched, FileKind, IndexClient, ProjectPage, UpstreamError, index_url};
+
+/// The skip reason of a version with no source distribution.
+pub const BINARY_ONLY: &str = "binary only";
+
+/// How long one request to the index may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Project pages fetched at once.
+const CONCURRENCY: usize = 4;
+
+/// The longest name or version taken.
+const MAX_LEN: usize = 200;
+
+/// What one poll changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Whether the index said its project list was unchanged.
+    pub unchanged: bool,
+    /// Project pages fetched (not unchanged).
+    pub pages: usize,
+    /// Packages added.
+    pub new_packages: usize,
+    /// Versions added (buildable or not).
+    pub new_versions: usize,
+    /// Binary-only versions that gained an sdist.
+    pub enabled: usize,
+    /// Versions yanked.
+    pub yanked: usize,
+    /// Versions no longer yanked.
+    pub unyanked: usize,
+    /// Versions removed.
+    pub removed_versions: usize,
+    /// Packages removed.
+    pub removed_packages: usize,
+    /// Pages that could not be read (they are tried again next time).
+    pub errors: usize,
+}
+
+/// What was last read of a project.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    serial: Option<i64>,
+    etag: Option<String>,
+    name: String,
+}
+
+/// A version as upstream has it.
+#[derive(Debug, Clone)]
+struct Upstream {
+    sdist: bool,
+    yanked: bool,
+    released: Option<DateTime<Utc>>,
+}
+
+/// The task (its state survives restarts).
+pub struct CloudGazer {
+    hub: Hub,
+    client: Option<IndexClient>,
+    list_etag: Option<String>,
+    seen: HashMap<String, Seen>,
+    removing: HashSet<String>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for CloudGazer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudGazer")
+            .field("client", &self.client)
+            .field("projects", &self.seen.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CloudGazer {
+    /// The task for this hub; the index is found (from the configuration, else from pip)
+    /// when it first runs.
+    pub fn new(hub: Hub) -> CloudGazer {
+        CloudGazer {
+            hub,
+            client: None,
+            list_etag: None,
+            seen: HashMap::new(),
+            removing: HashSet::new(),
+            grace: DELETE_GRACE,
+        }
+    }
+
+    /// Sets how long rows of deleted versions and packages are kept for TheScribe
+    /// (default [`DELETE_GRACE`]).
+    #[must_use]
+    pub fn with_delete_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    async fn client(&mut self) -> std::result::Result<IndexClient, UpstreamError> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let url = index_url(&self.hub.config).await?;
+        tracing::info!(task = "cloud_gazer", %url, "following the upstream index");
+        let client = IndexClient::new(&url, REQUEST_TIMEOUT)?;
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    fn follows(&self, canon: &str) -> bool {
+        match &self.hub.config.follow {
+            None => true,
+            Some(list) => list.iter().any(|p| canonicalize_name(p) == canon),
+        }
+    }
+
+    /// Reads the index once and brings the database in line. Index failures are logged
+    /// and counted (tried again next time); a database failure is an error.
+    pub async fn poll(&mut self) -> Result<PollReport> {
+        let mut report = PollReport::default();
+        let client = match self.client().await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(task = "cloud_gazer", error = %e, "no upstream index");
+                report.errors += 1;
+                return Ok(report);
+            }
+        };
+        let list = match client.projects(self.list_etag.as_deref()).await {
+            Ok(Fetched::Unchanged) => {
+                report.unchanged = true;
+                return Ok(report);
+            }
+            Ok(Fetched::Changed { value, etag }) => (value, etag),
+            Err(e) => {
+                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
+                report.errors += 1;
+                return Ok(report);
+            }
+        };
+        let (list, list_etag) = list;
+        let mut upstream: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
+        for p in list.projects {
+            if p.name.chars().count() > MAX_LEN {
+                continue;
+            }
+            let canon = canonicalize_name(&p.name);
+            if !canon.is_empty() && self.follows(&canon) {
+                upstream.insert(canon, (p.name, p.last_serial));
+            }
+        }
+        let db_packages = self.hub.db.all_packages().await?;
+
+        // Projects whose page may have changed.
+        let changed: Vec<(String, String, Option<String>)> = upstream
+            .iter()
+            .filter(|(canon, (_, serial))| {
+                let seen = self.seen.get(*canon);
+                !(serial.is_some()
+                    && seen.is_some_and(|s| s.serial == *serial)
+                    && db_packages.contains(*canon))
+            })
+            .map(|(canon, (name, _))| {
+                let etag = self
+                    .seen
+                    .get(canon)
+                    .filter(|_| db_packages.contains(canon))
+                    .and_then(|s| s.etag.clone());
+                (canon.clone(), name.clone(), etag)
+            })
+            .collect();
+        let mut pages =
+            futures_util::stream::iter(changed.into_iter().map(|(canon, name, etag)| {
+                let client = client.clone();
+                async move {
+                    let page = client.project(&name, etag.as_deref()).await;
+                    (canon, name, page)
+                }
+            }))
+            .buffer_unordered(CONCURRENCY);
+
+        let mut any_buildable = false;
+        let mut all_pages_read = true;
+        while let Some((canon, name, page)) = pages.next().await {
+            if self.hub.quit.is_cancelled() {
+                return Ok(report);
+            }
+            if self.hub.is_paused() && !self.hub.wait_running().await {
+                return Ok(report);
+            }
+            let serial = upstream.get(&canon).and_then(|(_, s)| *s);
+            match page {
+                Ok(Some(Fetched::Unchanged)) => {
+                    if let Some(s) = self.seen.get_mut(&canon) {
+                        s.serial = serial;
+                    }
+                }
+                Ok(Some(Fetched::Changed { value, etag })) => {
+                    report.pages += 1;
+                    let buildable = self
+                        .apply(&canon, &name, &value, &db_packages, &mut report)
+                        .await?;
+                    any_buildable |= buildable;
+                    self.seen.insert(
+                        canon,
+                        Seen {
+                            serial: serial.or(value.last_serial),
+                            etag,
+                            name,
+                        },
+                    );
+                }
+                Ok(None) => {
+                    self.removing.remove(&canon);
+                    // Listed but not there: the list and the page disagree for now.
+                    tracing::debug!(task = "cloud_gazer", package = %canon, "listed but not found");
+                    all_pages_read = false;
+                }
+                Err(e) => {
+                    tracing::warn!(task = "cloud_gazer", package = %canon, error = %e, "cannot read the project page");
+                    report.errors += 1;
+                    all_pages_read = false;
+                }
+            }
+        }
+        drop(pages);
+
+        // Projects gone upstream. An empty list with packages in the database is taken for
+        // a broken index, not for the end of every project.
+        if upstream.is_empty() && !db_packages.is_empty() {
+            tracing::warn!(
+                task = "cloud_gazer",
+                "the index lists no projects; removing nothing"
+            );
+        } else {
+            let followed: Vec<&String> = db_packages.iter().filter(|p| self.follows(p)).collect();
+            for canon in followed {
+                if upstream.contains_key(canon) {
+                    continue;
+                }
+                if self.remove_package(canon).await? {
+                    report.removed_packages += 1;
+                }
+            }
+        }
+        if any_buildable {
+            self.hub.queue_changed.notify_one();
+        }
+        // Only a list whose every page was read is not read again while unchanged.
+        self.list_etag = if all_pages_read { list_etag } else { None };
+        if let Some(serial) = list.last_serial
+            && let Err(e) = self.hub.db.set_upstream_serial(serial).await
+        {
+            tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
+        }
+        Ok(report)
+    }
+
+    /// Brings one package in line with its page; true if a version became buildable.
+    async fn apply(
+        &mut self,
+        canon: &str,
+        name: &str,
+        page: &ProjectPage,
+        db_packages: &BTreeSet<String>,
+        report: &mut PollReport,
+    ) -> Result<bool> {
+        let db = &self.hub.db;
+        let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
+        for f in &page.files {
+            let Some(v) = f.version.as_deref().map(str::trim) else {
+                continue;
+            };
+            if v.is_empty() || v.chars().count() > MAX_LEN {
+                continue;
+            }
+            let entry = versions.entry(v.to_owned()).or_insert(Upstream {
+                sdist: false,
+                yanked: true,
+                released: None,
+            });
+            entry.sdist |= f.kind == FileKind::Sdist;
+            // A release is yanked when every file of it is (PEP 592).
+            entry.yanked &= f.yanked;
+            if let Some(t) = f.upload_time {
+                entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
+            }
+        }
+        let mut changed = false;
+        let mut buildable = false;
+        let now = Utc::now();
+        if !db_packages.contains(canon) && !db.package_exists(canon).await? {
+            let description = self.description(name).await;
+            if db.add_new_package(canon, "", &description).await? {
+                report.new_packages += 1;
+                changed = true;
+            }
+        }
+        let known_name = self.seen.get(canon).map(|s| s.name.as_str());
+        if known_name != Some(name) {
+            if name != canon {
+                db.add_package_name(canon, canon, None).await?;
+            }
+            db.add_package_name(canon, name, Some(now)).await?;
+        }
+        let releases = db
+            .project_data(canon)
+            .await?
+            .map(|d| d.releases)
+            .unwrap_or_default();
+        for (version, up) in &versions {
+            match releases.get(version) {
+                None => {
+                    let skip = if up.sdist { "" } else { BINARY_ONLY };
+                    if db
+                        .add_new_package_version(
+                            canon,
+                            version,
+                            Some(up.released.unwrap_or(now)),
+                            skip,
+                        )
+                        .await?
+                    {
+                        report.new_versions += 1;
+                        changed = true;
+                        buildable |= up.sdist;
+                        if up.yanked {
+                            db.yank_version(canon, version).await?;
+                            report.yanked += 1;
+                        }
+                    }
+                }
+                Some(release) => {
+                    if release.skip == DELETED {
+                        continue;
+                    }
+                    if up.sdist
+                        && db.version_skip(canon, version).await?.as_deref() == Some(BINARY_ONLY)
+                    {
+                        db.skip_package_version(canon, version, "").await?;
+                        report.enabled += 1;
+                        changed = true;
+                        buildable = true;
+                    }
+                    if up.yanked != release.yanked {
+                        if up.yanked {
+                            db.yank_version(canon, version).await?;
+                            report.yanked += 1;
+                        } else {
+                            db.unyank_version(canon, version).await?;
+                            report.unyanked += 1;
+                        }
+                        changed = true;
+                    }
+                }
+            }
+        }
+        for (version, release) in &releases {
+            if versions.contains_key(version) {
+                continue;
+            }
+            if release.skip != DELETED {
+                db.skip_package_version(canon, version, DELETED).await?;
+            }
+            // TheScribe reads the version's files before the rows go.
+            self.hub
+                .web(WebRequest::DeleteVersion(canon.to_owned(), version.clone()));
+            let _ = self
+                .hub
+                .skip
+                .send(SkipRequest::Version(canon.to_owned(), version.clone()));
+            delete_later(
+                &self.hub,
+                self.grace,
+                Deletion::Version(canon.to_owned(), version.clone()),
+            );
+            report.removed_versions += 1;
+        }
+        if changed {
+            self.hub.web(WebRequest::Both(canon.to_owned()));
+        }
+        Ok(buildable)
+    }
+
+    /// Removes a package gone upstream; false if its removal was already under way.
+    async fn remove_package(&mut self, canon: &str) -> Result<bool> {
+        if self.hub.db.package_marked_deleted(canon).await? {
+            if self.removing.contains(canon) {
+                return Ok(false);
+            }
+        } else {
+            self.hub.db.skip_package(canon, DELETED).await?;
+        }
+        self.removing.insert(canon.to_owned());
+        self.seen.remove(canon);
+        self.hub.web(WebRequest::DeletePackage(canon.to_owned()));
+        let _ = self.hub.skip.send(SkipRequest::Package(canon.to_owned()));
+        delete_later(&self.hub, self.grace, Deletion::Package(canon.to_owned()));
+        Ok(true)
+    }
+
+    /// A new package's description: from the JSON API if one is configured, else `''`.
+    async fn description(&self, name: &str) -> String {
+        let (Some(json), Some(client)) = (&self.hub.config.upstream_json, &self.client) else {
+            return String::new();
+        };
+        match client.description(json, name).await {
+            Ok(d) => d.unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(task = "cloud_gazer", package = name, error = %e, "no description");
+                String::new()
+            }
+        }
+    }
+}
+
+impl Task for CloudGazer {
+    const NAME: &'static str = "cloud_gazer";
+
+    async fn run(&mut self) -> Result<()> {
+        loop {
+            if !self.hub.wait_running().await {
+                return Ok(());
+            }
+            let report = self.poll().await?;
+            if report != PollReport::default() && !report.unchanged {
+                tracing::info!(task = Self::NAME, ?report, "polled the index");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.hub.config.upstream_poll) => {}
+                () = self.hub.quit.cancelled() => return Ok(()),
+            }
+        }
+    }
+}

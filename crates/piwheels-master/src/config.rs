@@ -23,6 +23,10 @@ pub struct MasterConfig {
     /// `https://example.org/simple`. `None`: the index pip is configured with, read at
     /// start-up from pip's own configuration.
     pub upstream: Option<String>,
+    /// The upstream JSON API (`pypi-json`), such as `https://example.org/pypi`, from which
+    /// CloudGazer takes new packages' descriptions (`<url>/<name>/json`, `info.summary`).
+    /// `None`: descriptions are left empty.
+    pub upstream_json: Option<String>,
     /// The index URL handed to slaves in `ACK`, for `pip wheel --index-url`. `None`: the
     /// upstream index.
     pub build_index: Option<String>,
@@ -70,6 +74,7 @@ impl MasterConfig {
             output_path: output_path.into(),
             dev_mode: false,
             upstream: None,
+            upstream_json: None,
             build_index: None,
             follow: None,
             upstream_poll: Duration::from_secs(60),

@@ -32,6 +32,7 @@ pub mod slave_driver;
 pub mod the_architect;
 pub mod the_scribe;
 pub mod the_secretary;
+pub mod upstream;
 pub mod web_server;
 
 pub use config::MasterConfig;

@@ -1,1 +1,609 @@
-//! (to be written)
+//! MrChase: the admin tools' requests on the import queue (spec §3.4) — `piw-add`
+//! (`ADDPKG`, `ADDVER`), `piw-remove` (`REMPKG`, `REMVER`), `piw-rebuild` (`REBUILD`) and
+//! `piw-import` (`IMPORT`, then `SEND`/`SENT` for each file).
+//!
+//! Every request gets exactly one reply, as a REQ client needs: a malformed one gets
+//! `ERROR` with what was wrong, and the task keeps serving. Names are canonicalised here.
+//!
+//! Unlike the original (spec §13.3), deletions leave TheScribe the database rows it needs
+//! to find the files it must remove: a deleted version or package is first marked skipped
+//! (`deleted`), so nothing builds or shows it, the web and skip requests go out, and the
+//! rows themselves are deleted a grace period later ([`DELETE_GRACE`] by default).
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use piwheels_db::{NewBuild, NewFile, Target, canonicalize_name};
+use piwheels_protocol::import::{
+    AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
+    RemovePackage, RemoveVersion,
+};
+use piwheels_protocol::states::{Build, BuildState, FileState};
+use piwheels_protocol::transport::asynchronous::Router;
+use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
+
+use crate::error::Result;
+use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
+
+/// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
+/// asked to remove their files, so it can still read which files those are.
+pub const DELETE_GRACE: Duration = Duration::from_secs(10);
+
+/// How many times one imported file may fail verification before the import is abandoned.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// The skip reason of rows awaiting deletion.
+pub(crate) const DELETED: &str = "deleted";
+
+/// Rows to delete once TheScribe has removed their files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Deletion {
+    /// A package with everything of it.
+    Package(String),
+    /// A version with everything of it.
+    Version(String, String),
+    /// The builds of these versions of a package (the pages are rewritten afterwards).
+    Builds(String, Vec<String>),
+}
+
+/// Deletes `what` after `grace`, on a task of its own; a failure is logged (the rows stay
+/// skipped, and CloudGazer finds them again if upstream lost them).
+pub(crate) fn delete_later(hub: &Hub, grace: Duration, what: Deletion) {
+    let hub = hub.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = tokio::time::sleep(grace) => {}
+            () = hub.quit.cancelled() => return,
+        }
+        let result = match &what {
+            Deletion::Package(p) => hub.db.delete_package(p).await.map(drop),
+            Deletion::Version(p, v) => hub.db.delete_version(p, v).await.map(drop),
+            Deletion::Builds(p, versions) => {
+                let mut result = Ok(());
+                for v in versions {
+                    if let Err(e) = hub.db.delete_build(p, v).await {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                if result.is_ok() {
+                    hub.web(WebRequest::Both(p.clone()));
+                    hub.queue_changed.notify_one();
+                }
+                result
+            }
+        };
+        match result {
+            Ok(()) => tracing::info!(task = "mr_chase", ?what, "deleted"),
+            Err(e) => tracing::error!(task = "mr_chase", ?what, error = %e, "deleting failed"),
+        }
+    });
+}
+
+/// An import in progress for one tool (REQ identity).
+#[derive(Debug)]
+struct Import {
+    build: Build,
+    build_id: i64,
+    /// The file last asked for, and how many times it has been sent.
+    current: Option<(String, u32)>,
+}
+
+/// The task: the import queue's ROUTER and the imports in progress.
+pub struct MrChase {
+    hub: Hub,
+    router: Router<ImportProtocol>,
+    imports: HashMap<Identity, Import>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for MrChase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MrChase")
+            .field("router", &self.router)
+            .field("imports", &self.imports.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A reply: `DONE text` or `ERROR text`.
+fn done(what: &str) -> ImportReply {
+    ImportReply::Done(what.to_owned())
+}
+
+fn error(what: impl Into<String>) -> ImportReply {
+    ImportReply::Error(what.into())
+}
+
+impl MrChase {
+    /// Binds the import queue (`hub.config.import_queue`, a ROUTER). An `ipc://` socket is
+    /// made group-writable, so admin tools run by the group can use it.
+    pub fn bind(hub: Hub) -> Result<MrChase> {
+        let ctx = zmq::Context::new();
+        let endpoint = hub.config.import_queue.clone();
+        let router = Router::<ImportProtocol>::bind(&ctx, &endpoint, &SocketOptions::new())?;
+        if piwheels_protocol::transport::ipc_path(&endpoint).is_some()
+            && let Err(e) = piwheels_protocol::transport::add_ipc_group_write(&endpoint)
+        {
+            tracing::warn!(task = "mr_chase", %endpoint, error = %e, "cannot make the socket group-writable");
+        }
+        Ok(MrChase {
+            hub,
+            router,
+            imports: HashMap::new(),
+            grace: DELETE_GRACE,
+        })
+    }
+
+    /// Sets how long deleted rows are kept for TheScribe (default [`DELETE_GRACE`]).
+    #[must_use]
+    pub fn with_delete_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The endpoint bound (wildcards resolved).
+    pub fn endpoint(&self) -> Result<String> {
+        Ok(self.router.endpoint()?)
+    }
+
+    /// Answers one request from `peer`. Database failures are answered as `ERROR` too.
+    async fn answer(&mut self, peer: &Identity, request: ImportRequest) -> ImportReply {
+        let result = match request {
+            ImportRequest::AddPackage(r) => self.add_package(r).await,
+            ImportRequest::AddVersion(r) => self.add_version(r).await,
+            ImportRequest::RemovePackage(r) => self.remove_package(r).await,
+            ImportRequest::RemoveVersion(r) => self.remove_version(r).await,
+            ImportRequest::Rebuild(r) => self.rebuild(r).await,
+            ImportRequest::Import(r) => self.import(peer, r).await,
+            ImportRequest::Sent => self.sent(peer).await,
+        };
+        result.unwrap_or_else(|e| {
+            tracing::error!(task = "mr_chase", error = %e, "request failed");
+            error(e.to_string())
+        })
+    }
+
+    /// Records the spellings of a package: the aliases, then the display name last and
+    /// newest (so it becomes the display name); the canonical name as of the epoch.
+    async fn record_names(&mut self, canon: &str, display: &str, aliases: &[String]) -> Result<()> {
+        let now = Utc::now();
+        if display != canon {
+            self.hub.db.add_package_name(canon, canon, None).await?;
+        }
+        for alias in aliases {
+            if alias != display {
+                let seen = now - TimeDelta::milliseconds(1);
+                self.hub
+                    .db
+                    .add_package_name(canon, alias, Some(seen))
+                    .await?;
+            }
+        }
+        self.hub
+            .db
+            .add_package_name(canon, display, Some(now))
+            .await?;
+        Ok(())
+    }
+
+    fn check_aliases(canon: &str, aliases: &[String]) -> Option<ImportReply> {
+        aliases
+            .iter()
+            .find(|a| canonicalize_name(a) != canon || a.is_empty() || a.chars().count() > 200)
+            .map(|a| error(format!("the alias {a:?} is not a name of {canon}")))
+    }
+
+    async fn add_package(&mut self, r: AddPackage) -> Result<ImportReply> {
+        let display = r.package.trim().to_owned();
+        let canon = canonicalize_name(&display);
+        if canon.is_empty() || display.chars().count() > 200 {
+            return Ok(error(format!("invalid package name {:?}", r.package)));
+        }
+        if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
+            return Ok(e);
+        }
+        if !self.hub.db.package_exists(&canon).await? {
+            self.hub
+                .db
+                .add_new_package(&canon, &r.skip, &r.description)
+                .await?;
+            self.record_names(&canon, &display, &r.aliases).await?;
+            self.hub.web(WebRequest::Both(canon));
+            return Ok(done("NEWPKG"));
+        }
+        if !r.skip.is_empty() {
+            return Ok(error("SKIPPKG"));
+        }
+        if r.unskip {
+            self.hub.db.skip_package(&canon, "").await?;
+            self.hub.queue_changed.notify_one();
+        }
+        if !r.description.is_empty() {
+            self.hub
+                .db
+                .set_package_description(&canon, &r.description)
+                .await?;
+        }
+        self.record_names(&canon, &display, &r.aliases).await?;
+        self.hub.web(WebRequest::Project(canon));
+        Ok(done("UPDPKG"))
+    }
+
+    async fn add_version(&mut self, r: AddVersion) -> Result<ImportReply> {
+        let display = r.package.trim().to_owned();
+        let canon = canonicalize_name(&display);
+        let version = r.version.trim().to_owned();
+        if version.is_empty() || version.chars().count() > 200 {
+            return Ok(error(format!("invalid version {:?}", r.version)));
+        }
+        if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
+            return Ok(e);
+        }
+        if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+            return Ok(error("NOPKG"));
+        }
+        self.record_names(&canon, &display, &r.aliases).await?;
+        if !self.hub.db.version_exists(&canon, &version).await? {
+            self.hub
+                .db
+                .add_new_package_version(&canon, &version, Some(r.released), &r.skip)
+                .await?;
+            if r.yank {
+                self.hub.db.yank_version(&canon, &version).await?;
+            }
+            self.hub.web(WebRequest::Project(canon));
+            self.hub.queue_changed.notify_one();
+            return Ok(done("NEWVER"));
+        }
+        if !r.skip.is_empty() {
+            return Ok(error("SKIPVER"));
+        }
+        if r.yank {
+            return Ok(error("YANKVER"));
+        }
+        if r.unskip {
+            self.hub
+                .db
+                .skip_package_version(&canon, &version, "")
+                .await?;
+            self.hub.queue_changed.notify_one();
+        }
+        if r.unyank {
+            self.hub.db.unyank_version(&canon, &version).await?;
+        }
+        self.hub.web(WebRequest::Both(canon));
+        Ok(done("UPDVER"))
+    }
+
+    async fn remove_package(&mut self, r: RemovePackage) -> Result<ImportReply> {
+        let canon = canonicalize_name(r.package.trim());
+        if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+            return Ok(error("NOPKG"));
+        }
+        let reply;
+        if !r.skip.is_empty() {
+            self.hub.db.skip_package(&canon, &r.skip).await?;
+            reply = if r.builds { "DELPKGBLD" } else { "SKIPPKG" };
+        } else if !r.builds {
+            self.hub.db.skip_package(&canon, DELETED).await?;
+            reply = "DELPKG";
+        } else {
+            reply = "DELPKGBLD";
+        }
+        // The web request goes first, while the rows still say which files there are.
+        self.hub.web(WebRequest::DeletePackage(canon.clone()));
+        let _ = self.hub.skip.send(SkipRequest::Package(canon.clone()));
+        if r.builds {
+            let versions = self
+                .hub
+                .db
+                .project_data(&canon)
+                .await?
+                .map(|d| d.releases.keys().cloned().collect())
+                .unwrap_or_default();
+            delete_later(&self.hub, self.grace, Deletion::Builds(canon, versions));
+        } else if r.skip.is_empty() {
+            delete_later(&self.hub, self.grace, Deletion::Package(canon));
+        }
+        Ok(done(reply))
+    }
+
+    async fn remove_version(&mut self, r: RemoveVersion) -> Result<ImportReply> {
+        let canon = canonicalize_name(r.package.trim());
+        let version = r.version.trim().to_owned();
+        if canon.is_empty() || !self.hub.db.version_exists(&canon, &version).await? {
+            return Ok(error("NOVER"));
+        }
+        let mut reply = "";
+        if !r.skip.is_empty() {
+            self.hub
+                .db
+                .skip_package_version(&canon, &version, &r.skip)
+                .await?;
+            reply = "SKIPVER";
+        }
+        if r.yank {
+            self.hub.db.yank_version(&canon, &version).await?;
+            self.hub.web(WebRequest::Both(canon.clone()));
+            reply = "YANKVER";
+        }
+        if r.builds {
+            reply = "DELVERBLD";
+        }
+        let delete = r.skip.is_empty() && !r.yank && !r.builds;
+        if delete {
+            self.hub
+                .db
+                .skip_package_version(&canon, &version, DELETED)
+                .await?;
+            reply = "DELVER";
+        }
+        if delete || r.builds || !r.skip.is_empty() {
+            self.hub
+                .web(WebRequest::DeleteVersion(canon.clone(), version.clone()));
+            let _ = self
+                .hub
+                .skip
+                .send(SkipRequest::Version(canon.clone(), version.clone()));
+        }
+        if r.builds {
+            delete_later(
+                &self.hub,
+                self.grace,
+                Deletion::Builds(canon.clone(), vec![version.clone()]),
+            );
+        }
+        if delete {
+            delete_later(&self.hub, self.grace, Deletion::Version(canon, version));
+        }
+        Ok(done(reply))
+    }
+
+    async fn rebuild(&mut self, r: RebuildTarget) -> Result<ImportReply> {
+        let (package, both) = match r {
+            RebuildTarget::Home => {
+                self.hub.stat(StatsMessage::Home);
+                return Ok(done("REBUILD"));
+            }
+            RebuildTarget::Search => {
+                self.hub.stat(StatsMessage::Search);
+                return Ok(done("REBUILD"));
+            }
+            RebuildTarget::Project(p) => (p, false),
+            RebuildTarget::Both(p) => (p, true),
+        };
+        let packages: BTreeSet<String> = match package {
+            Some(p) => {
+                let canon = canonicalize_name(p.trim());
+                if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+                    return Ok(error(format!("unknown package {p}")));
+                }
+                BTreeSet::from([canon])
+            }
+            None => self.hub.db.all_packages().await?,
+        };
+        for p in packages {
+            self.hub.web(if both {
+                WebRequest::Both(p)
+            } else {
+                WebRequest::Project(p)
+            });
+        }
+        Ok(done("REBUILD"))
+    }
+
+    /// The build target of an import: the ABI's target for the files' platform, or the
+    /// ABI's first target if every file is platform-independent.
+    async fn import_target(
+        &mut self,
+        state: &BuildState,
+    ) -> Result<std::result::Result<Target, String>> {
+        let targets: Vec<Target> = self
+            .hub
+            .db
+            .build_targets()
+            .await?
+            .into_iter()
+            .map(|(t, _)| t)
+            .filter(|t| t.abi == state.abi_tag)
+            .collect();
+        if targets.is_empty() {
+            return Ok(Err(format!("invalid ABI: {}", state.abi_tag)));
+        }
+        let platforms: BTreeSet<&str> = state
+            .files
+            .iter()
+            .map(|f| f.platform_tag.as_str())
+            .filter(|p| *p != "any")
+            .collect();
+        if platforms.is_empty() {
+            return Ok(Ok(targets[0].clone()));
+        }
+        Ok(targets
+            .iter()
+            .find(|t| platforms.contains(t.platform.as_str()))
+            .cloned()
+            .ok_or_else(|| {
+                format!(
+                    "invalid ABI: {} has no build target for {}",
+                    state.abi_tag,
+                    platforms.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            }))
+    }
+
+    async fn import(&mut self, peer: &Identity, mut state: BuildState) -> Result<ImportReply> {
+        self.imports.remove(peer);
+        state.slave_id = 0;
+        state.package = canonicalize_name(state.package.trim());
+        if !state.status {
+            return Ok(error("importing a failed build is not supported"));
+        }
+        if state.files.is_empty() {
+            return Ok(error("no files listed for import"));
+        }
+        let target = match self.import_target(&state).await? {
+            Ok(t) => t,
+            Err(why) => return Ok(error(why)),
+        };
+        if !self
+            .hub
+            .db
+            .version_exists(&state.package, &state.version)
+            .await?
+        {
+            return Ok(error(format!(
+                "unknown package version {} {}",
+                state.package, state.version
+            )));
+        }
+        let files = state
+            .files
+            .iter()
+            .map(new_file)
+            .collect::<std::result::Result<Vec<_>, _>>();
+        let files = match files {
+            Ok(f) => f,
+            Err(why) => return Ok(error(why)),
+        };
+        // As the original does, an import is logged before its files are transferred.
+        let build_id = match self
+            .hub
+            .db
+            .log_build(&NewBuild {
+                package: state.package.clone(),
+                version: state.version.clone(),
+                built_by: 0,
+                target,
+                status: true,
+                duration: state.duration,
+                built_at: None,
+                files,
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
+        };
+        let mut import = Import {
+            build: Build::new(state),
+            build_id,
+            current: None,
+        };
+        import.build.build_id = Some(build_id);
+        self.next_file(peer, import).await
+    }
+
+    /// Asks for the next file to transfer (or the same one again), or finishes.
+    async fn next_file(&mut self, peer: &Identity, mut import: Import) -> Result<ImportReply> {
+        let Some(file) = import.build.next_file().cloned() else {
+            self.hub.web(WebRequest::Log {
+                build_id: import.build_id,
+                log: import.build.output.clone(),
+            });
+            self.hub.web(WebRequest::Both(import.build.package.clone()));
+            return Ok(done("IMPORT"));
+        };
+        let attempts = match &import.current {
+            Some((name, n)) if *name == file.filename => n + 1,
+            _ => 1,
+        };
+        if attempts > MAX_ATTEMPTS {
+            return Ok(error(format!(
+                "{} failed verification {MAX_ATTEMPTS} times; import abandoned",
+                file.filename
+            )));
+        }
+        if let Err(why) = self.hub.fs.expect(0, file.clone()).await {
+            return Ok(error(why));
+        }
+        import.current = Some((file.filename.clone(), attempts));
+        self.imports.insert(peer.clone(), import);
+        Ok(ImportReply::Send(file.filename))
+    }
+
+    async fn sent(&mut self, peer: &Identity) -> Result<ImportReply> {
+        let Some(mut import) = self.imports.remove(peer) else {
+            return Ok(error("protocol violation"));
+        };
+        match self.hub.fs.verify(0, &import.build.package).await {
+            Ok(()) => {
+                if let Some((name, _)) = &import.current {
+                    import.build.mark_transferred(&name.clone());
+                }
+            }
+            Err(why) => {
+                tracing::warn!(task = "mr_chase", package = %import.build.package, %why, "imported file failed verification; asking again");
+            }
+        }
+        self.next_file(peer, import).await
+    }
+}
+
+/// A wheel of an import as the database records it.
+fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
+    Ok(NewFile {
+        filename: f.filename.clone(),
+        filesize: u64::try_from(f.filesize)
+            .map_err(|_| format!("{}: negative size {}", f.filename, f.filesize))?,
+        filehash: f.filehash.clone(),
+        package_tag: f.package_tag.clone(),
+        package_version_tag: f.package_version_tag.clone(),
+        py_version_tag: f.py_version_tag.clone(),
+        abi_tag: f.abi_tag.clone(),
+        platform_tag: f.platform_tag.clone(),
+        requires_python: f.requires_python.clone(),
+        dependencies: f
+            .dependencies
+            .iter()
+            .map(|(tool, deps)| (tool.clone(), deps.iter().cloned().collect()))
+            .collect(),
+        location: if f.location.is_empty() {
+            "/simple".to_owned()
+        } else {
+            f.location.clone()
+        },
+    })
+}
+
+impl Task for MrChase {
+    const NAME: &'static str = "mr_chase";
+
+    async fn run(&mut self) -> Result<()> {
+        loop {
+            let received = tokio::select! {
+                r = self.router.recv() => r?,
+                () = self.hub.quit.cancelled() => return Ok(()),
+            };
+            let (peer, reply) = match received {
+                (peer, Ok(request)) => {
+                    tracing::debug!(task = Self::NAME, %peer, request = request_name(&request), "request");
+                    let reply = self.answer(&peer, request).await;
+                    (peer, reply)
+                }
+                (peer, Err(e)) => {
+                    tracing::warn!(task = Self::NAME, %peer, error = %e, "invalid request");
+                    self.imports.remove(&peer);
+                    (peer, error(e.to_string()))
+                }
+            };
+            if let Err(e) = self.router.send_to(&peer, &reply).await {
+                if e.is_protocol() {
+                    tracing::error!(task = Self::NAME, %peer, error = %e, "cannot send the reply");
+                    self.router
+                        .send_to(&peer, &error("the reply could not be encoded"))
+                        .await?;
+                } else {
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+}
+
+fn request_name(r: &ImportRequest) -> &'static str {
+    use piwheels_protocol::Message;
+    r.name()
+}
