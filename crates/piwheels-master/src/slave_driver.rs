@@ -1,1 +1,852 @@
-//! (to be written)
+//! SlaveDriver: the build slaves' protocol (`--slave-queue`, port 5555; spec §3.1).
+//!
+//! One [`SlaveState`] per ROUTER identity runs the state machine of §3.1.2: `HELLO` →
+//! `ACK`; `IDLE` → `BUILD`, `SLEEP` or `DIE`; `BUSY` → `CONT` or `DONE`; `BUILT` → `SEND`
+//! or `DONE`; `SENT` → the next `SEND` or `DONE`; `BYE` → forgotten. Every request from a
+//! known slave gets exactly one reply (none for `BYE` and for anything but `HELLO` from an
+//! unknown identity); a request out of order gets `DIE`.
+//!
+//! Jobs come from TheArchitect's [`BuildQueue`], per build [`Target`]: a slave takes jobs
+//! for its ABI *and* platform (from its `HELLO`). A job handed out is not handed out again
+//! for the slave's build timeout; deletions (from CloudGazer and MrChase) keep a package or
+//! version out for an hour and abandon builds of it.
+//!
+//! Where this differs from the original, on purpose:
+//!
+//! - a monitor's per-slave `SLEEP` is honoured (the original stores it and ignores it);
+//! - build timeouts are enforced: a slave still `BUSY` past its build timeout (plus a
+//!   grace) is told `DONE`, and the build is logged as failed so it is not handed out
+//!   again and again;
+//! - a slave whose target is not an enabled build target is told so in the log, once;
+//! - verifying a file and logging a build run beside the socket loop, so other slaves get
+//!   their replies meanwhile; a database error while logging is retried, then logged
+//!   loudly, and the slave is still answered;
+//! - an invalid message from a known slave is answered (so the slave never waits five
+//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building.
+
+mod jobs;
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use piwheels_db::{NewBuild, NewFile, Target};
+use piwheels_protocol::Message;
+use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::slave::{Ack, BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+use piwheels_protocol::states::{Build, BuildState, FileState, SlaveState};
+use piwheels_protocol::transport::asynchronous::Router;
+use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::hub::{Hub, SkipRequest, SlaveCommand, Task, WebRequest};
+
+use self::jobs::Jobs;
+
+/// The intervals SlaveDriver works by; [`Timing::default`] is production's, tests shorten
+/// them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often silent slaves are looked for (and expired exclusions dropped): 10 s.
+    pub check_interval: Duration,
+    /// How long past its build timeout a slave may stay `BUSY` before it is told `DONE`:
+    /// 5 minutes.
+    pub build_grace: Duration,
+    /// How often logging a build is tried before giving up: 4.
+    pub log_attempts: u32,
+    /// The wait before the first retry (doubling after each): 1 s.
+    pub retry_delay: Duration,
+    /// How long a deleted package or version stays out of the queue: 1 hour.
+    pub deletion_exclusion: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            check_interval: Duration::from_secs(10),
+            build_grace: Duration::from_secs(300),
+            log_attempts: 4,
+            retry_delay: Duration::from_secs(1),
+            deletion_exclusion: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// What SlaveDriver knows of one slave beyond the protocol crate's [`SlaveState`].
+#[derive(Debug)]
+struct Slave {
+    state: SlaveState,
+    /// When the current job was handed out.
+    build_started: Option<Instant>,
+    /// Whether the log has been told this slave's target is not enabled.
+    warned_target: bool,
+    /// A verification or a build log runs for it (this token): its reply comes from
+    /// that completion.
+    busy: Option<u64>,
+}
+
+impl Slave {
+    fn target(&self) -> Target {
+        Target::new(
+            self.state.hello.abi.clone(),
+            normalize_platform(&self.state.hello.platform),
+        )
+    }
+
+    fn label(&self) -> &str {
+        &self.state.hello.label
+    }
+
+    /// The job this slave was last given, if it is on one.
+    fn job(&self) -> Option<&Job> {
+        match &self.state.last_reply {
+            Some(SlaveReply::Build(job)) => Some(job),
+            _ => None,
+        }
+    }
+
+    /// The package and version it is building or sending, if any.
+    fn working_on(&self) -> Option<(&str, &str)> {
+        if let Some(b) = &self.state.build {
+            return Some((&b.package, &b.version));
+        }
+        self.job().map(|j| (j.package.as_str(), j.version.as_str()))
+    }
+}
+
+/// A platform tag as wheels spell it: `linux-x86_64` and `linux.x86_64` become
+/// `linux_x86_64` (as `sysconfig`'s platform is turned into a wheel tag).
+fn normalize_platform(platform: &str) -> String {
+    platform.replace(['-', '.'], "_").to_ascii_lowercase()
+}
+
+/// The result of work done beside the loop, to finish a slave's request with.
+#[derive(Debug)]
+enum Completion {
+    /// A `SENT` file was verified (or not).
+    Verified {
+        peer: Identity,
+        token: u64,
+        slave_id: i64,
+        filename: String,
+        result: std::result::Result<(), String>,
+    },
+    /// A build was logged (or could not be).
+    Logged {
+        peer: Identity,
+        token: Option<u64>,
+        slave_id: i64,
+        package: String,
+        status: bool,
+        output: String,
+        result: std::result::Result<i64, String>,
+    },
+}
+
+/// The build slaves' task (see the module docs).
+pub struct SlaveDriver {
+    hub: Hub,
+    skip: mpsc::UnboundedReceiver<SkipRequest>,
+    commands: mpsc::UnboundedReceiver<SlaveCommand>,
+    router: Router<SlaveProtocol>,
+    endpoint: String,
+    timing: Timing,
+    slaves: HashMap<Identity, Slave>,
+    next_id: i64,
+    jobs: Jobs,
+    /// Enabled build targets, as the database last said.
+    enabled: BTreeSet<Target>,
+    index_url: Option<String>,
+    next_token: u64,
+    done_tx: mpsc::UnboundedSender<Completion>,
+    done_rx: mpsc::UnboundedReceiver<Completion>,
+}
+
+impl std::fmt::Debug for SlaveDriver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlaveDriver")
+            .field("endpoint", &self.endpoint)
+            .field("slaves", &self.slaves.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SlaveDriver {
+    /// Binds the slaves' ROUTER at `hub.config.slave_queue`.
+    pub fn bind(
+        hub: Hub,
+        skip: mpsc::UnboundedReceiver<SkipRequest>,
+        commands: mpsc::UnboundedReceiver<SlaveCommand>,
+    ) -> Result<SlaveDriver> {
+        let ctx = zmq::Context::new();
+        let router = Router::bind(&ctx, &hub.config.slave_queue, &SocketOptions::new())?;
+        let endpoint = router.endpoint()?;
+        tracing::info!(endpoint = %endpoint, "slave driver listening");
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let jobs = Jobs::new(hub.queue.clone());
+        Ok(SlaveDriver {
+            hub,
+            skip,
+            commands,
+            router,
+            endpoint,
+            timing: Timing::default(),
+            slaves: HashMap::new(),
+            next_id: 1,
+            jobs,
+            enabled: BTreeSet::new(),
+            index_url: None,
+            next_token: 1,
+            done_tx,
+            done_rx,
+        })
+    }
+
+    /// Uses other intervals (tests make them short).
+    #[must_use]
+    pub fn with_timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// The endpoint actually bound, e.g. `tcp://0.0.0.0:5555` (wildcard ports resolved).
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The index URL given to slaves in `ACK`: `build_index`, else the upstream index.
+    async fn resolve_index_url(&mut self) {
+        if self.index_url.is_some() {
+            return;
+        }
+        let url = match &self.hub.config.build_index {
+            Some(url) => url.clone(),
+            None => match crate::upstream::index_url(&self.hub.config).await {
+                Ok(url) => url,
+                Err(e) => {
+                    tracing::error!(error = %e,
+                        "cannot tell which index slaves should build from; set --build-index (slaves get an empty index URL until then)");
+                    return;
+                }
+            },
+        };
+        self.index_url = Some(url);
+    }
+
+    async fn refresh_targets(&mut self) {
+        match self.hub.db.build_targets().await {
+            Ok(targets) => {
+                self.enabled = targets
+                    .into_iter()
+                    .filter(|(_, skip)| skip.is_empty())
+                    .map(|(t, _)| t)
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the build targets"),
+        }
+    }
+
+    fn publish(&self, event: std::result::Result<SlaveEvent, String>) {
+        match event {
+            Ok(event) => {
+                let _ = self.hub.status.send(StatusMessage::Slave(event));
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot describe a slave event for monitors"),
+        }
+    }
+
+    /// Sends a reply, records it, and tells monitors (all but `CONT`).
+    async fn reply(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
+        let now = Utc::now();
+        let slave_id = match self.slaves.get_mut(peer) {
+            Some(slave) => {
+                slave.state.record_reply(&reply);
+                if matches!(reply, SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)) {
+                    slave.build_started = None;
+                }
+                Some(slave.state.slave_id)
+            }
+            None => None,
+        };
+        if let Some(id) = slave_id {
+            tracing::debug!(slave = id, reply = reply.name(), "reply");
+            if reply != SlaveReply::Cont {
+                self.publish(SlaveEvent::reply(id, now, &reply));
+            }
+        }
+        match self.router.send_to(peer, &reply).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_protocol() => {
+                tracing::error!(error = %e, "a reply the protocol refuses was not sent");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn handle(&mut self, peer: Identity, msg: std::result::Result<SlaveRequest, piwheels_protocol::ProtocolError>) -> Result<()> {
+        let now = Utc::now();
+        let request = match msg {
+            Ok(request) => request,
+            Err(e) => {
+                let Some(slave) = self.slaves.get_mut(&peer) else {
+                    tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                    return Ok(());
+                };
+                slave.state.last_seen = now;
+                let id = slave.state.slave_id;
+                let idle = matches!(
+                    slave.state.last_reply,
+                    Some(SlaveReply::Ack(_) | SlaveReply::Sleep(_) | SlaveReply::Done)
+                );
+                tracing::warn!(slave = id, error = %e, "invalid message from slave");
+                let reply = if idle {
+                    SlaveReply::Sleep(false)
+                } else {
+                    slave.state.build = None;
+                    SlaveReply::Done
+                };
+                return self.reply(&peer, reply).await;
+            }
+        };
+        if !self.slaves.contains_key(&peer) {
+            return match request {
+                SlaveRequest::Hello(hello) => self.hello(peer, hello, now).await,
+                other => {
+                    tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                    Ok(())
+                }
+            };
+        }
+        let slave = self.slaves.get_mut(&peer).expect("checked above");
+        slave.state.record_request(&request, now);
+        let id = slave.state.slave_id;
+        if slave.busy.is_some() {
+            // A REQ socket cannot send again before its reply: this is a new socket with a
+            // recycled identity, or a broken peer.
+            tracing::warn!(slave = id, msg = request.name(), "request while its last one is being answered; dropped");
+            return Ok(());
+        }
+        tracing::debug!(slave = id, msg = request.name(), "request");
+        if !slave.state.accepts(&request) {
+            tracing::warn!(slave = id, msg = request.name(),
+                last_reply = slave.state.last_reply.as_ref().map(|r| r.name()).unwrap_or("none"),
+                "protocol error: message out of order; telling the slave to die");
+            return self.reply(&peer, SlaveReply::Die).await;
+        }
+        match request {
+            SlaveRequest::Hello(_) => unreachable!("accepts() refuses HELLO"),
+            SlaveRequest::Bye => {
+                self.slaves.remove(&peer);
+                tracing::info!(slave = id, "slave said goodbye");
+                self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
+                Ok(())
+            }
+            SlaveRequest::Idle(stats) => {
+                self.publish(SlaveEvent::stats(id, &stats));
+                let reply = self.idle(&peer);
+                self.reply(&peer, reply).await
+            }
+            SlaveRequest::Busy(stats) => {
+                self.publish(SlaveEvent::stats(id, &stats));
+                let reply = self.busy(&peer);
+                self.reply(&peer, reply).await
+            }
+            SlaveRequest::Built(report) => self.built(peer, report).await,
+            SlaveRequest::Sent => self.sent(peer).await,
+        }
+    }
+
+    async fn hello(&mut self, peer: Identity, hello: SlaveHello, now: DateTime<Utc>) -> Result<()> {
+        let id = self.next_id;
+        self.next_id += 1;
+        tracing::info!(slave = id, label = %hello.label, abi = %hello.abi, platform = %hello.platform, "new slave");
+        let state = SlaveState::new(id, hello, now);
+        self.publish(SlaveEvent::hello(id, now, &state.hello));
+        self.slaves.insert(
+            peer.clone(),
+            Slave {
+                state,
+                build_started: None,
+                warned_target: false,
+                busy: None,
+            },
+        );
+        self.resolve_index_url().await;
+        let ack = SlaveReply::Ack(Ack {
+            slave_id: id,
+            index_url: self.index_url.clone().unwrap_or_default(),
+        });
+        self.reply(&peer, ack).await
+    }
+
+    /// `IDLE`: a job, a sleep, or death.
+    fn idle(&mut self, peer: &Identity) -> SlaveReply {
+        let paused = self.hub.is_paused();
+        let slave = self.slaves.get_mut(peer).expect("known slave");
+        slave.state.skipped = false;
+        slave.state.build = None;
+        if slave.state.killed {
+            return SlaveReply::Die;
+        }
+        if paused || slave.state.sleeping {
+            return SlaveReply::Sleep(true);
+        }
+        let target = slave.target();
+        if !self.enabled.contains(&target) && !self.jobs.has_target(&target) {
+            if !slave.warned_target {
+                slave.warned_target = true;
+                tracing::warn!(
+                    "slave {} ({}) builds for {target}, which is not an enabled build target; \
+                     enable it with piw-initdb or the master's --target option",
+                    slave.state.slave_id,
+                    slave.label()
+                );
+            }
+            return SlaveReply::Sleep(false);
+        }
+        let timeout = slave
+            .state
+            .hello
+            .build_timeout
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        match self.jobs.take(&target, timeout) {
+            Some((package, version)) => {
+                let slave = self.slaves.get_mut(peer).expect("known slave");
+                slave.build_started = Some(Instant::now());
+                tracing::info!(slave = slave.state.slave_id, package = %package, version = %version, "build handed out");
+                SlaveReply::Build(Job { package, version })
+            }
+            None => SlaveReply::Sleep(false),
+        }
+    }
+
+    /// `BUSY`: carry on, unless skipped or over time.
+    fn busy(&mut self, peer: &Identity) -> SlaveReply {
+        let grace = self.timing.build_grace;
+        let slave = self.slaves.get_mut(peer).expect("known slave");
+        if slave.state.skipped {
+            slave.state.skipped = false;
+            return SlaveReply::Done;
+        }
+        let limit = slave
+            .state
+            .hello
+            .build_timeout
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            + grace;
+        if let (Some(started), Some(job)) = (slave.build_started, slave.job().cloned())
+            && started.elapsed() > limit
+        {
+            let id = slave.state.slave_id;
+            let target = slave.target();
+            let elapsed = started.elapsed();
+            tracing::warn!(slave = id, package = %job.package, version = %job.version,
+                "build ran past the slave's build timeout; abandoning it");
+            let build = NewBuild {
+                package: job.package.clone(),
+                version: job.version.clone(),
+                built_by: id,
+                target,
+                status: false,
+                duration: TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX),
+                built_at: None,
+                files: Vec::new(),
+            };
+            let output = format!(
+                "The build was abandoned: it ran for {} s, past the slave's build timeout.",
+                elapsed.as_secs()
+            );
+            self.spawn_log(peer.clone(), None, build, output, false);
+            return SlaveReply::Done;
+        }
+        SlaveReply::Cont
+    }
+
+    /// `BUILT`: start the transfers, or log the build.
+    async fn built(&mut self, peer: Identity, report: BuiltReport) -> Result<()> {
+        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let id = slave.state.slave_id;
+        let job = slave.job().cloned().expect("accepts() checked the last reply");
+        if slave.state.skipped {
+            slave.state.skipped = false;
+            tracing::info!(slave = id, package = %job.package, "build skipped; not recorded");
+            return self.reply(&peer, SlaveReply::Done).await;
+        }
+        let BuiltReport {
+            status,
+            duration,
+            output,
+            files,
+        } = report;
+        tracing::info!(slave = id, package = %job.package, version = %job.version, status,
+            files = files.len(), "build finished");
+        let build = Build::new(BuildState {
+            slave_id: id,
+            package: job.package.clone(),
+            version: job.version.clone(),
+            abi_tag: slave.state.hello.abi.clone(),
+            status,
+            duration,
+            output,
+            files: if status { files } else { Vec::new() },
+        });
+        slave.state.build = Some(build);
+        self.next_transfer_or_log(peer).await
+    }
+
+    /// Expects the next untransferred file and says `SEND`, or logs the build when none is
+    /// left.
+    async fn next_transfer_or_log(&mut self, peer: Identity) -> Result<()> {
+        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let id = slave.state.slave_id;
+        let build = slave.state.build.as_mut().expect("a build in progress");
+        if build.status
+            && let Some(file) = build.next_file().cloned()
+        {
+            match self.hub.fs.expect(id, file.clone()).await {
+                Ok(()) => return self.reply(&peer, SlaveReply::Send(file.filename)).await,
+                Err(e) => {
+                    tracing::error!(slave = id, file = %file.filename, error = %e,
+                        "cannot receive the file; logging the build as failed");
+                    let slave = self.slaves.get_mut(&peer).expect("known slave");
+                    let build = slave.state.build.as_mut().expect("a build in progress");
+                    build.status = false;
+                    build.output.push_str(&format!(
+                        "\n\nThe master could not receive {}: {e}\n",
+                        file.filename
+                    ));
+                }
+            }
+        }
+        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let target = slave.target();
+        let build = slave.state.build.as_ref().expect("a build in progress");
+        let new = new_build(build, target);
+        let output = build.output.clone();
+        let status = build.status;
+        let token = self.next_token;
+        self.next_token += 1;
+        slave.busy = Some(token);
+        self.spawn_log(peer, Some(token), new, output, status);
+        Ok(())
+    }
+
+    /// `SENT`: verify the file beside the loop.
+    async fn sent(&mut self, peer: Identity) -> Result<()> {
+        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let id = slave.state.slave_id;
+        let Some(SlaveReply::Send(filename)) = slave.state.last_reply.clone() else {
+            unreachable!("accepts() checked the last reply");
+        };
+        if slave.state.skipped || slave.state.build.is_none() {
+            slave.state.skipped = false;
+            slave.state.build = None;
+            tracing::info!(slave = id, "build skipped during its transfer; not recorded");
+            return self.reply(&peer, SlaveReply::Done).await;
+        }
+        let package = slave
+            .state
+            .build
+            .as_ref()
+            .map(|b| b.package.clone())
+            .unwrap_or_default();
+        let token = self.next_token;
+        self.next_token += 1;
+        slave.busy = Some(token);
+        let fs = self.hub.fs.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let result = fs.verify(id, &package).await;
+            let _ = done.send(Completion::Verified {
+                peer,
+                token,
+                slave_id: id,
+                filename,
+                result,
+            });
+        });
+        Ok(())
+    }
+
+    /// Logs a build beside the loop (retrying database errors); the completion answers the
+    /// slave. With no slave to answer (an abandoned build), `peer` is still given, and the
+    /// completion finds the slave has moved on.
+    fn spawn_log(
+        &self,
+        peer: Identity,
+        token: Option<u64>,
+        build: NewBuild,
+        output: String,
+        status: bool,
+    ) {
+        let db = self.hub.db.clone();
+        let done = self.done_tx.clone();
+        let timing = self.timing;
+        let slave_id = build.built_by;
+        tokio::spawn(async move {
+            let mut delay = timing.retry_delay;
+            let mut attempt = 1;
+            let result = loop {
+                match db.log_build(&build).await {
+                    Ok(id) => break Ok(id),
+                    Err(e) => {
+                        let permanent = matches!(
+                            e,
+                            piwheels_db::Error::Invalid { .. } | piwheels_db::Error::NotFound { .. }
+                        );
+                        if permanent || attempt >= timing.log_attempts {
+                            tracing::error!(slave = slave_id, package = %build.package,
+                                version = %build.version, status = build.status,
+                                files = build.files.len(), attempts = attempt, error = %e,
+                                "the build could not be logged in the database; it is lost and will be built again");
+                            break Err(e.to_string());
+                        }
+                        tracing::warn!(slave = slave_id, package = %build.package, error = %e,
+                            attempt, "logging the build failed; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay *= 2;
+                        attempt += 1;
+                    }
+                }
+            };
+            let _ = done.send(Completion::Logged {
+                peer,
+                token,
+                slave_id,
+                package: build.package,
+                status,
+                output,
+                result,
+            });
+        });
+    }
+
+    async fn complete(&mut self, completion: Completion) -> Result<()> {
+        match completion {
+            Completion::Verified {
+                peer,
+                token,
+                slave_id,
+                filename,
+                result,
+            } => {
+                let Some(slave) = self
+                    .slaves
+                    .get_mut(&peer)
+                    .filter(|s| s.state.slave_id == slave_id && s.busy == Some(token))
+                else {
+                    return Ok(());
+                };
+                slave.busy = None;
+                match result {
+                    Ok(()) => {
+                        if let Some(b) = slave.state.build.as_mut() {
+                            b.mark_transferred(&filename);
+                        }
+                        self.next_transfer_or_log(peer).await
+                    }
+                    Err(e) => {
+                        tracing::warn!(slave = slave_id, file = %filename, error = %e, "asking the slave to send it again");
+                        let file = slave.state.build.as_ref().and_then(|b| b.file(&filename)).cloned();
+                        match file {
+                            Some(file) => match self.hub.fs.expect(slave_id, file).await {
+                                Ok(()) => self.reply(&peer, SlaveReply::Send(filename)).await,
+                                Err(e) => {
+                                    tracing::error!(slave = slave_id, error = %e, "cannot expect the file again; abandoning the build");
+                                    self.slaves.get_mut(&peer).expect("known").state.build = None;
+                                    self.reply(&peer, SlaveReply::Done).await
+                                }
+                            },
+                            None => self.reply(&peer, SlaveReply::Done).await,
+                        }
+                    }
+                }
+            }
+            Completion::Logged {
+                peer,
+                token,
+                slave_id,
+                package,
+                status,
+                output,
+                result,
+            } => {
+                if let Ok(build_id) = result {
+                    tracing::info!(slave = slave_id, package = %package, build_id, status, "build logged");
+                    self.hub.web(WebRequest::Log {
+                        build_id,
+                        log: output,
+                    });
+                    self.hub.web(if status {
+                        WebRequest::Both(package)
+                    } else {
+                        WebRequest::Project(package)
+                    });
+                    self.hub.queue_changed.notify_one();
+                }
+                let Some(slave) = self
+                    .slaves
+                    .get_mut(&peer)
+                    .filter(|s| token.is_some() && s.state.slave_id == slave_id && s.busy == token)
+                else {
+                    return Ok(());
+                };
+                slave.busy = None;
+                slave.state.build = None;
+                self.reply(&peer, SlaveReply::Done).await
+            }
+        }
+    }
+
+    fn command(&mut self, command: SlaveCommand) {
+        let select = |target: Option<i64>, slave: &Slave| target.is_none_or(|id| id == slave.state.slave_id);
+        match command {
+            SlaveCommand::Replay => {
+                let mut slaves: Vec<&Slave> = self.slaves.values().collect();
+                slaves.sort_by_key(|s| s.state.slave_id);
+                let mut events = Vec::new();
+                for s in slaves {
+                    let st = &s.state;
+                    events.push(SlaveEvent::hello(st.slave_id, st.first_seen, &st.hello));
+                    if let Some(stats) = &st.stats {
+                        events.push(SlaveEvent::stats(st.slave_id, stats));
+                    }
+                    if let Some(reply) = &st.last_reply {
+                        events.push(SlaveEvent::reply(st.slave_id, st.last_seen, reply));
+                    }
+                }
+                for e in events {
+                    self.publish(e);
+                }
+            }
+            SlaveCommand::Kill(target) => {
+                for s in self.slaves.values_mut().filter(|s| select(target, s)) {
+                    s.state.killed = true;
+                }
+            }
+            SlaveCommand::Skip(target) => {
+                for s in self.slaves.values_mut().filter(|s| select(target, s)) {
+                    s.state.skipped = true;
+                }
+            }
+            SlaveCommand::Sleep(target) => {
+                for s in self.slaves.values_mut().filter(|s| select(target, s)) {
+                    s.state.sleeping = true;
+                }
+            }
+            SlaveCommand::Wake(target) => {
+                for s in self.slaves.values_mut().filter(|s| select(target, s)) {
+                    s.state.killed = false;
+                    s.state.skipped = false;
+                    s.state.sleeping = false;
+                }
+            }
+        }
+    }
+
+    fn skip_request(&mut self, req: SkipRequest) {
+        let (package, version) = match &req {
+            SkipRequest::Package(p) => (p.as_str(), None),
+            SkipRequest::Version(p, v) => (p.as_str(), Some(v.as_str())),
+        };
+        self.jobs.delete(package, version, self.timing.deletion_exclusion);
+        for s in self.slaves.values_mut() {
+            if let Some((p, v)) = s.working_on()
+                && p == package
+                && version.is_none_or(|version| version == v)
+            {
+                tracing::info!(slave = s.state.slave_id, package, "abandoning the build of a deleted package");
+                s.state.skipped = true;
+            }
+        }
+    }
+
+    /// Forgets slaves silent for longer than their busy timeout.
+    fn expire(&mut self) {
+        let now = Utc::now();
+        let ours = TimeDelta::from_std(self.hub.config.busy_timeout).unwrap_or(TimeDelta::MAX);
+        let expired: Vec<Identity> = self
+            .slaves
+            .iter()
+            .filter(|(_, s)| s.busy.is_none() && now - s.state.last_seen > ours.min(s.state.hello.busy_timeout))
+            .map(|(peer, _)| peer.clone())
+            .collect();
+        for peer in expired {
+            if let Some(s) = self.slaves.remove(&peer) {
+                tracing::warn!(slave = s.state.slave_id, label = %s.label(), "slave silent past its busy timeout; forgotten");
+                self.publish(SlaveEvent::reply(s.state.slave_id, now, &SlaveReply::Die));
+            }
+        }
+        self.jobs.prune();
+    }
+}
+
+/// The database's form of a finished build: its real files (the database adds the armv6l
+/// copies itself).
+fn new_build(build: &Build, target: Target) -> NewBuild {
+    NewBuild {
+        package: build.package.clone(),
+        version: build.version.clone(),
+        built_by: build.slave_id,
+        target,
+        status: build.status,
+        duration: build.duration,
+        built_at: None,
+        files: if build.status {
+            build.files().map(|(f, _)| new_file(f)).collect()
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+fn new_file(f: &FileState) -> NewFile {
+    NewFile {
+        filename: f.filename.clone(),
+        filesize: u64::try_from(f.filesize).unwrap_or(0),
+        filehash: f.filehash.clone(),
+        package_tag: f.package_tag.clone(),
+        package_version_tag: f.package_version_tag.clone(),
+        py_version_tag: f.py_version_tag.clone(),
+        abi_tag: f.abi_tag.clone(),
+        platform_tag: f.platform_tag.clone(),
+        requires_python: f.requires_python.clone(),
+        dependencies: f
+            .dependencies
+            .iter()
+            .map(|(tool, deps)| (tool.clone(), deps.iter().cloned().collect()))
+            .collect(),
+        location: f.location.clone(),
+    }
+}
+
+impl Task for SlaveDriver {
+    const NAME: &'static str = "slave_driver";
+
+    async fn run(&mut self) -> Result<()> {
+        let quit = self.hub.quit.clone();
+        self.refresh_targets().await;
+        let mut tick = tokio::time::interval(self.timing.check_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = quit.cancelled() => return Ok(()),
+                msg = self.router.recv() => {
+                    let (peer, msg) = msg?;
+                    self.handle(peer, msg).await?;
+                }
+                Some(done) = self.done_rx.recv() => self.complete(done).await?,
+                Some(cmd) = self.commands.recv() => self.command(cmd),
+                Some(req) = self.skip.recv() => self.skip_request(req),
+                _ = tick.tick() => {
+                    self.expire();
+                    self.refresh_targets().await;
+                }
+            }
+        }
+    }
+}
