@@ -1,1 +1,356 @@
-//! (to be written)
+//! The master itself: start-up, the main loop and shutdown (spec §1.5).
+//!
+//! [`Master::start`] opens the database, enables the configured build targets, makes the
+//! [`Hub`], binds the monitors' sockets (status PUB, control PULL; `ipc://` files made
+//! group-writable) and starts every task under [`supervise`], which restarts a failed task
+//! instead of stopping the master. [`Master::run_until_signal`] then runs the main loop:
+//!
+//! - every status message the tasks produce goes out on the PUB socket;
+//! - monitors' control messages: `HELLO` gets the master's `HELLO` and a replay of the
+//!   statistics history and of every slave; `KILL`, `SKIP`, `SLEEP`, `WAKE` go to
+//!   SlaveDriver, and `SLEEP`/`WAKE` for every slave (no id) also pause and resume the
+//!   master; `QUIT` stops it;
+//! - the disk guard, every 5 s: with the output's free space at or below
+//!   `min_free_space`, the master pauses (slaves get `SLEEP`) and says why; unlike the
+//!   original, it resumes by itself when the space is back (unless a monitor paused it);
+//! - SIGTERM and SIGINT stop it.
+//!
+//! The original refuses to run as root; this one only warns (containers and CI run as
+//! root).
+
+mod sysinfo;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use piwheels_db::Database;
+use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusMessage, StatusProtocol};
+use piwheels_protocol::transport::asynchronous::{Pub, Pull};
+use piwheels_protocol::transport::{HWM, SocketOptions, add_ipc_group_write, ipc_path, zmq};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::big_brother::BigBrother;
+use crate::config::MasterConfig;
+use crate::error::{Error, Result};
+use crate::file_juggler::FileJuggler;
+use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
+use crate::slave_driver::SlaveDriver;
+use crate::the_architect::TheArchitect;
+
+pub use sysinfo::master_hello;
+
+/// How often the disk guard looks at the output's free space.
+pub const DISK_CHECK: Duration = Duration::from_secs(5);
+
+/// How long shutdown waits for each task to finish.
+pub const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running master (see the module docs).
+pub struct Master {
+    hub: Hub,
+    tasks: Vec<(&'static str, JoinHandle<()>)>,
+    status_rx: mpsc::UnboundedReceiver<StatusMessage>,
+    paused_tx: watch::Sender<bool>,
+    status: Pub<StatusProtocol>,
+    control: Pull<ControlProtocol>,
+    started: DateTime<Utc>,
+    slave_endpoint: String,
+    file_endpoint: String,
+    status_endpoint: String,
+    control_endpoint: String,
+    web_addr: Option<SocketAddr>,
+    /// A monitor paused everything.
+    monitor_paused: bool,
+    /// The disk guard paused everything.
+    disk_paused: bool,
+}
+
+impl std::fmt::Debug for Master {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Master")
+            .field("slave_endpoint", &self.slave_endpoint)
+            .field("file_endpoint", &self.file_endpoint)
+            .field("web_addr", &self.web_addr)
+            .field("tasks", &self.tasks.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn bind_monitor_socket<T>(
+    what: &str,
+    endpoint: &str,
+    bind: impl FnOnce() -> std::result::Result<T, piwheels_protocol::transport::TransportError>,
+) -> Result<T> {
+    let socket = bind().map_err(|e| Error::Other(format!("cannot bind the {what} socket {endpoint}: {e}")))?;
+    if ipc_path(endpoint).is_some()
+        && let Err(e) = add_ipc_group_write(endpoint)
+    {
+        tracing::warn!(endpoint, error = %e, "cannot make the {what} socket group-writable");
+    }
+    Ok(socket)
+}
+
+impl Master {
+    /// Starts the master: database, build targets, sockets, every task.
+    pub async fn start(config: MasterConfig) -> Result<Master> {
+        if rustix::process::geteuid().is_root() {
+            tracing::warn!("running as root: the master does not need to, and should not in production");
+        }
+        std::fs::create_dir_all(&config.output_path)
+            .map_err(|e| Error::io("creating", &config.output_path, e))?;
+        let db = Database::open(&config.dsn).await?;
+        for target in &config.targets {
+            if db.add_build_target(target).await? {
+                tracing::info!(%target, "build target enabled");
+            }
+        }
+        let (hub, inboxes) = Hub::new(db, config);
+        let ctx = zmq::Context::new();
+        let options = SocketOptions::new().hwm(HWM);
+        let status_endpoint = hub.config.status_queue.clone();
+        let status = bind_monitor_socket("status", &status_endpoint, || {
+            Pub::<StatusProtocol>::bind(&ctx, &status_endpoint, &options)
+        })?;
+        let control_endpoint = hub.config.control_queue.clone();
+        let control = bind_monitor_socket("control", &control_endpoint, || {
+            Pull::<ControlProtocol>::bind(&ctx, &control_endpoint, &options)
+        })?;
+        let status_endpoint = status.endpoint()?;
+        let control_endpoint = control.endpoint()?;
+
+        let quit = hub.quit.clone();
+        let mut tasks = Vec::new();
+        macro_rules! start {
+            ($task:expr) => {{
+                let task = $task;
+                tasks.push((name_of(&task), supervise(task, quit.clone())));
+            }};
+        }
+        let file_juggler = FileJuggler::bind(hub.clone(), inboxes.fs)?;
+        let file_endpoint = file_juggler.endpoint().to_owned();
+        let slave_driver = SlaveDriver::bind(hub.clone(), inboxes.skip, inboxes.slave_commands)?;
+        let slave_endpoint = slave_driver.endpoint().to_owned();
+        start!(BigBrother::new(hub.clone(), inboxes.stats));
+        start!(file_juggler);
+        start!(slave_driver);
+        start!(crate::mr_chase::MrChase::bind(hub.clone())?);
+        start!(TheArchitect::new(hub.clone(), inboxes.queue));
+        start!(crate::cloud_gazer::CloudGazer::new(hub.clone()));
+        let web_addr = None;
+        let _ = inboxes.web;
+
+        tracing::info!(slaves = %slave_endpoint, files = %file_endpoint, status = %status_endpoint,
+            control = %control_endpoint, "master started");
+        Ok(Master {
+            hub,
+            tasks,
+            status_rx: inboxes.status,
+            paused_tx: inboxes.paused,
+            status,
+            control,
+            started: Utc::now(),
+            slave_endpoint,
+            file_endpoint,
+            status_endpoint,
+            control_endpoint,
+            web_addr,
+            monitor_paused: false,
+            disk_paused: false,
+        })
+    }
+
+    /// The shared hub (channels, database, configuration).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// The slaves' endpoint as bound (`tcp://0.0.0.0:5555`; a wildcard port resolved).
+    pub fn slave_endpoint(&self) -> &str {
+        &self.slave_endpoint
+    }
+
+    /// The file-transfer endpoint as bound.
+    pub fn file_endpoint(&self) -> &str {
+        &self.file_endpoint
+    }
+
+    /// The monitors' status endpoint as bound.
+    pub fn status_endpoint(&self) -> &str {
+        &self.status_endpoint
+    }
+
+    /// The monitors' control endpoint as bound.
+    pub fn control_endpoint(&self) -> &str {
+        &self.control_endpoint
+    }
+
+    /// Where the embedded web server listens, if it runs.
+    pub fn web_addr(&self) -> Option<SocketAddr> {
+        self.web_addr
+    }
+
+    /// The names of the tasks running, in start order.
+    pub fn task_names(&self) -> Vec<&'static str> {
+        self.tasks.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Runs the main loop until SIGTERM, SIGINT or a monitor's `QUIT`, then shuts down.
+    pub async fn run_until_signal(self) -> Result<()> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())
+            .map_err(|e| Error::Other(format!("cannot handle SIGTERM: {e}")))?;
+        let mut int = signal(SignalKind::interrupt())
+            .map_err(|e| Error::Other(format!("cannot handle SIGINT: {e}")))?;
+        self.run_until(async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+                _ = int.recv() => tracing::info!("SIGINT: stopping"),
+            }
+        })
+        .await
+    }
+
+    /// Runs the main loop until `stop` completes or a monitor says `QUIT`, then shuts down.
+    pub async fn run_until(mut self, stop: impl Future<Output = ()>) -> Result<()> {
+        let mut disk = tokio::time::interval(DISK_CHECK);
+        disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let quit = self.hub.quit.clone();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                () = quit.cancelled() => break,
+                Some(msg) = self.status_rx.recv() => self.publish(&msg).await?,
+                msg = self.control.recv() => match msg {
+                    Ok(ControlMessage::Quit) => {
+                        tracing::info!("a monitor said QUIT: stopping");
+                        break;
+                    }
+                    Ok(msg) => self.control(msg).await?,
+                    Err(e) if e.is_protocol() => {
+                        tracing::warn!(error = %e, "invalid control message dropped");
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                _ = disk.tick() => self.disk_guard(),
+            }
+        }
+        self.shutdown().await;
+        Ok(())
+    }
+
+    async fn publish(&mut self, msg: &StatusMessage) -> Result<()> {
+        match self.status.send(msg).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_protocol() => {
+                tracing::warn!(error = %e, "a status message the protocol refuses was not sent");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set_paused(&self) {
+        let paused = self.monitor_paused || self.disk_paused;
+        self.paused_tx.send_if_modified(|p| {
+            let changed = *p != paused;
+            *p = paused;
+            changed
+        });
+    }
+
+    async fn control(&mut self, msg: ControlMessage) -> Result<()> {
+        tracing::debug!(msg = msg_name(&msg), "control message");
+        let send = |cmd| {
+            let _ = self.hub.slave_commands.send(cmd);
+        };
+        match msg {
+            ControlMessage::Hello => {
+                let hello = master_hello(self.started);
+                self.publish(&StatusMessage::Hello(hello)).await?;
+                self.hub.stat(StatsMessage::Replay);
+                let _ = self.hub.slave_commands.send(SlaveCommand::Replay);
+            }
+            ControlMessage::Kill(id) => send(SlaveCommand::Kill(id)),
+            ControlMessage::Skip(id) => send(SlaveCommand::Skip(id)),
+            ControlMessage::Sleep(id) => {
+                send(SlaveCommand::Sleep(id));
+                if id.is_none() {
+                    tracing::warn!("paused by a monitor");
+                    self.monitor_paused = true;
+                    self.set_paused();
+                }
+            }
+            ControlMessage::Wake(id) => {
+                send(SlaveCommand::Wake(id));
+                if id.is_none() {
+                    tracing::warn!("resumed by a monitor");
+                    self.monitor_paused = false;
+                    self.set_paused();
+                }
+            }
+            ControlMessage::Quit => {}
+        }
+        Ok(())
+    }
+
+    fn disk_guard(&mut self) {
+        let Some((_, free)) = crate::file_juggler::statvfs(&self.hub.config.output_path) else {
+            return;
+        };
+        let min = self.hub.config.min_free_space;
+        let low = free <= min;
+        if low && !self.disk_paused {
+            tracing::warn!(free, min_free_space = min, path = %self.hub.config.output_path.display(),
+                "the output's disk is (nearly) full: pausing until there is space again");
+            self.disk_paused = true;
+            self.set_paused();
+        } else if !low && self.disk_paused {
+            tracing::warn!(free, "there is disk space again: resuming");
+            self.disk_paused = false;
+            self.set_paused();
+        }
+    }
+
+    /// Stops every task (cancelling the hub's `quit`) and waits for them, each at most
+    /// [`TASK_STOP_TIMEOUT`], in reverse start order; status messages produced meanwhile
+    /// still go out.
+    pub async fn shutdown(mut self) {
+        self.hub.quit.cancel();
+        while let Some((name, mut task)) = self.tasks.pop() {
+            let deadline = tokio::time::sleep(TASK_STOP_TIMEOUT);
+            tokio::pin!(deadline);
+            loop {
+                tokio::select! {
+                    r = &mut task => {
+                        if let Err(e) = r {
+                            tracing::error!(task = name, error = %e, "task ended badly");
+                        }
+                        break;
+                    }
+                    Some(msg) = self.status_rx.recv() => {
+                        let _ = self.status.send(&msg).await;
+                    }
+                    () = &mut deadline => {
+                        tracing::error!(task = name, "task did not stop in time; abandoned");
+                        task.abort();
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!("master stopped");
+    }
+}
+
+fn msg_name(msg: &ControlMessage) -> &'static str {
+    use piwheels_protocol::Message;
+    msg.name()
+}
+
+fn name_of<T: crate::hub::Task>(_: &T) -> &'static str {
+    T::NAME
+}

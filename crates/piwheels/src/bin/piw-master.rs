@@ -1,0 +1,390 @@
+//! `piw-master`: runs the piwheels master.
+//!
+//! ```text
+//! piw-master [-d DSN] [-o PATH] [--target ABI/PLATFORM]... [--pypi-simple URL]
+//!            [--web-listen ADDR|off] [--dev-mode] [--debug [TASK]]... [options]
+//! ```
+//!
+//! The database defaults to the embedded SQLite file `sqlite:/var/lib/piwheels/piwheels.db`
+//! (the same default as every other `piw-*` tool); an SQLite database that does not exist
+//! yet is created on first start, so a single-machine farm needs no `piw-initdb` step. A
+//! PostgreSQL database must be made with `piw-initdb` first. The output directory defaults
+//! to `/var/www`, as the original's.
+//!
+//! Nothing is built until a build target (a slave's ABI and platform) is enabled: with
+//! `--target` here (added to the database's targets at every start) or with `piw-initdb
+//! --target`. The master says so at start-up when none is enabled.
+//!
+//! Every long option can also be given in `piwheels.conf` (see the `piwheels` crate's
+//! `config` module). The original's in-process queue options (`--web-queue`,
+//! `--builds-queue`, `--db-queue`, `--fs-queue`, `--stats-queue`) and `--pypi-xmlrpc` have no
+//! meaning here (tasks talk through channels; the upstream index is followed through its
+//! simple API) and are not accepted.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use piwheels::{CommonOpts, DEFAULT_DSN, fail, redact_dsn};
+use piwheels_db::Target;
+use piwheels_master::MasterConfig;
+use piwheels_master::master::Master;
+
+/// The task names `--debug` patterns match (the original's thread names without their
+/// `master.` prefix).
+const TASKS: &[&str] = &[
+    "big_brother",
+    "cloud_gazer",
+    "file_juggler",
+    "lumberjack",
+    "master",
+    "mr_chase",
+    "slave_driver",
+    "the_architect",
+    "the_scribe",
+    "the_secretary",
+    "upstream",
+    "web_server",
+];
+
+/// Run the piwheels master.
+#[derive(Debug, Parser)]
+#[command(name = "piw-master", version, about, long_about = None)]
+struct Opts {
+    #[command(flatten)]
+    common: CommonOpts,
+    /// The database: an SQLite file (sqlite:/path; created if missing) or a PostgreSQL
+    /// address.
+    #[arg(short, long, default_value = DEFAULT_DSN)]
+    dsn: String,
+    /// Where the web output (simple index, project pages, logs) is written.
+    #[arg(short, long = "output-path", value_name = "PATH", default_value = "/var/www")]
+    output_path: PathBuf,
+    /// Development mode: page rewrites held for 3 s at most, debug logging.
+    #[arg(long = "dev-mode")]
+    dev_mode: bool,
+    /// Log debug messages: of every task, or (repeatable) of the tasks matching this
+    /// pattern (`*` and `?` wildcards, e.g. slave_driver, the_*).
+    #[arg(long, value_name = "TASK", num_args = 0..=1, default_missing_value = "*")]
+    debug: Vec<String>,
+    /// The upstream simple index to follow (default: the index pip is configured with).
+    #[arg(long = "pypi-simple", value_name = "URL")]
+    pypi_simple: Option<String>,
+    /// The upstream JSON API, if the index has one (for project descriptions).
+    #[arg(long = "pypi-json", value_name = "URL")]
+    pypi_json: Option<String>,
+    /// The index slaves build from (pip --index-url; default: the upstream index).
+    #[arg(long = "build-index", value_name = "URL")]
+    build_index: Option<String>,
+    /// Follow only this upstream project (repeatable; default: every project).
+    #[arg(long = "follow", value_name = "PROJECT")]
+    follow: Vec<String>,
+    /// Enable a build target, such as cp311/linux_armv7l (repeatable; added to the
+    /// database's targets).
+    #[arg(long = "target", value_name = "ABI/PLATFORM", value_parser = parse_target)]
+    targets: Vec<Target>,
+    /// Where the embedded web server listens, or "off".
+    #[arg(long = "web-listen", value_name = "ADDR|off", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    web_listen: Listen,
+    /// The site's public URL, for links in pages and sitemaps (default: from --web-listen).
+    #[arg(long = "site-url", value_name = "URL")]
+    site_url: Option<String>,
+    /// Re-read the build queue at least this often (30s, 5m, 1h; plain numbers are seconds).
+    #[arg(long = "queue-period", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    queue_period: Duration,
+    /// Coalesce rewrites of a page for this long after writing it.
+    #[arg(long = "rewrite-delay", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    rewrite_delay: Duration,
+    /// Poll the upstream index this often.
+    #[arg(long = "upstream-poll", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    upstream_poll: Duration,
+    /// Forget slaves silent for longer (or for their own busy timeout, if shorter).
+    #[arg(long = "busy-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    busy_timeout: Duration,
+    /// Pause the farm when the output's filesystem has this little free space (bytes; K, M,
+    /// G, T suffixes).
+    #[arg(long = "min-free-space", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    min_free_space: u64,
+    /// Monitors' status socket (PUB).
+    #[arg(long = "status-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-status")]
+    status_queue: String,
+    /// Monitors' control socket (PULL).
+    #[arg(long = "control-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-control")]
+    control_queue: String,
+    /// The admin tools' socket (ROUTER).
+    #[arg(long = "import-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
+    import_queue: String,
+    /// piw-logger's socket (PULL).
+    #[arg(long = "log-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-logger")]
+    log_queue: String,
+    /// The build slaves' socket (ROUTER; slaves connect to port 5555).
+    #[arg(long = "slave-queue", value_name = "ADDR", default_value = "tcp://*:5555")]
+    slave_queue: String,
+    /// The file-transfer socket (ROUTER; slaves and piw-import connect to port 5556).
+    #[arg(long = "file-queue", value_name = "ADDR", default_value = "tcp://*:5556")]
+    file_queue: String,
+}
+
+/// `--web-listen`: an address or off.
+#[derive(Debug, Clone, Copy)]
+struct Listen(Option<SocketAddr>);
+
+fn parse_listen(s: &str) -> Result<Listen, String> {
+    if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
+        return Ok(Listen(None));
+    }
+    s.parse()
+        .map(|a| Listen(Some(a)))
+        .map_err(|_| format!("{s:?} is not ADDRESS:PORT (such as 127.0.0.1:8080) or off"))
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
+    match s.split_once('/') {
+        Some((abi, platform))
+            if !abi.is_empty() && !platform.is_empty() && !platform.contains('/') =>
+        {
+            Ok(Target::new(abi, platform))
+        }
+        _ => Err(format!(
+            "{s:?} is not ABI/PLATFORM (such as cp311/linux_armv7l)"
+        )),
+    }
+}
+
+/// `90`, `90s`, `5m`, `2h`, `1d`, `1h30m`.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("{s:?} is not a duration (such as 30s, 5m, 1h or 1h30m)");
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let n: u64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(unit)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(bad)?;
+    }
+    if !number.is_empty() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// `1073741824`, `512M`, `1G`, `1.5G`.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a size (such as 1G, 512M or a number of bytes)");
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&s[..i], s[i..].to_ascii_uppercase()),
+        None => (s, String::new()),
+    };
+    let factor: f64 = match unit.trim_end_matches(['B', 'I']) {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let n: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(bad());
+    }
+    Ok((n * factor) as u64)
+}
+
+/// `*` and `?` wildcards.
+fn glob(pattern: &str, name: &str) -> bool {
+    fn go(p: &[u8], n: &[u8]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some(b'?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    let pattern = pattern.strip_prefix("master.").unwrap_or(pattern);
+    go(pattern.as_bytes(), name.as_bytes())
+}
+
+/// Logging: as every tool's, with debug messages for the tasks `--debug` names (all of
+/// them in dev mode).
+fn init_logging(opts: &Opts) {
+    use tracing::Level;
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+
+    let everything = opts.dev_mode || opts.debug.iter().any(|p| p == "*");
+    if opts.debug.is_empty() || everything {
+        piwheels::init_logging(&opts.common, everything);
+        return;
+    }
+    let base = if opts.common.quiet {
+        Level::ERROR
+    } else if opts.common.verbose {
+        Level::INFO
+    } else {
+        Level::WARN
+    };
+    let mut filter = Targets::new().with_default(LevelFilter::from_level(base));
+    for task in TASKS {
+        if opts.debug.iter().any(|p| glob(p, task)) {
+            filter = filter.with_target(format!("piwheels_master::{task}"), Level::DEBUG);
+        }
+    }
+    let console = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(console).try_init();
+}
+
+async fn create_sqlite_if_missing(dsn: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let Some(path) = piwheels_db::sqlite_path(dsn) else {
+        return Ok(());
+    };
+    if path.exists() {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    piwheels_db::admin::Admin::connect(dsn)
+        .await?
+        .initialize(None)
+        .await?;
+    tracing::warn!("created the database {}", path.display());
+    Ok(())
+}
+
+fn config(opts: &Opts) -> MasterConfig {
+    let mut c = MasterConfig::new(opts.dsn.clone(), opts.output_path.clone());
+    c.dev_mode = opts.dev_mode;
+    c.upstream = opts.pypi_simple.clone();
+    c.upstream_json = opts.pypi_json.clone();
+    c.build_index = opts.build_index.clone();
+    c.follow = (!opts.follow.is_empty()).then(|| {
+        opts.follow
+            .iter()
+            .map(|p| piwheels_db::canonicalize_name(p))
+            .collect()
+    });
+    c.targets = opts.targets.clone();
+    c.web_listen = opts.web_listen.0;
+    c.site_url = match (&opts.site_url, opts.web_listen.0) {
+        (Some(url), _) => url.trim_end_matches('/').to_owned(),
+        (None, Some(addr)) => format!("http://{addr}"),
+        (None, None) => c.site_url.clone(),
+    };
+    c.queue_period = opts.queue_period;
+    c.rewrite_delay = opts.rewrite_delay;
+    c.upstream_poll = opts.upstream_poll;
+    c.busy_timeout = opts.busy_timeout;
+    c.min_free_space = opts.min_free_space;
+    c.status_queue = opts.status_queue.clone();
+    c.control_queue = opts.control_queue.clone();
+    c.import_queue = opts.import_queue.clone();
+    c.log_queue = opts.log_queue.clone();
+    c.slave_queue = opts.slave_queue.clone();
+    c.file_queue = opts.file_queue.clone();
+    c
+}
+
+async fn run(opts: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+    create_sqlite_if_missing(&opts.dsn).await?;
+    let master = Master::start(config(opts)).await?;
+    let enabled = master
+        .hub()
+        .db
+        .build_targets()
+        .await?
+        .into_iter()
+        .filter(|(_, skip)| skip.is_empty())
+        .count();
+    if enabled == 0 {
+        tracing::warn!(
+            "no build target is enabled, so nothing will be built: enable one with \
+             --target ABI/PLATFORM (such as cp311/linux_x86_64) or piw-initdb --target"
+        );
+    }
+    eprintln!(
+        "piw-master: database {}, output {}, slaves on {}, files on {}{}",
+        redact_dsn(&opts.dsn),
+        opts.output_path.display(),
+        master.slave_endpoint(),
+        master.file_endpoint(),
+        match master.web_addr() {
+            Some(a) => format!(", web on http://{a}"),
+            None => String::new(),
+        }
+    );
+    master.run_until_signal().await?;
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let opts: Opts = piwheels::config::parse();
+    init_logging(&opts);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(&opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_sizes_and_globs() {
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("5m3").is_err());
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("512M"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert_eq!(parse_size("100"), Ok(100));
+        assert!(parse_size("1Q").is_err());
+        assert!(glob("the_*", "the_scribe"));
+        assert!(glob("master.slave_driver", "slave_driver"));
+        assert!(!glob("slave", "slave_driver"));
+        assert!(matches!(parse_listen("off"), Ok(Listen(None))));
+        assert!(parse_listen("nowhere").is_err());
+        assert_eq!(
+            parse_target("cp311/linux_x86_64"),
+            Ok(Target::new("cp311", "linux_x86_64"))
+        );
+    }
+}
