@@ -1,1 +1,509 @@
-//! (to be written)
+//! TheScribe: writes every web artefact (spec §6) as static files under the output
+//! directory, servable by any static web server.
+//!
+//! | request | files |
+//! |---|---|
+//! | start-up | `OUT`, `OUT/simple`, `OUT/project`; static assets; `faq.html`, `packages.html`, `json.html`, `404.html`; `simple/index.html` and `index.json` if missing |
+//! | `PROJECT pkg` | `project/<pkg>/index.html`, `project/<pkg>/json/index.json`, alias symlinks `project/<alias>` → `<pkg>` |
+//! | `BOTH pkg` | those, and `simple/<pkg>/index.html` + `index.json`; the root index if the package is new |
+//! | `DELVER pkg ver` | unlinks the version's wheels and metadata files, rewrites both pages without it |
+//! | `DELPKG pkg` | removes the package's directories and alias symlinks, rewrites the root index |
+//! | `LOG id text` | `logs/AAAA/BBBB/CCCC.txt.gz` (replacing any earlier one) |
+//! | `HOME stats` | `index.html`, `sitemap.xml`, `sitemap0.xml`… |
+//! | `SEARCH` | `packages.json` |
+//!
+//! Where this differs from the original, on purpose:
+//!
+//! - The simple pages also come as PEP 691 JSON (`index.json` beside each `index.html`),
+//!   and a wheel with a `<wheel>.metadata` file next to it gets `data-core-metadata` and
+//!   `data-dist-info-metadata` with the file's real SHA-256 (PEP 658/714).
+//! - The root index is sorted. The homepage fetches nothing from the network.
+//! - Nothing kills the task: a request that fails (a bad name, a database error, a full
+//!   disk) is logged and dropped; an existing build log is replaced.
+//! - `DELPKG` and `DELVER` do not depend on the database still listing the files: the
+//!   package's directories are removed whole, and a version's wheels are also found by
+//!   their file names (the original left wheels behind when the rows went first).
+//! - Requests waiting together are handled together: the project pages of different
+//!   packages are rendered in parallel and the root index is written once per batch.
+//!
+//! Every file is written to a temporary name in its directory (mode 0644) and renamed over
+//! the target. Pages are not fsynced (they are rewritten from the database at will); build
+//! logs are.
+
+mod files;
+mod json;
+mod model;
+mod pages;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use piwheels_db::ProjectData;
+use piwheels_protocol::monitor::MasterStats;
+use tokio::sync::mpsc;
+
+use crate::error::{Error, Result};
+use crate::hub::{Hub, Task, WebRequest};
+
+pub use files::{check_alias, check_filename, check_package, log_path, write_atomic};
+pub use model::Site;
+
+/// How many packages' pages are written at once.
+const PARALLEL: usize = 8;
+
+/// Requests taken from the inbox at once.
+const BATCH: usize = 512;
+
+/// The static assets written at start-up: (file name, contents).
+const ASSETS: &[(&str, &[u8])] = &[
+    ("styles.css", include_bytes!("../static/styles.css")),
+    ("packages.js", include_bytes!("../static/packages.js")),
+    ("project.js", include_bytes!("../static/project.js")),
+    ("sitemap.xsl", include_bytes!("../static/sitemap.xsl")),
+    ("favicon.svg", include_bytes!("../static/favicon.svg")),
+];
+
+/// The web-output task (see the module docs).
+pub struct TheScribe {
+    hub: Hub,
+    inbox: mpsc::UnboundedReceiver<WebRequest>,
+    site: Arc<Site>,
+    /// Every package's canonical name, for the root index; `None` until read from the
+    /// database.
+    packages: Option<BTreeSet<String>>,
+}
+
+impl std::fmt::Debug for TheScribe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TheScribe")
+            .field("out", &self.site.out)
+            .field("packages", &self.packages.as_ref().map(BTreeSet::len))
+            .finish_non_exhaustive()
+    }
+}
+
+fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
+    move |e| Error::io(what, path, e)
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Other(format!("a page-writing thread failed: {e}")))?
+}
+
+impl TheScribe {
+    /// Prepares the output directory: makes `OUT`, `OUT/simple` and `OUT/project`, writes
+    /// the static assets and the fixed pages (`faq.html`, `packages.html`, `json.html`,
+    /// `404.html`). The package list (and the root index, when missing) is read from the
+    /// database when the task first runs, or on the first request handled.
+    pub fn new(hub: Hub, inbox: mpsc::UnboundedReceiver<WebRequest>) -> Result<TheScribe> {
+        let site = Arc::new(Site::new(&hub.config));
+        let out = &site.out;
+        for dir in [out.clone(), out.join("simple"), out.join("project")] {
+            files::ensure_dir(&dir).map_err(io("creating", &dir))?;
+        }
+        for (name, data) in ASSETS {
+            let path = out.join(name);
+            write_atomic(&path, data, false).map_err(io("writing", &path))?;
+        }
+        for (name, page) in pages::fixed_pages(&site) {
+            let path = out.join(name);
+            write_atomic(&path, page.as_bytes(), false).map_err(io("writing", &path))?;
+        }
+        Ok(TheScribe {
+            hub,
+            inbox,
+            site,
+            packages: None,
+        })
+    }
+
+    /// The output directory.
+    pub fn output_path(&self) -> &Path {
+        &self.site.out
+    }
+
+    /// The packages in the root index (empty until read from the database).
+    pub fn packages(&self) -> impl Iterator<Item = &str> {
+        self.packages.iter().flatten().map(String::as_str)
+    }
+
+    /// Reads the package list from the database (once), and writes the root index if it
+    /// is missing.
+    pub async fn load(&mut self) -> Result<()> {
+        if self.packages.is_some() {
+            return Ok(());
+        }
+        let all = self.hub.db.all_packages().await?;
+        let (good, bad): (BTreeSet<String>, BTreeSet<String>) =
+            all.into_iter().partition(|p| check_package(p).is_ok());
+        for p in bad {
+            tracing::warn!(package = %p, "package name unusable in paths; left out of the index");
+        }
+        self.packages = Some(good);
+        let root = self.site.out.join("simple/index.html");
+        let root_json = self.site.out.join("simple/index.json");
+        if !root.exists() || !root_json.exists() {
+            self.write_root().await?;
+        }
+        Ok(())
+    }
+
+    /// Handles one request.
+    pub async fn handle(&mut self, req: WebRequest) -> Result<()> {
+        self.load().await?;
+        match req {
+            WebRequest::Project(pkg) => self.rewrite(vec![(pkg, false)]).await.pop().unwrap_or(Ok(())),
+            WebRequest::Both(pkg) => self.rewrite(vec![(pkg, true)]).await.pop().unwrap_or(Ok(())),
+            WebRequest::DeleteVersion(pkg, version) => self.delete_version(&pkg, &version).await,
+            WebRequest::DeletePackage(pkg) => self.delete_package(&pkg).await,
+            WebRequest::Log { build_id, log } => self.write_log(build_id, log).await,
+            WebRequest::Home(stats) => self.write_home(*stats).await,
+            WebRequest::Search => self.write_search().await,
+        }
+    }
+
+    /// Handles requests in order, except that runs of `PROJECT`/`BOTH` requests are merged
+    /// by package (`BOTH` wins) and written in parallel. Returns what failed (each failure
+    /// is also logged).
+    pub async fn handle_batch(&mut self, reqs: Vec<WebRequest>) -> Vec<Error> {
+        let mut errors = Vec::new();
+        if let Err(e) = self.load().await {
+            tracing::error!(error = %e, "cannot read the package list");
+            errors.push(e);
+            return errors;
+        }
+        let mut run: Vec<(String, bool)> = Vec::new();
+        let mut reqs = reqs.into_iter().peekable();
+        while let Some(req) = reqs.next() {
+            match req {
+                WebRequest::Project(p) => merge(&mut run, p, false),
+                WebRequest::Both(p) => merge(&mut run, p, true),
+                other => {
+                    errors.extend(self.rewrite(std::mem::take(&mut run)).await.into_iter().filter_map(Result::err));
+                    if let Err(e) = self.handle(other).await {
+                        errors.push(e);
+                    }
+                }
+            }
+            if reqs.peek().is_none() {
+                errors.extend(self.rewrite(std::mem::take(&mut run)).await.into_iter().filter_map(Result::err));
+            }
+        }
+        for e in &errors {
+            tracing::warn!(error = %e, "web output request failed");
+        }
+        errors
+    }
+
+    /// Rewrites the pages of these packages (with the simple pages when `true`), in
+    /// parallel; the root index once at the end if any package was new.
+    async fn rewrite(&mut self, jobs: Vec<(String, bool)>) -> Vec<Result<()>> {
+        if jobs.is_empty() {
+            return Vec::new();
+        }
+        let this = &*self;
+        let outcomes: Vec<(String, bool, Result<bool>)> = futures_util::stream::iter(jobs)
+            .map(|(pkg, both)| async move {
+                let r = this.write_package(&pkg, both, None).await;
+                (pkg, both, r)
+            })
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        let mut results = Vec::with_capacity(outcomes.len());
+        let mut new = false;
+        for (pkg, both, r) in outcomes {
+            results.push(r.map(|found| {
+                if found && both && let Some(set) = &mut self.packages {
+                    new |= set.insert(pkg);
+                }
+            }));
+        }
+        if new && let Err(e) = self.write_root().await {
+            results.push(Err(e));
+        }
+        results
+    }
+
+    /// Writes a package's project page, JSON and alias symlinks, and with `both` its simple
+    /// pages, leaving out `exclude` (a version being deleted). `false` if the database has
+    /// no such package.
+    pub async fn write_package(&self, pkg: &str, both: bool, exclude: Option<&str>) -> Result<bool> {
+        check_package(pkg).map_err(Error::Other)?;
+        let Some(data) = self.hub.db.project_data(pkg).await? else {
+            tracing::warn!(package = %pkg, "no such package; its pages are not written");
+            return Ok(false);
+        };
+        let aliases = self.hub.db.package_aliases(pkg).await?;
+        let site = self.site.clone();
+        let exclude = exclude.map(str::to_owned);
+        blocking(move || write_pages(&site, &data, &aliases, both, exclude.as_deref())).await?;
+        Ok(true)
+    }
+
+    /// Writes `simple/index.html` and `simple/index.json` from the package list.
+    async fn write_root(&self) -> Result<()> {
+        let names: Vec<String> = self.packages().map(str::to_owned).collect();
+        let site = self.site.clone();
+        blocking(move || {
+            let html = pages::simple_root(names.iter().map(String::as_str));
+            let json = json::simple_root(names.iter().map(String::as_str));
+            let simple = site.out.join("simple");
+            write(&simple.join("index.html"), html.as_bytes())?;
+            write(&simple.join("index.json"), &json)
+        })
+        .await
+    }
+
+    async fn delete_version(&mut self, pkg: &str, version: &str) -> Result<()> {
+        check_package(pkg).map_err(Error::Other)?;
+        let listed = self.hub.db.version_files(pkg, version).await?;
+        let site = self.site.clone();
+        let (p, v) = (pkg.to_owned(), version.to_owned());
+        let removed = blocking(move || remove_version_files(&site, &p, &v, listed)).await?;
+        tracing::info!(package = %pkg, version = %version, files = removed, "version deleted");
+        self.write_package(pkg, true, Some(version)).await?;
+        Ok(())
+    }
+
+    async fn delete_package(&mut self, pkg: &str) -> Result<()> {
+        check_package(pkg).map_err(Error::Other)?;
+        let aliases = self.hub.db.package_aliases(pkg).await?;
+        if let Some(set) = &mut self.packages {
+            set.remove(pkg);
+        }
+        self.write_root().await?;
+        let site = self.site.clone();
+        let p = pkg.to_owned();
+        blocking(move || remove_package(&site, &p, &aliases)).await?;
+        tracing::info!(package = %pkg, "package deleted");
+        Ok(())
+    }
+
+    async fn write_log(&self, build_id: i64, log: String) -> Result<()> {
+        let rel = log_path(build_id)
+            .ok_or_else(|| Error::Other(format!("build id {build_id} cannot name a log file")))?;
+        let path = self.site.out.join(rel);
+        blocking(move || {
+            use std::io::Write;
+            let dir = path.parent().expect("log paths have directories");
+            std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(log.len() / 4 + 64),
+                flate2::Compression::default(),
+            );
+            gz.write_all(log.as_bytes())
+                .and_then(|()| gz.finish())
+                .and_then(|data| write_atomic(&path, &data, true))
+                .map_err(io("writing", &path))
+        })
+        .await
+    }
+
+    async fn write_home(&self, stats: MasterStats) -> Result<()> {
+        let names: Vec<String> = self.packages().map(str::to_owned).collect();
+        let site = self.site.clone();
+        blocking(move || {
+            write(&site.out.join("index.html"), pages::home(&site, &stats).as_bytes())?;
+            let maps = pages::sitemaps(&site, names.iter().map(String::as_str));
+            let count = maps.len() - 1;
+            for (name, xml) in maps {
+                write(&site.out.join(name), xml.as_bytes())?;
+            }
+            // Sitemaps left from when there were more packages.
+            for n in count.. {
+                let stale = site.out.join(format!("sitemap{n}.xml"));
+                if !files::remove_file(&stale).map_err(io("removing", &stale))? {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn write_search(&self) -> Result<()> {
+        let index = self.hub.db.search_index().await?;
+        let path = self.site.out.join("packages.json");
+        blocking(move || write(&path, &json::search_index(&index))).await
+    }
+}
+
+/// Adds a rewrite to a run, merging with one already there for the package.
+fn merge(run: &mut Vec<(String, bool)>, pkg: String, both: bool) {
+    match run.iter_mut().find(|(p, _)| *p == pkg) {
+        Some((_, b)) => *b |= both,
+        None => run.push((pkg, both)),
+    }
+}
+
+fn write(path: &Path, data: &[u8]) -> Result<()> {
+    write_atomic(path, data, false).map_err(io("writing", path))
+}
+
+/// Renders and writes a package's pages (blocking).
+fn write_pages(
+    site: &Site,
+    data: &ProjectData,
+    aliases: &[String],
+    both: bool,
+    exclude: Option<&str>,
+) -> Result<()> {
+    let pkg = data.package.as_str();
+    let simple = site.out.join("simple").join(pkg);
+    let prepared = model::prepare(data, exclude, &simple);
+    if both {
+        files::ensure_dir(&simple).map_err(io("creating", &simple))?;
+        write(&simple.join("index.html"), pages::simple_project(&prepared).as_bytes())?;
+        write(&simple.join("index.json"), &json::simple_project(&prepared))?;
+    }
+    let projects = site.out.join("project");
+    let project = projects.join(pkg);
+    let json_dir = project.join("json");
+    files::ensure_dir(&project).map_err(io("creating", &project))?;
+    files::ensure_dir(&json_dir).map_err(io("creating", &json_dir))?;
+    write(&project.join("index.html"), pages::project_page(site, &prepared).as_bytes())?;
+    write(&json_dir.join("index.json"), &json::project(site, &prepared))?;
+    for alias in aliases {
+        match check_alias(alias, pkg) {
+            Ok(()) => {
+                let link = projects.join(alias);
+                files::ensure_symlink(&projects, alias, pkg).map_err(io("linking", &link))?;
+            }
+            Err(e) => tracing::warn!(package = %pkg, error = %e, "alias symlink not made"),
+        }
+    }
+    Ok(())
+}
+
+/// Whether a wheel's file name is of this package and version (`dist-version-…`, with the
+/// name and version compared in normal form).
+fn wheel_of(filename: &str, pkg: &str, version: &str) -> bool {
+    let Some(stem) = filename.strip_suffix(".whl") else {
+        return false;
+    };
+    let mut parts = stem.split('-');
+    let (Some(dist), Some(ver)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    if piwheels_db::canonicalize_name(dist) != pkg {
+        return false;
+    }
+    use std::str::FromStr;
+    match (
+        pep440_rs::Version::from_str(ver),
+        pep440_rs::Version::from_str(version),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => ver == version.replace('-', "_"),
+    }
+}
+
+/// Unlinks a version's wheels and metadata files: those the database lists and those whose
+/// names say they are of it. Returns how many wheels went.
+fn remove_version_files(site: &Site, pkg: &str, version: &str, listed: BTreeSet<String>) -> Result<usize> {
+    let dir = site.out.join("simple").join(pkg);
+    let mut names = listed;
+    match std::fs::read_dir(&dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                if let Some(name) = entry.file_name().to_str()
+                    && wheel_of(name, pkg, version)
+                {
+                    names.insert(name.to_owned());
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("reading", &dir, e)),
+    }
+    let mut removed = 0;
+    for name in names {
+        if let Err(e) = check_filename(&name) {
+            tracing::warn!(package = %pkg, error = %e, "file not removed");
+            continue;
+        }
+        let wheel = dir.join(&name);
+        removed += usize::from(files::remove_file(&wheel).map_err(io("removing", &wheel))?);
+        let meta = dir.join(format!("{name}.metadata"));
+        files::remove_file(&meta).map_err(io("removing", &meta))?;
+    }
+    Ok(removed)
+}
+
+/// Removes a package's directories and every alias symlink pointing at it (those the
+/// database names and any other found in `project/`).
+fn remove_package(site: &Site, pkg: &str, aliases: &[String]) -> Result<()> {
+    let projects = site.out.join("project");
+    let mut links: BTreeSet<PathBuf> = aliases
+        .iter()
+        .filter(|a| check_alias(a, pkg).is_ok())
+        .map(|a| projects.join(a))
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(&projects) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_symlink())
+                && std::fs::read_link(entry.path()).is_ok_and(|t| t == Path::new(pkg))
+            {
+                links.insert(entry.path());
+            }
+        }
+    }
+    for link in links {
+        if std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
+            files::remove_file(&link).map_err(io("removing", &link))?;
+        }
+    }
+    for dir in [site.out.join("simple").join(pkg), projects.join(pkg)] {
+        files::remove_tree(&dir).map_err(io("removing", &dir))?;
+    }
+    Ok(())
+}
+
+impl Task for TheScribe {
+    const NAME: &'static str = "the_scribe";
+
+    async fn run(&mut self) -> Result<()> {
+        let quit = self.hub.quit.clone();
+        self.load().await?;
+        loop {
+            let first = tokio::select! {
+                () = quit.cancelled() => return Ok(()),
+                req = self.inbox.recv() => match req {
+                    Some(req) => req,
+                    None => {
+                        quit.cancelled().await;
+                        return Ok(());
+                    }
+                },
+            };
+            let mut batch = vec![first];
+            while batch.len() < BATCH
+                && let Ok(req) = self.inbox.try_recv()
+            {
+                batch.push(req);
+            }
+            self.handle_batch(batch).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wheel_names() {
+        assert!(wheel_of("foo_bar-1.0-py3-none-any.whl", "foo-bar", "1.0"));
+        assert!(wheel_of("Foo-1.0.0-py3-none-any.whl", "foo", "1.0"));
+        assert!(!wheel_of("foo-1.1-py3-none-any.whl", "foo", "1.0"));
+        assert!(!wheel_of("foobar-1.0-py3-none-any.whl", "foo", "1.0"));
+        assert!(!wheel_of("foo-1.0-py3-none-any.whl.metadata", "foo", "1.0"));
+        assert!(wheel_of("foo-x_y-py3-none-any.whl", "foo", "x-y"));
+    }
+}

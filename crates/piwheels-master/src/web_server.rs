@@ -1,1 +1,428 @@
-//! (to be written)
+//! The embedded web server: serves the output directory, as the original's Apache set-up
+//! did (spec §6.9), so a single machine needs nothing else. Any static web server can
+//! serve the same directory instead.
+//!
+//! - A directory answers with its `index.html` (a directory asked for without its trailing
+//!   slash is redirected to it); there are no listings; anything missing answers `404.html`
+//!   with status 404.
+//! - Symlinks (the project aliases) are followed, but nothing outside the output directory
+//!   is ever served: `..` segments (also percent-encoded) and hidden names are refused, and
+//!   a path whose real location is outside the directory is not found.
+//! - `/simple/` and `/simple/<package>/` negotiate PEP 691: `Accept:
+//!   application/vnd.pypi.simple.v1+json` gets the JSON page, `…v1+html` or `text/html`
+//!   (or nothing) the HTML one, with `Vary: Accept`. A non-canonical package name is
+//!   redirected to the canonical one.
+//! - `/project` redirects to `/packages.html`, `/p/<x>` to `/project/<x>/`.
+//! - Build logs (`*.txt.gz`) are `text/plain` with `Content-Encoding: gzip` for clients that
+//!   accept gzip, and inflated for those that do not.
+//! - Every answer has `Access-Control-Allow-Origin: *`. Range and conditional requests are
+//!   answered by tower-http's file service.
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::error::{Error, Result};
+use crate::hub::{Hub, Task};
+
+/// The PEP 691 JSON content type.
+pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
+/// The PEP 691 HTML content type.
+pub const SIMPLE_HTML: &str = "application/vnd.pypi.simple.v1+html";
+
+/// The web server task (see the module docs).
+pub struct WebServer {
+    hub: Hub,
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for WebServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebServer {
+    /// Binds `hub.config.web_listen` (port 0 picks a free port; see
+    /// [`local_addr`](Self::local_addr)). An error if it is `None` (the server is off) or
+    /// cannot be bound.
+    pub fn bind(hub: Hub) -> Result<WebServer> {
+        let addr = hub.config.web_listen.ok_or_else(|| {
+            Error::Other("the web server is turned off (no web-listen address)".into())
+        })?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| Error::Other(format!("cannot listen for HTTP on {addr}: {e}")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Other(format!("cannot listen for HTTP on {addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::Other(format!("the HTTP listener's address: {e}")))?;
+        tracing::info!(%addr, "web server listening");
+        Ok(WebServer {
+            hub,
+            listener,
+            addr,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The HTTP service over an output directory (for embedding in another server).
+    pub fn router(root: &Path) -> Result<Router> {
+        let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
+        Ok(Router::new()
+            .fallback(handle)
+            .with_state(Arc::new(Site { root })))
+    }
+}
+
+impl Task for WebServer {
+    const NAME: &'static str = "web_server";
+
+    async fn run(&mut self) -> Result<()> {
+        let std_listener = self
+            .listener
+            .try_clone()
+            .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
+        let listener = tokio::net::TcpListener::from_std(std_listener)
+            .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
+        let app = WebServer::router(&self.hub.config.output_path)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(self.hub.quit.clone().cancelled_owned())
+            .await
+            .map_err(|e| Error::Other(format!("the web server failed: {e}")))
+    }
+}
+
+/// What the handler knows: the output directory, canonical.
+struct Site {
+    root: PathBuf,
+}
+
+/// Which form of a simple page a client asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    Json,
+    V1Html,
+    Html,
+}
+
+/// Reads `Accept` for a simple page: the supported type with the highest quality (the
+/// first of equals); HTML when nothing supported is asked for.
+fn negotiate(accept: Option<&str>) -> Form {
+    let Some(accept) = accept else {
+        return Form::Html;
+    };
+    let mut best: Option<(f32, Form)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = 1.0f32;
+        for p in parts {
+            if let Some(v) = p.trim().strip_prefix("q=") {
+                q = v.trim().parse().unwrap_or(0.0);
+            }
+        }
+        let form = match media.as_str() {
+            "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => {
+                Form::Json
+            }
+            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => {
+                Form::V1Html
+            }
+            "text/html" | "text/*" | "*/*" => Form::Html,
+            _ => continue,
+        };
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, form));
+        }
+    }
+    best.map_or(Form::Html, |(_, f)| f)
+}
+
+/// Whether the client takes `Content-Encoding: gzip` (it must say so).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|v| v.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
+        })
+}
+
+/// The content type of a file, by its name.
+fn content_type(name: &str) -> &'static str {
+    let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "json" => "application/json",
+        "whl" => "application/octet-stream",
+        "metadata" | "txt" => "text/plain; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" => "text/javascript; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "xml" => "application/xml",
+        "xsl" => "text/xsl",
+        "gz" => "application/gzip",
+        _ => "application/octet-stream",
+    }
+}
+
+fn redirect(to: &str) -> Response {
+    let mut resp = StatusCode::MOVED_PERMANENTLY.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+async fn not_found(site: &Site) -> Response {
+    match tokio::fs::read(site.root.join("404.html")).await {
+        Ok(page) => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            page,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "Not found\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The real path of `path` if it exists and lies inside the root.
+async fn inside(site: &Site, path: &Path) -> Option<PathBuf> {
+    let real = tokio::fs::canonicalize(path).await.ok()?;
+    real.starts_with(&site.root).then_some(real)
+}
+
+async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
+    let mut resp = respond(&site, req).await;
+    resp.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp
+}
+
+async fn respond(site: &Site, req: Request) -> Response {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return resp;
+    }
+    let raw = req.uri().path().to_owned();
+    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let decoded: Vec<u8> = percent_decode_str(&raw).collect();
+    if decoded.contains(&0) {
+        return not_found(site).await;
+    }
+    let segments: Vec<&[u8]> = decoded
+        .split(|b| *b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if segments.iter().any(|s| s.starts_with(b".")) {
+        // `..`, `.`, and hidden names (temporary files among them).
+        return not_found(site).await;
+    }
+    let trailing = raw.ends_with('/');
+    match segments.as_slice() {
+        [b"project"] => return redirect("/packages.html"),
+        [b"p", rest @ ..] if !rest.is_empty() => {
+            let rest: Vec<&str> = raw.trim_matches('/').split('/').skip(1).collect();
+            return redirect(&format!("/project/{}/", rest.join("/").trim_end_matches('/')));
+        }
+        _ => {}
+    }
+    let mut path = site.root.clone();
+    for s in &segments {
+        path.push(OsStr::from_bytes(s));
+    }
+
+    // PEP 691 negotiation on the simple pages.
+    if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
+        if let [_, name] = segments.as_slice()
+            && let Ok(name) = std::str::from_utf8(name)
+        {
+            let canon = piwheels_db::canonicalize_name(name);
+            if canon != name {
+                return redirect(&format!("/simple/{canon}/{query}"));
+            }
+        }
+        let accept = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok());
+        let form = negotiate(accept);
+        let (file, ctype) = match form {
+            Form::Json => ("index.json", SIMPLE_JSON),
+            Form::V1Html => ("index.html", SIMPLE_HTML),
+            Form::Html => ("index.html", "text/html; charset=utf-8"),
+        };
+        let Some(real) = inside(site, &path.join(file)).await else {
+            let mut resp = not_found(site).await;
+            resp.headers_mut()
+                .insert(header::VARY, HeaderValue::from_static("Accept"));
+            return resp;
+        };
+        let mut resp = serve_file(site, real, ctype, req).await;
+        resp.headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Accept"));
+        return resp;
+    }
+
+    let Some(real) = inside(site, &path).await else {
+        return not_found(site).await;
+    };
+    let is_dir = tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_dir());
+    if is_dir {
+        if !trailing {
+            return redirect(&format!("{raw}/{query}"));
+        }
+        let Some(index) = inside(site, &real.join("index.html")).await else {
+            return not_found(site).await;
+        };
+        return serve_file(site, index, "text/html; charset=utf-8", req).await;
+    }
+    if trailing {
+        return not_found(site).await;
+    }
+    let name = segments
+        .last()
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .unwrap_or_default();
+    if name.ends_with(".txt.gz") {
+        return serve_log(site, real, req).await;
+    }
+    serve_file(site, real, content_type(&name), req).await
+}
+
+/// Serves a regular file with tower-http (ranges, conditional requests, HEAD), under the
+/// content type given.
+async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Request) -> Response {
+    if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
+        return not_found(site).await;
+    }
+    let Ok(resp) = ServeFile::new(&path).oneshot(req).await;
+    if resp.status() == StatusCode::NOT_FOUND {
+        return not_found(site).await;
+    }
+    let mut resp = resp.map(Body::new);
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    resp
+}
+
+/// Serves a gzipped build log: as it is with `Content-Encoding: gzip`, or inflated for a
+/// client that does not take gzip.
+async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
+    let vary = HeaderValue::from_static("Accept-Encoding");
+    if accepts_gzip(req.headers()) {
+        let mut resp = serve_file(site, path, "text/plain; charset=utf-8", req).await;
+        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
+            resp.headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        resp.headers_mut().insert(header::VARY, vary);
+        return resp;
+    }
+    let inflated = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let file = std::fs::File::open(&path)?;
+        let mut text = Vec::new();
+        flate2::read::GzDecoder::new(file).read_to_end(&mut text)?;
+        Ok(text)
+    })
+    .await;
+    match inflated {
+        Ok(Ok(text)) => {
+            let mut resp = (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                if req.method() == Method::HEAD {
+                    Vec::new()
+                } else {
+                    text
+                },
+            )
+                .into_response();
+            resp.headers_mut().insert(header::VARY, vary);
+            resp
+        }
+        _ => not_found(site).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn negotiation() {
+        assert_eq!(negotiate(None), Form::Html);
+        assert_eq!(negotiate(Some("*/*")), Form::Html);
+        assert_eq!(negotiate(Some(SIMPLE_JSON)), Form::Json);
+        assert_eq!(
+            negotiate(Some(
+                "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01"
+            )),
+            Form::Json
+        );
+        assert_eq!(
+            negotiate(Some("application/vnd.pypi.simple.v1+json;q=0.1, text/html")),
+            Form::Html
+        );
+        assert_eq!(negotiate(Some(SIMPLE_HTML)), Form::V1Html);
+        assert_eq!(negotiate(Some("image/png")), Form::Html);
+        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json;q=0")), Form::Html);
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(content_type("a.whl"), "application/octet-stream");
+        assert_eq!(content_type("a.whl.metadata"), "text/plain; charset=utf-8");
+        assert_eq!(content_type("index.json"), "application/json");
+        assert_eq!(content_type("x.HTML"), "text/html; charset=utf-8");
+    }
+
+    #[test]
+    fn gzip_acceptance() {
+        let mut h = HeaderMap::new();
+        assert!(!accepts_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.5"));
+        assert!(accepts_gzip(&h));
+        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        assert!(!accepts_gzip(&h));
+    }
+}

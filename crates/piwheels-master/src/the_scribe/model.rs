@@ -1,0 +1,218 @@
+//! A project's data made ready for its pages: releases in PEP 440 order (newest first),
+//! each file with its URL and, when a PEP 658 metadata file sits next to it, that file's
+//! hash.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use pep440_rs::Version;
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use piwheels_db::{ProjectData, ProjectFile, Release};
+use sha2::{Digest, Sha256};
+
+/// What every page needs to know of the site.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The output directory.
+    pub out: PathBuf,
+    /// The public URL of the site, without a trailing slash.
+    pub site_url: String,
+    /// The upstream index's base URL (its simple index's, less `/simple`), for links to a
+    /// project's upstream page; `None` when not configured.
+    pub upstream: Option<String>,
+}
+
+impl Site {
+    /// The site for a master's configuration.
+    pub fn new(config: &crate::MasterConfig) -> Site {
+        let upstream = config.upstream.as_deref().map(|u| {
+            let u = u.trim_end_matches('/');
+            u.strip_suffix("/simple").unwrap_or(u).to_owned()
+        });
+        Site {
+            out: config.output_path.clone(),
+            site_url: config.site_url.trim_end_matches('/').to_owned(),
+            upstream,
+        }
+    }
+
+    /// `<upstream>/project/<package>`, when there is an upstream.
+    pub fn upstream_url(&self, package: &str) -> Option<String> {
+        self.upstream
+            .as_ref()
+            .map(|u| format!("{u}/project/{package}"))
+    }
+
+    /// A URL on this site, absolute (URLs that are already absolute are kept).
+    pub fn absolute(&self, url: &str) -> String {
+        if url.starts_with("http://") || url.starts_with("https://") {
+            url.to_owned()
+        } else {
+            format!("{}{url}", self.site_url)
+        }
+    }
+}
+
+/// Characters escaped in a path segment of a URL.
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'`')
+    .add(b'{')
+    .add(b'}');
+
+/// How versions sort: PEP 440 versions above unparsable ("legacy") ones, as the original's
+/// vendored `LegacyVersion` sorts; legacy strings among themselves by text.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VersionKey<'a> {
+    /// An unparsable version.
+    Legacy(&'a str),
+    /// A PEP 440 version.
+    Pep440(Version),
+}
+
+impl<'a> VersionKey<'a> {
+    /// The key of a version string.
+    pub fn of(v: &'a str) -> Self {
+        match Version::from_str(v) {
+            Ok(version) => VersionKey::Pep440(version),
+            Err(_) => VersionKey::Legacy(v),
+        }
+    }
+
+    /// Whether it is a pre-release (or development release); legacy versions never are.
+    pub fn is_prerelease(&self) -> bool {
+        match self {
+            VersionKey::Pep440(v) => v.any_prerelease(),
+            VersionKey::Legacy(_) => false,
+        }
+    }
+}
+
+/// A wheel, ready for the pages.
+#[derive(Debug)]
+pub struct PreparedFile<'a> {
+    /// Its file name.
+    pub name: &'a str,
+    /// What the database says of it.
+    pub file: &'a ProjectFile,
+    /// Its URL: `<location>/<package>/<name>` (a path on this site, or absolute).
+    pub url: String,
+    /// SHA-256 of `<name>.metadata` next to it, when that exists.
+    pub metadata_hash: Option<String>,
+}
+
+/// A release, ready for the pages.
+#[derive(Debug)]
+pub struct PreparedRelease<'a> {
+    /// The version string as upstream wrote it.
+    pub version: &'a str,
+    /// What the database says of it.
+    pub release: &'a Release,
+    /// Whether it is a pre-release.
+    pub prerelease: bool,
+    /// Its wheels, by name.
+    pub files: Vec<PreparedFile<'a>>,
+}
+
+/// A project, ready for the pages.
+#[derive(Debug)]
+pub struct Prepared<'a> {
+    /// What the database says of it.
+    pub data: &'a ProjectData,
+    /// Its releases, newest version first.
+    pub releases: Vec<PreparedRelease<'a>>,
+}
+
+/// Orders a project's releases (leaving out `exclude`, a version being deleted), gives each
+/// file its URL and hashes the metadata files found in `simple_dir` (the package's
+/// directory under `simple/`). Files whose names could not be paths are left out, with a
+/// warning.
+pub fn prepare<'a>(
+    data: &'a ProjectData,
+    exclude: Option<&str>,
+    simple_dir: &Path,
+) -> Prepared<'a> {
+    let mut keyed: Vec<(VersionKey<'a>, &'a str, &'a Release)> = data
+        .releases
+        .iter()
+        .filter(|(v, _)| Some(v.as_str()) != exclude)
+        .map(|(v, r)| (VersionKey::of(v), v.as_str(), r))
+        .collect();
+    // Stable: equal versions ("1.0", "1.0.0") keep the database's order (newest release).
+    keyed.sort_by(|a, b| b.0.cmp(&a.0).then(Ordering::Equal));
+    let releases = keyed
+        .into_iter()
+        .map(|(key, version, release)| {
+            let files = release
+                .files
+                .iter()
+                .filter_map(|(name, file)| {
+                    if let Err(e) = super::files::check_filename(name) {
+                        tracing::warn!(package = %data.package, error = %e, "file left off the pages");
+                        return None;
+                    }
+                    let url = format!(
+                        "{}/{}/{}",
+                        file.location.trim_end_matches('/'),
+                        data.package,
+                        utf8_percent_encode(name, SEGMENT)
+                    );
+                    let metadata_hash = metadata_hash(&simple_dir.join(format!("{name}.metadata")));
+                    Some(PreparedFile {
+                        name,
+                        file,
+                        url,
+                        metadata_hash,
+                    })
+                })
+                .collect();
+            PreparedRelease {
+                version,
+                release,
+                prerelease: key.is_prerelease(),
+                files,
+            }
+        })
+        .collect();
+    Prepared { data, releases }
+}
+
+/// SHA-256 (hex) of a file, `None` if it cannot be read (most often: there is none).
+fn metadata_hash(path: &Path) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Some(hex::encode(Sha256::digest(&bytes))),
+        Err(e) => {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read a metadata file");
+            }
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_order() {
+        let mut vs = vec!["1.0", "1.10", "1.9", "2.0rc1", "banana", "1.0.post1", "0.1.dev0"];
+        vs.sort_by_key(|v| std::cmp::Reverse(VersionKey::of(v)));
+        assert_eq!(
+            vs,
+            ["2.0rc1", "1.10", "1.9", "1.0.post1", "1.0", "0.1.dev0", "banana"]
+        );
+        assert!(VersionKey::of("2.0rc1").is_prerelease());
+        assert!(VersionKey::of("1.0.dev3").is_prerelease());
+        assert!(!VersionKey::of("1.0.post1").is_prerelease());
+        assert!(!VersionKey::of("banana").is_prerelease());
+    }
+}
