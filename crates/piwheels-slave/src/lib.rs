@@ -1,1 +1,446 @@
-//! The piwheels build slave (to be written).
+//! The piwheels build slave (spec §7): asks a master for jobs, builds each with
+//! `pip wheel` under a real time limit, analyses the wheels and uploads them.
+//!
+//! ```no_run
+//! use piwheels_slave::{Slave, SlaveConfig};
+//!
+//! let mut config = SlaveConfig::new("master.example");
+//! config.label = "builder1".into();
+//! let mut slave = Slave::new(config)?;      // asks the interpreter for its tags
+//! piwheels_slave::stop_on_signals(&slave.stop_flag())?; // SIGTERM/SIGINT end it cleanly
+//! slave.run()?;                              // until the master says DIE, or a signal
+//! # Ok::<(), piwheels_slave::SlaveError>(())
+//! ```
+//!
+//! Where it differs from the original on purpose:
+//!
+//! - the build timeout is enforced: the whole process tree of a build is ended when it
+//!   runs out (the original never stopped a build, piwheels#295);
+//! - as root it runs builds as an unprivileged user (`run_as`) instead of refusing to
+//!   start, and it never runs a build as root;
+//! - no extra index is hard-coded; the interpreter is configurable, and the tags it
+//!   reports come from that interpreter;
+//! - shared-library dependencies come from parsing the ELF files in memory and looking
+//!   the libraries up as the loader does, mapped to packages through dpkg's database
+//!   (no `ldd` on untrusted files, no python-apt);
+//! - any unexpected reply from the master leads to a clean reconnect instead of an exit,
+//!   and `RLIMIT_DATA` is not set on the slave itself.
+//!
+//! Modules: [`protocol`] (the loop), [`builder`], [`wheel`] (analysis), [`elf`],
+//! [`dpkg`], [`stats`], [`transfer`] (upload client), [`python`] (interpreter facts),
+//! [`tree`] (ending a build's processes), [`user`] (who builds run as).
+
+pub mod builder;
+pub mod dpkg;
+pub mod elf;
+pub mod protocol;
+pub mod python;
+pub mod stats;
+pub mod transfer;
+pub mod tree;
+pub mod user;
+pub mod wheel;
+
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use piwheels_protocol::transport::zmq;
+
+pub use builder::{Build, BuildResult, BuildSpec, BuiltWheel};
+pub use python::{MachineFacts, PythonFacts};
+pub use user::BuildUser;
+pub use wheel::WheelAnalyser;
+
+/// The slave's configuration: what `piw-slave`'s options set.
+#[derive(Debug, Clone)]
+pub struct SlaveConfig {
+    /// The master's host name or address (`-m/--master`).
+    pub master: String,
+    /// The master's slave port (5555).
+    pub slave_port: u16,
+    /// The master's file-transfer port (5556).
+    pub file_port: u16,
+    /// The wall-clock limit of one build (`-t/--timeout`, default 3 h); also reported to
+    /// the master, which keeps the job from other slaves that long.
+    pub build_timeout: Duration,
+    /// Where build directories are made (`-d/--dir`, default the system temp dir).
+    pub dir: PathBuf,
+    /// The label shown on monitors (`-L/--label`, default the host name).
+    pub label: String,
+    /// The interpreter that builds (`--python`, default `python3`).
+    pub python: String,
+    /// Who builds run as when the slave is root (`--run-as`, default `nobody`).
+    pub run_as: Option<String>,
+    /// pip's `--extra-index-url`s (none unless configured).
+    pub extra_index_urls: Vec<String>,
+    /// How long the slave waits for any reply before reconnecting (5 minutes; told to the
+    /// master as the busy timeout).
+    pub master_timeout: Duration,
+    /// How long to wait after `SLEEP` before asking again: a random time in this range
+    /// (5–10 s).
+    pub sleep_range: (Duration, Duration),
+    /// How often to send `BUSY` while building: a random time in this range (5–10 s).
+    pub busy_range: (Duration, Duration),
+    /// Between `SIGTERM` and `SIGKILL` when a build is ended (10 s).
+    pub kill_grace: Duration,
+}
+
+impl SlaveConfig {
+    /// The defaults, for a master on `master`.
+    pub fn new(master: impl Into<String>) -> Self {
+        SlaveConfig {
+            master: master.into(),
+            slave_port: piwheels_protocol::slave::SLAVE_PORT,
+            file_port: 5556,
+            build_timeout: Duration::from_secs(3 * 3600),
+            dir: std::env::temp_dir(),
+            label: butter::process::gethostname()
+                .to_string_lossy()
+                .into_owned(),
+            python: "python3".into(),
+            run_as: None,
+            extra_index_urls: Vec::new(),
+            master_timeout: Duration::from_secs(300),
+            sleep_range: (Duration::from_secs(5), Duration::from_secs(10)),
+            busy_range: (Duration::from_secs(5), Duration::from_secs(10)),
+            kill_grace: builder::DEFAULT_GRACE,
+        }
+    }
+
+    /// `tcp://master:port` (IPv6 literals bracketed).
+    pub fn endpoint(&self, port: u16) -> String {
+        if self.master.contains(':') && !self.master.starts_with('[') {
+            format!("tcp://[{}]:{port}", self.master)
+        } else {
+            format!("tcp://{}:{port}", self.master)
+        }
+    }
+}
+
+/// Why the slave could not start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SlaveError {
+    /// The build interpreter is unusable.
+    #[error("build interpreter: {0}")]
+    Python(String),
+    /// The build user is unusable.
+    #[error("build user: {0}")]
+    User(String),
+    /// The configuration is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The clock is wrong.
+    #[error("the system clock says {0}, before 2020-06-01: set the clock first")]
+    Clock(String),
+    /// ZeroMQ failed in a way a reconnect cannot mend.
+    #[error("ZeroMQ: {0}")]
+    Zmq(#[from] zmq::Error),
+    /// An I/O error.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Asks a slave (or an upload, or a wait) to stop, from another thread or a signal
+/// handler installed by [`stop_on_signals`].
+#[derive(Debug, Clone, Default)]
+pub struct StopFlag(Arc<AtomicBool>);
+
+static SIGNALLED: AtomicBool = AtomicBool::new(false);
+
+impl StopFlag {
+    /// A flag not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks to stop.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a stop was asked for (here, or by a signal once [`stop_on_signals`] ran).
+    pub fn is_set(&self) -> bool {
+        self.0.load(Ordering::SeqCst) || SIGNALLED.load(Ordering::SeqCst)
+    }
+}
+
+extern "C" fn on_signal(_: libc::c_int) {
+    SIGNALLED.store(true, Ordering::SeqCst);
+}
+
+/// Makes SIGTERM and SIGINT set every [`StopFlag`] (process-wide): the slave then stops
+/// any build, says `BYE` and returns from [`Slave::run`]. For programs, not libraries.
+///
+/// # Errors
+///
+/// `sigaction` failing.
+pub fn stop_on_signals(_flag: &StopFlag) -> Result<(), SlaveError> {
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    let action = SigAction::new(
+        SigHandler::Handler(on_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe { sigaction(sig, &action) }
+            .map_err(|e| SlaveError::Config(format!("sigaction({sig}): {e}")))?;
+    }
+    Ok(())
+}
+
+/// A build slave, ready to run (see the crate docs).
+pub struct Slave {
+    config: SlaveConfig,
+    python: PythonFacts,
+    machine: MachineFacts,
+    user: BuildUser,
+    stop: StopFlag,
+    ctx: zmq::Context,
+}
+
+impl Slave {
+    /// Checks the clock and the build directory, works out the build user and asks the
+    /// interpreter for its tags (as that user).
+    ///
+    /// # Errors
+    ///
+    /// A clock before 2020-06-01, an unusable build user, directory or interpreter.
+    pub fn new(config: SlaveConfig) -> Result<Self, SlaveError> {
+        let now = chrono::Utc::now();
+        let floor = chrono::NaiveDate::from_ymd_opt(2020, 6, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|d| d.and_utc());
+        if floor.is_some_and(|f| now < f) {
+            return Err(SlaveError::Clock(now.to_rfc3339()));
+        }
+        if !config.dir.is_dir() {
+            return Err(SlaveError::Config(format!(
+                "the build directory {} does not exist",
+                config.dir.display()
+            )));
+        }
+        if config.build_timeout.is_zero() {
+            return Err(SlaveError::Config(
+                "the build timeout must be positive".into(),
+            ));
+        }
+        let user = BuildUser::resolve(config.run_as.as_deref())?;
+        let python = PythonFacts::probe(&config.python, &user)?;
+        tracing::info!(
+            "build interpreter {}: py_version {}, ABI {}, platform {}, pip {}; builds run as {}",
+            python.python,
+            python.py_version,
+            python.abi,
+            python.platform,
+            python.pip_version,
+            user.name
+        );
+        Ok(Slave {
+            config,
+            python,
+            machine: MachineFacts::read(),
+            user,
+            stop: StopFlag::new(),
+            ctx: zmq::Context::new(),
+        })
+    }
+
+    /// The flag that stops [`run`](Self::run) (clone it to another thread).
+    pub fn stop_flag(&self) -> StopFlag {
+        self.stop.clone()
+    }
+
+    /// What the interpreter said about itself.
+    pub fn python(&self) -> &PythonFacts {
+        &self.python
+    }
+
+    /// Who builds run as.
+    pub fn user(&self) -> &BuildUser {
+        &self.user
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SlaveConfig {
+        &self.config
+    }
+
+    /// Talks to the master until it says `DIE` or the stop flag is set (a signal, with
+    /// [`stop_on_signals`]); reconnects as often as needed (master restarts, silences,
+    /// unexpected replies). Any running build is stopped and cleaned up before it returns.
+    ///
+    /// # Errors
+    ///
+    /// Only what a reconnect cannot mend (the ZeroMQ context failing).
+    pub fn run(&mut self) -> Result<(), SlaveError> {
+        protocol::run(self)
+    }
+}
+
+impl std::fmt::Debug for Slave {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slave")
+            .field("config", &self.config)
+            .field("python", &self.python)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A random 64-bit number (from the standard library's randomly keyed hasher): for timing
+/// jitter and build markers, not for cryptography.
+pub fn random_u64() -> u64 {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish()
+}
+
+/// A random duration in `[lo, hi]`.
+pub fn random_between(lo: Duration, hi: Duration) -> Duration {
+    if hi <= lo {
+        return lo;
+    }
+    let span = (hi - lo).as_millis().max(1) as u64;
+    lo + Duration::from_millis(random_u64() % (span + 1))
+}
+
+/// Parses a duration: `3h`, `90m`, `4h30m`, `10s`, `1d2h`, `1.5h`, a number of seconds
+/// (`600`), or a time of day as the original read it (`3:00`, `03:00:00`). Hours may be
+/// any number (≥ 24 allowed).
+///
+/// # Errors
+///
+/// A message saying what is wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{text:?} is not a duration (such as 3h, 90m, 4h30m, 10s or 3:00:00)");
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if t.contains(':') {
+        let parts: Vec<&str> = t.split(':').collect();
+        if !(2..=3).contains(&parts.len()) {
+            return Err(bad());
+        }
+        let mut secs = 0f64;
+        for (i, p) in parts.iter().enumerate() {
+            let v: f64 = p.parse().map_err(|_| bad())?;
+            if v < 0.0 || !v.is_finite() || (i > 0 && v >= 60.0) {
+                return Err(bad());
+            }
+            secs += v * [3600.0, 60.0, 1.0][i];
+        }
+        return Ok(Duration::from_secs_f64(secs));
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    let mut number = String::new();
+    let mut any = false;
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        let mut unit = c.to_ascii_lowercase().to_string();
+        while let Some(&n) = chars.peek() {
+            if n.is_ascii_alphabetic() {
+                unit.push(n.to_ascii_lowercase());
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let scale = match unit.as_str() {
+            "d" | "day" | "days" => 86400.0,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+            "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+            _ => return Err(bad()),
+        };
+        let v: f64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        total += v * scale;
+        any = true;
+    }
+    if !number.is_empty() || !any || !total.is_finite() {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// A duration as `4h30m`, `90s`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 || out.is_empty() {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let h = |n: u64| Duration::from_secs(n * 3600);
+        assert_eq!(parse_duration("3h"), Ok(h(3)));
+        assert_eq!(parse_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("4h30m"), Ok(Duration::from_secs(16200)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("36h"), Ok(h(36)));
+        assert_eq!(parse_duration("1d 2h"), Ok(h(26)));
+        assert_eq!(parse_duration("600"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("3:00"), Ok(h(3)));
+        assert_eq!(parse_duration("03:00:00"), Ok(h(3)));
+        assert_eq!(parse_duration("30:00:00"), Ok(h(30)));
+        for bad in ["", "h", "3x", "3h4", "1:99", "-3h", "1:2:3:4", "abc"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(Duration::from_secs(16200)), "4h30m");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(format_duration(Duration::from_secs(3661)), "1h1m1s");
+    }
+
+    #[test]
+    fn endpoints() {
+        let mut c = SlaveConfig::new("127.0.0.1");
+        assert_eq!(c.endpoint(5555), "tcp://127.0.0.1:5555");
+        c.master = "::1".into();
+        assert_eq!(c.endpoint(5556), "tcp://[::1]:5556");
+    }
+
+    #[test]
+    fn jitter_in_range() {
+        for _ in 0..100 {
+            let d = random_between(Duration::from_secs(5), Duration::from_secs(10));
+            assert!(d >= Duration::from_secs(5) && d <= Duration::from_secs(10));
+        }
+    }
+}

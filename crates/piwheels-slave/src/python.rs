@@ -1,0 +1,184 @@
+//! Facts about the build interpreter and the machine, reported in `HELLO`.
+//!
+//! The interpreter that builds is asked once, at start, as the build user, so that what
+//! the master is told (ABI, platform, Python version) is what the builds produce, and so
+//! that an interpreter the build user cannot run is found at once, not at the first build.
+
+use std::process::{Command, Stdio};
+
+use crate::SlaveError;
+use crate::user::BuildUser;
+
+/// What the build interpreter says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PythonFacts {
+    /// The interpreter as given (`--python`).
+    pub python: String,
+    /// `packaging.tags.interpreter_version()`, e.g. `311`.
+    pub py_version: String,
+    /// The native ABI tag, e.g. `cp311`: the first tag the interpreter supports.
+    pub abi: String,
+    /// `sysconfig.get_platform()` with `-` and `.` as `_`, e.g. `linux_x86_64`.
+    pub platform: String,
+    /// pip's version.
+    pub pip_version: String,
+}
+
+/// Prints `key=value` lines. Uses pip's own copy of `packaging` (pip is needed anyway),
+/// else an installed `packaging`, else works the tags out from `sys` and `sysconfig`.
+const PROBE: &str = r#"
+import sys, sysconfig
+import pip
+try:
+    from pip._vendor.packaging import tags
+except Exception:
+    try:
+        from packaging import tags
+    except Exception:
+        tags = None
+if tags is not None:
+    py_version = tags.interpreter_version()
+    abi = next(iter(tags.sys_tags())).abi
+else:
+    py_version = "%d%d" % sys.version_info[:2]
+    abi = "cp" + py_version
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        abi += "t"
+    if hasattr(sys, "gettotalrefcount"):
+        abi += "d"
+platform = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+print("py_version=" + py_version)
+print("abi=" + abi)
+print("platform=" + platform)
+print("pip=" + pip.__version__)
+"#;
+
+impl PythonFacts {
+    /// Runs `python` once, as `user`, to learn its tags.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaveError::Python`] if it cannot be started, fails (no pip, say), or prints
+    /// something unexpected; the message carries what it printed.
+    pub fn probe(python: &str, user: &BuildUser) -> Result<Self, SlaveError> {
+        let mut cmd = Command::new(python);
+        cmd.args(["-c", PROBE])
+            .stdin(Stdio::null())
+            .current_dir("/");
+        user.prepare(&mut cmd);
+        let who = if user.switch {
+            format!(" as {}", user.name)
+        } else {
+            String::new()
+        };
+        let out = cmd
+            .output()
+            .map_err(|e| SlaveError::Python(format!("cannot run {python}{who}: {e}")))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(SlaveError::Python(format!(
+                "{python}{who} failed ({}); it needs pip. It said: {}{}",
+                out.status,
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let get = |key: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    SlaveError::Python(format!("{python} did not say its {key}: {stdout}"))
+                })
+        };
+        Ok(PythonFacts {
+            python: python.to_owned(),
+            py_version: get("py_version")?,
+            abi: get("abi")?,
+            platform: get("platform")?,
+            pip_version: get("pip")?,
+        })
+    }
+}
+
+/// The machine, as `HELLO` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MachineFacts {
+    /// `NAME` from `/etc/os-release`, e.g. `Debian GNU/Linux`.
+    pub os_name: String,
+    /// `VERSION` from `/etc/os-release`, e.g. `12 (bookworm)`.
+    pub os_version: String,
+    /// The board revision (`Revision` in `/proc/cpuinfo` on a Raspberry Pi).
+    pub board_revision: String,
+    /// The board serial number (`Serial` in `/proc/cpuinfo`).
+    pub board_serial: String,
+}
+
+impl MachineFacts {
+    /// Reads them; empty strings for what this machine does not say.
+    pub fn read() -> Self {
+        let os = std::fs::read_to_string("/etc/os-release")
+            .or_else(|_| std::fs::read_to_string("/usr/lib/os-release"))
+            .unwrap_or_default();
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        MachineFacts {
+            os_name: os_release_field(&os, "NAME").unwrap_or_default(),
+            os_version: os_release_field(&os, "VERSION").unwrap_or_default(),
+            board_revision: cpuinfo_field(&cpuinfo, "Revision").unwrap_or_default(),
+            board_serial: cpuinfo_field(&cpuinfo, "Serial").unwrap_or_default(),
+        }
+    }
+}
+
+/// A field of an os-release file, unquoted.
+pub fn os_release_field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let v = l.trim().strip_prefix(key)?.strip_prefix('=')?;
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(v);
+        Some(v.replace("\\\"", "\"").replace("\\\\", "\\"))
+    })
+}
+
+fn cpuinfo_field(text: &str, key: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        (k.trim() == key).then(|| v.trim().to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_release() {
+        let t = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION='12 (bookworm)'\nID=debian\n";
+        assert_eq!(
+            os_release_field(t, "NAME").as_deref(),
+            Some("Debian GNU/Linux")
+        );
+        assert_eq!(
+            os_release_field(t, "VERSION").as_deref(),
+            Some("12 (bookworm)")
+        );
+        assert_eq!(os_release_field(t, "ID").as_deref(), Some("debian"));
+        assert_eq!(os_release_field(t, "HOME_URL"), None);
+    }
+
+    #[test]
+    fn cpuinfo() {
+        let t = "processor\t: 0\nRevision\t: c03111\nSerial\t\t: 10000000abcdef\n";
+        assert_eq!(cpuinfo_field(t, "Revision").as_deref(), Some("c03111"));
+        assert_eq!(
+            cpuinfo_field(t, "Serial").as_deref(),
+            Some("10000000abcdef")
+        );
+    }
+}
