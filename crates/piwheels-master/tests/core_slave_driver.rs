@@ -1,0 +1,429 @@
+//! SlaveDriver against scripted slaves on real REQ sockets, with a real FileJuggler,
+//! TheArchitect and SQLite database.
+
+mod core_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use core_support::*;
+use piwheels_master::file_juggler::FileJuggler;
+use piwheels_master::hub::{
+    BuildQueue, Hub, SkipRequest, SlaveCommand, WebRequest, supervise,
+};
+use piwheels_master::slave_driver::{SlaveDriver, Timing};
+use piwheels_master::the_architect::TheArchitect;
+use piwheels_protocol::monitor::{SlaveEventKind, StatusMessage};
+use piwheels_protocol::slave::{
+    Ack, BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest, SlaveStats,
+};
+use piwheels_protocol::states::FileState;
+use piwheels_protocol::transport::asynchronous::Req;
+use piwheels_protocol::transport::{SocketOptions, zmq};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+struct Farm {
+    env: Env,
+    hub: Hub,
+    web: mpsc::UnboundedReceiver<WebRequest>,
+    status: mpsc::UnboundedReceiver<StatusMessage>,
+    paused: watch::Sender<bool>,
+    slaves: String,
+    files: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Farm {
+    async fn start(tune: impl FnOnce(&mut Env, &mut Timing)) -> Farm {
+        let mut env = Env::new().await;
+        let mut timing = Timing {
+            check_interval: Duration::from_millis(100),
+            build_grace: Duration::from_secs(300),
+            log_attempts: 3,
+            retry_delay: Duration::from_millis(50),
+            deletion_exclusion: Duration::from_secs(3600),
+        };
+        tune(&mut env, &mut timing);
+        let (hub, inboxes) = env.hub().await;
+        let juggler = FileJuggler::bind(hub.clone(), inboxes.fs).unwrap();
+        let files = juggler.endpoint().to_owned();
+        let driver = SlaveDriver::bind(hub.clone(), inboxes.skip, inboxes.slave_commands)
+            .unwrap()
+            .with_timing(timing);
+        let slaves = driver.endpoint().to_owned();
+        let tasks = vec![
+            supervise(juggler, hub.quit.clone()),
+            supervise(driver, hub.quit.clone()),
+            supervise(TheArchitect::new(hub.clone(), inboxes.queue), hub.quit.clone()),
+        ];
+        // The first queue is in before any slave asks.
+        let mut queue = hub.queue.clone();
+        tokio::time::timeout(WAIT, queue.wait_for(|q: &Arc<BuildQueue>| q.contains_key(&target())))
+            .await
+            .unwrap()
+            .unwrap();
+        Farm {
+            env,
+            hub,
+            web: inboxes.web,
+            status: inboxes.status,
+            paused: inboxes.paused,
+            slaves,
+            files,
+            tasks,
+        }
+    }
+
+    fn slave(&self) -> Slave {
+        let ctx = zmq::Context::new();
+        Slave {
+            req: Req::connect(&ctx, &self.slaves, &SocketOptions::new().linger(Some(Duration::ZERO)))
+                .unwrap(),
+        }
+    }
+
+    /// A slave that has said HELLO; its id.
+    async fn hello(&self, hello: SlaveHello) -> (Slave, i64) {
+        let mut s = self.slave();
+        match s.ask(SlaveRequest::Hello(hello)).await {
+            SlaveReply::Ack(Ack { slave_id, index_url }) => {
+                assert_eq!(index_url, "http://127.0.0.1:9/simple");
+                (s, slave_id)
+            }
+            other => panic!("expected ACK, got {other:?}"),
+        }
+    }
+
+    async fn next_web(&mut self) -> WebRequest {
+        tokio::time::timeout(WAIT, self.web.recv()).await.unwrap().unwrap()
+    }
+
+    async fn stop(self) {
+        self.hub.quit.cancel();
+        for t in self.tasks {
+            tokio::time::timeout(WAIT, t).await.unwrap().unwrap();
+        }
+    }
+}
+
+struct Slave {
+    req: Req<SlaveProtocol>,
+}
+
+impl Slave {
+    async fn ask(&mut self, msg: SlaveRequest) -> SlaveReply {
+        self.req.send(&msg).await.unwrap();
+        tokio::time::timeout(WAIT, self.req.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no reply to {msg:?}"))
+            .unwrap()
+    }
+
+    /// Sends and checks no reply comes.
+    async fn unanswered(mut self, msg: SlaveRequest) {
+        self.req.send(&msg).await.unwrap();
+        assert!(
+            tokio::time::timeout(Duration::from_millis(700), self.req.recv())
+                .await
+                .is_err(),
+            "{msg:?} was answered"
+        );
+    }
+}
+
+fn hello_for(platform: &str, build_timeout: TimeDelta) -> SlaveHello {
+    SlaveHello {
+        build_timeout,
+        busy_timeout: TimeDelta::minutes(5),
+        py_version: "311".into(),
+        abi: "cp311".into(),
+        platform: platform.into(),
+        label: "test-slave".into(),
+        os_name: "Debian GNU/Linux".into(),
+        os_version: "12 (bookworm)".into(),
+        board_revision: "unknown".into(),
+        board_serial: "unknown".into(),
+    }
+}
+
+fn hello() -> SlaveHello {
+    hello_for("linux_x86_64", TimeDelta::hours(3))
+}
+
+fn stats() -> SlaveStats {
+    SlaveStats {
+        timestamp: Utc::now(),
+        disk_size: 1 << 30,
+        disk_free: 1 << 29,
+        mem_size: 1 << 30,
+        mem_free: 1 << 29,
+        swap_size: 0,
+        swap_free: 0,
+        load_average: 0.5,
+        cpu_temp: 0.0,
+    }
+}
+
+fn idle() -> SlaveRequest {
+    SlaveRequest::Idle(stats())
+}
+
+fn busy() -> SlaveRequest {
+    SlaveRequest::Busy(stats())
+}
+
+fn built(status: bool, files: Vec<FileState>) -> SlaveRequest {
+    SlaveRequest::Built(BuiltReport {
+        status,
+        duration: TimeDelta::seconds(5),
+        output: format!("the build log (status {status})"),
+        files,
+    })
+}
+
+fn build(package: &str) -> SlaveReply {
+    SlaveReply::Build(Job {
+        package: package.into(),
+        version: "1.0".into(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_is_transferred_verified_logged_and_published() {
+    let mut farm = Farm::start(|_, _| {}).await;
+    let (mut s, id) = farm.hello(hello()).await;
+    assert_eq!(id, 1);
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    assert_eq!(s.ask(busy()).await, SlaveReply::Cont);
+    assert_eq!(s.ask(busy()).await, SlaveReply::Cont);
+
+    let any = wheel("foo", "1.0", 200_000);
+    let native = wheel("foo", "1.0", 50_000);
+    let any_name = "foo-1.0-py3-none-any.whl";
+    let native_name = "foo-1.0-cp311-cp311-linux_x86_64.whl";
+    let files = vec![
+        file_state(any_name, &any, "any"),
+        file_state(native_name, &native, "linux_x86_64"),
+    ];
+    // Files go in filename order.
+    assert_eq!(
+        s.ask(built(true, files)).await,
+        SlaveReply::Send(native_name.into())
+    );
+    // The first upload is corrupt: the same file is asked for again.
+    let mut corrupt = native.clone();
+    corrupt[100] ^= 0xff;
+    assert!(send_file(&farm.files, id as u64, &corrupt, None).await.done);
+    assert_eq!(
+        s.ask(SlaveRequest::Sent).await,
+        SlaveReply::Send(native_name.into())
+    );
+    assert!(send_file(&farm.files, id as u64, &native, None).await.done);
+    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Send(any_name.into()));
+    assert!(send_file(&farm.files, id as u64, &any, None).await.done);
+    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
+
+    // Published, and logged in the database.
+    let dir = farm.env.simple().join("foo");
+    assert_eq!(std::fs::read(dir.join(any_name)).unwrap(), any);
+    assert_eq!(std::fs::read(dir.join(native_name)).unwrap(), native);
+    let logged = farm.hub.db.package_files("foo").await.unwrap();
+    assert!(logged.contains_key(any_name) && logged.contains_key(native_name), "{logged:?}");
+    let WebRequest::Log { build_id, log } = farm.next_web().await else {
+        panic!("expected LOG first");
+    };
+    assert!(build_id > 0);
+    assert_eq!(log, "the build log (status true)");
+    assert_eq!(farm.next_web().await, WebRequest::Both("foo".into()));
+
+    // foo is done: the next job is bar.
+    assert_eq!(s.ask(idle()).await, build("bar"));
+
+    // Monitors saw every reply but CONT, and the statistics.
+    let mut seen = Vec::new();
+    while let Ok(StatusMessage::Slave(e)) = farm.status.try_recv() {
+        assert_eq!(e.slave_id, id);
+        seen.push(match e.kind().unwrap() {
+            SlaveEventKind::Hello(_) => "HELLO".to_string(),
+            SlaveEventKind::Stats(_) => "STATS".to_string(),
+            SlaveEventKind::Reply(r) => piwheels_protocol::Message::name(&r).to_string(),
+        });
+    }
+    assert_eq!(
+        seen,
+        [
+            "HELLO", "ACK", "STATS", "BUILD", "STATS", "STATS", "SEND", "SEND", "SEND", "DONE",
+            "STATS", "BUILD"
+        ]
+    );
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_builds_are_logged_and_out_of_order_messages_get_die() {
+    let mut farm = Farm::start(|_, _| {}).await;
+    // Nothing but HELLO from an unknown peer is answered.
+    farm.slave().unanswered(idle()).await;
+    farm.slave().unanswered(SlaveRequest::Sent).await;
+
+    let (mut s, _) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    assert_eq!(s.ask(built(false, vec![])).await, SlaveReply::Done);
+    assert!(matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("status false")));
+    assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
+
+    // Out of order: DIE.
+    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Die);
+    let (mut s, _) = farm.hello(hello()).await;
+    assert_eq!(s.ask(built(false, vec![])).await, SlaveReply::Die);
+    let (mut s, _) = farm.hello(hello()).await;
+    assert_eq!(s.ask(SlaveRequest::Hello(hello())).await, SlaveReply::Die);
+    // BUSY is accepted at any time.
+    let (mut s, id) = farm.hello(hello()).await;
+    assert_eq!(s.ask(busy()).await, SlaveReply::Cont);
+    // BYE: no reply, and the slave is forgotten.
+    s.unanswered(SlaveRequest::Bye).await;
+    let (_, next) = farm.hello(hello()).await;
+    assert_eq!(next, id + 1);
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_messages_from_a_known_slave_are_answered() {
+    let farm = Farm::start(|_, _| {}).await;
+    let endpoint = farm.slaves.clone();
+    // A raw REQ: HELLO as CBOR, then garbage.
+    let replies = tokio::task::spawn_blocking(move || {
+        use piwheels_protocol::Message;
+        let ctx = zmq::Context::new();
+        let req = ctx.socket(zmq::REQ).unwrap();
+        req.set_linger(0).unwrap();
+        req.set_rcvtimeo(10_000).unwrap();
+        req.connect(&endpoint).unwrap();
+        let mut out = Vec::new();
+        req.send(SlaveRequest::Hello(hello()).encode().unwrap(), 0).unwrap();
+        out.push(SlaveReply::decode(&req.recv_bytes(0).unwrap()).unwrap());
+        req.send(&b"\xff\xfe not cbor"[..], 0).unwrap();
+        out.push(SlaveReply::decode(&req.recv_bytes(0).unwrap()).unwrap());
+        out
+    })
+    .await
+    .unwrap();
+    assert!(matches!(replies[0], SlaveReply::Ack(_)));
+    assert_eq!(replies[1], SlaveReply::Sleep(false));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_skip_sleep_wake_and_pause() {
+    let farm = Farm::start(|_, _| {}).await;
+    let (mut a, a_id) = farm.hello(hello()).await;
+    let (mut b, _) = farm.hello(hello()).await;
+    let cmd = |c| farm.hub.slave_commands.send(c).unwrap();
+    let settle = || tokio::time::sleep(Duration::from_millis(200));
+
+    // SLEEP for one slave is honoured; WAKE ends it.
+    cmd(SlaveCommand::Sleep(Some(a_id)));
+    settle().await;
+    assert_eq!(a.ask(idle()).await, SlaveReply::Sleep(true));
+    cmd(SlaveCommand::Wake(Some(a_id)));
+    settle().await;
+    assert_eq!(a.ask(idle()).await, build("foo"));
+
+    // SKIP: the build in progress is abandoned, and not handed out again.
+    assert_eq!(a.ask(busy()).await, SlaveReply::Cont);
+    cmd(SlaveCommand::Skip(None));
+    settle().await;
+    assert_eq!(a.ask(busy()).await, SlaveReply::Done);
+    assert_eq!(b.ask(idle()).await, build("bar"));
+    assert_eq!(a.ask(idle()).await, SlaveReply::Sleep(false));
+
+    // The whole master paused: SLEEP true for everyone.
+    farm.paused.send(true).unwrap();
+    assert_eq!(a.ask(idle()).await, SlaveReply::Sleep(true));
+    farm.paused.send(false).unwrap();
+
+    // KILL: DIE at the next IDLE, not while building.
+    cmd(SlaveCommand::Kill(None));
+    settle().await;
+    assert_eq!(b.ask(busy()).await, SlaveReply::Cont);
+    assert_eq!(a.ask(idle()).await, SlaveReply::Die);
+    cmd(SlaveCommand::Wake(None));
+    settle().await;
+    assert_eq!(b.ask(built(false, vec![])).await, SlaveReply::Done);
+    assert_eq!(b.ask(idle()).await, SlaveReply::Sleep(false));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletions_abandon_builds_and_leave_the_queue() {
+    let farm = Farm::start(|_, _| {}).await;
+    let (mut s, _) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    farm.hub.skip.send(SkipRequest::Package("foo".into())).unwrap();
+    farm.hub.skip.send(SkipRequest::Version("bar".into(), "1.0".into())).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(s.ask(busy()).await, SlaveReply::Done);
+    assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slave_of_a_target_not_enabled_sleeps() {
+    let farm = Farm::start(|_, _| {}).await;
+    let (mut s, _) = farm.hello(hello_for("linux_aarch64", TimeDelta::hours(3))).await;
+    assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
+    assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
+    // Platforms spelled as sysconfig does are the same target.
+    let (mut s, _) = farm.hello(hello_for("linux-x86_64", TimeDelta::hours(3))).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_slaves_are_forgotten() {
+    let mut farm = Farm::start(|env, _| env.config.busy_timeout = Duration::from_millis(500)).await;
+    let (mut s, id) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Forgotten: the same socket is now an unknown peer.
+    s.unanswered(busy()).await;
+    let mut died = false;
+    while let Ok(StatusMessage::Slave(e)) = farm.status.try_recv() {
+        if e.slave_id == id && e.kind() == Some(SlaveEventKind::Reply(SlaveReply::Die)) {
+            died = true;
+        }
+    }
+    assert!(died, "monitors are told the slave is gone");
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_past_their_timeout_are_stopped_and_logged_as_failed() {
+    let mut farm = Farm::start(|_, t| t.build_grace = Duration::from_millis(300)).await;
+    let (mut s, _) = farm.hello(hello_for("linux_x86_64", TimeDelta::zero())).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    assert_eq!(s.ask(busy()).await, SlaveReply::Cont);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(s.ask(busy()).await, SlaveReply::Done);
+    assert!(matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("build timeout")));
+    assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
+    assert_eq!(s.ask(idle()).await, build("bar"));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_the_database_refuses_still_gets_an_answer() {
+    let mut farm = Farm::start(|_, _| {}).await;
+    let (mut s, _) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    assert!(farm.hub.db.delete_version("foo", "1.0").await.unwrap());
+    assert_eq!(s.ask(built(false, vec![])).await, SlaveReply::Done);
+    assert!(farm.web.try_recv().is_err(), "nothing was logged, so nothing to rewrite");
+    assert_eq!(s.ask(idle()).await, build("bar"));
+    farm.stop().await;
+}
