@@ -1,0 +1,212 @@
+//! `piw-add`: adds a package, or a version of one, to a running master's database, or
+//! changes one (skip, description, aliases, release time, yanked).
+//!
+//! ```text
+//! piw-add [-y] [-s REASON | --unskip] [-d TEXT] [-a NAME]... [-r "YYYY-MM-DD HH:MM:SS"]
+//!         [--yank | --unyank] [--import-queue ADDR] PACKAGE [VERSION]
+//! ```
+//!
+//! It asks the master's MrChase on the import queue (`ipc:///tmp/piw-import` by default),
+//! so the master's pages and build queue follow at once.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use clap::Parser;
+use piwheels::{CommonOpts, confirm, declined, fail};
+use piwheels_db::canonicalize_name;
+use piwheels_protocol::import::{AddPackage, AddVersion, ImportReply, ImportRequest};
+
+/// Add a package or version to the piwheels database, or update one.
+#[derive(Debug, Parser)]
+#[command(name = "piw-add", version, about, long_about = None)]
+struct Opts {
+    #[command(flatten)]
+    common: CommonOpts,
+    /// The package's name.
+    package: String,
+    /// The version (omit it to add or update the package alone).
+    #[arg(value_name = "VERSION")]
+    package_version: Option<String>,
+    /// Proceed without asking.
+    #[arg(short, long)]
+    yes: bool,
+    /// Skip it (it is not built) for this reason.
+    #[arg(short, long, value_name = "REASON", default_value = "")]
+    skip: String,
+    /// Build it again (clear its skip reason).
+    #[arg(long, conflicts_with = "skip")]
+    unskip: bool,
+    /// The package's description.
+    #[arg(short, long, value_name = "TEXT", default_value = "")]
+    description: String,
+    /// Another spelling of the package's name (repeatable); it must canonicalise to the
+    /// package's name.
+    #[arg(short, long = "alias", value_name = "NAME")]
+    aliases: Vec<String>,
+    /// When the version was released, in UTC (default: now).
+    #[arg(short, long, value_name = "\"YYYY-MM-DD HH:MM:SS\"", value_parser = parse_released)]
+    released: Option<DateTime<Utc>>,
+    /// Mark the version yanked.
+    #[arg(long, conflicts_with = "unyank")]
+    yank: bool,
+    /// Clear the version's yanked mark.
+    #[arg(long)]
+    unyank: bool,
+    /// The master's import queue.
+    #[arg(long, value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
+    import_queue: String,
+    /// How long to wait for the master's answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
+    timeout: u64,
+}
+
+fn parse_released(s: &str) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Ok(t.and_utc());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
+    }
+    Err(format!(
+        "{s:?} is not a time such as \"2024-01-31 12:00:00\""
+    ))
+}
+
+/// The request, or why the options do not make one (a usage error).
+fn request(opts: &Opts) -> Result<ImportRequest, String> {
+    let canon = canonicalize_name(opts.package.trim());
+    if canon.is_empty() {
+        return Err(format!("{:?} is not a package name", opts.package));
+    }
+    if let Some(bad) = opts.aliases.iter().find(|a| canonicalize_name(a) != canon) {
+        return Err(format!(
+            "the alias {bad:?} is not a spelling of {canon:?} (it canonicalises to {:?})",
+            canonicalize_name(bad)
+        ));
+    }
+    match &opts.package_version {
+        None => {
+            if opts.yank || opts.unyank || opts.released.is_some() {
+                return Err("--yank, --unyank and --released need a VERSION".into());
+            }
+            Ok(ImportRequest::AddPackage(AddPackage {
+                package: opts.package.trim().to_owned(),
+                description: opts.description.clone(),
+                skip: opts.skip.clone(),
+                unskip: opts.unskip,
+                aliases: opts.aliases.clone(),
+            }))
+        }
+        Some(version) => {
+            if version.trim().is_empty() {
+                return Err("the VERSION is empty".into());
+            }
+            Ok(ImportRequest::AddVersion(AddVersion {
+                package: opts.package.trim().to_owned(),
+                version: version.trim().to_owned(),
+                skip: opts.skip.clone(),
+                unskip: opts.unskip,
+                released: opts.released.unwrap_or_else(Utc::now),
+                yank: opts.yank,
+                unyank: opts.unyank,
+                aliases: opts.aliases.clone(),
+            }))
+        }
+    }
+}
+
+/// What a reply means, in words.
+fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
+    let package = canonicalize_name(opts.package.trim());
+    let version = opts.package_version.as_deref().unwrap_or("").trim();
+    match reply {
+        ImportReply::Done(what) => Ok(match what.as_str() {
+            "NEWPKG" => format!("added package {package}"),
+            "UPDPKG" => format!("updated package {package}"),
+            "NEWVER" => format!("added version {package} {version}"),
+            "UPDVER" => format!("updated version {package} {version}"),
+            other => format!("done: {other}"),
+        }),
+        ImportReply::Error(why) => Err(match why.as_str() {
+            "SKIPPKG" => format!("{package} exists already; skip it with piw-remove --skip"),
+            "SKIPVER" => {
+                format!("{package} {version} exists already; skip it with piw-remove --skip")
+            }
+            "YANKVER" => {
+                format!("{package} {version} exists already; yank it with piw-remove --yank")
+            }
+            "NOPKG" => format!("there is no package {package}; add it first (piw-add {package})"),
+            other => other.to_owned(),
+        }),
+        ImportReply::Send(file) => {
+            Err(format!("the master asked for a file ({file}) unexpectedly"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts: Opts = piwheels::config::parse();
+    piwheels::init_logging(&opts.common, false);
+    let request = match request(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !opts.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let what = match &opts.package_version {
+            Some(v) => format!("Add or update {} {v}?", opts.package),
+            None => format!("Add or update the package {}?", opts.package),
+        };
+        if !confirm(&what) {
+            return declined();
+        }
+    }
+    let reply = match ask(
+        &opts.import_queue,
+        Duration::from_secs(opts.timeout),
+        &request,
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match explain(&opts, &reply) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// How long to wait for the master's answer unless told otherwise, in seconds.
+const DEFAULT_TIMEOUT: &str = "60";
+
+/// Sends one request to MrChase on the import queue and waits at most `timeout` for its
+/// answer.
+fn ask(
+    queue: &str,
+    timeout: std::time::Duration,
+    request: &piwheels_protocol::import::ImportRequest,
+) -> Result<piwheels_protocol::import::ImportReply, String> {
+    use piwheels_protocol::import::ImportProtocol;
+    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
+    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
+        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
+    req.request(request, timeout).map_err(|e| {
+        if e.is_timeout() {
+            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
+        } else {
+            format!("talking to the master on {queue}: {e}")
+        }
+    })
+}

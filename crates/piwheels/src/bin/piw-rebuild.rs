@@ -1,0 +1,121 @@
+//! `piw-rebuild`: asks a running master to write pages again.
+//!
+//! ```text
+//! piw-rebuild [-y] [--import-queue ADDR] {home,search,project,index} [PACKAGE]
+//! ```
+//!
+//! `home` is the homepage (and sitemaps), `search` the search index, `project` a
+//! package's project page and JSON, `index` its simple page too. Without a package,
+//! `project` and `index` rewrite every package's pages (after asking, unless `-y`).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use piwheels::{CommonOpts, confirm, declined, fail};
+use piwheels_protocol::import::{ImportReply, ImportRequest, RebuildTarget};
+
+/// Which pages to write again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Part {
+    /// The homepage and sitemaps.
+    Home,
+    /// The search index.
+    Search,
+    /// Project pages and project JSON.
+    Project,
+    /// Simple pages, project pages and project JSON.
+    Index,
+}
+
+/// Write pages of the piwheels site again.
+#[derive(Debug, Parser)]
+#[command(name = "piw-rebuild", version, about, long_about = None)]
+struct Opts {
+    #[command(flatten)]
+    common: CommonOpts,
+    /// What to write again.
+    #[arg(value_enum)]
+    part: Part,
+    /// The package (`project` and `index` only; omitted: every package).
+    package: Option<String>,
+    /// Proceed without asking.
+    #[arg(short, long)]
+    yes: bool,
+    /// The master's import queue.
+    #[arg(long, value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
+    import_queue: String,
+    /// How long to wait for the master's answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
+    timeout: u64,
+}
+
+fn main() -> ExitCode {
+    let opts: Opts = piwheels::config::parse();
+    piwheels::init_logging(&opts.common, false);
+    let package = opts.package.as_deref().map(str::trim).map(str::to_owned);
+    let target = match (opts.part, package) {
+        (Part::Home, None) => RebuildTarget::Home,
+        (Part::Search, None) => RebuildTarget::Search,
+        (Part::Home | Part::Search, Some(_)) => {
+            eprintln!("error: home and search take no PACKAGE");
+            return ExitCode::from(2);
+        }
+        (Part::Project, p) => RebuildTarget::Project(p),
+        (Part::Index, p) => RebuildTarget::Both(p),
+    };
+    let everything = matches!(
+        target,
+        RebuildTarget::Project(None) | RebuildTarget::Both(None)
+    );
+    if everything
+        && !opts.yes
+        && !confirm("This rewrites the pages of every package, which takes a while. Proceed?")
+    {
+        return declined();
+    }
+    let reply = match ask(
+        &opts.import_queue,
+        Duration::from_secs(opts.timeout),
+        &ImportRequest::Rebuild(target),
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match reply {
+        ImportReply::Done(_) => {
+            println!("the master is rewriting the pages");
+            ExitCode::SUCCESS
+        }
+        ImportReply::Error(why) => fail(why),
+        ImportReply::Send(file) => {
+            fail(format!("the master asked for a file ({file}) unexpectedly"))
+        }
+    }
+}
+
+/// How long to wait for the master's answer unless told otherwise, in seconds.
+const DEFAULT_TIMEOUT: &str = "60";
+
+/// Sends one request to MrChase on the import queue and waits at most `timeout` for its
+/// answer.
+fn ask(
+    queue: &str,
+    timeout: std::time::Duration,
+    request: &piwheels_protocol::import::ImportRequest,
+) -> Result<piwheels_protocol::import::ImportReply, String> {
+    use piwheels_protocol::import::ImportProtocol;
+    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
+    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
+        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
+    req.request(request, timeout).map_err(|e| {
+        if e.is_timeout() {
+            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
+        } else {
+            format!("talking to the master on {queue}: {e}")
+        }
+    })
+}

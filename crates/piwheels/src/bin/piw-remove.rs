@@ -1,0 +1,177 @@
+//! `piw-remove`: removes a package or a version from a running master (its files, pages
+//! and rows), or only its builds, or skips or yanks it instead.
+//!
+//! ```text
+//! piw-remove [-y] [-b] [-s REASON] [--yank] [--import-queue ADDR] PACKAGE [VERSION]
+//! ```
+//!
+//! With `-b/--builds` only the builds go (so the version is built again unless skipped);
+//! with `-s/--skip` nothing is deleted but it is no longer built or published; `--yank`
+//! marks a version yanked. It asks the master's MrChase on the import queue.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use piwheels::{CommonOpts, confirm, declined, fail};
+use piwheels_db::canonicalize_name;
+use piwheels_protocol::import::{ImportReply, ImportRequest, RemovePackage, RemoveVersion};
+
+/// Remove, skip or yank a package or version of the piwheels database.
+#[derive(Debug, Parser)]
+#[command(name = "piw-remove", version, about, long_about = None)]
+struct Opts {
+    #[command(flatten)]
+    common: CommonOpts,
+    /// The package's name.
+    package: String,
+    /// The version (omit it for the whole package).
+    #[arg(value_name = "VERSION")]
+    package_version: Option<String>,
+    /// Proceed without asking.
+    #[arg(short, long)]
+    yes: bool,
+    /// Remove only the builds (the version is built again unless it is skipped).
+    #[arg(short, long)]
+    builds: bool,
+    /// Skip it (no longer built or published) for this reason instead of removing it.
+    #[arg(short, long, value_name = "REASON", default_value = "")]
+    skip: String,
+    /// Mark the version yanked instead of removing it.
+    #[arg(long)]
+    yank: bool,
+    /// The master's import queue.
+    #[arg(long, value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
+    import_queue: String,
+    /// How long to wait for the master's answer, in seconds.
+    #[arg(long, value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
+    timeout: u64,
+}
+
+fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
+    let package = canonicalize_name(opts.package.trim());
+    if package.is_empty() {
+        return Err(format!("{:?} is not a package name", opts.package));
+    }
+    let doing = if opts.builds {
+        "remove the builds of"
+    } else if !opts.skip.is_empty() {
+        "skip"
+    } else if opts.yank {
+        "yank"
+    } else {
+        "remove"
+    };
+    match &opts.package_version {
+        None => {
+            if opts.yank {
+                return Err("--yank needs a VERSION".into());
+            }
+            Ok((
+                ImportRequest::RemovePackage(RemovePackage {
+                    package: package.clone(),
+                    builds: opts.builds,
+                    skip: opts.skip.clone(),
+                }),
+                format!("{doing} the package {package} (every version)"),
+            ))
+        }
+        Some(v) => {
+            let v = v.trim().to_owned();
+            if v.is_empty() {
+                return Err("the VERSION is empty".into());
+            }
+            Ok((
+                ImportRequest::RemoveVersion(RemoveVersion {
+                    package: package.clone(),
+                    version: v.clone(),
+                    builds: opts.builds,
+                    skip: opts.skip.clone(),
+                    yank: opts.yank,
+                }),
+                format!("{doing} {package} {v}"),
+            ))
+        }
+    }
+}
+
+fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
+    let package = canonicalize_name(opts.package.trim());
+    let version = opts.package_version.as_deref().unwrap_or("").trim();
+    match reply {
+        ImportReply::Done(what) => Ok(match what.as_str() {
+            "DELPKG" => format!("removed package {package}"),
+            "SKIPPKG" => format!("skipped package {package}"),
+            "DELPKGBLD" => format!("removed the builds of package {package}"),
+            "DELVER" => format!("removed version {package} {version}"),
+            "SKIPVER" => format!("skipped version {package} {version}"),
+            "YANKVER" => format!("yanked version {package} {version}"),
+            "DELVERBLD" => format!("removed the builds of {package} {version}"),
+            other => format!("done: {other}"),
+        }),
+        ImportReply::Error(why) => Err(match why.as_str() {
+            "NOPKG" => format!("there is no package {package}"),
+            "NOVER" => format!("there is no version {package} {version}"),
+            other => other.to_owned(),
+        }),
+        ImportReply::Send(file) => {
+            Err(format!("the master asked for a file ({file}) unexpectedly"))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let opts: Opts = piwheels::config::parse();
+    piwheels::init_logging(&opts.common, false);
+    let (request, what) = match request(&opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !opts.yes && !confirm(&format!("This will {what}. Proceed?")) {
+        return declined();
+    }
+    let reply = match ask(
+        &opts.import_queue,
+        Duration::from_secs(opts.timeout),
+        &request,
+    ) {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    match explain(&opts, &reply) {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// How long to wait for the master's answer unless told otherwise, in seconds.
+const DEFAULT_TIMEOUT: &str = "60";
+
+/// Sends one request to MrChase on the import queue and waits at most `timeout` for its
+/// answer.
+fn ask(
+    queue: &str,
+    timeout: std::time::Duration,
+    request: &piwheels_protocol::import::ImportRequest,
+) -> Result<piwheels_protocol::import::ImportReply, String> {
+    use piwheels_protocol::import::ImportProtocol;
+    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
+    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
+        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
+    req.request(request, timeout).map_err(|e| {
+        if e.is_timeout() {
+            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
+        } else {
+            format!("talking to the master on {queue}: {e}")
+        }
+    })
+}
