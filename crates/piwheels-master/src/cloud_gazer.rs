@@ -230,6 +230,7 @@ impl CloudGazer {
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
                     report.pages += 1;
+                    self.removing.remove(&canon);
                     let buildable = self
                         .apply(&canon, &name, &value, &db_packages, &mut report)
                         .await?;
@@ -244,7 +245,6 @@ impl CloudGazer {
                     );
                 }
                 Ok(None) => {
-                    self.removing.remove(&canon);
                     // Listed but not there: the list and the page disagree for now.
                     tracing::debug!(task = "cloud_gazer", package = %canon, "listed but not found");
                     all_pages_read = false;
