@@ -157,8 +157,16 @@ impl TheScribe {
     pub async fn handle(&mut self, req: WebRequest) -> Result<()> {
         self.load().await?;
         match req {
-            WebRequest::Project(pkg) => self.rewrite(vec![(pkg, false)]).await.pop().unwrap_or(Ok(())),
-            WebRequest::Both(pkg) => self.rewrite(vec![(pkg, true)]).await.pop().unwrap_or(Ok(())),
+            WebRequest::Project(pkg) => self
+                .rewrite(vec![(pkg, false)])
+                .await
+                .pop()
+                .unwrap_or(Ok(())),
+            WebRequest::Both(pkg) => self
+                .rewrite(vec![(pkg, true)])
+                .await
+                .pop()
+                .unwrap_or(Ok(())),
             WebRequest::DeleteVersion(pkg, version) => self.delete_version(&pkg, &version).await,
             WebRequest::DeletePackage(pkg) => self.delete_package(&pkg).await,
             WebRequest::Log { build_id, log } => self.write_log(build_id, log).await,
@@ -184,14 +192,24 @@ impl TheScribe {
                 WebRequest::Project(p) => merge(&mut run, p, false),
                 WebRequest::Both(p) => merge(&mut run, p, true),
                 other => {
-                    errors.extend(self.rewrite(std::mem::take(&mut run)).await.into_iter().filter_map(Result::err));
+                    errors.extend(
+                        self.rewrite(std::mem::take(&mut run))
+                            .await
+                            .into_iter()
+                            .filter_map(Result::err),
+                    );
                     if let Err(e) = self.handle(other).await {
                         errors.push(e);
                     }
                 }
             }
             if reqs.peek().is_none() {
-                errors.extend(self.rewrite(std::mem::take(&mut run)).await.into_iter().filter_map(Result::err));
+                errors.extend(
+                    self.rewrite(std::mem::take(&mut run))
+                        .await
+                        .into_iter()
+                        .filter_map(Result::err),
+                );
             }
         }
         for e in &errors {
@@ -219,7 +237,10 @@ impl TheScribe {
         let mut new = false;
         for (pkg, both, r) in outcomes {
             results.push(r.map(|found| {
-                if found && both && let Some(set) = &mut self.packages {
+                if found
+                    && both
+                    && let Some(set) = &mut self.packages
+                {
                     new |= set.insert(pkg);
                 }
             }));
@@ -233,7 +254,12 @@ impl TheScribe {
     /// Writes a package's project page, JSON and alias symlinks, and with `both` its simple
     /// pages, leaving out `exclude` (a version being deleted). `false` if the database has
     /// no such package.
-    pub async fn write_package(&self, pkg: &str, both: bool, exclude: Option<&str>) -> Result<bool> {
+    pub async fn write_package(
+        &self,
+        pkg: &str,
+        both: bool,
+        exclude: Option<&str>,
+    ) -> Result<bool> {
         check_package(pkg).map_err(Error::Other)?;
         let Some(data) = self.hub.db.project_data(pkg).await? else {
             tracing::warn!(package = %pkg, "no such package; its pages are not written");
@@ -309,7 +335,10 @@ impl TheScribe {
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
         let site = self.site.clone();
         blocking(move || {
-            write(&site.out.join("index.html"), pages::home(&site, &stats).as_bytes())?;
+            write(
+                &site.out.join("index.html"),
+                pages::home(&site, &stats).as_bytes(),
+            )?;
             let maps = pages::sitemaps(&site, names.iter().map(String::as_str));
             let count = maps.len() - 1;
             for (name, xml) in maps {
@@ -359,7 +388,10 @@ fn write_pages(
     let prepared = model::prepare(data, exclude, &simple);
     if both {
         files::ensure_dir(&simple).map_err(io("creating", &simple))?;
-        write(&simple.join("index.html"), pages::simple_project(&prepared).as_bytes())?;
+        write(
+            &simple.join("index.html"),
+            pages::simple_project(&prepared).as_bytes(),
+        )?;
         write(&simple.join("index.json"), &json::simple_project(&prepared))?;
     }
     let projects = site.out.join("project");
@@ -367,8 +399,14 @@ fn write_pages(
     let json_dir = project.join("json");
     files::ensure_dir(&project).map_err(io("creating", &project))?;
     files::ensure_dir(&json_dir).map_err(io("creating", &json_dir))?;
-    write(&project.join("index.html"), pages::project_page(site, &prepared).as_bytes())?;
-    write(&json_dir.join("index.json"), &json::project(site, &prepared))?;
+    write(
+        &project.join("index.html"),
+        pages::project_page(site, &prepared).as_bytes(),
+    )?;
+    write(
+        &json_dir.join("index.json"),
+        &json::project(site, &prepared),
+    )?;
     for alias in aliases {
         match check_alias(alias, pkg) {
             Ok(()) => {
@@ -406,7 +444,12 @@ fn wheel_of(filename: &str, pkg: &str, version: &str) -> bool {
 
 /// Unlinks a version's wheels and metadata files: those the database lists and those whose
 /// names say they are of it. Returns how many wheels went.
-fn remove_version_files(site: &Site, pkg: &str, version: &str, listed: BTreeSet<String>) -> Result<usize> {
+fn remove_version_files(
+    site: &Site,
+    pkg: &str,
+    version: &str,
+    listed: BTreeSet<String>,
+) -> Result<usize> {
     let dir = site.out.join("simple").join(pkg);
     let mut names = listed;
     match std::fs::read_dir(&dir) {

@@ -2,9 +2,9 @@
 //! did (spec §6.9), so a single machine needs nothing else. Any static web server can
 //! serve the same directory instead.
 //!
-//! - A directory answers with its `index.html` (a directory asked for without its trailing
-//!   slash is redirected to it); there are no listings; anything missing answers `404.html`
-//!   with status 404.
+//! - A directory answers with its `index.html`, else its `index.json` (a directory asked
+//!   for without its trailing slash is redirected to it); there are no listings; anything
+//!   missing answers `404.html` with status 404.
 //! - Symlinks (the project aliases) are followed, but nothing outside the output directory
 //!   is ever served: `..` segments (also percent-encoded) and hidden names are refused, and
 //!   a path whose real location is outside the directory is not found.
@@ -142,16 +142,15 @@ fn negotiate(accept: Option<&str>) -> Form {
                 q = v.trim().parse().unwrap_or(0.0);
             }
         }
-        let form = match media.as_str() {
-            "application/vnd.pypi.simple.v1+json" | "application/vnd.pypi.simple.latest+json" => {
-                Form::Json
-            }
-            "application/vnd.pypi.simple.v1+html" | "application/vnd.pypi.simple.latest+html" => {
-                Form::V1Html
-            }
-            "text/html" | "text/*" | "*/*" => Form::Html,
-            _ => continue,
-        };
+        let form =
+            match media.as_str() {
+                "application/vnd.pypi.simple.v1+json"
+                | "application/vnd.pypi.simple.latest+json" => Form::Json,
+                "application/vnd.pypi.simple.v1+html"
+                | "application/vnd.pypi.simple.latest+html" => Form::V1Html,
+                "text/html" | "text/*" | "*/*" => Form::Html,
+                _ => continue,
+            };
         if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
             best = Some((q, form));
         }
@@ -231,8 +230,10 @@ async fn inside(site: &Site, path: &Path) -> Option<PathBuf> {
 
 async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
     let mut resp = respond(&site, req).await;
-    resp.headers_mut()
-        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
     resp
 }
 
@@ -244,7 +245,11 @@ async fn respond(site: &Site, req: Request) -> Response {
         return resp;
     }
     let raw = req.uri().path().to_owned();
-    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let query = req
+        .uri()
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
     let decoded: Vec<u8> = percent_decode_str(&raw).collect();
     if decoded.contains(&0) {
         return not_found(site).await;
@@ -262,7 +267,10 @@ async fn respond(site: &Site, req: Request) -> Response {
         [b"project"] => return redirect("/packages.html"),
         [b"p", rest @ ..] if !rest.is_empty() => {
             let rest: Vec<&str> = raw.trim_matches('/').split('/').skip(1).collect();
-            return redirect(&format!("/project/{}/", rest.join("/").trim_end_matches('/')));
+            return redirect(&format!(
+                "/project/{}/",
+                rest.join("/").trim_end_matches('/')
+            ));
         }
         _ => {}
     }
@@ -311,10 +319,16 @@ async fn respond(site: &Site, req: Request) -> Response {
         if !trailing {
             return redirect(&format!("{raw}/{query}"));
         }
-        let Some(index) = inside(site, &real.join("index.html")).await else {
-            return not_found(site).await;
-        };
-        return serve_file(site, index, "text/html; charset=utf-8", req).await;
+        // `index.html`, else `index.json` (the project JSON lives at `…/json/`).
+        for (name, ctype) in [
+            ("index.html", "text/html; charset=utf-8"),
+            ("index.json", "application/json"),
+        ] {
+            if let Some(index) = inside(site, &real.join(name)).await {
+                return serve_file(site, index, ctype, req).await;
+            }
+        }
+        return not_found(site).await;
     }
     if trailing {
         return not_found(site).await;
@@ -405,7 +419,10 @@ mod tests {
         );
         assert_eq!(negotiate(Some(SIMPLE_HTML)), Form::V1Html);
         assert_eq!(negotiate(Some("image/png")), Form::Html);
-        assert_eq!(negotiate(Some("application/vnd.pypi.simple.v1+json;q=0")), Form::Html);
+        assert_eq!(
+            negotiate(Some("application/vnd.pypi.simple.v1+json;q=0")),
+            Form::Html
+        );
     }
 
     #[test]
@@ -420,9 +437,15 @@ mod tests {
     fn gzip_acceptance() {
         let mut h = HeaderMap::new();
         assert!(!accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("br, gzip;q=0.5"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("br, gzip;q=0.5"),
+        );
         assert!(accepts_gzip(&h));
-        h.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip;q=0, br"));
+        h.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip;q=0, br"),
+        );
         assert!(!accepts_gzip(&h));
     }
 }

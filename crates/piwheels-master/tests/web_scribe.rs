@@ -74,7 +74,8 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     log_build(db, "foo-bar", "0.5", "cp39/linux_armv7l", vec![]).await;
-    let scribe = TheScribe::new(farm.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
+    let scribe =
+        TheScribe::new(farm.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
     Fixture {
         farm,
         scribe,
@@ -88,7 +89,8 @@ async fn start_up_writes_the_fixed_pages_and_the_root_index() {
     let f = farm(|_| {}).await;
     f.hub.db.add_new_package("zeta", "", "").await.unwrap();
     f.hub.db.add_new_package("alpha", "", "").await.unwrap();
-    let mut scribe = TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
+    let mut scribe =
+        TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
     for name in [
         "faq.html",
         "packages.html",
@@ -105,20 +107,27 @@ async fn start_up_writes_the_fixed_pages_and_the_root_index() {
     assert!(!f.out.join("simple/index.html").exists());
     scribe.load().await.unwrap();
     let root = read(f.out.join("simple/index.html"));
-    assert_in_order(&root, &["<a href=\"alpha/\">alpha</a>", "<a href=\"zeta/\">zeta</a>"]);
+    assert_in_order(
+        &root,
+        &["<a href=\"alpha/\">alpha</a>", "<a href=\"zeta/\">zeta</a>"],
+    );
     let root_json = json(f.out.join("simple/index.json"));
     assert_eq!(root_json["meta"]["api-version"], "1.1");
     assert_eq!(root_json["projects"][0]["name"], "alpha");
     assert_eq!(root_json["projects"][1]["name"], "zeta");
     // A root index already there is left alone at start-up.
     fs::write(f.out.join("simple/index.html"), "kept").unwrap();
-    let mut again = TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
+    let mut again =
+        TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
     again.load().await.unwrap();
     assert_eq!(read(f.out.join("simple/index.html")), "kept");
     // Every file is world-readable and no temporary file is left.
     for entry in fs::read_dir(&f.out).unwrap() {
         let name = entry.unwrap().file_name();
-        assert!(!name.to_string_lossy().starts_with('.'), "{name:?} left behind");
+        assert!(
+            !name.to_string_lossy().starts_with('.'),
+            "{name:?} left behind"
+        );
     }
 }
 
@@ -126,7 +135,10 @@ async fn start_up_writes_the_fixed_pages_and_the_root_index() {
 async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     let mut fx = fixture().await;
     let out = fx.farm.out.clone();
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
 
     // PEP 503 page: newest version first, escaped Requires-Python, yanks, metadata hashes.
     let html = read(out.join("simple/foo-bar/index.html"));
@@ -148,9 +160,15 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     assert!(line.contains(&format!("data-dist-info-metadata=\"sha256={meta_hash}\"")));
     assert!(line.contains(&format!("data-core-metadata=\"sha256={meta_hash}\"")));
     assert!(!line.contains("data-yanked"));
-    let yanked = html.lines().find(|l| l.contains(&fx.wheels[3].filename)).unwrap();
+    let yanked = html
+        .lines()
+        .find(|l| l.contains(&fx.wheels[3].filename))
+        .unwrap();
     assert!(yanked.contains("data-yanked=\"\""), "{yanked}");
-    assert!(!yanked.contains("data-core-metadata"), "no metadata file, no attribute");
+    assert!(
+        !yanked.contains("data-core-metadata"),
+        "no metadata file, no attribute"
+    );
 
     // PEP 691 page.
     let j = json(out.join("simple/foo-bar/index.json"));
@@ -168,7 +186,10 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     assert_eq!(f110["size"], w110.bytes.len() as u64);
     assert_eq!(files[2]["yanked"], true);
     assert_eq!(files[0]["core-metadata"], false);
-    assert_eq!(j["versions"], serde_json::json!(["2.0rc1", "1.10", "1.9", "1.0"]));
+    assert_eq!(
+        j["versions"],
+        serde_json::json!(["2.0rc1", "1.10", "1.9", "1.0"])
+    );
 
     // Project JSON (spec §6.4), releases newest version first.
     let raw = read(out.join("project/foo-bar/json/index.json"));
@@ -176,8 +197,14 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     let p: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(p["package"], "foo-bar");
     assert_eq!(p["summary"], "Foo <does> bars & more");
-    assert_eq!(p["pypi_url"], "https://upstream.example.test/project/foo-bar");
-    assert_eq!(p["piwheels_url"], "https://wheels.example.test/project/foo-bar");
+    assert_eq!(
+        p["pypi_url"],
+        "https://upstream.example.test/project/foo-bar"
+    );
+    assert_eq!(
+        p["piwheels_url"],
+        "https://wheels.example.test/project/foo-bar"
+    );
     let r = &p["releases"]["1.10"];
     assert_eq!(r["released"], "2024-01-03 00:00:00");
     assert_eq!(r["prerelease"], false);
@@ -186,7 +213,10 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     let file = &r["files"][&w110.filename];
     assert_eq!(
         file["file_url"],
-        format!("https://wheels.example.test/simple/foo-bar/{}", w110.filename)
+        format!(
+            "https://wheels.example.test/simple/foo-bar/{}",
+            w110.filename
+        )
     );
     assert_eq!(file["filehash"], sha256(&w110.bytes));
     assert_eq!(file["filesize"], w110.bytes.len() as u64);
@@ -194,18 +224,31 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     assert_eq!(file["file_abi_tag"], "none");
     assert_eq!(file["platform"], "any");
     assert_eq!(file["requires_python"], ">=3.7");
-    assert_eq!(file["apt_dependencies"], serde_json::json!(["libbar2", "libfoo1"]));
+    assert_eq!(
+        file["apt_dependencies"],
+        serde_json::json!(["libbar2", "libfoo1"])
+    );
     assert_eq!(file["pip_dependencies"], serde_json::json!(["six"]));
     assert_eq!(p["releases"]["2.0rc1"]["prerelease"], true);
     assert_eq!(p["releases"]["1.9"]["yanked"], true);
-    assert_eq!(p["releases"]["1.0"]["files"][&fx.wheels[0].filename]["requires_python"], Value::Null);
+    assert_eq!(
+        p["releases"]["1.0"]["files"][&fx.wheels[0].filename]["requires_python"],
+        Value::Null
+    );
 
     // Project page: display name, escaped summary, install command from the newest
     // usable release (1.10: 2.0rc1 is a pre-release, 1.9 is yanked), build-log links.
     let page = read(out.join("project/foo-bar/index.html"));
     assert!(page.contains("<h1>Foo_Bar</h1>"));
-    assert!(page.contains("Foo &#60;does&#62; bars &#38; more") || page.contains("Foo &lt;does&gt; bars &amp; more"), "{page}");
-    assert!(page.contains("sudo apt install libbar2 libfoo1\npip3 install Foo_Bar"), "{page}");
+    assert!(
+        page.contains("Foo &#60;does&#62; bars &#38; more")
+            || page.contains("Foo &lt;does&gt; bars &amp; more"),
+        "{page}"
+    );
+    assert!(
+        page.contains("sudo apt install libbar2 libfoo1\npip3 install Foo_Bar"),
+        "{page}"
+    );
     assert!(page.contains("href=\"/project/six/\""));
     let log = format!("/logs/0000/0000/{:04}.txt.gz", fx.build_ids[0]);
     assert!(page.contains(&log), "{log} in {page}");
@@ -230,9 +273,17 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
 #[tokio::test]
 async fn project_writes_only_the_project_pages() {
     let mut fx = fixture().await;
-    fx.scribe.handle(WebRequest::Project("foo-bar".into())).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Project("foo-bar".into()))
+        .await
+        .unwrap();
     assert!(fx.farm.out.join("project/foo-bar/index.html").is_file());
-    assert!(fx.farm.out.join("project/foo-bar/json/index.json").is_file());
+    assert!(
+        fx.farm
+            .out
+            .join("project/foo-bar/json/index.json")
+            .is_file()
+    );
     assert!(!fx.farm.out.join("simple/foo-bar/index.html").exists());
 }
 
@@ -244,29 +295,56 @@ async fn symlinks_in_the_way_become_directories() {
     std::os::unix::fs::symlink("elsewhere", out.join("project/foo-bar")).unwrap();
     // A real directory where an alias symlink should be.
     fs::create_dir_all(out.join("project/Foo_Bar")).unwrap();
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
-    assert!(fs::symlink_metadata(out.join("project/foo-bar")).unwrap().is_dir());
-    assert_eq!(fs::read_link(out.join("project/Foo_Bar")).unwrap(), Path::new("foo-bar"));
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
+    assert!(
+        fs::symlink_metadata(out.join("project/foo-bar"))
+            .unwrap()
+            .is_dir()
+    );
+    assert_eq!(
+        fs::read_link(out.join("project/Foo_Bar")).unwrap(),
+        Path::new("foo-bar")
+    );
 }
 
 #[tokio::test]
 async fn delete_version_unlinks_its_files_and_rewrites_the_pages() {
     let mut fx = fixture().await;
     let out = fx.farm.out.clone();
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
     let w = &fx.wheels[1];
     let wheel = out.join("simple/foo-bar").join(&w.filename);
-    let meta = out.join("simple/foo-bar").join(format!("{}.metadata", w.filename));
+    let meta = out
+        .join("simple/foo-bar")
+        .join(format!("{}.metadata", w.filename));
     assert!(wheel.exists() && meta.exists());
     // As CloudGazer does: the version goes from the database, then the pages.
-    fx.farm.hub.db.delete_version("foo-bar", "1.10").await.unwrap();
+    fx.farm
+        .hub
+        .db
+        .delete_version("foo-bar", "1.10")
+        .await
+        .unwrap();
     fx.scribe
         .handle(WebRequest::DeleteVersion("foo-bar".into(), "1.10".into()))
         .await
         .unwrap();
-    assert!(!wheel.exists(), "the wheel is found by its name even with the rows gone");
+    assert!(
+        !wheel.exists(),
+        "the wheel is found by its name even with the rows gone"
+    );
     assert!(!meta.exists());
-    assert!(out.join("simple/foo-bar").join(&fx.wheels[0].filename).exists());
+    assert!(
+        out.join("simple/foo-bar")
+            .join(&fx.wheels[0].filename)
+            .exists()
+    );
     let html = read(out.join("simple/foo-bar/index.html"));
     assert!(!html.contains(&w.filename));
     assert!(html.contains(&fx.wheels[0].filename));
@@ -279,7 +357,11 @@ async fn delete_version_unlinks_its_files_and_rewrites_the_pages() {
         .handle(WebRequest::DeleteVersion("foo-bar".into(), "1.0".into()))
         .await
         .unwrap();
-    assert!(!out.join("simple/foo-bar").join(&fx.wheels[0].filename).exists());
+    assert!(
+        !out.join("simple/foo-bar")
+            .join(&fx.wheels[0].filename)
+            .exists()
+    );
     let p = json(out.join("project/foo-bar/json/index.json"));
     assert!(p["releases"].get("1.0").is_none());
     assert!(p["releases"].get("2.0rc1").is_some());
@@ -289,9 +371,20 @@ async fn delete_version_unlinks_its_files_and_rewrites_the_pages() {
 async fn delete_package_removes_everything_of_it() {
     let mut fx = fixture().await;
     let out = fx.farm.out.clone();
-    fx.farm.hub.db.add_new_package("other", "", "").await.unwrap();
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
-    fx.scribe.handle(WebRequest::Both("other".into())).await.unwrap();
+    fx.farm
+        .hub
+        .db
+        .add_new_package("other", "", "")
+        .await
+        .unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("other".into()))
+        .await
+        .unwrap();
     // An alias the database no longer knows of.
     std::os::unix::fs::symlink("foo-bar", out.join("project/FOO.BAR")).unwrap();
     fx.farm.hub.db.delete_package("foo-bar").await.unwrap();
@@ -299,8 +392,16 @@ async fn delete_package_removes_everything_of_it() {
         .handle(WebRequest::DeletePackage("foo-bar".into()))
         .await
         .unwrap();
-    for gone in ["simple/foo-bar", "project/foo-bar", "project/Foo_Bar", "project/FOO.BAR"] {
-        assert!(fs::symlink_metadata(out.join(gone)).is_err(), "{gone} left behind");
+    for gone in [
+        "simple/foo-bar",
+        "project/foo-bar",
+        "project/Foo_Bar",
+        "project/FOO.BAR",
+    ] {
+        assert!(
+            fs::symlink_metadata(out.join(gone)).is_err(),
+            "{gone} left behind"
+        );
     }
     assert!(out.join("project/other/index.html").is_file());
     let root = read(out.join("simple/index.html"));
@@ -317,7 +418,10 @@ async fn hostile_names_are_refused() {
     fs::create_dir_all(&victim).unwrap();
     fs::write(victim.join("keep"), "x").unwrap();
     for bad in ["", "../victim", "..", "/etc", "Foo", "a/b", "a\0b"] {
-        let e = fx.scribe.handle(WebRequest::DeletePackage(bad.into())).await;
+        let e = fx
+            .scribe
+            .handle(WebRequest::DeletePackage(bad.into()))
+            .await;
         assert!(e.is_err(), "{bad:?} accepted");
         let e = fx.scribe.handle(WebRequest::Both(bad.into())).await;
         assert!(e.is_err(), "{bad:?} accepted");
@@ -333,11 +437,24 @@ async fn hostile_names_are_refused() {
         .add_new_package_version("foo-bar", "3.0", Some(day(9)), "")
         .await
         .unwrap();
-    log_build(&fx.farm.hub.db, "foo-bar", "3.0", "cp311/linux_armv7l", vec![f]).await;
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
+    log_build(
+        &fx.farm.hub.db,
+        "foo-bar",
+        "3.0",
+        "cp311/linux_armv7l",
+        vec![f],
+    )
+    .await;
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
     assert!(!read(out.join("simple/foo-bar/index.html")).contains("..foo_bar"));
     // A request for a package the database does not have writes nothing.
-    fx.scribe.handle(WebRequest::Both("nothing".into())).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("nothing".into()))
+        .await
+        .unwrap();
     assert!(!out.join("simple/nothing").exists());
     assert!(!read(out.join("simple/index.html")).contains("nothing"));
 }
@@ -371,21 +488,25 @@ async fn logs_are_gzipped_and_replaced() {
         .await
         .unwrap();
     assert_eq!(inflate(&path), "second");
-    assert!(fx
-        .scribe
-        .handle(WebRequest::Log {
-            build_id: -5,
-            log: "x".into()
-        })
-        .await
-        .is_err());
+    assert!(
+        fx.scribe
+            .handle(WebRequest::Log {
+                build_id: -5,
+                log: "x".into()
+            })
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn home_sitemaps_and_search_index() {
     let mut fx = fixture().await;
     let out = fx.farm.out.clone();
-    fx.scribe.handle(WebRequest::Both("foo-bar".into())).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Both("foo-bar".into()))
+        .await
+        .unwrap();
     let stats = piwheels_protocol::monitor::MasterStats {
         timestamp: chrono::Utc::now(),
         packages_built: 4321,
@@ -407,7 +528,10 @@ async fn home_sitemaps_and_search_index() {
         load_average: 0.5,
         cpu_temp: 40.0,
     };
-    fx.scribe.handle(WebRequest::Home(Box::new(stats))).await.unwrap();
+    fx.scribe
+        .handle(WebRequest::Home(Box::new(stats)))
+        .await
+        .unwrap();
     let home = read(out.join("index.html"));
     for s in ["4321", "98765", "1.5 GB", "cp311", "17", "25%"] {
         assert!(home.contains(s), "{s} missing from the homepage");
@@ -416,7 +540,9 @@ async fn home_sitemaps_and_search_index() {
     assert!(index.contains("https://wheels.example.test/sitemap0.xml"));
     assert!(index.contains("https://wheels.example.test/sitemap1.xml"));
     assert!(read(out.join("sitemap0.xml")).contains("https://wheels.example.test/faq.html"));
-    assert!(read(out.join("sitemap1.xml")).contains("https://wheels.example.test/project/foo-bar/"));
+    assert!(
+        read(out.join("sitemap1.xml")).contains("https://wheels.example.test/project/foo-bar/")
+    );
     assert!(!out.join("sitemap2.xml").exists());
 
     fx.farm.hub.db.add_new_package("bar", "", "").await.unwrap();
@@ -442,13 +568,21 @@ async fn batches_merge_and_write_in_parallel() {
             .await
             .unwrap();
         let w = make_wheel(&pkg, "1.0", None);
-        log_build(db, &pkg, "1.0", "cp311/linux_armv7l", vec![new_file(&w, None, &[])]).await;
+        log_build(
+            db,
+            &pkg,
+            "1.0",
+            "cp311/linux_armv7l",
+            vec![new_file(&w, None, &[])],
+        )
+        .await;
         reqs.push(WebRequest::Project(pkg.clone()));
         reqs.push(WebRequest::Both(pkg));
     }
     reqs.push(WebRequest::Both("pkg0".into()));
     reqs.push(WebRequest::DeletePackage("pkg1".into()));
-    let mut scribe = TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
+    let mut scribe =
+        TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
     let errors = scribe.handle_batch(reqs).await;
     assert!(errors.is_empty(), "{errors:?}");
     for i in 0..40 {

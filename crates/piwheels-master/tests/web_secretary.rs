@@ -58,7 +58,11 @@ async fn first_at_once_then_merged_once_per_window() {
         next(&mut r, Duration::from_millis(200)).await,
         Some(WebRequest::Both("bar".into()))
     );
-    assert_eq!(next(&mut r, WINDOW / 4).await, None, "merged requests went early");
+    assert_eq!(
+        next(&mut r, WINDOW / 4).await,
+        None,
+        "merged requests went early"
+    );
     assert_eq!(
         next(&mut r, WINDOW * 2).await,
         Some(WebRequest::Both("foo".into()))
@@ -87,7 +91,8 @@ async fn deletions_cancel_and_the_rest_goes_straight_through() {
         Some(WebRequest::Both("foo".into()))
     );
     r.to.send(WebRequest::Both("foo".into())).unwrap();
-    r.to.send(WebRequest::DeleteVersion("foo".into(), "1.0".into())).unwrap();
+    r.to.send(WebRequest::DeleteVersion("foo".into(), "1.0".into()))
+        .unwrap();
     assert_eq!(
         next(&mut r, Duration::from_millis(200)).await,
         Some(WebRequest::DeleteVersion("foo".into(), "1.0".into()))
@@ -98,7 +103,10 @@ async fn deletions_cancel_and_the_rest_goes_straight_through() {
         log: "log".into(),
     })
     .unwrap();
-    assert_eq!(next(&mut r, Duration::from_millis(200)).await, Some(WebRequest::Search));
+    assert_eq!(
+        next(&mut r, Duration::from_millis(200)).await,
+        Some(WebRequest::Search)
+    );
     assert!(matches!(
         next(&mut r, Duration::from_millis(200)).await,
         Some(WebRequest::Log { build_id: 7, .. })
@@ -132,7 +140,10 @@ async fn pausing_holds_rewrites_until_resumed() {
     r.to.send(WebRequest::Project("foo".into())).unwrap();
     r.to.send(WebRequest::Both("foo".into())).unwrap();
     r.to.send(WebRequest::Search).unwrap();
-    assert_eq!(next(&mut r, Duration::from_millis(200)).await, Some(WebRequest::Search));
+    assert_eq!(
+        next(&mut r, Duration::from_millis(200)).await,
+        Some(WebRequest::Search)
+    );
     assert_eq!(next(&mut r, WINDOW * 3).await, None, "flushed while paused");
     f.inboxes.paused.send(false).unwrap();
     assert_eq!(
@@ -158,12 +169,17 @@ async fn held_rewrites_survive_a_restart() {
     r.task.await.unwrap().unwrap();
     assert!(r.from.try_recv().is_err());
     let saved = f.hub.db.load_rewrites_pending().await.unwrap();
-    let mut got: Vec<(String, RewriteCommand)> =
-        saved.iter().map(|p| (p.package.clone(), p.command)).collect();
+    let mut got: Vec<(String, RewriteCommand)> = saved
+        .iter()
+        .map(|p| (p.package.clone(), p.command))
+        .collect();
     got.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(
         got,
-        [("bar".to_string(), RewriteCommand::Both), ("foo".to_string(), RewriteCommand::Project)]
+        [
+            ("bar".to_string(), RewriteCommand::Both),
+            ("foo".to_string(), RewriteCommand::Project)
+        ]
     );
 
     // A new master on the same database: the saved rewrites go out once their window has
@@ -178,7 +194,10 @@ async fn held_rewrites_survive_a_restart() {
     out.sort_by_key(|r| r.package().unwrap().to_owned());
     assert_eq!(
         out,
-        [WebRequest::Both("bar".into()), WebRequest::Project("foo".into())]
+        [
+            WebRequest::Both("bar".into()),
+            WebRequest::Project("foo".into())
+        ]
     );
     assert_eq!(next(&mut r, WINDOW * 2).await, None);
     hub.quit.cancel();

@@ -208,7 +208,10 @@ mod tests {
             log_path(123_456_789_012).unwrap(),
             Path::new("logs/1234/5678/9012.txt.gz")
         );
-        assert_eq!(log_path(0).unwrap(), Path::new("logs/0000/0000/0000.txt.gz"));
+        assert_eq!(
+            log_path(0).unwrap(),
+            Path::new("logs/0000/0000/0000.txt.gz")
+        );
         assert!(log_path(-1).is_none());
         assert!(log_path(1_000_000_000_000).is_none());
     }
@@ -252,7 +255,10 @@ mod tests {
         assert!(fs::symlink_metadata(&d).unwrap().is_dir());
         ensure_symlink(dir.path(), "Foo", "foo").unwrap();
         ensure_symlink(dir.path(), "Foo", "foo").unwrap();
-        assert_eq!(fs::read_link(dir.path().join("Foo")).unwrap(), Path::new("foo"));
+        assert_eq!(
+            fs::read_link(dir.path().join("Foo")).unwrap(),
+            Path::new("foo")
+        );
         remove_tree(&d).unwrap();
         remove_tree(&d).unwrap();
         assert!(!d.exists());

@@ -178,8 +178,18 @@ pub fn project(site: &Site, p: &Prepared<'_>) -> Vec<u8> {
                         file_abi_tag: &f.file.abi_file,
                         platform: &f.file.platform,
                         requires_python: f.file.requires_python.as_deref(),
-                        apt_dependencies: f.file.apt_dependencies.iter().map(String::as_str).collect(),
-                        pip_dependencies: f.file.pip_dependencies.iter().map(String::as_str).collect(),
+                        apt_dependencies: f
+                            .file
+                            .apt_dependencies
+                            .iter()
+                            .map(String::as_str)
+                            .collect(),
+                        pip_dependencies: f
+                            .file
+                            .pip_dependencies
+                            .iter()
+                            .map(String::as_str)
+                            .collect(),
                     };
                     (f.name.to_owned(), file)
                 })

@@ -204,11 +204,27 @@ mod tests {
 
     #[test]
     fn version_order() {
-        let mut vs = vec!["1.0", "1.10", "1.9", "2.0rc1", "banana", "1.0.post1", "0.1.dev0"];
+        let mut vs = vec![
+            "1.0",
+            "1.10",
+            "1.9",
+            "2.0rc1",
+            "banana",
+            "1.0.post1",
+            "0.1.dev0",
+        ];
         vs.sort_by_key(|v| std::cmp::Reverse(VersionKey::of(v)));
         assert_eq!(
             vs,
-            ["2.0rc1", "1.10", "1.9", "1.0.post1", "1.0", "0.1.dev0", "banana"]
+            [
+                "2.0rc1",
+                "1.10",
+                "1.9",
+                "1.0.post1",
+                "1.0",
+                "0.1.dev0",
+                "banana"
+            ]
         );
         assert!(VersionKey::of("2.0rc1").is_prerelease());
         assert!(VersionKey::of("1.0.dev3").is_prerelease());

@@ -319,7 +319,13 @@ pub fn home(site: &Site, s: &MasterStats) -> String {
     let mut builds: Vec<(String, i64, i64)> = s
         .builds_last_hour
         .iter()
-        .map(|(abi, n)| (abi.clone(), *n, s.builds_pending.get(abi).copied().unwrap_or(0)))
+        .map(|(abi, n)| {
+            (
+                abi.clone(),
+                *n,
+                s.builds_pending.get(abi).copied().unwrap_or(0),
+            )
+        })
         .collect();
     for (abi, n) in &s.builds_pending {
         if !s.builds_last_hour.contains_key(abi) {
@@ -370,7 +376,10 @@ pub const SITEMAP_URLS: usize = 50_000;
 
 /// The sitemaps: `sitemap0.xml` (the site's pages), `sitemap1.xml`… (50,000 projects
 /// each), and `sitemap.xml`, the index of them. (file name, contents).
-pub fn sitemaps<'a>(site: &Site, packages: impl ExactSizeIterator<Item = &'a str>) -> Vec<(String, String)> {
+pub fn sitemaps<'a>(
+    site: &Site,
+    packages: impl ExactSizeIterator<Item = &'a str>,
+) -> Vec<(String, String)> {
     let site_url = site.site_url.as_str();
     let mut out = Vec::new();
     let pages = ["/", "/packages.html", "/faq.html", "/json.html"];
@@ -409,7 +418,13 @@ mod tests {
         assert_eq!(human_size(999), "999 B");
         assert_eq!(human_size(1_500_000), "1.5 MB");
         assert_eq!(human_duration(TimeDelta::seconds(59)), "0 minutes");
-        assert_eq!(human_duration(TimeDelta::seconds(3_660)), "1 hour, 1 minute");
-        assert_eq!(human_duration(TimeDelta::seconds(2 * 86_400 + 7_200)), "2 days, 2 hours");
+        assert_eq!(
+            human_duration(TimeDelta::seconds(3_660)),
+            "1 hour, 1 minute"
+        );
+        assert_eq!(
+            human_duration(TimeDelta::seconds(2 * 86_400 + 7_200)),
+            "2 days, 2 hours"
+        );
     }
 }

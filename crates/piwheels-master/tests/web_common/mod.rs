@@ -80,7 +80,11 @@ fn b64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         let chars = chunk.len() + 1;
         for i in 0..chars {
@@ -129,10 +133,10 @@ pub fn make_wheel(dist: &str, version: &str, requires_python: Option<&str>) -> W
     record.push_str(&format!("{info}/RECORD,,\n"));
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let options = zip::write::SimpleFileOptions::default();
-    for (name, data) in files
-        .iter()
-        .chain(std::iter::once(&(format!("{info}/RECORD"), record.into_bytes())))
-    {
+    for (name, data) in files.iter().chain(std::iter::once(&(
+        format!("{info}/RECORD"),
+        record.into_bytes(),
+    ))) {
         zip.start_file(name.as_str(), options).unwrap();
         zip.write_all(data).unwrap();
     }
@@ -183,7 +187,13 @@ pub fn place(out: &Path, package: &str, w: &Wheel, metadata: bool) {
 }
 
 /// Logs a successful build of `files` on `target`; returns its id.
-pub async fn log_build(db: &Database, package: &str, version: &str, target_: &str, files: Vec<NewFile>) -> i64 {
+pub async fn log_build(
+    db: &Database,
+    package: &str,
+    version: &str,
+    target_: &str,
+    files: Vec<NewFile>,
+) -> i64 {
     db.log_build(&NewBuild {
         package: package.into(),
         version: version.into(),
@@ -202,7 +212,10 @@ pub async fn log_build(db: &Database, package: &str, version: &str, target_: &st
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !f() {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
