@@ -126,7 +126,10 @@ pub fn make_index(root: &Path, files: &[PathBuf]) {
     for f in files {
         let name = f.file_name().unwrap().to_string_lossy().into_owned();
         std::fs::copy(f, store.join(&name)).unwrap();
-        let project = canonical(name.split('-').next().unwrap());
+        let project = match name.strip_suffix(".tar.gz") {
+            Some(stem) => canonical(stem.rsplit_once('-').unwrap().0),
+            None => canonical(name.split('-').next().unwrap()),
+        };
         projects.entry(project).or_default().push(name);
     }
     std::fs::create_dir_all(&simple).unwrap();
@@ -287,4 +290,9 @@ pub fn dpkg_owner(path: &str) -> Option<String> {
     let text = String::from_utf8_lossy(&out.stdout);
     let pkg = text.lines().next()?.split(':').next()?.trim().to_owned();
     Some(pkg)
+}
+
+/// Makes a directory usable by everyone (sticky, like /tmp), for builds as `nobody`.
+pub fn open_dir(dir: &Path) {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
 }

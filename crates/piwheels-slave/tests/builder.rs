@@ -1,0 +1,328 @@
+//! The builder on real sdists: pip from a local index served on 127.0.0.1, a pure-Python
+//! package, a C extension, and a build that outlives its timeout (with a grandchild in a
+//! session of its own) whose every process must be ended.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use piwheels_slave::builder::{Build, BuildSpec};
+use piwheels_slave::{BuildUser, PythonFacts};
+
+/// Fails the build if it runs as root (builds never do).
+const NOT_ROOT: &str =
+    "import os, sys\nif os.getuid() == 0 or os.geteuid() == 0:\n    sys.exit('built as root!')\n";
+
+fn spec(name: &str, index: &str, dir: &Path, timeout: Duration) -> BuildSpec {
+    BuildSpec {
+        package: name.into(),
+        version: "1.0".into(),
+        index_url: index.into(),
+        extra_index_urls: Vec::new(),
+        python: common::python(),
+        timeout,
+        grace: Duration::from_secs(3),
+        dir: dir.to_path_buf(),
+        user: BuildUser::resolve(None).unwrap(),
+    }
+}
+
+fn pure_sdist(dir: &Path, name: &str) -> PathBuf {
+    let module = name.replace('-', "_");
+    let setup = format!(
+        "{NOT_ROOT}from setuptools import setup\nsetup(name='{name}', version='1.0', py_modules=['{module}'],\n      install_requires=['Six>=1.0', 'pytest; extra == \"test\"'], python_requires='>=3.8',\n      extras_require={{'test': ['pytest']}})\n"
+    );
+    common::make_sdist(
+        dir,
+        name,
+        "1.0",
+        &[("setup.py", &setup), (&format!("{module}.py"), "x = 1\n")],
+    )
+}
+
+#[test]
+fn builds_a_pure_python_sdist() {
+    let test = "builds_a_pure_python_sdist";
+    let work = common::open_tempdir();
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    let sdist = pure_sdist(&sdists, "piwtest-pure");
+    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
+        Ok(i) => i,
+        Err(why) => return common::skip(test, &why),
+    };
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let mut build = Build::start(spec(
+        "piwtest-pure",
+        &index,
+        &builds,
+        Duration::from_secs(300),
+    ))
+    .unwrap();
+    let dir = build.dir().unwrap().to_path_buf();
+    let result = build.wait_forever().clone();
+    assert!(result.status, "build failed:\n{}", result.output);
+    assert!(!result.timed_out);
+    assert!(result.duration > Duration::ZERO);
+    assert!(
+        result.output.contains("piwtest"),
+        "the log is pip's: {}",
+        result.output
+    );
+    assert_eq!(result.files.len(), 1, "{:?}", result.files);
+    let wheel = &result.files[0];
+    assert!(wheel.path.exists());
+    let s = &wheel.state;
+    assert_eq!(s.filename, "piwtest_pure-1.0-py3-none-any.whl");
+    assert_eq!(
+        (
+            s.package_tag.as_str(),
+            s.abi_tag.as_str(),
+            s.platform_tag.as_str()
+        ),
+        ("piwtest_pure", "none", "any")
+    );
+    assert_eq!(s.requires_python.as_deref(), Some(">=3.8"));
+    assert_eq!(s.dependencies["pip"], ["six"]);
+    assert!(s.dependencies["apt"].is_empty());
+    // Dropping the build removes its directory, wheel and all.
+    drop(build);
+    assert!(!dir.exists());
+    assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
+}
+
+#[test]
+fn builds_a_c_extension_with_its_apt_dependencies() {
+    let test = "builds_a_c_extension_with_its_apt_dependencies";
+    let python = common::python();
+    if !Path::new("/usr/include/zlib.h").exists() {
+        return common::skip(test, "no zlib headers (zlib1g-dev)");
+    }
+    let work = common::open_tempdir();
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    let setup = format!(
+        "{NOT_ROOT}from setuptools import setup, Extension\nsetup(name='piwtest-cext', version='1.0', packages=['piwtest_cext'],\n      ext_modules=[Extension('piwtest_cext._speed', ['speed.c'], libraries=['z'])])\n"
+    );
+    let c = "#include <Python.h>\n#include <zlib.h>\nstatic PyObject *v(PyObject *s, PyObject *a) { return PyUnicode_FromString(zlibVersion()); }\n\
+static PyMethodDef m[] = {{\"zlib_version\", v, METH_NOARGS, NULL}, {NULL, NULL, 0, NULL}};\n\
+static struct PyModuleDef d = {PyModuleDef_HEAD_INIT, \"_speed\", NULL, -1, m};\n\
+PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&d); }\n";
+    let sdist = common::make_sdist(
+        &sdists,
+        "piwtest-cext",
+        "1.0",
+        &[
+            ("setup.py", &setup),
+            ("speed.c", c),
+            ("piwtest_cext/__init__.py", ""),
+        ],
+    );
+    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
+        Ok(i) => i,
+        Err(why) => return common::skip(test, &why),
+    };
+    let user = BuildUser::resolve(None).unwrap();
+    let facts = PythonFacts::probe(&python, &user).unwrap();
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let mut build = Build::start(spec(
+        "piwtest-cext",
+        &index,
+        &builds,
+        Duration::from_secs(600),
+    ))
+    .unwrap();
+    let result = build.wait_forever().clone();
+    assert!(result.status, "build failed:\n{}", result.output);
+    assert_eq!(result.files.len(), 1);
+    let s = &result.files[0].state;
+    // What the interpreter reported is what it built.
+    assert_eq!(s.abi_tag, facts.abi, "{s:?}");
+    assert_eq!(s.platform_tag, facts.platform, "{s:?}");
+    assert_eq!(s.py_version_tag, format!("cp{}", facts.py_version));
+    let apt = &s.dependencies["apt"];
+    if let Some(zlib) = common::dpkg_owner("/lib/x86_64-linux-gnu/libz.so.1")
+        .or_else(|| common::dpkg_owner("/usr/lib/x86_64-linux-gnu/libz.so.1"))
+    {
+        assert!(apt.contains(&zlib), "{apt:?} lacks {zlib}");
+    } else {
+        assert!(!apt.is_empty() || s.dependencies.contains_key(""), "{s:?}");
+    }
+    assert!(!s.dependencies.contains_key(""), "{:?}", s.dependencies);
+}
+
+#[test]
+fn a_failing_build_is_reported_with_its_log() {
+    let test = "a_failing_build_is_reported_with_its_log";
+    let work = common::open_tempdir();
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    let sdist = common::make_sdist(
+        &sdists,
+        "piwtest-broken",
+        "1.0",
+        &[(
+            "setup.py",
+            "raise SystemExit('piwtest: this package cannot be built')\n",
+        )],
+    );
+    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
+        Ok(i) => i,
+        Err(why) => return common::skip(test, &why),
+    };
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let mut build = Build::start(spec(
+        "piwtest-broken",
+        &index,
+        &builds,
+        Duration::from_secs(300),
+    ))
+    .unwrap();
+    let result = build.wait_forever().clone();
+    assert!(!result.status);
+    assert!(result.files.is_empty());
+    assert!(
+        result.output.contains("this package cannot be built"),
+        "{}",
+        result.output
+    );
+    // A name that would be a pip option is refused before pip runs.
+    let mut build = Build::start(spec(
+        "--index-url=http://127.0.0.1:1/",
+        &index,
+        &builds,
+        Duration::from_secs(30),
+    ))
+    .unwrap();
+    let result = build.wait_forever().clone();
+    assert!(!result.status);
+    assert!(result.output.contains("refused"), "{}", result.output);
+}
+
+fn alive(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let st = piwheels_slave::tree::parse_stat(&stat)?;
+    Some(format!("pid {pid} state {} ppid {}", st.state, st.ppid))
+}
+
+#[test]
+fn the_timeout_ends_every_process_of_the_build() {
+    let test = "the_timeout_ends_every_process_of_the_build";
+    let work = common::open_tempdir();
+    let pids = work.path().join("pids");
+    std::fs::create_dir(&pids).unwrap();
+    common::open_dir(&pids);
+    let pidfile = pids.join("pids.txt");
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    // setup.py starts a grandchild in a session of its own (out of the build's process
+    // group and session), records both pids, and sleeps far past the timeout; the
+    // grandchild ignores SIGTERM.
+    let setup = format!(
+        "{NOT_ROOT}import subprocess, time\n\
+         child = subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'], start_new_session=True)\n\
+         with open({pidfile:?}, 'a') as f:\n    f.write('%d %d\\n' % (os.getpid(), child.pid))\n\
+         time.sleep(600)\n"
+    );
+    let sdist = common::make_sdist(&sdists, "piwtest-sleepy", "1.0", &[("setup.py", &setup)]);
+    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
+        Ok(i) => i,
+        Err(why) => return common::skip(test, &why),
+    };
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let timeout = Duration::from_secs(25);
+    let started = Instant::now();
+    let mut build = Build::start(spec("piwtest-sleepy", &index, &builds, timeout)).unwrap();
+    let result = build.wait_forever().clone();
+    let took = started.elapsed();
+    assert!(!result.status);
+    assert!(result.timed_out, "{}", result.output);
+    assert!(
+        result.output.contains("Build timed out"),
+        "a clear line in the log: {}",
+        result.output
+    );
+    assert!(took >= timeout, "{took:?}");
+    assert!(took < timeout + Duration::from_secs(30), "{took:?}");
+    let text = std::fs::read_to_string(&pidfile)
+        .unwrap_or_else(|e| panic!("setup.py never ran ({e}); log:\n{}", result.output));
+    let recorded: Vec<i32> = text
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect();
+    assert!(recorded.len() >= 2, "{text}");
+    for pid in recorded {
+        assert_eq!(
+            alive(pid),
+            None,
+            "a build process survived (or was not reaped)"
+        );
+    }
+    drop(build);
+    assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
+}
+
+#[test]
+fn stopping_a_build_ends_it_and_cleans_up() {
+    let test = "stopping_a_build_ends_it_and_cleans_up";
+    let work = common::open_tempdir();
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    let setup = format!("{NOT_ROOT}import time\ntime.sleep(600)\n");
+    let sdist = common::make_sdist(&sdists, "piwtest-stopped", "1.0", &[("setup.py", &setup)]);
+    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
+        Ok(i) => i,
+        Err(why) => return common::skip(test, &why),
+    };
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let mut build = Build::start(spec(
+        "piwtest-stopped",
+        &index,
+        &builds,
+        Duration::from_secs(600),
+    ))
+    .unwrap();
+    assert!(build.wait(Duration::from_secs(3)).is_none());
+    let t = Instant::now();
+    build.stop();
+    assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
+    assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
+}
+
+#[test]
+fn builds_never_run_as_root() {
+    if common::is_root() {
+        let user = BuildUser::resolve(None).unwrap();
+        assert!(user.switch);
+        assert_ne!(user.uid, 0);
+        assert_eq!(user.name, "nobody");
+        let e = BuildUser::resolve(Some("root")).unwrap_err();
+        assert!(e.to_string().contains("never run as root"), "{e}");
+        let e = BuildUser::resolve(Some("0")).unwrap_err();
+        assert!(e.to_string().contains("never run as root"), "{e}");
+        assert!(BuildUser::resolve(Some("no-such-user-piw")).is_err());
+        // The interpreter is asked as the build user.
+        let facts = PythonFacts::probe(&common::python(), &user).unwrap();
+        assert!(
+            facts.abi.starts_with("cp") || facts.abi.starts_with("pp"),
+            "{facts:?}"
+        );
+        assert!(!facts.platform.contains('-') && !facts.platform.contains('.'));
+    } else {
+        let user = BuildUser::resolve(None).unwrap();
+        assert!(!user.switch);
+        assert_eq!(user.uid, rustix::process::geteuid().as_raw());
+        assert!(BuildUser::resolve(Some("root")).is_err());
+    }
+}
