@@ -20,7 +20,7 @@ use piwheels_protocol::import::{AddPackage, AddVersion, ImportReply, ImportReque
 
 /// Add a package or version to the piwheels database, or update one.
 #[derive(Debug, Parser)]
-#[command(name = "piw-add", version, about, long_about = None)]
+#[command(name = "piw-add", version, long_about = None)]
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,

@@ -30,7 +30,7 @@ enum Part {
 
 /// Write pages of the piwheels site again.
 #[derive(Debug, Parser)]
-#[command(name = "piw-rebuild", version, about, long_about = None)]
+#[command(name = "piw-rebuild", version, long_about = None)]
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,

@@ -19,7 +19,7 @@ use piwheels_protocol::import::{ImportReply, ImportRequest, RemovePackage, Remov
 
 /// Remove, skip or yank a package or version of the piwheels database.
 #[derive(Debug, Parser)]
-#[command(name = "piw-remove", version, about, long_about = None)]
+#[command(name = "piw-remove", version, long_about = None)]
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
