@@ -122,7 +122,9 @@ impl BigBrother {
         }
         match self.hub.db.statistics().await {
             Ok(s) => self.db_stats = Some(s),
-            Err(e) => tracing::warn!(error = %e, "cannot read the statistics; reporting the last ones"),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the statistics; reporting the last ones")
+            }
         }
         if let Some(fs) = crate::file_juggler::statvfs(&self.hub.config.output_path) {
             self.statfs = Some(fs);

@@ -309,6 +309,7 @@ impl Task for FileJuggler {
         let quit = self.hub.quit.clone();
         loop {
             tokio::select! {
+                biased;
                 () = quit.cancelled() => break,
                 req = self.inbox.recv() => match req {
                     Some(req) => self.handle_request(req),

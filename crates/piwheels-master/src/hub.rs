@@ -85,6 +85,8 @@ pub enum StatsMessage {
 
 /// A request to FileJuggler, which receives files (the original's FS RPC, spec §4).
 #[derive(Debug)]
+// Few and short-lived (one per file transferred): boxing the file state buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum FsRequest {
     /// Expect this file from this slave (0: `piw-import`): the slave's next transfer.
     Expect {

@@ -33,12 +33,17 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::big_brother::BigBrother;
+use crate::cloud_gazer::CloudGazer;
 use crate::config::MasterConfig;
 use crate::error::{Error, Result};
 use crate::file_juggler::FileJuggler;
 use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
+use crate::mr_chase::MrChase;
 use crate::slave_driver::SlaveDriver;
 use crate::the_architect::TheArchitect;
+use crate::the_scribe::TheScribe;
+use crate::the_secretary::TheSecretary;
+use crate::web_server::WebServer;
 
 pub use sysinfo::master_hello;
 
@@ -74,7 +79,10 @@ impl std::fmt::Debug for Master {
             .field("slave_endpoint", &self.slave_endpoint)
             .field("file_endpoint", &self.file_endpoint)
             .field("web_addr", &self.web_addr)
-            .field("tasks", &self.tasks.iter().map(|(n, _)| *n).collect::<Vec<_>>())
+            .field(
+                "tasks",
+                &self.tasks.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -84,7 +92,8 @@ fn bind_monitor_socket<T>(
     endpoint: &str,
     bind: impl FnOnce() -> std::result::Result<T, piwheels_protocol::transport::TransportError>,
 ) -> Result<T> {
-    let socket = bind().map_err(|e| Error::Other(format!("cannot bind the {what} socket {endpoint}: {e}")))?;
+    let socket = bind()
+        .map_err(|e| Error::Other(format!("cannot bind the {what} socket {endpoint}: {e}")))?;
     if ipc_path(endpoint).is_some()
         && let Err(e) = add_ipc_group_write(endpoint)
     {
@@ -97,7 +106,9 @@ impl Master {
     /// Starts the master: database, build targets, sockets, every task.
     pub async fn start(config: MasterConfig) -> Result<Master> {
         if rustix::process::geteuid().is_root() {
-            tracing::warn!("running as root: the master does not need to, and should not in production");
+            tracing::warn!(
+                "running as root: the master does not need to, and should not in production"
+            );
         }
         std::fs::create_dir_all(&config.output_path)
             .map_err(|e| Error::io("creating", &config.output_path, e))?;
@@ -122,6 +133,8 @@ impl Master {
         let control_endpoint = control.endpoint()?;
 
         let quit = hub.quit.clone();
+        // A failed start stops the tasks started so far.
+        let stop_on_error = quit.clone().drop_guard();
         let mut tasks = Vec::new();
         macro_rules! start {
             ($task:expr) => {{
@@ -129,6 +142,10 @@ impl Master {
                 tasks.push((name_of(&task), supervise(task, quit.clone())));
             }};
         }
+        // In the original's order (spec §1.5): what others send to exists first.
+        let (scribe_tx, scribe_rx) = mpsc::unbounded_channel();
+        start!(TheScribe::new(hub.clone(), scribe_rx)?);
+        start!(TheSecretary::new(hub.clone(), inboxes.web, scribe_tx));
         let file_juggler = FileJuggler::bind(hub.clone(), inboxes.fs)?;
         let file_endpoint = file_juggler.endpoint().to_owned();
         let slave_driver = SlaveDriver::bind(hub.clone(), inboxes.skip, inboxes.slave_commands)?;
@@ -136,12 +153,20 @@ impl Master {
         start!(BigBrother::new(hub.clone(), inboxes.stats));
         start!(file_juggler);
         start!(slave_driver);
-        start!(crate::mr_chase::MrChase::bind(hub.clone())?);
+        start!(MrChase::bind(hub.clone())?);
         start!(TheArchitect::new(hub.clone(), inboxes.queue));
-        start!(crate::cloud_gazer::CloudGazer::new(hub.clone()));
-        let web_addr = None;
-        let _ = inboxes.web;
+        start!(CloudGazer::new(hub.clone()));
+        let web_addr = match hub.config.web_listen {
+            Some(_) => {
+                let web = WebServer::bind(hub.clone())?;
+                let addr = web.local_addr();
+                start!(web);
+                Some(addr)
+            }
+            None => None,
+        };
 
+        stop_on_error.disarm();
         tracing::info!(slaves = %slave_endpoint, files = %file_endpoint, status = %status_endpoint,
             control = %control_endpoint, "master started");
         Ok(Master {

@@ -33,7 +33,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, NewFile, Target};
 use piwheels_protocol::Message;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
-use piwheels_protocol::slave::{Ack, BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+use piwheels_protocol::slave::{
+    Ack, BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest,
+};
 use piwheels_protocol::states::{Build, BuildState, FileState, SlaveState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
@@ -262,7 +264,10 @@ impl SlaveDriver {
         let slave_id = match self.slaves.get_mut(peer) {
             Some(slave) => {
                 slave.state.record_reply(&reply);
-                if matches!(reply, SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)) {
+                if matches!(
+                    reply,
+                    SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)
+                ) {
                     slave.build_started = None;
                 }
                 Some(slave.state.slave_id)
@@ -285,7 +290,11 @@ impl SlaveDriver {
         }
     }
 
-    async fn handle(&mut self, peer: Identity, msg: std::result::Result<SlaveRequest, piwheels_protocol::ProtocolError>) -> Result<()> {
+    async fn handle(
+        &mut self,
+        peer: Identity,
+        msg: std::result::Result<SlaveRequest, piwheels_protocol::ProtocolError>,
+    ) -> Result<()> {
         let now = Utc::now();
         let request = match msg {
             Ok(request) => request,
@@ -325,14 +334,26 @@ impl SlaveDriver {
         if slave.busy.is_some() {
             // A REQ socket cannot send again before its reply: this is a new socket with a
             // recycled identity, or a broken peer.
-            tracing::warn!(slave = id, msg = request.name(), "request while its last one is being answered; dropped");
+            tracing::warn!(
+                slave = id,
+                msg = request.name(),
+                "request while its last one is being answered; dropped"
+            );
             return Ok(());
         }
         tracing::debug!(slave = id, msg = request.name(), "request");
         if !slave.state.accepts(&request) {
-            tracing::warn!(slave = id, msg = request.name(),
-                last_reply = slave.state.last_reply.as_ref().map(|r| r.name()).unwrap_or("none"),
-                "protocol error: message out of order; telling the slave to die");
+            tracing::warn!(
+                slave = id,
+                msg = request.name(),
+                last_reply = slave
+                    .state
+                    .last_reply
+                    .as_ref()
+                    .map(|r| r.name())
+                    .unwrap_or("none"),
+                "protocol error: message out of order; telling the slave to die"
+            );
             return self.reply(&peer, SlaveReply::Die).await;
         }
         match request {
@@ -470,7 +491,10 @@ impl SlaveDriver {
     async fn built(&mut self, peer: Identity, report: BuiltReport) -> Result<()> {
         let slave = self.slaves.get_mut(&peer).expect("known slave");
         let id = slave.state.slave_id;
-        let job = slave.job().cloned().expect("accepts() checked the last reply");
+        let job = slave
+            .job()
+            .cloned()
+            .expect("accepts() checked the last reply");
         if slave.state.skipped {
             slave.state.skipped = false;
             tracing::info!(slave = id, package = %job.package, "build skipped; not recorded");
@@ -545,7 +569,10 @@ impl SlaveDriver {
         if slave.state.skipped || slave.state.build.is_none() {
             slave.state.skipped = false;
             slave.state.build = None;
-            tracing::info!(slave = id, "build skipped during its transfer; not recorded");
+            tracing::info!(
+                slave = id,
+                "build skipped during its transfer; not recorded"
+            );
             return self.reply(&peer, SlaveReply::Done).await;
         }
         let package = slave
@@ -596,7 +623,8 @@ impl SlaveDriver {
                     Err(e) => {
                         let permanent = matches!(
                             e,
-                            piwheels_db::Error::Invalid { .. } | piwheels_db::Error::NotFound { .. }
+                            piwheels_db::Error::Invalid { .. }
+                                | piwheels_db::Error::NotFound { .. }
                         );
                         if permanent || attempt >= timing.log_attempts {
                             tracing::error!(slave = slave_id, package = %build.package,
@@ -651,7 +679,12 @@ impl SlaveDriver {
                     }
                     Err(e) => {
                         tracing::warn!(slave = slave_id, file = %filename, error = %e, "asking the slave to send it again");
-                        let file = slave.state.build.as_ref().and_then(|b| b.file(&filename)).cloned();
+                        let file = slave
+                            .state
+                            .build
+                            .as_ref()
+                            .and_then(|b| b.file(&filename))
+                            .cloned();
                         match file {
                             Some(file) => match self.hub.fs.expect(slave_id, file).await {
                                 Ok(()) => self.reply(&peer, SlaveReply::Send(filename)).await,
@@ -703,7 +736,8 @@ impl SlaveDriver {
     }
 
     fn command(&mut self, command: SlaveCommand) {
-        let select = |target: Option<i64>, slave: &Slave| target.is_none_or(|id| id == slave.state.slave_id);
+        let select =
+            |target: Option<i64>, slave: &Slave| target.is_none_or(|id| id == slave.state.slave_id);
         match command {
             SlaveCommand::Replay => {
                 let mut slaves: Vec<&Slave> = self.slaves.values().collect();
@@ -753,13 +787,18 @@ impl SlaveDriver {
             SkipRequest::Package(p) => (p.as_str(), None),
             SkipRequest::Version(p, v) => (p.as_str(), Some(v.as_str())),
         };
-        self.jobs.delete(package, version, self.timing.deletion_exclusion);
+        self.jobs
+            .delete(package, version, self.timing.deletion_exclusion);
         for s in self.slaves.values_mut() {
             if let Some((p, v)) = s.working_on()
                 && p == package
                 && version.is_none_or(|version| version == v)
             {
-                tracing::info!(slave = s.state.slave_id, package, "abandoning the build of a deleted package");
+                tracing::info!(
+                    slave = s.state.slave_id,
+                    package,
+                    "abandoning the build of a deleted package"
+                );
                 s.state.skipped = true;
             }
         }
@@ -772,7 +811,9 @@ impl SlaveDriver {
         let expired: Vec<Identity> = self
             .slaves
             .iter()
-            .filter(|(_, s)| s.busy.is_none() && now - s.state.last_seen > ours.min(s.state.hello.busy_timeout))
+            .filter(|(_, s)| {
+                s.busy.is_none() && now - s.state.last_seen > ours.min(s.state.hello.busy_timeout)
+            })
             .map(|(peer, _)| peer.clone())
             .collect();
         for peer in expired {
@@ -833,15 +874,18 @@ impl Task for SlaveDriver {
         let mut tick = tokio::time::interval(self.timing.check_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            // Biased: commands and deletions already queued apply before the next request
+            // (a monitor's WAKE, then the slave's IDLE).
             tokio::select! {
+                biased;
                 () = quit.cancelled() => return Ok(()),
+                Some(cmd) = self.commands.recv() => self.command(cmd),
+                Some(req) = self.skip.recv() => self.skip_request(req),
+                Some(done) = self.done_rx.recv() => self.complete(done).await?,
                 msg = self.router.recv() => {
                     let (peer, msg) = msg?;
                     self.handle(peer, msg).await?;
                 }
-                Some(done) = self.done_rx.recv() => self.complete(done).await?,
-                Some(cmd) = self.commands.recv() => self.command(cmd),
-                Some(req) = self.skip.recv() => self.skip_request(req),
                 _ = tick.tick() => {
                     self.expire();
                     self.refresh_targets().await;

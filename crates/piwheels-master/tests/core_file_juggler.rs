@@ -67,7 +67,11 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
     ));
     let data = wheel("foo", "1.0", 3 << 20);
     let name = "foo-1.0-py3-none-any.whl";
-    j.hub.fs.expect(1, file_state(name, &data, "any")).await.unwrap();
+    j.hub
+        .fs
+        .expect(1, file_state(name, &data, "any"))
+        .await
+        .unwrap();
     assert_eq!(j.temps().len(), 1, "the transfer's temporary file");
     let sent = send_file(&j.endpoint, 1, &data, None).await;
     assert!(sent.done);
@@ -76,7 +80,10 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
 
     let dir = j.env.simple().join("foo");
     assert_eq!(std::fs::read(dir.join(name)).unwrap(), data);
-    let mode = std::fs::metadata(dir.join(name)).unwrap().permissions().mode();
+    let mode = std::fs::metadata(dir.join(name))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o644);
     assert_eq!(
         std::fs::read_to_string(dir.join(format!("{name}.metadata"))).unwrap(),
@@ -92,7 +99,11 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
     );
     assert_eq!(
         tree(&j.env.simple()),
-        ["foo", "foo/foo-1.0-py3-none-any.whl", "foo/foo-1.0-py3-none-any.whl.metadata"]
+        [
+            "foo",
+            "foo/foo-1.0-py3-none-any.whl",
+            "foo/foo-1.0-py3-none-any.whl.metadata"
+        ]
     );
     assert!(matches!(
         tokio::time::timeout(Duration::from_secs(5), j.inboxes.stats.recv()).await,
@@ -107,10 +118,20 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
 async fn a_zero_byte_file_is_complete_at_once() {
     let j = Juggler::start().await;
     let name = "foo-1.0-py3-none-any.whl";
-    j.hub.fs.expect(1, file_state(name, b"", "any")).await.unwrap();
+    j.hub
+        .fs
+        .expect(1, file_state(name, b"", "any"))
+        .await
+        .unwrap();
     // Complete before any HELLO; a HELLO still gets DONE.
     let sent = send_file(&j.endpoint, 1, b"", None).await;
-    assert_eq!(sent, Sent { chunks: 0, done: true });
+    assert_eq!(
+        sent,
+        Sent {
+            chunks: 0,
+            done: true
+        }
+    );
     j.hub.fs.verify(1, "foo").await.unwrap();
     let path = j.env.simple().join("foo").join(name);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
@@ -124,20 +145,40 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
     let j = Juggler::start().await;
     let data = wheel("foo", "1.0", 5 << 20);
     let name = "foo-1.0-py3-none-any.whl";
-    j.hub.fs.expect(3, file_state(name, &data, "any")).await.unwrap();
+    j.hub
+        .fs
+        .expect(3, file_state(name, &data, "any"))
+        .await
+        .unwrap();
     let first = send_file(&j.endpoint, 3, &data, Some(2)).await;
-    assert_eq!(first, Sent { chunks: 2, done: false });
+    assert_eq!(
+        first,
+        Sent {
+            chunks: 2,
+            done: false
+        }
+    );
     assert!(j.hub.fs.verify(3, "foo").await.is_err(), "not complete yet");
     // Verification failed, so the transfer is gone; the slave is told to send again.
-    j.hub.fs.expect(3, file_state(name, &data, "any")).await.unwrap();
+    j.hub
+        .fs
+        .expect(3, file_state(name, &data, "any"))
+        .await
+        .unwrap();
     let part = send_file(&j.endpoint, 3, &data, Some(1)).await;
     assert_eq!(part.chunks, 1);
     // A new socket (new identity) takes over the same transfer and finishes it.
     let rest = send_file(&j.endpoint, 3, &data, None).await;
     assert!(rest.done);
-    assert!(rest.chunks < 6, "only the missing part is fetched again: {rest:?}");
+    assert!(
+        rest.chunks < 6,
+        "only the missing part is fetched again: {rest:?}"
+    );
     j.hub.fs.verify(3, "foo").await.unwrap();
-    assert_eq!(std::fs::read(j.env.simple().join("foo").join(name)).unwrap(), data);
+    assert_eq!(
+        std::fs::read(j.env.simple().join("foo").join(name)).unwrap(),
+        data
+    );
     assert!(j.temps().is_empty());
     j.stop().await;
 }
@@ -235,23 +276,38 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
         d.send(frames).await.unwrap();
     }
     // None of that is answered.
-    assert!(tokio::time::timeout(Duration::from_millis(500), d.recv()).await.is_err());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), d.recv())
+            .await
+            .is_err()
+    );
     // A chunk past the end is refused, not written.
     let data = wheel("foo", "1.0", 10_000);
     let name = "foo-1.0-py3-none-any.whl";
-    j.hub.fs.expect(5, file_state(name, &data, "any")).await.unwrap();
-    let mut d = dealer(&j.endpoint);
-    d.send(piwheels_protocol::transfer::hello_frames(5)).await.unwrap();
-    let _fetch = d.recv().await.unwrap();
-    let len = data.len() as u64;
-    d.send(piwheels_protocol::transfer::chunk_frames(len - 1, vec![0; 100]))
+    j.hub
+        .fs
+        .expect(5, file_state(name, &data, "any"))
         .await
         .unwrap();
+    let mut d = dealer(&j.endpoint);
+    d.send(piwheels_protocol::transfer::hello_frames(5))
+        .await
+        .unwrap();
+    let _fetch = d.recv().await.unwrap();
+    let len = data.len() as u64;
+    d.send(piwheels_protocol::transfer::chunk_frames(
+        len - 1,
+        vec![0; 100],
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let temps = j.temps();
     assert_eq!(temps.len(), 1);
     assert_eq!(
-        std::fs::metadata(j.env.simple().join(&temps[0])).unwrap().len(),
+        std::fs::metadata(j.env.simple().join(&temps[0]))
+            .unwrap()
+            .len(),
         len,
         "the file did not grow"
     );
@@ -269,11 +325,18 @@ async fn a_killed_slave_leaves_nothing_visible() {
     std::fs::create_dir_all(env.simple()).unwrap();
     std::fs::write(env.simple().join(format!("{TEMP_PREFIX}stale.part")), b"x").unwrap();
     let j = Juggler::start_in(env).await;
-    assert!(j.temps().is_empty(), "stale temporary files are removed at start");
+    assert!(
+        j.temps().is_empty(),
+        "stale temporary files are removed at start"
+    );
 
     let data = wheel("foo", "1.0", 3 << 20);
     let name = "foo-1.0-py3-none-any.whl";
-    j.hub.fs.expect(2, file_state(name, &data, "any")).await.unwrap();
+    j.hub
+        .fs
+        .expect(2, file_state(name, &data, "any"))
+        .await
+        .unwrap();
     let sent = send_file(&j.endpoint, 2, &data, Some(1)).await;
     assert!(!sent.done);
     let first = j.temps();
@@ -313,9 +376,17 @@ async fn armv7l_wheels_get_armv6l_links_and_symlinked_package_dirs_become_real()
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
     j.hub.fs.verify(1, "foo").await.unwrap();
     let dir = j.env.simple().join("foo");
-    assert!(!std::fs::symlink_metadata(&dir).unwrap().file_type().is_symlink());
+    assert!(
+        !std::fs::symlink_metadata(&dir)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     let twin = "foo-1.0-cp311-cp311-linux_armv6l.whl";
-    assert_eq!(std::fs::read_link(dir.join(twin)).unwrap().to_str(), Some(name));
+    assert_eq!(
+        std::fs::read_link(dir.join(twin)).unwrap().to_str(),
+        Some(name)
+    );
     assert_eq!(
         std::fs::read_link(dir.join(format!("{twin}.metadata")))
             .unwrap()

@@ -9,9 +9,7 @@ use std::time::Duration;
 use chrono::{TimeDelta, Utc};
 use core_support::*;
 use piwheels_master::file_juggler::FileJuggler;
-use piwheels_master::hub::{
-    BuildQueue, Hub, SkipRequest, SlaveCommand, WebRequest, supervise,
-};
+use piwheels_master::hub::{BuildQueue, Hub, SkipRequest, SlaveCommand, WebRequest, supervise};
 use piwheels_master::slave_driver::{SlaveDriver, Timing};
 use piwheels_master::the_architect::TheArchitect;
 use piwheels_protocol::monitor::{SlaveEventKind, StatusMessage};
@@ -58,14 +56,20 @@ impl Farm {
         let tasks = vec![
             supervise(juggler, hub.quit.clone()),
             supervise(driver, hub.quit.clone()),
-            supervise(TheArchitect::new(hub.clone(), inboxes.queue), hub.quit.clone()),
+            supervise(
+                TheArchitect::new(hub.clone(), inboxes.queue),
+                hub.quit.clone(),
+            ),
         ];
         // The first queue is in before any slave asks.
         let mut queue = hub.queue.clone();
-        tokio::time::timeout(WAIT, queue.wait_for(|q: &Arc<BuildQueue>| q.contains_key(&target())))
-            .await
-            .unwrap()
-            .unwrap();
+        tokio::time::timeout(
+            WAIT,
+            queue.wait_for(|q: &Arc<BuildQueue>| q.contains_key(&target())),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         Farm {
             env,
             hub,
@@ -81,8 +85,12 @@ impl Farm {
     fn slave(&self) -> Slave {
         let ctx = zmq::Context::new();
         Slave {
-            req: Req::connect(&ctx, &self.slaves, &SocketOptions::new().linger(Some(Duration::ZERO)))
-                .unwrap(),
+            req: Req::connect(
+                &ctx,
+                &self.slaves,
+                &SocketOptions::new().linger(Some(Duration::ZERO)),
+            )
+            .unwrap(),
         }
     }
 
@@ -90,7 +98,10 @@ impl Farm {
     async fn hello(&self, hello: SlaveHello) -> (Slave, i64) {
         let mut s = self.slave();
         match s.ask(SlaveRequest::Hello(hello)).await {
-            SlaveReply::Ack(Ack { slave_id, index_url }) => {
+            SlaveReply::Ack(Ack {
+                slave_id,
+                index_url,
+            }) => {
                 assert_eq!(index_url, "http://127.0.0.1:9/simple");
                 (s, slave_id)
             }
@@ -99,7 +110,10 @@ impl Farm {
     }
 
     async fn next_web(&mut self) -> WebRequest {
-        tokio::time::timeout(WAIT, self.web.recv()).await.unwrap().unwrap()
+        tokio::time::timeout(WAIT, self.web.recv())
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     async fn stop(self) {
@@ -223,7 +237,10 @@ async fn a_build_is_transferred_verified_logged_and_published() {
         SlaveReply::Send(native_name.into())
     );
     assert!(send_file(&farm.files, id as u64, &native, None).await.done);
-    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Send(any_name.into()));
+    assert_eq!(
+        s.ask(SlaveRequest::Sent).await,
+        SlaveReply::Send(any_name.into())
+    );
     assert!(send_file(&farm.files, id as u64, &any, None).await.done);
     assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
 
@@ -232,7 +249,10 @@ async fn a_build_is_transferred_verified_logged_and_published() {
     assert_eq!(std::fs::read(dir.join(any_name)).unwrap(), any);
     assert_eq!(std::fs::read(dir.join(native_name)).unwrap(), native);
     let logged = farm.hub.db.package_files("foo").await.unwrap();
-    assert!(logged.contains_key(any_name) && logged.contains_key(native_name), "{logged:?}");
+    assert!(
+        logged.contains_key(any_name) && logged.contains_key(native_name),
+        "{logged:?}"
+    );
     let WebRequest::Log { build_id, log } = farm.next_web().await else {
         panic!("expected LOG first");
     };
@@ -273,7 +293,9 @@ async fn failed_builds_are_logged_and_out_of_order_messages_get_die() {
     let (mut s, _) = farm.hello(hello()).await;
     assert_eq!(s.ask(idle()).await, build("foo"));
     assert_eq!(s.ask(built(false, vec![])).await, SlaveReply::Done);
-    assert!(matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("status false")));
+    assert!(
+        matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("status false"))
+    );
     assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
 
     // Out of order: DIE.
@@ -305,7 +327,8 @@ async fn invalid_messages_from_a_known_slave_are_answered() {
         req.set_rcvtimeo(10_000).unwrap();
         req.connect(&endpoint).unwrap();
         let mut out = Vec::new();
-        req.send(SlaveRequest::Hello(hello()).encode().unwrap(), 0).unwrap();
+        req.send(SlaveRequest::Hello(hello()).encode().unwrap(), 0)
+            .unwrap();
         out.push(SlaveReply::decode(&req.recv_bytes(0).unwrap()).unwrap());
         req.send(&b"\xff\xfe not cbor"[..], 0).unwrap();
         out.push(SlaveReply::decode(&req.recv_bytes(0).unwrap()).unwrap());
@@ -364,8 +387,14 @@ async fn deletions_abandon_builds_and_leave_the_queue() {
     let farm = Farm::start(|_, _| {}).await;
     let (mut s, _) = farm.hello(hello()).await;
     assert_eq!(s.ask(idle()).await, build("foo"));
-    farm.hub.skip.send(SkipRequest::Package("foo".into())).unwrap();
-    farm.hub.skip.send(SkipRequest::Version("bar".into(), "1.0".into())).unwrap();
+    farm.hub
+        .skip
+        .send(SkipRequest::Package("foo".into()))
+        .unwrap();
+    farm.hub
+        .skip
+        .send(SkipRequest::Version("bar".into(), "1.0".into()))
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(s.ask(busy()).await, SlaveReply::Done);
     assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
@@ -375,11 +404,15 @@ async fn deletions_abandon_builds_and_leave_the_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slave_of_a_target_not_enabled_sleeps() {
     let farm = Farm::start(|_, _| {}).await;
-    let (mut s, _) = farm.hello(hello_for("linux_aarch64", TimeDelta::hours(3))).await;
+    let (mut s, _) = farm
+        .hello(hello_for("linux_aarch64", TimeDelta::hours(3)))
+        .await;
     assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
     assert_eq!(s.ask(idle()).await, SlaveReply::Sleep(false));
     // Platforms spelled as sysconfig does are the same target.
-    let (mut s, _) = farm.hello(hello_for("linux-x86_64", TimeDelta::hours(3))).await;
+    let (mut s, _) = farm
+        .hello(hello_for("linux-x86_64", TimeDelta::hours(3)))
+        .await;
     assert_eq!(s.ask(idle()).await, build("foo"));
     farm.stop().await;
 }
@@ -405,12 +438,16 @@ async fn silent_slaves_are_forgotten() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn builds_past_their_timeout_are_stopped_and_logged_as_failed() {
     let mut farm = Farm::start(|_, t| t.build_grace = Duration::from_millis(300)).await;
-    let (mut s, _) = farm.hello(hello_for("linux_x86_64", TimeDelta::zero())).await;
+    let (mut s, _) = farm
+        .hello(hello_for("linux_x86_64", TimeDelta::zero()))
+        .await;
     assert_eq!(s.ask(idle()).await, build("foo"));
     assert_eq!(s.ask(busy()).await, SlaveReply::Cont);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(s.ask(busy()).await, SlaveReply::Done);
-    assert!(matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("build timeout")));
+    assert!(
+        matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("build timeout"))
+    );
     assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
     assert_eq!(s.ask(idle()).await, build("bar"));
     farm.stop().await;
@@ -423,7 +460,10 @@ async fn a_build_the_database_refuses_still_gets_an_answer() {
     assert_eq!(s.ask(idle()).await, build("foo"));
     assert!(farm.hub.db.delete_version("foo", "1.0").await.unwrap());
     assert_eq!(s.ask(built(false, vec![])).await, SlaveReply::Done);
-    assert!(farm.web.try_recv().is_err(), "nothing was logged, so nothing to rewrite");
+    assert!(
+        farm.web.try_recv().is_err(),
+        "nothing was logged, so nothing to rewrite"
+    );
     assert_eq!(s.ask(idle()).await, build("bar"));
     farm.stop().await;
 }

@@ -65,7 +65,10 @@ mod tests {
         assert_eq!(os_release("ID=x\n"), None);
         let cpu = "processor\t: 0\nRevision\t: a02082\nSerial\t\t: 00000000deadbeef\n";
         assert_eq!(cpuinfo_field(cpu, "Revision").as_deref(), Some("a02082"));
-        assert_eq!(cpuinfo_field(cpu, "Serial").as_deref(), Some("00000000deadbeef"));
+        assert_eq!(
+            cpuinfo_field(cpu, "Serial").as_deref(),
+            Some("00000000deadbeef")
+        );
         assert_eq!(cpuinfo_field(cpu, "Model"), None);
     }
 }

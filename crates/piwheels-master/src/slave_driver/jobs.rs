@@ -113,7 +113,10 @@ impl Jobs {
     #[cfg_attr(not(test), allow(dead_code))]
     pub(super) fn sizes(&mut self) -> BTreeMap<Target, usize> {
         self.refresh();
-        self.lists.iter().map(|(t, l)| (t.clone(), l.len())).collect()
+        self.lists
+            .iter()
+            .map(|(t, l)| (t.clone(), l.len()))
+            .collect()
     }
 }
 
@@ -139,13 +142,22 @@ mod tests {
         let mut jobs = Jobs::new(rx);
         assert!(jobs.has_target(&t));
         assert!(!jobs.has_target(&Target::new("cp39", "linux_x86_64")));
-        assert_eq!(jobs.take(&t, Duration::from_secs(60)), Some(("a".into(), "1".into())));
+        assert_eq!(
+            jobs.take(&t, Duration::from_secs(60)),
+            Some(("a".into(), "1".into()))
+        );
         // The queue is republished with "a" still in it: it stays out.
         tx.send(queue(&[("a", "1"), ("b", "1")])).unwrap();
-        assert_eq!(jobs.take(&t, Duration::ZERO), Some(("b".into(), "1".into())));
+        assert_eq!(
+            jobs.take(&t, Duration::ZERO),
+            Some(("b".into(), "1".into()))
+        );
         tx.send(queue(&[("a", "1"), ("b", "1")])).unwrap();
         // "b" was held for zero time: it comes back.
-        assert_eq!(jobs.take(&t, Duration::ZERO), Some(("b".into(), "1".into())));
+        assert_eq!(
+            jobs.take(&t, Duration::ZERO),
+            Some(("b".into(), "1".into()))
+        );
         assert_eq!(jobs.take(&t, Duration::ZERO), None);
     }
 
@@ -158,8 +170,12 @@ mod tests {
         assert_eq!(jobs.sizes()[&t], 2);
         jobs.delete("a", None, Duration::from_secs(60));
         assert_eq!(jobs.sizes()[&t], 1);
-        tx.send(queue(&[("a", "1"), ("a", "2"), ("b", "1")])).unwrap();
-        assert_eq!(jobs.take(&t, Duration::ZERO), Some(("b".into(), "1".into())));
+        tx.send(queue(&[("a", "1"), ("a", "2"), ("b", "1")]))
+            .unwrap();
+        assert_eq!(
+            jobs.take(&t, Duration::ZERO),
+            Some(("b".into(), "1".into()))
+        );
         assert_eq!(jobs.take(&t, Duration::ZERO), None);
     }
 }

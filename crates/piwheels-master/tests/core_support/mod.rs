@@ -162,11 +162,14 @@ pub fn wheel(package: &str, version: &str, extra: usize) -> Vec<u8> {
         zip.start_file(format!("{package}/__init__.py"), deflated)
             .unwrap();
         zip.write_all(b"VALUE = 1\n").unwrap();
-        zip.start_file(format!("{package}/data.bin"), stored).unwrap();
+        zip.start_file(format!("{package}/data.bin"), stored)
+            .unwrap();
         zip.write_all(&noise(extra, 7)).unwrap();
         let info = format!("{package}-{version}.dist-info");
-        zip.start_file(format!("{info}/METADATA"), deflated).unwrap();
-        zip.write_all(metadata(package, version).as_bytes()).unwrap();
+        zip.start_file(format!("{info}/METADATA"), deflated)
+            .unwrap();
+        zip.write_all(metadata(package, version).as_bytes())
+            .unwrap();
         zip.start_file(format!("{info}/WHEEL"), deflated).unwrap();
         zip.write_all(b"Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
             .unwrap();
@@ -203,8 +206,12 @@ pub fn file_state(filename: &str, data: &[u8], platform: &str) -> FileState {
 /// A DEALER connected to the file queue.
 pub fn dealer(endpoint: &str) -> RawDealer {
     let ctx = zmq::Context::new();
-    RawDealer::connect(&ctx, endpoint, &SocketOptions::new().linger(Some(Duration::ZERO)))
-        .unwrap()
+    RawDealer::connect(
+        &ctx,
+        endpoint,
+        &SocketOptions::new().linger(Some(Duration::ZERO)),
+    )
+    .unwrap()
 }
 
 /// What [`send_file`] did.
@@ -219,7 +226,12 @@ pub struct Sent {
 /// Sends `data` as slave `slave_id` does: HELLO, CHUNK for every FETCH, until DONE, or
 /// until `max_chunks` chunks were sent (then the socket is dropped, as by a killed slave).
 /// Re-sends HELLO after a silent second.
-pub async fn send_file(endpoint: &str, slave_id: u64, data: &[u8], max_chunks: Option<usize>) -> Sent {
+pub async fn send_file(
+    endpoint: &str,
+    slave_id: u64,
+    data: &[u8],
+    max_chunks: Option<usize>,
+) -> Sent {
     let mut d = dealer(endpoint);
     d.send(hello_frames(slave_id)).await.unwrap();
     let mut sent = Sent::default();

@@ -60,7 +60,12 @@ struct Opts {
     #[arg(short, long, default_value = DEFAULT_DSN)]
     dsn: String,
     /// Where the web output (simple index, project pages, logs) is written.
-    #[arg(short, long = "output-path", value_name = "PATH", default_value = "/var/www")]
+    #[arg(
+        short,
+        long = "output-path",
+        value_name = "PATH",
+        default_value = "/var/www"
+    )]
     output_path: PathBuf,
     /// Development mode: page rewrites held for 3 s at most, debug logging.
     #[arg(long = "dev-mode")]
@@ -108,22 +113,46 @@ struct Opts {
     #[arg(long = "min-free-space", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     min_free_space: u64,
     /// Monitors' status socket (PUB).
-    #[arg(long = "status-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-status")]
+    #[arg(
+        long = "status-queue",
+        value_name = "ADDR",
+        default_value = "ipc:///tmp/piw-status"
+    )]
     status_queue: String,
     /// Monitors' control socket (PULL).
-    #[arg(long = "control-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-control")]
+    #[arg(
+        long = "control-queue",
+        value_name = "ADDR",
+        default_value = "ipc:///tmp/piw-control"
+    )]
     control_queue: String,
     /// The admin tools' socket (ROUTER).
-    #[arg(long = "import-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
+    #[arg(
+        long = "import-queue",
+        value_name = "ADDR",
+        default_value = "ipc:///tmp/piw-import"
+    )]
     import_queue: String,
     /// piw-logger's socket (PULL).
-    #[arg(long = "log-queue", value_name = "ADDR", default_value = "ipc:///tmp/piw-logger")]
+    #[arg(
+        long = "log-queue",
+        value_name = "ADDR",
+        default_value = "ipc:///tmp/piw-logger"
+    )]
     log_queue: String,
     /// The build slaves' socket (ROUTER; slaves connect to port 5555).
-    #[arg(long = "slave-queue", value_name = "ADDR", default_value = "tcp://*:5555")]
+    #[arg(
+        long = "slave-queue",
+        value_name = "ADDR",
+        default_value = "tcp://*:5555"
+    )]
     slave_queue: String,
     /// The file-transfer socket (ROUTER; slaves and piw-import connect to port 5556).
-    #[arg(long = "file-queue", value_name = "ADDR", default_value = "tcp://*:5556")]
+    #[arg(
+        long = "file-queue",
+        value_name = "ADDR",
+        default_value = "tcp://*:5556"
+    )]
     file_queue: String,
 }
 
