@@ -47,8 +47,10 @@ pub(crate) enum Deletion {
     Builds(String, Vec<String>),
 }
 
-/// Deletes `what` after `grace`, on a task of its own; a failure is logged (the rows stay
-/// skipped, and CloudGazer finds them again if upstream lost them).
+/// Deletes `what` after `grace`, on a task of its own, then asks for the pages once more
+/// (a rewrite asked for during the grace period may have shown the rows again); a failure
+/// is logged (the rows stay skipped, and CloudGazer finds them again if upstream lost
+/// them).
 pub(crate) fn delete_later(hub: &Hub, grace: Duration, what: Deletion) {
     let hub = hub.clone();
     tokio::spawn(async move {
@@ -56,9 +58,15 @@ pub(crate) fn delete_later(hub: &Hub, grace: Duration, what: Deletion) {
             () = tokio::time::sleep(grace) => {}
             () = hub.quit.cancelled() => return,
         }
+        // A page rewrite asked for in the meantime may have shown the rows again: the
+        // pages are brought in line once more after they go.
         let result = match &what {
-            Deletion::Package(p) => hub.db.delete_package(p).await.map(drop),
-            Deletion::Version(p, v) => hub.db.delete_version(p, v).await.map(drop),
+            Deletion::Package(p) => hub.db.delete_package(p).await.map(|_| {
+                hub.web(WebRequest::DeletePackage(p.clone()));
+            }),
+            Deletion::Version(p, v) => hub.db.delete_version(p, v).await.map(|_| {
+                hub.web(WebRequest::Both(p.clone()));
+            }),
             Deletion::Builds(p, versions) => {
                 let mut result = Ok(());
                 for v in versions {

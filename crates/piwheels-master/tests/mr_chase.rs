@@ -313,6 +313,11 @@ async fn remver_rempkg_and_rebuild() {
     })
     .await;
     assert!(db.version_exists("a", "3").await.unwrap(), "builds only");
+    // Once the rows are gone the pages are written again (a rewrite asked for meanwhile
+    // may have shown them).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let web = f.web();
+    assert!(web.contains(&WebRequest::Both("a".into())), "{web:?}");
 
     let rempkg = |package: &str, builds: bool, skip: &str| RemovePackage {
         package: package.into(),
@@ -354,6 +359,12 @@ async fn remver_rempkg_and_rebuild() {
         async move { !db.package_exists("b").await.unwrap() }
     })
     .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let web = f.web();
+    assert!(
+        web.contains(&WebRequest::DeletePackage("b".into())),
+        "{web:?}"
+    );
 
     // Rebuilds.
     f.web();
