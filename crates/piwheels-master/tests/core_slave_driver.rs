@@ -467,3 +467,57 @@ async fn a_build_the_database_refuses_still_gets_an_answer() {
     assert_eq!(s.ask(idle()).await, build("bar"));
     farm.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_that_never_arrives_intact_fails_the_build_and_unpublishes_the_rest() {
+    let mut farm = Farm::start(|_, _| {}).await;
+    let (mut s, id) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    let good = wheel("foo", "1.0", 1000);
+    let bad = wheel("foo", "1.0", 2000);
+    let good_name = "foo-1.0-cp311-cp311-linux_x86_64.whl";
+    let bad_name = "foo-1.0-py3-none-any.whl";
+    let files = vec![
+        file_state(good_name, &good, "linux_x86_64"),
+        file_state(bad_name, &bad, "any"),
+    ];
+    assert_eq!(
+        s.ask(built(true, files)).await,
+        SlaveReply::Send(good_name.into())
+    );
+    assert!(send_file(&farm.files, id as u64, &good, None).await.done);
+    assert_eq!(
+        s.ask(SlaveRequest::Sent).await,
+        SlaveReply::Send(bad_name.into())
+    );
+    assert!(farm.env.simple().join("foo").join(good_name).exists());
+    let mut corrupt = bad.clone();
+    corrupt[10] ^= 1;
+    for attempt in 1..=piwheels_master::slave_driver::MAX_SEND_ATTEMPTS {
+        assert!(send_file(&farm.files, id as u64, &corrupt, None).await.done);
+        let reply = s.ask(SlaveRequest::Sent).await;
+        if attempt < piwheels_master::slave_driver::MAX_SEND_ATTEMPTS {
+            assert_eq!(reply, SlaveReply::Send(bad_name.into()));
+        } else {
+            assert_eq!(reply, SlaveReply::Done);
+        }
+    }
+    assert!(
+        matches!(farm.next_web().await, WebRequest::Log { log, .. } if log.contains("never received"))
+    );
+    assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
+    assert!(
+        !farm.env.simple().join("foo").join(good_name).exists(),
+        "unpublished"
+    );
+    assert!(
+        !farm
+            .env
+            .simple()
+            .join("foo")
+            .join(format!("{good_name}.metadata"))
+            .exists()
+    );
+    assert!(farm.hub.db.package_files("foo").await.unwrap().is_empty());
+    farm.stop().await;
+}
