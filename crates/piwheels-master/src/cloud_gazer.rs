@@ -95,6 +95,7 @@ pub struct CloudGazer {
     list_etag: Option<String>,
     seen: HashMap<String, Seen>,
     removing: HashSet<String>,
+    follow: Option<HashSet<String>>,
     grace: Duration,
 }
 
@@ -111,12 +112,18 @@ impl CloudGazer {
     /// The task for this hub; the index is found (from the configuration, else from pip)
     /// when it first runs.
     pub fn new(hub: Hub) -> CloudGazer {
+        let follow = hub
+            .config
+            .follow
+            .as_ref()
+            .map(|list| list.iter().map(|p| canonicalize_name(p)).collect());
         CloudGazer {
             hub,
             client: None,
             list_etag: None,
             seen: HashMap::new(),
             removing: HashSet::new(),
+            follow,
             grace: DELETE_GRACE,
         }
     }
@@ -141,10 +148,7 @@ impl CloudGazer {
     }
 
     fn follows(&self, canon: &str) -> bool {
-        match &self.hub.config.follow {
-            None => true,
-            Some(list) => list.iter().any(|p| canonicalize_name(p) == canon),
-        }
+        self.follow.as_ref().is_none_or(|f| f.contains(canon))
     }
 
     /// Reads the index once and brings the database in line. Index failures are logged

@@ -614,8 +614,16 @@ async fn cloud_gazer_reads_html_indexes_follows_a_list_and_survives_bad_pages() 
         r#"<a href="/f/other-1.0.zip">other-1.0.zip</a>"#,
     );
     index.write("simple/broken", "status", "500");
+    // Descriptions from a JSON API (`<api>/<name>/json`).
+    index.write(
+        "pypi/Wanted/json",
+        "index.json",
+        r#"{"info": {"summary": "Something wanted", "name": "Wanted"}}"#,
+    );
+    let api = index.url.replace("/simple/", "/pypi");
     let mut f = farm(&index.url, |c| {
-        c.follow = Some(vec!["wanted".into(), "broken".into()]);
+        c.follow = Some(vec!["Wanted".into(), "broken".into()]);
+        c.upstream_json = Some(api);
     })
     .await;
     let db = f.hub.db.clone();
@@ -644,6 +652,11 @@ async fn cloud_gazer_reads_html_indexes_follows_a_list_and_survives_bad_pages() 
     let report = gazer.poll().await.unwrap();
     assert_eq!((report.new_packages, report.errors), (1, 0), "{report:?}");
     assert!(db.version_exists("broken", "3").await.unwrap());
+    assert_eq!(
+        db.package_description("broken").await.unwrap().as_deref(),
+        Some(""),
+        "the API does not know it"
+    );
     // An index that lists nothing removes nothing.
     index.write("simple", "index.html", "<html></html>");
     let report = gazer.poll().await.unwrap();
