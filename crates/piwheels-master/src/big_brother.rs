@@ -126,8 +126,12 @@ impl BigBrother {
                 tracing::warn!(error = %e, "cannot read the statistics; reporting the last ones")
             }
         }
-        if let Some(fs) = crate::file_juggler::statvfs(&self.hub.config.output_path) {
-            self.statfs = Some(fs);
+        // Quietly: FileJuggler's STATFS and the disk guard report a missing output.
+        if let Ok(st) = rustix::fs::statvfs(&self.hub.config.output_path) {
+            self.statfs = Some((
+                st.f_blocks.saturating_mul(st.f_frsize),
+                st.f_bavail.saturating_mul(st.f_frsize),
+            ));
         }
         let system = SystemStats::read();
         let db = self.db_stats.clone().unwrap_or_else(|| Statistics {
