@@ -401,3 +401,60 @@ async fn armv7l_wheels_get_armv6l_links_and_symlinked_package_dirs_become_real()
     );
     j.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
+    let Some(python) = python() else {
+        skip(
+            "the_original_slaves_upload_loop_in_python_sends_a_file",
+            "no Python with pyzmq (set PIWHEELS_TEST_PYTHON or make scripts/py-env work)",
+        );
+        return;
+    };
+    let j = Juggler::start().await;
+    let data = wheel("foo", "1.0", 3 << 20);
+    let name = "foo-1.0-py3-none-any.whl";
+    let path = j.env.dir.path().join(name);
+    std::fs::write(&path, &data).unwrap();
+    j.hub
+        .fs
+        .expect(4, file_state(name, &data, "any"))
+        .await
+        .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../piwheels-protocol/tests/peer/transfer_client.py"
+    );
+    let endpoint = j.endpoint.clone();
+    // --drop 2: two FETCHes go unanswered, so the master must ask again after a HELLO.
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args([
+                script,
+                &endpoint,
+                "4",
+                path.to_str().unwrap(),
+                "--timeout",
+                "0.5",
+                "--drop",
+                "2",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.starts_with("done:"), "{said}");
+    j.hub.fs.verify(4, "foo").await.unwrap();
+    assert_eq!(
+        std::fs::read(j.env.simple().join("foo").join(name)).unwrap(),
+        data
+    );
+    j.stop().await;
+}

@@ -521,3 +521,125 @@ async fn a_file_that_never_arrives_intact_fails_the_build_and_unpublishes_the_re
     assert!(farm.hub.db.package_files("foo").await.unwrap().is_empty());
     farm.stop().await;
 }
+
+/// A build slave in Python, speaking through the protocol crate's Python copy of piwheels
+/// 0.23's message tables (voluptuous schemas both ways), uploading as the original does.
+const PY_SLAVE: &str = r#"
+import datetime as dt, sys, zmq
+sys.path.insert(0, sys.argv[1])
+from piwheels_wire import SLAVE_RECEIVES, SLAVE_SENDS, NoData, dump_msg, load_msg
+endpoint, files, wheel, size, sha = sys.argv[2:7]
+UTC = dt.timezone.utc
+def stats():
+    return [dt.datetime.now(tz=UTC), 10**10, 10**9, 10**9, 10**8, 0, 0, 0.5, 40.0]
+ctx = zmq.Context()
+req = ctx.socket(zmq.REQ); req.linger = 1000; req.rcvtimeo = 20000
+req.connect(endpoint)
+def ask(msg, data=NoData):
+    req.send(dump_msg(SLAVE_SENDS, msg, data))
+    if msg == "BYE":
+        return None
+    got = load_msg(SLAVE_RECEIVES, req.recv())
+    print(msg, "->", got[0], flush=True)
+    return got
+name = wheel.rsplit("/", 1)[-1]
+hello = [dt.timedelta(hours=3), dt.timedelta(minutes=5), "311", "cp311", "linux_x86_64",
+         "py-slave", "Debian GNU/Linux", "12 (bookworm)", "unknown", "unknown"]
+assert ask("HELLO", hello)[0] == "ACK"
+msg, job = ask("IDLE", stats())
+assert msg == "BUILD" and list(job) == ["foo", "1.0"], (msg, job)
+assert ask("BUSY", stats())[0] == "CONT"
+assert ask("BUILT", [False, dt.timedelta(seconds=3), "it failed", []])[0] == "DONE"
+msg, job = ask("IDLE", stats())
+assert msg == "BUILD" and list(job) == ["bar", "1.0"], (msg, job)
+fs = [name, int(size), sha, "bar", "1.0", "py3", "none", "any", ">=3.9",
+      {"apt": [], "pip": [], "": []}, "/simple"]
+msg, send = ask("BUILT", [True, dt.timedelta(seconds=9), "it worked", [fs]])
+assert (msg, send) == ("SEND", name), (msg, send)
+ident = None
+deal = ctx.socket(zmq.DEALER); deal.hwm = 10; deal.linger = 1000
+deal.connect(files)
+slave_id = b"1"
+with open(wheel, "rb") as f:
+    deal.send_multipart([b"HELLO", slave_id])
+    while True:
+        if not deal.poll(2000):
+            deal.send_multipart([b"HELLO", slave_id]); continue
+        frames = deal.recv_multipart()
+        if frames[0] == b"DONE":
+            break
+        _, off, length = frames
+        f.seek(int(off)); deal.send_multipart([b"CHUNK", off, f.read(int(length))])
+assert ask("SENT")[0] == "DONE"
+assert ask("IDLE", stats()) == ("SLEEP", False)
+ask("BYE")
+print("ok", flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_slave_builds_through_the_master() {
+    let Some(python) = python() else {
+        skip(
+            "a_python_slave_builds_through_the_master",
+            "no Python with pyzmq, cbor2 and voluptuous (set PIWHEELS_TEST_PYTHON or make scripts/py-env work)",
+        );
+        return;
+    };
+    let mut farm = Farm::start(|_, _| {}).await;
+    let data = wheel("bar", "1.0", 2 << 20);
+    let path = farm.env.dir.path().join("bar-1.0-py3-none-any.whl");
+    std::fs::write(&path, &data).unwrap();
+    let peer_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../piwheels-protocol/tests/peer"
+    );
+    let args: Vec<String> = vec![
+        "-c".into(),
+        PY_SLAVE.into(),
+        peer_dir.into(),
+        farm.slaves.clone(),
+        farm.files.clone(),
+        path.display().to_string(),
+        data.len().to_string(),
+        sha256(&data),
+    ];
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(&args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("ok\n"));
+    let published = farm
+        .env
+        .simple()
+        .join("bar")
+        .join("bar-1.0-py3-none-any.whl");
+    assert_eq!(std::fs::read(published).unwrap(), data);
+    let logged = farm
+        .hub
+        .db
+        .file("bar-1.0-py3-none-any.whl")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(logged.file.requires_python.as_deref(), Some(">=3.9"));
+    let mut webs = Vec::new();
+    while let Ok(w) = farm.web.try_recv() {
+        webs.push(w);
+    }
+    assert!(
+        webs.contains(&WebRequest::Project("foo".into())),
+        "{webs:?}"
+    );
+    assert!(webs.contains(&WebRequest::Both("bar".into())), "{webs:?}");
+    farm.stop().await;
+}
