@@ -244,27 +244,38 @@ impl Master {
         disk.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let quit = self.hub.quit.clone();
         tokio::pin!(stop);
-        loop {
+        let result = loop {
             tokio::select! {
-                () = &mut stop => break,
-                () = quit.cancelled() => break,
-                Some(msg) = self.status_rx.recv() => self.publish(&msg).await?,
+                () = &mut stop => break Ok(()),
+                () = quit.cancelled() => break Ok(()),
+                Some(msg) = self.status_rx.recv() => {
+                    if let Err(e) = self.publish(&msg).await {
+                        break Err(e);
+                    }
+                }
                 msg = self.control.recv() => match msg {
                     Ok(ControlMessage::Quit) => {
                         tracing::info!("a monitor said QUIT: stopping");
-                        break;
+                        break Ok(());
                     }
-                    Ok(msg) => self.control(msg).await?,
+                    Ok(msg) => {
+                        if let Err(e) = self.control(msg).await {
+                            break Err(e);
+                        }
+                    }
                     Err(e) if e.is_protocol() => {
                         tracing::warn!(error = %e, "invalid control message dropped");
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => break Err(e.into()),
                 },
                 _ = disk.tick() => self.disk_guard(),
             }
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "the main loop failed: stopping");
         }
         self.shutdown().await;
-        Ok(())
+        result
     }
 
     async fn publish(&mut self, msg: &StatusMessage) -> Result<()> {
