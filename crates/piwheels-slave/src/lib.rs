@@ -230,15 +230,27 @@ impl Slave {
         }
         let user = BuildUser::resolve(config.run_as.as_deref())?;
         let python = PythonFacts::probe(&config.python, &user)?;
-        tracing::info!(
-            "build interpreter {}: py_version {}, ABI {}, platform {}, pip {}; builds run as {}",
-            python.python,
-            python.py_version,
-            python.abi,
-            python.platform,
-            python.pip_version,
-            user.name
-        );
+        if user.switch {
+            // The build user must be able to reach the build directory (the check runs
+            // as that user: std's `current_dir` would change directory as root).
+            let mut cmd = std::process::Command::new(&config.python);
+            cmd.args(["-c", "import os, sys; os.chdir(sys.argv[1])"])
+                .arg(&config.dir)
+                .current_dir("/")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null());
+            user.prepare(&mut cmd);
+            let ok = cmd.status().is_ok_and(|st| st.success());
+            if !ok {
+                return Err(SlaveError::Config(format!(
+                    "builds run as {}, who cannot enter the build directory {}; make it (and \
+                     the directories above it) searchable by that user, or choose another --dir",
+                    user.name,
+                    config.dir.display()
+                )));
+            }
+        }
         Ok(Slave {
             config,
             python,

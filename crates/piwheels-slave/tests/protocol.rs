@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -432,4 +433,28 @@ fn a_stop_says_bye() {
     assert_eq!((id2, msg), (id, SlaveRequest::Bye));
     join(thread);
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn a_build_directory_the_build_user_cannot_enter_is_refused() {
+    let test = "a_build_directory_the_build_user_cannot_enter_is_refused";
+    if !common::is_root() {
+        return common::skip(test, "needs root (builds as another user)");
+    }
+    let work = common::open_tempdir();
+    let closed = work.path().join("closed");
+    std::fs::create_dir(&closed).unwrap();
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let inner = closed.join("builds");
+    std::fs::create_dir(&inner).unwrap();
+    common::open_dir(&inner);
+    let master = Master::new();
+    let e = Slave::new(config(&master, &inner)).unwrap_err();
+    assert!(
+        e.to_string().contains("cannot enter the build directory"),
+        "{e}"
+    );
+    // The same directory opened up is fine.
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Slave::new(config(&master, &inner)).unwrap();
 }
