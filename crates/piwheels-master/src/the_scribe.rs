@@ -28,7 +28,9 @@
 //!
 //! Every file is written to a temporary name in its directory (mode 0644) and renamed over
 //! the target. Pages are not fsynced (they are rewritten from the database at will); build
-//! logs are.
+//! logs are. A page whose contents did not change is not written again, so its
+//! modification time says when it last changed (the pages carry no write-time stamps, unlike
+//! the original's; the web server's `Last-Modified` tells it instead).
 
 mod files;
 mod json;
@@ -52,6 +54,9 @@ pub use model::Site;
 
 /// How many packages' pages are written at once.
 const PARALLEL: usize = 8;
+
+/// Most packages rendered by one blocking thread in one go.
+const CHUNK: usize = 64;
 
 /// Requests taken from the inbox at once.
 const BATCH: usize = 512;
@@ -224,13 +229,52 @@ impl TheScribe {
         if jobs.is_empty() {
             return Vec::new();
         }
-        let this = &*self;
+        // The database reads run PARALLEL at a time; what they give is rendered and written
+        // in chunks on blocking threads (two at once), so a thread hop is paid per chunk,
+        // not per package, and rendering overlaps the next reads.
+        let db = &self.hub.db;
+        let site = &self.site;
         let outcomes: Vec<(String, bool, Result<bool>)> = futures_util::stream::iter(jobs)
             .map(|(pkg, both)| async move {
-                let r = this.write_package(&pkg, both, None).await;
-                (pkg, both, r)
+                let data = fetch(db, &pkg).await;
+                (pkg, both, data)
             })
             .buffer_unordered(PARALLEL)
+            .ready_chunks(CHUNK)
+            .map(|chunk| {
+                let site = site.clone();
+                async move {
+                    let names: Vec<(String, bool)> =
+                        chunk.iter().map(|(p, b, _)| (p.clone(), *b)).collect();
+                    let rendered = tokio::task::spawn_blocking(move || {
+                        chunk
+                            .into_iter()
+                            .map(|(pkg, both, data)| {
+                                let r = data.and_then(|found| match found {
+                                    Some((data, aliases)) => {
+                                        write_pages(&site, &data, &aliases, both, None)
+                                            .map(|()| true)
+                                    }
+                                    None => Ok(false),
+                                });
+                                (pkg, both, r)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                    .await;
+                    rendered.unwrap_or_else(|e| {
+                        names
+                            .into_iter()
+                            .map(|(pkg, both)| {
+                                let why = format!("a page-writing thread failed: {e}");
+                                (pkg, both, Err(Error::Other(why)))
+                            })
+                            .collect()
+                    })
+                }
+            })
+            .buffer_unordered(2)
+            .flat_map(futures_util::stream::iter)
             .collect()
             .await;
         let mut results = Vec::with_capacity(outcomes.len());
@@ -260,12 +304,9 @@ impl TheScribe {
         both: bool,
         exclude: Option<&str>,
     ) -> Result<bool> {
-        check_package(pkg).map_err(Error::Other)?;
-        let Some(data) = self.hub.db.project_data(pkg).await? else {
-            tracing::warn!(package = %pkg, "no such package; its pages are not written");
+        let Some((data, aliases)) = fetch(&self.hub.db, pkg).await? else {
             return Ok(false);
         };
-        let aliases = self.hub.db.package_aliases(pkg).await?;
         let site = self.site.clone();
         let exclude = exclude.map(str::to_owned);
         blocking(move || write_pages(&site, &data, &aliases, both, exclude.as_deref())).await?;
@@ -363,6 +404,21 @@ impl TheScribe {
     }
 }
 
+/// What a package's pages are made of: its data and its aliases. `None` if the database
+/// has no such package.
+async fn fetch(
+    db: &piwheels_db::Database,
+    pkg: &str,
+) -> Result<Option<(ProjectData, Vec<String>)>> {
+    check_package(pkg).map_err(Error::Other)?;
+    let Some(data) = db.project_data(pkg).await? else {
+        tracing::warn!(package = %pkg, "no such package; its pages are not written");
+        return Ok(None);
+    };
+    let aliases = db.package_aliases(pkg).await?;
+    Ok(Some((data, aliases)))
+}
+
 /// Adds a rewrite to a run, merging with one already there for the package.
 fn merge(run: &mut Vec<(String, bool)>, pkg: String, both: bool) {
     match run.iter_mut().find(|(p, _)| *p == pkg) {
@@ -371,8 +427,11 @@ fn merge(run: &mut Vec<(String, bool)>, pkg: String, both: bool) {
     }
 }
 
+/// Writes a page (atomically, and only if it changed).
 fn write(path: &Path, data: &[u8]) -> Result<()> {
-    write_atomic(path, data, false).map_err(io("writing", path))
+    files::write_if_changed(path, data)
+        .map(drop)
+        .map_err(io("writing", path))
 }
 
 /// Renders and writes a package's pages (blocking).

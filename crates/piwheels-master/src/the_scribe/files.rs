@@ -128,6 +128,23 @@ pub fn write_atomic(path: &Path, data: &[u8], sync: bool) -> io::Result<()> {
     }
 }
 
+/// Like [`write_atomic`] (not synced), but leaves `path` alone when it is already a regular
+/// file with exactly these contents: a page that did not change keeps its inode and its
+/// modification time (so mirrors and HTTP caches see it unchanged), and costs a read
+/// instead of a new file. Returns whether it wrote.
+pub fn write_if_changed(path: &Path, data: &[u8]) -> io::Result<bool> {
+    if let Ok(m) = fs::symlink_metadata(path)
+        && m.is_file()
+        && m.len() == data.len() as u64
+        && m.permissions().mode() & 0o777 == 0o644
+        && fs::read(path).is_ok_and(|old| old == data)
+    {
+        return Ok(false);
+    }
+    write_atomic(path, data, false)?;
+    Ok(true)
+}
+
 /// Makes sure `path` is a real directory: made if missing (with its parents), and a
 /// symlink or file in its place is replaced by one.
 pub fn ensure_dir(path: &Path) -> io::Result<()> {
@@ -242,6 +259,13 @@ mod tests {
         assert_eq!(mode, 0o644);
         // Nothing else left behind.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Unchanged contents are not written again; changed ones are.
+        let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).unwrap());
+        let before = ino(&p);
+        assert!(!write_if_changed(&p, b"two").unwrap());
+        assert_eq!(ino(&p), before);
+        assert!(write_if_changed(&p, b"three").unwrap());
+        assert_eq!(fs::read(&p).unwrap(), b"three");
         // A missing directory fails cleanly.
         assert!(write_atomic(&dir.path().join("no/such"), b"x", false).is_err());
     }

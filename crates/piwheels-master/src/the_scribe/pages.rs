@@ -2,17 +2,12 @@
 //! (`templates/`); everything they show is HTML-escaped by askama.
 
 use askama::Template;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use piwheels_db::{BuildStatus, Target};
 use piwheels_protocol::monitor::MasterStats;
 
 use super::files::log_url;
 use super::model::{Prepared, Site};
-
-/// The write time in the trailing comment of the simple pages.
-fn stamp(now: DateTime<Utc>) -> String {
-    now.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-}
 
 fn render(t: &impl Template) -> String {
     t.render().expect("the templates' values always render")
@@ -49,14 +44,12 @@ pub fn fixed_pages(site: &Site) -> Vec<(&'static str, String)> {
 #[template(path = "simple_root.html")]
 struct SimpleRoot<'a> {
     names: Vec<&'a str>,
-    written: String,
 }
 
 /// `simple/index.html`: every package, in the order given (sorted by the caller).
 pub fn simple_root<'a>(names: impl Iterator<Item = &'a str>) -> String {
     render(&SimpleRoot {
         names: names.collect(),
-        written: stamp(Utc::now()),
     })
 }
 
@@ -74,7 +67,6 @@ struct SimpleLink<'a> {
 struct SimpleProject<'a> {
     package: &'a str,
     links: Vec<SimpleLink<'a>>,
-    written: String,
 }
 
 /// `simple/<package>/index.html` (PEP 503, with PEP 592 yanks and PEP 658/714 metadata).
@@ -96,7 +88,6 @@ pub fn simple_project(p: &Prepared<'_>) -> String {
     render(&SimpleProject {
         package: &p.data.package,
         links,
-        written: stamp(Utc::now()),
     })
 }
 
@@ -144,7 +135,6 @@ struct ProjectPage<'a> {
     file_count: usize,
     columns: Vec<Column>,
     releases: Vec<ReleaseRow<'a>>,
-    written: String,
 }
 
 /// The Debian release each old piwheels ABI was built on (spec §6.5).
@@ -293,7 +283,6 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         file_count,
         columns,
         releases,
-        written: stamp(Utc::now()),
     })
 }
 
