@@ -28,11 +28,13 @@
 //!
 //! Modules: [`protocol`] (the loop), [`builder`], [`wheel`] (analysis), [`elf`],
 //! [`dpkg`], [`stats`], [`transfer`] (upload client), [`python`] (interpreter facts),
-//! [`tree`] (ending a build's processes), [`user`] (who builds run as).
+//! [`tree`] (ending a build's processes), [`user`] (who builds run as), [`notify`]
+//! (systemd readiness and watchdog).
 
 pub mod builder;
 pub mod dpkg;
 pub mod elf;
+pub mod notify;
 pub mod protocol;
 pub mod python;
 pub mod stats;

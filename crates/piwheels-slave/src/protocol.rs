@@ -25,7 +25,7 @@ use piwheels_protocol::transport::{Req, SocketOptions, TransportError, zmq};
 
 use crate::builder::{Build, BuildSpec};
 use crate::transfer::{self, UploadError};
-use crate::{Slave, SlaveError, random_between, stats};
+use crate::{Slave, SlaveError, notify, random_between, stats};
 
 /// How a connection ended.
 enum End {
@@ -49,12 +49,17 @@ enum NoReply {
 
 /// Runs the slave until `DIE` or a stop (see the module docs).
 pub(crate) fn run(slave: &mut Slave) -> Result<(), SlaveError> {
+    notify::notify("READY=1");
     loop {
         if slave.stop.is_set() {
+            notify::notify("STOPPING=1");
             return Ok(());
         }
         match Session::new(slave).run() {
-            End::Exit => return Ok(()),
+            End::Exit => {
+                notify::notify("STOPPING=1");
+                return Ok(());
+            }
             End::Reconnect => {
                 // A short pause so a master that rejects us at once is not hammered.
                 sleep_unless_stopped(slave, Duration::from_secs(1));
@@ -66,6 +71,7 @@ pub(crate) fn run(slave: &mut Slave) -> Result<(), SlaveError> {
 fn sleep_unless_stopped(slave: &Slave, d: Duration) -> bool {
     let until = Instant::now() + d;
     while Instant::now() < until {
+        notify::watchdog();
         if slave.stop.is_set() {
             return false;
         }
@@ -182,6 +188,7 @@ impl<'a> Session<'a> {
         let deadline = Instant::now() + timeout;
         let mut stop_deadline: Option<Instant> = None;
         loop {
+            notify::watchdog();
             let now = Instant::now();
             if self.slave.stop.is_set() {
                 // Give the master a moment to answer, so BYE can be said.
@@ -372,6 +379,7 @@ impl<'a> Session<'a> {
         let until = Instant::now() + random_between(lo, hi);
         let build = self.build.as_mut()?;
         loop {
+            notify::watchdog();
             let now = Instant::now();
             if self.slave.stop.is_set() || now >= until {
                 return None;

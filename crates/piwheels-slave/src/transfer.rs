@@ -65,6 +65,7 @@ pub fn upload(
     let mut said_hello = Instant::now();
     let mut chunks = 0u64;
     loop {
+        crate::notify::watchdog();
         if stop.is_set() {
             return Err(UploadError::Stopped);
         }
