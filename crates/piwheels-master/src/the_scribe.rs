@@ -112,12 +112,10 @@ impl TheScribe {
             files::ensure_dir(&dir).map_err(io("creating", &dir))?;
         }
         for (name, data) in ASSETS {
-            let path = out.join(name);
-            write_atomic(&path, data, false).map_err(io("writing", &path))?;
+            write(&out.join(name), data)?;
         }
         for (name, page) in pages::fixed_pages(&site) {
-            let path = out.join(name);
-            write_atomic(&path, page.as_bytes(), false).map_err(io("writing", &path))?;
+            write(&out.join(name), page.as_bytes())?;
         }
         Ok(TheScribe {
             hub,
