@@ -360,3 +360,68 @@ async fn turned_off_or_taken_addresses_fail_cleanly() {
     s.farm.hub.quit.cancel();
     s.server.await.unwrap().unwrap();
 }
+
+/// The three tasks wired as the master wires them: a request on the hub's web queue goes
+/// through the secretary to the scribe, whose page the server then serves.
+#[tokio::test]
+async fn secretary_scribe_and_server_together() {
+    use piwheels_master::hub::supervise;
+    use piwheels_master::the_secretary::TheSecretary;
+    let mut f = farm(|c| c.rewrite_delay = std::time::Duration::from_secs(30)).await;
+    let db = &f.hub.db;
+    db.add_new_package("late-comer", "", "Arrived late")
+        .await
+        .unwrap();
+    db.add_new_package_version("late-comer", "0.1", Some(day(1)), "")
+        .await
+        .unwrap();
+    let w = make_wheel("late_comer", "0.1", None);
+    log_build(
+        db,
+        "late-comer",
+        "0.1",
+        "cp311/linux_armv7l",
+        vec![new_file(&w, None, &[])],
+    )
+    .await;
+    place(&f.out, "late-comer", &w, true);
+
+    let (to_scribe, scribe_inbox) = tokio::sync::mpsc::unbounded_channel();
+    let web_inbox = std::mem::replace(&mut f.inboxes.web, tokio::sync::mpsc::unbounded_channel().1);
+    let scribe = TheScribe::new(f.hub.clone(), scribe_inbox).unwrap();
+    let secretary = TheSecretary::new(f.hub.clone(), web_inbox, to_scribe);
+    let server = WebServer::bind(f.hub.clone()).unwrap();
+    let addr = server.local_addr();
+    let tasks = [
+        supervise(scribe, f.hub.quit.clone()),
+        supervise(secretary, f.hub.quit.clone()),
+        supervise(server, f.hub.quit.clone()),
+    ];
+    f.hub.web(WebRequest::Both("late-comer".into()));
+    let page = f.out.join("simple/late-comer/index.html");
+    eventually("the simple page", || page.exists()).await;
+    let r = get(addr, "/simple/", &[]).await;
+    assert!(r.text().contains("late-comer/"), "{}", r.text());
+    let r = get(
+        addr,
+        "/simple/late-comer/",
+        &[("Accept", "application/vnd.pypi.simple.v1+json")],
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(v["files"][0]["filename"], w.filename.as_str());
+    assert!(v["files"][0]["core-metadata"]["sha256"].is_string());
+    let r = get(addr, "/project/late-comer/", &[]).await;
+    assert!(r.text().contains("Arrived late"));
+    // A second request within the window is held, and saved at shutdown.
+    f.hub.web(WebRequest::Project("late-comer".into()));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    f.hub.quit.cancel();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let saved = f.hub.db.load_rewrites_pending().await.unwrap();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].package, "late-comer");
+}
