@@ -192,6 +192,18 @@ impl FileJuggler {
 
     fn handle_request(&mut self, req: FsRequest) {
         match req {
+            FsRequest::Forget { slave_id } => {
+                let Ok(id) = u64::try_from(slave_id) else {
+                    return;
+                };
+                if let Some(old) = self.transfers.remove(&id) {
+                    tracing::info!(slave = id, file = %old.file.filename, "dropping the transfer of a lost slave");
+                    if let Some(peer) = &old.peer {
+                        self.peers.remove(peer);
+                    }
+                    old.discard();
+                }
+            }
             FsRequest::Expect {
                 slave_id,
                 file,

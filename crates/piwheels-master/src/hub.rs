@@ -106,6 +106,12 @@ pub enum FsRequest {
         /// The answer: why it failed (so the slave is asked to send it again).
         reply: oneshot::Sender<std::result::Result<(), String>>,
     },
+    /// The slave is gone (killed, or silent too long): drop its unfinished transfer and
+    /// its temporary file.
+    Forget {
+        /// Whose transfer.
+        slave_id: i64,
+    },
 }
 
 /// The sending end of FileJuggler's requests.
@@ -142,6 +148,11 @@ impl FsClient {
             rx,
         )
         .await
+    }
+
+    /// Drops what `slave_id` was sending, if anything (no answer).
+    pub fn forget(&self, slave_id: i64) {
+        let _ = self.tx.send(FsRequest::Forget { slave_id });
     }
 
     async fn call(

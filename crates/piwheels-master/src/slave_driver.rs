@@ -362,7 +362,9 @@ impl SlaveDriver {
         match request {
             SlaveRequest::Hello(_) => unreachable!("accepts() refuses HELLO"),
             SlaveRequest::Bye => {
-                self.slaves.remove(&peer);
+                if let Some(s) = self.slaves.remove(&peer) {
+                    self.lost(&s);
+                }
                 tracing::info!(slave = id, "slave said goodbye");
                 self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
                 Ok(())
@@ -560,6 +562,22 @@ impl SlaveDriver {
         }
     }
 
+    /// A slave is gone (silent too long, or said `BYE`) with whatever it was doing: its
+    /// unfinished transfer is dropped, and its job is handed out again at once rather than
+    /// when the exclusion for the slave's build timeout runs out.
+    fn lost(&mut self, s: &Slave) {
+        let job = match (&s.state.build, s.job()) {
+            (Some(b), _) => Some((b.package.clone(), b.version.clone())),
+            (None, Some(j)) => Some((j.package.clone(), j.version.clone())),
+            (None, None) => None,
+        };
+        self.hub.fs.forget(s.state.slave_id);
+        if let Some((package, version)) = job {
+            tracing::info!(package = %package, version = %version, "build back in the queue");
+            self.jobs.release(&s.target(), &package, &version);
+        }
+    }
+
     /// Forgets slaves silent for longer than their busy timeout.
     fn expire(&mut self) {
         let now = Utc::now();
@@ -575,6 +593,7 @@ impl SlaveDriver {
         for peer in expired {
             if let Some(s) = self.slaves.remove(&peer) {
                 tracing::warn!(slave = s.state.slave_id, label = %s.label(), "slave silent past its busy timeout; forgotten");
+                self.lost(&s);
                 self.publish(SlaveEvent::reply(s.state.slave_id, now, &SlaveReply::Die));
             }
         }

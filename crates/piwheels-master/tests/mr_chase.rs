@@ -532,6 +532,7 @@ async fn import_transfers_every_file_through_the_file_juggler() {
                         Ok(())
                     });
                 }
+                FsRequest::Forget { slave_id } => asked.push(format!("FORGET {slave_id}")),
             }
             if asked.len() == 6 {
                 break;
@@ -620,6 +621,7 @@ async fn an_import_whose_file_never_verifies_is_abandoned() {
             match req {
                 FsRequest::Expect { reply, .. } => drop(reply.send(Ok(()))),
                 FsRequest::Verify { reply, .. } => drop(reply.send(Err("bad".into()))),
+                FsRequest::Forget { .. } => {}
             }
         }
     });

@@ -182,7 +182,8 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     assert_eq!(f110["hashes"]["sha256"], sha256(&w110.bytes));
     assert_eq!(f110["requires-python"], ">=3.7");
     assert_eq!(f110["core-metadata"]["sha256"], meta_hash);
-    assert_eq!(f110["dist-info-metadata"]["sha256"], meta_hash);
+    // Not the older JSON key: pip before 23.1 fails on it.
+    assert!(f110.get("dist-info-metadata").is_none());
     assert_eq!(f110["size"], w110.bytes.len() as u64);
     assert_eq!(files[2]["yanked"], true);
     assert_eq!(files[0]["core-metadata"], false);

@@ -162,13 +162,16 @@ async fn piw_add_adds_and_updates_packages_and_versions() {
     let r = f.run("piw-add", &["foo-bar", "-s", "no"]).await;
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("piw-remove --skip"), "{}", r.stderr);
-    let r = f.run("piw-add", &["nope", "1.0"]).await;
-    assert_eq!(r.code, 1);
+    // A version of a package the master does not know: the package is added first.
+    let r = f.run("piw-add", &["new-one", "1.0"]).await;
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("added package new-one"), "{}", r.stdout);
     assert!(
-        r.stderr.contains("there is no package nope"),
+        r.stdout.contains("added version new-one 1.0"),
         "{}",
-        r.stderr
+        r.stdout
     );
+    assert!(f.db.version_exists("new-one", "1.0").await.unwrap());
     // Usage errors: exit 2, nothing asked.
     let r = f.run("piw-add", &["foo-bar", "-a", "other"]).await;
     assert_eq!(r.code, 2);

@@ -102,6 +102,14 @@ impl Jobs {
         }
     }
 
+    /// A job handed out that nobody builds any more (its slave was lost): back in the
+    /// lists, from TheArchitect's latest queue, if that still has it.
+    pub(super) fn release(&mut self, target: &Target, package: &str, version: &str) {
+        self.handed
+            .remove(&(target.clone(), package.to_owned(), version.to_owned()));
+        self.queue.mark_changed();
+    }
+
     /// Drops expired exclusions.
     pub(super) fn prune(&mut self) {
         let now = Instant::now();
@@ -159,6 +167,18 @@ mod tests {
             Some(("b".into(), "1".into()))
         );
         assert_eq!(jobs.take(&t, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn a_released_job_is_handed_out_again_at_once() {
+        let t = Target::new("cp311", "linux_x86_64");
+        let (_tx, rx) = watch::channel(queue(&[("a", "1")]));
+        let mut jobs = Jobs::new(rx);
+        let hour = Duration::from_secs(3600);
+        assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
+        assert_eq!(jobs.take(&t, hour), None);
+        jobs.release(&t, "a", "1");
+        assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
     }
 
     #[test]

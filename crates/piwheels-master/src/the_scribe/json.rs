@@ -68,10 +68,10 @@ struct SimpleFile<'a> {
     requires_python: Option<&'a str>,
     size: u64,
     yanked: bool,
+    /// PEP 714's name only: pip before 23.1 fails on the dictionary form of the older
+    /// `dist-info-metadata` key in JSON (the reason PEP 714 renamed it).
     #[serde(rename = "core-metadata")]
     core_metadata: CoreMetadata<'a>,
-    #[serde(rename = "dist-info-metadata")]
-    dist_info_metadata: CoreMetadata<'a>,
 }
 
 #[derive(Serialize)]
@@ -101,7 +101,6 @@ pub fn simple_project(p: &Prepared<'_>) -> Vec<u8> {
                 size: f.file.size,
                 yanked: r.release.yanked,
                 core_metadata: metadata(&f.metadata_hash),
-                dist_info_metadata: metadata(&f.metadata_hash),
             });
         }
     }

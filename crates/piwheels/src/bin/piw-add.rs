@@ -7,7 +7,8 @@
 //! ```
 //!
 //! It asks the master's MrChase on the import queue (`ipc:///tmp/piw-import` by default),
-//! so the master's pages and build queue follow at once.
+//! so the master's pages and build queue follow at once. A VERSION of a package the master
+//! does not know yet adds the package first.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -140,7 +141,7 @@ fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
             "YANKVER" => {
                 format!("{package} {version} exists already; yank it with piw-remove --yank")
             }
-            "NOPKG" => format!("there is no package {package}; add it first (piw-add {package})"),
+            "NOPKG" => format!("there is no package {package}"),
             other => other.to_owned(),
         }),
         ImportReply::Send(file) => {
@@ -168,14 +169,33 @@ fn main() -> ExitCode {
             return declined();
         }
     }
-    let reply = match ask(
-        &opts.import_queue,
-        Duration::from_secs(opts.timeout),
-        &request,
-    ) {
+    let timeout = Duration::from_secs(opts.timeout);
+    let mut reply = match ask(&opts.import_queue, timeout, &request) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
+    // A version of a package the master does not know yet: add the package, then the
+    // version (the original made the operator run piw-add twice).
+    if matches!(&reply, ImportReply::Error(why) if why == "NOPKG") {
+        let add_package = ImportRequest::AddPackage(AddPackage {
+            package: opts.package.trim().to_owned(),
+            description: opts.description.clone(),
+            skip: String::new(),
+            unskip: false,
+            aliases: opts.aliases.clone(),
+        });
+        match ask(&opts.import_queue, timeout, &add_package) {
+            Ok(ImportReply::Done(_)) => {
+                println!("added package {}", canonicalize_name(opts.package.trim()));
+            }
+            Ok(other) => return fail(format!("adding the package first: {other:?}")),
+            Err(e) => return fail(e),
+        }
+        reply = match ask(&opts.import_queue, timeout, &request) {
+            Ok(r) => r,
+            Err(e) => return fail(e),
+        };
+    }
     match explain(&opts, &reply) {
         Ok(msg) => {
             println!("{msg}");
