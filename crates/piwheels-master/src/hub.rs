@@ -31,6 +31,10 @@ pub enum WebRequest {
     Project(String),
     /// Rewrite the simple page too, and the root index if the package is new (`BOTH`).
     Both(String),
+    /// A package's wheels were just published: rewrite both pages now. TheSecretary
+    /// writes this at once even within a coalescing window (a new wheel is what users
+    /// wait for), and passes it on as [`WebRequest::Both`].
+    Published(String),
     /// Remove a package's pages and files (`DELPKG`).
     DeletePackage(String),
     /// Remove a version's files and rewrite the package's pages (`DELVER`).
@@ -54,6 +58,7 @@ impl WebRequest {
         match self {
             WebRequest::Project(p)
             | WebRequest::Both(p)
+            | WebRequest::Published(p)
             | WebRequest::DeletePackage(p)
             | WebRequest::DeleteVersion(p, _) => Some(p),
             _ => None,

@@ -511,7 +511,8 @@ impl MrChase {
                 build_id: import.build_id,
                 log: import.build.output.clone(),
             });
-            self.hub.web(WebRequest::Both(import.build.package.clone()));
+            self.hub
+                .web(WebRequest::Published(import.build.package.clone()));
             return Ok(done("IMPORT"));
         };
         let attempts = match &import.current {

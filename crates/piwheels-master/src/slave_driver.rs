@@ -30,6 +30,7 @@ pub use builds::MAX_SEND_ATTEMPTS;
 mod jobs;
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -40,10 +41,10 @@ use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, 
 use piwheels_protocol::states::SlaveState;
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
-use crate::hub::{Hub, SkipRequest, SlaveCommand, Task};
+use crate::hub::{BuildQueue, Hub, SkipRequest, SlaveCommand, Task};
 
 use self::jobs::Jobs;
 
@@ -60,6 +61,12 @@ pub struct Timing {
     pub log_attempts: u32,
     /// The wait before the first retry (doubling after each): 1 s.
     pub retry_delay: Duration,
+    /// How long an `IDLE` with no job to give is held before `SLEEP` is answered, so a job
+    /// that arrives meanwhile goes out at once (long polling; the slave waits up to 5
+    /// minutes for any reply): 4 s, so a slave that is stopped meanwhile still gets its
+    /// answer within its 5 s wait and can say BYE. Zero answers at once, as the original
+    /// does. Capped at half the busy timeout.
+    pub idle_hold: Duration,
     /// How long a deleted package or version stays out of the queue: 1 hour.
     pub deletion_exclusion: Duration,
 }
@@ -71,6 +78,7 @@ impl Default for Timing {
             build_grace: Duration::from_secs(300),
             log_attempts: 4,
             retry_delay: Duration::from_secs(1),
+            idle_hold: Duration::from_secs(4),
             deletion_exclusion: Duration::from_secs(3600),
         }
     }
@@ -166,6 +174,12 @@ pub struct SlaveDriver {
     next_token: u64,
     done_tx: mpsc::UnboundedSender<Completion>,
     done_rx: mpsc::UnboundedReceiver<Completion>,
+    /// `IDLE` requests held for a job, with when to stop holding them.
+    parked: Vec<(Identity, Instant)>,
+    /// Wakes the held requests when TheArchitect publishes a queue.
+    queue_watch: watch::Receiver<Arc<BuildQueue>>,
+    /// Wakes the held requests when the master is paused.
+    paused_watch: watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for SlaveDriver {
@@ -190,6 +204,7 @@ impl SlaveDriver {
         tracing::info!(endpoint = %endpoint, "slave driver listening");
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let jobs = Jobs::new(hub.queue.clone());
+        let (queue_watch, paused_watch) = (hub.queue.clone(), hub.paused.clone());
         Ok(SlaveDriver {
             hub,
             skip,
@@ -205,6 +220,9 @@ impl SlaveDriver {
             next_token: 1,
             done_tx,
             done_rx,
+            parked: Vec::new(),
+            queue_watch,
+            paused_watch,
         })
     }
 
@@ -372,6 +390,11 @@ impl SlaveDriver {
             SlaveRequest::Idle(stats) => {
                 self.publish(SlaveEvent::stats(id, &stats));
                 let reply = self.idle(&peer);
+                if reply == SlaveReply::Sleep(false) && self.may_hold(&peer) {
+                    let hold = self.hold_time(&peer);
+                    self.parked.push((peer, Instant::now() + hold));
+                    return Ok(());
+                }
                 self.reply(&peer, reply).await
             }
             SlaveRequest::Busy(stats) => {
@@ -448,6 +471,53 @@ impl SlaveDriver {
             }
             None => SlaveReply::Sleep(false),
         }
+    }
+
+    /// Whether an `IDLE` without a job may be held: long polling is on, and the slave's
+    /// target is one the master builds for.
+    fn may_hold(&mut self, peer: &Identity) -> bool {
+        let Some(slave) = self.slaves.get(peer) else {
+            return false;
+        };
+        let target = slave.target();
+        !self.hold_time(peer).is_zero()
+            && (self.enabled.contains(&target) || self.jobs.has_target(&target))
+    }
+
+    /// How long to hold this slave's `IDLE`: the configured hold, at most half of the
+    /// slave's (or the master's) busy timeout.
+    fn hold_time(&self, peer: &Identity) -> Duration {
+        let busy = self
+            .slaves
+            .get(peer)
+            .and_then(|s| s.state.hello.busy_timeout.to_std().ok())
+            .unwrap_or(Duration::ZERO)
+            .min(self.hub.config.busy_timeout);
+        self.timing.idle_hold.min(busy / 2)
+    }
+
+    /// Answers the held `IDLE`s that can be answered now: with a job that has arrived,
+    /// `SLEEP true` if the master was paused, `DIE` if killed, or `SLEEP false` once held
+    /// long enough (all of them with `all`).
+    async fn serve_parked(&mut self, all: bool) -> Result<()> {
+        let now = Instant::now();
+        for (peer, until) in std::mem::take(&mut self.parked) {
+            if !self.slaves.contains_key(&peer) {
+                continue;
+            }
+            let reply = self.idle(&peer);
+            if reply == SlaveReply::Sleep(false) && !all && now < until {
+                self.parked.push((peer, until));
+                continue;
+            }
+            self.reply(&peer, reply).await?;
+        }
+        Ok(())
+    }
+
+    /// When the first held `IDLE` is due its `SLEEP`.
+    fn next_unpark(&self) -> Option<Instant> {
+        self.parked.iter().map(|(_, until)| *until).min()
     }
 
     /// `BUSY`: carry on, unless skipped or over time.
@@ -601,6 +671,14 @@ impl SlaveDriver {
     }
 }
 
+/// Sleeps until `when`, or for ever if there is no `when`.
+async fn sleep_until_some(when: Option<Instant>) {
+    match when {
+        Some(when) => tokio::time::sleep_until(tokio::time::Instant::from_std(when)).await,
+        None => std::future::pending().await,
+    }
+}
+
 impl Task for SlaveDriver {
     const NAME: &'static str = "slave_driver";
 
@@ -613,16 +691,29 @@ impl Task for SlaveDriver {
         loop {
             // Biased: commands and deletions already queued apply before the next request
             // (a monitor's WAKE, then the slave's IDLE).
+            let unpark = self.next_unpark();
             tokio::select! {
                 biased;
                 () = quit.cancelled() => return Ok(()),
-                Some(cmd) = self.commands.recv() => self.command(cmd),
+                Some(cmd) = self.commands.recv() => {
+                    self.command(cmd);
+                    self.serve_parked(false).await?;
+                }
                 Some(req) = self.skip.recv() => self.skip_request(req),
                 Some(done) = self.done_rx.recv() => self.complete(done).await?,
                 msg = self.router.recv() => {
                     let (peer, msg) = msg?;
                     self.handle(peer, msg).await?;
                 }
+                Ok(()) = self.queue_watch.changed() => {
+                    self.queue_watch.borrow_and_update();
+                    self.serve_parked(false).await?;
+                }
+                Ok(()) = self.paused_watch.changed() => {
+                    self.paused_watch.borrow_and_update();
+                    self.serve_parked(false).await?;
+                }
+                () = sleep_until_some(unpark) => self.serve_parked(false).await?,
                 _ = tick.tick() => {
                     self.expire();
                     self.refresh_targets().await;

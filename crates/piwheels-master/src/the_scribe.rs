@@ -165,7 +165,7 @@ impl TheScribe {
                 .await
                 .pop()
                 .unwrap_or(Ok(())),
-            WebRequest::Both(pkg) => self
+            WebRequest::Both(pkg) | WebRequest::Published(pkg) => self
                 .rewrite(vec![(pkg, true)])
                 .await
                 .pop()
@@ -193,7 +193,7 @@ impl TheScribe {
         while let Some(req) = reqs.next() {
             match req {
                 WebRequest::Project(p) => merge(&mut run, p, false),
-                WebRequest::Both(p) => merge(&mut run, p, true),
+                WebRequest::Both(p) | WebRequest::Published(p) => merge(&mut run, p, true),
                 other => {
                     errors.extend(
                         self.rewrite(std::mem::take(&mut run))

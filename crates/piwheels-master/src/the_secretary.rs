@@ -131,6 +131,26 @@ impl TheSecretary {
         let (pkg, cmd) = match req {
             WebRequest::Project(p) => (p, RewriteCommand::Project),
             WebRequest::Both(p) => (p, RewriteCommand::Both),
+            WebRequest::Published(p) => {
+                // New wheels: at once, superseding what is held, unless paused.
+                if self.hub.is_paused() {
+                    (p, RewriteCommand::Both)
+                } else {
+                    self.entries.remove(&p);
+                    let end = Instant::now() + self.delay();
+                    let window = self.open_window(&p, end);
+                    self.entries.insert(
+                        p.clone(),
+                        Entry {
+                            held: None,
+                            added_at: Utc::now(),
+                            window,
+                        },
+                    );
+                    self.send(request(p, RewriteCommand::Both));
+                    return;
+                }
+            }
             WebRequest::DeletePackage(ref p) | WebRequest::DeleteVersion(ref p, _) => {
                 self.entries.remove(p);
                 self.send(req);
@@ -324,7 +344,7 @@ impl Task for TheSecretary {
         while let Ok(req) = self.inbox.try_recv() {
             let (pkg, cmd) = match req {
                 WebRequest::Project(p) => (p, RewriteCommand::Project),
-                WebRequest::Both(p) => (p, RewriteCommand::Both),
+                WebRequest::Both(p) | WebRequest::Published(p) => (p, RewriteCommand::Both),
                 other => {
                     self.send(other);
                     continue;

@@ -43,6 +43,8 @@ impl Farm {
             build_grace: Duration::from_secs(300),
             log_attempts: 3,
             retry_delay: Duration::from_millis(50),
+            // Most tests want SLEEP at once; the long-polling test sets a hold.
+            idle_hold: Duration::ZERO,
             deletion_exclusion: Duration::from_secs(3600),
         };
         tune(&mut env, &mut timing);
@@ -258,7 +260,7 @@ async fn a_build_is_transferred_verified_logged_and_published() {
     };
     assert!(build_id > 0);
     assert_eq!(log, "the build log (status true)");
-    assert_eq!(farm.next_web().await, WebRequest::Both("foo".into()));
+    assert_eq!(farm.next_web().await, WebRequest::Published("foo".into()));
 
     // foo is done: the next job is bar.
     assert_eq!(s.ask(idle()).await, build("bar"));
@@ -640,6 +642,53 @@ async fn a_python_slave_builds_through_the_master() {
         webs.contains(&WebRequest::Project("foo".into())),
         "{webs:?}"
     );
-    assert!(webs.contains(&WebRequest::Both("bar".into())), "{webs:?}");
+    assert!(
+        webs.contains(&WebRequest::Published("bar".into())),
+        "{webs:?}"
+    );
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_slave_is_held_and_given_a_job_the_moment_one_arrives() {
+    let farm = Farm::start(|_, timing| timing.idle_hold = Duration::from_secs(2)).await;
+    let (mut a, _) = farm.hello(hello()).await;
+    let (mut b, _) = farm.hello(hello()).await;
+    assert_eq!(a.ask(idle()).await, build("foo"));
+    assert_eq!(b.ask(idle()).await, build("bar"));
+    assert_eq!(b.ask(built(false, vec![])).await, SlaveReply::Done);
+
+    // Nothing to hand out: the IDLE is held for the hold, then answered SLEEP false.
+    let held = std::time::Instant::now();
+    assert_eq!(b.ask(idle()).await, SlaveReply::Sleep(false));
+    assert!(
+        held.elapsed() >= Duration::from_secs(2),
+        "answered before the hold ended"
+    );
+
+    // A version that arrives while the IDLE is held goes out to it.
+    let waiting = tokio::spawn(async move { b.ask(idle()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the IDLE was answered at once");
+    let db = &farm.hub.db;
+    db.add_new_package_version("foo", "2.0", Some(Utc::now()), "")
+        .await
+        .unwrap();
+    farm.hub.queue_changed.notify_one();
+    assert_eq!(
+        waiting.await.unwrap(),
+        SlaveReply::Build(Job {
+            package: "foo".into(),
+            version: "2.0".into()
+        })
+    );
+
+    // A pause answers a held IDLE with SLEEP true.
+    assert_eq!(a.ask(built(false, vec![])).await, SlaveReply::Done);
+    let waiting = tokio::spawn(async move { a.ask(idle()).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the IDLE was answered at once");
+    farm.paused.send(true).unwrap();
+    assert_eq!(waiting.await.unwrap(), SlaveReply::Sleep(true));
     farm.stop().await;
 }

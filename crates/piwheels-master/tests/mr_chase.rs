@@ -577,7 +577,7 @@ async fn import_transfers_every_file_through_the_file_juggler() {
     let web = f.web();
     assert_eq!(web.len(), 2, "{web:?}");
     assert!(matches!(&web[0], WebRequest::Log { log, .. } if log == "built it elsewhere"));
-    assert_eq!(web[1], WebRequest::Both("foo".into()));
+    assert_eq!(web[1], WebRequest::Published("foo".into()));
     let data = db.project_data("foo").await.unwrap().unwrap();
     let file = &data.releases["1.0"].files[&a];
     assert_eq!(file.abi_builder, "cp311");

@@ -201,3 +201,30 @@ async fn held_rewrites_survive_a_restart() {
     // Nothing held now, so nothing is saved.
     assert!(hub.db.load_rewrites_pending().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn published_wheels_are_written_at_once_even_within_a_window() {
+    let f = farm_with_window().await;
+    let mut r = start(f.hub.clone());
+    // A version was added: its pages go at once and open a window.
+    r.to.send(WebRequest::Both("foo".into())).unwrap();
+    assert_eq!(
+        next(&mut r, AT_ONCE).await,
+        Some(WebRequest::Both("foo".into()))
+    );
+    r.to.send(WebRequest::Project("foo".into())).unwrap();
+    // Its wheel is published within the window: written now, not when the window ends,
+    // and what was held is covered by it.
+    r.to.send(WebRequest::Published("foo".into())).unwrap();
+    assert_eq!(
+        next(&mut r, AT_ONCE).await,
+        Some(WebRequest::Both("foo".into()))
+    );
+    assert_eq!(
+        next(&mut r, WINDOW * 2).await,
+        None,
+        "the held rewrite was sent too"
+    );
+    f.hub.quit.cancel();
+    r.task.await.unwrap().unwrap();
+}

@@ -27,6 +27,10 @@ use crate::builder::{Build, BuildSpec};
 use crate::transfer::{self, UploadError};
 use crate::{Slave, SlaveError, notify, random_between, stats};
 
+/// A `SLEEP` that took this long to come was held by the master for a job (long polling):
+/// the slave asks again at once instead of sleeping.
+const LONG_POLL: Duration = Duration::from_secs(1);
+
 /// How a connection ended.
 enum End {
     /// The master said `DIE`, or the slave was asked to stop: return from `run`.
@@ -284,6 +288,7 @@ impl<'a> Session<'a> {
                 tracing::info!("stopping as asked");
                 return End::Exit;
             }
+            let asked = Instant::now();
             let reply = match self.exchange(&request) {
                 Ok(r) => r,
                 Err(why) => return self.no_reply(&request, why),
@@ -302,8 +307,16 @@ impl<'a> Session<'a> {
                             ""
                         }
                     );
+                    // A master that held the IDLE until it had nothing to give (long
+                    // polling) is asked again at once; one that answered at once, as the
+                    // original does, after the usual 5-10 s.
                     let (lo, hi) = self.slave.config.sleep_range;
-                    if !sleep_unless_stopped(self.slave, random_between(lo, hi)) {
+                    let wait = if !paused && asked.elapsed() >= LONG_POLL {
+                        Duration::from_millis(50)
+                    } else {
+                        random_between(lo, hi)
+                    };
+                    if !sleep_unless_stopped(self.slave, wait) {
                         return End::Exit;
                     }
                     SlaveRequest::Idle(self.stats())

@@ -77,7 +77,8 @@ fn add_to_installable(rounds: u64) {
         files.push(make_sdist(work.path(), "bench-pure", v, false, 0));
     }
     let upstream = Upstream::serve(&work.path().join("upstream"), &files);
-    let mut farm = Farm::start(&upstream.url, &[]);
+    // CloudGazer follows another project, so that only piw-add registers these versions.
+    let mut farm = Farm::start(&upstream.url, &["--follow", "not-this-one"]);
     farm.start_slave();
     // Let the slave connect and start polling.
     std::thread::sleep(Duration::from_secs(2));

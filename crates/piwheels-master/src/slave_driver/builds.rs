@@ -262,7 +262,7 @@ impl SlaveDriver {
                         log: output,
                     });
                     self.hub.web(if status {
-                        WebRequest::Both(package)
+                        WebRequest::Published(package)
                     } else {
                         WebRequest::Project(package)
                     });
