@@ -37,6 +37,14 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags).map_err(|e| sqlite(op, e))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| sqlite(op, e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    // Plans stay as first made: without this, SQLite re-prepares a statement whenever a
+    // newly bound value might change its plan (the partial index on twin files makes
+    // that every query on `files`), which was a third of the time of reading project data.
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )
+    .map_err(|e| sqlite(op, e))?;
     // WAL: readers never block the writer; NORMAL: a commit survives a crash of the
     // process (not of the machine) without an fsync each time.
     conn.execute_batch(
