@@ -163,29 +163,42 @@ impl CloudGazer {
                 return Ok(report);
             }
         };
-        let list = match client.projects(self.list_etag.as_deref()).await {
-            Ok(Fetched::Unchanged) => {
-                report.unchanged = true;
-                return Ok(report);
-            }
-            Ok(Fetched::Changed { value, etag }) => (value, etag),
-            Err(e) => {
-                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
-                report.errors += 1;
-                return Ok(report);
-            }
-        };
-        let (list, list_etag) = list;
+        // Following a list: only those projects' pages are read (an index's project list
+        // can be tens of megabytes). Otherwise the list says what there is.
         let mut upstream: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
-        for p in list.projects {
-            if p.name.chars().count() > MAX_LEN {
-                continue;
+        let (list_etag, last_serial) = if let Some(follow) = &self.hub.config.follow {
+            // Named as the configuration spells them.
+            for name in follow {
+                let canon = canonicalize_name(name);
+                if !canon.is_empty() && name.chars().count() <= MAX_LEN {
+                    upstream.insert(canon, (name.clone(), None));
+                }
             }
-            let canon = canonicalize_name(&p.name);
-            if !canon.is_empty() && self.follows(&canon) {
-                upstream.insert(canon, (p.name, p.last_serial));
+            (None, None)
+        } else {
+            let (list, list_etag) = match client.projects(self.list_etag.as_deref()).await {
+                Ok(Fetched::Unchanged) => {
+                    report.unchanged = true;
+                    return Ok(report);
+                }
+                Ok(Fetched::Changed { value, etag }) => (value, etag),
+                Err(e) => {
+                    tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
+                    report.errors += 1;
+                    return Ok(report);
+                }
+            };
+            for p in list.projects {
+                if p.name.chars().count() > MAX_LEN {
+                    continue;
+                }
+                let canon = canonicalize_name(&p.name);
+                if !canon.is_empty() {
+                    upstream.insert(canon, (p.name, p.last_serial));
+                }
             }
-        }
+            (list_etag, list.last_serial)
+        };
         let db_packages = self.hub.db.all_packages().await?;
 
         // Projects whose page may have changed.
@@ -218,6 +231,7 @@ impl CloudGazer {
 
         let mut any_buildable = false;
         let mut all_pages_read = true;
+        let mut gone = Vec::new();
         while let Some((canon, name, page)) = pages.next().await {
             if self.hub.quit.is_cancelled() {
                 return Ok(report);
@@ -248,6 +262,11 @@ impl CloudGazer {
                         },
                     );
                 }
+                Ok(None) if self.follow.is_some() => {
+                    // A followed project that has no page: not (or no longer) upstream.
+                    tracing::debug!(task = "cloud_gazer", package = %canon, "followed but not found");
+                    gone.push(canon);
+                }
                 Ok(None) => {
                     // Listed but not there: the list and the page disagree for now.
                     tracing::debug!(task = "cloud_gazer", package = %canon, "listed but not found");
@@ -261,6 +280,9 @@ impl CloudGazer {
             }
         }
         drop(pages);
+        for canon in gone {
+            upstream.remove(&canon);
+        }
 
         // Projects gone upstream. An empty list with packages in the database is taken for
         // a broken index, not for the end of every project.
@@ -285,7 +307,7 @@ impl CloudGazer {
         }
         // Only a list whose every page was read is not read again while unchanged.
         self.list_etag = if all_pages_read { list_etag } else { None };
-        if let Some(serial) = list.last_serial
+        if let Some(serial) = last_serial
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
         {
             tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
