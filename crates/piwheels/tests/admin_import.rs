@@ -178,7 +178,10 @@ async fn piw_import_logs_uploads_and_publishes_a_wheel() {
         web.iter().any(|r| matches!(r, WebRequest::Log { log, .. } if log == "built on a board in the corner\n")),
         "{web:?}"
     );
-    assert!(web.contains(&WebRequest::Both("foo".into())), "{web:?}");
+    assert!(
+        web.contains(&WebRequest::Published("foo".into())),
+        "{web:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
