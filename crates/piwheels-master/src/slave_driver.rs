@@ -6,7 +6,7 @@
 //! known slave gets exactly one reply (none for `BYE` and for anything but `HELLO` from an
 //! unknown identity); a request out of order gets `DIE`.
 //!
-//! Jobs come from TheArchitect's [`BuildQueue`](crate::hub::BuildQueue), per build [`Target`]: a slave takes jobs
+//! Jobs come from TheArchitect's [`BuildQueue`], per build [`Target`]: a slave takes jobs
 //! for its ABI *and* platform (from its `HELLO`). A job handed out is not handed out again
 //! for the slave's build timeout; deletions (from CloudGazer and MrChase) keep a package or
 //! version out for an hour and abandon builds of it.
