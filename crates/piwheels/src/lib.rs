@@ -153,6 +153,33 @@ pub fn redact_dsn(dsn: &str) -> String {
         .join(" ")
 }
 
+/// How long a tool waits for the master's answer unless told otherwise, in seconds.
+pub const DEFAULT_MASTER_TIMEOUT: &str = "60";
+
+/// Sends one request to the master's MrChase on the import queue (`piw-add`, `piw-remove`,
+/// `piw-rebuild`) and waits at most `timeout` for its answer; the error says, in words,
+/// what went wrong (no master answering, a bad address, a bad reply).
+pub fn ask_master(
+    queue: &str,
+    timeout: std::time::Duration,
+    request: &piwheels_protocol::import::ImportRequest,
+) -> Result<piwheels_protocol::import::ImportReply, String> {
+    use piwheels_protocol::import::ImportProtocol;
+    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
+    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
+        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
+    req.request(request, timeout).map_err(|e| {
+        if e.is_timeout() {
+            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
+        } else {
+            format!("talking to the master on {queue}: {e}")
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_dsn;

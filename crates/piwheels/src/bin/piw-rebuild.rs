@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
-use piwheels::{CommonOpts, confirm, declined, fail};
+use piwheels::{
+    CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
+    fail,
+};
 use piwheels_protocol::import::{ImportReply, ImportRequest, RebuildTarget};
 
 /// Which pages to write again.
@@ -92,30 +95,4 @@ fn main() -> ExitCode {
             fail(format!("the master asked for a file ({file}) unexpectedly"))
         }
     }
-}
-
-/// How long to wait for the master's answer unless told otherwise, in seconds.
-const DEFAULT_TIMEOUT: &str = "60";
-
-/// Sends one request to MrChase on the import queue and waits at most `timeout` for its
-/// answer.
-fn ask(
-    queue: &str,
-    timeout: std::time::Duration,
-    request: &piwheels_protocol::import::ImportRequest,
-) -> Result<piwheels_protocol::import::ImportReply, String> {
-    use piwheels_protocol::import::ImportProtocol;
-    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
-
-    let ctx = zmq::Context::new();
-    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
-    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
-        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
-    req.request(request, timeout).map_err(|e| {
-        if e.is_timeout() {
-            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
-        } else {
-            format!("talking to the master on {queue}: {e}")
-        }
-    })
 }
