@@ -73,6 +73,18 @@ impl Database {
         Self::open_with(dsn, Options::default()).await
     }
 
+    /// Brings the database at `dsn` to this software's schema (creating an SQLite file that
+    /// is missing, as [`Admin::initialize`](crate::admin::Admin::initialize) does, without
+    /// PostgreSQL grants) and opens it: what `piw-master` does on first start, and what
+    /// tests and benchmarks use for a fresh database.
+    pub async fn create(dsn: &str) -> Result<Self> {
+        crate::admin::Admin::connect(dsn)
+            .await?
+            .initialize(None)
+            .await?;
+        Self::open(dsn).await
+    }
+
     /// Opens the database at `dsn` (see [`open`](Self::open)) with these options.
     pub async fn open_with(dsn: &str, options: Options) -> Result<Self> {
         let db = Self::connect(dsn, options, false).await?;

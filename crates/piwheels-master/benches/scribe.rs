@@ -17,7 +17,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use piwheels_db::admin::Admin;
 use piwheels_db::{Database, NewBuild, NewFile, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{Hub, WebRequest};
@@ -110,13 +109,7 @@ fn main() {
     rt.block_on(async {
         let dir = tempfile::tempdir().unwrap();
         let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-        Admin::connect(&dsn)
-            .await
-            .unwrap()
-            .initialize(None)
-            .await
-            .unwrap();
-        let db = Database::open(&dsn).await.unwrap();
+        let db = Database::create(&dsn).await.unwrap();
         db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
             .await
             .unwrap();

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use indexmap::IndexMap;
-use piwheels_db::admin::Admin;
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{
@@ -34,13 +33,7 @@ struct Farm {
 async fn farm() -> Farm {
     let dir = tempfile::tempdir().unwrap();
     let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    Admin::connect(&dsn)
-        .await
-        .unwrap()
-        .initialize(None)
-        .await
-        .unwrap();
-    let db = Database::open(&dsn).await.unwrap();
+    let db = Database::create(&dsn).await.unwrap();
     db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
         .await
         .unwrap();

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use piwheels_db::admin::Admin;
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::{BINARY_ONLY, CloudGazer, PollReport};
@@ -167,13 +166,7 @@ struct Farm {
 async fn farm(upstream: &str, edit: impl FnOnce(&mut MasterConfig)) -> Farm {
     let dir = tempfile::tempdir().unwrap();
     let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    Admin::connect(&dsn)
-        .await
-        .unwrap()
-        .initialize(None)
-        .await
-        .unwrap();
-    let db = Database::open(&dsn).await.unwrap();
+    let db = Database::create(&dsn).await.unwrap();
     db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
         .await
         .unwrap();

@@ -5,7 +5,6 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use piwheels_db::admin::Admin;
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{Hub, Inboxes, StatsMessage, WebRequest, supervise};
@@ -22,13 +21,7 @@ struct Farm {
 async fn farm() -> Farm {
     let dir = tempfile::tempdir().unwrap();
     let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    Admin::connect(&dsn)
-        .await
-        .unwrap()
-        .initialize(None)
-        .await
-        .unwrap();
-    let db = Database::open(&dsn).await.unwrap();
+    let db = Database::create(&dsn).await.unwrap();
     db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
         .await
         .unwrap();

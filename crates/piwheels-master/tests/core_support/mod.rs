@@ -83,13 +83,7 @@ impl Env {
         logging();
         let dir = tempfile::tempdir().unwrap();
         let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-        piwheels_db::admin::Admin::connect(&dsn)
-            .await
-            .unwrap()
-            .initialize(None)
-            .await
-            .unwrap();
-        let db = Database::open(&dsn).await.unwrap();
+        let db = Database::create(&dsn).await.unwrap();
         db.add_build_target(&target()).await.unwrap();
         for pkg in ["foo", "bar"] {
             db.add_new_package(pkg, "", "a package").await.unwrap();

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use piwheels_db::admin::Admin;
 use piwheels_db::{Database, NewBuild, NewFile, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{Hub, Inboxes};
@@ -27,13 +26,7 @@ pub struct Farm {
 
 /// A fresh database at `dsn`, with these targets enabled.
 pub async fn database(dsn: &str, targets: &[&str]) -> Database {
-    Admin::connect(dsn)
-        .await
-        .unwrap()
-        .initialize(None)
-        .await
-        .unwrap();
-    let db = Database::open(dsn).await.unwrap();
+    let db = Database::create(dsn).await.unwrap();
     let targets: Vec<Target> = targets.iter().map(|t| target(t)).collect();
     db.set_build_targets(&targets).await.unwrap();
     db

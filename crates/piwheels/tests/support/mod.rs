@@ -249,25 +249,7 @@ impl Drop for Upstream {
 /// The PEP 503 project of a distribution file name.
 fn project_of(file: &str) -> String {
     let stem = file.split('-').next().unwrap_or(file);
-    canonical(stem)
-}
-
-/// PEP 503 normalisation.
-pub fn canonical(name: &str) -> String {
-    let mut out = String::new();
-    let mut sep = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            sep = true;
-        } else {
-            if sep && !out.is_empty() {
-                out.push('-');
-            }
-            sep = false;
-            out.push(c.to_ascii_lowercase());
-        }
-    }
-    out
+    piwheels_db::canonicalize_name(stem)
 }
 
 /// Waits until something listens on the port.
