@@ -287,3 +287,176 @@ fn in_a_user_namespace() {
     assert!(out.success(), "{}", text(&out.stderr));
     assert_eq!(text(&out.stdout), "0\nuserns\n");
 }
+
+fn processes_with(marker: &str) -> usize {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .count()
+}
+
+#[test]
+fn terminate_sends_sigterm_to_every_process_then_kills() {
+    let test = "terminate_sends_sigterm_to_every_process_then_kills";
+    if !root_or_skip(test) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let marker = format!("301.{}", std::process::id());
+    // The shell traps SIGTERM and records it; a grandchild in a session of its own
+    // ignores SIGTERM, so only the kill that follows ends it.
+    let mut running = sh(&format!(
+        "trap 'echo term > /work/got; exit 3' TERM; \
+         setsid sh -c 'trap \"\" TERM; sleep {marker}' & echo up > /work/up; \
+         while :; do sleep 0.05; done"
+    ))
+    .work_dir(work.path(), "/work")
+    .spawn()
+    .unwrap();
+    let t = Instant::now();
+    while !work.path().join("up").exists() {
+        assert!(
+            running
+                .wait_timeout(Duration::from_millis(20))
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the command never started"
+        );
+    }
+    assert!(
+        running
+            .wait_timeout(Duration::from_millis(100))
+            .unwrap()
+            .is_none()
+    );
+    let out = running.terminate(Duration::from_secs(5)).unwrap();
+    assert_eq!(out.exit, Exit::Code(3), "{}", text(&out.stderr));
+    assert_eq!(
+        fs::read_to_string(work.path().join("got")).unwrap(),
+        "term\n"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        processes_with(&marker),
+        0,
+        "the grandchild died with the sandbox"
+    );
+}
+
+#[test]
+fn terminate_kills_what_ignores_sigterm_after_the_grace() {
+    let test = "terminate_kills_what_ignores_sigterm_after_the_grace";
+    if !root_or_skip(test) {
+        return;
+    }
+    let marker = format!("302.{}", std::process::id());
+    let running = sh(&format!("trap '' TERM; sleep {marker} & wait; wait"))
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    let out = running.terminate(Duration::from_millis(300)).unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(out.exit, Exit::Signal(libc::SIGKILL));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_with(&marker), 0);
+}
+
+#[test]
+fn dropping_a_running_sandbox_kills_it_and_cleans_up() {
+    let test = "dropping_a_running_sandbox_kills_it_and_cleans_up";
+    if !root_or_skip(test) {
+        return;
+    }
+    let marker = format!("303.{}", std::process::id());
+    let mut running = sh(&format!("sleep {marker}")).spawn().unwrap();
+    assert!(
+        running
+            .wait_timeout(Duration::from_millis(300))
+            .unwrap()
+            .is_none()
+    );
+    assert!(running.elapsed() >= Duration::from_millis(300));
+    assert!(processes_with(&marker) >= 1);
+    drop(running);
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(processes_with(&marker), 0);
+    let staging = format!("butter-sandbox-{}-", std::process::id());
+    let leftovers = fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&staging))
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+#[test]
+fn a_finished_handle_cannot_be_waited_again() {
+    let test = "a_finished_handle_cannot_be_waited_again";
+    if !root_or_skip(test) {
+        return;
+    }
+    let mut running = sh("exit 4").spawn().unwrap();
+    let out = loop {
+        if let Some(out) = running.wait_timeout(Duration::from_secs(1)).unwrap() {
+            break out;
+        }
+    };
+    assert_eq!(out.exit, Exit::Code(4));
+    let e = running.wait_timeout(Duration::ZERO).unwrap_err();
+    assert_eq!(e.raw_os_error(), libc::ECHILD);
+}
+
+#[test]
+fn output_can_go_to_a_file() {
+    let test = "output_can_go_to_a_file";
+    if !root_or_skip(test) {
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let log = work.path().join("out.log");
+    fs::write(&log, "before\n").unwrap();
+    let out = sh("echo out; echo err >&2")
+        .output_file(&log)
+        .run()
+        .unwrap();
+    assert!(out.success());
+    assert!(out.stdout.is_empty() && out.stderr.is_empty());
+    assert_eq!(fs::read_to_string(&log).unwrap(), "before\nout\nerr\n");
+}
+
+#[test]
+fn the_command_gets_only_the_standard_descriptors() {
+    let test = "the_command_gets_only_the_standard_descriptors";
+    if !root_or_skip(test) {
+        return;
+    }
+    // A descriptor of the caller's without close-on-exec.
+    let f = fs::File::open("/dev/null").unwrap();
+    // SAFETY: dup2 onto a free high descriptor, closed below.
+    let leaked = unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&f), 200) };
+    assert_eq!(leaked, 200);
+    let out = sh("cd /proc/self/fd && echo *").run();
+    // SAFETY: closes the descriptor made above.
+    unsafe { libc::close(200) };
+    let out = out.unwrap();
+    assert!(out.success(), "{}", text(&out.stderr));
+    // The shell's own (0, 1, 2) and at most the one `echo *` reads the directory with.
+    let fds: Vec<u32> = text(&out.stdout)
+        .split_whitespace()
+        .map(|f| f.parse().unwrap())
+        .collect();
+    assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
+    assert!(fds.len() <= 4 && !fds.contains(&200), "{fds:?}");
+}

@@ -75,6 +75,26 @@ pub(super) fn supervise(
     }
 }
 
+/// Init's SIGTERM handler: SIGTERM to every process it can signal, which is every other
+/// process of its PID namespace (`kill(-1)` spares the caller and init).
+extern "C" fn forward_sigterm(_: libc::c_int) {
+    // SAFETY: kill is async-signal-safe.
+    unsafe { libc::kill(-1, libc::SIGTERM) };
+}
+
+/// Sets SIGTERM's disposition (a handler, or `SIG_DFL`), restarting interrupted calls.
+fn set_sigterm(handler: libc::sighandler_t) {
+    // SAFETY: an all-zero sigaction with an empty mask is valid; the handler (if any) is
+    // async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = handler;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
+    }
+}
+
 /// Init, PID 1 of the sandbox: builds the root, forks the command, reaps everything, and
 /// sends the command's wait status up.
 fn init(
@@ -85,6 +105,8 @@ fn init(
     rep: OwnedFd,
 ) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // SIGTERM from outside (`Running::terminate`) goes on to every other process here.
+    set_sigterm(forward_sigterm as *const () as libc::sighandler_t);
     if let Err((e, step)) = build_root(plan) {
         report(rep.as_fd(), e.raw_os_error(), step);
         return 127;
@@ -96,6 +118,7 @@ fn init(
             return 127;
         }
         Ok(nix::unistd::ForkResult::Child) => {
+            set_sigterm(libc::SIG_DFL);
             let (errno, step) = exec_command(plan, stdin, out, err);
             report(rep.as_fd(), errno, step);
             // SAFETY: leaves the failed command's process at once.
@@ -321,11 +344,32 @@ fn exec_command(
         }
     }
     for (from, to) in [(stdin, 0), (out, 1), (err, 2)] {
-        // SAFETY: dup2 onto the standard descriptors, which this process then owns.
-        if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        let from = from.as_raw_fd();
+        // SAFETY: dup2 onto the standard descriptors, which this process then owns; the
+        // copy is not close-on-exec (the original may already be that descriptor).
+        let r = unsafe {
+            if from == to {
+                libc::fcntl(to, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(from, to)
+            }
+        };
+        if r < 0 {
             return (Errno::last() as i32, "dup2");
         }
     }
+    // Nothing else of the caller's reaches the command, even descriptors opened without
+    // close-on-exec (kernels before 5.11 lack the flag; the sandbox's own pipes are
+    // close-on-exec anyway).
+    // SAFETY: close_range only sets flags on this process's descriptors.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_uint,
+        )
+    };
     if std::env::set_current_dir(&plan.cwd).is_err() {
         return (Errno::last() as i32, "chdir to the working directory");
     }

@@ -85,6 +85,7 @@ pub struct Sandbox {
     cwd: PathBuf,
     user: Option<(u32, u32)>,
     stdin: Option<PathBuf>,
+    output_file: Option<PathBuf>,
 }
 
 /// How the command ended.
@@ -146,6 +147,7 @@ impl Sandbox {
             cwd: PathBuf::from("/"),
             user: None,
             stdin: None,
+            output_file: None,
         }
     }
 
@@ -276,22 +278,67 @@ impl Sandbox {
         self
     }
 
+    /// Appends the command's standard output and error to this host file (made if it
+    /// does not exist) instead of capturing them: [`Outcome::stdout`] and
+    /// [`Outcome::stderr`] stay empty. For long runs with a lot of output.
+    pub fn output_file(mut self, host: impl AsRef<Path>) -> Sandbox {
+        self.output_file = Some(host.as_ref().into());
+        self
+    }
+
     /// Runs the command and waits for it (or for the timeout).
     pub fn run(&self) -> Result<Outcome> {
+        self.spawn()?.wait()
+    }
+
+    /// Starts the command and returns at once, with a handle to wait for it, stop it or
+    /// kill it. The timeout, if set, runs from now and is enforced while the handle is
+    /// waited on. Dropping the handle kills whatever is left of the sandbox.
+    ///
+    /// # Errors
+    ///
+    /// The namespaces cannot be made (not root, say): the error names the step. Later
+    /// setup failures (a bind, `pivot_root`, `exec`) come from the handle's `wait`.
+    pub fn spawn(&self) -> Result<Running> {
         let started = Instant::now();
         let plan = Plan::new(self)?;
-        let (out_r, out_w) = pipe_with(PipeFlags::empty())?;
-        let (err_r, err_w) = pipe_with(PipeFlags::empty())?;
-        let (rep_r, rep_w) = pipe_with(PipeFlags::empty())?;
-        let stdin = match &self.stdin {
+        let staging = plan.staging.clone();
+        let cleanup = |e: Error| {
+            let _ = std::fs::remove_dir(&staging);
+            e
+        };
+        // Close-on-exec, so the command gets only 0, 1 and 2 (dup2 clears the flag).
+        let (rep_r, rep_w) = pipe_with(PipeFlags::CLOEXEC).map_err(cleanup)?;
+        let (out_r, out_w, err_r, err_w) = match &self.output_file {
             Some(p) => {
-                std::fs::File::open(p).map_err(|e| Error::from_io("open", &e).with_path(p))?
+                let f = std::fs::OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(p)
+                    .map_err(|e| cleanup(Error::from_io("open", &e).with_path(p)))?;
+                let f = OwnedFd::from(f);
+                let g = f
+                    .try_clone()
+                    .map_err(|e| cleanup(Error::from_io("dup", &e)))?;
+                (None, f, None, g)
             }
-            None => std::fs::File::open("/dev/null").map_err(|e| Error::from_io("open", &e))?,
+            None => {
+                let (or, ow) = pipe_with(PipeFlags::CLOEXEC).map_err(cleanup)?;
+                let (er, ew) = pipe_with(PipeFlags::CLOEXEC).map_err(cleanup)?;
+                (Some(or), ow, Some(er), ew)
+            }
+        };
+        let stdin = match &self.stdin {
+            Some(p) => std::fs::File::open(p)
+                .map_err(|e| cleanup(Error::from_io("open", &e).with_path(p)))?,
+            None => {
+                std::fs::File::open("/dev/null").map_err(|e| cleanup(Error::from_io("open", &e)))?
+            }
         };
         // SAFETY: the supervisor runs `supervise` (system calls, and allocation, which
         // glibc's fork handlers keep usable) and leaves with `_exit`.
-        let supervisor = match unsafe { nix::unistd::fork() }.map_err(|e| Error::new("fork", e))? {
+        let fork = unsafe { nix::unistd::fork() }.map_err(|e| cleanup(Error::new("fork", e)))?;
+        let supervisor = match fork {
             nix::unistd::ForkResult::Child => {
                 drop((out_r, err_r, rep_r));
                 let code =
@@ -302,15 +349,274 @@ impl Sandbox {
             nix::unistd::ForkResult::Parent { child } => child,
         };
         drop((out_w, err_w, rep_w, stdin));
-        let result = collect(supervisor, rep_r, out_r, err_r, self.timeout);
-        let _ = std::fs::remove_dir(&plan.staging);
-        let (exit, stdout, stderr) = result?;
+        let mut running = Running {
+            supervisor: Some(supervisor),
+            init: None,
+            fds: [Some(rep_r), out_r, err_r],
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            report_buf: Vec::new(),
+            reports: Reports::default(),
+            started,
+            deadline: self.timeout.map(|t| started + t),
+            staging: plan.staging.clone(),
+            timed_out: false,
+            done: false,
+        };
+        // Init's pid comes first (or the supervisor's failure): a handle to it, so that
+        // signals cannot reach a process that took over a recycled pid.
+        while running.reports.init_pid.is_none()
+            && running.reports.failure.is_none()
+            && running.fds[0].is_some()
+        {
+            running.pump(None)?;
+        }
+        match running.reports.init_pid {
+            Some(pid) => {
+                // SAFETY: a positive pid from the supervisor's fork.
+                let pid = unsafe { rustix::process::Pid::from_raw_unchecked(pid) };
+                running.init = Some(
+                    rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::empty())
+                        .map_or(Init::Pid(pid), Init::Fd),
+                );
+                Ok(running)
+            }
+            None => Err(running
+                .finish()
+                .err()
+                .unwrap_or_else(|| Error::new("sandbox", Errno::ECHILD))),
+        }
+    }
+}
+
+/// The sandbox's init, to signal: a pidfd, or the pid where pidfds are not supported.
+#[derive(Debug)]
+enum Init {
+    Fd(OwnedFd),
+    Pid(rustix::process::Pid),
+}
+
+/// A running sandbox (from [`Sandbox::spawn`]).
+///
+/// Wait for it with [`wait`](Running::wait) or [`wait_timeout`](Running::wait_timeout),
+/// end it with [`terminate`](Running::terminate) (`SIGTERM` to every process, then
+/// `SIGKILL`) or [`kill`](Running::kill). Killing the sandbox's init (PID 1 of its PID
+/// namespace) ends every process in it, however deeply they forked, detached or
+/// ignored signals. Dropping a handle that was not waited to the end kills the sandbox
+/// and reaps it.
+#[derive(Debug)]
+pub struct Running {
+    supervisor: Option<nix::unistd::Pid>,
+    init: Option<Init>,
+    /// The report pipe, captured stdout, captured stderr; `None` once at end of file.
+    fds: [Option<OwnedFd>; 3],
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    report_buf: Vec<u8>,
+    reports: Reports,
+    started: Instant,
+    deadline: Option<Instant>,
+    staging: PathBuf,
+    timed_out: bool,
+    done: bool,
+}
+
+impl Running {
+    /// Waits for the sandbox to end (or for its timeout).
+    ///
+    /// # Errors
+    ///
+    /// Setting the sandbox up failed (the error names the step), or it was already
+    /// waited to the end.
+    pub fn wait(mut self) -> Result<Outcome> {
+        loop {
+            if let Some(outcome) = self.wait_timeout(Duration::from_secs(3600))? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the sandbox to end; `Ok(None)` if it still runs. The
+    /// sandbox's own timeout is enforced meanwhile.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Running::wait); once it has returned an outcome (or an error), every
+    /// later call fails with `ECHILD`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Result<Option<Outcome>> {
+        if self.done {
+            return Err(Error::new("sandbox", Errno::ECHILD)
+                .with_hint("this sandbox was already waited for"));
+        }
+        let until = Instant::now() + timeout;
+        while self.fds.iter().any(Option::is_some) {
+            let now = Instant::now();
+            if let Some(d) = self.deadline
+                && now >= d
+                && !self.timed_out
+            {
+                self.timed_out = true;
+                self.signal(rustix::process::Signal::KILL);
+                continue;
+            }
+            if now >= until {
+                return Ok(None);
+            }
+            let mut next = until;
+            if let Some(d) = self.deadline
+                && !self.timed_out
+            {
+                next = next.min(d);
+            }
+            self.pump(Some(next))?;
+        }
+        self.finish().map(Some)
+    }
+
+    /// Ends the sandbox gently: `SIGTERM` to every process in it, then, for whatever is
+    /// left after `grace`, `SIGKILL`. Returns how it ended.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait`](Running::wait).
+    pub fn terminate(mut self, grace: Duration) -> Result<Outcome> {
+        // Init forwards SIGTERM to every other process of its namespace.
+        self.signal(rustix::process::Signal::TERM);
+        if let Some(outcome) = self.wait_timeout(grace)? {
+            return Ok(outcome);
+        }
+        self.kill();
+        self.wait()
+    }
+
+    /// Kills every process in the sandbox at once (`SIGKILL` to its init). Wait for the
+    /// handle afterwards to reap it.
+    pub fn kill(&mut self) {
+        self.signal(rustix::process::Signal::KILL);
+    }
+
+    /// Time since the sandbox was started.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    fn signal(&self, sig: rustix::process::Signal) {
+        match &self.init {
+            Some(Init::Fd(fd)) => {
+                let _ = rustix::process::pidfd_send_signal(fd, sig);
+            }
+            Some(Init::Pid(pid)) => {
+                let _ = rustix::process::kill_process(*pid, sig);
+            }
+            None => {}
+        }
+    }
+
+    /// Reads what is ready on the open pipes, waiting until `until` at most.
+    fn pump(&mut self, until: Option<Instant>) -> Result<()> {
+        use rustix::event::{PollFd, PollFlags};
+        let ts = until.map(|u| {
+            let left = u.saturating_duration_since(Instant::now());
+            rustix::time::Timespec::try_from(left).unwrap_or(rustix::time::Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            })
+        });
+        let mut which = Vec::with_capacity(3);
+        let ready: Vec<usize> = {
+            let mut polls: Vec<PollFd<'_>> = Vec::with_capacity(3);
+            for (i, fd) in self.fds.iter().enumerate() {
+                if let Some(fd) = fd {
+                    polls.push(PollFd::new(fd, PollFlags::IN));
+                    which.push(i);
+                }
+            }
+            match rustix::event::poll(&mut polls, ts.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => return Ok(()),
+                Err(e) => return Err(Error::from_rustix("poll", e)),
+            }
+            polls
+                .iter()
+                .zip(&which)
+                .filter(|(p, _)| !p.revents().is_empty())
+                .map(|(_, &i)| i)
+                .collect()
+        };
+        let mut buf = [0u8; 64 << 10];
+        for i in ready {
+            let Some(fd) = &self.fds[i] else { continue };
+            match rustix::io::read(fd, &mut buf) {
+                Ok(0) => self.fds[i] = None,
+                Ok(n) => match i {
+                    0 => self.report_buf.extend_from_slice(&buf[..n]),
+                    1 => self.stdout.extend_from_slice(&buf[..n]),
+                    _ => self.stderr.extend_from_slice(&buf[..n]),
+                },
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+                Err(_) => self.fds[i] = None,
+            }
+        }
+        parse_report(&mut self.report_buf, &mut self.reports);
+        Ok(())
+    }
+
+    /// Reaps the supervisor and says how the command ended.
+    fn finish(&mut self) -> Result<Outcome> {
+        self.done = true;
+        self.fds = [None, None, None];
+        self.reap();
+        let _ = std::fs::remove_dir(&self.staging);
+        parse_report(&mut self.report_buf, &mut self.reports);
+        if let Some((errno, what)) = self.reports.failure.take() {
+            return Err(Error::new("sandbox", Errno::from_raw(errno))
+                .with_hint(leak(format!("setting up the sandbox failed at: {what}"))));
+        }
+        let exit = if self.timed_out {
+            Exit::TimedOut
+        } else {
+            match self.reports.status {
+                Some(raw) if libc::WIFEXITED(raw) => Exit::Code(libc::WEXITSTATUS(raw)),
+                Some(raw) if libc::WIFSIGNALED(raw) => Exit::Signal(libc::WTERMSIG(raw)),
+                // Init died before the command ended (killed from outside).
+                _ => Exit::Signal(libc::SIGKILL),
+            }
+        };
         Ok(Outcome {
             exit,
-            stdout,
-            stderr,
-            elapsed: started.elapsed(),
+            stdout: std::mem::take(&mut self.stdout),
+            stderr: std::mem::take(&mut self.stderr),
+            elapsed: self.started.elapsed(),
         })
+    }
+
+    fn reap(&mut self) {
+        let Some(pid) = self.supervisor.take() else {
+            return;
+        };
+        loop {
+            match nix::sys::wait::waitpid(pid, None) {
+                Ok(
+                    nix::sys::wait::WaitStatus::Exited(..)
+                    | nix::sys::wait::WaitStatus::Signaled(..),
+                ) => break,
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.done {
+            self.kill();
+            if let Some(pid) = self.supervisor {
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            self.reap();
+            let _ = std::fs::remove_dir(&self.staging);
+        }
     }
 }
 
@@ -418,114 +724,8 @@ fn unique() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// The caller's side: setup report, output, timeout, the command's status.
-fn collect(
-    supervisor: nix::unistd::Pid,
-    rep: OwnedFd,
-    out: OwnedFd,
-    err: OwnedFd,
-    timeout: Option<Duration>,
-) -> Result<(Exit, Vec<u8>, Vec<u8>)> {
-    use rustix::event::{PollFd, PollFlags};
-    let deadline = timeout.map(|t| Instant::now() + t);
-    let mut reports = Reports::default();
-    let (mut stdout, mut stderr, mut report_buf) = (Vec::new(), Vec::new(), Vec::new());
-    let mut open = [true, true, true];
-    let mut timed_out = false;
-    let mut buf = vec![0u8; 64 << 10];
-    while open.iter().any(|o| *o) {
-        let left = match deadline {
-            Some(d) => {
-                let now = Instant::now();
-                if now >= d {
-                    timed_out = true;
-                    break;
-                }
-                Some(d - now)
-            }
-            None => None,
-        };
-        let fds: [&OwnedFd; 3] = [&rep, &out, &err];
-        let mut polls: Vec<PollFd<'_>> = Vec::new();
-        let mut which = Vec::new();
-        for (i, fd) in fds.iter().enumerate() {
-            if open[i] {
-                polls.push(PollFd::new(*fd, PollFlags::IN));
-                which.push(i);
-            }
-        }
-        let ts = left.map(|d| {
-            rustix::time::Timespec::try_from(d).unwrap_or(rustix::time::Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            })
-        });
-        match rustix::event::poll(&mut polls, ts.as_ref()) {
-            Ok(_) => {}
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(e) => return Err(Error::from_rustix("poll", e)),
-        }
-        let ready: Vec<(usize, bool)> = polls
-            .iter()
-            .zip(&which)
-            .map(|(p, &i)| (i, !p.revents().is_empty()))
-            .collect();
-        drop(polls);
-        for (i, is_ready) in ready {
-            if !is_ready {
-                continue;
-            }
-            match rustix::io::read(fds[i], &mut buf) {
-                Ok(0) => open[i] = false,
-                Ok(n) => match i {
-                    0 => report_buf.extend_from_slice(&buf[..n]),
-                    1 => stdout.extend_from_slice(&buf[..n]),
-                    _ => stderr.extend_from_slice(&buf[..n]),
-                },
-                Err(rustix::io::Errno::INTR) => {}
-                Err(_) => open[i] = false,
-            }
-        }
-        parse_report(&mut report_buf, &mut reports);
-    }
-    parse_report(&mut report_buf, &mut reports);
-    if timed_out {
-        // Init is PID 1 of the sandbox: killing it ends every process in it.
-        if let Some(pid) = reports.init_pid {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        let _ = nix::sys::signal::kill(supervisor, nix::sys::signal::Signal::SIGKILL);
-    }
-    loop {
-        match nix::sys::wait::waitpid(supervisor, None) {
-            Ok(
-                nix::sys::wait::WaitStatus::Exited(..) | nix::sys::wait::WaitStatus::Signaled(..),
-            ) => break,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(Error::new("waitpid", e)),
-        }
-    }
-    if let Some((errno, what)) = reports.failure {
-        return Err(Error::new("sandbox", Errno::from_raw(errno))
-            .with_hint(leak(format!("setting up the sandbox failed at: {what}"))));
-    }
-    if timed_out {
-        return Ok((Exit::TimedOut, stdout, stderr));
-    }
-    let exit = match reports.status {
-        Some(raw) if libc::WIFEXITED(raw) => Exit::Code(libc::WEXITSTATUS(raw)),
-        Some(raw) if libc::WIFSIGNALED(raw) => Exit::Signal(libc::WTERMSIG(raw)),
-        // Init died before the command ended (killed from outside).
-        _ => Exit::Signal(libc::SIGKILL),
-    };
-    Ok((exit, stdout, stderr))
-}
-
 /// What the sandbox's processes report.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Reports {
     init_pid: Option<i32>,
     failure: Option<(i32, String)>,
