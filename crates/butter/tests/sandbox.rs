@@ -460,3 +460,28 @@ fn the_command_gets_only_the_standard_descriptors() {
     assert!(fds.starts_with(&[0, 1, 2]), "{fds:?}");
     assert!(fds.len() <= 4 && !fds.contains(&200), "{fds:?}");
 }
+
+#[test]
+fn a_work_directory_under_tmp_keeps_its_host_path() {
+    let test = "a_work_directory_under_tmp_keeps_its_host_path";
+    if !root_or_skip(test) {
+        return;
+    }
+    // Under the host's /tmp, bound at the same path: it must not vanish under the fresh
+    // /tmp, and the rest of the host's /tmp must stay out of sight.
+    let work = tempfile::tempdir_in("/tmp").unwrap();
+    let other = tempfile::tempdir_in("/tmp").unwrap();
+    let out = sh(&format!(
+        "pwd; echo hi > made-here; ls {} 2>&1 >/dev/null | grep -c 'No such file'",
+        other.path().display()
+    ))
+    .work_dir(work.path(), work.path())
+    .run()
+    .unwrap();
+    assert!(out.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), format!("{}\n1\n", work.path().display()));
+    assert_eq!(
+        fs::read_to_string(work.path().join("made-here")).unwrap(),
+        "hi\n"
+    );
+}

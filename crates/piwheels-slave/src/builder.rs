@@ -3,14 +3,17 @@
 //!
 //! A [`Build`] runs in a thread of its own, so the protocol loop keeps talking to the
 //! master; it owns its temporary directory, removed when the `Build` is dropped whatever
-//! happened. pip runs in a session of its own with the slave as child subreaper, and every
-//! process of the build is ended when it times out, is stopped, or even when pip exits
-//! while something it started lives on (see [`crate::tree`]).
+//! happened. pip runs in the build sandbox ([`crate::sandbox`]) when the slave is root:
+//! ending the sandbox ends every process of the build. Otherwise pip runs in a session of
+//! its own with the slave as child subreaper, and the build's processes are followed
+//! ([`crate::tree`]). Either way every process of the build is ended when it times out,
+//! is stopped, or even when pip exits while something it started lives on.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
@@ -19,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use piwheels_protocol::states::FileState;
 
+use crate::sandbox::BuildSandbox;
 use crate::tree::{MARKER_VAR, ProcessTree};
 use crate::user::BuildUser;
 use crate::wheel::{WheelAnalyser, analyse_dir};
@@ -52,6 +56,9 @@ pub struct BuildSpec {
     pub dir: PathBuf,
     /// Who the build runs as.
     pub user: BuildUser,
+    /// The sandbox the build runs in (`None`: a slave that is not root, or
+    /// `--no-sandbox`; the build's processes are then followed by [`crate::tree`]).
+    pub sandbox: Option<BuildSandbox>,
 }
 
 /// A wheel the build made.
@@ -101,8 +108,11 @@ impl Build {
     /// The directory cannot be made or given to the build user, or the thread cannot be
     /// started.
     pub fn start(spec: BuildSpec) -> io::Result<Build> {
-        // Orphaned grandchildren of builds come to us, so they can be found and reaped.
-        if let Err(e) = butter::process::set_child_subreaper(true) {
+        // Orphaned grandchildren of builds come to us, so they can be found and reaped
+        // (a sandboxed build's stay in its sandbox).
+        if spec.sandbox.is_none()
+            && let Err(e) = butter::process::set_child_subreaper(true)
+        {
             tracing::warn!(
                 "cannot become a child subreaper ({e}); detached build processes may escape"
             );
@@ -288,13 +298,9 @@ pub fn pip_args(spec: &BuildSpec, dir: &Path) -> Vec<String> {
     args
 }
 
-fn command(spec: &BuildSpec, dir: &Path, marker: &str) -> io::Result<Command> {
-    let mut cmd = Command::new(&spec.python);
-    cmd.args(pip_args(spec, dir)).current_dir(dir);
-    let out = File::create(dir.join("pip-output.log"))?;
-    cmd.stdin(Stdio::null())
-        .stdout(out.try_clone()?)
-        .stderr(out);
+/// The build's environment: `PATH` (with `~/.cargo/bin`), `HOME` and `TMPDIR` in the
+/// build directory, and what tells build scripts where they run.
+fn build_env(spec: &BuildSpec, dir: &Path) -> Vec<(&'static str, OsString)> {
     let mut path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into());
     if let Some(home) = std::env::var_os("HOME") {
         let cargo = Path::new(&home).join(".cargo/bin");
@@ -307,26 +313,39 @@ fn command(spec: &BuildSpec, dir: &Path, marker: &str) -> io::Result<Command> {
             }
         }
     }
-    cmd.env("PATH", path)
-        .env("GIT_ALLOW_PROTOCOL", "file")
-        .env("PIWHEELS_BUILD", "1")
-        .env("OPENSSL_STATIC", "1")
-        .env("HOME", dir.join("home"))
-        .env("TMPDIR", dir.join("tmp"))
-        .env(MARKER_VAR, marker);
+    let mut env = vec![
+        ("PATH", path),
+        ("GIT_ALLOW_PROTOCOL", "file".into()),
+        ("PIWHEELS_BUILD", "1".into()),
+        ("OPENSSL_STATIC", "1".into()),
+        ("HOME", dir.join("home").into()),
+        ("TMPDIR", dir.join("tmp").into()),
+    ];
     if spec.user.switch {
-        cmd.env("USER", &spec.user.name)
-            .env("LOGNAME", &spec.user.name);
+        env.push(("USER", spec.user.name.clone().into()));
+        env.push(("LOGNAME", spec.user.name.clone().into()));
     }
+    env
+}
+
+fn command(spec: &BuildSpec, dir: &Path, marker: &str) -> io::Result<Command> {
+    let mut cmd = Command::new(&spec.python);
+    cmd.args(pip_args(spec, dir)).current_dir(dir);
+    let out = File::create(dir.join("pip-output.log"))?;
+    cmd.stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    cmd.envs(build_env(spec, dir)).env(MARKER_VAR, marker);
     spec.user.prepare(&mut cmd);
     Ok(cmd)
 }
 
 enum End {
-    Exited(ExitStatus),
+    /// pip exited: whether it succeeded, and how it ended, in words.
+    Exited(bool, String),
     TimedOut,
     Stopped,
-    Lost(io::Error),
+    Lost(String),
 }
 
 /// The build thread: run pip, end its tree, collect the log, analyse the wheels.
@@ -345,54 +364,11 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
             spec.package, spec.version
         ));
     }
-    let marker = format!("{:016x}{:016x}", random_u64(), random_u64());
     let start = Instant::now();
-    let spawned = command(spec, dir, &marker).and_then(|mut c| c.spawn());
-    let mut child = match spawned {
-        Ok(c) => c,
-        Err(e) => {
-            return failed(format!(
-                "The slave could not start {} -m pip: {e}\n",
-                spec.python
-            ));
-        }
+    let (end, killed, duration) = match &spec.sandbox {
+        Some(sandbox) => execute_sandboxed(spec, sandbox, dir, cancel, start),
+        None => execute_followed(spec, dir, cancel, start),
     };
-    tracing::debug!(
-        "pip started as pid {} for {} {}",
-        child.id(),
-        spec.package,
-        spec.version
-    );
-    let mut tree = ProcessTree::new(child.id(), &marker);
-    let deadline = start + spec.timeout;
-    let mut last_scan = Instant::now();
-    let end = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break End::Exited(status),
-            Ok(None) => {}
-            Err(e) => break End::Lost(e),
-        }
-        if cancel.load(Ordering::SeqCst) {
-            break End::Stopped;
-        }
-        if Instant::now() >= deadline {
-            break End::TimedOut;
-        }
-        if last_scan.elapsed() >= Duration::from_secs(1) {
-            tree.scan();
-            last_scan = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut duration = start.elapsed();
-    // End whatever is left of the build, even after pip exited normally.
-    let killed = tree.terminate(spec.grace, || match child.try_wait() {
-        Ok(Some(_)) | Err(_) => true,
-        Ok(None) => false,
-    });
-    if !matches!(end, End::Exited(_)) {
-        duration = start.elapsed();
-    }
     let mut output = read_tail(&dir.join("build.log"));
     let pip_output = read_tail(&dir.join("pip-output.log"));
     if !pip_output.trim().is_empty() {
@@ -418,7 +394,7 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
         stopped: false,
     };
     match end {
-        End::Exited(status) if status.success() => {
+        End::Exited(true, _) => {
             if killed > 0 {
                 note(format!(
                     "The slave ended {killed} process(es) the build left running after pip exited."
@@ -435,7 +411,7 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
                 Err(e) => note(e.to_string()),
             }
         }
-        End::Exited(status) => note(format!("pip failed: {status}")),
+        End::Exited(false, status) => note(format!("pip failed: {status}")),
         End::TimedOut => {
             result.timed_out = true;
             note(format!(
@@ -448,10 +424,118 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
             result.stopped = true;
             note("Build stopped by the slave before it finished.".to_owned());
         }
-        End::Lost(e) => note(format!("The slave lost track of pip: {e}")),
+        End::Lost(e) => note(e),
     }
     result.output = output;
     result
+}
+
+/// Runs pip in the build sandbox until it ends, times out or is stopped; the sandbox's
+/// end is the end of every process of the build.
+fn execute_sandboxed(
+    spec: &BuildSpec,
+    sandbox: &BuildSandbox,
+    dir: &Path,
+    cancel: &AtomicBool,
+    start: Instant,
+) -> (End, usize, Duration) {
+    let sb = sandbox
+        .command(
+            Path::new(&spec.python),
+            &pip_args(spec, dir),
+            dir,
+            &spec.user,
+            &build_env(spec, dir),
+        )
+        .output_file(dir.join("pip-output.log"));
+    let lost = |e: butter::Error| {
+        End::Lost(format!(
+            "The slave could not run {} -m pip in the build sandbox: {e}",
+            spec.python
+        ))
+    };
+    let mut running = match sb.spawn() {
+        Ok(r) => r,
+        Err(e) => return (lost(e), 0, start.elapsed()),
+    };
+    let deadline = start + spec.timeout;
+    let end = loop {
+        match running.wait_timeout(Duration::from_millis(100)) {
+            Ok(Some(outcome)) => {
+                let how = outcome.exit.to_string();
+                return (End::Exited(outcome.success(), how), 0, start.elapsed());
+            }
+            Ok(None) => {}
+            Err(e) => return (lost(e), 0, start.elapsed()),
+        }
+        if cancel.load(Ordering::SeqCst) {
+            break End::Stopped;
+        }
+        if Instant::now() >= deadline {
+            break End::TimedOut;
+        }
+    };
+    let duration = start.elapsed();
+    if let Err(e) = running.terminate(spec.grace) {
+        tracing::warn!("ending the build sandbox: {e}");
+    }
+    (end, 0, duration)
+}
+
+/// Runs pip as a process of the slave's, following every process it starts ([`crate::tree`]),
+/// until it ends, times out or is stopped; whatever it left running is ended too.
+fn execute_followed(
+    spec: &BuildSpec,
+    dir: &Path,
+    cancel: &AtomicBool,
+    start: Instant,
+) -> (End, usize, Duration) {
+    let marker = format!("{:016x}{:016x}", random_u64(), random_u64());
+    let spawned = command(spec, dir, &marker).and_then(|mut c| c.spawn());
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            let why = format!("The slave could not start {} -m pip: {e}", spec.python);
+            return (End::Lost(why), 0, Duration::ZERO);
+        }
+    };
+    tracing::debug!(
+        "pip started as pid {} for {} {}",
+        child.id(),
+        spec.package,
+        spec.version
+    );
+    let mut tree = ProcessTree::new(child.id(), &marker);
+    let deadline = start + spec.timeout;
+    let mut last_scan = Instant::now();
+    let end = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break End::Exited(status.success(), status.to_string()),
+            Ok(None) => {}
+            Err(e) => break End::Lost(format!("The slave lost track of pip: {e}")),
+        }
+        if cancel.load(Ordering::SeqCst) {
+            break End::Stopped;
+        }
+        if Instant::now() >= deadline {
+            break End::TimedOut;
+        }
+        if last_scan.elapsed() >= Duration::from_secs(1) {
+            tree.scan();
+            last_scan = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut duration = start.elapsed();
+    // End whatever is left of the build, even after pip exited normally.
+    let killed = tree.terminate(spec.grace, || match child.try_wait() {
+        Ok(Some(_)) | Err(_) => true,
+        Ok(None) => false,
+    });
+    if !matches!(end, End::Exited(..)) {
+        duration = start.elapsed();
+    }
+    (end, killed, duration)
 }
 
 /// The last [`MAX_LOG`] bytes of a file, as text (empty if it cannot be read).

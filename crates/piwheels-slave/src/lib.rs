@@ -16,6 +16,8 @@
 //!
 //! - the build timeout is enforced: the whole process tree of a build is ended when it
 //!   runs out (the original never stopped a build, piwheels#295);
+//! - as root, every build runs in a sandbox ([`sandbox`]): it can write only its build
+//!   directory, sees no host process, and cannot outlive its build;
 //! - as root it runs builds as an unprivileged user (`run_as`) instead of refusing to
 //!   start, and it never runs a build as root;
 //! - no extra index is hard-coded; the interpreter is configurable, and the tags it
@@ -28,6 +30,7 @@
 //!
 //! Modules: [`protocol`] (the loop), [`builder`], [`wheel`] (analysis), [`elf`],
 //! [`dpkg`], [`stats`], [`transfer`] (upload client), [`python`] (interpreter facts),
+//! [`sandbox`] (how builds are isolated),
 //! [`tree`] (ending a build's processes), [`user`] (who builds run as), [`notify`]
 //! (systemd readiness and watchdog).
 
@@ -37,6 +40,7 @@ pub mod elf;
 pub mod notify;
 pub mod protocol;
 pub mod python;
+pub mod sandbox;
 pub mod stats;
 pub mod transfer;
 pub mod tree;
@@ -88,6 +92,9 @@ pub struct SlaveConfig {
     pub busy_range: (Duration, Duration),
     /// Between `SIGTERM` and `SIGKILL` when a build is ended (10 s).
     pub kill_grace: Duration,
+    /// How builds are sandboxed when the slave is root (`None`: `--no-sandbox`, builds
+    /// run as plain processes of the build user).
+    pub sandbox: Option<sandbox::SandboxConfig>,
 }
 
 impl SlaveConfig {
@@ -109,6 +116,7 @@ impl SlaveConfig {
             sleep_range: (Duration::from_secs(5), Duration::from_secs(10)),
             busy_range: (Duration::from_secs(5), Duration::from_secs(10)),
             kill_grace: builder::DEFAULT_GRACE,
+            sandbox: Some(sandbox::SandboxConfig::default()),
         }
     }
 
@@ -134,6 +142,9 @@ pub enum SlaveError {
     /// The configuration is unusable.
     #[error("{0}")]
     Config(String),
+    /// The build sandbox cannot be made here.
+    #[error("build sandbox: {0}")]
+    Sandbox(String),
     /// The clock is wrong.
     #[error("the system clock says {0}, before 2020-06-01: set the clock first")]
     Clock(String),
@@ -200,6 +211,7 @@ pub struct Slave {
     python: PythonFacts,
     machine: MachineFacts,
     user: BuildUser,
+    sandbox: Option<sandbox::BuildSandbox>,
     stop: StopFlag,
     ctx: zmq::Context,
 }
@@ -253,11 +265,26 @@ impl Slave {
                 )));
             }
         }
+        let sandbox = match &config.sandbox {
+            Some(sc) if user.switch => {
+                let sb = sandbox::BuildSandbox::new(sc.clone(), &python.paths);
+                check_sandbox(&sb, &config, &user)?;
+                Some(sb)
+            }
+            Some(_) => {
+                tracing::warn!(
+                    "builds are not sandboxed: only a slave started as root can make the sandbox; the build's processes are followed instead"
+                );
+                None
+            }
+            None => None,
+        };
         Ok(Slave {
             config,
             python,
             machine: MachineFacts::read(),
             user,
+            sandbox,
             stop: StopFlag::new(),
             ctx: zmq::Context::new(),
         })
@@ -278,6 +305,11 @@ impl Slave {
         &self.user
     }
 
+    /// The sandbox builds run in (`None`: not root, or `--no-sandbox`).
+    pub fn sandbox(&self) -> Option<&sandbox::BuildSandbox> {
+        self.sandbox.as_ref()
+    }
+
     /// The configuration.
     pub fn config(&self) -> &SlaveConfig {
         &self.config
@@ -293,6 +325,52 @@ impl Slave {
     pub fn run(&mut self) -> Result<(), SlaveError> {
         protocol::run(self)
     }
+}
+
+/// Runs the interpreter once in the build sandbox, in a directory like a build's, so that
+/// a machine that cannot make the sandbox (no namespaces in a container, say) is found at
+/// start, not at the first build.
+fn check_sandbox(
+    sb: &sandbox::BuildSandbox,
+    config: &SlaveConfig,
+    user: &BuildUser,
+) -> Result<(), SlaveError> {
+    let dir = tempfile::Builder::new()
+        .prefix("piw-check-")
+        .tempdir_in(&config.dir)?;
+    user.give(dir.path())?;
+    let probe = [
+        "-c".to_owned(),
+        "import os, pip, sys; open(sys.argv[1], 'w').write('ok')".to_owned(),
+        dir.path().join("ok").display().to_string(),
+    ];
+    let out = sb
+        .command(
+            std::path::Path::new(&config.python),
+            &probe,
+            dir.path(),
+            user,
+            &[],
+        )
+        .timeout(Duration::from_secs(60))
+        .run()
+        .map_err(|e| {
+            SlaveError::Sandbox(format!(
+                "cannot make it on this machine ({e}); run the slave where it can use namespaces, or with --no-sandbox"
+            ))
+        })?;
+    let wrote = std::fs::read_to_string(dir.path().join("ok")).unwrap_or_default();
+    if !out.success() || wrote != "ok" {
+        return Err(SlaveError::Sandbox(format!(
+            "{} does not run in it ({}): {}{}; bind what it needs with --sandbox-bind, or run \
+             with --no-sandbox",
+            config.python,
+            out.exit,
+            String::from_utf8_lossy(&out.stdout).trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for Slave {

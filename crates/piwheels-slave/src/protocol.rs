@@ -333,6 +333,7 @@ impl<'a> Session<'a> {
                         grace: self.slave.config.kill_grace,
                         dir: self.slave.config.dir.clone(),
                         user: self.slave.user.clone(),
+                        sandbox: self.slave.sandbox.clone(),
                     };
                     match Build::start(spec) {
                         Ok(b) => {

@@ -22,6 +22,11 @@ pub struct PythonFacts {
     pub platform: String,
     /// pip's version.
     pub pip_version: String,
+    /// `sys.executable`: the interpreter's absolute path.
+    pub executable: std::path::PathBuf,
+    /// Where the interpreter's files are: its prefixes, its executable's directories
+    /// and every directory (or zip) on `sys.path`. A sandboxed build sees these.
+    pub paths: Vec<std::path::PathBuf>,
 }
 
 /// Prints `key=value` lines. Uses pip's own copy of `packaging` (pip is needed anyway),
@@ -51,6 +56,14 @@ print("py_version=" + py_version)
 print("abi=" + abi)
 print("platform=" + platform)
 print("pip=" + pip.__version__)
+import os
+print("executable=" + sys.executable)
+paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+         os.path.dirname(sys.executable), os.path.dirname(os.path.realpath(sys.executable))]
+paths += [p for p in sys.path if p and os.path.exists(p)]
+for p in paths:
+    if "\n" not in p:
+        print("path=" + os.path.realpath(p))
 "#;
 
 impl PythonFacts {
@@ -99,6 +112,12 @@ impl PythonFacts {
             abi: get("abi")?,
             platform: get("platform")?,
             pip_version: get("pip")?,
+            executable: get("executable")?.into(),
+            paths: stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("path="))
+                .map(std::path::PathBuf::from)
+                .collect(),
         })
     }
 }

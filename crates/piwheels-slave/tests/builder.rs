@@ -8,12 +8,24 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use piwheels_slave::builder::{Build, BuildSpec};
+use piwheels_slave::sandbox::{BuildSandbox, SandboxConfig};
 use piwheels_slave::{BuildUser, PythonFacts};
 
 /// Fails the build if it runs as root (builds never do).
 const NOT_ROOT: &str =
     "import os, sys\nif os.getuid() == 0 or os.geteuid() == 0:\n    sys.exit('built as root!')\n";
 
+/// The sandbox builds run in as root (as the slave makes it), with `config`.
+fn sandbox(config: SandboxConfig) -> Option<BuildSandbox> {
+    if !common::is_root() {
+        return None;
+    }
+    let user = BuildUser::resolve(None).unwrap();
+    let facts = PythonFacts::probe(&common::python(), &user).unwrap();
+    Some(BuildSandbox::new(config, &facts.paths))
+}
+
+/// A build as the slave would start it: sandboxed when the tests run as root.
 fn spec(name: &str, index: &str, dir: &Path, timeout: Duration) -> BuildSpec {
     BuildSpec {
         package: name.into(),
@@ -25,6 +37,7 @@ fn spec(name: &str, index: &str, dir: &Path, timeout: Duration) -> BuildSpec {
         grace: Duration::from_secs(3),
         dir: dir.to_path_buf(),
         user: BuildUser::resolve(None).unwrap(),
+        sandbox: sandbox(SandboxConfig::default()),
     }
 }
 
@@ -214,21 +227,43 @@ fn alive(pid: i32) -> Option<String> {
 
 #[test]
 fn the_timeout_ends_every_process_of_the_build() {
-    let test = "the_timeout_ends_every_process_of_the_build";
+    timeout_ends_every_process("the_timeout_ends_every_process_of_the_build", true);
+}
+
+#[test]
+fn the_timeout_ends_every_process_of_an_unsandboxed_build() {
+    let test = "the_timeout_ends_every_process_of_an_unsandboxed_build";
+    if !common::is_root() {
+        // Then every build is unsandboxed, as the test above shows.
+        return common::skip(test, "as root only (where builds are otherwise sandboxed)");
+    }
+    timeout_ends_every_process(test, false);
+}
+
+/// The processes whose PID namespace is `ns` (a `pid:[inode]` link text).
+fn in_namespace(ns: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+                .is_ok_and(|l| l.to_string_lossy() == ns)
+        })
+        .collect()
+}
+
+fn timeout_ends_every_process(test: &str, sandboxed: bool) {
     let work = common::open_tempdir();
-    let pids = work.path().join("pids");
-    std::fs::create_dir(&pids).unwrap();
-    common::open_dir(&pids);
-    let pidfile = pids.join("pids.txt");
     let sdists = work.path().join("sdists");
     std::fs::create_dir(&sdists).unwrap();
     // setup.py starts a grandchild in a session of its own (out of the build's process
-    // group and session), records both pids, and sleeps far past the timeout; the
-    // grandchild ignores SIGTERM.
+    // group and session) that ignores SIGTERM, records both pids and its PID namespace in
+    // the build directory, and sleeps far past the timeout.
     let setup = format!(
         "{NOT_ROOT}import subprocess, time\n\
          child = subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)'], start_new_session=True)\n\
-         with open({pidfile:?}, 'a') as f:\n    f.write('%d %d\\n' % (os.getpid(), child.pid))\n\
+         with open(os.path.join(os.environ['HOME'], '..', 'pids.txt'), 'a') as f:\n    f.write('%d %d %s\\n' % (os.getpid(), child.pid, os.readlink('/proc/self/ns/pid')))\n\
          time.sleep(600)\n"
     );
     let sdist = common::make_sdist(&sdists, "piwtest-sleepy", "1.0", &[("setup.py", &setup)]);
@@ -240,8 +275,13 @@ fn the_timeout_ends_every_process_of_the_build() {
     std::fs::create_dir(&builds).unwrap();
     common::open_dir(&builds);
     let timeout = Duration::from_secs(25);
+    let mut spec = spec("piwtest-sleepy", &index, &builds, timeout);
+    if !sandboxed {
+        spec.sandbox = None;
+    }
+    let sandboxed = spec.sandbox.is_some();
     let started = Instant::now();
-    let mut build = Build::start(spec("piwtest-sleepy", &index, &builds, timeout)).unwrap();
+    let mut build = Build::start(spec).unwrap();
     let result = build.wait_forever().clone();
     let took = started.elapsed();
     assert!(!result.status);
@@ -253,19 +293,27 @@ fn the_timeout_ends_every_process_of_the_build() {
     );
     assert!(took >= timeout, "{took:?}");
     assert!(took < timeout + Duration::from_secs(30), "{took:?}");
-    let text = std::fs::read_to_string(&pidfile)
+    let text = std::fs::read_to_string(build.dir().unwrap().join("pids.txt"))
         .unwrap_or_else(|e| panic!("setup.py never ran ({e}); log:\n{}", result.output));
-    let recorded: Vec<i32> = text
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect();
-    assert!(recorded.len() >= 2, "{text}");
-    for pid in recorded {
+    let fields: Vec<&str> = text.split_whitespace().collect();
+    assert!(fields.len() >= 3, "{text}");
+    let ns = fields[2];
+    let ours = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    if sandboxed {
+        assert_ne!(ns, ours.to_string_lossy(), "the build has a PID namespace");
         assert_eq!(
-            alive(pid),
-            None,
-            "a build process survived (or was not reaped)"
+            in_namespace(ns),
+            Vec::<i32>::new(),
+            "a build process survived"
         );
+    } else {
+        for pid in [fields[0], fields[1]].map(|p| p.parse().unwrap()) {
+            assert_eq!(
+                alive(pid),
+                None,
+                "a build process survived (or was not reaped)"
+            );
+        }
     }
     drop(build);
     assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
@@ -325,4 +373,164 @@ fn builds_never_run_as_root() {
         assert_eq!(user.uid, rustix::process::geteuid().as_raw());
         assert!(BuildUser::resolve(Some("root")).is_err());
     }
+}
+
+/// setup.py that records, in the build directory's `report.txt`, what a hostile build
+/// can reach: `outside` (a host directory anyone may write), `/etc`, the host's
+/// processes, the hostname, and a TCP listener on 127.0.0.1:`port`; then it builds.
+fn probing_setup(name: &str, outside: &Path, port: u16) -> String {
+    format!(
+        "{NOT_ROOT}import socket, subprocess\n\
+         report = open(os.path.join(os.environ['HOME'], '..', 'report.txt'), 'w')\n\
+         def attempt(what, f):\n    try:\n        f()\n        report.write(what + ' ok\\n')\n    except OSError as e:\n        report.write('%s %s\\n' % (what, type(e).__name__))\n\
+         attempt('outside', lambda: open({outside:?} + '/escaped', 'w').write('x'))\n\
+         attempt('etc', lambda: open('/etc/piwtest-escaped', 'w').write('x'))\n\
+         attempt('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5).close())\n\
+         report.write('hostname %s\\n' % socket.gethostname())\n\
+         report.write('processes %d\\n' % len([p for p in os.listdir('/proc') if p.isdigit()]))\n\
+         subprocess.Popen(['sleep', '600.{port}'], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)\n\
+         report.close()\n\
+         from setuptools import setup\n\
+         setup(name='{name}', version='1.0', py_modules=[])\n"
+    )
+}
+
+fn report(build: &Build) -> std::collections::HashMap<String, String> {
+    std::fs::read_to_string(build.dir().unwrap().join("report.txt"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A finished build of [`probing_setup`]'s package.
+struct Probe {
+    work: tempfile::TempDir,
+    port: u16,
+    build: Build,
+    result: piwheels_slave::BuildResult,
+    report: std::collections::HashMap<String, String>,
+}
+
+impl Probe {
+    fn outside(&self) -> PathBuf {
+        self.work.path().join("outside")
+    }
+}
+
+/// Builds [`probing_setup`]'s package in the sandbox (with `network`: served over HTTP;
+/// without: read from a `file://` index bound in). `None` (with the skip said) when not
+/// root or without the build dependencies.
+fn probe(test: &str, name: &str, network: bool) -> Option<Probe> {
+    if !common::is_root() {
+        common::skip(test, "builds are sandboxed only by a slave running as root");
+        return None;
+    }
+    let work = common::open_tempdir();
+    let outside = work.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    common::open_dir(&outside);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let sdists = work.path().join("sdists");
+    std::fs::create_dir(&sdists).unwrap();
+    let setup = probing_setup(name, &outside, port);
+    let sdist = common::make_sdist(&sdists, name, "1.0", &[("setup.py", &setup)]);
+    let index_dir = work.path().join("index");
+    let served = match common::index_with(&index_dir, &[sdist]) {
+        Ok(i) => i,
+        Err(why) => {
+            common::skip(test, &why);
+            return None;
+        }
+    };
+    let builds = work.path().join("builds");
+    std::fs::create_dir(&builds).unwrap();
+    common::open_dir(&builds);
+    let mut spec = if network {
+        spec(name, &served, &builds, Duration::from_secs(300))
+    } else {
+        let index = format!("file://{}/simple", index_dir.display());
+        let mut spec = spec(name, &index, &builds, Duration::from_secs(300));
+        spec.sandbox = sandbox(SandboxConfig {
+            network: false,
+            binds: vec![index_dir.clone()],
+            ..SandboxConfig::default()
+        });
+        spec
+    };
+    let mut build = Build::start(spec).unwrap();
+    let result = build.wait_forever().clone();
+    let report = report(&build);
+    drop(listener);
+    Some(Probe {
+        work,
+        port,
+        build,
+        result,
+        report,
+    })
+}
+
+#[test]
+fn a_sandboxed_build_writes_only_its_directory_and_sees_no_host_process() {
+    let test = "a_sandboxed_build_writes_only_its_directory_and_sees_no_host_process";
+    let Some(p) = probe(test, "piwtest-probe", true) else {
+        return;
+    };
+    let r = &p.report;
+    assert!(p.result.status, "{}", p.result.output);
+    assert_eq!(
+        r.get("outside").map(String::as_str),
+        Some("FileNotFoundError"),
+        "{r:?}"
+    );
+    assert!(!p.outside().join("escaped").exists());
+    assert!(
+        matches!(
+            r.get("etc").map(String::as_str),
+            Some("OSError" | "PermissionError")
+        ),
+        "{r:?}"
+    );
+    assert!(!Path::new("/etc/piwtest-escaped").exists());
+    assert_eq!(
+        r.get("hostname").map(String::as_str),
+        Some("piwheels-build")
+    );
+    assert_ne!(butter::process::gethostname(), "piwheels-build");
+    let seen: usize = r["processes"].parse().unwrap();
+    assert!(seen < 20, "the build saw {seen} processes: the host's");
+    // The network is on by default.
+    assert_eq!(r.get("connect").map(String::as_str), Some("ok"), "{r:?}");
+    let marker = format!("600.{}", p.port);
+    let left = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.windows(marker.len()).any(|w| w == marker.as_bytes()))
+        })
+        .count();
+    assert_eq!(left, 0, "the detached sleep ended with the sandbox");
+    let builds = p.work.path().join("builds");
+    drop(p.build);
+    assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
+}
+
+#[test]
+fn builds_without_network_reach_only_what_is_bound_in() {
+    let test = "builds_without_network_reach_only_what_is_bound_in";
+    let Some(p) = probe(test, "piwtest-offline", false) else {
+        return;
+    };
+    assert!(p.result.status, "{}", p.result.output);
+    assert_eq!(
+        p.report.get("connect").map(String::as_str),
+        Some("ConnectionRefusedError"),
+        "the host's 127.0.0.1 is out of reach: {:?}",
+        p.report
+    );
+    assert_eq!(p.result.files.len(), 1);
 }

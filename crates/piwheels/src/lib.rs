@@ -180,6 +180,34 @@ pub fn ask_master(
     })
 }
 
+/// A size in bytes from the command line: `1073741824`, `512M`, `1G`, `1.5G` (powers of
+/// 1024; `K`, `M`, `G`, `T`, with or without `B`/`iB`).
+///
+/// # Errors
+///
+/// Text saying the value is not a size.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("{s:?} is not a size (such as 1G, 512M or a number of bytes)");
+    let s = s.trim();
+    let (number, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&s[..i], s[i..].to_ascii_uppercase()),
+        None => (s, String::new()),
+    };
+    let factor: f64 = match unit.trim_end_matches(['B', 'I']) {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(bad()),
+    };
+    let n: f64 = number.trim().parse().map_err(|_| bad())?;
+    if !n.is_finite() || n < 0.0 {
+        return Err(bad());
+    }
+    Ok((n * factor) as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::redact_dsn;

@@ -172,6 +172,15 @@ fn build_root(plan: &Plan) -> std::result::Result<(), Step> {
         mount::mount_tmpfs(root, "mode=0755", MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
         "mount the root tmpfs",
     )?;
+    // The fresh /tmp first, so that binds under /tmp (a work directory there) land on it.
+    if let Some(options) = &plan.tmp {
+        let tmp = root.join("tmp");
+        io_step(std::fs::create_dir_all(&tmp), "mkdir /tmp")?;
+        step(
+            mount::mount_tmpfs(&tmp, options, MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
+            "mount /tmp",
+        )?;
+    }
     for (host, inside, writable, is_dir) in &plan.binds {
         let target = root.join(inside.strip_prefix("/").unwrap_or(inside));
         // A symlink on the host (a merged /usr's /bin -> usr/bin) stays a symlink.
@@ -201,14 +210,6 @@ fn build_root(plan: &Plan) -> std::result::Result<(), Step> {
                 "bind a read-only path",
             )?;
         }
-    }
-    if let Some(options) = &plan.tmp {
-        let tmp = root.join("tmp");
-        io_step(std::fs::create_dir_all(&tmp), "mkdir /tmp")?;
-        step(
-            mount::mount_tmpfs(&tmp, options, MsFlags::MS_NOSUID | MsFlags::MS_NODEV),
-            "mount /tmp",
-        )?;
     }
     let proc_dir = root.join("proc");
     io_step(std::fs::create_dir_all(&proc_dir), "mkdir /proc")?;

@@ -99,6 +99,19 @@ pub enum Exit {
     TimedOut,
 }
 
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Exit::Code(c) => write!(f, "exit status {c}"),
+            Exit::Signal(s) => match nix::sys::signal::Signal::try_from(*s) {
+                Ok(sig) => write!(f, "killed by signal {s} ({sig})"),
+                Err(_) => write!(f, "killed by signal {s}"),
+            },
+            Exit::TimedOut => f.write_str("timed out, and killed"),
+        }
+    }
+}
+
 /// What a run gave.
 #[derive(Debug, Clone)]
 pub struct Outcome {

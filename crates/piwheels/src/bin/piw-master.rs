@@ -27,6 +27,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use piwheels::parse_size;
 use piwheels::{CommonOpts, DEFAULT_DSN, fail, redact_dsn};
 use piwheels_db::Target;
 use piwheels_master::MasterConfig;
@@ -217,29 +218,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(bad());
     }
     Ok(Duration::from_secs(total))
-}
-
-/// `1073741824`, `512M`, `1G`, `1.5G`.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not a size (such as 1G, 512M or a number of bytes)");
-    let s = s.trim();
-    let (number, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], s[i..].to_ascii_uppercase()),
-        None => (s, String::new()),
-    };
-    let factor: f64 = match unit.trim_end_matches(['B', 'I']) {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(bad()),
-    };
-    let n: f64 = number.trim().parse().map_err(|_| bad())?;
-    if !n.is_finite() || n < 0.0 {
-        return Err(bad());
-    }
-    Ok((n * factor) as u64)
 }
 
 /// `*` and `?` wildcards.

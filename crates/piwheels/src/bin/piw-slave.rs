@@ -4,19 +4,26 @@
 //! ```text
 //! piw-slave [-m HOST] [-t DURATION] [-d DIR] [-L LABEL] [--python PYTHON] [--run-as USER]
 //!           [--extra-index-url URL]... [--slave-port PORT] [--file-port PORT] [--debug]
+//!           [--no-sandbox] [--no-build-network] [--sandbox-bind PATH]...
+//!           [--build-memory SIZE] [--build-processes N] [--build-file-size SIZE]
 //! ```
 //!
 //! Builds are limited to `--timeout` of wall-clock time (default 3h; `90m`, `4h30m`, `36h`
 //! and `3:00:00` are understood), after which every process of the build is ended. Started
-//! as root, the slave runs builds as `--run-as` (default `nobody`), never as root. SIGTERM
-//! or SIGINT stops any build, says goodbye to the master and exits.
+//! as root, the slave runs builds as `--run-as` (default `nobody`), never as root, each in a
+//! sandbox (see `piwheels_slave::sandbox`): new namespaces, a read-only view of the system
+//! and the interpreter, the build directory the only place it can write, limits on
+//! processes, file size and, if asked, memory. pip keeps the network unless
+//! `--no-build-network`. SIGTERM or SIGINT stops any build, says goodbye to the master and
+//! exits.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use piwheels::{CommonOpts, fail};
+use piwheels::{CommonOpts, fail, parse_size};
+use piwheels_slave::sandbox::SandboxConfig;
 use piwheels_slave::{Slave, SlaveConfig, parse_duration};
 
 /// Run a piwheels build slave.
@@ -55,6 +62,26 @@ struct Opts {
     /// Log every message.
     #[arg(long)]
     debug: bool,
+    /// Run builds as plain processes of the build user, not in the sandbox (for machines
+    /// where the slave cannot make namespaces).
+    #[arg(long)]
+    no_sandbox: bool,
+    /// Give sandboxed builds no network (only a loopback of their own); the index must
+    /// then be reachable without it (a file:// index bound in with --sandbox-bind).
+    #[arg(long)]
+    no_build_network: bool,
+    /// A host path sandboxed builds also see, read-only, at the same place (repeatable).
+    #[arg(long = "sandbox-bind", value_name = "PATH")]
+    sandbox_binds: Vec<PathBuf>,
+    /// The address-space limit of each build process (e.g. 8G; default none).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    build_memory: Option<u64>,
+    /// How many processes the build user may have.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    build_processes: u64,
+    /// The largest file a build may write.
+    #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
+    build_file_size: u64,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -81,6 +108,13 @@ fn main() -> ExitCode {
     config.extra_index_urls = opts.extra_index_urls;
     config.slave_port = opts.slave_port;
     config.file_port = opts.file_port;
+    config.sandbox = (!opts.no_sandbox).then_some(SandboxConfig {
+        network: !opts.no_build_network,
+        binds: opts.sandbox_binds,
+        memory: opts.build_memory,
+        processes: Some(opts.build_processes),
+        file_size: Some(opts.build_file_size),
+    });
     let mut slave = match Slave::new(config) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -89,11 +123,16 @@ fn main() -> ExitCode {
         return fail(e);
     }
     tracing::info!(
-        "piw-slave {} starting: master {}, label {:?}, timeout {}",
+        "piw-slave {} starting: master {}, label {:?}, timeout {}, builds {}",
         env!("CARGO_PKG_VERSION"),
         slave.config().master,
         slave.config().label,
-        piwheels_slave::format_duration(slave.config().build_timeout)
+        piwheels_slave::format_duration(slave.config().build_timeout),
+        match slave.sandbox() {
+            Some(sb) if sb.config.network => "sandboxed",
+            Some(_) => "sandboxed without network",
+            None => "not sandboxed",
+        }
     );
     match slave.run() {
         Ok(()) => {
