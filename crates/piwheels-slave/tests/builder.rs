@@ -448,7 +448,7 @@ fn probe(test: &str, name: &str, network: bool) -> Option<Probe> {
     let builds = work.path().join("builds");
     std::fs::create_dir(&builds).unwrap();
     common::open_dir(&builds);
-    let mut spec = if network {
+    let spec = if network {
         spec(name, &served, &builds, Duration::from_secs(300))
     } else {
         let index = format!("file://{}/simple", index_dir.display());
