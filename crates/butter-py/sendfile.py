@@ -1,0 +1,1 @@
+from butter._native import sendfile  # noqa: F401

@@ -1,0 +1,18 @@
+//! Calls on any descriptor.
+
+use std::os::fd::BorrowedFd;
+
+use pyo3::prelude::*;
+
+/// `ioctl(fd, FIONREAD)`: how many bytes are queued on `fd`; `-1` and the errno on failure.
+#[pyfunction]
+pub fn fionread(fd: i32) -> i64 {
+    // SAFETY: the descriptor is only borrowed for the call; a closed one gives EBADF.
+    let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+    crate::errno::ret(rustix::io::ioctl_fionread(fd).map(|n| n as i64))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fionread, m)?)?;
+    Ok(())
+}

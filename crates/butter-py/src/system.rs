@@ -1,0 +1,7 @@
+//! Raw calls for butter.system.
+
+use pyo3::prelude::*;
+
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
