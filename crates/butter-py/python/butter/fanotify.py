@@ -20,8 +20,8 @@ Needs ``CAP_SYS_ADMIN``.
 from ._fanotify import *  # noqa: F401,F403 - the FAN_* constants and the calls
 from ._fanotify import (
     AT_FDCWD, FAN_ALLOW, FAN_AUDIT, FAN_DENY, FAN_MARK_ADD, FAN_MARK_FLUSH, FAN_MARK_REMOVE,
-    FAN_NONBLOCK, FAN_REPORT_DIR_FID, FAN_REPORT_FID, O_RDONLY, O_RDWR, O_WRONLY,
-    FanotifyEvent, _read, fanotify_init, fanotify_mark, fanotify_respond, str_to_events,
+    FAN_NONBLOCK, FAN_REPORT_DIR_FID, FAN_REPORT_FID, O_RDONLY, O_RDWR, O_WRONLY, _read,
+    fanotify_init, fanotify_mark, fanotify_respond,
 )
 from ._fanotify import __all__ as _names
 from .utils import CLOEXEC_DEFAULT, Eventlike

@@ -25,8 +25,7 @@ dropped.
 from . import _native
 from ._inotify import *  # noqa: F401,F403 - the IN_* constants and the calls
 from ._inotify import (
-    IN_ALL_EVENTS, IN_NONBLOCK, InotifyEvent, event_name, inotify_add_watch, inotify_init,
-    inotify_rm_watch, str_to_events,
+    IN_ALL_EVENTS, IN_NONBLOCK, InotifyEvent, inotify_add_watch, inotify_init, inotify_rm_watch,
 )
 from ._inotify import __all__ as _names
 from .utils import CLOEXEC_DEFAULT, Eventlike
