@@ -46,16 +46,27 @@ pub fn ret_nix<T: Into<i64>>(r: Result<T, nix::errno::Errno>) -> i64 {
 /// [`ret`] for a raw `libc` return value (`-1` and `errno` on failure).
 pub fn ret_libc(r: i64) -> i64 {
     if r < 0 {
-        set(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO));
+        set(std::io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO));
         -1
     } else {
         r
     }
 }
 
-/// An `OSError` carrying `e` (for the reads, which raise as `os.read` does).
+/// An `OSError` carrying `e` (for the reads, which raise as `os.read` does): built as
+/// `OSError(errno, strerror)`, so Python picks the subclass (`BlockingIOError`, …) and
+/// `.errno` is set (pyo3's `From<io::Error>` passes only a message, leaving it `None`).
 pub fn os_error(e: rustix::io::Errno) -> PyErr {
-    PyErr::from(std::io::Error::from_raw_os_error(e.raw_os_error()))
+    let n = e.raw_os_error();
+    // std's message is the C library's strerror text plus " (os error N)".
+    let text = std::io::Error::from_raw_os_error(n).to_string();
+    let text = text
+        .rsplit_once(" (os error")
+        .map_or(&*text, |(t, _)| t)
+        .to_owned();
+    pyo3::exceptions::PyOSError::new_err((n, text))
 }
 
 /// The errno object of a module's seam: `errno` is the calling thread's last error number
