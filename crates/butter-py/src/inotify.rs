@@ -249,9 +249,10 @@ pub fn inotify_read<'py>(
                     break;
                 }
             }
-            Err(Errno::INTR) => py.check_signals()?,
+            Err(Errno::INTR) if first => py.check_signals()?,
             Err(e) if first => return Err(os_error(e)),
-            // A later read failing (another reader took the rest): what was read stands.
+            // A later read failing or interrupted (another reader took the rest, a signal
+            // came): what was read stands, and the signal handlers run on return.
             Err(_) => break,
         }
     }

@@ -608,3 +608,26 @@ def test_ffi_errno_is_set_by_raw_calls():
     assert _fanotify.ffi.errno == errno.EBADF
     assert _native.fanotify_respond(-1, 0, FAN_ALLOW) == -1
     assert _fanotify.ffi.errno == errno.EBADF
+
+
+def test_a_blocking_read_runs_signal_handlers_and_goes_on(root, tmp_path):
+    import signal
+
+    f = tmp_path / "f"
+    f.write_bytes(b"")
+    seen = []
+    old = signal.signal(signal.SIGALRM, lambda *a: seen.append("alarm"))
+    try:
+        with Fanotify(FAN_CLASS_NOTIF) as g:
+            g.watch(f, FAN_OPEN)
+            t = threading.Timer(0.4, lambda: open(f).close())
+            t.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            evs = g.read_events()
+            t.join()
+            close_all(evs)
+        assert seen == ["alarm"]
+        assert [e.mask for e in evs] == [FAN_OPEN]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)

@@ -625,3 +625,50 @@ def test_ffi_errno_is_settable_and_set_by_raw_calls():
     assert _inotify.ffi.errno == errno.EHOSTDOWN
     assert _native.inotify_rm_watch(-1, 0) == -1
     assert _inotify.ffi.errno == errno.EBADF
+
+
+# ------------------------------------------------------------------ signals (PEP 475)
+
+def test_a_blocking_read_runs_signal_handlers_and_goes_on(tmp_path):
+    import signal
+
+    seen = []
+    old = signal.signal(signal.SIGALRM, lambda *a: seen.append("alarm"))
+    try:
+        with Inotify() as i:
+            i.watch(tmp_path, IN_CREATE)
+            t = threading.Timer(0.4, touch_file, (tmp_path / "after",))
+            t.start()
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            evs = i.read_events()
+            t.join()
+        assert seen == ["alarm"]
+        assert evs == [(1, IN_CREATE, 0, b"after")]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_signal_handler_that_raises_interrupts_a_blocking_read(tmp_path):
+    import signal
+
+    class Stop(Exception):
+        pass
+
+    def handler(*args):
+        raise Stop
+
+    old = signal.signal(signal.SIGALRM, handler)
+    try:
+        with Inotify() as i:
+            i.watch(tmp_path, IN_CREATE)
+            signal.setitimer(signal.ITIMER_REAL, 0.1)
+            with pytest.raises(Stop):
+                i.read_event()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def touch_file(path):
+    open(path, "w").close()
