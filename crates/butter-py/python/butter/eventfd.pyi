@@ -1,0 +1,26 @@
+"""Type stubs for butter.eventfd."""
+
+from typing import List, Optional
+
+from ._eventfd import (
+    EFD_CLOEXEC as EFD_CLOEXEC,
+    EFD_NONBLOCK as EFD_NONBLOCK,
+    EFD_SEMAPHORE as EFD_SEMAPHORE,
+    event_to_str as event_to_str,
+    eventfd as eventfd,
+    str_to_events as str_to_events,
+)
+from .utils import Eventlike
+
+__all__ = ['Eventfd', 'eventfd', 'str_to_events', 'event_to_str', 'EFD_CLOEXEC', 'EFD_NONBLOCK', 'EFD_SEMAPHORE']
+
+
+class Eventfd(Eventlike):
+    def __new__(cls, *args: object, **kwargs: object) -> "Eventfd": ...
+    def __init__(self, inital_value: int = ..., flags: int = ..., closefd: bool = ...) -> None: ...
+    def increment(self, value: int = ...) -> None: ...
+    def read_event(self) -> int: ...
+    def read_events(self) -> List[int]: ...
+    def wait(self, timeout: Optional[float] = ...) -> int: ...
+    def __int__(self) -> int: ...
+    def __enter__(self) -> "Eventfd": ...
