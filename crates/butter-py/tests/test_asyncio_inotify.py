@@ -267,3 +267,17 @@ def test_events_left_in_the_wrapped_cache_come_first(tmp_path):
             return got
 
     assert run(main()) == [b"a", b"b", b"c"]
+
+
+def test_a_bounded_queue_does_not_pull_the_whole_kernel_queue(tmp_path):
+    async def main():
+        with Inotify_async(maxsize=1) as q:
+            q.watch(tmp_path, IN_CREATE)
+            touch(tmp_path, *("f%04d" % n for n in range(1000)))
+            first = await q.get()
+            # one 4 KiB read: 128 records of 32 bytes, one queued, one handed out
+            assert q.qsize() == 1 and len(q._inotify._events) == 126
+            names = [first.filename] + [(await q.get()).filename for _ in range(999)]
+            return names
+
+    assert run(main()) == [b"f%04d" % n for n in range(1000)]

@@ -525,7 +525,7 @@ def _unshare_user():
             f.write(line)
 
 
-def test_watch_limit_is_an_os_error_with_a_hint(tmp_path, in_child):
+def test_watch_limit_is_an_os_error_with_a_hint(root, tmp_path, in_child):
     def child():
         _unshare_user()
         with open("/proc/sys/user/max_inotify_watches", "w") as f:
@@ -542,7 +542,7 @@ def test_watch_limit_is_an_os_error_with_a_hint(tmp_path, in_child):
     assert in_child(child) == ("OSError", errno.ENOSPC, True)
 
 
-def test_instance_limit_is_an_os_error(in_child):
+def test_instance_limit_is_an_os_error(root, in_child):
     def child():
         _unshare_user()
         with open("/proc/sys/user/max_inotify_instances", "w") as f:

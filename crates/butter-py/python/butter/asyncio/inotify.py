@@ -23,10 +23,13 @@ b'f'
 import asyncio as _asyncio
 import collections as _collections
 
+from .._inotify import _read
 from ..inotify import IN_NONBLOCK, Inotify
 from ..utils import CLOEXEC_DEFAULT
 
 __all__ = ["Inotify_async", "QueueClosed"]
+
+_BOUNDED_READ = 4096
 
 _ShutDown = getattr(_asyncio, "QueueShutDown", None)  # Python 3.13+
 if _ShutDown is None:
@@ -91,6 +94,10 @@ class _EventQueue(object):
     def _discard(self, events):
         """Events that will never be handed out (on close)."""
 
+    def _read_some(self, inner):
+        """One non-blocking read of the wrapped object's descriptor."""
+        return inner._read_events()
+
     def _wakeup_next(self):
         getters = self._getters
         while getters:
@@ -128,7 +135,7 @@ class _EventQueue(object):
             if attempt or not read or inner._cache():
                 return
             try:
-                inner._events = inner._read_events()
+                inner._events = self._read_some(inner)
             except (BlockingIOError, InterruptedError):
                 return
 
@@ -310,6 +317,13 @@ class Inotify_async(_EventQueue):
     def __init__(self, flags=0, *, loop=None, maxsize=0, closefd=CLOEXEC_DEFAULT):
         super(Inotify_async, self).__init__(loop=loop, maxsize=maxsize)
         self._inotify = Inotify(flags | IN_NONBLOCK, closefd)
+
+    def _read_some(self, inner):
+        # A bounded queue reads 4 KiB at a time (about 128 events), not all that is
+        # queued: what does not fit waits in the wrapped object's cache.
+        if self._limit() is None:
+            return inner._read_events()
+        return _read(inner.fileno(), _BOUNDED_READ)
 
     def watch(self, path, mask):
         """Watches ``path`` for ``mask``; returns the watch descriptor."""
