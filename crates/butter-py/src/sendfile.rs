@@ -16,11 +16,19 @@ use rustix::io::Errno;
 
 use crate::splice::fd;
 
-/// An `OSError` as `PyErr_SetFromErrno` makes it: `OSError(errno, strerror)`, which
-/// Python turns into the errno's subclass.
+/// An `OSError` as `PyErr_SetFromErrno` makes it: `OSError(errno, strerror(errno))`,
+/// which Python turns into the errno's subclass (`BlockingIOError` for `EAGAIN`).
 pub fn os_error(e: Errno) -> PyErr {
     let code = e.raw_os_error();
-    PyOSError::new_err((code, nix::errno::Errno::from_raw(code).desc()))
+    let mut buf = [0u8; 128];
+    // SAFETY: strerror_r (the XSI form) writes a NUL-terminated message of at most
+    // `buf.len()` bytes into `buf`.
+    let r = unsafe { libc::strerror_r(code, buf.as_mut_ptr().cast(), buf.len()) };
+    let message = match std::ffi::CStr::from_bytes_until_nul(&buf) {
+        Ok(m) if r == 0 => m.to_string_lossy().into_owned(),
+        _ => format!("Unknown error {code}"),
+    };
+    PyOSError::new_err((code, message))
 }
 
 /// sendfile(out, in, offset, nbytes) -> bytes_sent
