@@ -171,6 +171,19 @@ def test_decoded_events_are_not_tracked_by_the_gc():
     assert ev == (1, IN_CREATE, 0, b"f")
 
 
+def test_big_decodes_leave_the_garbage_collector_as_they_found_it():
+    raw = record(1, IN_CREATE, 0, b"f") * 1000  # 32 KiB: decoded with the collector paused
+    assert gc.isenabled()
+    assert len(inotify.str_to_events(raw)) == 1000
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert len(inotify.str_to_events(raw)) == 1000
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
 def test_decoding_into_a_subclass_with_a_dict_keeps_it_tracked():
     class WithDict(InotifyEvent):
         pass
