@@ -108,15 +108,12 @@ def ERRNO(code):
     return _RET_ERRNO | code
 
 
-class Cond(_collections.namedtuple("Cond", "arg cmp value mask bits")):
+class Cond(_collections.namedtuple("Cond", "arg cmp value mask bits", defaults=(0, 32))):
     """A condition on argument ``arg`` (0 to 5) of a call: ``arg CMP value``, or with
     ``CMP_MASKED_EQ``, ``arg & mask == value``. ``bits`` 32 (the default: C ints,
     descriptors, most flags) compares the lower half only; 64 the whole argument."""
 
     __slots__ = ()
-
-    def __new__(cls, arg, cmp, value, mask=0, bits=32):
-        return super(Cond, cls).__new__(cls, arg, cmp, value, mask, bits)
 
 
 def syscall_number(name):
