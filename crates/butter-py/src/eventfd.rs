@@ -223,6 +223,7 @@ fn raise(err: PyErr) -> *mut ffi::PyObject {
 ///
 /// # Safety
 /// The thread must be attached and `slf` a valid object.
+#[inline]
 unsafe fn fd_of(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
     // SAFETY: the caller's guarantees; an exact int converts without running Python code,
     // so the borrowed reference stays valid.
@@ -231,7 +232,17 @@ unsafe fn fd_of(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
         if !obj.is_null() && ffi::PyLong_CheckExact(obj) != 0 {
             return fd_number(ffi::PyLong_AsLong(obj));
         }
+        fd_of_slow(slf)
     }
+}
+
+/// [`fd_of`] for everything but an exact int in the slot: the generic lookup.
+///
+/// # Safety
+/// As for [`fd_of`].
+#[cold]
+#[inline(never)]
+unsafe fn fd_of_slow(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
     // SAFETY: the caller's guarantees; FD's name was set at registration.
     let obj = unsafe { FD.get(slf) };
     if obj.is_null() {
@@ -292,35 +303,8 @@ unsafe extern "C" fn read_event_fast(
         let events = EVENTS.peek(slf);
         let empty =
             !events.is_null() && ffi::PyList_CheckExact(events) != 0 && ffi::Py_SIZE(events) == 0;
-        if !empty {
-            let events = EVENTS.get(slf);
-            if events.is_null() {
-                if ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) == 0 {
-                    return ptr::null_mut();
-                }
-                ffi::PyErr_Clear(); // made with __new__ alone: no cache
-            } else {
-                let cached = ffi::PyObject_IsTrue(events);
-                if cached != 0 {
-                    let out = if cached < 0 {
-                        ptr::null_mut()
-                    } else {
-                        Python::attach(|py| {
-                            let list = Bound::from_borrowed_ptr(py, events);
-                            match list.call_method1("pop", (0,)) {
-                                Ok(v) => v.into_ptr(),
-                                Err(e) => {
-                                    e.restore(py);
-                                    ptr::null_mut()
-                                }
-                            }
-                        })
-                    };
-                    ffi::Py_DECREF(events);
-                    return out;
-                }
-                ffi::Py_DECREF(events);
-            }
+        if !empty && let Some(out) = cached_event(slf) {
+            return out;
         }
         let Ok(fd) = fd_of(slf) else {
             return ptr::null_mut();
@@ -341,6 +325,44 @@ unsafe extern "C" fn read_event_fast(
     }
 }
 
+/// The first cached event of `slf._events`, popped (or NULL with the exception set);
+/// `None` when there is none (an empty or missing cache).
+///
+/// # Safety
+/// Attached; `slf` a valid object.
+#[cold]
+#[inline(never)]
+unsafe fn cached_event(slf: *mut ffi::PyObject) -> Option<*mut ffi::PyObject> {
+    // SAFETY: the caller's guarantees; `events` is a new reference we own.
+    unsafe {
+        let events = EVENTS.get(slf);
+        if events.is_null() {
+            if ffi::PyErr_ExceptionMatches(ffi::PyExc_AttributeError) == 0 {
+                return Some(ptr::null_mut());
+            }
+            ffi::PyErr_Clear(); // made with __new__ alone: no cache
+            return None;
+        }
+        let cached = ffi::PyObject_IsTrue(events);
+        let out = match cached {
+            0 => None,
+            c if c < 0 => Some(ptr::null_mut()),
+            _ => Some(Python::attach(|py| {
+                let list = Bound::from_borrowed_ptr(py, events);
+                match list.call_method1("pop", (0,)) {
+                    Ok(v) => v.into_ptr(),
+                    Err(e) => {
+                        e.restore(py);
+                        ptr::null_mut()
+                    }
+                }
+            })),
+        };
+        ffi::Py_DECREF(events);
+        out
+    }
+}
+
 /// The `value` argument of `increment` as a u64, or `Err` with the exception set.
 ///
 /// # Safety
@@ -353,8 +375,18 @@ unsafe fn value_of(value: *mut ffi::PyObject) -> Result<u64, ()> {
             return Ok(v);
         }
         ffi::PyErr_Clear();
+        value_of_slow(value)
     }
-    // Not an exact fit (negative, too large, or not an int): the pyo3 path says why.
+}
+
+/// [`value_of`] for anything but an int in range: the pyo3 conversion says why (and
+/// converts what `__index__` allows).
+///
+/// # Safety
+/// As for [`value_of`].
+#[cold]
+#[inline(never)]
+unsafe fn value_of_slow(value: *mut ffi::PyObject) -> Result<u64, ()> {
     Python::attach(|py| {
         // SAFETY: `value` is a valid borrowed reference for the call.
         let value = unsafe { Bound::from_borrowed_ptr(py, value) };
