@@ -2,9 +2,10 @@
 //!
 //! `eventfd` keeps the C contract (the descriptor, or `-1` with the errno stored) so that
 //! `butter._eventfd.C.eventfd` stays a patchable seam. `eventfd_read` and `eventfd_write`
-//! are the fast paths `Eventfd.read_event()` and `Eventfd.increment()` call directly: they
-//! raise `OSError` (with its errno, as `os.read` does: `BlockingIOError` on an empty
-//! non-blocking counter) and release the GIL around the system call.
+//! read and write a counter directly: they raise `OSError` (with its errno, as `os.read`
+//! does: `BlockingIOError` on an empty non-blocking counter) and release the GIL around the
+//! system call. `Eventfd.increment()` and `Eventfd.read_event()` are the same calls made C
+//! methods of the Python class (`install_eventfd_methods`, below), for speed.
 
 use std::os::fd::BorrowedFd;
 
@@ -531,6 +532,7 @@ pub fn install_eventfd_methods(cls: &Bound<'_, pyo3::types::PyType>) -> PyResult
     Ok(())
 }
 
+/// Adds the eventfd raw calls and constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(eventfd, m)?)?;
     m.add_function(wrap_pyfunction!(eventfd_read, m)?)?;

@@ -183,6 +183,7 @@ pub fn siginfo_decode<'py>(
     to_tuple(py, &SigInfo::from_bytes(bytes))
 }
 
+/// Adds the signalfd raw calls and constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(signalfd, m)?)?;
     m.add_function(wrap_pyfunction!(pthread_sigmask, m)?)?;

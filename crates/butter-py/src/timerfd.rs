@@ -163,6 +163,7 @@ pub fn timerslack_set(ns: i64) -> i64 {
     )
 }
 
+/// Adds the timerfd raw calls and constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(timerfd_create, m)?)?;
     m.add_function(wrap_pyfunction!(timerfd_gettime, m)?)?;
