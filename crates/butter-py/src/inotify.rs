@@ -256,6 +256,9 @@ impl Drop for GcPause<'_> {
 /// Events are read 64 KiB at a time (`limit` if smaller, but at least the 272 bytes that
 /// always hold the next event) until a read comes back short of a full buffer (the queue
 /// was empty then) or `limit` bytes were read (default 16 MiB, about 500,000 events).
+/// From the third read of a backlog on, a scoped helper thread does the reading while
+/// this one makes the objects (on machines with more than one CPU); it is joined before
+/// the call returns.
 #[pyfunction]
 #[pyo3(signature = (fd, event_type, limit=MAX_BATCH))]
 pub fn inotify_read<'py>(
@@ -266,50 +269,163 @@ pub fn inotify_read<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let maker = EventMaker::new(event_type)?;
     let fd = borrow(fd).map_err(os_error)?;
-    let chunk = limit.clamp(MIN_READ_BUFFER, CHUNK);
-    let mut buf = Vec::<u8>::with_capacity(chunk);
+    let mut buf = Vec::<u8>::with_capacity(limit.clamp(MIN_READ_BUFFER, CHUNK));
+    let chunk = buf.capacity();
     let mut events = Vec::new();
-    let mut total = 0usize;
-    loop {
-        let first = total == 0;
+    // The first read may wait for an event.
+    let n = loop {
         buf.clear();
-        let r = py.detach(|| {
-            if !first {
-                // More may be queued; never wait for it.
-                let mut pfd = [rustix::event::PollFd::new(
-                    &fd,
-                    rustix::event::PollFlags::IN,
-                )];
-                let zero = rustix::event::Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                if rustix::event::poll(&mut pfd, Some(&zero))? == 0 {
-                    return Ok(0);
-                }
-            }
-            rustix::io::read(fd, rustix::buffer::spare_capacity(&mut buf))
-        });
-        match r {
-            Ok(0) => break,
-            Ok(n) => {
-                let _pause = GcPause::new(py, n)?;
-                decode_into(&maker, &buf[..n], &mut events)?;
-                total += n;
-                if chunk - n >= MIN_READ_BUFFER || total + MIN_READ_BUFFER > limit {
-                    // The next event would have fitted: the queue was empty (or the
-                    // caller asked for no more).
-                    break;
-                }
-            }
-            Err(Errno::INTR) if first => py.check_signals()?,
-            Err(e) if first => return Err(os_error(e)),
-            // A later read failing or interrupted (another reader took the rest, a signal
-            // came): what was read stands, and the signal handlers run on return.
-            Err(_) => break,
+        match py.detach(|| rustix::io::read(fd, rustix::buffer::spare_capacity(&mut buf))) {
+            Ok(n) => break n,
+            Err(Errno::INTR) => py.check_signals()?,
+            Err(e) => return Err(os_error(e)),
         }
+    };
+    decode_chunk(&maker, &buf[..n], &mut events)?;
+    if more_may_follow(chunk, n, n, limit) {
+        read_rest(py, &maker, fd, &mut buf, limit - n, &mut events)?;
     }
     PyList::new(py, events)
+}
+
+/// Whether more events may be queued after a read of `n` bytes into a buffer of `chunk`
+/// (a read stops short only when the next event would not fit, and a buffer with room
+/// for [`MIN_READ_BUFFER`] more bytes fits any event), with `total` bytes read of `limit`.
+fn more_may_follow(chunk: usize, n: usize, total: usize, limit: usize) -> bool {
+    n > 0 && chunk.saturating_sub(n) < MIN_READ_BUFFER && total + MIN_READ_BUFFER <= limit
+}
+
+/// Decodes one read's records, pausing the garbage collector for big ones.
+fn decode_chunk<'py>(
+    maker: &EventMaker<'py>,
+    buf: &[u8],
+    events: &mut Vec<Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let _pause = GcPause::new(maker.ty.py(), buf.len())?;
+    decode_into(maker, buf, events)
+}
+
+/// One read that never waits: `Ok(0)` if nothing is queued.
+fn read_queued(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, Errno> {
+    buf.clear();
+    let mut pfd = [rustix::event::PollFd::new(
+        &fd,
+        rustix::event::PollFlags::IN,
+    )];
+    let zero = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    if rustix::event::poll(&mut pfd, Some(&zero))? == 0 {
+        return Ok(0);
+    }
+    rustix::io::read(fd, rustix::buffer::spare_capacity(buf))
+}
+
+/// Reads and decodes what follows a full first read, up to `limit` more bytes, one read
+/// after the other; from the third read on, with a helper thread where there are CPUs
+/// for it ([`read_rest_pipelined`]). A read that fails or is interrupted ends the batch:
+/// what was read stands, and signal handlers run when the call returns.
+fn read_rest<'py>(
+    py: Python<'py>,
+    maker: &EventMaker<'py>,
+    fd: BorrowedFd<'static>,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    events: &mut Vec<Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let chunk = buf.capacity();
+    let mut total = 0;
+    loop {
+        let Ok(n) = py.detach(|| read_queued(fd, buf)) else {
+            return Ok(());
+        };
+        decode_chunk(maker, &buf[..n], events)?;
+        total += n;
+        if !more_may_follow(chunk, n, total, limit) {
+            return Ok(());
+        }
+        if chunk >= CHUNK && parallel() {
+            // Two full reads: a backlog of 4,000 events or more.
+            return read_rest_pipelined(py, maker, fd, chunk, limit - total, events);
+        }
+    }
+}
+
+/// Whether this process may run on more than one CPU (a helper thread then overlaps the
+/// kernel's copying with the decoding).
+fn parallel() -> bool {
+    static PARALLEL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PARALLEL.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}
+
+/// [`read_rest`] for a big backlog: a scoped helper thread (with every signal blocked, and
+/// never touching Python) reads the chunks and hands them over in order, while this
+/// thread decodes them with the GIL; it is joined before the call returns. Each read
+/// takes 190 ns an event in the kernel, about as long as making the objects, so the
+/// two halves of the work run side by side.
+fn read_rest_pipelined<'py>(
+    py: Python<'py>,
+    maker: &EventMaker<'py>,
+    fd: BorrowedFd<'static>,
+    chunk: usize,
+    limit: usize,
+    events: &mut Vec<Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    use std::sync::mpsc::{TryRecvError, channel, sync_channel};
+    let (full_tx, mut full_rx) = sync_channel::<Vec<u8>>(4);
+    let (empty_tx, empty_rx) = channel::<Vec<u8>>();
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+            // Signals are for the threads Python knows.
+            let _ = pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), None);
+            let mut total = 0;
+            loop {
+                let mut buf = empty_rx
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(chunk));
+                let Ok(n) = read_queued(fd, &mut buf) else {
+                    return;
+                };
+                total += n;
+                let more = more_may_follow(buf.capacity(), n, total, limit);
+                if n == 0 || full_tx.send(buf).is_err() || !more {
+                    return;
+                }
+            }
+        });
+        let mut result = Ok(());
+        loop {
+            let buf = match full_rx.try_recv() {
+                Ok(buf) => buf,
+                Err(TryRecvError::Disconnected) => break,
+                Err(TryRecvError::Empty) => {
+                    // Wait for the next chunk without the GIL.
+                    let (rx, got) = py.detach(move || {
+                        let got = full_rx.recv();
+                        (full_rx, got)
+                    });
+                    full_rx = rx;
+                    match got {
+                        Ok(buf) => buf,
+                        Err(_) => break,
+                    }
+                }
+            };
+            result = decode_chunk(maker, &buf, events);
+            if result.is_err() {
+                break;
+            }
+            let _ = empty_tx.send(buf);
+        }
+        // Stops the reader at its next chunk if decoding failed.
+        drop(full_rx);
+        if let Err(panic) = reader.join() {
+            std::panic::resume_unwind(panic);
+        }
+        result
+    })
 }
 
 /// Decodes a buffer of inotify records (as `read(2)` returns them) into a list of

@@ -336,6 +336,38 @@ def test_read_events_returns_every_queued_event_in_one_batch(tmp_path):
             i.wait(0)
 
 
+@pytest.mark.parametrize("blocking", [False, True])
+def test_a_big_backlog_comes_whole_and_in_order(tmp_path, blocking):
+    # about 1.5 MB of records of every length: many 64 KiB reads, decoded while a helper
+    # thread reads the next ones
+    names = [("%05d_" % n + "x" * (n % 230)).encode() for n in range(12000)]
+    tasks = len(os.listdir("/proc/self/task"))
+    with Inotify(0 if blocking else IN_NONBLOCK) as i:
+        i.watch(tmp_path, IN_CREATE)
+        for name in names:
+            open(os.path.join(os.fsencode(tmp_path), name), "w").close()
+        evs = i.read_events()
+        assert [e.filename for e in evs] == names
+        assert all(e == (1, IN_CREATE, 0, e.filename) for e in evs)
+        assert len(os.listdir("/proc/self/task")) == tasks  # the helper was joined
+        if not blocking:
+            with pytest.raises(BlockingIOError):
+                i.read_events()
+        else:
+            with pytest.raises(TimeoutError):
+                i.wait(0)
+
+
+def test_a_read_limit_bounds_the_batch(tmp_path, ino):
+    ino.watch(tmp_path, IN_CREATE)
+    for n in range(5000):
+        open(tmp_path / ("f%07d" % n), "w").close()  # 32-byte records
+    got = _inotify._read(ino.fileno(), 100 * 32)
+    assert 0 < len(got) <= 100
+    rest = drain(ino)
+    assert [e.filename for e in got + rest] == [b"f%07d" % n for n in range(5000)]
+
+
 def test_read_event_takes_one_at_a_time_in_order(tmp_path, ino):
     ino.watch(tmp_path, IN_CREATE)
     for n in range(500):
