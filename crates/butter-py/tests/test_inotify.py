@@ -440,26 +440,38 @@ def test_eventlike_face(tmp_path):
     assert repr(bare) == "<Inotify fd=1>"
 
 
-def test_module_watch_returns_the_first_event(tmp_path):
-    stop = threading.Event()
+def _poking(action):
+    """Runs ``action`` every 10 ms in a thread until the returned ``stop()`` is called
+    (module ``watch()`` only sees what happens after its watch is in place)."""
+    done = threading.Event()
 
-    def poke():
-        while not stop.is_set():
-            (tmp_path / "poke").write_bytes(b"x")
+    def loop():
+        while not done.is_set():
+            action()
             time.sleep(0.01)
 
-    t = threading.Thread(target=poke)
+    t = threading.Thread(target=loop)
     t.start()
+
+    def stop():
+        done.set()
+        t.join()
+
+    return stop
+
+
+def test_module_watch_returns_the_first_event(tmp_path):
+    stop = _poking(lambda: (tmp_path / "poke").write_bytes(b"x"))
     try:
         ev = inotify.watch(str(tmp_path))
     finally:
-        stop.set()
-        t.join()
+        stop()
     assert isinstance(ev, InotifyEvent) and ev.wd == 1 and ev.filename in (b"poke", b"")
-    t = threading.Thread(target=lambda: (time.sleep(0.2), os.chmod(tmp_path / "poke", 0o600)))
-    t.start()
-    ev = inotify.watch(pathlib.Path(tmp_path / "poke"), IN_ATTRIB)
-    t.join()
+    stop = _poking(lambda: os.chmod(tmp_path / "poke", 0o600))
+    try:
+        ev = inotify.watch(pathlib.Path(tmp_path / "poke"), IN_ATTRIB)
+    finally:
+        stop()
     assert ev == (1, IN_ATTRIB, 0, b"")
 
 
