@@ -24,6 +24,7 @@ pub fn setns(py: Python<'_>, fd: i32, nstype: i32) -> i64 {
     errno::ret_nix(py.detach(|| nix::sched::setns(ns, nstype)).map(|()| 0i64))
 }
 
+/// Adds unshare, setns and the `CLONE_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(unshare, m)?)?;
     m.add_function(wrap_pyfunction!(setns, m)?)?;

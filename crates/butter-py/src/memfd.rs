@@ -37,6 +37,7 @@ pub fn fcntl_get_seals(fd: i32) -> i64 {
     errno::ret(rustix::fs::fcntl_get_seals(self::fd(fd)).map(|s| i64::from(s.bits())))
 }
 
+/// Adds memfd_create, the seal calls and the `MFD_*`/`F_SEAL_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memfd_create, m)?)?;
     m.add_function(wrap_pyfunction!(fcntl_add_seals, m)?)?;

@@ -176,6 +176,7 @@ pub fn prctl_set_name(name: &Bound<'_, PyBytes>) -> i64 {
     }
 }
 
+/// Adds prctl, the thread-name calls and the `PR_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(prctl, m)?)?;
     m.add_function(wrap_pyfunction!(prctl_get_name, m)?)?;

@@ -169,6 +169,7 @@ pub fn seccomp_syscall_names() -> Vec<&'static str> {
     butter::seccomp::syscall_names().collect()
 }
 
+/// Adds the seccomp calls, `SeccompProgram` and the `SECCOMP_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<SeccompProgram>()?;
     m.add_function(wrap_pyfunction!(seccomp_compile, m)?)?;

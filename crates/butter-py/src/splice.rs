@@ -103,6 +103,7 @@ pub fn vmsplice(py: Python<'_>, fd: i32, bufs: &Bound<'_, PyList>, flags: u32) -
     })
 }
 
+/// Adds splice, tee, vmsplice and the `SPLICE_F_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(splice, m)?)?;
     m.add_function(wrap_pyfunction!(tee, m)?)?;

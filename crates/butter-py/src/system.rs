@@ -95,6 +95,7 @@ pub fn getppid() -> i32 {
     rustix::process::getppid().map_or(0, |p| p.as_raw_nonzero().get())
 }
 
+/// Adds mount, umount2, pivot_root, the hostname and raw pid calls, and the `MS_*`/`MNT_*` constants to `butter._native`.
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mount, m)?)?;
     m.add_function(wrap_pyfunction!(umount2, m)?)?;
