@@ -9,6 +9,8 @@ import os
 import pathlib
 import pickle
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -356,6 +358,29 @@ def test_a_big_backlog_comes_whole_and_in_order(tmp_path, blocking):
         else:
             with pytest.raises(TimeoutError):
                 i.wait(0)
+
+
+def test_a_big_backlog_on_one_cpu_is_read_in_this_thread(tmp_path):
+    # available_parallelism() is 1 with the affinity of a single CPU: no helper thread
+    code = """if 1:
+        import os, sys
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        from butter.inotify import Inotify, IN_CREATE, IN_NONBLOCK
+        d = sys.argv[1]
+        names = [("%05d_" % n + "x" * (n % 230)).encode() for n in range(12000)]
+        with Inotify(IN_NONBLOCK) as i:
+            i.watch(d, IN_CREATE)
+            for name in names:
+                open(os.path.join(os.fsencode(d), name), "w").close()
+            tasks = set(os.listdir("/proc/self/task"))
+            evs = i.read_events()
+            assert set(os.listdir("/proc/self/task")) == tasks
+        assert [e.filename for e in evs] == names, len(evs)
+        print("ok")
+    """
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_a_read_limit_bounds_the_batch(tmp_path, ino):
