@@ -158,7 +158,7 @@ class Eventlike(object):
         ``add_reader``; cancellation leaves no reader behind)."""
         while True:
             if self._cache():
-                return self._events.pop(0)
+                return self.read_event()
             if self._ready(0):
                 try:
                     return self.read_event()

@@ -1,0 +1,4 @@
+__version__: str
+__author__: str
+__license__: str
+__all__: list[str]
