@@ -3,8 +3,8 @@
 use nix::sched::CloneFlags;
 use pyo3::prelude::*;
 
+use crate::args::borrow;
 use crate::errno;
-use crate::splice::fd;
 
 /// `unshare(flags)`: `0`, or `-1` with the errno. Moves the calling thread into new
 /// namespaces (PID and time ones: for its next children). Runs with the GIL released (a
@@ -20,7 +20,10 @@ pub fn unshare(py: Python<'_>, flags: i32) -> i64 {
 #[pyfunction]
 pub fn setns(py: Python<'_>, fd: i32, nstype: i32) -> i64 {
     let nstype = CloneFlags::from_bits_retain(nstype);
-    let ns = self::fd(fd);
+    let ns = match borrow(fd) {
+        Ok(ns) => ns,
+        Err(e) => return errno::ret::<i64>(Err(e)),
+    };
     errno::ret_nix(py.detach(|| nix::sched::setns(ns, nstype)).map(|()| 0i64))
 }
 

@@ -14,22 +14,12 @@ use pyo3::prelude::*;
 use rustix::event::EventfdFlags;
 use rustix::io::Errno;
 
+use crate::args::borrow;
 use crate::errno;
 
 /// The error a fast path raises for a closed object (`_fd` is `None`), as `fileno()` does.
 fn closed() -> PyErr {
     PyValueError::new_err("I/O operation on closed file")
-}
-
-/// Borrows `fd` for one call; `EBADF` for the negative numbers (which `BorrowedFd` may not
-/// hold).
-fn borrow(fd: i32) -> Result<BorrowedFd<'static>, Errno> {
-    if fd < 0 {
-        return Err(Errno::BADF);
-    }
-    // SAFETY: the descriptor is only used for the one system call that follows; a number
-    // that is not open makes that call fail with EBADF, nothing worse.
-    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
 }
 
 /// Reads one native-endian `u64` (an eventfd counter, a timerfd expiration count) with the

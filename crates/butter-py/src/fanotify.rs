@@ -12,8 +12,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use rustix::io::Errno;
 
+use crate::args::borrow;
 use crate::errno::{os_error, ret, ret_libc};
-use crate::inotify::borrow;
 
 /// `fanotify_init(flags, event_f_flags)`: a new fanotify group's descriptor, or `-1` with
 /// the errno stored. Both are passed as given.

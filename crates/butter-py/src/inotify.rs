@@ -20,6 +20,7 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple, PyType};
 use rustix::io::Errno;
 
+use crate::args::borrow;
 use crate::errno::{os_error, ret};
 
 /// The size of each read: 2048 events with short names, as the C reference loop reads.
@@ -29,17 +30,6 @@ const CHUNK: usize = 64 * 1024;
 /// events with short names), so that a writer as fast as the reader cannot keep a call
 /// going forever. The kernel's default queue (16,384 events) is far below it.
 const MAX_BATCH: usize = 16 << 20;
-
-/// A descriptor number as a borrowed descriptor; negative numbers are `EBADF` (a
-/// `BorrowedFd` may not hold -1).
-pub fn borrow(fd: i32) -> Result<BorrowedFd<'static>, Errno> {
-    if fd < 0 {
-        return Err(Errno::BADF);
-    }
-    // SAFETY: the descriptor is only used for the duration of one raw call; a number that
-    // is not open makes the call fail with EBADF.
-    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
-}
 
 /// `inotify_init1(flags)`: a new inotify descriptor, or `-1` with the errno stored.
 /// `flags` is passed as given (`IN_CLOEXEC`, `IN_NONBLOCK`; unknown bits give `EINVAL`).

@@ -5,8 +5,8 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rustix::fs::{MemfdFlags, SealFlags};
 
+use crate::args::borrow;
 use crate::errno;
-use crate::splice::fd;
 
 /// `memfd_create(name, flags)`: a new descriptor, or `-1` with the errno. The flags are
 /// passed as given (`MFD_CLOEXEC` only if the caller asks for it).
@@ -26,7 +26,8 @@ pub fn memfd_create(name: &Bound<'_, PyBytes>, flags: u32) -> i64 {
 #[pyfunction]
 pub fn fcntl_add_seals(fd: i32, seals: u32) -> i64 {
     errno::ret(
-        rustix::fs::fcntl_add_seals(self::fd(fd), SealFlags::from_bits_retain(seals))
+        borrow(fd)
+            .and_then(|fd| rustix::fs::fcntl_add_seals(fd, SealFlags::from_bits_retain(seals)))
             .map(|()| 0i64),
     )
 }
@@ -34,7 +35,11 @@ pub fn fcntl_add_seals(fd: i32, seals: u32) -> i64 {
 /// `fcntl(fd, F_GET_SEALS)`: the seals, or `-1` with the errno.
 #[pyfunction]
 pub fn fcntl_get_seals(fd: i32) -> i64 {
-    errno::ret(rustix::fs::fcntl_get_seals(self::fd(fd)).map(|s| i64::from(s.bits())))
+    errno::ret(
+        borrow(fd)
+            .and_then(rustix::fs::fcntl_get_seals)
+            .map(|s| i64::from(s.bits())),
+    )
 }
 
 /// Adds memfd_create, the seal calls and the `MFD_*`/`F_SEAL_*` constants to `butter._native`.

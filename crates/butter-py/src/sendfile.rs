@@ -15,7 +15,7 @@
 
 use pyo3::prelude::*;
 
-use crate::splice::fd;
+use crate::args::borrow;
 
 /// The docstring, pysendfile's.
 const DOC: &std::ffi::CStr = c"sendfile(out, in, offset, nbytes) -> bytes_sent
@@ -33,7 +33,7 @@ mod raw {
 
     use pyo3::ffi;
 
-    use super::fd;
+    use super::borrow;
 
     // The conversions follow PyArg_ParseTuple's "i" and "n" formats, and pysendfile's
     // PyLong_AsLongLong for the offset: integers or objects with __index__ (so a float
@@ -120,7 +120,14 @@ mod raw {
                 return null_mut();
             };
             // Bit-for-bit too: a negative count is EINVAL.
-            let (out_fd, in_fd, count) = (fd(out_fd), fd(in_fd), count as usize);
+            let count = count as usize;
+            let (out_fd, in_fd) = match (borrow(out_fd), borrow(in_fd)) {
+                (Ok(o), Ok(i)) => (o, i),
+                (Err(e), _) | (_, Err(e)) => {
+                    *libc::__errno_location() = e.raw_os_error();
+                    return ffi::PyErr_SetFromErrno(ffi::PyExc_OSError);
+                }
+            };
             loop {
                 let state = ffi::PyEval_SaveThread();
                 let r = rustix::fs::sendfile(out_fd, in_fd, offset.as_mut(), count);

@@ -7,13 +7,13 @@
 //! the Python objects, which Python may change or reuse before the reader drains the pipe.
 
 use std::io::IoSlice;
-use std::os::fd::BorrowedFd;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 use rustix::io::Errno;
 use rustix::pipe::SpliceFlags;
 
+use crate::args::borrow;
 use crate::errno;
 
 /// Runs `call` with the GIL released, retrying on `EINTR` once the signal handlers have
@@ -28,14 +28,6 @@ where
             r => return Ok(errno::ret(r)),
         }
     }
-}
-
-/// Borrows a raw descriptor for one call.
-pub fn fd(raw: i32) -> BorrowedFd<'static> {
-    // SAFETY: the descriptor is only used for the duration of a system call made on the
-    // caller's behalf; a closed or invalid number makes the kernel fail with EBADF (the C
-    // contract), it never touches memory.
-    unsafe { BorrowedFd::borrow_raw(raw) }
 }
 
 /// `splice(fd_in, off_in, fd_out, off_out, len, flags)`: an offset of `None` is a NULL
@@ -58,8 +50,15 @@ pub fn splice(
     // (EINVAL), as in C.
     let (mut a, mut b) = (off_in.map(|o| o as u64), off_out.map(|o| o as u64));
     blocking(py, || {
-        rustix::pipe::splice(fd(fd_in), a.as_mut(), fd(fd_out), b.as_mut(), len, flags)
-            .map(|n| n as i64)
+        rustix::pipe::splice(
+            borrow(fd_in)?,
+            a.as_mut(),
+            borrow(fd_out)?,
+            b.as_mut(),
+            len,
+            flags,
+        )
+        .map(|n| n as i64)
     })
 }
 
@@ -69,7 +68,7 @@ pub fn splice(
 pub fn tee(py: Python<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> PyResult<i64> {
     let flags = SpliceFlags::from_bits_retain(flags);
     blocking(py, || {
-        rustix::pipe::tee(fd(fd_in), fd(fd_out), len, flags).map(|n| n as i64)
+        rustix::pipe::tee(borrow(fd_in)?, borrow(fd_out)?, len, flags).map(|n| n as i64)
     })
 }
 
@@ -87,7 +86,10 @@ pub fn vmsplice(py: Python<'_>, fd: i32, bufs: &Bound<'_, PyList>, flags: u32) -
         .collect::<PyResult<_>>()?;
     let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
     let flags = SpliceFlags::from_bits_retain(flags);
-    let pipe = self::fd(fd);
+    let pipe = match borrow(fd) {
+        Ok(p) => p,
+        Err(e) => return Ok(errno::ret::<i64>(Err(e))),
+    };
     if flags.contains(SpliceFlags::NONBLOCK) {
         // butter's own form: never waits, so its EINTR retry cannot hang.
         let r = py.detach(|| butter::pipe::vmsplice(pipe, &slices, flags));

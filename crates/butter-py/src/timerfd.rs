@@ -17,12 +17,11 @@ use crate::errno;
 
 /// Borrows `fd` for one call, or stores `EBADF` for numbers no descriptor can have.
 fn borrow(fd: i64) -> Option<BorrowedFd<'static>> {
-    match i32::try_from(fd) {
-        // SAFETY: the descriptor is only used for the one system call that follows; a
-        // number that is not open makes that call fail with EBADF, nothing worse.
-        Ok(fd) if fd >= 0 => Some(unsafe { BorrowedFd::borrow_raw(fd) }),
-        _ => {
-            errno::set(libc::EBADF);
+    let fd = i32::try_from(fd).map_err(|_| rustix::io::Errno::BADF);
+    match fd.and_then(crate::args::borrow) {
+        Ok(fd) => Some(fd),
+        Err(e) => {
+            errno::set(e.raw_os_error());
             None
         }
     }
