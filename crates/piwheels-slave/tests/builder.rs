@@ -41,6 +41,46 @@ fn spec(name: &str, index: &str, dir: &Path, timeout: Duration) -> BuildSpec {
     }
 }
 
+/// A test's directory: `sdists/` to make sdists in, `builds/` (open to the build user)
+/// for the builds, and `index/` for the local index.
+struct Work {
+    dir: tempfile::TempDir,
+    sdists: PathBuf,
+    builds: PathBuf,
+}
+
+impl Work {
+    fn new() -> Work {
+        let dir = common::open_tempdir();
+        let sdists = dir.path().join("sdists");
+        std::fs::create_dir(&sdists).unwrap();
+        let builds = dir.path().join("builds");
+        std::fs::create_dir(&builds).unwrap();
+        common::open_dir(&builds);
+        Work {
+            dir,
+            sdists,
+            builds,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Serves `sdists` (and the build back-ends) over HTTP from `index/`; `None`, with the
+    /// skip said, without the back-ends.
+    fn index(&self, test: &str, sdists: &[PathBuf]) -> Option<String> {
+        match common::index_with(&self.path().join("index"), sdists) {
+            Ok(i) => Some(i),
+            Err(why) => {
+                common::skip(test, &why);
+                None
+            }
+        }
+    }
+}
+
 fn pure_sdist(dir: &Path, name: &str) -> PathBuf {
     let module = name.replace('-', "_");
     let setup = format!(
@@ -57,17 +97,13 @@ fn pure_sdist(dir: &Path, name: &str) -> PathBuf {
 #[test]
 fn builds_a_pure_python_sdist() {
     let test = "builds_a_pure_python_sdist";
-    let work = common::open_tempdir();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
+    let work = Work::new();
+    let sdists = work.sdists.clone();
     let sdist = pure_sdist(&sdists, "piwtest-pure");
-    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
-        Ok(i) => i,
-        Err(why) => return common::skip(test, &why),
+    let Some(index) = work.index(test, &[sdist]) else {
+        return;
     };
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let mut build = Build::start(spec(
         "piwtest-pure",
         &index,
@@ -114,9 +150,8 @@ fn builds_a_c_extension_with_its_apt_dependencies() {
     if !Path::new("/usr/include/zlib.h").exists() {
         return common::skip(test, "no zlib headers (zlib1g-dev)");
     }
-    let work = common::open_tempdir();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
+    let work = Work::new();
+    let sdists = work.sdists.clone();
     let setup = format!(
         "{NOT_ROOT}from setuptools import setup, Extension\nsetup(name='piwtest-cext', version='1.0', packages=['piwtest_cext'],\n      ext_modules=[Extension('piwtest_cext._speed', ['speed.c'], libraries=['z'])])\n"
     );
@@ -134,15 +169,12 @@ PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&d); }\n";
             ("piwtest_cext/__init__.py", ""),
         ],
     );
-    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
-        Ok(i) => i,
-        Err(why) => return common::skip(test, &why),
+    let Some(index) = work.index(test, &[sdist]) else {
+        return;
     };
     let user = BuildUser::resolve(None).unwrap();
     let facts = PythonFacts::probe(&python, &user).unwrap();
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let mut build = Build::start(spec(
         "piwtest-cext",
         &index,
@@ -172,9 +204,8 @@ PyMODINIT_FUNC PyInit__speed(void) { return PyModule_Create(&d); }\n";
 #[test]
 fn a_failing_build_is_reported_with_its_log() {
     let test = "a_failing_build_is_reported_with_its_log";
-    let work = common::open_tempdir();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
+    let work = Work::new();
+    let sdists = work.sdists.clone();
     let sdist = common::make_sdist(
         &sdists,
         "piwtest-broken",
@@ -184,13 +215,10 @@ fn a_failing_build_is_reported_with_its_log() {
             "raise SystemExit('piwtest: this package cannot be built')\n",
         )],
     );
-    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
-        Ok(i) => i,
-        Err(why) => return common::skip(test, &why),
+    let Some(index) = work.index(test, &[sdist]) else {
+        return;
     };
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let mut build = Build::start(spec(
         "piwtest-broken",
         &index,
@@ -254,9 +282,8 @@ fn in_namespace(ns: &str) -> Vec<i32> {
 }
 
 fn timeout_ends_every_process(test: &str, sandboxed: bool) {
-    let work = common::open_tempdir();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
+    let work = Work::new();
+    let sdists = work.sdists.clone();
     // setup.py starts a grandchild in a session of its own (out of the build's process
     // group and session) that ignores SIGTERM, records both pids and its PID namespace in
     // the build directory, and sleeps far past the timeout.
@@ -267,13 +294,10 @@ fn timeout_ends_every_process(test: &str, sandboxed: bool) {
          time.sleep(600)\n"
     );
     let sdist = common::make_sdist(&sdists, "piwtest-sleepy", "1.0", &[("setup.py", &setup)]);
-    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
-        Ok(i) => i,
-        Err(why) => return common::skip(test, &why),
+    let Some(index) = work.index(test, &[sdist]) else {
+        return;
     };
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let timeout = Duration::from_secs(25);
     let mut spec = spec("piwtest-sleepy", &index, &builds, timeout);
     if !sandboxed {
@@ -322,18 +346,14 @@ fn timeout_ends_every_process(test: &str, sandboxed: bool) {
 #[test]
 fn stopping_a_build_ends_it_and_cleans_up() {
     let test = "stopping_a_build_ends_it_and_cleans_up";
-    let work = common::open_tempdir();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
+    let work = Work::new();
+    let sdists = work.sdists.clone();
     let setup = format!("{NOT_ROOT}import time\ntime.sleep(600)\n");
     let sdist = common::make_sdist(&sdists, "piwtest-stopped", "1.0", &[("setup.py", &setup)]);
-    let index = match common::index_with(&work.path().join("index"), &[sdist]) {
-        Ok(i) => i,
-        Err(why) => return common::skip(test, &why),
+    let Some(index) = work.index(test, &[sdist]) else {
+        return;
     };
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let mut build = Build::start(spec(
         "piwtest-stopped",
         &index,
@@ -406,7 +426,7 @@ fn report(build: &Build) -> std::collections::HashMap<String, String> {
 
 /// A finished build of [`probing_setup`]'s package.
 struct Probe {
-    work: tempfile::TempDir,
+    work: Work,
     port: u16,
     build: Build,
     result: piwheels_slave::BuildResult,
@@ -427,27 +447,17 @@ fn probe(test: &str, name: &str, network: bool) -> Option<Probe> {
         common::skip(test, "builds are sandboxed only by a slave running as root");
         return None;
     }
-    let work = common::open_tempdir();
+    let work = Work::new();
     let outside = work.path().join("outside");
     std::fs::create_dir(&outside).unwrap();
     common::open_dir(&outside);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let sdists = work.path().join("sdists");
-    std::fs::create_dir(&sdists).unwrap();
     let setup = probing_setup(name, &outside, port);
-    let sdist = common::make_sdist(&sdists, name, "1.0", &[("setup.py", &setup)]);
+    let sdist = common::make_sdist(&work.sdists, name, "1.0", &[("setup.py", &setup)]);
+    let served = work.index(test, &[sdist])?;
     let index_dir = work.path().join("index");
-    let served = match common::index_with(&index_dir, &[sdist]) {
-        Ok(i) => i,
-        Err(why) => {
-            common::skip(test, &why);
-            return None;
-        }
-    };
-    let builds = work.path().join("builds");
-    std::fs::create_dir(&builds).unwrap();
-    common::open_dir(&builds);
+    let builds = work.builds.clone();
     let spec = if network {
         spec(name, &served, &builds, Duration::from_secs(300))
     } else {
@@ -514,7 +524,7 @@ fn a_sandboxed_build_writes_only_its_directory_and_sees_no_host_process() {
         })
         .count();
     assert_eq!(left, 0, "the detached sleep ended with the sandbox");
-    let builds = p.work.path().join("builds");
+    let builds = p.work.builds.clone();
     drop(p.build);
     assert_eq!(std::fs::read_dir(&builds).unwrap().count(), 0);
 }
