@@ -551,30 +551,14 @@ impl MrChase {
     }
 }
 
-/// A wheel of an import as the database records it.
+/// A wheel of an import as the database records it: as a build's, with the original's
+/// `/simple` where the import names no location.
 fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
-    Ok(NewFile {
-        filename: f.filename.clone(),
-        filesize: u64::try_from(f.filesize)
-            .map_err(|_| format!("{}: negative size {}", f.filename, f.filesize))?,
-        filehash: f.filehash.clone(),
-        package_tag: f.package_tag.clone(),
-        package_version_tag: f.package_version_tag.clone(),
-        py_version_tag: f.py_version_tag.clone(),
-        abi_tag: f.abi_tag.clone(),
-        platform_tag: f.platform_tag.clone(),
-        requires_python: f.requires_python.clone(),
-        dependencies: f
-            .dependencies
-            .iter()
-            .map(|(tool, deps)| (tool.clone(), deps.iter().cloned().collect()))
-            .collect(),
-        location: if f.location.is_empty() {
-            "/simple".to_owned()
-        } else {
-            f.location.clone()
-        },
-    })
+    let mut file = crate::slave_driver::new_file(f)?;
+    if file.location.is_empty() {
+        file.location = "/simple".to_owned();
+    }
+    Ok(file)
 }
 
 impl Task for MrChase {

@@ -26,6 +26,8 @@
 
 mod builds;
 
+pub(crate) use builds::new_file;
+
 pub use builds::MAX_SEND_ATTEMPTS;
 mod jobs;
 

@@ -38,6 +38,7 @@ pub mod cbor;
 pub mod error;
 pub mod import;
 pub mod logger;
+pub mod machine;
 pub mod message;
 pub mod monitor;
 pub mod ranges;

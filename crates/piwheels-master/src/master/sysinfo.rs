@@ -2,6 +2,7 @@
 //! Pi, from `/proc/cpuinfo`).
 
 use chrono::{DateTime, Utc};
+use piwheels_protocol::machine::{cpuinfo_field, os_release_field};
 use piwheels_protocol::monitor::MasterHello;
 
 /// The master's `HELLO` for monitors: when it started, its hostname, OS name and version
@@ -31,24 +32,11 @@ pub fn master_hello(started: DateTime<Utc>) -> MasterHello {
 
 /// `NAME` and `VERSION` (else `VERSION_ID`) of an os-release file.
 fn os_release(text: &str) -> Option<(String, String)> {
-    let value = |key: &str| {
-        text.lines().find_map(|l| {
-            let v = l.strip_prefix(key)?.strip_prefix('=')?;
-            Some(v.trim().trim_matches('"').to_owned())
-        })
-    };
-    let name = value("NAME")?;
-    let version = value("VERSION")
-        .or_else(|| value("VERSION_ID"))
+    let name = os_release_field(text, "NAME")?;
+    let version = os_release_field(text, "VERSION")
+        .or_else(|| os_release_field(text, "VERSION_ID"))
         .unwrap_or_default();
     Some((name, version))
-}
-
-fn cpuinfo_field(text: &str, key: &str) -> Option<String> {
-    text.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        (k.trim() == key).then(|| v.trim().to_owned())
-    })
 }
 
 #[cfg(test)]

@@ -295,17 +295,23 @@ fn new_build(build: &Build, target: Target) -> NewBuild {
         duration: build.duration,
         built_at: None,
         files: if build.status {
-            build.files().map(|(f, _)| new_file(f)).collect()
+            // Every file here was transferred and verified against its size.
+            build
+                .files()
+                .filter_map(|(f, _)| new_file(f).ok())
+                .collect()
         } else {
             Vec::new()
         },
     }
 }
 
-fn new_file(f: &FileState) -> NewFile {
-    NewFile {
+/// A wheel as the database records it; `Err` saying why for a negative size.
+pub(crate) fn new_file(f: &FileState) -> Result<NewFile, String> {
+    Ok(NewFile {
         filename: f.filename.clone(),
-        filesize: u64::try_from(f.filesize).unwrap_or(0),
+        filesize: u64::try_from(f.filesize)
+            .map_err(|_| format!("{}: negative size {}", f.filename, f.filesize))?,
         filehash: f.filehash.clone(),
         package_tag: f.package_tag.clone(),
         package_version_tag: f.package_version_tag.clone(),
@@ -319,7 +325,7 @@ fn new_file(f: &FileState) -> NewFile {
             .map(|(tool, deps)| (tool.clone(), deps.iter().cloned().collect()))
             .collect(),
         location: f.location.clone(),
-    }
+    })
 }
 
 /// Removes the files of `build` already published (and their metadata files and armv6l
