@@ -115,7 +115,7 @@ async fn build_ids_are_never_reused(t: TestDb) {
     );
 }
 
-async fn a_rebuild_replaces_files_of_the_same_name(t: TestDb) {
+async fn a_rebuild_never_replaces_a_published_wheel(t: TestDb) {
     setup(&t).await;
     let db = &t.db;
     let old = wheel("foo-1.0-cp311-cp311-linux_armv7l.whl", &[("apt", "libold")]);
@@ -131,21 +131,35 @@ async fn a_rebuild_replaces_files_of_the_same_name(t: TestDb) {
         .entry("apt".into())
         .or_default()
         .insert("libnew".into());
+    let err = db
+        .log_build(&build("foo", "1.0", ARMV7, Some(vec![new.clone()])))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains(&format!("already published by build {first} of foo 1.0")),
+        "{err}"
+    );
+    // Nothing of the second build is stored: the first's wheel, copy and dependencies stay.
+    let stored = db.file(&old.filename).await.unwrap().unwrap();
+    assert_eq!((stored.build_id, &stored.file), (first, &old));
+    assert_eq!(
+        t.raw("SELECT DISTINCT dependency FROM dependencies WHERE tool = 'apt'")
+            .await,
+        [[Some("libold".to_string())]]
+    );
+    assert_eq!(db.all_build_ids().await.unwrap().len(), 1);
+    // Once the first build is deleted (piw-rebuild), the name is free again.
+    db.delete_build("foo", "1.0").await.unwrap();
     let second = db
         .log_build(&build("foo", "1.0", ARMV7, Some(vec![new.clone()])))
         .await
         .unwrap();
-    let stored = db.file(&new.filename).await.unwrap().unwrap();
-    assert_eq!(stored.build_id, second);
-    assert_eq!(stored.file, new);
-    // The old dependencies are gone, for the wheel and its armv6l copy alike.
     assert_eq!(
-        t.raw("SELECT DISTINCT dependency FROM dependencies WHERE tool = 'apt'")
-            .await,
-        [[Some("libnew".to_string())]]
+        db.file(&new.filename).await.unwrap().unwrap().build_id,
+        second
     );
-    // The first build stays, without its file.
-    assert!(db.all_build_ids().await.unwrap().contains(&first));
 }
 
 async fn armv7l_wheels_get_armv6l_copies(t: TestDb) {
@@ -351,7 +365,7 @@ async fn delete_build_requeues(t: TestDb) {
     assert_eq!(db.delete_build("foo", "1.0").await.unwrap(), 0);
 }
 
-async fn a_wheel_taken_by_another_version_requeues_it(t: TestDb) {
+async fn a_wheel_of_another_version_is_never_replaced(t: TestDb) {
     let db = &t.db;
     db.set_build_targets(&[target(ARMV7), target("cp311/linux_armv6l")])
         .await
@@ -380,16 +394,18 @@ async fn a_wheel_taken_by_another_version_requeues_it(t: TestDb) {
         pending(db.build_queue(10).await.unwrap()),
         ["cp311/linux_armv7l 1.0.0"]
     );
-    // 1.0.0's wheel has the same name (one wheel name for two version strings): it takes
-    // the file, and 1.0 waits for armv6l again.
-    db.log_build(&build("foo", "1.0.0", ARMV7, Some(vec![wheel(name, &[])])))
+    // 1.0.0's wheel has the same name (one wheel name for two version strings): it is
+    // refused, and 1.0 keeps its wheel and its place.
+    let before = db.build_queue(10).await.unwrap();
+    let err = db
+        .log_build(&build("foo", "1.0.0", ARMV7, Some(vec![wheel(name, &[])])))
         .await
-        .unwrap();
-    assert!(db.version_files("foo", "1.0").await.unwrap().is_empty());
-    let kept = db.build_queue(10).await.unwrap();
-    assert_eq!(pending(kept.clone()), ["cp311/linux_armv6l 1.0"]);
+        .unwrap_err();
+    assert!(err.to_string().contains("already published"), "{err}");
+    assert_eq!(db.version_files("foo", "1.0").await.unwrap().len(), 2);
+    assert_eq!(db.build_queue(10).await.unwrap(), before);
     db.rebuild_build_queue().await.unwrap();
-    assert_eq!(db.build_queue(10).await.unwrap(), kept);
+    assert_eq!(db.build_queue(10).await.unwrap(), before);
 }
 
 async fn a_build_the_database_refuses_leaves_nothing(t: TestDb) {
@@ -430,11 +446,11 @@ async fn a_build_the_database_refuses_leaves_nothing(t: TestDb) {
 
 both_backends!(
     a_build_the_database_refuses_leaves_nothing,
-    a_wheel_taken_by_another_version_requeues_it,
+    a_wheel_of_another_version_is_never_replaced,
     a_success_stores_files_and_dependencies,
     a_failure_stores_no_files,
     build_ids_are_never_reused,
-    a_rebuild_replaces_files_of_the_same_name,
+    a_rebuild_never_replaces_a_published_wheel,
     armv7l_wheels_get_armv6l_copies,
     a_copy_never_replaces_a_real_armv6l_wheel,
     without_aliases_there_are_no_copies,

@@ -48,15 +48,16 @@ async fn pending_rewrites_survive(t: TestDb) {
         },
     ];
     db.save_rewrites_pending(&rewrites).await.unwrap();
-    // Oldest first; one per package, the last given winning.
+    // Oldest first; one per package, merged: the earlier time, and BOTH if either is.
     assert_eq!(
         db.load_rewrites_pending().await.unwrap(),
-        [rewrites[1].clone(), rewrites[2].clone()]
+        [rewrites[1].clone(), rewrites[0].clone()]
     );
-    db.save_rewrites_pending(&rewrites[..1]).await.unwrap();
+    // Saving again merges: nothing recorded is dropped (the journal is not replaced).
+    db.save_rewrites_pending(&rewrites[2..]).await.unwrap();
     assert_eq!(
         db.load_rewrites_pending().await.unwrap(),
-        [rewrites[0].clone()]
+        [rewrites[1].clone(), rewrites[0].clone()]
     );
     let bad = PendingRewrite {
         package: "Not Canonical".into(),
@@ -67,7 +68,7 @@ async fn pending_rewrites_survive(t: TestDb) {
         db.save_rewrites_pending(&[bad]).await,
         Err(Error::Invalid { .. })
     ));
-    assert_eq!(db.load_rewrites_pending().await.unwrap().len(), 1);
+    assert_eq!(db.load_rewrites_pending().await.unwrap().len(), 2);
 }
 
 fn download(name: &str, host: &str, ago: TimeDelta) -> DownloadRecord {

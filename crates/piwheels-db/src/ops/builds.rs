@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{TimeDelta, Utc};
 
+use super::journal;
 use super::queue::{Facts, facts_stmt, refresh_version};
 use super::{check_len, check_package, check_version, lock_package, lock_stmt, values_list};
 use crate::Database;
@@ -188,25 +189,26 @@ fn insert_dependencies<'a>(build_id: i64, files: &[&'a NewFile]) -> Vec<Stmt<'a>
         .collect()
 }
 
-/// The files a build replaces: those of its wheels' names, and alias copies of its copies'
-/// names (a real wheel of that name stays). With `delete`, the statements delete them;
-/// without, they give the (package, version) they belong to.
+/// The stored files a build's wheels and alias copies would take the names of. With
+/// `delete`, the statements delete the alias copies among them (a real wheel replaces an
+/// alias copy, and an alias copy replaces only another); without, they give every such
+/// file as (file name, whether it is an alias copy, build id, package, version), for
+/// [`log_build`] to refuse a build that would replace another's real wheel.
 fn replaced_files<'a>(names: &[&'a str], twin_names: &[&'a str], delete: bool) -> Vec<Stmt<'a>> {
     let mut stmts = Vec::new();
-    for (list, only_twins) in [(names, false), (twin_names, true)] {
+    for list in [names, twin_names] {
         for chunk in list.chunks(ROWS_PER_INSERT) {
             let marks = super::placeholders(1, chunk.len());
-            let twins = if only_twins {
-                " AND f.twin_of IS NOT NULL"
-            } else {
-                ""
-            };
             let sql = if delete {
-                format!("DELETE FROM files AS f WHERE f.filename IN ({marks}){twins}")
+                format!(
+                    "DELETE FROM files AS f WHERE f.filename IN ({marks}) AND f.twin_of IS NOT NULL"
+                )
             } else {
                 format!(
-                    "SELECT DISTINCT b.package, b.version FROM files f JOIN builds b ON b.build_id = f.build_id \
-                     WHERE f.filename IN ({marks}){twins}"
+                    "SELECT f.filename, CASE WHEN f.twin_of IS NULL THEN 0 ELSE 1 END, f.build_id, \
+                            b.package, b.version \
+                       FROM files f JOIN builds b ON b.build_id = f.build_id \
+                      WHERE f.filename IN ({marks})"
                 )
             };
             stmts.push(Stmt::new(
@@ -219,8 +221,8 @@ fn replaced_files<'a>(names: &[&'a str], twin_names: &[&'a str], delete: bool) -
 }
 
 /// Records a build (see [`Database::log_build`]). On PostgreSQL this is two round trips:
-/// the lock, what decides the queue, what the wheels replace and the build row; then the
-/// files, dependencies and queue entries with the commit.
+/// the lock, what decides the queue, what the wheels would replace and the build row; then
+/// the files, dependencies, queue entries and owed rewrite with the commit.
 pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
     let op = "log_build";
     let duration = micros(b.duration.max(TimeDelta::zero()));
@@ -246,14 +248,23 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
     ));
     let mut facts = Facts::default();
     let mut others = BTreeSet::new();
+    let mut taken = None;
     let mut build_id = None;
+    let real: BTreeSet<&str> = names.iter().copied().collect();
     let result = c.pipeline(&first, &mut |i, r| {
         if i == 1 {
             facts.row(r)?;
         } else if i == insert {
             build_id = Some(r.int(0)?);
         } else if i > 1 {
-            let (package, version) = (r.text(0)?, r.text(1)?);
+            let (name, copy, id) = (r.text(0)?, r.int(1)? != 0, r.int(2)?);
+            let (package, version) = (r.text(3)?, r.text(4)?);
+            if !copy && real.contains(name.as_str()) && taken.is_none() {
+                // A real wheel of that name is published: it is never replaced.
+                taken = Some(format!(
+                    "{name} is already published by build {id} of {package} {version}"
+                ));
+            }
             if package != b.package || version != b.version {
                 others.insert((package, version));
             }
@@ -267,6 +278,9 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
         ));
     }
     result?;
+    if let Some(why) = taken {
+        return Err(Error::invalid(op, why));
+    }
     facts.done();
     let build_id =
         build_id.ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
@@ -282,8 +296,8 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
         ));
     }
 
-    // A rebuild replaces the wheels of the same names (and so their alias copies, by
-    // cascade); an alias copy replaces only another alias copy.
+    // A real wheel replaces an alias copy of the same name (as a wheel really built for the
+    // alias platform); an alias copy replaces only another alias copy.
     let mut stmts = replaced_files(&names, &twin_names, true);
     let real: Vec<(&NewFile, Option<&str>)> = b.files.iter().map(|f| (f, None)).collect();
     stmts.extend(insert_files(build_id, &real, false));
@@ -293,15 +307,20 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
     let all: Vec<&NewFile> = b.files.iter().chain(twins.iter().map(|(t, _)| t)).collect();
     stmts.extend(insert_dependencies(build_id, &all));
     stmts.extend(facts.write(&b.package, &b.version, aliases));
+    stmts.push(journal::owe(
+        &b.package,
+        journal::command_for(!b.files.is_empty()),
+    ));
     if others.is_empty() {
         c.execute_then_commit(&stmts)?;
         return Ok(build_id);
     }
-    // Wheels of the same names from other versions (rare: two version strings with one
-    // wheel name) leave those versions' queue entries to redo.
+    // Alias copies of the same names from other versions leave those versions' queue
+    // entries to redo, and their pages to rewrite.
     c.pipeline(&stmts, &mut |_, _| Ok(()))?;
     for (package, version) in others {
         refresh_version(c, &package, &version, aliases)?;
+        journal::owe_now(c, &package, crate::types::RewriteCommand::Both)?;
     }
     Ok(build_id)
 }
@@ -327,14 +346,16 @@ fn file_record(r: &dyn crate::backend::Row) -> Result<FileRecord> {
 }
 
 impl Database {
-    /// Records a build: its success or failure, and for a success its wheels (replacing
-    /// any stored under the same names) with their dependencies, plus their copies under
-    /// the platform aliases. Returns the build id. The version leaves the queue for the
-    /// builder's target and for every target its wheels satisfy (and fans out to the
-    /// rest if this was its first build).
+    /// Records a build: its success or failure, and for a success its wheels with their
+    /// dependencies, plus their copies under the platform aliases. Returns the build id.
+    /// The version leaves the queue for the builder's target and for every target its
+    /// wheels satisfy (and fans out to the rest if this was its first build). The rewrite
+    /// of the package's pages is recorded as owed in the same transaction.
     ///
     /// Everything is checked before anything is written: a bad hash, a name with a `/`, a
-    /// failed build with files, an unknown version are refused with nothing stored.
+    /// failed build with files, an unknown version, and a wheel whose name another build's
+    /// real wheel already has are refused with nothing stored. (A real wheel does replace
+    /// an alias copy of the same name: see [`PlatformAliases`].)
     pub async fn log_build(&self, build: &NewBuild) -> Result<i64> {
         let op = "log_build";
         check_build(op, build)?;
@@ -356,6 +377,9 @@ impl Database {
                 params![&package, &version],
             )?;
             refresh_version(c, &package, &version, &aliases)?;
+            if n > 0 {
+                journal::owe_now(c, &package, crate::types::RewriteCommand::Both)?;
+            }
             Ok(n)
         })
         .await

@@ -1,5 +1,6 @@
-//! The upstream serial, pending rewrites and preinstalled Debian packages (the original's
-//! `GETPYPI`, `SETPYPI`, `SAVERWP`, `LOADRWP`, and the `preinstalled_apt_packages` table).
+//! The upstream serial and preinstalled Debian packages (the original's `GETPYPI`,
+//! `SETPYPI`, and the `preinstalled_apt_packages` table). Pending rewrites (`SAVERWP`,
+//! `LOADRWP`) are the journal's, in `journal.rs`.
 
 use std::collections::BTreeSet;
 
@@ -7,7 +8,6 @@ use super::check_len;
 use crate::Database;
 use crate::backend::{Value, params};
 use crate::error::{Error, Result};
-use crate::types::{PendingRewrite, RewriteCommand};
 
 impl Database {
     /// The last upstream serial the master read (0 at first).
@@ -34,62 +34,6 @@ impl Database {
                 return Err(Error::SerialBackwards { current, new: serial });
             }
             Ok(())
-        })
-        .await
-    }
-
-    /// Replaces the stored buffer of pending page rewrites (TheSecretary, at shutdown).
-    pub async fn save_rewrites_pending(&self, rewrites: &[PendingRewrite]) -> Result<()> {
-        let op = "save_rewrites_pending";
-        for r in rewrites {
-            super::check_package(op, &r.package)?;
-        }
-        let rewrites = rewrites.to_vec();
-        self.write(op, move |c| {
-            c.execute("DELETE FROM rewrites_pending", params![])?;
-            let rows: Vec<Vec<Value<'_>>> = rewrites
-                .iter()
-                .map(|r| {
-                    vec![
-                        Value::Text(&r.package),
-                        Value::Time(r.added_at),
-                        Value::Text(r.command.as_str()),
-                    ]
-                })
-                .collect();
-            // One entry per package: the last one given wins, as in a dict.
-            let mut seen = BTreeSet::new();
-            let rows: Vec<_> = rows
-                .into_iter()
-                .rev()
-                .filter(|row| matches!(row[0], Value::Text(p) if seen.insert(p)))
-                .collect();
-            c.bulk_insert(
-                "rewrites_pending",
-                &["package", "added_at", "command"],
-                &rows,
-            )
-        })
-        .await
-    }
-
-    /// The stored buffer of pending page rewrites, oldest first (TheSecretary, at start).
-    pub async fn load_rewrites_pending(&self) -> Result<Vec<PendingRewrite>> {
-        self.read("load_rewrites_pending", |c| {
-            c.query_map(
-                "SELECT package, added_at, command FROM rewrites_pending ORDER BY added_at, package",
-                params![],
-                |r| {
-                    let command = match r.text(2)?.as_str() {
-                        "PROJECT" => RewriteCommand::Project,
-                        "BOTH" => RewriteCommand::Both,
-                        other => {
-                            return Err(Error::corrupt("load_rewrites_pending", format!("rewrite command {other:?}")));
-                        }
-                    };
-                    Ok(PendingRewrite { package: r.text(0)?, added_at: r.time(1)?, command })
-                },
-            )
         })
         .await
     }

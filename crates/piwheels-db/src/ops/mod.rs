@@ -3,6 +3,7 @@
 
 mod access;
 mod builds;
+pub(crate) mod journal;
 mod misc;
 mod packages;
 mod project;

@@ -7,11 +7,13 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
 
+use super::journal::owe_now;
 use super::queue::{refresh_package, refresh_version};
 use super::{canonicalize_name, check_len, check_package, check_skip, check_version, lock_package};
 use crate::Database;
 use crate::backend::params;
 use crate::error::{Error, Result};
+use crate::types::RewriteCommand;
 
 /// The skip reason that marks a package or version deleted upstream.
 pub const DELETED: &str = "deleted";
@@ -71,6 +73,9 @@ impl Database {
                  ON CONFLICT (package) DO NOTHING",
                 params![&package, &skip, &description],
             )?;
+            if n == 1 {
+                owe_now(c, &package, RewriteCommand::Both)?;
+            }
             Ok(n == 1)
         })
         .await
@@ -104,6 +109,7 @@ impl Database {
             )?;
             if n == 1 {
                 refresh_version(c, &package, &version, &aliases)?;
+                owe_now(c, &package, RewriteCommand::Project)?;
             }
             Ok(n == 1)
         })
@@ -138,6 +144,10 @@ impl Database {
             )? {
                 return Err(Error::not_found(op, format!("package {package}")));
             }
+            let new = !c.exists(
+                "SELECT 1 FROM package_names WHERE name = $1",
+                params![&name],
+            )?;
             c.execute(
                 "INSERT INTO package_names (name, package, seen) VALUES ($1, $2, $3) \
                  ON CONFLICT (name) DO UPDATE SET seen = CASE \
@@ -145,6 +155,10 @@ impl Database {
                      ELSE package_names.seen END",
                 params![&name, &package, seen],
             )?;
+            if new {
+                // A new spelling: a new alias link to the project page.
+                owe_now(c, &package, RewriteCommand::Project)?;
+            }
             Ok(())
         })
         .await
@@ -213,7 +227,9 @@ impl Database {
                 "UPDATE packages SET skip = $2 WHERE package = $1",
                 params![&package, &reason],
             )?;
-            refresh_package(c, &package, &aliases)
+            refresh_package(c, &package, &aliases)?;
+            owe_now(c, &package, RewriteCommand::Project)?;
+            Ok(())
         })
         .await
     }
@@ -239,7 +255,9 @@ impl Database {
             if n == 0 {
                 return Err(Error::not_found(op, format!("version {package} {version}")));
             }
-            refresh_version(c, &package, &version, &aliases)
+            refresh_version(c, &package, &version, &aliases)?;
+            owe_now(c, &package, RewriteCommand::Project)?;
+            Ok(())
         })
         .await
     }
@@ -249,7 +267,13 @@ impl Database {
     pub async fn delete_package(&self, package: &str) -> Result<bool> {
         let package = package.to_owned();
         self.write("delete_package", move |c| {
-            Ok(c.execute("DELETE FROM packages WHERE package = $1", params![&package])? == 1)
+            let gone =
+                c.execute("DELETE FROM packages WHERE package = $1", params![&package])? == 1;
+            if gone {
+                // The pages of a package the database no longer has are removed.
+                owe_now(c, &package, RewriteCommand::Both)?;
+            }
+            Ok(gone)
         })
         .await
     }
@@ -259,10 +283,14 @@ impl Database {
     pub async fn delete_version(&self, package: &str, version: &str) -> Result<bool> {
         let (package, version) = (package.to_owned(), version.to_owned());
         self.write("delete_version", move |c| {
-            Ok(c.execute(
+            let gone = c.execute(
                 "DELETE FROM versions WHERE package = $1 AND version = $2",
                 params![&package, &version],
-            )? == 1)
+            )? == 1;
+            if gone {
+                owe_now(c, &package, RewriteCommand::Both)?;
+            }
+            Ok(gone)
         })
         .await
     }
@@ -358,6 +386,7 @@ impl Database {
             if c.execute(sql, params![&package, &value])? == 0 {
                 return Err(Error::not_found(op, format!("package {package}")));
             }
+            owe_now(c, &package, RewriteCommand::Project)?;
             Ok(())
         })
         .await
@@ -379,6 +408,8 @@ impl Database {
             if n == 0 {
                 return Err(Error::not_found(op, format!("version {package} {version}")));
             }
+            // Yanked wheels are marked in the simple pages (PEP 592).
+            owe_now(c, &package, RewriteCommand::Both)?;
             Ok(())
         })
         .await

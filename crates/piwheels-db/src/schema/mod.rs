@@ -11,7 +11,7 @@ use crate::backend::{Conn, Kind, params};
 use crate::error::{Error, Result, SchemaProblem};
 
 /// The schema version this software uses.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// One step of the schema's history.
 #[derive(Debug)]
@@ -64,12 +64,20 @@ pub fn render(script: &str, kind: Kind) -> String {
 }
 
 /// Every migration, in order. Version `n` is at index `n - 1`.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "create the piwheels schema (packages, versions, build targets, builds, \
-                  files, dependencies, the build queue, access logs, pending rewrites)",
-    script: include_str!("0001_initial.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "create the piwheels schema (packages, versions, build targets, builds, \
+                      files, dependencies, the build queue, access logs, pending rewrites)",
+        script: include_str!("0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "make pending rewrites a journal: each change records the page rewrites \
+                      it owes in its own transaction (a generation per package)",
+        script: include_str!("0002_rewrite_journal.sql"),
+    },
+];
 
 /// What a database holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
