@@ -68,6 +68,27 @@ pub struct FileRecord {
     pub twin_of: Option<String>,
 }
 
+/// A wheel as the output folder should hold it (see [`Database::output_files`]).
+///
+/// [`Database::output_files`]: crate::Database::output_files
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputFile {
+    /// Its package.
+    pub package: String,
+    /// Its file name.
+    pub filename: String,
+    /// Its SHA-256, lowercase hex.
+    pub filehash: String,
+    /// The build that produced it.
+    pub build_id: i64,
+    /// For an alias copy (a link in the output), the wheel it copies.
+    pub twin_of: Option<String>,
+    /// Where it is served from (`/simple` for the output folder).
+    pub location: String,
+    /// When its build was recorded.
+    pub built_at: DateTime<Utc>,
+}
+
 /// Everything a project's pages show (the original's `get_project_data`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProjectData {

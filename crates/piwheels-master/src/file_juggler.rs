@@ -1,33 +1,34 @@
 //! FileJuggler: receives wheels from build slaves (and `piw-import`, as slave 0) on the
-//! file-transfer socket (`--file-queue`, port 5556; spec §3.2), checks them and publishes
-//! them under `OUT/simple/<package>/`.
+//! file-transfer socket (`--file-queue`, port 5556; spec §3.2), checks them and stages them
+//! for publishing.
 //!
 //! SlaveDriver (or MrChase) first tells it what to expect from a slave
-//! ([`FsRequest::Expect`]): a temporary file with an unguessable name is made in
-//! `OUT/simple`, pre-sized to the file's size. The slave's DEALER then says `HELLO <id>`,
-//! and the transfer is driven by the protocol crate's [`TransferFile`]: `FETCH`es within
-//! its credit, `CHUNK`s written where they belong (one reaching past the declared size is
-//! refused, not written), `DONE` once every byte is in. [`FsRequest::Verify`] then checks
-//! the size and SHA-256 and publishes the file: mode 0644, the package's directory (a
-//! symlink in its place is replaced by a real directory), the PEP 658 metadata file
-//! `<wheel>.metadata` extracted from the wheel and renamed in *before* the wheel itself,
-//! the wheel renamed in, and for a `linux_armv7l` wheel the `linux_armv6l` symlinks.
+//! ([`FsRequest::Expect`]): an upload file with an unguessable name is made in the output's
+//! staging folder (see [`crate::output`]), pre-sized to the file's size. The slave's DEALER
+//! then says `HELLO <id>`, and the transfer is driven by the protocol crate's
+//! [`TransferFile`]: `FETCH`es within its credit, `CHUNK`s written where they belong (one
+//! reaching past the declared size is refused, not written), `DONE` once every byte is in.
+//! [`FsRequest::Verify`] then checks the file — its size and SHA-256; that its name,
+//! declared tags and `METADATA` are those of the job's package and version; that no other
+//! build's wheel has its name — and stages it. It is published only once its build is
+//! recorded ([`crate::output::Output::publish`]).
 //!
 //! Where this differs from the original, on purpose:
 //!
-//! - a slave can only upload what it was told to: the file name comes from the `EXPECT`
-//!   keyed by its slave id, and is checked (no `/`, `..` or NUL, a `.whl` name, a canonical
-//!   package name) so nothing can land outside the output directory;
+//! - a slave can only upload what it was told to, and only wheels of its job: the file
+//!   name comes from the `EXPECT` keyed by its slave id, and is checked (no `/`, `..` or
+//!   NUL, a `.whl` name of the job's package and version) so nothing can land outside the
+//!   output directory, or in another package's or version's place; a published wheel is
+//!   never replaced;
 //! - malformed frames (a `HELLO` without an id, a non-numeric offset, a missing data
 //!   frame) are logged and dropped; the task never dies of them;
 //! - a zero-byte file is complete at once;
-//! - a transfer never shows up half-done: the temporary file is removed when a new
-//!   `EXPECT` replaces it, when verification fails, and (for those left by a killed master)
-//!   at start-up;
+//! - a transfer never shows up half-done, nor a wheel before its row: the upload file is
+//!   removed when a new `EXPECT` replaces it, when verification fails, and (for those
+//!   left by a killed master) at start-up, and what is verified waits in the staging
+//!   folder, which no web server can serve;
 //! - verification and publishing run off the socket loop, so hashing a large wheel does
 //!   not stall other slaves' transfers.
-
-mod publish;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -38,10 +39,11 @@ use piwheels_protocol::transport::asynchronous::RawRouter;
 use piwheels_protocol::transport::{FILE_QUEUE_HWM, Identity, SocketOptions, zmq};
 use tokio::sync::mpsc;
 
-use crate::error::{Error, Result};
-use crate::hub::{FsRequest, Hub, StatsMessage, Task};
+use crate::error::Result;
+use crate::hub::{FsError, FsRequest, Hub, StatsMessage, Task};
+use crate::output::{Refusal, Staged, check_filename, quote, statvfs};
 
-pub use publish::{TEMP_PREFIX, check_filename, check_package, statvfs};
+pub use crate::output::TEMP_PREFIX;
 
 /// One file expected from a slave, from `EXPECT` to `VERIFY`.
 #[derive(Debug)]
@@ -74,7 +76,6 @@ pub struct FileJuggler {
     inbox: mpsc::UnboundedReceiver<FsRequest>,
     router: RawRouter,
     endpoint: String,
-    simple: PathBuf,
     /// Transfers by slave id.
     transfers: HashMap<u64, Transfer>,
     /// Which transfer each DEALER identity is sending.
@@ -91,12 +92,12 @@ impl std::fmt::Debug for FileJuggler {
 }
 
 impl FileJuggler {
-    /// Binds the file-transfer ROUTER at `hub.config.file_queue`, makes `OUT/simple` if
-    /// needed and removes temporary files a previous run left there.
+    /// Binds the file-transfer ROUTER at `hub.config.file_queue`, makes `OUT/simple` and
+    /// its staging folder if needed, and removes uploads a previous run left there.
     pub fn bind(hub: Hub, inbox: mpsc::UnboundedReceiver<FsRequest>) -> Result<FileJuggler> {
-        let simple = hub.config.output_path.join("simple");
-        std::fs::create_dir_all(&simple).map_err(|e| Error::io("creating", &simple, e))?;
-        publish::remove_stale_temps(&simple);
+        hub.output
+            .prepare()
+            .map_err(|e| crate::Error::io(e.what, e.path, e.source))?;
         let ctx = zmq::Context::new();
         // Chunks are at most 1 MiB (the protocol crate's window); anything much larger is
         // not a chunk we asked for.
@@ -114,7 +115,6 @@ impl FileJuggler {
             inbox,
             router,
             endpoint,
-            simple,
             transfers: HashMap::new(),
             peers: HashMap::new(),
         })
@@ -127,21 +127,28 @@ impl FileJuggler {
 
     /// `EXPECT`: prepares the transfer of `file` from `slave_id`, replacing any earlier
     /// one from that slave.
-    fn expect(&mut self, slave_id: i64, file: FileState) -> std::result::Result<(), String> {
-        let id = u64::try_from(slave_id).map_err(|_| format!("bad slave id {slave_id}"))?;
-        check_filename(&file.filename)?;
-        let size = u64::try_from(file.filesize)
-            .map_err(|_| format!("{}: negative size {}", file.filename, file.filesize))?;
+    fn expect(&mut self, slave_id: i64, file: FileState) -> std::result::Result<(), FsError> {
+        let id = u64::try_from(slave_id)
+            .map_err(|_| FsError::Invalid(format!("bad slave id {slave_id}")))?;
+        check_filename(&file.filename).map_err(FsError::Invalid)?;
+        let size = u64::try_from(file.filesize).map_err(|_| {
+            FsError::Invalid(format!(
+                "{}: negative size {}",
+                quote(&file.filename),
+                file.filesize
+            ))
+        })?;
         if file.filehash.len() != 64
             || !file
                 .filehash
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
-            return Err(format!(
-                "{}: the hash {:?} is not a lowercase hex SHA-256",
-                file.filename, file.filehash
-            ));
+            return Err(FsError::Invalid(format!(
+                "{}: the hash {} is not a lowercase hex SHA-256",
+                quote(&file.filename),
+                quote(&file.filehash)
+            )));
         }
         if let Some(old) = self.transfers.remove(&id) {
             tracing::debug!(slave = id, file = %old.file.filename, "replacing an unfinished transfer");
@@ -150,10 +157,14 @@ impl FileJuggler {
             }
             old.discard();
         }
-        let (handle, temp) = publish::new_temp(&self.simple)?;
+        let (handle, temp) = self.hub.output.new_upload()?;
         let data = TransferFile::new(handle, TransferState::new(size)).map_err(|e| {
             let _ = std::fs::remove_file(&temp);
-            format!("cannot size the temporary file for {}: {e}", file.filename)
+            FsError::Storage(crate::output::OutputError {
+                what: "sizing",
+                path: temp.clone(),
+                source: std::io::Error::other(e.to_string()),
+            })
         })?;
         tracing::debug!(slave = id, file = %file.filename, size, "expecting a file");
         self.transfers.insert(
@@ -169,10 +180,13 @@ impl FileJuggler {
     }
 
     /// `VERIFY`: takes the slave's complete transfer, for checking and publishing.
-    fn take_complete(&mut self, slave_id: i64) -> std::result::Result<Transfer, String> {
-        let id = u64::try_from(slave_id).map_err(|_| format!("bad slave id {slave_id}"))?;
+    fn take_complete(&mut self, slave_id: i64) -> std::result::Result<Transfer, FsError> {
+        let id = u64::try_from(slave_id)
+            .map_err(|_| FsError::Invalid(format!("bad slave id {slave_id}")))?;
         let Some(t) = self.transfers.remove(&id) else {
-            return Err(format!("no file transfer from slave {slave_id}"));
+            return Err(FsError::Incomplete(format!(
+                "no file transfer from slave {slave_id}"
+            )));
         };
         if let Some(peer) = &t.peer {
             self.peers.remove(peer);
@@ -180,12 +194,12 @@ impl FileJuggler {
         if !t.data.state().is_complete() {
             let why = format!(
                 "the transfer of {} from slave {slave_id} is not complete ({} of {} bytes missing)",
-                t.file.filename,
+                quote(&t.file.filename),
                 t.data.state().remaining(),
                 t.data.state().size()
             );
             t.discard();
-            return Err(why);
+            return Err(FsError::Incomplete(why));
         }
         Ok(t)
     }
@@ -218,6 +232,7 @@ impl FileJuggler {
             FsRequest::Verify {
                 slave_id,
                 package,
+                version,
                 reply,
             } => match self.take_complete(slave_id) {
                 Err(e) => {
@@ -226,21 +241,12 @@ impl FileJuggler {
                 }
                 Ok(t) => {
                     let hub = self.hub.clone();
-                    let simple = self.simple.clone();
                     tokio::spawn(async move {
-                        let Transfer {
-                            file, temp, data, ..
-                        } = t;
-                        let (handle, _) = data.into_parts();
-                        let name = file.filename.clone();
-                        let result = tokio::task::spawn_blocking(move || {
-                            publish::verify_and_publish(handle, &temp, &file, &simple, &package)
-                        })
-                        .await
-                        .unwrap_or_else(|e| Err(format!("verification of {name} failed: {e}")));
+                        let name = t.file.filename.clone();
+                        let result = verify(&hub, t, &package, &version).await;
                         match &result {
-                            Ok(()) => {
-                                tracing::info!(slave = slave_id, file = %name, "file verified and published");
+                            Ok(_) => {
+                                tracing::info!(slave = slave_id, file = %name, "file verified and staged");
                                 if let Some((size, free)) = statvfs(&hub.config.output_path) {
                                     hub.stat(StatsMessage::StatFs { size, free });
                                 }
@@ -312,6 +318,46 @@ impl FileJuggler {
         }
         Ok(())
     }
+}
+
+/// Checks a complete transfer as a wheel of `package` `version` and stages it: not the
+/// name of a wheel another build published (the database says), then everything
+/// [`Output::stage`](crate::output::Output::stage) checks.
+async fn verify(
+    hub: &Hub,
+    t: Transfer,
+    package: &str,
+    version: &str,
+) -> std::result::Result<Staged, FsError> {
+    let name = t.file.filename.clone();
+    let taken = match hub.db.file(&name).await {
+        Ok(found) => found.filter(|f| f.twin_of.is_none()),
+        Err(e) => {
+            t.discard();
+            return Err(FsError::Storage(crate::output::OutputError {
+                what: "looking up",
+                path: name.into(),
+                source: std::io::Error::other(e.to_string()),
+            }));
+        }
+    };
+    if let Some(f) = taken {
+        t.discard();
+        return Err(FsError::Refused(Refusal {
+            file: quote(&name),
+            why: format!("already published by build {}", f.build_id),
+        }));
+    }
+    let Transfer {
+        file, temp, data, ..
+    } = t;
+    let (handle, _) = data.into_parts();
+    let output = hub.output.clone();
+    let (package, version) = (package.to_owned(), version.to_owned());
+    tokio::task::spawn_blocking(move || output.stage(handle, &temp, &file, &package, &version))
+        .await
+        .map_err(|e| FsError::Corrupt(format!("verification of {} failed: {e}", quote(&name))))?
+        .map_err(FsError::from)
 }
 
 impl Task for FileJuggler {

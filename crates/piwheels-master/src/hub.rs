@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::MasterConfig;
 use crate::error::Result;
+use crate::output::{Output, OutputError, Refusal, StageError, Staged};
 
 /// A web-output request (the original's web queue, spec §4): what TheSecretary receives
 /// and passes on to TheScribe.
@@ -88,6 +89,49 @@ pub enum StatsMessage {
     Replay,
 }
 
+/// Why FileJuggler could not prepare or check a transfer.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// FileJuggler is not running (the master is stopping).
+    #[error("the file juggler is not running")]
+    NotRunning,
+    /// The declared file cannot be received at all (a bad name, size or hash): the build
+    /// fails.
+    #[error("{0}")]
+    Invalid(String),
+    /// Nothing (or not all) of the file arrived: ask for it again.
+    #[error("{0}")]
+    Incomplete(String),
+    /// It arrived damaged (wrong size or SHA-256): ask for it again.
+    #[error("{0}")]
+    Corrupt(String),
+    /// It is not a wheel of the job's package and version, or another build's wheel has
+    /// its name: the build fails, with this in its log.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The output folder failed (a full disk): neither the file nor the build is at
+    /// fault, so the build is put back in the queue.
+    #[error(transparent)]
+    Storage(#[from] OutputError),
+}
+
+impl FsError {
+    /// Whether asking the slave to send the file again may help.
+    pub fn retry(&self) -> bool {
+        matches!(self, FsError::Incomplete(_) | FsError::Corrupt(_))
+    }
+}
+
+impl From<StageError> for FsError {
+    fn from(e: StageError) -> Self {
+        match e {
+            StageError::Corrupt(why) => FsError::Corrupt(why),
+            StageError::Refused(r) => FsError::Refused(r),
+            StageError::Storage(e) => FsError::Storage(e),
+        }
+    }
+}
+
 /// A request to FileJuggler, which receives files (the original's FS RPC, spec §4).
 #[derive(Debug)]
 // Few and short-lived (one per file transferred): boxing the file state buys nothing.
@@ -100,16 +144,19 @@ pub enum FsRequest {
         /// What it must be.
         file: FileState,
         /// The answer: an error if no transfer could be prepared.
-        reply: oneshot::Sender<std::result::Result<(), String>>,
+        reply: oneshot::Sender<std::result::Result<(), FsError>>,
     },
-    /// Check the file the slave has finished sending and publish it under the package.
+    /// Check the file the slave has finished sending, and stage it (see [`Output`]) for
+    /// publishing once its build is recorded.
     Verify {
         /// Who sent it.
         slave_id: i64,
-        /// Where it goes (`simple/<package>/`).
+        /// The job's package (canonical).
         package: String,
-        /// The answer: why it failed (so the slave is asked to send it again).
-        reply: oneshot::Sender<std::result::Result<(), String>>,
+        /// The job's version.
+        version: String,
+        /// The answer: the staged wheel, or why not.
+        reply: oneshot::Sender<std::result::Result<Staged, FsError>>,
     },
     /// The slave is gone (killed, or silent too long): drop its unfinished transfer and
     /// its temporary file.
@@ -127,7 +174,11 @@ pub struct FsClient {
 
 impl FsClient {
     /// Prepares the transfer of `file` from `slave_id`.
-    pub async fn expect(&self, slave_id: i64, file: FileState) -> std::result::Result<(), String> {
+    pub async fn prepare(
+        &self,
+        slave_id: i64,
+        file: FileState,
+    ) -> std::result::Result<(), FsError> {
         let (reply, rx) = oneshot::channel();
         self.call(
             FsRequest::Expect {
@@ -140,14 +191,19 @@ impl FsClient {
         .await
     }
 
-    /// Verifies and publishes what `slave_id` sent.
-    pub async fn verify(&self, slave_id: i64, package: &str) -> std::result::Result<(), String> {
+    /// Checks what `slave_id` sent, as a wheel of `package` `version`, and stages it.
+    pub async fn verify(
+        &self,
+        slave_id: i64,
+        package: &str,
+        version: &str,
+    ) -> std::result::Result<Staged, FsError> {
         let (reply, rx) = oneshot::channel();
-        let package = package.to_owned();
         self.call(
             FsRequest::Verify {
                 slave_id,
-                package,
+                package: package.to_owned(),
+                version: version.to_owned(),
                 reply,
             },
             rx,
@@ -160,16 +216,13 @@ impl FsClient {
         let _ = self.tx.send(FsRequest::Forget { slave_id });
     }
 
-    async fn call(
+    async fn call<T>(
         &self,
         req: FsRequest,
-        rx: oneshot::Receiver<std::result::Result<(), String>>,
-    ) -> std::result::Result<(), String> {
-        self.tx
-            .send(req)
-            .map_err(|_| "the file juggler is not running".to_string())?;
-        rx.await
-            .unwrap_or_else(|_| Err("the file juggler stopped before answering".into()))
+        rx: oneshot::Receiver<std::result::Result<T, FsError>>,
+    ) -> std::result::Result<T, FsError> {
+        self.tx.send(req).map_err(|_| FsError::NotRunning)?;
+        rx.await.unwrap_or(Err(FsError::NotRunning))
     }
 }
 
@@ -216,6 +269,8 @@ pub struct Hub {
     pub stats: mpsc::UnboundedSender<StatsMessage>,
     /// To FileJuggler.
     pub fs: FsClient,
+    /// The output folder's wheels: staging and publishing.
+    pub output: Output,
     /// To SlaveDriver: deletions.
     pub skip: mpsc::UnboundedSender<SkipRequest>,
     /// To SlaveDriver: monitors' commands.
@@ -224,6 +279,8 @@ pub struct Hub {
     pub status: mpsc::UnboundedSender<StatusMessage>,
     /// Wakes TheArchitect to re-read the build queue now (new versions, new builds).
     pub queue_changed: Arc<Notify>,
+    /// Wakes TheScribe to write what it owes now (the disk guard: there is space again).
+    pub retry_output: Arc<Notify>,
     /// The build queue, as TheArchitect last read it.
     pub queue: watch::Receiver<Arc<BuildQueue>>,
     /// Whether the master is paused (a monitor's `SLEEP` for everything, or the disk guard).
@@ -274,16 +331,19 @@ impl Hub {
         let (status, status_rx) = mpsc::unbounded_channel();
         let (queue_tx, queue) = watch::channel(Arc::new(BuildQueue::new()));
         let (paused_tx, paused) = watch::channel(false);
+        let output = Output::new(&config.output_path, db.options().platform_aliases.clone());
         let hub = Hub {
             db,
             config: Arc::new(config),
             web,
             stats,
             fs: FsClient { tx: fs },
+            output,
             skip,
             slave_commands,
             status,
             queue_changed: Arc::new(Notify::new()),
+            retry_output: Arc::new(Notify::new()),
             queue,
             paused,
             quit: CancellationToken::new(),

@@ -18,6 +18,7 @@
 //! | [`cloud_gazer`] | following the upstream index |
 //! | [`mr_chase`] | the admin tools' requests (`piw-add`, `piw-remove`, …) |
 //! | [`web_server`] | serving the output directory |
+//! | [`output`] | the wheels in the output folder: staged, then published once recorded |
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
 pub mod big_brother;
@@ -28,6 +29,7 @@ pub mod file_juggler;
 pub mod hub;
 pub mod master;
 pub mod mr_chase;
+pub mod output;
 pub mod slave_driver;
 pub mod the_architect;
 pub mod the_scribe;

@@ -12,8 +12,15 @@
 //!   master; `QUIT` stops it;
 //! - the disk guard, every 5 s: with the output's free space at or below
 //!   `min_free_space`, the master pauses (slaves get `SLEEP`) and says why; unlike the
-//!   original, it resumes by itself when the space is back (unless a monitor paused it);
+//!   original, it resumes by itself when the space is back (unless a monitor paused it),
+//!   and then at once writes what the output is owed (pages, wheels of recorded builds
+//!   that could not be published);
 //! - SIGTERM and SIGINT stop it.
+//!
+//! At start, before any task runs, the wheels a killed master left staged are published
+//! or removed ([`Output::recover`](crate::output::Output::recover)); once the tasks run,
+//! the output folder is checked against the database in the background
+//! ([`reconcile`](crate::output::reconcile)), and the log says what was put right.
 //!
 //! The original refuses to run as root; this one only warns (containers and CI run as
 //! root).
@@ -119,6 +126,16 @@ impl Master {
             }
         }
         let (hub, inboxes) = Hub::new(db, config);
+        // Before any upload: what a killed master left between commit and publish.
+        hub.output
+            .prepare()
+            .map_err(|e| Error::io(e.what, e.path, e.source))?;
+        let recovered = hub.output.recover(&hub.db).await?;
+        if recovered != Default::default() {
+            tracing::warn!(published = ?recovered.published, removed = ?recovered.removed,
+                uploads = recovered.uploads, "staged wheels left by the last run put right");
+        }
+        let started = Utc::now();
         let ctx = zmq::Context::new();
         let options = SocketOptions::new().hwm(HWM);
         let status_endpoint = hub.config.status_queue.clone();
@@ -167,6 +184,7 @@ impl Master {
         };
 
         stop_on_error.disarm();
+        spawn_reconcile(hub.clone(), started);
         tracing::info!(slaves = %slave_endpoint, files = %file_endpoint, status = %status_endpoint,
             control = %control_endpoint, "master started");
         Ok(Master {
@@ -334,7 +352,7 @@ impl Master {
     }
 
     fn disk_guard(&mut self) {
-        let Some((_, free)) = crate::file_juggler::statvfs(&self.hub.config.output_path) else {
+        let Some((_, free)) = crate::output::statvfs(&self.hub.config.output_path) else {
             return;
         };
         let min = self.hub.config.min_free_space;
@@ -348,6 +366,11 @@ impl Master {
             tracing::warn!(free, "there is disk space again: resuming");
             self.disk_paused = false;
             self.set_paused();
+            self.hub.retry_output.notify_one();
+        }
+        if !low && self.hub.output.kept() > 0 {
+            let output = self.hub.output.clone();
+            tokio::task::spawn_blocking(move || output.retry_kept());
         }
     }
 
@@ -380,6 +403,33 @@ impl Master {
         }
         tracing::info!("master stopped");
     }
+}
+
+/// Checks the output folder against the database in the background, logging what it put
+/// right.
+fn spawn_reconcile(hub: Hub, started: DateTime<Utc>) {
+    tokio::spawn(async move {
+        match crate::output::reconcile::reconcile(&hub, started).await {
+            Ok(r) if r.repaired() => tracing::warn!(
+                packages = r.packages,
+                strays_removed = r.strays.len(),
+                missing_rebuilt = r.missing.len(),
+                links_made = r.links,
+                pages_owed = r.owed.len(),
+                orphan_folders = r.orphans.len(),
+                strays = ?r.strays.iter().take(20).collect::<Vec<_>>(),
+                missing = ?r.missing.iter().take(20).collect::<Vec<_>>(),
+                "the output folder disagreed with the database; put right"
+            ),
+            Ok(r) => tracing::info!(
+                packages = r.packages,
+                "the output folder agrees with the database"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot check the output folder against the database")
+            }
+        }
+    });
 }
 
 fn msg_name(msg: &ControlMessage) -> &'static str {

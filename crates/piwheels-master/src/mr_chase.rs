@@ -25,6 +25,7 @@ use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
+use crate::output::{Staged, wheel};
 
 /// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
 /// asked to remove their files, so it can still read which files those are.
@@ -93,7 +94,10 @@ pub(crate) fn delete_later(hub: &Hub, grace: Duration, what: Deletion) {
 #[derive(Debug)]
 struct Import {
     build: Build,
-    build_id: i64,
+    /// The build target it is recorded under.
+    target: Target,
+    /// The wheels received and verified so far, staged until the build is recorded.
+    staged: Vec<Staged>,
     /// The file last asked for, and how many times it has been sent.
     current: Option<(String, u32)>,
 }
@@ -452,6 +456,14 @@ impl MrChase {
         if state.files.is_empty() {
             return Ok(error("no files listed for import"));
         }
+        for f in &state.files {
+            if let Err(refused) = wheel::check_declared(f, &state.package, &state.version) {
+                return Ok(error(refused.to_string()));
+            }
+            if let Err(why) = new_file(f) {
+                return Ok(error(why));
+            }
+        }
         let target = match self.import_target(&state).await? {
             Ok(t) => t,
             Err(why) => return Ok(error(why)),
@@ -467,53 +479,22 @@ impl MrChase {
                 state.package, state.version
             )));
         }
-        let files = state
-            .files
-            .iter()
-            .map(new_file)
-            .collect::<std::result::Result<Vec<_>, _>>();
-        let files = match files {
-            Ok(f) => f,
-            Err(why) => return Ok(error(why)),
-        };
-        // As the original does, an import is logged before its files are transferred.
-        let build_id = match self
-            .hub
-            .db
-            .log_build(&NewBuild {
-                package: state.package.clone(),
-                version: state.version.clone(),
-                built_by: 0,
-                target,
-                status: true,
-                duration: state.duration,
-                built_at: None,
-                files,
-            })
-            .await
-        {
-            Ok(id) => id,
-            Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
-        };
-        let mut import = Import {
+        // Unlike the original, the build is recorded only once every file has arrived and
+        // been verified, so nothing is listed that is not there.
+        let import = Import {
             build: Build::new(state),
-            build_id,
+            target,
+            staged: Vec::new(),
             current: None,
         };
-        import.build.build_id = Some(build_id);
         self.next_file(peer, import).await
     }
 
-    /// Asks for the next file to transfer (or the same one again), or finishes.
+    /// Asks for the next file to transfer (or the same one again), or records the build
+    /// and publishes its wheels.
     async fn next_file(&mut self, peer: &Identity, mut import: Import) -> Result<ImportReply> {
         let Some(file) = import.build.next_file().cloned() else {
-            self.hub.web(WebRequest::Log {
-                build_id: import.build_id,
-                log: import.build.output.clone(),
-            });
-            self.hub
-                .web(WebRequest::Published(import.build.package.clone()));
-            return Ok(done("IMPORT"));
+            return self.record(import).await;
         };
         let attempts = match &import.current {
             Some((name, n)) if *name == file.filename => n + 1,
@@ -525,26 +506,80 @@ impl MrChase {
                 file.filename
             )));
         }
-        if let Err(why) = self.hub.fs.expect(0, file.clone()).await {
-            return Ok(error(why));
+        if let Err(why) = self.hub.fs.prepare(0, file.clone()).await {
+            return Ok(error(why.to_string()));
         }
         import.current = Some((file.filename.clone(), attempts));
         self.imports.insert(peer.clone(), import);
         Ok(ImportReply::Send(file.filename))
     }
 
+    /// Every file is in: records the build, then publishes its wheels.
+    async fn record(&mut self, import: Import) -> Result<ImportReply> {
+        let Import {
+            build,
+            target,
+            staged,
+            ..
+        } = import;
+        let files = build
+            .files()
+            .filter_map(|(f, _)| new_file(f).ok())
+            .collect();
+        let build_id = match self
+            .hub
+            .db
+            .log_build(&NewBuild {
+                package: build.package.clone(),
+                version: build.version.clone(),
+                built_by: 0,
+                target,
+                status: true,
+                duration: build.duration,
+                built_at: None,
+                files,
+            })
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
+        };
+        let output = self.hub.output.clone();
+        let package = build.package.clone();
+        match tokio::task::spawn_blocking(move || output.publish(&package, staged)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(task = "mr_chase", build_id, error = %e,
+                "the import is recorded, but its wheels cannot be published yet; retrying"),
+            Err(e) => tracing::error!(task = "mr_chase", build_id, error = %e, "publishing failed"),
+        }
+        self.hub.web(WebRequest::Log {
+            build_id,
+            log: build.output.clone(),
+        });
+        self.hub.web(WebRequest::Published(build.package.clone()));
+        // The version no longer waits for the targets its wheels serve.
+        self.hub.queue_changed.notify_one();
+        Ok(done("IMPORT"))
+    }
+
     async fn sent(&mut self, peer: &Identity) -> Result<ImportReply> {
         let Some(mut import) = self.imports.remove(peer) else {
             return Ok(error("protocol violation"));
         };
-        match self.hub.fs.verify(0, &import.build.package).await {
-            Ok(()) => {
+        let (package, version) = (import.build.package.clone(), import.build.version.clone());
+        match self.hub.fs.verify(0, &package, &version).await {
+            Ok(staged) => {
                 if let Some((name, _)) = &import.current {
                     import.build.mark_transferred(&name.clone());
                 }
+                import.staged.push(staged);
+            }
+            Err(why) if why.retry() => {
+                tracing::warn!(task = "mr_chase", package = %package, %why, "imported file failed verification; asking again");
             }
             Err(why) => {
-                tracing::warn!(task = "mr_chase", package = %import.build.package, %why, "imported file failed verification; asking again");
+                tracing::warn!(task = "mr_chase", package = %package, %why, "imported file refused; import abandoned");
+                return Ok(error(why.to_string()));
             }
         }
         self.next_file(peer, import).await

@@ -19,16 +19,30 @@
 //!   again and again;
 //! - a slave whose target is not an enabled build target is told so in the log, once;
 //! - verifying a file and logging a build run beside the socket loop, so other slaves get
-//!   their replies meanwhile; a database error while logging is retried, then logged
-//!   loudly, and the slave is still answered;
+//!   their replies meanwhile; a build the database cannot take is kept (with its staged
+//!   wheels) and logged as soon as the database works again, and the slave is still
+//!   answered;
+//! - a slave uploads only wheels of its job: every declared file must be a wheel of the
+//!   job's package and version, with the tags its name says and a `METADATA` that agrees,
+//!   and never the name of another build's wheel; anything else fails the build, with the
+//!   reason in its log. The wheels are published only once the build's row commits;
+//! - every abnormal end of a build (a protocol error, `DIE`, a lost slave, a full disk)
+//!   puts its job back in the queue at once;
 //! - an invalid message from a known slave is answered (so the slave never waits five
-//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building.
+//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building;
+//! - absurd `HELLO` timeouts are clamped (a build timeout between
+//!   [`MIN_BUILD_TIMEOUT`] and [`MAX_BUILD_TIMEOUT`]), with a warning;
+//! - an `IDLE` with no job to give is held a few seconds for one (long polling) only for
+//!   this project's slaves, which say who they are in their socket's identity
+//!   ([`is_our_slave`]); the original slave cannot say `BYE` while a request waits, so its
+//!   `IDLE`s are answered at once. One of our slaves speaking to this master as a stranger
+//!   (the master restarted meanwhile) is told `DONE`, so it says `HELLO` again at once.
 
 mod builds;
 
 pub(crate) use builds::new_file;
 
-pub use builds::MAX_SEND_ATTEMPTS;
+pub use builds::{MAX_SEND_ATTEMPTS, MAX_UNLOGGED};
 mod jobs;
 
 use std::collections::{BTreeSet, HashMap};
@@ -39,16 +53,31 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::Message;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
-use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+use piwheels_protocol::slave::{
+    Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave,
+};
 use piwheels_protocol::states::SlaveState;
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
-use crate::hub::{BuildQueue, Hub, SkipRequest, SlaveCommand, Task};
+use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
+use crate::output::Staged;
 
+use self::builds::{Logged, Pending, Unlogged, release_work};
 use self::jobs::Jobs;
+
+/// The shortest build timeout a `HELLO` may give (shorter ones are raised to it).
+pub const MIN_BUILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The longest build timeout a `HELLO` may give (longer ones are cut to it): past it (and
+/// the grace) a build still `BUSY` is abandoned, so no job is withheld for longer.
+pub const MAX_BUILD_TIMEOUT: Duration = Duration::from_secs(2 * 24 * 3600);
+
+/// The range a `HELLO`'s busy timeout is clamped to.
+pub const BUSY_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(30), Duration::from_secs(3600));
 
 /// The intervals SlaveDriver works by; [`Timing::default`] is production's, tests shorten
 /// them.
@@ -99,6 +128,8 @@ struct Slave {
     /// A verification or a build log runs for it (this token): its reply comes from
     /// that completion.
     busy: Option<u64>,
+    /// The current build's wheels, verified and staged, waiting for its row.
+    staged: Vec<Staged>,
 }
 
 impl Slave {
@@ -139,13 +170,13 @@ fn normalize_platform(platform: &str) -> String {
 /// The result of work done beside the loop, to finish a slave's request with.
 #[derive(Debug)]
 enum Completion {
-    /// A `SENT` file was verified (or not).
+    /// A `SENT` file was verified and staged (or not).
     Verified {
         peer: Identity,
         token: u64,
         slave_id: i64,
         filename: String,
-        result: std::result::Result<(), String>,
+        result: std::result::Result<Staged, FsError>,
     },
     /// A build was logged (or could not be).
     Logged {
@@ -154,9 +185,10 @@ enum Completion {
         slave_id: i64,
         package: String,
         status: bool,
-        output: String,
-        result: std::result::Result<i64, String>,
+        result: Logged,
     },
+    /// A round of logging the kept builds ended: these are still waiting.
+    Retried(Unlogged),
 }
 
 /// The build slaves' task (see the module docs).
@@ -182,6 +214,10 @@ pub struct SlaveDriver {
     queue_watch: watch::Receiver<Arc<BuildQueue>>,
     /// Wakes the held requests when the master is paused.
     paused_watch: watch::Receiver<bool>,
+    /// Builds the database could not take, oldest first, to log once it works.
+    unlogged: Unlogged,
+    /// A round of logging them is under way.
+    retrying: bool,
 }
 
 impl std::fmt::Debug for SlaveDriver {
@@ -225,6 +261,8 @@ impl SlaveDriver {
             parked: Vec::new(),
             queue_watch,
             paused_watch,
+            unlogged: Unlogged::new(),
+            retrying: false,
         })
     }
 
@@ -238,6 +276,11 @@ impl SlaveDriver {
     /// The endpoint actually bound, e.g. `tcp://0.0.0.0:5555` (wildcard ports resolved).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// A slave the caller knows is registered.
+    fn slave(&mut self, peer: &Identity) -> &mut Slave {
+        self.slaves.get_mut(peer).expect("a known slave")
     }
 
     /// The index URL given to slaves in `ACK`: `build_index`, else the upstream index.
@@ -303,6 +346,11 @@ impl SlaveDriver {
                 self.publish(SlaveEvent::reply(id, now, &reply));
             }
         }
+        self.send_raw(peer, reply).await
+    }
+
+    /// Sends a reply without recording it.
+    async fn send_raw(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
         match self.router.send_to(peer, &reply).await {
             Ok(()) => Ok(()),
             Err(e) if e.is_protocol() => {
@@ -319,6 +367,21 @@ impl SlaveDriver {
         msg: std::result::Result<SlaveRequest, piwheels_protocol::ProtocolError>,
     ) -> Result<()> {
         let now = Utc::now();
+        if let Some(slave) = self.slaves.get(&peer)
+            && slave.busy.is_some()
+        {
+            // A REQ socket cannot send again before its reply: this is a new socket with a
+            // recycled identity, or a broken peer.
+            tracing::warn!(
+                slave = slave.state.slave_id,
+                msg = msg
+                    .as_ref()
+                    .map(|r| r.name())
+                    .unwrap_or("an invalid message"),
+                "request while its last one is being answered; dropped"
+            );
+            return Ok(());
+        }
         let request = match msg {
             Ok(request) => request,
             Err(e) => {
@@ -336,7 +399,7 @@ impl SlaveDriver {
                 let reply = if idle {
                     SlaveReply::Sleep(false)
                 } else {
-                    slave.state.build = None;
+                    release_work(&mut self.jobs, &self.hub, slave, "invalid message");
                     SlaveReply::Done
                 };
                 return self.reply(&peer, reply).await;
@@ -345,6 +408,14 @@ impl SlaveDriver {
         if !self.slaves.contains_key(&peer) {
             return match request {
                 SlaveRequest::Hello(hello) => self.hello(peer, hello, now).await,
+                SlaveRequest::Bye => Ok(()),
+                other if is_our_slave(peer.as_bytes()) => {
+                    // One of ours that this master does not know (it restarted while the
+                    // slave was stopped or asleep): DONE does not fit, so it starts again
+                    // with HELLO at once. Not registered: nothing to remember.
+                    tracing::info!(peer = %peer, msg = other.name(), "a slave this master does not know; telling it to start again");
+                    self.send_raw(&peer, SlaveReply::Done).await
+                }
                 other => {
                     tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
                     Ok(())
@@ -354,16 +425,6 @@ impl SlaveDriver {
         let slave = self.slaves.get_mut(&peer).expect("checked above");
         slave.state.record_request(&request, now);
         let id = slave.state.slave_id;
-        if slave.busy.is_some() {
-            // A REQ socket cannot send again before its reply: this is a new socket with a
-            // recycled identity, or a broken peer.
-            tracing::warn!(
-                slave = id,
-                msg = request.name(),
-                "request while its last one is being answered; dropped"
-            );
-            return Ok(());
-        }
         tracing::debug!(slave = id, msg = request.name(), "request");
         if !slave.state.accepts(&request) {
             tracing::warn!(
@@ -377,13 +438,14 @@ impl SlaveDriver {
                     .unwrap_or("none"),
                 "protocol error: message out of order; telling the slave to die"
             );
+            release_work(&mut self.jobs, &self.hub, slave, "protocol error");
             return self.reply(&peer, SlaveReply::Die).await;
         }
         match request {
             SlaveRequest::Hello(_) => unreachable!("accepts() refuses HELLO"),
             SlaveRequest::Bye => {
                 if let Some(s) = self.slaves.remove(&peer) {
-                    self.lost(&s);
+                    self.lost(s);
                 }
                 tracing::info!(slave = id, "slave said goodbye");
                 self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
@@ -409,10 +471,16 @@ impl SlaveDriver {
         }
     }
 
-    async fn hello(&mut self, peer: Identity, hello: SlaveHello, now: DateTime<Utc>) -> Result<()> {
+    async fn hello(
+        &mut self,
+        peer: Identity,
+        mut hello: SlaveHello,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
         tracing::info!(slave = id, label = %hello.label, abi = %hello.abi, platform = %hello.platform, "new slave");
+        clamp_timeouts(id, &mut hello);
         let state = SlaveState::new(id, hello, now);
         self.publish(SlaveEvent::hello(id, now, &state.hello));
         self.slaves.insert(
@@ -423,6 +491,7 @@ impl SlaveDriver {
                 warned_target: false,
                 send_failures: 0,
                 busy: None,
+                staged: Vec::new(),
             },
         );
         self.resolve_index_url().await;
@@ -481,6 +550,9 @@ impl SlaveDriver {
         let Some(slave) = self.slaves.get(peer) else {
             return false;
         };
+        if !is_our_slave(peer.as_bytes()) {
+            return false;
+        }
         let target = slave.target();
         !self.hold_time(peer).is_zero()
             && (self.enabled.contains(&target) || self.jobs.has_target(&target))
@@ -559,7 +631,12 @@ impl SlaveDriver {
                 "The build was abandoned: it ran for {} s, past the slave's build timeout.",
                 elapsed.as_secs()
             );
-            self.spawn_log(peer.clone(), None, build, output, false);
+            let pending = Pending {
+                build,
+                output,
+                staged: Vec::new(),
+            };
+            self.spawn_log(peer.clone(), None, pending);
             return SlaveReply::Done;
         }
         SlaveReply::Cont
@@ -635,19 +712,10 @@ impl SlaveDriver {
     }
 
     /// A slave is gone (silent too long, or said `BYE`) with whatever it was doing: its
-    /// unfinished transfer is dropped, and its job is handed out again at once rather than
-    /// when the exclusion for the slave's build timeout runs out.
-    fn lost(&mut self, s: &Slave) {
-        let job = match (&s.state.build, s.job()) {
-            (Some(b), _) => Some((b.package.clone(), b.version.clone())),
-            (None, Some(j)) => Some((j.package.clone(), j.version.clone())),
-            (None, None) => None,
-        };
-        self.hub.fs.forget(s.state.slave_id);
-        if let Some((package, version)) = job {
-            tracing::info!(package = %package, version = %version, "build back in the queue");
-            self.jobs.release(&s.target(), &package, &version);
-        }
+    /// unfinished transfer and staged wheels are dropped, and its job is handed out again
+    /// at once rather than when the exclusion for the slave's build timeout runs out.
+    fn lost(&mut self, mut s: Slave) {
+        release_work(&mut self.jobs, &self.hub, &mut s, "slave gone");
     }
 
     /// Forgets slaves silent for longer than their busy timeout.
@@ -664,13 +732,34 @@ impl SlaveDriver {
             .collect();
         for peer in expired {
             if let Some(s) = self.slaves.remove(&peer) {
-                tracing::warn!(slave = s.state.slave_id, label = %s.label(), "slave silent past its busy timeout; forgotten");
-                self.lost(&s);
-                self.publish(SlaveEvent::reply(s.state.slave_id, now, &SlaveReply::Die));
+                let id = s.state.slave_id;
+                tracing::warn!(slave = id, label = %s.label(), "slave silent past its busy timeout; forgotten");
+                self.lost(s);
+                self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
             }
         }
         self.jobs.prune();
     }
+}
+
+/// Clamps a `HELLO`'s timeouts to what this master accepts (see [`MIN_BUILD_TIMEOUT`],
+/// [`MAX_BUILD_TIMEOUT`], [`BUSY_TIMEOUT_RANGE`]), saying so.
+fn clamp_timeouts(id: i64, hello: &mut SlaveHello) {
+    let clamp = |what: &str, t: &mut TimeDelta, (lo, hi): (Duration, Duration)| {
+        let given = t.to_std().unwrap_or(Duration::ZERO);
+        let kept = given.clamp(lo, hi);
+        if kept != given || *t < TimeDelta::zero() {
+            tracing::warn!(slave = id, given = %t, used = ?kept,
+                "the slave's {what} is out of range; using the nearest allowed");
+            *t = TimeDelta::from_std(kept).unwrap_or(TimeDelta::MAX);
+        }
+    };
+    clamp(
+        "build timeout",
+        &mut hello.build_timeout,
+        (MIN_BUILD_TIMEOUT, MAX_BUILD_TIMEOUT),
+    );
+    clamp("busy timeout", &mut hello.busy_timeout, BUSY_TIMEOUT_RANGE);
 }
 
 /// Sleeps until `when`, or for ever if there is no `when`.
@@ -719,6 +808,7 @@ impl Task for SlaveDriver {
                 _ = tick.tick() => {
                     self.expire();
                     self.refresh_targets().await;
+                    self.retry_unlogged();
                 }
             }
         }

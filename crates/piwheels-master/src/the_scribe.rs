@@ -19,7 +19,18 @@
 //!   `data-dist-info-metadata` with the file's real SHA-256 (PEP 658/714).
 //! - The root index is sorted. The homepage fetches nothing from the network.
 //! - Nothing kills the task: a request that fails (a bad name, a database error, a full
-//!   disk) is logged and dropped; an existing build log is replaced.
+//!   disk) is logged; an existing build log is replaced.
+//! - Nothing owed is lost. Every change to a package's pages is recorded as owed in the
+//!   database with the change (`rewrites_pending`, see [`piwheels_db::Database::owe_rewrites`]);
+//!   the scribe reads a package's generation before its data, and clears it once the
+//!   pages are written. What fails (a full disk) is written again: the owed pages from
+//!   the database, the root index, homepage, search index, fixed pages and build logs
+//!   kept in memory, after [`RETRY`] (doubling to [`MAX_RETRY`]), or at once when the disk
+//!   guard says there is space again ([`Hub::retry_output`]).
+//! - A package's simple folder holds what the database says: rewriting its simple page
+//!   also removes the wheels the database does not have (the folder is listed before the
+//!   data is read, and a wheel is renamed in only after its row commits). A package the
+//!   database does not have loses its pages and its place in the root index.
 //! - `DELPKG` and `DELVER` do not depend on the database still listing the files: the
 //!   package's directories are removed whole, and a version's wheels are also found by
 //!   their file names (the original left wheels behind when the rows went first).
@@ -42,14 +53,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use piwheels_db::ProjectData;
+use piwheels_db::{ProjectData, RewriteCommand};
 use piwheels_protocol::monitor::MasterStats;
 use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Task, WebRequest};
 
-pub use files::{check_alias, check_filename, check_package, log_path, write_atomic};
+pub use files::{
+    check_alias, check_filename, check_package, log_path, remove_file, remove_tree, write_atomic,
+};
 pub use model::Site;
 
 /// How many packages' pages are written at once.
@@ -60,6 +73,38 @@ const CHUNK: usize = 64;
 
 /// Requests taken from the inbox at once.
 const BATCH: usize = 512;
+
+/// How long after a failed write what is owed is written again (doubling each time).
+pub const RETRY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The longest wait between two retries.
+pub const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// Most build logs kept in memory while they cannot be written.
+const MAX_OWED_LOGS: usize = 1000;
+
+/// What failed to be written and is owed, beside the package pages the database records.
+#[derive(Debug, Default)]
+struct Owed {
+    /// The fixed pages and static assets.
+    statics: bool,
+    /// The root index.
+    root: bool,
+    /// The homepage (BigBrother is asked for new statistics).
+    home: bool,
+    /// The search index.
+    search: bool,
+    /// Package pages (the database's journal says which).
+    pages: bool,
+    /// Build logs, by build id.
+    logs: std::collections::BTreeMap<i64, String>,
+}
+
+impl Owed {
+    fn any(&self) -> bool {
+        self.statics || self.root || self.home || self.search || self.pages || !self.logs.is_empty()
+    }
+}
 
 /// The static assets written at start-up: (file name, contents).
 const ASSETS: &[(&str, &[u8])] = &[
@@ -78,6 +123,9 @@ pub struct TheScribe {
     /// Every package's canonical name, for the root index; `None` until read from the
     /// database.
     packages: Option<BTreeSet<String>>,
+    /// What is owed after a failure, and when to try again.
+    owed: Owed,
+    retry: Option<(tokio::time::Instant, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for TheScribe {
@@ -103,26 +151,36 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 impl TheScribe {
     /// Prepares the output directory: makes `OUT`, `OUT/simple` and `OUT/project`, writes
     /// the static assets and the fixed pages (`faq.html`, `packages.html`, `json.html`,
-    /// `404.html`). The package list (and the root index, when missing) is read from the
-    /// database when the task first runs, or on the first request handled.
+    /// `404.html`; if that fails, as on a full disk, they are owed and written later). The
+    /// package list (and the root index) is read from the database when the task first
+    /// runs, or on the first request handled.
     pub fn new(hub: Hub, inbox: mpsc::UnboundedReceiver<WebRequest>) -> Result<TheScribe> {
         let site = Arc::new(Site::new(&hub.config));
         let out = &site.out;
         for dir in [out.clone(), out.join("simple"), out.join("project")] {
             files::ensure_dir(&dir).map_err(io("creating", &dir))?;
         }
-        for (name, data) in ASSETS {
-            write(&out.join(name), data)?;
-        }
-        for (name, page) in pages::fixed_pages(&site) {
-            write(&out.join(name), page.as_bytes())?;
-        }
-        Ok(TheScribe {
+        let mut scribe = TheScribe {
             hub,
             inbox,
             site,
             packages: None,
-        })
+            owed: Owed::default(),
+            retry: None,
+        };
+        if let Err(e) = write_statics(&scribe.site) {
+            tracing::error!(error = %e, "cannot write the fixed pages; they will be written later");
+            scribe.owe(|o| o.statics = true);
+        }
+        Ok(scribe)
+    }
+
+    /// Notes something owed, and schedules a retry if none is due.
+    fn owe(&mut self, f: impl FnOnce(&mut Owed)) {
+        f(&mut self.owed);
+        if self.retry.is_none() {
+            self.retry = Some((tokio::time::Instant::now() + RETRY, RETRY));
+        }
     }
 
     /// The output directory.
@@ -135,8 +193,9 @@ impl TheScribe {
         self.packages.iter().flatten().map(String::as_str)
     }
 
-    /// Reads the package list from the database (once), and writes the root index if it
-    /// is missing.
+    /// Reads the package list from the database (once), and writes the root index from
+    /// it (unchanged files are left alone), so a root index a crash left behind is put
+    /// right.
     pub async fn load(&mut self) -> Result<()> {
         if self.packages.is_some() {
             return Ok(());
@@ -148,10 +207,9 @@ impl TheScribe {
             tracing::warn!(package = %p, "package name unusable in paths; left out of the index");
         }
         self.packages = Some(good);
-        let root = self.site.out.join("simple/index.html");
-        let root_json = self.site.out.join("simple/index.json");
-        if !root.exists() || !root_json.exists() {
-            self.write_root().await?;
+        if let Err(e) = self.write_root().await {
+            tracing::error!(error = %e, "cannot write the root index; it will be written later");
+            self.owe(|o| o.root = true);
         }
         Ok(())
     }
@@ -172,9 +230,92 @@ impl TheScribe {
                 .unwrap_or(Ok(())),
             WebRequest::DeleteVersion(pkg, version) => self.delete_version(&pkg, &version).await,
             WebRequest::DeletePackage(pkg) => self.delete_package(&pkg).await,
-            WebRequest::Log { build_id, log } => self.write_log(build_id, log).await,
-            WebRequest::Home(stats) => self.write_home(*stats).await,
-            WebRequest::Search => self.write_search().await,
+            WebRequest::Log { build_id, log } => {
+                let kept = log.clone();
+                let r = self.write_log(build_id, log).await;
+                if r.is_err() && self.owed.logs.len() < MAX_OWED_LOGS {
+                    self.owe(|o| {
+                        o.logs.insert(build_id, kept);
+                    });
+                }
+                r
+            }
+            WebRequest::Home(stats) => {
+                let r = self.write_home(*stats).await;
+                if r.is_err() {
+                    self.owe(|o| o.home = true);
+                }
+                r
+            }
+            WebRequest::Search => {
+                let r = self.write_search().await;
+                if r.is_err() {
+                    self.owe(|o| o.search = true);
+                }
+                r
+            }
+        }
+    }
+
+    /// Writes again what failed (see the module docs); schedules the next try if something
+    /// still fails.
+    pub async fn retry_owed(&mut self) {
+        let owed = std::mem::take(&mut self.owed);
+        let backoff = self.retry.map_or(RETRY, |(_, d)| d);
+        self.retry = None;
+        if owed.statics
+            && let Err(e) = write_statics(&self.site)
+        {
+            tracing::warn!(error = %e, "still cannot write the fixed pages");
+            self.owed.statics = true;
+        }
+        if owed.root
+            && let Err(e) = self.write_root().await
+        {
+            tracing::warn!(error = %e, "still cannot write the root index");
+            self.owed.root = true;
+        }
+        if owed.search
+            && let Err(e) = self.write_search().await
+        {
+            tracing::warn!(error = %e, "still cannot write the search index");
+            self.owed.search = true;
+        }
+        if owed.home {
+            // BigBrother has the statistics: it answers with a HOME request.
+            self.hub.stat(crate::hub::StatsMessage::Home);
+        }
+        for (build_id, log) in owed.logs {
+            if let Err(e) = self.write_log(build_id, log.clone()).await {
+                tracing::warn!(build_id, error = %e, "still cannot write a build log");
+                self.owed.logs.insert(build_id, log);
+            }
+        }
+        if owed.pages {
+            match self.hub.db.load_rewrites_pending().await {
+                Ok(all) => {
+                    tracing::info!(packages = all.len(), "writing the pages still owed");
+                    for chunk in all.chunks(BATCH) {
+                        let jobs = chunk
+                            .iter()
+                            .map(|r| (r.package.clone(), r.command == RewriteCommand::Both))
+                            .collect();
+                        if self.rewrite(jobs).await.iter().any(Result::is_err) {
+                            self.owed.pages = true;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the pages owed");
+                    self.owed.pages = true;
+                }
+            }
+        }
+        if self.owed.any() {
+            let next = (backoff * 2).min(MAX_RETRY);
+            self.retry = Some((tokio::time::Instant::now() + backoff, next));
+        } else {
+            tracing::info!("everything owed to the output is written");
         }
     }
 
@@ -222,25 +363,59 @@ impl TheScribe {
     }
 
     /// Rewrites the pages of these packages (with the simple pages when `true`), in
-    /// parallel; the root index once at the end if any package was new.
+    /// parallel; the root index once at the end if any package was new or gone. A package
+    /// the database does not have loses its pages. What is written is cleared from the
+    /// database's owed rewrites (at the generation read before its data); a failure is
+    /// retried later.
     async fn rewrite(&mut self, jobs: Vec<(String, bool)>) -> Vec<Result<()>> {
         if jobs.is_empty() {
             return Vec::new();
         }
+        // The generations are read before any data, so a change committed meanwhile keeps
+        // its owed rewrite.
+        let names: Vec<String> = jobs.iter().map(|(p, _)| p.clone()).collect();
+        let generations = self
+            .hub
+            .db
+            .rewrite_generations(&names)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "cannot read the owed rewrites' generations");
+                Default::default()
+            });
         // The database reads run PARALLEL at a time; what they give is rendered and written
         // in chunks on blocking threads (two at once), so a thread hop is paid per chunk,
         // not per package, and rendering overlaps the next reads.
         let db = &self.hub.db;
         let site = &self.site;
-        let outcomes: Vec<(String, bool, Result<bool>)> = futures_util::stream::iter(jobs)
+        let output = &self.hub.output;
+        let outcomes: Vec<(String, bool, Result<Outcome>)> = futures_util::stream::iter(jobs)
             .map(|(pkg, both)| async move {
-                let data = fetch(db, &pkg).await;
+                // The folder is listed before the data is read: a wheel listed and not in
+                // the data is not one being published (those are renamed in after their
+                // rows commit).
+                let listed = if both && check_package(&pkg).is_ok() {
+                    let (output, p) = (output.clone(), pkg.clone());
+                    blocking(move || {
+                        output
+                            .list_package(&p)
+                            .map_err(|e| Error::io("reading", output.simple().join(&p), e))
+                    })
+                    .await
+                } else {
+                    Ok(BTreeSet::new())
+                };
+                let data = match listed {
+                    Ok(listed) => fetch(db, &pkg).await.map(|d| (d, listed)),
+                    Err(e) => Err(e),
+                };
                 (pkg, both, data)
             })
             .buffer_unordered(PARALLEL)
             .ready_chunks(CHUNK)
             .map(|chunk| {
                 let site = site.clone();
+                let output = output.clone();
                 async move {
                     let names: Vec<(String, bool)> =
                         chunk.iter().map(|(p, b, _)| (p.clone(), *b)).collect();
@@ -248,12 +423,18 @@ impl TheScribe {
                         chunk
                             .into_iter()
                             .map(|(pkg, both, data)| {
-                                let r = data.and_then(|found| match found {
+                                let r = data.and_then(|(found, listed)| match found {
                                     Some((data, aliases)) => {
-                                        write_pages(&site, &data, &aliases, both, None)
-                                            .map(|()| true)
+                                        write_pages(&site, &data, &aliases, both, None)?;
+                                        if both {
+                                            output.remove_strays(&pkg, &listed, &files_of(&data));
+                                        }
+                                        Ok(Outcome::Written)
                                     }
-                                    None => Ok(false),
+                                    None => {
+                                        remove_package(&site, &pkg, &[])?;
+                                        Ok(Outcome::Gone)
+                                    }
                                 });
                                 (pkg, both, r)
                             })
@@ -276,19 +457,34 @@ impl TheScribe {
             .collect()
             .await;
         let mut results = Vec::with_capacity(outcomes.len());
-        let mut new = false;
+        let mut changed = false;
+        let mut written = Vec::new();
         for (pkg, both, r) in outcomes {
-            results.push(r.map(|found| {
-                if found
-                    && both
-                    && let Some(set) = &mut self.packages
-                {
-                    new |= set.insert(pkg);
+            if let Ok(outcome) = &r {
+                if let Some(generation) = generations.get(&pkg) {
+                    written.push((pkg.clone(), *generation));
                 }
-            }));
+                if let Some(set) = &mut self.packages {
+                    match outcome {
+                        Outcome::Written if both => changed |= set.insert(pkg),
+                        Outcome::Gone => changed |= set.remove(&pkg),
+                        Outcome::Written => {}
+                    }
+                }
+            }
+            results.push(r.map(drop));
         }
-        if new && let Err(e) = self.write_root().await {
+        if (changed || self.owed.root)
+            && let Err(e) = self.write_root().await
+        {
+            self.owe(|o| o.root = true);
             results.push(Err(e));
+        }
+        if let Err(e) = self.hub.db.clear_rewrites(&written).await {
+            tracing::warn!(error = %e, "cannot clear the rewrites written; they will be written again");
+        }
+        if results.iter().any(Result::is_err) {
+            self.owe(|o| o.pages = true);
         }
         results
     }
@@ -402,6 +598,35 @@ impl TheScribe {
     }
 }
 
+/// What a package rewrite did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The pages were written.
+    Written,
+    /// The database has no such package: its pages were removed.
+    Gone,
+}
+
+/// Every file of a package the database has, with its SHA-256.
+fn files_of(data: &ProjectData) -> std::collections::BTreeMap<String, String> {
+    data.releases
+        .values()
+        .flat_map(|r| r.files.iter().map(|(n, f)| (n.clone(), f.hash.clone())))
+        .collect()
+}
+
+/// Writes the static assets and the fixed pages.
+fn write_statics(site: &Site) -> Result<()> {
+    let out = &site.out;
+    for (name, data) in ASSETS {
+        write(&out.join(name), data)?;
+    }
+    for (name, page) in pages::fixed_pages(site) {
+        write(&out.join(name), page.as_bytes())?;
+    }
+    Ok(())
+}
+
 /// What a package's pages are made of: its data and its aliases. `None` if the database
 /// has no such package.
 async fn fetch(
@@ -410,7 +635,7 @@ async fn fetch(
 ) -> Result<Option<(ProjectData, Vec<String>)>> {
     check_package(pkg).map_err(Error::Other)?;
     let Some(data) = db.project_data(pkg).await? else {
-        tracing::warn!(package = %pkg, "no such package; its pages are not written");
+        tracing::info!(package = %pkg, "no such package; its pages are removed");
         return Ok(None);
     };
     let aliases = db.package_aliases(pkg).await?;
@@ -570,8 +795,10 @@ impl Task for TheScribe {
 
     async fn run(&mut self) -> Result<()> {
         let quit = self.hub.quit.clone();
+        let retry_now = Arc::clone(&self.hub.retry_output);
         self.load().await?;
         loop {
+            let retry_at = self.retry.map(|(at, _)| at);
             let first = tokio::select! {
                 () = quit.cancelled() => return Ok(()),
                 req = self.inbox.recv() => match req {
@@ -581,6 +808,21 @@ impl Task for TheScribe {
                         return Ok(());
                     }
                 },
+                () = retry_now.notified() => {
+                    if self.owed.any() {
+                        self.retry_owed().await;
+                    }
+                    continue;
+                }
+                () = async {
+                    match retry_at {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    self.retry_owed().await;
+                    continue;
+                }
             };
             let mut batch = vec![first];
             while batch.len() < BATCH

@@ -12,6 +12,43 @@ use crate::{messages, wire_struct};
 /// The port the original slave and importer hard-code for this socket.
 pub const SLAVE_PORT: u16 = 5555;
 
+/// How this project's slave names its socket to the master: this prefix, then random
+/// hex digits (a new id per socket). The original slave lets ZeroMQ pick (an id starting
+/// with a zero byte), so a master can tell the two apart without a change to the
+/// protocol: it holds only our slaves' `IDLE`s for a job (the original slave cannot say
+/// `BYE` while its `IDLE` waits), and tells only ours, when they speak to it after it
+/// restarted, to start again with `HELLO` (the original ignores them, as before).
+pub const OUR_SLAVE_ID_PREFIX: &[u8] = b"piw-rs/";
+
+/// A new routing id for one of our slaves' sockets (see [`OUR_SLAVE_ID_PREFIX`]).
+pub fn our_slave_routing_id() -> crate::transport::RoutingId {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    // Randomly keyed per process, fed the time, the process and a counter: unique per
+    // socket, which is all a routing id needs (it is not a secret).
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let id = format!(
+        "{}{:016x}",
+        String::from_utf8_lossy(OUR_SLAVE_ID_PREFIX),
+        h.finish()
+    );
+    crate::transport::RoutingId::new(id.as_bytes()).expect("23 printable bytes")
+}
+
+/// Whether a slave's identity (as the master's ROUTER sees it) is one of our slaves'.
+pub fn is_our_slave(identity: &[u8]) -> bool {
+    identity.starts_with(OUR_SLAVE_ID_PREFIX)
+}
+
 wire_struct! {
     /// `HELLO` data: who the slave is (10 fields).
     pub struct SlaveHello {

@@ -10,12 +10,20 @@
 //! SENT  → SEND name (again or the next) | DONE (clean up, IDLE)
 //! ```
 //!
-//! `DIE` is obeyed after any request. No reply within the master timeout (5 minutes)
-//! means the master is gone: the build is stopped, the socket closed (linger 1 s), and a
-//! new socket — a new identity to the master — says `HELLO` again, which is how a slave
-//! survives a master restart. A reply that does not fit (wrong message, undecodable, a
-//! `SEND` of a file that was not built) is logged and leads to the same clean reconnect,
-//! after a `BYE` so the master forgets the old identity at once.
+//! `DIE` is obeyed after any request. No reply within the master timeout (5 minutes) —
+//! or, to `HELLO`, `IDLE` and `BUSY`, which every master answers at once (ours holds an
+//! `IDLE` a few seconds at most), within [`QUICK_REPLY`] — means the master is gone: the
+//! build is stopped, the socket closed (linger 1 s), and a new socket — a new identity to
+//! the master — says `HELLO` again, which is how a slave survives a master restart. A
+//! reply that does not fit (wrong message, undecodable, a `SEND` of a file that was not
+//! built) is logged and leads to the same clean reconnect, after a `BYE` so the master
+//! forgets the old identity at once.
+//!
+//! The socket's identity says it is one of ours
+//! ([`our_slave_routing_id`](piwheels_protocol::slave::our_slave_routing_id)): our master
+//! then answers a request from an identity it does not know (it restarted while this
+//! slave was stopped or asleep) with `DONE`, which does not fit, so the slave starts again
+//! at once instead of waiting for a reply that will never come.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +38,11 @@ use crate::{Slave, SlaveError, notify, random_between, stats};
 /// A `SLEEP` that took this long to come was held by the master for a job (long polling):
 /// the slave asks again at once instead of sleeping.
 const LONG_POLL: Duration = Duration::from_secs(1);
+
+/// How long a reply to `HELLO`, `IDLE` or `BUSY` may take (at most the master timeout):
+/// masters answer them at once, so a longer silence means the request was lost (a master
+/// restarted while this slave was stopped, or the connection broke).
+pub const QUICK_REPLY: Duration = Duration::from_secs(30);
 
 /// How a connection ended.
 enum End {
@@ -179,7 +192,12 @@ impl<'a> Session<'a> {
 
     /// Sends `request` and waits for its reply (see [`NoReply`]).
     fn exchange(&mut self, request: &SlaveRequest) -> Result<SlaveReply, NoReply> {
-        let timeout = self.slave.config.master_timeout;
+        let timeout = match request {
+            SlaveRequest::Hello(_) | SlaveRequest::Idle(_) | SlaveRequest::Busy(_) => {
+                self.slave.config.master_timeout.min(QUICK_REPLY)
+            }
+            _ => self.slave.config.master_timeout,
+        };
         let socket = self.socket.as_mut().expect("connected");
         tracing::debug!("-> {}", request_name(request));
         if let Err(e) = socket.send(request) {
@@ -226,10 +244,7 @@ impl<'a> Session<'a> {
         let name = request_name(request);
         match why {
             NoReply::Silent => {
-                tracing::warn!(
-                    "no reply to {name} from the master within {}; reconnecting",
-                    crate::format_duration(self.slave.config.master_timeout)
-                );
+                tracing::warn!("no reply to {name} from the master in time; reconnecting");
                 End::Reconnect
             }
             NoReply::Stopped => End::Exit,
@@ -255,7 +270,9 @@ impl<'a> Session<'a> {
 
     fn talk(&mut self) -> End {
         let endpoint = self.slave.config.endpoint(self.slave.config.slave_port);
-        let options = SocketOptions::new().linger(Some(Duration::from_secs(1)));
+        let options = SocketOptions::new()
+            .linger(Some(Duration::from_secs(1)))
+            .routing_id(piwheels_protocol::slave::our_slave_routing_id());
         match Req::<SlaveProtocol>::connect(&self.slave.ctx, &endpoint, &options) {
             Ok(s) => self.socket = Some(s),
             Err(e) => {

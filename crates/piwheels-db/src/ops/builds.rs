@@ -12,7 +12,7 @@ use crate::Database;
 use crate::abi::PlatformAliases;
 use crate::backend::{Conn, Stmt, Value, micros, params};
 use crate::error::{Error, Result};
-use crate::types::{FileRecord, NewBuild, NewFile};
+use crate::types::{FileRecord, NewBuild, NewFile, OutputFile};
 
 /// Rows per multi-row `INSERT`.
 const ROWS_PER_INSERT: usize = 100;
@@ -381,6 +381,65 @@ impl Database {
                 journal::owe_now(c, &package, crate::types::RewriteCommand::Both)?;
             }
             Ok(n)
+        })
+        .await
+    }
+
+    /// Deletes these builds (with their files): for wheels found missing from the output,
+    /// so their versions are built again. Each version's queue entries are brought up to
+    /// date and its package's pages are owed a rewrite. Returns how many were deleted.
+    pub async fn delete_builds(&self, build_ids: &[i64]) -> Result<u64> {
+        let ids = build_ids.to_vec();
+        let aliases = self.aliases();
+        self.write("delete_builds", move |c| {
+            let mut deleted = 0;
+            for id in ids {
+                let Some((package, version)) = c.query_opt(
+                    "SELECT package, version FROM builds WHERE build_id = $1",
+                    params![id],
+                    |r| Ok((r.text(0)?, r.text(1)?)),
+                )?
+                else {
+                    continue;
+                };
+                lock_package(c, &package)?;
+                deleted += c.execute("DELETE FROM builds WHERE build_id = $1", params![id])?;
+                refresh_version(c, &package, &version, &aliases)?;
+                journal::owe_now(c, &package, crate::types::RewriteCommand::Both)?;
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    /// The wheels of these packages, for comparing the output folder with the database.
+    pub async fn output_files(&self, packages: &[String]) -> Result<Vec<OutputFile>> {
+        let packages = packages.to_vec();
+        self.read("output_files", move |c| {
+            let mut out = Vec::new();
+            for chunk in packages.chunks(ROWS_PER_INSERT) {
+                let sql = format!(
+                    "SELECT b.package, f.filename, f.filehash, f.build_id, f.twin_of, f.location, \
+                            b.built_at \
+                       FROM files f JOIN builds b ON b.build_id = f.build_id \
+                      WHERE b.package IN ({})",
+                    super::placeholders(1, chunk.len())
+                );
+                let values: Vec<Value<'_>> = chunk.iter().map(|p| Value::Text(p)).collect();
+                c.query_each(&sql, &values, &mut |r| {
+                    out.push(OutputFile {
+                        package: r.text(0)?,
+                        filename: r.text(1)?,
+                        filehash: r.text(2)?,
+                        build_id: r.int(3)?,
+                        twin_of: r.opt_text(4)?,
+                        location: r.text(5)?,
+                        built_at: r.time(6)?,
+                    });
+                    Ok(())
+                })?;
+            }
+            Ok(out)
         })
         .await
     }

@@ -37,6 +37,21 @@ impl Database {
         .await
     }
 
+    /// Up to `limit` packages' canonical names after `after` (`""` for the first), in the
+    /// database's order: for going through every package in bounded memory.
+    pub async fn packages_after(&self, after: &str, limit: usize) -> Result<Vec<String>> {
+        let after = after.to_owned();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read("packages_after", move |c| {
+            c.query_map(
+                "SELECT package FROM packages WHERE package > $1 ORDER BY package LIMIT $2",
+                params![&after, limit],
+                |r| r.text(0),
+            )
+        })
+        .await
+    }
+
     /// Every (package, version).
     pub async fn all_package_versions(&self) -> Result<BTreeSet<(String, String)>> {
         self.read("all_package_versions", |c| {

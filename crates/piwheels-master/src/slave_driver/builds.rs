@@ -1,23 +1,62 @@
-//! SlaveDriver's builds: from `BUILT` through the transfers (`SEND`/`SENT`, verified beside
-//! the loop) to the build logged in the database (retried) and the pages asked for.
+//! SlaveDriver's builds: from `BUILT` through the transfers (`SEND`/`SENT`, each file
+//! verified and staged beside the loop) to the build logged in the database (retried) and
+//! only then its wheels published and its pages asked for.
+//!
+//! Nothing of a build is visible before its row commits: its wheels wait in the output's
+//! staging folder ([`crate::output`]) and are removed if the build fails or is abandoned.
+//! A build the database cannot take (it is down) is kept, with its staged wheels, and
+//! logged as soon as the database works again; the slave is not kept waiting.
+
+use std::collections::VecDeque;
 
 use piwheels_db::{NewBuild, NewFile, Target};
 use piwheels_protocol::slave::{BuiltReport, SlaveReply};
 use piwheels_protocol::states::{Build, BuildState, FileState};
 use piwheels_protocol::transport::Identity;
 
-use super::{Completion, SlaveDriver};
+use super::{Completion, Slave, SlaveDriver};
 use crate::error::Result;
-use crate::hub::WebRequest;
+use crate::hub::{FsError, Hub, WebRequest};
+use crate::output::{Staged, quote, wheel};
 
 /// How often a file is asked for before the build is logged as failed (a slave whose
 /// uploads keep failing verification would otherwise be asked for ever).
 pub const MAX_SEND_ATTEMPTS: u32 = 3;
 
+/// Most builds kept while the database cannot take them; beyond this the oldest is
+/// dropped and its job goes back in the queue.
+pub const MAX_UNLOGGED: usize = 1000;
+
+/// A finished build on its way to the database, with its staged wheels.
+#[derive(Debug)]
+pub(super) struct Pending {
+    pub(super) build: NewBuild,
+    /// The build log.
+    pub(super) output: String,
+    pub(super) staged: Vec<Staged>,
+}
+
+/// How logging a build ended.
+#[derive(Debug)]
+pub(super) enum Logged {
+    /// Recorded (and its wheels published) as this build id.
+    Done(i64),
+    /// The database refused it for good (its version is gone): dropped.
+    Dropped(String),
+    /// The database failed: kept, to log again once it works.
+    Kept(Box<Pending>),
+}
+
 impl SlaveDriver {
-    /// `BUILT`: start the transfers, or log the build.
+    /// A token for work done beside the loop, that its completion is matched by.
+    fn new_token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// `BUILT`: check what it declares, then start the transfers, or log the build.
     pub(super) async fn built(&mut self, peer: Identity, report: BuiltReport) -> Result<()> {
-        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let slave = self.slave(&peer);
         let id = slave.state.slave_id;
         let job = slave
             .job()
@@ -29,13 +68,31 @@ impl SlaveDriver {
             return self.reply(&peer, SlaveReply::Done).await;
         }
         let BuiltReport {
-            status,
+            mut status,
             duration,
-            output,
+            mut output,
             files,
         } = report;
         tracing::info!(slave = id, package = %job.package, version = %job.version, status,
             files = files.len(), "build finished");
+        if status {
+            // Every declared file must be a wheel of the job: one that is not fails the
+            // build before anything is transferred.
+            let refused: Vec<String> = files
+                .iter()
+                .filter_map(|f| wheel::check_declared(f, &job.package, &job.version).err())
+                .map(|r| r.to_string())
+                .collect();
+            if !refused.is_empty() {
+                tracing::warn!(slave = id, package = %job.package, version = %job.version,
+                    refused = %refused.join("; "), "the build declared files that are not its wheels; logging it as failed");
+                status = false;
+                output.push_str("\n\nThe master refused the build's files:\n");
+                for r in &refused {
+                    output.push_str(&format!("  {r}\n"));
+                }
+            }
+        }
         let build = Build::new(BuildState {
             slave_id: id,
             package: job.package.clone(),
@@ -47,53 +104,68 @@ impl SlaveDriver {
             files: if status { files } else { Vec::new() },
         });
         slave.state.build = Some(build);
+        slave.staged.clear();
         self.next_transfer_or_log(peer).await
     }
 
     /// Expects the next untransferred file and says `SEND`, or logs the build when none is
     /// left.
     pub(super) async fn next_transfer_or_log(&mut self, peer: Identity) -> Result<()> {
-        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let slave = self.slave(&peer);
         let id = slave.state.slave_id;
         let build = slave.state.build.as_mut().expect("a build in progress");
         if build.status
             && let Some(file) = build.next_file().cloned()
         {
-            match self.hub.fs.expect(id, file.clone()).await {
+            match self.hub.fs.prepare(id, file.clone()).await {
                 Ok(()) => return self.reply(&peer, SlaveReply::Send(file.filename)).await,
+                Err(e @ (FsError::Storage(_) | FsError::NotRunning)) => {
+                    return self.abandon_transfer(&peer, &file.filename, &e).await;
+                }
                 Err(e) => {
-                    tracing::error!(slave = id, file = %file.filename, error = %e,
+                    tracing::error!(slave = id, file = %quote(&file.filename), error = %e,
                         "cannot receive the file; logging the build as failed");
-                    let slave = self.slaves.get_mut(&peer).expect("known slave");
-                    let build = slave.state.build.as_mut().expect("a build in progress");
-                    build.status = false;
-                    build.output.push_str(&format!(
-                        "\n\nThe master could not receive {}: {e}\n",
-                        file.filename
-                    ));
+                    fail(
+                        self.slave(&peer),
+                        &format!("The master could not receive {}: {e}", file.filename),
+                    );
                 }
             }
         }
-        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let token = self.new_token();
+        let slave = self.slave(&peer);
         let target = slave.target();
         let build = slave.state.build.as_ref().expect("a build in progress");
-        if !build.status {
-            // A build that failed during its transfers: what was published of it goes.
-            unpublish(&self.hub.config.output_path, build);
-        }
-        let new = new_build(build, target);
-        let output = build.output.clone();
-        let status = build.status;
-        let token = self.next_token;
-        self.next_token += 1;
+        let pending = Pending {
+            build: new_build(build, target),
+            output: build.output.clone(),
+            staged: std::mem::take(&mut slave.staged),
+        };
         slave.busy = Some(token);
-        self.spawn_log(peer, Some(token), new, output, status);
+        self.spawn_log(peer, Some(token), pending);
         Ok(())
+    }
+
+    /// The output folder cannot take the file (a full disk): neither the build nor the
+    /// slave is at fault, so the build is dropped unrecorded and its job goes back in the
+    /// queue (the disk guard pauses the farm meanwhile).
+    async fn abandon_transfer(&mut self, peer: &Identity, file: &str, e: &FsError) -> Result<()> {
+        let slave = self.slaves.get_mut(peer).expect("known slave");
+        tracing::error!(slave = slave.state.slave_id, file = %quote(file), error = %e,
+            "the master cannot store the build's file; the build goes back in the queue");
+        release_work(
+            &mut self.jobs,
+            &self.hub,
+            slave,
+            "the master could not store it",
+        );
+        self.reply(peer, SlaveReply::Done).await
     }
 
     /// `SENT`: verify the file beside the loop.
     pub(super) async fn sent(&mut self, peer: Identity) -> Result<()> {
-        let slave = self.slaves.get_mut(&peer).expect("known slave");
+        let token = self.new_token();
+        let slave = self.slave(&peer);
         let id = slave.state.slave_id;
         let Some(SlaveReply::Send(filename)) = slave.state.last_reply.clone() else {
             unreachable!("accepts() checked the last reply");
@@ -101,25 +173,24 @@ impl SlaveDriver {
         if slave.state.skipped || slave.state.build.is_none() {
             slave.state.skipped = false;
             slave.state.build = None;
+            slave.staged.clear();
             tracing::info!(
                 slave = id,
                 "build skipped during its transfer; not recorded"
             );
             return self.reply(&peer, SlaveReply::Done).await;
         }
-        let package = slave
+        let (package, version) = slave
             .state
             .build
             .as_ref()
-            .map(|b| b.package.clone())
+            .map(|b| (b.package.clone(), b.version.clone()))
             .unwrap_or_default();
-        let token = self.next_token;
-        self.next_token += 1;
         slave.busy = Some(token);
         let fs = self.hub.fs.clone();
         let done = self.done_tx.clone();
         tokio::spawn(async move {
-            let result = fs.verify(id, &package).await;
+            let result = fs.verify(id, &package, &version).await;
             let _ = done.send(Completion::Verified {
                 peer,
                 token,
@@ -131,58 +202,92 @@ impl SlaveDriver {
         Ok(())
     }
 
-    /// Logs a build beside the loop (retrying database errors); the completion answers the
-    /// slave. With no slave to answer (an abandoned build), `peer` is still given, and the
-    /// completion finds the slave has moved on.
-    pub(super) fn spawn_log(
-        &self,
-        peer: Identity,
-        token: Option<u64>,
-        build: NewBuild,
-        output: String,
-        status: bool,
-    ) {
-        let db = self.hub.db.clone();
+    /// Logs a build beside the loop (retrying database errors), then publishes its
+    /// wheels; the completion answers the slave. With no slave to answer (an abandoned
+    /// build, a retry), `token` is `None`.
+    pub(super) fn spawn_log(&self, peer: Identity, token: Option<u64>, pending: Pending) {
+        let hub = self.hub.clone();
         let done = self.done_tx.clone();
-        let timing = self.timing;
-        let slave_id = build.built_by;
+        let attempts = if token.is_some() {
+            self.timing.log_attempts
+        } else {
+            1
+        };
+        let delay = self.timing.retry_delay;
+        let slave_id = pending.build.built_by;
+        let package = pending.build.package.clone();
+        let status = pending.build.status;
         tokio::spawn(async move {
-            let mut delay = timing.retry_delay;
-            let mut attempt = 1;
-            let result = loop {
-                match db.log_build(&build).await {
-                    Ok(id) => break Ok(id),
-                    Err(e) => {
-                        let permanent = matches!(
-                            e,
-                            piwheels_db::Error::Invalid { .. }
-                                | piwheels_db::Error::NotFound { .. }
-                        );
-                        if permanent || attempt >= timing.log_attempts {
-                            tracing::error!(slave = slave_id, package = %build.package,
-                                version = %build.version, status = build.status,
-                                files = build.files.len(), attempts = attempt, error = %e,
-                                "the build could not be logged in the database; it is lost and will be built again");
-                            break Err(e.to_string());
-                        }
-                        tracing::warn!(slave = slave_id, package = %build.package, error = %e,
-                            attempt, "logging the build failed; retrying");
-                        tokio::time::sleep(delay).await;
-                        delay *= 2;
-                        attempt += 1;
-                    }
-                }
-            };
+            let result = log_and_publish(&hub, pending, attempts, delay).await;
             let _ = done.send(Completion::Logged {
                 peer,
                 token,
                 slave_id,
-                package: build.package,
+                package,
                 status,
-                output,
                 result,
             });
         });
+    }
+
+    /// Logs the builds the database could not take, oldest first, one at a time: the
+    /// first that fails again ends the round (the database is still down).
+    pub(super) fn retry_unlogged(&mut self) {
+        if self.retrying || self.unlogged.is_empty() {
+            return;
+        }
+        self.retrying = true;
+        let mut queue = std::mem::take(&mut self.unlogged);
+        let hub = self.hub.clone();
+        let done = self.done_tx.clone();
+        tokio::spawn(async move {
+            let mut logged = 0;
+            while let Some(pending) = queue.pop_front() {
+                let slave_id = pending.build.built_by;
+                let package = pending.build.package.clone();
+                let status = pending.build.status;
+                let result = log_and_publish(&hub, pending, 1, std::time::Duration::ZERO).await;
+                match result {
+                    Logged::Kept(pending) => {
+                        queue.push_front(*pending);
+                        break;
+                    }
+                    result => {
+                        logged += 1;
+                        let _ = done.send(Completion::Logged {
+                            peer: Identity::new(Vec::new()),
+                            token: None,
+                            slave_id,
+                            package,
+                            status,
+                            result,
+                        });
+                    }
+                }
+            }
+            if logged > 0 {
+                tracing::info!(
+                    logged,
+                    left = queue.len(),
+                    "builds kept through a database failure are logged"
+                );
+            }
+            let _ = done.send(Completion::Retried(queue));
+        });
+    }
+
+    /// Keeps a build the database could not take, dropping the oldest beyond
+    /// [`MAX_UNLOGGED`] (its job goes back in the queue).
+    pub(super) fn keep_unlogged(&mut self, pending: Pending) {
+        self.unlogged.push_back(pending);
+        while self.unlogged.len() > MAX_UNLOGGED {
+            if let Some(old) = self.unlogged.pop_front() {
+                tracing::error!(package = %old.build.package, version = %old.build.version,
+                    "too many builds wait for the database; dropping the oldest, to be built again");
+                self.jobs
+                    .release(&old.build.target, &old.build.package, &old.build.version);
+            }
+        }
     }
 
     pub(super) async fn complete(&mut self, completion: Completion) -> Result<()> {
@@ -202,49 +307,7 @@ impl SlaveDriver {
                     return Ok(());
                 };
                 slave.busy = None;
-                match result {
-                    Ok(()) => {
-                        slave.send_failures = 0;
-                        if let Some(b) = slave.state.build.as_mut() {
-                            b.mark_transferred(&filename);
-                        }
-                        self.next_transfer_or_log(peer).await
-                    }
-                    Err(e) if slave.send_failures + 1 >= MAX_SEND_ATTEMPTS => {
-                        tracing::error!(slave = slave_id, file = %filename, error = %e,
-                            attempts = MAX_SEND_ATTEMPTS, "the file never arrived intact; logging the build as failed");
-                        slave.send_failures = 0;
-                        if let Some(b) = slave.state.build.as_mut() {
-                            b.status = false;
-                            b.output.push_str(&format!(
-                                "\n\nThe master never received {filename} intact \
-                                 ({MAX_SEND_ATTEMPTS} attempts; last: {e})\n"
-                            ));
-                        }
-                        self.next_transfer_or_log(peer).await
-                    }
-                    Err(e) => {
-                        slave.send_failures += 1;
-                        tracing::warn!(slave = slave_id, file = %filename, error = %e, "asking the slave to send it again");
-                        let file = slave
-                            .state
-                            .build
-                            .as_ref()
-                            .and_then(|b| b.file(&filename))
-                            .cloned();
-                        match file {
-                            Some(file) => match self.hub.fs.expect(slave_id, file).await {
-                                Ok(()) => self.reply(&peer, SlaveReply::Send(filename)).await,
-                                Err(e) => {
-                                    tracing::error!(slave = slave_id, error = %e, "cannot expect the file again; abandoning the build");
-                                    self.slaves.get_mut(&peer).expect("known").state.build = None;
-                                    self.reply(&peer, SlaveReply::Done).await
-                                }
-                            },
-                            None => self.reply(&peer, SlaveReply::Done).await,
-                        }
-                    }
-                }
+                self.verified(peer, filename, result).await
             }
             Completion::Logged {
                 peer,
@@ -252,21 +315,27 @@ impl SlaveDriver {
                 slave_id,
                 package,
                 status,
-                output,
                 result,
             } => {
-                if let Ok(build_id) = result {
-                    tracing::info!(slave = slave_id, package = %package, build_id, status, "build logged");
-                    self.hub.web(WebRequest::Log {
-                        build_id,
-                        log: output,
-                    });
-                    self.hub.web(if status {
-                        WebRequest::Published(package)
-                    } else {
-                        WebRequest::Project(package)
-                    });
-                    self.hub.queue_changed.notify_one();
+                match result {
+                    Logged::Done(build_id) => {
+                        tracing::info!(slave = slave_id, package = %package, build_id, status, "build logged");
+                        self.hub.web(if status {
+                            WebRequest::Published(package)
+                        } else {
+                            WebRequest::Project(package)
+                        });
+                        self.hub.queue_changed.notify_one();
+                    }
+                    Logged::Dropped(why) => {
+                        tracing::warn!(slave = slave_id, package = %package, %why, "build dropped");
+                    }
+                    Logged::Kept(pending) => {
+                        tracing::error!(slave = slave_id, package = %package,
+                            version = %pending.build.version, waiting = self.unlogged.len() + 1,
+                            "the build could not be logged in the database; it is kept, and logged once the database works again");
+                        self.keep_unlogged(*pending);
+                    }
                 }
                 let Some(slave) = self
                     .slaves
@@ -279,9 +348,167 @@ impl SlaveDriver {
                 slave.state.build = None;
                 self.reply(&peer, SlaveReply::Done).await
             }
+            Completion::Retried(left) => {
+                self.retrying = false;
+                let mut left = left;
+                left.extend(self.unlogged.drain(..));
+                self.unlogged = left;
+                Ok(())
+            }
+        }
+    }
+
+    /// A `SENT` file was checked: the next file, the same one again, or the end.
+    async fn verified(
+        &mut self,
+        peer: Identity,
+        filename: String,
+        result: std::result::Result<Staged, FsError>,
+    ) -> Result<()> {
+        let slave = self.slave(&peer);
+        let slave_id = slave.state.slave_id;
+        let e = match result {
+            Ok(staged) => {
+                slave.send_failures = 0;
+                slave.staged.push(staged);
+                if let Some(b) = slave.state.build.as_mut() {
+                    b.mark_transferred(&filename);
+                }
+                return self.next_transfer_or_log(peer).await;
+            }
+            Err(e) => e,
+        };
+        if matches!(e, FsError::Storage(_) | FsError::NotRunning) {
+            return self.abandon_transfer(&peer, &filename, &e).await;
+        }
+        if !e.retry() {
+            tracing::error!(slave = slave_id, error = %e, "the file is refused; logging the build as failed");
+            fail(slave, &format!("The master refused {filename}: {e}"));
+            return self.next_transfer_or_log(peer).await;
+        }
+        if slave.send_failures + 1 >= MAX_SEND_ATTEMPTS {
+            tracing::error!(slave = slave_id, file = %quote(&filename), error = %e,
+                attempts = MAX_SEND_ATTEMPTS, "the file never arrived intact; logging the build as failed");
+            slave.send_failures = 0;
+            fail(
+                slave,
+                &format!(
+                    "The master never received {filename} intact \
+                     ({MAX_SEND_ATTEMPTS} attempts; last: {e})"
+                ),
+            );
+            return self.next_transfer_or_log(peer).await;
+        }
+        slave.send_failures += 1;
+        tracing::warn!(slave = slave_id, file = %quote(&filename), error = %e, "asking the slave to send it again");
+        let file = slave
+            .state
+            .build
+            .as_ref()
+            .and_then(|b| b.file(&filename))
+            .cloned();
+        let Some(file) = file else {
+            return self.reply(&peer, SlaveReply::Done).await;
+        };
+        match self.hub.fs.prepare(slave_id, file).await {
+            Ok(()) => self.reply(&peer, SlaveReply::Send(filename)).await,
+            Err(e) => self.abandon_transfer(&peer, &filename, &e).await,
         }
     }
 }
+
+/// Marks a slave's build failed, saying why in its log; what it staged goes.
+fn fail(slave: &mut Slave, why: &str) {
+    slave.staged.clear();
+    if let Some(b) = slave.state.build.as_mut() {
+        b.status = false;
+        b.output.push_str(&format!("\n\n{why}\n"));
+    }
+}
+
+/// Gives up what a slave was doing (after a protocol error, a `DIE`, a lost slave, a
+/// full disk): its job goes back in the queue at once, and its staged wheels and
+/// unfinished transfer are dropped.
+pub(super) fn release_work(jobs: &mut super::jobs::Jobs, hub: &Hub, s: &mut Slave, why: &str) {
+    let job = s.working_on().map(|(p, v)| (p.to_owned(), v.to_owned()));
+    hub.fs.forget(s.state.slave_id);
+    s.staged.clear();
+    s.state.build = None;
+    s.send_failures = 0;
+    s.build_started = None;
+    if let Some((package, version)) = job {
+        tracing::info!(slave = s.state.slave_id, package = %package, version = %version, why,
+            "build back in the queue");
+        jobs.release(&s.target(), &package, &version);
+    }
+}
+
+/// Logs a build (retrying up to `attempts` times, the wait doubling from `delay`), then
+/// publishes its staged wheels. A build the database refuses for one of its wheels
+/// (another build published that name meanwhile) is logged as failed instead.
+async fn log_and_publish(
+    hub: &Hub,
+    mut pending: Pending,
+    attempts: u32,
+    mut delay: std::time::Duration,
+) -> Logged {
+    let mut attempt = 1;
+    loop {
+        match hub.db.log_build(&pending.build).await {
+            Ok(build_id) => {
+                hub.web(WebRequest::Log {
+                    build_id,
+                    log: std::mem::take(&mut pending.output),
+                });
+                let staged = std::mem::take(&mut pending.staged);
+                if !staged.is_empty() {
+                    let output = hub.output.clone();
+                    let package = pending.build.package.clone();
+                    let published =
+                        tokio::task::spawn_blocking(move || output.publish(&package, staged)).await;
+                    match published {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::error!(build_id, error = %e,
+                            "the build is recorded, but its wheels cannot be published yet; retrying"),
+                        Err(e) => tracing::error!(build_id, error = %e, "publishing failed"),
+                    }
+                }
+                return Logged::Done(build_id);
+            }
+            Err(piwheels_db::Error::NotFound { what, .. }) => {
+                return Logged::Dropped(format!("the database has no {what}"));
+            }
+            Err(piwheels_db::Error::Invalid { why, .. }) if pending.build.status => {
+                tracing::warn!(package = %pending.build.package, version = %pending.build.version,
+                    %why, "the database refuses the build's wheels; logging it as failed");
+                pending.staged.clear();
+                pending.build.status = false;
+                pending.build.files.clear();
+                pending.output.push_str(&format!(
+                    "\n\nThe master refused the build's wheels: {why}\n"
+                ));
+            }
+            Err(e @ piwheels_db::Error::Invalid { .. }) => {
+                return Logged::Dropped(e.to_string());
+            }
+            Err(e) if attempt >= attempts => {
+                tracing::warn!(package = %pending.build.package, error = %e, attempts = attempt,
+                    "logging the build failed");
+                return Logged::Kept(Box::new(pending));
+            }
+            Err(e) => {
+                tracing::warn!(package = %pending.build.package, error = %e, attempt,
+                    "logging the build failed; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// Builds kept through a database failure, oldest first.
+pub(super) type Unlogged = VecDeque<Pending>;
 
 /// The database's form of a finished build: its real files (the database adds the armv6l
 /// copies itself).
@@ -307,11 +534,11 @@ fn new_build(build: &Build, target: Target) -> NewBuild {
 }
 
 /// A wheel as the database records it; `Err` saying why for a negative size.
-pub(crate) fn new_file(f: &FileState) -> Result<NewFile, String> {
+pub(crate) fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
     Ok(NewFile {
         filename: f.filename.clone(),
         filesize: u64::try_from(f.filesize)
-            .map_err(|_| format!("{}: negative size {}", f.filename, f.filesize))?,
+            .map_err(|_| format!("{}: negative size {}", quote(&f.filename), f.filesize))?,
         filehash: f.filehash.clone(),
         package_tag: f.package_tag.clone(),
         package_version_tag: f.package_version_tag.clone(),
@@ -326,38 +553,4 @@ pub(crate) fn new_file(f: &FileState) -> Result<NewFile, String> {
             .collect(),
         location: f.location.clone(),
     })
-}
-
-/// Removes the files of `build` already published (and their metadata files and armv6l
-/// links), for a build logged as failed after some of its files arrived.
-fn unpublish(output: &std::path::Path, build: &Build) {
-    let dir = output.join("simple").join(&build.package);
-    for (file, transferred) in build.files() {
-        if !transferred || crate::file_juggler::check_filename(&file.filename).is_err() {
-            continue;
-        }
-        let mut names = vec![(file.filename.clone(), false)];
-        if let Some(twin) = file.armv6_twin() {
-            names.push((twin.filename, true));
-        }
-        for (name, links_only) in names {
-            for path in [dir.join(&name), dir.join(format!("{name}.metadata"))] {
-                let is_link =
-                    std::fs::symlink_metadata(&path).is_ok_and(|m| m.file_type().is_symlink());
-                if links_only && !is_link {
-                    // A wheel really built for armv6l, not this build's link.
-                    continue;
-                }
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {
-                        tracing::info!(path = %path.display(), "removed a file of a failed build")
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), error = %e, "cannot remove a file of a failed build")
-                    }
-                }
-            }
-        }
-    }
 }

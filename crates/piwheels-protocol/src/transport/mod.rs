@@ -75,8 +75,8 @@ use crate::error::ProtocolError;
 
 pub use self::blocking::{Dealer, Pub, Pull, Push, Req, Router, Sub};
 pub use self::options::{
-    DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, SCRIBE_HWM, SocketOptions,
-    add_ipc_group_write, ipc_path, set_ipc_mode,
+    DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM,
+    SocketOptions, add_ipc_group_write, ipc_path, set_ipc_mode,
 };
 pub use self::raw::{DEFAULT_MAX_FRAMES, RawDealer, RawRouter};
 

@@ -46,6 +46,50 @@ pub struct SocketOptions {
     pub(crate) recv_hwm: Option<i32>,
     pub(crate) linger: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
+    pub(crate) routing_id: Option<RoutingId>,
+}
+
+/// A socket's own routing id (`ZMQ_ROUTING_ID`): what a ROUTER it connects to sees as its
+/// identity, instead of one ZeroMQ makes up. At most [`RoutingId::MAX`] bytes, not empty,
+/// and not starting with a zero byte (ZeroMQ keeps those for its own).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RoutingId {
+    len: u8,
+    bytes: [u8; RoutingId::MAX],
+}
+
+impl RoutingId {
+    /// The longest routing id this type holds.
+    pub const MAX: usize = 32;
+
+    /// A routing id of these bytes; `None` if they are empty, too long, or start with a
+    /// zero byte.
+    pub fn new(id: &[u8]) -> Option<Self> {
+        if id.is_empty() || id.len() > Self::MAX || id[0] == 0 {
+            return None;
+        }
+        let mut bytes = [0; Self::MAX];
+        bytes[..id.len()].copy_from_slice(id);
+        Some(RoutingId {
+            len: id.len() as u8,
+            bytes,
+        })
+    }
+
+    /// Its bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl std::fmt::Debug for RoutingId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RoutingId({:?})",
+            String::from_utf8_lossy(self.as_bytes())
+        )
+    }
 }
 
 impl Default for SocketOptions {
@@ -63,7 +107,16 @@ impl SocketOptions {
             recv_hwm: None,
             linger: Some(DEFAULT_LINGER),
             max_message_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
+            routing_id: None,
         }
+    }
+
+    /// `ZMQ_ROUTING_ID`: the identity a ROUTER this socket connects to sees. Each socket
+    /// connected to one ROUTER needs its own (a second with the same id is refused).
+    #[must_use]
+    pub const fn routing_id(mut self, id: RoutingId) -> Self {
+        self.routing_id = Some(id);
+        self
     }
 
     /// `ZMQ_IPV6`: whether TCP endpoints may use IPv6 (a wildcard bind then covers both
@@ -128,6 +181,9 @@ impl SocketOptions {
         }
         socket.set_linger(self.linger_ms())?;
         socket.set_maxmsgsize(self.max_message_size_raw())?;
+        if let Some(id) = &self.routing_id {
+            socket.set_identity(id.as_bytes())?;
+        }
         Ok(())
     }
 

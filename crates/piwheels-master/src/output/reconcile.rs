@@ -1,0 +1,274 @@
+//! The start-up check of the output folder against the database: what a crash, a full
+//! disk, an older master or a hand on the folder left out of line is put right, and the
+//! log says what.
+//!
+//! It goes through every package in pages of [`PAGE`], in the background while the
+//! master serves. For each package it lists `simple/<package>/` *first*, then reads the
+//! package's wheels from the database (a wheel is renamed in only after its row commits,
+//! so one listed and not in the database is not one being published), and:
+//!
+//! - removes the wheels (and metadata files and alias links) the database does not have;
+//! - for a wheel the database has and the folder does not, recorded before this start (a
+//!   build recorded since is being published now), deletes its build, so the version is
+//!   built again;
+//! - makes missing alias links;
+//! - owes a rewrite of the package's pages if any of that happened or a page is missing.
+//!
+//! Folders under `simple/` and `project/` of packages the database does not have are
+//! owed a rewrite too (which removes them), and folders under `simple/` that no package
+//! could have (not a canonical name) are removed.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use piwheels_db::{OutputFile, RewriteCommand};
+
+use crate::error::{Error, Result};
+use crate::hub::{Hub, WebRequest};
+
+/// Packages checked per step.
+pub const PAGE: usize = 500;
+
+/// What the check found and did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// Packages checked.
+    pub packages: usize,
+    /// Files removed that the database does not have.
+    pub strays: Vec<String>,
+    /// Wheels the database has that were missing; their builds were deleted.
+    pub missing: Vec<String>,
+    /// Alias links made.
+    pub links: usize,
+    /// Packages whose pages were owed a rewrite.
+    pub owed: BTreeSet<String>,
+    /// Folders of packages the database does not have.
+    pub orphans: BTreeSet<String>,
+}
+
+impl Report {
+    /// Whether anything was out of line.
+    pub fn repaired(&self) -> bool {
+        !(self.strays.is_empty()
+            && self.missing.is_empty()
+            && self.links == 0
+            && self.owed.is_empty()
+            && self.orphans.is_empty())
+    }
+}
+
+/// The non-hidden entries of a folder (empty if it does not exist).
+fn entries(dir: &Path) -> std::io::Result<HashSet<String>> {
+    let mut out = HashSet::new();
+    match std::fs::read_dir(dir) {
+        Ok(list) => {
+            for e in list {
+                let name = e?.file_name().to_string_lossy().into_owned();
+                if !name.starts_with('.') {
+                    out.insert(name);
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    Ok(out)
+}
+
+/// What one package's folder holds, read before its rows.
+#[derive(Debug, Default)]
+struct Seen {
+    listed: BTreeSet<String>,
+    pages: bool,
+}
+
+/// Checks the output folder against the database (see the module docs). Builds recorded
+/// at or after `since` (this start) are left alone: they are being published.
+pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
+    let out = hub.config.output_path.clone();
+    let simple = out.join("simple");
+    let project = out.join("project");
+    let (mut simple_dirs, mut project_dirs) = {
+        let (s, p) = (simple.clone(), project.clone());
+        blocking(move || {
+            let mut simple = entries(&s).map_err(|e| Error::io("reading", &s, e))?;
+            simple.retain(|n| s.join(n).is_dir());
+            let mut project = entries(&p).map_err(|e| Error::io("reading", &p, e))?;
+            // Alias links in project/ are the scribe's; only real folders count.
+            project.retain(|n| {
+                std::fs::symlink_metadata(p.join(n)).is_ok_and(|m| m.file_type().is_dir())
+            });
+            Ok((simple, project))
+        })
+        .await?
+    };
+    let mut report = Report::default();
+    let mut lost_builds = BTreeSet::new();
+    let mut after = String::new();
+    loop {
+        if hub.quit.is_cancelled() {
+            return Ok(report);
+        }
+        let page = hub.db.packages_after(&after, PAGE).await?;
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        for p in &page {
+            simple_dirs.remove(p);
+            project_dirs.remove(p);
+        }
+        // The folders first, then the rows.
+        let seen = {
+            let (page, out) = (page.clone(), out.clone());
+            let output = hub.output.clone();
+            blocking(move || {
+                let mut seen = BTreeMap::new();
+                for p in page {
+                    let listed = output
+                        .list_package(&p)
+                        .map_err(|e| Error::io("reading", out.join("simple").join(&p), e))?;
+                    let pages = out.join("simple").join(&p).join("index.html").is_file()
+                        && out.join("project").join(&p).join("index.html").is_file();
+                    seen.insert(p, Seen { listed, pages });
+                }
+                Ok(seen)
+            })
+            .await?
+        };
+        let rows = hub.db.output_files(&page).await?;
+        let mut by_package: BTreeMap<String, Vec<OutputFile>> = BTreeMap::new();
+        for f in rows {
+            by_package.entry(f.package.clone()).or_default().push(f);
+        }
+        let output = hub.output.clone();
+        let fixed = blocking(move || Ok(fix_page(&output, seen, by_package, since))).await?;
+        report.packages += page.len();
+        for (package, fix) in fixed {
+            report.strays.extend(fix.strays);
+            report.links += fix.links;
+            for (name, build) in fix.missing {
+                report.missing.push(name);
+                lost_builds.insert(build);
+            }
+            if fix.owed {
+                report.owed.insert(package);
+            }
+        }
+        after = last;
+        tokio::task::yield_now().await;
+    }
+    // Folders of packages the database does not have.
+    let orphans: BTreeSet<String> = simple_dirs.into_iter().chain(project_dirs).collect();
+    let mut unusable = Vec::new();
+    for name in orphans {
+        if crate::output::check_package(&name).is_ok() {
+            report.owed.insert(name.clone());
+        } else {
+            unusable.push(name.clone());
+        }
+        report.orphans.insert(name);
+    }
+    if !unusable.is_empty() {
+        let s = simple.clone();
+        blocking(move || {
+            for name in unusable {
+                let dir = s.join(&name);
+                if dir.is_dir() {
+                    tracing::warn!(folder = %dir.display(), "removing a folder no package can have");
+                    crate::the_scribe::remove_tree(&dir)
+                        .map_err(|e| Error::io("removing", &dir, e))?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    if !lost_builds.is_empty() {
+        let ids: Vec<i64> = lost_builds.into_iter().collect();
+        let n = hub.db.delete_builds(&ids).await?;
+        tracing::warn!(
+            builds = n,
+            "builds whose wheels are missing from the output were deleted; their versions are queued again"
+        );
+        hub.queue_changed.notify_one();
+    }
+    let owed: Vec<(String, RewriteCommand)> = report
+        .owed
+        .iter()
+        .map(|p| (p.clone(), RewriteCommand::Both))
+        .collect();
+    hub.db.owe_rewrites(&owed).await?;
+    for (p, _) in owed {
+        hub.web(WebRequest::Both(p));
+    }
+    Ok(report)
+}
+
+/// What was done for one package.
+#[derive(Debug, Default)]
+struct Fix {
+    strays: Vec<String>,
+    /// Missing wheels and their builds.
+    missing: Vec<(String, i64)>,
+    links: usize,
+    owed: bool,
+}
+
+/// Puts one page of packages right (blocking).
+fn fix_page(
+    output: &crate::output::Output,
+    seen: BTreeMap<String, Seen>,
+    rows: BTreeMap<String, Vec<OutputFile>>,
+    since: DateTime<Utc>,
+) -> Vec<(String, Fix)> {
+    let mut out = Vec::new();
+    for (package, seen) in seen {
+        let files = rows.get(&package).map(Vec::as_slice).unwrap_or(&[]);
+        let mut fix = Fix::default();
+        let hashes: BTreeMap<String, String> = files
+            .iter()
+            .map(|f| (f.filename.clone(), f.filehash.clone()))
+            .collect();
+        fix.strays = output
+            .remove_strays(&package, &seen.listed, &hashes)
+            .into_iter()
+            .map(|n| format!("{package}/{n}"))
+            .collect();
+        let dir = output.simple().join(&package);
+        for f in files.iter().filter(|f| f.location == "/simple") {
+            if seen.listed.contains(&f.filename) {
+                continue;
+            }
+            match &f.twin_of {
+                Some(real) if seen.listed.contains(real) => {
+                    let link = dir.join(&f.filename);
+                    if std::os::unix::fs::symlink(real, &link).is_ok() {
+                        fix.links += 1;
+                        let _ = std::os::unix::fs::symlink(
+                            format!("{real}.metadata"),
+                            dir.join(format!("{}.metadata", f.filename)),
+                        );
+                    }
+                }
+                Some(_) => {} // its real wheel is missing: that wheel's build goes
+                None if f.built_at < since && !dir.join(&f.filename).exists() => {
+                    tracing::warn!(package = %package, file = %f.filename, build = f.build_id,
+                        "a recorded wheel is missing from the output; its build is deleted, to be built again");
+                    fix.missing.push((f.filename.clone(), f.build_id));
+                }
+                None => {}
+            }
+        }
+        fix.owed =
+            !seen.pages || !fix.strays.is_empty() || !fix.missing.is_empty() || fix.links > 0;
+        out.push((package, fix));
+    }
+    out
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Other(format!("checking the output folder: {e}")))?
+}
