@@ -456,14 +456,6 @@ impl MrChase {
         if state.files.is_empty() {
             return Ok(error("no files listed for import"));
         }
-        for f in &state.files {
-            if let Err(refused) = wheel::check_declared(f, &state.package, &state.version) {
-                return Ok(error(refused.to_string()));
-            }
-            if let Err(why) = new_file(f) {
-                return Ok(error(why));
-            }
-        }
         let target = match self.import_target(&state).await? {
             Ok(t) => t,
             Err(why) => return Ok(error(why)),
@@ -478,6 +470,14 @@ impl MrChase {
                 "unknown package version {} {}",
                 state.package, state.version
             )));
+        }
+        for f in &state.files {
+            if let Err(refused) = wheel::check_declared(f, &state.package, &state.version) {
+                return Ok(error(refused.to_string()));
+            }
+            if let Err(why) = new_file(f) {
+                return Ok(error(why));
+            }
         }
         // Unlike the original, the build is recorded only once every file has arrived and
         // been verified, so nothing is listed that is not there.

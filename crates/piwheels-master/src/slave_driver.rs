@@ -100,6 +100,8 @@ pub struct Timing {
     pub idle_hold: Duration,
     /// How long a deleted package or version stays out of the queue: 1 hour.
     pub deletion_exclusion: Duration,
+    /// The shortest build timeout a `HELLO` may give: [`MIN_BUILD_TIMEOUT`].
+    pub min_build_timeout: Duration,
 }
 
 impl Default for Timing {
@@ -111,6 +113,7 @@ impl Default for Timing {
             retry_delay: Duration::from_secs(1),
             idle_hold: Duration::from_secs(4),
             deletion_exclusion: Duration::from_secs(3600),
+            min_build_timeout: MIN_BUILD_TIMEOUT,
         }
     }
 }
@@ -480,7 +483,7 @@ impl SlaveDriver {
         let id = self.next_id;
         self.next_id += 1;
         tracing::info!(slave = id, label = %hello.label, abi = %hello.abi, platform = %hello.platform, "new slave");
-        clamp_timeouts(id, &mut hello);
+        clamp_timeouts(id, &mut hello, self.timing.min_build_timeout);
         let state = SlaveState::new(id, hello, now);
         self.publish(SlaveEvent::hello(id, now, &state.hello));
         self.slaves.insert(
@@ -742,9 +745,9 @@ impl SlaveDriver {
     }
 }
 
-/// Clamps a `HELLO`'s timeouts to what this master accepts (see [`MIN_BUILD_TIMEOUT`],
+/// Clamps a `HELLO`'s timeouts to what this master accepts (at least `min_build`, see
 /// [`MAX_BUILD_TIMEOUT`], [`BUSY_TIMEOUT_RANGE`]), saying so.
-fn clamp_timeouts(id: i64, hello: &mut SlaveHello) {
+fn clamp_timeouts(id: i64, hello: &mut SlaveHello, min_build: Duration) {
     let clamp = |what: &str, t: &mut TimeDelta, (lo, hi): (Duration, Duration)| {
         let given = t.to_std().unwrap_or(Duration::ZERO);
         let kept = given.clamp(lo, hi);
@@ -757,7 +760,7 @@ fn clamp_timeouts(id: i64, hello: &mut SlaveHello) {
     clamp(
         "build timeout",
         &mut hello.build_timeout,
-        (MIN_BUILD_TIMEOUT, MAX_BUILD_TIMEOUT),
+        (min_build, MAX_BUILD_TIMEOUT),
     );
     clamp("busy timeout", &mut hello.busy_timeout, BUSY_TIMEOUT_RANGE);
 }

@@ -10,9 +10,13 @@
 //!
 //! `DELPKG` and `DELVER` cancel what is pending for the package and go straight through;
 //! `HOME`, `SEARCH` and `LOG` go straight through. While the master is paused, `PROJECT`
-//! and `BOTH` are held, not sent, until it resumes. At shutdown what is held is saved with
-//! [`Database::save_rewrites_pending`](piwheels_db::Database::save_rewrites_pending), and
-//! reloaded at the next start.
+//! and `BOTH` are held, not sent, until it resumes.
+//!
+//! Nothing held is lost with the process: every change to the database records the
+//! rewrites it owes in its own transaction, TheScribe clears them once written, and at
+//! shutdown what is held is added with
+//! [`Database::save_rewrites_pending`](piwheels_db::Database::save_rewrites_pending). At
+//! start everything owed is taken up and sent at once.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -262,30 +266,19 @@ impl TheSecretary {
         }
     }
 
-    /// Reloads what a previous run saved: each entry held until the rest of its window
-    /// (counted from when it was asked for) has passed.
+    /// Takes up what the database says is owed (changes a previous run did not get to
+    /// write, and what it held at shutdown): each is sent at once, as a first request,
+    /// opening its window.
     async fn load(&mut self) -> Result<()> {
         if self.loaded {
             return Ok(());
         }
-        let saved = self.hub.db.load_rewrites_pending().await?;
-        let now_utc = Utc::now();
-        let now = Instant::now();
-        let delay = self.delay();
-        for r in saved {
-            let waited = (now_utc - r.added_at).to_std().unwrap_or(Duration::ZERO);
-            let end = now + delay.saturating_sub(waited);
-            let window = self.open_window(&r.package, end);
-            let e = self.entries.entry(r.package).or_insert(Entry {
-                held: None,
-                added_at: r.added_at,
-                window,
-            });
-            e.held = Some(upgrade(e.held, r.command));
-            e.window = window;
+        let owed = self.hub.db.load_rewrites_pending().await?;
+        if !owed.is_empty() {
+            tracing::info!(count = owed.len(), "owed page rewrites taken up");
         }
-        if !self.entries.is_empty() {
-            tracing::info!(count = self.entries.len(), "page rewrites reloaded");
+        for r in owed {
+            self.receive(request(r.package, r.command));
         }
         self.loaded = true;
         Ok(())

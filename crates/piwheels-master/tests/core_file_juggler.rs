@@ -50,10 +50,40 @@ impl Juggler {
     }
 
     fn temps(&self) -> Vec<String> {
-        tree(&self.env.simple())
+        staging(&self.env)
             .into_iter()
-            .filter(|n| n.rsplit('/').next().unwrap().starts_with(TEMP_PREFIX))
+            .filter(|n| n.starts_with(TEMP_PREFIX))
             .collect()
+    }
+
+    /// Verifies what slave `id` sent as a wheel of `package` `version`, then publishes it,
+    /// as SlaveDriver does once the build is recorded.
+    async fn publish(
+        &self,
+        id: i64,
+        package: &str,
+        version: &str,
+    ) -> Result<(), piwheels_master::hub::FsError> {
+        let staged = self.hub.fs.verify(id, package, version).await?;
+        assert!(
+            staged.path().starts_with(self.hub.output.staging()),
+            "verified files wait in the staging folder"
+        );
+        assert!(
+            !self
+                .env
+                .simple()
+                .join(package)
+                .join(&staged.file().filename)
+                .exists(),
+            "nothing is visible before it is published"
+        );
+        let (output, package) = (self.hub.output.clone(), package.to_owned());
+        tokio::task::spawn_blocking(move || output.publish(&package, vec![staged]))
+            .await
+            .unwrap()
+            .unwrap();
+        Ok(())
     }
 }
 
@@ -69,14 +99,14 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .expect(1, file_state(name, &data, "any"))
+        .prepare(1, file_state(name, &data, "any"))
         .await
         .unwrap();
     assert_eq!(j.temps().len(), 1, "the transfer's temporary file");
     let sent = send_file(&j.endpoint, 1, &data, None).await;
     assert!(sent.done);
     assert!(sent.chunks >= 3, "{sent:?}");
-    j.hub.fs.verify(1, "foo").await.unwrap();
+    j.publish(1, "foo", "1.0").await.unwrap();
 
     let dir = j.env.simple().join("foo");
     assert_eq!(std::fs::read(dir.join(name)).unwrap(), data);
@@ -110,17 +140,17 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
         Ok(Some(StatsMessage::StatFs { .. }))
     ));
     // The transfer is gone: verifying again fails.
-    assert!(j.hub.fs.verify(1, "foo").await.is_err());
+    assert!(j.hub.fs.verify(1, "foo", "1.0").await.is_err());
     j.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_zero_byte_file_is_complete_at_once() {
+async fn a_zero_byte_file_is_complete_at_once_and_refused_as_no_wheel() {
     let j = Juggler::start().await;
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .expect(1, file_state(name, b"", "any"))
+        .prepare(1, file_state(name, b"", "any"))
         .await
         .unwrap();
     // Complete before any HELLO; a HELLO still gets DONE.
@@ -132,11 +162,15 @@ async fn a_zero_byte_file_is_complete_at_once() {
             done: true
         }
     );
-    j.hub.fs.verify(1, "foo").await.unwrap();
-    let path = j.env.simple().join("foo").join(name);
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
-    // Not a zip: published without a metadata file.
-    assert!(!path.with_extension("whl.metadata").exists());
+    // Not a zip, so not a wheel: refused, and nothing is left.
+    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    assert!(
+        matches!(err, piwheels_master::hub::FsError::Refused(_)),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("zip"), "{err}");
+    assert!(!j.env.simple().join("foo").exists());
+    assert!(staging(&j.env).is_empty());
     j.stop().await;
 }
 
@@ -147,7 +181,7 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .expect(3, file_state(name, &data, "any"))
+        .prepare(3, file_state(name, &data, "any"))
         .await
         .unwrap();
     let first = send_file(&j.endpoint, 3, &data, Some(2)).await;
@@ -158,11 +192,14 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
             done: false
         }
     );
-    assert!(j.hub.fs.verify(3, "foo").await.is_err(), "not complete yet");
+    assert!(
+        j.hub.fs.verify(3, "foo", "1.0").await.is_err(),
+        "not complete yet"
+    );
     // Verification failed, so the transfer is gone; the slave is told to send again.
     j.hub
         .fs
-        .expect(3, file_state(name, &data, "any"))
+        .prepare(3, file_state(name, &data, "any"))
         .await
         .unwrap();
     let part = send_file(&j.endpoint, 3, &data, Some(1)).await;
@@ -174,7 +211,7 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
         rest.chunks < 6,
         "only the missing part is fetched again: {rest:?}"
     );
-    j.hub.fs.verify(3, "foo").await.unwrap();
+    j.publish(3, "foo", "1.0").await.unwrap();
     assert_eq!(
         std::fs::read(j.env.simple().join("foo").join(name)).unwrap(),
         data
@@ -191,29 +228,31 @@ async fn wrong_hashes_and_sizes_fail_verification_and_publish_nothing() {
 
     let mut bad_hash = file_state(name, &data, "any");
     bad_hash.filehash = sha256(b"something else");
-    j.hub.fs.expect(1, bad_hash).await.unwrap();
+    j.hub.fs.prepare(1, bad_hash).await.unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-    let err = j.hub.fs.verify(1, "foo").await.unwrap_err();
-    assert!(err.contains("SHA-256"), "{err}");
+    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    assert!(err.to_string().contains("SHA-256"), "{err}");
+    assert!(err.retry(), "a damaged file is sent again: {err:?}");
 
     // Declared larger than what the client has: never complete.
     let mut too_big = file_state(name, &data, "any");
     too_big.filesize += 10;
-    j.hub.fs.expect(1, too_big).await.unwrap();
+    j.hub.fs.prepare(1, too_big).await.unwrap();
     let sent = send_file(&j.endpoint, 1, &data, Some(4)).await;
     assert!(!sent.done);
-    let err = j.hub.fs.verify(1, "foo").await.unwrap_err();
-    assert!(err.contains("not complete"), "{err}");
+    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    assert!(err.to_string().contains("not complete"), "{err}");
 
     // Declared smaller: the bytes fetched hash differently.
     let mut too_small = file_state(name, &data, "any");
     too_small.filesize -= 10;
-    j.hub.fs.expect(1, too_small).await.unwrap();
+    j.hub.fs.prepare(1, too_small).await.unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-    assert!(j.hub.fs.verify(1, "foo").await.is_err());
+    assert!(j.hub.fs.verify(1, "foo", "1.0").await.is_err());
 
     // Nothing was published, nothing is left.
     assert_eq!(tree(&j.env.simple()), Vec::<String>::new());
+    assert!(staging(&j.env).is_empty());
     j.stop().await;
 }
 
@@ -230,22 +269,25 @@ async fn hostile_names_are_refused() {
         "..whl",
         "",
     ] {
-        let err = j.hub.fs.expect(1, file_state(name, &data, "any")).await;
+        let err = j.hub.fs.prepare(1, file_state(name, &data, "any")).await;
         assert!(err.is_err(), "{name:?} accepted");
     }
     let mut bad = file_state("foo-1.0-py3-none-any.whl", &data, "any");
     bad.filehash = "ABC".into();
-    assert!(j.hub.fs.expect(1, bad).await.is_err());
+    assert!(j.hub.fs.prepare(1, bad).await.is_err());
     // A good name, but a hostile package directory.
     for package in ["../foo", "Foo", "foo/bar", "", "foo_bar", ".."] {
         j.hub
             .fs
-            .expect(1, file_state("foo-1.0-py3-none-any.whl", &data, "any"))
+            .prepare(1, file_state("foo-1.0-py3-none-any.whl", &data, "any"))
             .await
             .unwrap();
         assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-        let err = j.hub.fs.verify(1, package).await.unwrap_err();
-        assert!(err.contains("package name"), "{package:?}: {err}");
+        let err = j.hub.fs.verify(1, package, "1.0").await.unwrap_err();
+        assert!(
+            matches!(err, piwheels_master::hub::FsError::Refused(_)),
+            "{package:?}: {err:?}"
+        );
     }
     assert_eq!(tree(&j.env.simple()), Vec::<String>::new());
     assert_eq!(
@@ -286,7 +328,7 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .expect(5, file_state(name, &data, "any"))
+        .prepare(5, file_state(name, &data, "any"))
         .await
         .unwrap();
     let mut d = dealer(&j.endpoint);
@@ -305,7 +347,7 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
     let temps = j.temps();
     assert_eq!(temps.len(), 1);
     assert_eq!(
-        std::fs::metadata(j.env.simple().join(&temps[0]))
+        std::fs::metadata(j.hub.output.staging().join(&temps[0]))
             .unwrap()
             .len(),
         len,
@@ -314,7 +356,7 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
     drop(d);
     // And a real transfer still works.
     assert!(send_file(&j.endpoint, 5, &data, None).await.done);
-    j.hub.fs.verify(5, "foo").await.unwrap();
+    j.publish(5, "foo", "1.0").await.unwrap();
     j.stop().await;
 }
 
@@ -322,8 +364,9 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
 async fn a_killed_slave_leaves_nothing_visible() {
     let env = Env::new().await;
     // A temporary file left by a master that was killed.
-    std::fs::create_dir_all(env.simple()).unwrap();
-    std::fs::write(env.simple().join(format!("{TEMP_PREFIX}stale.part")), b"x").unwrap();
+    let staged = env.simple().join(piwheels_master::output::STAGING);
+    std::fs::create_dir_all(&staged).unwrap();
+    std::fs::write(staged.join(format!("{TEMP_PREFIX}stale.part")), b"x").unwrap();
     let j = Juggler::start_in(env).await;
     assert!(
         j.temps().is_empty(),
@@ -334,7 +377,7 @@ async fn a_killed_slave_leaves_nothing_visible() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .expect(2, file_state(name, &data, "any"))
+        .prepare(2, file_state(name, &data, "any"))
         .await
         .unwrap();
     let sent = send_file(&j.endpoint, 2, &data, Some(1)).await;
@@ -345,7 +388,7 @@ async fn a_killed_slave_leaves_nothing_visible() {
     let other = wheel("foo", "1.0", 1000);
     j.hub
         .fs
-        .expect(2, file_state("foo-1.0-py3-none-any.whl", &other, "any"))
+        .prepare(2, file_state("foo-1.0-py3-none-any.whl", &other, "any"))
         .await
         .unwrap();
     let second = j.temps();
@@ -355,6 +398,7 @@ async fn a_killed_slave_leaves_nothing_visible() {
     // Stopping removes it too.
     let env = j.stop().await;
     assert_eq!(tree(&env.simple()), Vec::<String>::new());
+    assert!(staging(&env).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,11 +414,11 @@ async fn armv7l_wheels_get_armv6l_links_and_symlinked_package_dirs_become_real()
     let name = "foo-1.0-cp311-cp311-linux_armv7l.whl";
     j.hub
         .fs
-        .expect(1, file_state(name, &data, "linux_armv7l"))
+        .prepare(1, file_state(name, &data, "linux_armv7l"))
         .await
         .unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-    j.hub.fs.verify(1, "foo").await.unwrap();
+    j.publish(1, "foo", "1.0").await.unwrap();
     let dir = j.env.simple().join("foo");
     assert!(
         !std::fs::symlink_metadata(&dir)
@@ -418,7 +462,7 @@ async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
     std::fs::write(&path, &data).unwrap();
     j.hub
         .fs
-        .expect(4, file_state(name, &data, "any"))
+        .prepare(4, file_state(name, &data, "any"))
         .await
         .unwrap();
     let script = concat!(
@@ -451,7 +495,7 @@ async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
     );
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.starts_with("done:"), "{said}");
-    j.hub.fs.verify(4, "foo").await.unwrap();
+    j.publish(4, "foo", "1.0").await.unwrap();
     assert_eq!(
         std::fs::read(j.env.simple().join("foo").join(name)).unwrap(),
         data

@@ -46,6 +46,7 @@ impl Farm {
             // Most tests want SLEEP at once; the long-polling test sets a hold.
             idle_hold: Duration::ZERO,
             deletion_exclusion: Duration::from_secs(3600),
+            min_build_timeout: Duration::ZERO,
         };
         tune(&mut env, &mut timing);
         let (hub, inboxes) = env.hub().await;
@@ -84,21 +85,38 @@ impl Farm {
         }
     }
 
+    /// A slave socket that names itself as the original's does (ZeroMQ picks its id).
     fn slave(&self) -> Slave {
+        self.slave_with(SocketOptions::new().linger(Some(Duration::ZERO)))
+    }
+
+    /// A slave socket that names itself as this project's slave does.
+    fn our_slave(&self) -> Slave {
+        self.slave_with(
+            SocketOptions::new()
+                .linger(Some(Duration::ZERO))
+                .routing_id(piwheels_protocol::slave::our_slave_routing_id()),
+        )
+    }
+
+    fn slave_with(&self, options: SocketOptions) -> Slave {
         let ctx = zmq::Context::new();
         Slave {
-            req: Req::connect(
-                &ctx,
-                &self.slaves,
-                &SocketOptions::new().linger(Some(Duration::ZERO)),
-            )
-            .unwrap(),
+            req: Req::connect(&ctx, &self.slaves, &options).unwrap(),
         }
     }
 
-    /// A slave that has said HELLO; its id.
+    /// A slave (as the original names itself) that has said HELLO; its id.
     async fn hello(&self, hello: SlaveHello) -> (Slave, i64) {
-        let mut s = self.slave();
+        self.hello_from(self.slave(), hello).await
+    }
+
+    /// One of our slaves that has said HELLO; its id.
+    async fn our_hello(&self, hello: SlaveHello) -> (Slave, i64) {
+        self.hello_from(self.our_slave(), hello).await
+    }
+
+    async fn hello_from(&self, mut s: Slave, hello: SlaveHello) -> (Slave, i64) {
         match s.ask(SlaveRequest::Hello(hello)).await {
             SlaveReply::Ack(Ack {
                 slave_id,
@@ -471,7 +489,7 @@ async fn a_build_the_database_refuses_still_gets_an_answer() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_file_that_never_arrives_intact_fails_the_build_and_unpublishes_the_rest() {
+async fn a_file_that_never_arrives_intact_fails_the_build_and_publishes_nothing() {
     let mut farm = Farm::start(|_, _| {}).await;
     let (mut s, id) = farm.hello(hello()).await;
     assert_eq!(s.ask(idle()).await, build("foo"));
@@ -492,7 +510,11 @@ async fn a_file_that_never_arrives_intact_fails_the_build_and_unpublishes_the_re
         s.ask(SlaveRequest::Sent).await,
         SlaveReply::Send(bad_name.into())
     );
-    assert!(farm.env.simple().join("foo").join(good_name).exists());
+    assert!(
+        !farm.env.simple().join("foo").join(good_name).exists(),
+        "nothing is published before the build is recorded"
+    );
+    assert_eq!(staging(&farm.env).len(), 2, "staged, and the next upload");
     let mut corrupt = bad.clone();
     corrupt[10] ^= 1;
     for attempt in 1..=piwheels_master::slave_driver::MAX_SEND_ATTEMPTS {
@@ -510,8 +532,9 @@ async fn a_file_that_never_arrives_intact_fails_the_build_and_unpublishes_the_re
     assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
     assert!(
         !farm.env.simple().join("foo").join(good_name).exists(),
-        "unpublished"
+        "never published"
     );
+    assert!(staging(&farm.env).is_empty(), "the staged file is gone");
     assert!(
         !farm
             .env
@@ -652,8 +675,8 @@ async fn a_python_slave_builds_through_the_master() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_slave_is_held_and_given_a_job_the_moment_one_arrives() {
     let farm = Farm::start(|_, timing| timing.idle_hold = Duration::from_secs(2)).await;
-    let (mut a, _) = farm.hello(hello()).await;
-    let (mut b, _) = farm.hello(hello()).await;
+    let (mut a, _) = farm.our_hello(hello()).await;
+    let (mut b, _) = farm.our_hello(hello()).await;
     assert_eq!(a.ask(idle()).await, build("foo"));
     assert_eq!(b.ask(idle()).await, build("bar"));
     assert_eq!(b.ask(built(false, vec![])).await, SlaveReply::Done);

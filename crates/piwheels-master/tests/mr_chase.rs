@@ -1,6 +1,6 @@
 //! MrChase over a real `ipc://` socket, with the protocol crate's REQ client, a real SQLite
 //! database, and the test itself answering FileJuggler's requests (recording what was
-//! asked).
+//! asked, and staging real wheels in the real output folder).
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use indexmap::IndexMap;
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{
-    FsRequest, Hub, Inboxes, SkipRequest, StatsMessage, WebRequest, supervise,
+    FsError, FsRequest, Hub, Inboxes, SkipRequest, StatsMessage, WebRequest, supervise,
 };
 use piwheels_master::mr_chase::MrChase;
 use piwheels_protocol::Message;
@@ -431,11 +431,47 @@ async fn malformed_requests_get_an_error_and_the_task_keeps_serving() {
     );
 }
 
+/// A real wheel's bytes (the same for a name every time).
+fn wheel_bytes(name: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut zip = zip::ZipWriter::new(&mut buf);
+        let options = zip::write::SimpleFileOptions::default();
+        zip.start_file("foo/__init__.py", options).unwrap();
+        zip.write_all(name.as_bytes()).unwrap();
+        zip.start_file("foo-1.0.dist-info/METADATA", options)
+            .unwrap();
+        zip.write_all(b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n")
+            .unwrap();
+        zip.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+/// Stages `file` (as FileJuggler would once it arrived) from [`wheel_bytes`].
+fn stage(
+    output: &piwheels_master::output::Output,
+    file: &FileState,
+    package: &str,
+    version: &str,
+) -> piwheels_master::output::Staged {
+    use std::io::Write;
+    let (mut handle, temp) = output.new_upload().unwrap();
+    handle.write_all(&wheel_bytes(&file.filename)).unwrap();
+    output.stage(handle, &temp, file, package, version).unwrap()
+}
+
 fn wheel(build_tag: &str, platform: &str) -> FileState {
+    let filename = format!("foo-1.0-{build_tag}-cp311-cp311-{platform}.whl");
+    let data = wheel_bytes(&filename);
     FileState {
-        filename: format!("foo-1.0-{build_tag}-cp311-cp311-{platform}.whl"),
-        filesize: 123,
-        filehash: "ab".repeat(32),
+        filehash: {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&data))
+        },
+        filesize: data.len() as i64,
+        filename,
         package_tag: "foo".into(),
         package_version_tag: "1.0".into(),
         py_version_tag: "cp311".into(),
@@ -497,11 +533,15 @@ async fn import_transfers_every_file_through_the_file_juggler() {
         error("unknown package version foo 9.9")
     );
 
-    // A FileJuggler that records what it is asked and fails the first verification.
+    // A FileJuggler that records what it is asked, fails the first verification, and
+    // stages the real wheels.
     let mut fs = std::mem::replace(&mut f.inboxes.fs, tokio::sync::mpsc::unbounded_channel().1);
+    let output = f.hub.output.clone();
+    output.prepare().unwrap();
     let juggler = tokio::spawn(async move {
         let mut asked = Vec::new();
         let mut verifies = 0;
+        let mut expected = None;
         while let Some(req) = fs.recv().await {
             match req {
                 FsRequest::Expect {
@@ -510,19 +550,26 @@ async fn import_transfers_every_file_through_the_file_juggler() {
                     reply,
                 } => {
                     asked.push(format!("EXPECT {slave_id} {}", file.filename));
+                    expected = Some(file);
                     let _ = reply.send(Ok(()));
                 }
                 FsRequest::Verify {
                     slave_id,
                     package,
+                    version,
                     reply,
                 } => {
                     verifies += 1;
-                    asked.push(format!("VERIFY {slave_id} {package}"));
+                    asked.push(format!("VERIFY {slave_id} {package} {version}"));
                     let _ = reply.send(if verifies == 1 {
-                        Err("hash mismatch".into())
+                        Err(FsError::Corrupt("hash mismatch".into()))
                     } else {
-                        Ok(())
+                        Ok(stage(
+                            &output,
+                            expected.as_ref().unwrap(),
+                            &package,
+                            &version,
+                        ))
                     });
                 }
                 FsRequest::Forget { slave_id } => asked.push(format!("FORGET {slave_id}")),
@@ -539,8 +586,8 @@ async fn import_transfers_every_file_through_the_file_juggler() {
         f.ask(ImportRequest::Import(build(files))).await,
         ImportReply::Send(a.clone())
     );
-    // Logged before the transfer, with slave id 0 and the target of the files.
-    assert!(db.version_files("foo", "1.0").await.unwrap().contains(&a));
+    // Unlike the original, nothing is recorded before every file is in.
+    assert!(db.version_files("foo", "1.0").await.unwrap().is_empty());
     assert_eq!(
         f.ask(ImportRequest::Sent).await,
         ImportReply::Send(a.clone()),
@@ -551,7 +598,18 @@ async fn import_transfers_every_file_through_the_file_juggler() {
         ImportReply::Send(b.clone())
     );
     f.web();
+    assert!(db.version_files("foo", "1.0").await.unwrap().is_empty());
     assert_eq!(f.ask(ImportRequest::Sent).await, done("IMPORT"));
+    // Recorded, with slave id 0 and the target of the files, and published.
+    assert!(db.version_files("foo", "1.0").await.unwrap().contains(&a));
+    let published = f.hub.output.simple().join("foo");
+    for name in [&a, &b] {
+        assert_eq!(
+            std::fs::read(published.join(name)).unwrap(),
+            wheel_bytes(name),
+            "{name} is published"
+        );
+    }
     let asked = tokio::time::timeout(Duration::from_secs(5), juggler)
         .await
         .unwrap()
@@ -560,11 +618,11 @@ async fn import_transfers_every_file_through_the_file_juggler() {
         asked,
         [
             format!("EXPECT 0 {a}"),
-            "VERIFY 0 foo".to_string(),
+            "VERIFY 0 foo 1.0".to_string(),
             format!("EXPECT 0 {a}"),
-            "VERIFY 0 foo".to_string(),
+            "VERIFY 0 foo 1.0".to_string(),
             format!("EXPECT 0 {b}"),
-            "VERIFY 0 foo".to_string(),
+            "VERIFY 0 foo 1.0".to_string(),
         ]
     );
     let web = f.web();
@@ -613,7 +671,9 @@ async fn an_import_whose_file_never_verifies_is_abandoned() {
         while let Some(req) = fs.recv().await {
             match req {
                 FsRequest::Expect { reply, .. } => drop(reply.send(Ok(()))),
-                FsRequest::Verify { reply, .. } => drop(reply.send(Err("bad".into()))),
+                FsRequest::Verify { reply, .. } => {
+                    drop(reply.send(Err(FsError::Corrupt("bad".into()))))
+                }
                 FsRequest::Forget { .. } => {}
             }
         }

@@ -115,12 +115,12 @@ async fn start_up_writes_the_fixed_pages_and_the_root_index() {
     assert_eq!(root_json["meta"]["api-version"], "1.1");
     assert_eq!(root_json["projects"][0]["name"], "alpha");
     assert_eq!(root_json["projects"][1]["name"], "zeta");
-    // A root index already there is left alone at start-up.
-    fs::write(f.out.join("simple/index.html"), "kept").unwrap();
+    // A root index a crash left wrong is written again at start-up.
+    fs::write(f.out.join("simple/index.html"), "stale").unwrap();
     let mut again =
         TheScribe::new(f.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
     again.load().await.unwrap();
-    assert_eq!(read(f.out.join("simple/index.html")), "kept");
+    assert_eq!(read(f.out.join("simple/index.html")), root);
     // Every file is world-readable and no temporary file is left.
     for entry in fs::read_dir(&f.out).unwrap() {
         let name = entry.unwrap().file_name();

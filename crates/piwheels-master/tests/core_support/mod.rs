@@ -179,18 +179,26 @@ pub fn sha256(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-/// The file state of `data` named `filename`.
+/// The file state of `data` named `filename`, with the tags its name says (`platform`
+/// where the name has none).
 pub fn file_state(filename: &str, data: &[u8], platform: &str) -> FileState {
     let parts: Vec<&str> = filename.trim_end_matches(".whl").split('-').collect();
+    let tag = |from_end: usize, default: &str| -> String {
+        if parts.len() >= 5 {
+            parts[parts.len() - from_end].into()
+        } else {
+            default.into()
+        }
+    };
     FileState {
         filename: filename.into(),
         filesize: data.len() as i64,
         filehash: sha256(data),
         package_tag: parts.first().copied().unwrap_or("").into(),
         package_version_tag: parts.get(1).copied().unwrap_or("").into(),
-        py_version_tag: "py3".into(),
-        abi_tag: "none".into(),
-        platform_tag: platform.into(),
+        py_version_tag: tag(3, "py3"),
+        abi_tag: tag(2, "none"),
+        platform_tag: tag(1, platform),
         requires_python: None,
         dependencies: IndexMap::new(),
         location: "/simple".into(),
@@ -259,13 +267,32 @@ pub async fn send_file(
     }
 }
 
-/// Every entry under `dir`, relative, sorted (symlinks not followed).
+/// The names in the output's staging folder (uploads and verified wheels), sorted.
+pub fn staging(env: &Env) -> Vec<String> {
+    let dir = env.simple().join(piwheels_master::output::STAGING);
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Every entry under `dir`, relative, sorted (symlinks not followed), but for the output's
+/// staging folder (see [`staging`]).
 pub fn tree(dir: &Path) -> Vec<String> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
         for e in entries.flatten() {
+            if e.file_name() == piwheels_master::output::STAGING {
+                continue;
+            }
             let p = e.path();
             out.push(p.strip_prefix(base).unwrap().display().to_string());
             if e.file_type().unwrap().is_dir() {

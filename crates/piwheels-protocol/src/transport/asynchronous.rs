@@ -78,6 +78,9 @@ macro_rules! configure {
         if let Some(hwm) = options.recv_hwm {
             builder = builder.set_rcvhwm(hwm);
         }
+        if let Some(id) = &options.routing_id {
+            builder = builder.set_identity(id.as_bytes());
+        }
         builder
     }};
 }
