@@ -10,7 +10,8 @@
 //! | `DELPKG pkg` | removes the package's directories and alias symlinks, rewrites the root index |
 //! | `LOG id text` | `logs/AAAA/BBBB/CCCC.txt.gz` (replacing any earlier one) |
 //! | `HOME stats` | `index.html`, `sitemap.xml`, `sitemap0.xml`… |
-//! | `SEARCH` | `packages.json` |
+//! | `SEARCH` (and at start) | `packages.json` |
+//! | the package list changed | `packages.json`, at most once per `rewrite-delay` window |
 //!
 //! Where this differs from the original, on purpose:
 //!
@@ -25,6 +26,9 @@
 //!   their file names (the original left wheels behind when the rows went first).
 //! - Requests waiting together are handled together: the project pages of different
 //!   packages are rendered in parallel and the root index is written once per batch.
+//! - The search index is written at start and follows the package list, coalesced (see
+//!   `the_scribe/search.rs`); the original wrote it only hourly, so the search page of a new
+//!   farm listed no package for an hour.
 //!
 //! Every file is written to a temporary name in its directory (mode 0644) and renamed over
 //! the target. Pages are not fsynced (they are rewritten from the database at will); build
@@ -36,6 +40,7 @@ mod files;
 mod json;
 mod model;
 mod pages;
+mod search;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -78,6 +83,8 @@ pub struct TheScribe {
     /// Every package's canonical name, for the root index; `None` until read from the
     /// database.
     packages: Option<BTreeSet<String>>,
+    /// The search index's counts and its owed rewrite.
+    search: search::SearchIndex,
 }
 
 impl std::fmt::Debug for TheScribe {
@@ -122,6 +129,7 @@ impl TheScribe {
             inbox,
             site,
             packages: None,
+            search: search::SearchIndex::default(),
         })
     }
 
@@ -311,8 +319,10 @@ impl TheScribe {
         Ok(true)
     }
 
-    /// Writes `simple/index.html` and `simple/index.json` from the package list.
-    async fn write_root(&self) -> Result<()> {
+    /// Writes `simple/index.html` and `simple/index.json` from the package list (which
+    /// changed, so the search index is owed a rewrite too).
+    async fn write_root(&mut self) -> Result<()> {
+        self.search.changed();
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
         let site = self.site.clone();
         blocking(move || {
@@ -395,10 +405,28 @@ impl TheScribe {
         .await
     }
 
-    async fn write_search(&self) -> Result<()> {
-        let index = self.hub.db.search_index().await?;
-        let path = self.site.out.join("packages.json");
-        blocking(move || write(&path, &json::search_index(&index))).await
+    /// Writes `packages.json`: with every package's downloads counted afresh when `full`
+    /// (`SEARCH`), else from the package list with the counts of the last full rewrite.
+    async fn write_search_index(&mut self, full: bool) -> Result<()> {
+        let written = async {
+            let index = if full {
+                let index = self.hub.db.search_index().await?;
+                self.search.keep(&index);
+                index
+            } else {
+                self.search.rows(self.hub.db.all_packages().await?)
+            };
+            let path = self.site.out.join("packages.json");
+            blocking(move || write(&path, &json::search_index(&index))).await
+        }
+        .await;
+        self.search
+            .wrote(tokio::time::Instant::now(), written.is_ok());
+        written
+    }
+
+    async fn write_search(&mut self) -> Result<()> {
+        self.write_search_index(true).await
     }
 }
 
@@ -571,9 +599,26 @@ impl Task for TheScribe {
     async fn run(&mut self) -> Result<()> {
         let quit = self.hub.quit.clone();
         self.load().await?;
+        if let Err(e) = self.write_search().await {
+            tracing::warn!(error = %e, "cannot write the search index at start");
+        }
+        let window = self.hub.config.effective_rewrite_delay();
         loop {
+            let due = self.search.due(window, tokio::time::Instant::now());
             let first = tokio::select! {
+                biased;
                 () = quit.cancelled() => return Ok(()),
+                () = async {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = self.write_search_index(false).await {
+                        tracing::warn!(error = %e, "cannot rewrite the search index");
+                    }
+                    continue;
+                }
                 req = self.inbox.recv() => match req {
                     Some(req) => req,
                     None => {
