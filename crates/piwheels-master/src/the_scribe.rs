@@ -600,7 +600,8 @@ impl Task for TheScribe {
         let quit = self.hub.quit.clone();
         self.load().await?;
         if let Err(e) = self.write_search().await {
-            tracing::warn!(error = %e, "cannot write the search index at start");
+            tracing::warn!(error = %e, "cannot write the search index at start; trying again");
+            self.search.changed();
         }
         let window = self.hub.config.effective_rewrite_delay();
         loop {
