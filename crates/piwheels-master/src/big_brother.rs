@@ -5,7 +5,8 @@
 //! swap, load and temperature into a [`MasterStats`], publishes it to monitors as `STATS`
 //! and keeps the last [`HISTORY`] for monitors that say `HELLO`. Every minute it asks for
 //! the homepage to be rewritten with the latest sample, and every hour (or when asked) for
-//! the search index.
+//! the search index with fresh download counts (TheScribe writes it at start, and again
+//! whenever the package list changes).
 //!
 //! Per-target counts are keyed `abi/platform` (`cp311/linux_armv7l`): a farm can build one
 //! ABI for several platforms.
@@ -241,7 +242,8 @@ impl Task for BigBrother {
         let mut stats = tokio::time::interval(self.timing.stats);
         let start = tokio::time::Instant::now();
         let mut home = tokio::time::interval_at(start + self.timing.home, self.timing.home);
-        let mut search = tokio::time::interval(self.timing.search);
+        // TheScribe writes the search index at start: the first is due an hour on.
+        let mut search = tokio::time::interval_at(start + self.timing.search, self.timing.search);
         for t in [&mut stats, &mut home, &mut search] {
             t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         }

@@ -10,7 +10,8 @@
 //! | `DELPKG pkg` | removes the package's directories and alias symlinks, rewrites the root index |
 //! | `LOG id text` | `logs/AAAA/BBBB/CCCC.txt.gz` (replacing any earlier one) |
 //! | `HOME stats` | `index.html`, `sitemap.xml`, `sitemap0.xml`… |
-//! | `SEARCH` | `packages.json` |
+//! | `SEARCH` (and at start) | `packages.json` |
+//! | the package list changed | `packages.json`, at most once per `rewrite-delay` window |
 //!
 //! Where this differs from the original, on purpose:
 //!
@@ -36,6 +37,9 @@
 //!   their file names (the original left wheels behind when the rows went first).
 //! - Requests waiting together are handled together: the project pages of different
 //!   packages are rendered in parallel and the root index is written once per batch.
+//! - The search index is written at start and follows the package list, coalesced (see
+//!   `the_scribe/search.rs`); the original wrote it only hourly, so the search page of a new
+//!   farm listed no package for an hour.
 //!
 //! Every file is written to a temporary name in its directory (mode 0644) and renamed over
 //! the target. Pages are not fsynced (they are rewritten from the database at will); build
@@ -47,6 +51,7 @@ mod files;
 mod json;
 mod model;
 mod pages;
+mod search;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -92,8 +97,6 @@ struct Owed {
     root: bool,
     /// The homepage (BigBrother is asked for new statistics).
     home: bool,
-    /// The search index.
-    search: bool,
     /// Package pages (the database's journal says which).
     pages: bool,
     /// Build logs, by build id.
@@ -102,7 +105,7 @@ struct Owed {
 
 impl Owed {
     fn any(&self) -> bool {
-        self.statics || self.root || self.home || self.search || self.pages || !self.logs.is_empty()
+        self.statics || self.root || self.home || self.pages || !self.logs.is_empty()
     }
 }
 
@@ -126,6 +129,8 @@ pub struct TheScribe {
     /// What is owed after a failure, and when to try again.
     owed: Owed,
     retry: Option<(tokio::time::Instant, std::time::Duration)>,
+    /// The search index's counts and its owed rewrite.
+    search: search::SearchIndex,
 }
 
 impl std::fmt::Debug for TheScribe {
@@ -167,6 +172,7 @@ impl TheScribe {
             packages: None,
             owed: Owed::default(),
             retry: None,
+            search: search::SearchIndex::default(),
         };
         if let Err(e) = write_statics(&scribe.site) {
             tracing::error!(error = %e, "cannot write the fixed pages; they will be written later");
@@ -250,7 +256,8 @@ impl TheScribe {
             WebRequest::Search => {
                 let r = self.write_search().await;
                 if r.is_err() {
-                    self.owe(|o| o.search = true);
+                    // Written again a window later, from the package list.
+                    self.search.changed();
                 }
                 r
             }
@@ -274,12 +281,6 @@ impl TheScribe {
         {
             tracing::warn!(error = %e, "still cannot write the root index");
             self.owed.root = true;
-        }
-        if owed.search
-            && let Err(e) = self.write_search().await
-        {
-            tracing::warn!(error = %e, "still cannot write the search index");
-            self.owed.search = true;
         }
         if owed.home {
             // BigBrother has the statistics: it answers with a HOME request.
@@ -507,8 +508,10 @@ impl TheScribe {
         Ok(true)
     }
 
-    /// Writes `simple/index.html` and `simple/index.json` from the package list.
-    async fn write_root(&self) -> Result<()> {
+    /// Writes `simple/index.html` and `simple/index.json` from the package list (which
+    /// changed, so the search index is owed a rewrite too).
+    async fn write_root(&mut self) -> Result<()> {
+        self.search.changed();
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
         let site = self.site.clone();
         blocking(move || {
@@ -591,10 +594,28 @@ impl TheScribe {
         .await
     }
 
-    async fn write_search(&self) -> Result<()> {
-        let index = self.hub.db.search_index().await?;
-        let path = self.site.out.join("packages.json");
-        blocking(move || write(&path, &json::search_index(&index))).await
+    /// Writes `packages.json`: with every package's downloads counted afresh when `full`
+    /// (`SEARCH`), else from the package list with the counts of the last full rewrite.
+    async fn write_search_index(&mut self, full: bool) -> Result<()> {
+        let written = async {
+            let index = if full {
+                let index = self.hub.db.search_index().await?;
+                self.search.keep(&index);
+                index
+            } else {
+                self.search.rows(self.hub.db.all_packages().await?)
+            };
+            let path = self.site.out.join("packages.json");
+            blocking(move || write(&path, &json::search_index(&index))).await
+        }
+        .await;
+        self.search
+            .wrote(tokio::time::Instant::now(), written.is_ok());
+        written
+    }
+
+    async fn write_search(&mut self) -> Result<()> {
+        self.write_search_index(true).await
     }
 }
 
@@ -797,10 +818,28 @@ impl Task for TheScribe {
         let quit = self.hub.quit.clone();
         let retry_now = Arc::clone(&self.hub.retry_output);
         self.load().await?;
+        if let Err(e) = self.write_search().await {
+            tracing::warn!(error = %e, "cannot write the search index at start; trying again");
+            self.search.changed();
+        }
+        let window = self.hub.config.effective_rewrite_delay();
         loop {
             let retry_at = self.retry.map(|(at, _)| at);
+            let due = self.search.due(window, tokio::time::Instant::now());
             let first = tokio::select! {
+                biased;
                 () = quit.cancelled() => return Ok(()),
+                () = async {
+                    match due {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if let Err(e) = self.write_search_index(false).await {
+                        tracing::warn!(error = %e, "cannot rewrite the search index");
+                    }
+                    continue;
+                }
                 req = self.inbox.recv() => match req {
                     Some(req) => req,
                     None => {

@@ -17,6 +17,9 @@
 //!   accept gzip, and inflated for those that do not.
 //! - Every answer has `Access-Control-Allow-Origin: *`. Range and conditional requests are
 //!   answered by tower-http's file service.
+//! - Every accepted connection has `TCP_NODELAY` (see [`configure_connection`]): without
+//!   it, each request after the first on a kept-alive connection (pip and uv reuse theirs)
+//!   waited about 40 ms.
 
 use std::ffi::OsStr;
 use std::io::Read;
@@ -30,6 +33,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use percent_encoding::percent_decode_str;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -105,11 +109,26 @@ impl Task for WebServer {
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
+        let listener = listener.tap_io(configure_connection);
         let app = WebServer::router(&self.hub.config.output_path)?;
         axum::serve(listener, app)
             .with_graceful_shutdown(self.hub.quit.clone().cancelled_owned())
             .await
             .map_err(|e| Error::Other(format!("the web server failed: {e}")))
+    }
+}
+
+/// Sets up a connection the server has just accepted: turns on `TCP_NODELAY`, so what the
+/// server writes leaves at once.
+///
+/// hyper writes an answer's head and its body (tower-http's file stream) separately. With
+/// Nagle's algorithm on, the body then waits in the kernel until the client acknowledges
+/// the head, and a client on a kept-alive connection delays that acknowledgement (delayed
+/// ACK, up to 40 ms on Linux): every request after the first on a connection took ~40 ms.
+/// A failure is logged; the connection is served anyway.
+pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::warn!(error = %e, "cannot set TCP_NODELAY on an HTTP connection");
     }
 }
 
