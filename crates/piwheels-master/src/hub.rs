@@ -252,8 +252,54 @@ pub enum SlaveCommand {
 }
 
 /// The build queue TheArchitect publishes: per target, the (package, version) jobs in the
-/// order they should be handed out.
-pub type BuildQueue = BTreeMap<Target, Vec<(String, String)>>;
+/// order they should be handed out (the map it derefs to), and when the read that gave
+/// them began, so SlaveDriver can tell a queue read before a build was logged from one
+/// read after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildQueue {
+    jobs: BTreeMap<Target, Vec<(String, String)>>,
+    read_at: std::time::Instant,
+}
+
+impl BuildQueue {
+    /// An empty queue, read now.
+    pub fn new() -> Self {
+        Self::read(BTreeMap::new(), std::time::Instant::now())
+    }
+
+    /// The jobs of a read of the database that began at `read_at`.
+    pub fn read(
+        jobs: BTreeMap<Target, Vec<(String, String)>>,
+        read_at: std::time::Instant,
+    ) -> Self {
+        BuildQueue { jobs, read_at }
+    }
+
+    /// When the read that gave this queue began.
+    pub fn read_at(&self) -> std::time::Instant {
+        self.read_at
+    }
+}
+
+impl Default for BuildQueue {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::ops::Deref for BuildQueue {
+    type Target = BTreeMap<Target, Vec<(String, String)>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.jobs
+    }
+}
+
+impl std::ops::DerefMut for BuildQueue {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.jobs
+    }
+}
 
 /// The sending ends of the channels, and what every task shares. Cheap to clone.
 #[derive(Clone)]

@@ -38,11 +38,13 @@ impl TheArchitect {
 
     /// Reads the queue and its sizes and publishes them.
     async fn refresh(&mut self) {
+        let read_at = std::time::Instant::now();
         match self.hub.db.build_queue(QUEUE_LIMIT).await {
             Ok(queue) => {
                 let jobs: usize = queue.values().map(Vec::len).sum();
                 tracing::debug!(targets = queue.len(), jobs, "build queue read");
-                self.queue.send_replace(Arc::new(queue));
+                self.queue
+                    .send_replace(Arc::new(BuildQueue::read(queue, read_at)));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the build queue");

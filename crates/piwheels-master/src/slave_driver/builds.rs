@@ -215,7 +215,11 @@ impl SlaveDriver {
         };
         let delay = self.timing.retry_delay;
         let slave_id = pending.build.built_by;
-        let package = pending.build.package.clone();
+        let (target, package, version) = (
+            pending.build.target.clone(),
+            pending.build.package.clone(),
+            pending.build.version.clone(),
+        );
         let status = pending.build.status;
         tokio::spawn(async move {
             let result = log_and_publish(&hub, pending, attempts, delay).await;
@@ -223,7 +227,9 @@ impl SlaveDriver {
                 peer,
                 token,
                 slave_id,
+                target,
                 package,
+                version,
                 status,
                 result,
             });
@@ -244,7 +250,11 @@ impl SlaveDriver {
             let mut logged = 0;
             while let Some(pending) = queue.pop_front() {
                 let slave_id = pending.build.built_by;
-                let package = pending.build.package.clone();
+                let (target, package, version) = (
+                    pending.build.target.clone(),
+                    pending.build.package.clone(),
+                    pending.build.version.clone(),
+                );
                 let status = pending.build.status;
                 let result = log_and_publish(&hub, pending, 1, std::time::Duration::ZERO).await;
                 match result {
@@ -258,7 +268,9 @@ impl SlaveDriver {
                             peer: Identity::new(Vec::new()),
                             token: None,
                             slave_id,
+                            target,
                             package,
+                            version,
                             status,
                             result,
                         });
@@ -313,13 +325,19 @@ impl SlaveDriver {
                 peer,
                 token,
                 slave_id,
+                target,
                 package,
+                version,
                 status,
                 result,
             } => {
                 match result {
                     Logged::Done(build_id) => {
                         tracing::info!(slave = slave_id, package = %package, build_id, status, "build logged");
+                        // The database's queue says what is left to do now: the job is kept out
+                        // only until a queue read after this (a rebuild asked for later goes
+                        // out at once).
+                        self.jobs.logged(&target, &package, &version);
                         self.hub.web(if status {
                             WebRequest::Published(package)
                         } else {

@@ -1,5 +1,6 @@
 //! SlaveDriver's job lists: TheArchitect's queue per target, less what was handed out
-//! recently (for the slave's build timeout) and what was deleted (for an hour).
+//! recently (for the slave's build timeout, or until a queue read after its build was
+//! logged) and what was deleted (for an hour).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ pub(super) struct Jobs {
     lists: BTreeMap<Target, VecDeque<(String, String)>>,
     /// Jobs handed out, until when they stay out.
     handed: HashMap<(Target, String, String), Instant>,
+    /// Jobs whose builds were logged, and when: out until a queue read after that.
+    logged: HashMap<(Target, String, String), Instant>,
     /// Deleted packages (`None`) and versions, until when they stay out.
     deleted: HashMap<(String, Option<String>), Instant>,
 }
@@ -28,16 +31,17 @@ impl Jobs {
             queue,
             lists: BTreeMap::new(),
             handed: HashMap::new(),
+            logged: HashMap::new(),
             deleted: HashMap::new(),
         }
     }
 
     fn excluded(&self, target: &Target, package: &str, version: &str, now: Instant) -> bool {
         let live = |until: Option<&Instant>| until.is_some_and(|u| *u > now);
-        live(
-            self.handed
-                .get(&(target.clone(), package.to_owned(), version.to_owned())),
-        ) || live(self.deleted.get(&(package.to_owned(), None)))
+        let key = (target.clone(), package.to_owned(), version.to_owned());
+        live(self.handed.get(&key))
+            || self.logged.contains_key(&key)
+            || live(self.deleted.get(&(package.to_owned(), None)))
             || live(
                 self.deleted
                     .get(&(package.to_owned(), Some(version.to_owned()))),
@@ -50,6 +54,9 @@ impl Jobs {
             return;
         }
         let queue = Arc::clone(&self.queue.borrow_and_update());
+        // A queue read after a build was logged has the build's effect in it.
+        let read_at = queue.read_at();
+        self.logged.retain(|_, at| *at >= read_at);
         let now = Instant::now();
         let lists = queue
             .iter()
@@ -88,6 +95,15 @@ impl Jobs {
             );
             return Some((package, version));
         }
+    }
+
+    /// A job's build was logged: the database's queue now says what is left of it, so it
+    /// stays out only until a queue read after now arrives (a rebuild asked for later then
+    /// goes out at once).
+    pub(super) fn logged(&mut self, target: &Target, package: &str, version: &str) {
+        let key = (target.clone(), package.to_owned(), version.to_owned());
+        self.handed.remove(&key);
+        self.logged.insert(key, Instant::now());
     }
 
     /// A package (`version` `None`) or version was deleted: out of every list for `hold`.
@@ -178,6 +194,23 @@ mod tests {
         assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
         assert_eq!(jobs.take(&t, hour), None);
         jobs.release(&t, "a", "1");
+        assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
+    }
+
+    #[test]
+    fn a_logged_job_stays_out_until_a_queue_read_after_the_log() {
+        let t = Target::new("cp311", "linux_x86_64");
+        let hour = Duration::from_secs(3600);
+        let (tx, rx) = watch::channel(queue(&[("a", "1")]));
+        let mut jobs = Jobs::new(rx);
+        assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
+        // A queue read before the log still has the job: it stays out.
+        let stale = queue(&[("a", "1")]);
+        jobs.logged(&t, "a", "1");
+        tx.send(stale).unwrap();
+        assert_eq!(jobs.take(&t, hour), None);
+        // A read after the log has it again (a rebuild was asked for): out it goes.
+        tx.send(queue(&[("a", "1")])).unwrap();
         assert_eq!(jobs.take(&t, hour), Some(("a".into(), "1".into())));
     }
 

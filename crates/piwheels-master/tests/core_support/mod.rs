@@ -2,6 +2,8 @@
 //! directory, real wheels, and a real file-transfer client.
 #![allow(dead_code)]
 
+pub mod farm;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
