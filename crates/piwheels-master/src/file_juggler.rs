@@ -19,7 +19,11 @@
 //!   keyed by its slave id, and is checked (no `/`, `..` or NUL, a `.whl` name, a canonical
 //!   package name) so nothing can land outside the output directory;
 //! - malformed frames (a `HELLO` without an id, a non-numeric offset, a missing data
-//!   frame) are logged and dropped; the task never dies of them;
+//!   frame) are logged and dropped; the task never dies of them, and the warnings about
+//!   each peer are [rate-limited](crate::log_limit);
+//! - a chunk that carries no bytes, or answers a `FETCH` short, is refused and earns no
+//!   new `FETCH`, and the transfer backs off (see [`TransferState`]): a client cannot
+//!   make the master spin;
 //! - a zero-byte file is complete at once;
 //! - a transfer never shows up half-done: the temporary file is removed when a new
 //!   `EXPECT` replaces it, when verification fails, and (for those left by a killed master)
@@ -31,7 +35,9 @@ mod publish;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferFile, TransferState};
 use piwheels_protocol::transport::asynchronous::RawRouter;
@@ -40,6 +46,7 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{FsRequest, Hub, StatsMessage, Task};
+use crate::log_limit::PeerWarnings;
 
 pub use publish::{TEMP_PREFIX, check_filename, check_package, statvfs};
 
@@ -79,6 +86,8 @@ pub struct FileJuggler {
     transfers: HashMap<u64, Transfer>,
     /// Which transfer each DEALER identity is sending.
     peers: HashMap<Identity, u64>,
+    /// The rate limit on warnings about peers' frames.
+    warnings: PeerWarnings<Identity>,
 }
 
 impl std::fmt::Debug for FileJuggler {
@@ -117,6 +126,7 @@ impl FileJuggler {
             simple,
             transfers: HashMap::new(),
             peers: HashMap::new(),
+            warnings: PeerWarnings::new(Self::NAME),
         })
     }
 
@@ -139,8 +149,9 @@ impl FileJuggler {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
             return Err(format!(
-                "{}: the hash {:?} is not a lowercase hex SHA-256",
-                file.filename, file.filehash
+                "{}: the hash {} is not a lowercase hex SHA-256",
+                file.filename,
+                Quoted::str(&file.filehash)
             ));
         }
         if let Some(old) = self.transfers.remove(&id) {
@@ -260,7 +271,9 @@ impl FileJuggler {
         let frame = match ClientFrame::parse(frames) {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                if self.warnings.allow(&peer) {
+                    tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                }
                 return Ok(());
             }
         };
@@ -269,12 +282,16 @@ impl FileJuggler {
                 if let Some(current) = current
                     && current != slave_id
                 {
-                    tracing::warn!(peer = %peer, slave = slave_id, sending_for = current,
-                        "HELLO for another slave on a transfer under way; dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = slave_id, sending_for = current,
+                            "HELLO for another slave on a transfer under way; dropped");
+                    }
                     return Ok(());
                 }
                 let Some(t) = self.transfers.get_mut(&slave_id) else {
-                    tracing::warn!(peer = %peer, slave = slave_id, "HELLO from a slave with no transfer expected; dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = slave_id, "HELLO from a slave with no transfer expected; dropped");
+                    }
                     return Ok(());
                 };
                 if t.peer.as_ref() != Some(&peer) {
@@ -297,7 +314,10 @@ impl FileJuggler {
             self.peers.remove(&peer);
             return Ok(());
         };
-        if let Err(e) = t.data.handle(&frame) {
+        // A refused chunk earns no FETCH: nothing below is sent for it.
+        if let Err(e) = t.data.handle(&frame, Instant::now())
+            && self.warnings.allow(&peer)
+        {
             tracing::warn!(peer = %peer, slave = id, file = %t.file.filename, error = %e, "chunk refused");
         }
         let mut out = Vec::new();
@@ -334,7 +354,9 @@ impl Task for FileJuggler {
                 msg = self.router.recv() => match msg? {
                     (peer, Ok(frames)) => self.handle_frames(peer, &frames).await?,
                     (peer, Err(e)) => {
-                        tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                        if self.warnings.allow(&peer) {
+                            tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                        }
                     }
                 },
             }

@@ -22,7 +22,9 @@
 //!   their replies meanwhile; a database error while logging is retried, then logged
 //!   loudly, and the slave is still answered;
 //! - an invalid message from a known slave is answered (so the slave never waits five
-//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building.
+//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building;
+//! - warnings about a peer's bad input are [rate-limited](crate::log_limit) per peer, and
+//!   what a slave says about itself is [quoted and cut short](piwheels_protocol::quote).
 
 mod builds;
 
@@ -39,6 +41,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::Message;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
 use piwheels_protocol::states::SlaveState;
 use piwheels_protocol::transport::asynchronous::Router;
@@ -47,6 +50,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
 use crate::hub::{BuildQueue, Hub, SkipRequest, SlaveCommand, Task};
+use crate::log_limit::PeerWarnings;
 
 use self::jobs::Jobs;
 
@@ -182,6 +186,8 @@ pub struct SlaveDriver {
     queue_watch: watch::Receiver<Arc<BuildQueue>>,
     /// Wakes the held requests when the master is paused.
     paused_watch: watch::Receiver<bool>,
+    /// The rate limit on warnings about peers' messages.
+    warnings: PeerWarnings<Identity>,
 }
 
 impl std::fmt::Debug for SlaveDriver {
@@ -225,6 +231,7 @@ impl SlaveDriver {
             parked: Vec::new(),
             queue_watch,
             paused_watch,
+            warnings: PeerWarnings::new(Self::NAME),
         })
     }
 
@@ -323,7 +330,9 @@ impl SlaveDriver {
             Ok(request) => request,
             Err(e) => {
                 let Some(slave) = self.slaves.get_mut(&peer) else {
-                    tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                    }
                     return Ok(());
                 };
                 slave.state.last_seen = now;
@@ -332,7 +341,9 @@ impl SlaveDriver {
                     slave.state.last_reply,
                     Some(SlaveReply::Ack(_) | SlaveReply::Sleep(_) | SlaveReply::Done)
                 );
-                tracing::warn!(slave = id, error = %e, "invalid message from slave");
+                if self.warnings.allow(&peer) {
+                    tracing::warn!(slave = id, error = %e, "invalid message from slave");
+                }
                 let reply = if idle {
                     SlaveReply::Sleep(false)
                 } else {
@@ -346,7 +357,9 @@ impl SlaveDriver {
             return match request {
                 SlaveRequest::Hello(hello) => self.hello(peer, hello, now).await,
                 other => {
-                    tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                    }
                     Ok(())
                 }
             };
@@ -357,26 +370,30 @@ impl SlaveDriver {
         if slave.busy.is_some() {
             // A REQ socket cannot send again before its reply: this is a new socket with a
             // recycled identity, or a broken peer.
-            tracing::warn!(
-                slave = id,
-                msg = request.name(),
-                "request while its last one is being answered; dropped"
-            );
+            if self.warnings.allow(&peer) {
+                tracing::warn!(
+                    slave = id,
+                    msg = request.name(),
+                    "request while its last one is being answered; dropped"
+                );
+            }
             return Ok(());
         }
         tracing::debug!(slave = id, msg = request.name(), "request");
         if !slave.state.accepts(&request) {
-            tracing::warn!(
-                slave = id,
-                msg = request.name(),
-                last_reply = slave
-                    .state
-                    .last_reply
-                    .as_ref()
-                    .map(|r| r.name())
-                    .unwrap_or("none"),
-                "protocol error: message out of order; telling the slave to die"
-            );
+            if self.warnings.allow(&peer) {
+                tracing::warn!(
+                    slave = id,
+                    msg = request.name(),
+                    last_reply = slave
+                        .state
+                        .last_reply
+                        .as_ref()
+                        .map(|r| r.name())
+                        .unwrap_or("none"),
+                    "protocol error: message out of order; telling the slave to die"
+                );
+            }
             return self.reply(&peer, SlaveReply::Die).await;
         }
         match request {
@@ -412,7 +429,8 @@ impl SlaveDriver {
     async fn hello(&mut self, peer: Identity, hello: SlaveHello, now: DateTime<Utc>) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
-        tracing::info!(slave = id, label = %hello.label, abi = %hello.abi, platform = %hello.platform, "new slave");
+        tracing::info!(slave = id, label = %Quoted::str(&hello.label), abi = %Quoted::str(&hello.abi),
+            platform = %Quoted::str(&hello.platform), "new slave");
         let state = SlaveState::new(id, hello, now);
         self.publish(SlaveEvent::hello(id, now, &state.hello));
         self.slaves.insert(
@@ -449,12 +467,15 @@ impl SlaveDriver {
         if !self.enabled.contains(&target) && !self.jobs.has_target(&target) {
             if !slave.warned_target {
                 slave.warned_target = true;
-                tracing::warn!(
-                    "slave {} ({}) builds for {target}, which is not an enabled build target; \
-                     enable it with piw-initdb or the master's --target option",
-                    slave.state.slave_id,
-                    slave.label()
-                );
+                if self.warnings.allow(peer) {
+                    tracing::warn!(
+                        "slave {} ({}) builds for {}, which is not an enabled build target; \
+                         enable it with piw-initdb or the master's --target option",
+                        slave.state.slave_id,
+                        Quoted::str(slave.label()),
+                        piwheels_protocol::quote::cut(&target.to_string(), 200)
+                    );
+                }
             }
             return SlaveReply::Sleep(false);
         }
@@ -664,7 +685,7 @@ impl SlaveDriver {
             .collect();
         for peer in expired {
             if let Some(s) = self.slaves.remove(&peer) {
-                tracing::warn!(slave = s.state.slave_id, label = %s.label(), "slave silent past its busy timeout; forgotten");
+                tracing::warn!(slave = s.state.slave_id, label = %Quoted::str(s.label()), "slave silent past its busy timeout; forgotten");
                 self.lost(&s);
                 self.publish(SlaveEvent::reply(s.state.slave_id, now, &SlaveReply::Die));
             }

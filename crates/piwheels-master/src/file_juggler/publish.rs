@@ -20,7 +20,12 @@ const MAX_METADATA: u64 = 16 << 20;
 /// Checks a wheel's file name: a plain name (no `/`, no NUL, not `.` or `..`, no `..` in
 /// it), ending `.whl`, not hidden, so it can only land inside its package's directory.
 pub fn check_filename(name: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("refusing the file name {name:?}: {why}"));
+    let bad = |why: &str| {
+        Err(format!(
+            "refusing the file name {}: {why}",
+            piwheels_protocol::quote::Quoted::str(name)
+        ))
+    };
     if name.is_empty() {
         return bad("it is empty");
     }
