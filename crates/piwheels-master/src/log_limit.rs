@@ -215,7 +215,7 @@ fn cap_summaries(mut due: Vec<Suppressed>) -> Vec<Suppressed> {
     if due.len() <= MAX_SUMMARIES {
         return due;
     }
-    due.sort_by(|a, b| b.count.cmp(&a.count));
+    due.sort_by_key(|s| std::cmp::Reverse(s.count));
     let rest = due.split_off(MAX_SUMMARIES);
     due.push(Suppressed {
         peer: None,
@@ -236,8 +236,14 @@ fn log(task: &'static str, window: Duration, due: Vec<Suppressed>) {
         match s.peer {
             Some(peer) => tracing::warn!(task, %peer, suppressed = s.count,
                 "suppressed {} more warnings from {peer} in {period}", s.count),
-            None => tracing::warn!(task, peers = s.peers, suppressed = s.count,
-                "suppressed {} more warnings from {} other peers in {period}", s.count, s.peers),
+            None => tracing::warn!(
+                task,
+                peers = s.peers,
+                suppressed = s.count,
+                "suppressed {} more warnings from {} other peers in {period}",
+                s.count,
+                s.peers
+            ),
         }
     }
 }
@@ -287,7 +293,9 @@ impl<K: Hash + Eq + Clone + Display + Send + 'static> PeerWarnings<K> {
         if self.timer.is_none()
             && let Ok(rt) = tokio::runtime::Handle::try_current()
         {
-            let every = FLUSH_EVERY.min(self.window / 2).max(Duration::from_millis(10));
+            let every = FLUSH_EVERY
+                .min(self.window / 2)
+                .max(Duration::from_millis(10));
             self.timer = Some(rt.spawn(flush_timer(
                 Arc::downgrade(&self.inner),
                 self.task,
@@ -471,6 +479,9 @@ mod tests {
         }
         drop(warnings);
         let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-        assert!(text.contains("suppressed 4 more warnings from peer-2"), "{text}");
+        assert!(
+            text.contains("suppressed 4 more warnings from peer-2"),
+            "{text}"
+        );
     }
 }

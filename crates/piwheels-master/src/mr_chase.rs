@@ -258,7 +258,10 @@ impl MrChase {
         let canon = canonicalize_name(&display);
         let version = r.version.trim().to_owned();
         if version.is_empty() || version.chars().count() > 200 {
-            return Ok(error(format!("invalid version {}", Quoted::str(&r.version))));
+            return Ok(error(format!(
+                "invalid version {}",
+                Quoted::str(&r.version)
+            )));
         }
         if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
             return Ok(e);

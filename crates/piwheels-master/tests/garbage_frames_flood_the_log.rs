@@ -92,7 +92,10 @@ fn garbage_payload(rng: &mut Rng, i: usize, known: &str) -> Vec<u8> {
             rng.bytes(len)
         }
         2 => {
-            let name = { let n = 50 + rng.below(5000); rng.letters(n) };
+            let name = {
+                let n = 50 + rng.below(5000);
+                rng.letters(n)
+            };
             cbor(|e| {
                 e.array(2);
                 e.text(&name);
@@ -105,7 +108,10 @@ fn garbage_payload(rng: &mut Rng, i: usize, known: &str) -> Vec<u8> {
             e.int(1);
         }),
         4 => {
-            let key = { let n = 1000 + rng.below(4000); rng.letters(n) };
+            let key = {
+                let n = 1000 + rng.below(4000);
+                rng.letters(n)
+            };
             cbor(|e| {
                 e.array(2);
                 e.text(known);
@@ -115,7 +121,10 @@ fn garbage_payload(rng: &mut Rng, i: usize, known: &str) -> Vec<u8> {
             })
         }
         5 => {
-            let text = { let n = 1000 + rng.below(4000); rng.letters(n) };
+            let text = {
+                let n = 1000 + rng.below(4000);
+                rng.letters(n)
+            };
             cbor(|e| {
                 e.array(2);
                 e.text(known);
@@ -125,7 +134,10 @@ fn garbage_payload(rng: &mut Rng, i: usize, known: &str) -> Vec<u8> {
             })
         }
         6 => {
-            let name = { let n = 100 + rng.below(3000); rng.letters(n) };
+            let name = {
+                let n = 100 + rng.below(3000);
+                rng.letters(n)
+            };
             cbor(|e| e.text(&name))
         }
         7 => {
@@ -136,7 +148,10 @@ fn garbage_payload(rng: &mut Rng, i: usize, known: &str) -> Vec<u8> {
             out
         }
         _ => {
-            let name = { let n = 20 + rng.below(200); rng.letters(n) };
+            let name = {
+                let n = 20 + rng.below(200);
+                rng.letters(n)
+            };
             cbor(|e| {
                 e.array(3);
                 e.text(&name);
@@ -193,7 +208,10 @@ fn file_garbage(rng: &mut Rng, i: usize) -> Vec<Vec<u8>> {
             vec![b"CHUNK".to_vec(), rng.bytes(len), b"data".to_vec()]
         }
         4 => vec![b"CHUNK".to_vec(), b"5".to_vec(), rng.bytes(100)],
-        5 => vec![b"HELLO".to_vec(), (rng.below(1000) + 1).to_string().into_bytes()],
+        5 => vec![
+            b"HELLO".to_vec(),
+            (rng.below(1000) + 1).to_string().into_bytes(),
+        ],
         6 => {
             let len = 100 + rng.below(5000);
             vec![rng.letters(len).into_bytes()]
@@ -255,13 +273,16 @@ fn slave_reply(frames: &[Vec<u8>], what: &str) -> SlaveReply {
     SlaveReply::decode(&frames[1]).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
+/// Checks one reply of the master (its frames).
+type CheckReply = dyn Fn(&[Vec<u8>]);
+
 /// Sends `count` messages made by `make`; with `replies`, reads one reply to each after
 /// each batch (so the master's replies never overflow the socket's queue and get
 /// dropped), checks it with `check` and returns the longest.
 fn flood_in_batches(
     s: &zmq::Socket,
     count: usize,
-    replies: Option<&dyn Fn(&[Vec<u8>])>,
+    replies: Option<&CheckReply>,
     what: &str,
     mut make: impl FnMut(usize) -> Vec<Vec<u8>>,
 ) -> usize {
@@ -314,7 +335,11 @@ fn flood_slave_queue(endpoint: String) {
     );
     // A HELLO whose label is 100 KB, from a new peer.
     let big = socket(&ctx, zmq::DEALER, &endpoint);
-    send(&big, &request(&slave_hello("L".repeat(100_000))), "big HELLO");
+    send(
+        &big,
+        &request(&slave_hello("L".repeat(100_000))),
+        "big HELLO",
+    );
     let ack = slave_reply(&recv(&big, "big HELLO"), "big HELLO");
     assert!(matches!(ack, SlaveReply::Ack(_)), "{ack:?}");
     // The master still serves: a real IDLE gets a real answer.
@@ -409,7 +434,11 @@ fn flood_control(endpoint: String, status: String) {
             Instant::now() < deadline,
             "no HELLO from the master after the flood"
         );
-        send(&push, &[ControlMessage::Hello.encode().unwrap()], "control HELLO");
+        send(
+            &push,
+            &[ControlMessage::Hello.encode().unwrap()],
+            "control HELLO",
+        );
         while let Ok(frames) = sub.recv_multipart(0) {
             if let Ok(StatusMessage::Hello(_)) = StatusMessage::decode(&frames[0]) {
                 return;
