@@ -21,7 +21,11 @@
 //!   output directory, or in another package's or version's place; a published wheel is
 //!   never replaced;
 //! - malformed frames (a `HELLO` without an id, a non-numeric offset, a missing data
-//!   frame) are logged and dropped; the task never dies of them;
+//!   frame) are logged and dropped; the task never dies of them, and the warnings about
+//!   each peer are [rate-limited](crate::log_limit);
+//! - a chunk that carries no bytes, or answers a `FETCH` short, is refused and earns no
+//!   new `FETCH`, and the transfer backs off (see [`TransferState`]): a client cannot
+//!   make the master spin;
 //! - a zero-byte file is complete at once;
 //! - a transfer never shows up half-done, nor a wheel before its row: the upload file is
 //!   removed when a new `EXPECT` replaces it, when verification fails, and (for those
@@ -32,7 +36,9 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::time::Instant;
 
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferFile, TransferState};
 use piwheels_protocol::transport::asynchronous::RawRouter;
@@ -41,7 +47,8 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::hub::{FsError, FsRequest, Hub, StatsMessage, Task};
-use crate::output::{Refusal, Staged, check_filename, quote, statvfs};
+use crate::log_limit::PeerWarnings;
+use crate::output::{Refusal, Staged, check_filename, statvfs};
 
 pub use crate::output::TEMP_PREFIX;
 
@@ -80,6 +87,8 @@ pub struct FileJuggler {
     transfers: HashMap<u64, Transfer>,
     /// Which transfer each DEALER identity is sending.
     peers: HashMap<Identity, u64>,
+    /// The rate limit on warnings about peers' frames.
+    warnings: PeerWarnings<Identity>,
 }
 
 impl std::fmt::Debug for FileJuggler {
@@ -117,6 +126,7 @@ impl FileJuggler {
             endpoint,
             transfers: HashMap::new(),
             peers: HashMap::new(),
+            warnings: PeerWarnings::new(Self::NAME),
         })
     }
 
@@ -134,7 +144,7 @@ impl FileJuggler {
         let size = u64::try_from(file.filesize).map_err(|_| {
             FsError::Invalid(format!(
                 "{}: negative size {}",
-                quote(&file.filename),
+                Quoted::str(&file.filename),
                 file.filesize
             ))
         })?;
@@ -146,8 +156,8 @@ impl FileJuggler {
         {
             return Err(FsError::Invalid(format!(
                 "{}: the hash {} is not a lowercase hex SHA-256",
-                quote(&file.filename),
-                quote(&file.filehash)
+                Quoted::str(&file.filename),
+                Quoted::str(&file.filehash)
             )));
         }
         if let Some(old) = self.transfers.remove(&id) {
@@ -194,7 +204,7 @@ impl FileJuggler {
         if !t.data.state().is_complete() {
             let why = format!(
                 "the transfer of {} from slave {slave_id} is not complete ({} of {} bytes missing)",
-                quote(&t.file.filename),
+                Quoted::str(&t.file.filename),
                 t.data.state().remaining(),
                 t.data.state().size()
             );
@@ -266,7 +276,9 @@ impl FileJuggler {
         let frame = match ClientFrame::parse(frames) {
             Ok(frame) => frame,
             Err(e) => {
-                tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                if self.warnings.allow(&peer) {
+                    tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                }
                 return Ok(());
             }
         };
@@ -275,12 +287,16 @@ impl FileJuggler {
                 if let Some(current) = current
                     && current != slave_id
                 {
-                    tracing::warn!(peer = %peer, slave = slave_id, sending_for = current,
-                        "HELLO for another slave on a transfer under way; dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = slave_id, sending_for = current,
+                            "HELLO for another slave on a transfer under way; dropped");
+                    }
                     return Ok(());
                 }
                 let Some(t) = self.transfers.get_mut(&slave_id) else {
-                    tracing::warn!(peer = %peer, slave = slave_id, "HELLO from a slave with no transfer expected; dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = slave_id, "HELLO from a slave with no transfer expected; dropped");
+                    }
                     return Ok(());
                 };
                 if t.peer.as_ref() != Some(&peer) {
@@ -303,7 +319,10 @@ impl FileJuggler {
             self.peers.remove(&peer);
             return Ok(());
         };
-        if let Err(e) = t.data.handle(&frame) {
+        // A refused chunk earns no FETCH: nothing below is sent for it.
+        if let Err(e) = t.data.handle(&frame, Instant::now())
+            && self.warnings.allow(&peer)
+        {
             tracing::warn!(peer = %peer, slave = id, file = %t.file.filename, error = %e, "chunk refused");
         }
         let mut out = Vec::new();
@@ -344,7 +363,7 @@ async fn verify(
     if let Some(f) = taken {
         t.discard();
         return Err(FsError::Refused(Refusal {
-            file: quote(&name),
+            file: Quoted::str(&name).to_string(),
             why: format!("already published by build {}", f.build_id),
         }));
     }
@@ -356,7 +375,12 @@ async fn verify(
     let (package, version) = (package.to_owned(), version.to_owned());
     tokio::task::spawn_blocking(move || output.stage(handle, &temp, &file, &package, &version))
         .await
-        .map_err(|e| FsError::Corrupt(format!("verification of {} failed: {e}", quote(&name))))?
+        .map_err(|e| {
+            FsError::Corrupt(format!(
+                "verification of {} failed: {e}",
+                Quoted::str(&name)
+            ))
+        })?
         .map_err(FsError::from)
 }
 
@@ -380,7 +404,9 @@ impl Task for FileJuggler {
                 msg = self.router.recv() => match msg? {
                     (peer, Ok(frames)) => self.handle_frames(peer, &frames).await?,
                     (peer, Err(e)) => {
-                        tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                        if self.warnings.allow(&peer) {
+                            tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
+                        }
                     }
                 },
             }

@@ -27,6 +27,7 @@ pub mod config;
 pub mod error;
 pub mod file_juggler;
 pub mod hub;
+pub mod log_limit;
 pub mod master;
 pub mod mr_chase;
 pub mod output;

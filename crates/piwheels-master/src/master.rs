@@ -21,6 +21,8 @@
 //! or removed ([`Output::recover`](crate::output::Output::recover)); once the tasks run,
 //! the output folder is checked against the database in the background
 //! ([`reconcile`](crate::output::reconcile)), and the log says what was put right.
+//! Warnings about invalid control messages are [rate-limited](crate::log_limit); a PULL
+//! socket cannot tell its peers apart, so they count as one peer, [`CONTROL_PEER`].
 //!
 //! The original refuses to run as root; this one only warns (containers and CI run as
 //! root).
@@ -45,6 +47,7 @@ use crate::config::MasterConfig;
 use crate::error::{Error, Result};
 use crate::file_juggler::FileJuggler;
 use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
+use crate::log_limit::PeerWarnings;
 use crate::mr_chase::MrChase;
 use crate::slave_driver::SlaveDriver;
 use crate::the_architect::TheArchitect;
@@ -59,6 +62,9 @@ pub const DISK_CHECK: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for each task to finish.
 pub const TASK_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The name the control socket's peers go by in rate-limited warnings.
+pub const CONTROL_PEER: &str = "the control socket's peers";
 
 /// A running master (see the module docs).
 pub struct Master {
@@ -78,6 +84,8 @@ pub struct Master {
     monitor_paused: bool,
     /// The disk guard paused everything.
     disk_paused: bool,
+    /// The rate limit on warnings about control messages.
+    warnings: PeerWarnings<&'static str>,
 }
 
 impl std::fmt::Debug for Master {
@@ -202,6 +210,7 @@ impl Master {
             web_addr,
             monitor_paused: false,
             disk_paused: false,
+            warnings: PeerWarnings::new("master"),
         })
     }
 
@@ -282,7 +291,9 @@ impl Master {
                         }
                     }
                     Err(e) if e.is_protocol() => {
-                        tracing::warn!(error = %e, "invalid control message dropped");
+                        if self.warnings.allow(&CONTROL_PEER) {
+                            tracing::warn!(error = %e, "invalid control message dropped");
+                        }
                     }
                     Err(e) => break Err(e.into()),
                 },

@@ -19,12 +19,14 @@ use piwheels_protocol::import::{
     AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
     RemovePackage, RemoveVersion,
 };
+use piwheels_protocol::quote::{self, Quoted};
 use piwheels_protocol::states::{Build, BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
+use crate::log_limit::PeerWarnings;
 use crate::output::{Staged, wheel};
 
 /// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
@@ -108,6 +110,8 @@ pub struct MrChase {
     router: Router<ImportProtocol>,
     imports: HashMap<Identity, Import>,
     grace: Duration,
+    /// The rate limit on warnings about tools' requests.
+    warnings: PeerWarnings<Identity>,
 }
 
 impl std::fmt::Debug for MrChase {
@@ -145,6 +149,7 @@ impl MrChase {
             router,
             imports: HashMap::new(),
             grace: DELETE_GRACE,
+            warnings: PeerWarnings::new(Self::NAME),
         })
     }
 
@@ -204,14 +209,23 @@ impl MrChase {
         aliases
             .iter()
             .find(|a| canonicalize_name(a) != canon || a.is_empty() || a.chars().count() > 200)
-            .map(|a| error(format!("the alias {a:?} is not a name of {canon}")))
+            .map(|a| {
+                error(format!(
+                    "the alias {} is not a name of {}",
+                    Quoted::str(a),
+                    quote::cut(canon, 200)
+                ))
+            })
     }
 
     async fn add_package(&mut self, r: AddPackage) -> Result<ImportReply> {
         let display = r.package.trim().to_owned();
         let canon = canonicalize_name(&display);
         if canon.is_empty() || display.chars().count() > 200 {
-            return Ok(error(format!("invalid package name {:?}", r.package)));
+            return Ok(error(format!(
+                "invalid package name {}",
+                Quoted::str(&r.package)
+            )));
         }
         if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
             return Ok(e);
@@ -248,7 +262,10 @@ impl MrChase {
         let canon = canonicalize_name(&display);
         let version = r.version.trim().to_owned();
         if version.is_empty() || version.chars().count() > 200 {
-            return Ok(error(format!("invalid version {:?}", r.version)));
+            return Ok(error(format!(
+                "invalid version {}",
+                Quoted::str(&r.version)
+            )));
         }
         if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
             return Ok(e);
@@ -612,7 +629,9 @@ impl Task for MrChase {
                     (peer, reply)
                 }
                 (peer, Err(e)) => {
-                    tracing::warn!(task = Self::NAME, %peer, error = %e, "invalid request");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(task = Self::NAME, %peer, error = %e, "invalid request");
+                    }
                     self.imports.remove(&peer);
                     (peer, error(e.to_string()))
                 }

@@ -37,6 +37,8 @@
 //!   ([`is_our_slave`]); the original slave cannot say `BYE` while a request waits, so its
 //!   `IDLE`s are answered at once. One of our slaves speaking to this master as a stranger
 //!   (the master restarted meanwhile) is told `DONE`, so it says `HELLO` again at once.
+//! - warnings about a peer's bad input are [rate-limited](crate::log_limit) per peer, and
+//!   what a slave says about itself is [quoted and cut short](piwheels_protocol::quote).
 
 mod builds;
 
@@ -53,6 +55,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::Message;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{
     Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave,
 };
@@ -63,6 +66,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
 use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
+use crate::log_limit::PeerWarnings;
 use crate::output::Staged;
 
 use self::builds::{Logged, Pending, Unlogged, release_work};
@@ -172,6 +176,8 @@ fn normalize_platform(platform: &str) -> String {
 
 /// The result of work done beside the loop, to finish a slave's request with.
 #[derive(Debug)]
+// One per file or build, short-lived: boxing the staged file buys nothing.
+#[allow(clippy::large_enum_variant)]
 enum Completion {
     /// A `SENT` file was verified and staged (or not).
     Verified {
@@ -223,6 +229,8 @@ pub struct SlaveDriver {
     unlogged: Unlogged,
     /// A round of logging them is under way.
     retrying: bool,
+    /// The rate limit on warnings about peers' messages.
+    warnings: PeerWarnings<Identity>,
 }
 
 impl std::fmt::Debug for SlaveDriver {
@@ -268,6 +276,7 @@ impl SlaveDriver {
             paused_watch,
             unlogged: Unlogged::new(),
             retrying: false,
+            warnings: PeerWarnings::new(Self::NAME),
         })
     }
 
@@ -377,21 +386,26 @@ impl SlaveDriver {
         {
             // A REQ socket cannot send again before its reply: this is a new socket with a
             // recycled identity, or a broken peer.
-            tracing::warn!(
-                slave = slave.state.slave_id,
-                msg = msg
-                    .as_ref()
-                    .map(|r| r.name())
-                    .unwrap_or("an invalid message"),
-                "request while its last one is being answered; dropped"
-            );
+            let id = slave.state.slave_id;
+            if self.warnings.allow(&peer) {
+                tracing::warn!(
+                    slave = id,
+                    msg = msg
+                        .as_ref()
+                        .map(|r| r.name())
+                        .unwrap_or("an invalid message"),
+                    "request while its last one is being answered; dropped"
+                );
+            }
             return Ok(());
         }
         let request = match msg {
             Ok(request) => request,
             Err(e) => {
                 let Some(slave) = self.slaves.get_mut(&peer) else {
-                    tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                    }
                     return Ok(());
                 };
                 slave.state.last_seen = now;
@@ -400,7 +414,9 @@ impl SlaveDriver {
                     slave.state.last_reply,
                     Some(SlaveReply::Ack(_) | SlaveReply::Sleep(_) | SlaveReply::Done)
                 );
-                tracing::warn!(slave = id, error = %e, "invalid message from slave");
+                if self.warnings.allow(&peer) {
+                    tracing::warn!(slave = id, error = %e, "invalid message from slave");
+                }
                 let reply = if idle {
                     SlaveReply::Sleep(false)
                 } else {
@@ -418,11 +434,15 @@ impl SlaveDriver {
                     // One of ours that this master does not know (it restarted while the
                     // slave was stopped or asleep): DONE does not fit, so it starts again
                     // with HELLO at once. Not registered: nothing to remember.
-                    tracing::info!(peer = %peer, msg = other.name(), "a slave this master does not know; telling it to start again");
+                    if self.warnings.allow(&peer) {
+                        tracing::info!(peer = %peer, msg = other.name(), "a slave this master does not know; telling it to start again");
+                    }
                     self.send_raw(&peer, SlaveReply::Done).await
                 }
                 other => {
-                    tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                    }
                     Ok(())
                 }
             };
@@ -432,17 +452,19 @@ impl SlaveDriver {
         let id = slave.state.slave_id;
         tracing::debug!(slave = id, msg = request.name(), "request");
         if !slave.state.accepts(&request) {
-            tracing::warn!(
-                slave = id,
-                msg = request.name(),
-                last_reply = slave
-                    .state
-                    .last_reply
-                    .as_ref()
-                    .map(|r| r.name())
-                    .unwrap_or("none"),
-                "protocol error: message out of order; telling the slave to die"
-            );
+            if self.warnings.allow(&peer) {
+                tracing::warn!(
+                    slave = id,
+                    msg = request.name(),
+                    last_reply = slave
+                        .state
+                        .last_reply
+                        .as_ref()
+                        .map(|r| r.name())
+                        .unwrap_or("none"),
+                    "protocol error: message out of order; telling the slave to die"
+                );
+            }
             release_work(&mut self.jobs, &self.hub, slave, "protocol error");
             return self.reply(&peer, SlaveReply::Die).await;
         }
@@ -484,7 +506,8 @@ impl SlaveDriver {
     ) -> Result<()> {
         let id = self.next_id;
         self.next_id += 1;
-        tracing::info!(slave = id, label = %hello.label, abi = %hello.abi, platform = %hello.platform, "new slave");
+        tracing::info!(slave = id, label = %Quoted::str(&hello.label), abi = %Quoted::str(&hello.abi),
+            platform = %Quoted::str(&hello.platform), "new slave");
         clamp_timeouts(id, &mut hello, self.timing.min_build_timeout);
         let state = SlaveState::new(id, hello, now);
         self.publish(SlaveEvent::hello(id, now, &state.hello));
@@ -523,12 +546,15 @@ impl SlaveDriver {
         if !self.enabled.contains(&target) && !self.jobs.has_target(&target) {
             if !slave.warned_target {
                 slave.warned_target = true;
-                tracing::warn!(
-                    "slave {} ({}) builds for {target}, which is not an enabled build target; \
-                     enable it with piw-initdb or the master's --target option",
-                    slave.state.slave_id,
-                    slave.label()
-                );
+                if self.warnings.allow(peer) {
+                    tracing::warn!(
+                        "slave {} ({}) builds for {}, which is not an enabled build target; \
+                         enable it with piw-initdb or the master's --target option",
+                        slave.state.slave_id,
+                        Quoted::str(slave.label()),
+                        piwheels_protocol::quote::cut(&target.to_string(), 200)
+                    );
+                }
             }
             return SlaveReply::Sleep(false);
         }
@@ -738,7 +764,7 @@ impl SlaveDriver {
         for peer in expired {
             if let Some(s) = self.slaves.remove(&peer) {
                 let id = s.state.slave_id;
-                tracing::warn!(slave = id, label = %s.label(), "slave silent past its busy timeout; forgotten");
+                tracing::warn!(slave = id, label = %Quoted::str(s.label()), "slave silent past its busy timeout; forgotten");
                 self.lost(s);
                 self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
             }

@@ -279,7 +279,8 @@ fn zmq_transfer(
         let (peer, frames) = router.recv().map_err(io::Error::other)?;
         let frames = frames.map_err(io::Error::other)?;
         let frame = ClientFrame::parse(&frames).map_err(io::Error::other)?;
-        file.handle(&frame).map_err(io::Error::other)?;
+        file.handle(&frame, Instant::now())
+            .map_err(io::Error::other)?;
         while let Some(reply) = file.state_mut().next_frame() {
             done |= reply == ServerFrame::Done;
             router

@@ -6,6 +6,12 @@
 
 use std::fmt;
 
+use crate::quote::{Quoted, cut};
+
+/// The longest path into nested data an error shows (64 levels of long map keys could
+/// otherwise make one of many kilobytes).
+const PATH_LIMIT: usize = 300;
+
 /// A CBOR item that could not be decoded: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeError {
@@ -58,7 +64,9 @@ impl fmt::Display for DataError {
             write!(
                 f,
                 "at {}: expected {}, found {}",
-                self.path, self.expected, self.found
+                cut(&self.path, PATH_LIMIT),
+                self.expected,
+                self.found
             )
         }
     }
@@ -74,8 +82,9 @@ pub enum ProtocolError {
     /// Valid CBOR, but neither a bare text nor a `[name, data]` pair.
     #[error("invalid message structure received: {0}")]
     Structure(String),
-    /// A message name this socket's protocol does not have (in this direction).
-    #[error("unknown message: {0:?}")]
+    /// A message name this socket's protocol does not have (in this direction); shown
+    /// [quoted and cut short](crate::quote::Quoted).
+    #[error("unknown message: {}", Quoted::str(.0))]
     UnknownMessage(String),
     /// A message that needs data arrived as a bare name.
     #[error("missing data for: {0}")]

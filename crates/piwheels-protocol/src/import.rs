@@ -144,7 +144,7 @@ impl Wire for RebuildTarget {
                 }
             }
             other => {
-                return Err(DataError::new(EXPECTED, format!("{other:?}"))
+                return Err(DataError::new(EXPECTED, crate::quote::quote(other))
                     .at("[0]")
                     .into());
             }

@@ -16,6 +16,8 @@
 //!
 //! Both sending and receiving validate, as piwheels does (spec §2.3): a message of the
 //! wrong shape is a [`ProtocolError`] that says what was wrong and where, never a panic.
+//! Peer input quoted into an error is cut short by [`quote::Quoted`], so no error about a
+//! peer's message is much longer than a line.
 //!
 //! ```
 //! use piwheels_protocol::Message;
@@ -41,6 +43,7 @@ pub mod logger;
 pub mod machine;
 pub mod message;
 pub mod monitor;
+pub mod quote;
 pub mod ranges;
 pub mod slave;
 pub mod states;

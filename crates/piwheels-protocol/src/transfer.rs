@@ -16,27 +16,34 @@
 //!   are written into.
 //!
 //! ```
+//! use std::time::Instant;
 //! use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferState};
 //!
 //! let mut master = TransferState::original(123_456);
 //! let hello = [b"HELLO".to_vec(), b"1".to_vec()];
 //! assert_eq!(ClientFrame::parse(&hello)?, ClientFrame::Hello { slave_id: 1 });
-//! master.on_hello();
+//! let now = Instant::now();
+//! assert!(master.on_hello(now));
 //! assert_eq!(master.next_frame(), Some(ServerFrame::Fetch { offset: 0, length: 65_536 }));
 //! assert_eq!(master.next_frame(), None); // one request in flight for a file this small
-//! master.on_chunk(0, 65_536)?;
+//! master.on_chunk(0, 65_536, now)?;
 //! assert_eq!(master.next_frame(), Some(ServerFrame::Fetch { offset: 65_536, length: 57_920 }));
-//! master.on_chunk(65_536, 57_920)?;
+//! // An empty chunk is refused, and earns no FETCH.
+//! assert!(master.on_chunk(65_536, 0, now).is_err());
+//! assert_eq!(master.refused(), 1);
+//! master.on_chunk(65_536, 57_920, now)?;
 //! assert_eq!(master.next_frame(), Some(ServerFrame::Done));
 //! assert!(master.is_complete());
 //! # Ok::<(), piwheels_protocol::ProtocolError>(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::{Deref, Range};
 use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
 
 use crate::error::ProtocolError;
 use crate::ranges;
@@ -225,17 +232,8 @@ fn frame_count(command: &str, shape: &str, found: usize) -> ProtocolError {
 }
 
 /// A frame's bytes for an error message: escaped, and cut short if long.
-fn show(bytes: &[u8]) -> String {
-    const MAX: usize = 32;
-    if bytes.len() <= MAX {
-        format!("b\"{}\"", bytes.escape_ascii())
-    } else {
-        format!(
-            "b\"{}\"... ({} bytes)",
-            bytes[..MAX].escape_ascii(),
-            bytes.len()
-        )
-    }
+fn show(bytes: &[u8]) -> crate::quote::Quoted<'_> {
+    crate::quote::Quoted::bytes(bytes)
 }
 
 /// A plain ASCII decimal `u64`: one or more digits and nothing else.
@@ -271,6 +269,20 @@ pub const DEFAULT_CHUNK_SIZE: NonZeroU64 = NonZeroU64::new(1 << 20).unwrap();
 /// Our pipeline depth, 2 (see [`TransferState::new`]).
 pub const DEFAULT_PIPELINE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 
+/// How long after a `HELLO` that restored the credit the next one may restore it again. A
+/// client says `HELLO` again only after five silent seconds; one that says it faster gets
+/// no more `FETCH`es for it.
+pub const HELLO_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a transfer backs off after its first refused chunk (no `HELLO` restores the
+/// credit meanwhile); doubled for each further one, up to [`BACKOFF_CAP`].
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
+/// The longest back-off after refused chunks.
+pub const BACKOFF_CAP: Duration = Duration::from_secs(32);
+/// The fewest bytes a `CHUNK` answering a `FETCH` must carry (or all that was asked for,
+/// if that is less): the original's chunk size. Our slave answers a long `FETCH` with at
+/// most 16 MiB, so a short answer of that kind stays welcome.
+pub const MIN_ANSWER: u64 = ORIGINAL_CHUNK_SIZE.get();
+
 /// The master's bookkeeping for receiving one file: the bytes still missing, a cursor, and
 /// the credit that bounds the `FETCH`es in flight. Pure state, no I/O.
 ///
@@ -281,8 +293,9 @@ pub const DEFAULT_PIPELINE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 ///   missing byte. A client says `HELLO` first, and again whenever it heard nothing for five
 ///   seconds; that is how chunks lost on the way are asked for again. The original treats
 ///   any other non-`CHUNK` frame on an active transfer the same way.
-/// - `CHUNK` → [`on_chunk`] (after writing the bytes): the bytes are no longer missing, and
-///   one request's credit comes back.
+/// - `CHUNK` → [`check_chunk`], write the bytes, then [`on_chunk`]: the bytes are no longer
+///   missing, and if the chunk answers a `FETCH` in flight, that request's credit comes
+///   back. A chunk that [`check_chunk`] refuses goes to [`refuse`] instead.
 ///
 /// `FETCH` selection is the original's: the window `cursor..cursor + chunk` meets the first
 /// missing range at or past the cursor (if that range starts beyond the window, the window
@@ -301,7 +314,21 @@ pub const DEFAULT_PIPELINE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 ///   `pipeline × chunk` bytes sent twice, which with large chunks is most of a small file;
 /// - the credit never exceeds its initial value, so in-flight requests stay within the
 ///   pipeline (and, for a pipeline of 10 or less, within the slave's 10-message receive
-///   queue) even when stale or duplicate chunks arrive.
+///   queue) even when stale or duplicate chunks arrive;
+/// - only a chunk that answers a `FETCH` still in flight (same offset) earns a new `FETCH`;
+///   a duplicate, stale or unrequested chunk is written if it fits the file, and earns
+///   nothing. The original answers every chunk with a `FETCH`, so a client could keep it
+///   busy without sending a byte of the file;
+/// - a chunk that carries no bytes, reaches past the declared size, or answers a `FETCH`
+///   with fewer than [`MIN_ANSWER`] of the bytes asked for is *refused*: nothing is written,
+///   the request it answers is used up without giving its credit back, and the transfer
+///   backs off: no `HELLO` restores the credit for [`BACKOFF_BASE`], doubled for each
+///   refusal up to [`BACKOFF_CAP`]. A client answering every `FETCH` with an empty chunk
+///   made the original (and this master, before) send 476,000 `FETCH`es in 40 seconds;
+///   now it gets one pipeline's worth, then one more per back-off;
+/// - a `HELLO` restores the credit at most once per [`HELLO_INTERVAL`], so a client
+///   repeating `HELLO` cannot turn each into a pipeline's worth of `FETCH`es. A real
+///   client says it again only after five silent seconds, and so always gets its answer.
 ///
 /// The master chooses the chunk size and depth: the original slave answers a `FETCH` of any
 /// length (it seeks and reads `length` bytes), so larger windows stay compatible.
@@ -309,6 +336,8 @@ pub const DEFAULT_PIPELINE: NonZeroU32 = NonZeroU32::new(2).unwrap();
 /// [`next_frame`]: TransferState::next_frame
 /// [`on_hello`]: TransferState::on_hello
 /// [`on_chunk`]: TransferState::on_chunk
+/// [`check_chunk`]: TransferState::check_chunk
+/// [`refuse`]: TransferState::refuse
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferState {
     size: u64,
@@ -318,6 +347,13 @@ pub struct TransferState {
     cursor: u64,
     missing: Vec<Range<u64>>,
     done_sent: bool,
+    /// The `FETCH`es sent since the last `HELLO` and not yet answered: start → end. At
+    /// most `initial_credit` of them.
+    in_flight: BTreeMap<u64, u64>,
+    /// Chunks refused so far.
+    refused: u32,
+    /// No `HELLO` restores the credit before this.
+    quiet_until: Option<Instant>,
 }
 
 impl TransferState {
@@ -357,6 +393,9 @@ impl TransferState {
             cursor: 0,
             missing,
             done_sent: false,
+            in_flight: BTreeMap::new(),
+            refused: 0,
+            quiet_until: None,
         }
     }
 
@@ -395,53 +434,120 @@ impl TransferState {
         self.missing.is_empty()
     }
 
-    /// The client said `HELLO` (first, or again after five silent seconds): restore the
-    /// credit and start the next fetch from the first missing byte. On a complete transfer,
-    /// `DONE` is sent again (the client evidently missed it).
-    pub fn on_hello(&mut self) {
+    /// How many `FETCH`es sent since the last `HELLO` are not yet answered.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// How many chunks were refused (see [`TransferState::refuse`]).
+    pub fn refused(&self) -> u32 {
+        self.refused
+    }
+
+    /// Until when a `HELLO` does not restore the credit (back-off after a refused chunk,
+    /// or [`HELLO_INTERVAL`] after the last `HELLO` that did).
+    pub fn quiet_until(&self) -> Option<Instant> {
+        self.quiet_until
+    }
+
+    /// The client said `HELLO` (first, or again after five silent seconds) at `now`:
+    /// restore the credit, forget the requests in flight (the client evidently lost them)
+    /// and start the next fetch from the first missing byte. On a complete transfer, `DONE`
+    /// is sent again (the client evidently missed it).
+    ///
+    /// Within [`HELLO_INTERVAL`] of the last `HELLO` that did so, or while the transfer
+    /// backs off after a refused chunk, nothing changes and this returns `false`: the
+    /// client says `HELLO` again after its five silent seconds.
+    pub fn on_hello(&mut self, now: Instant) -> bool {
+        if self.quiet_until.is_some_and(|until| now < until) {
+            return false;
+        }
+        self.quiet_until = Some(now + HELLO_INTERVAL);
         self.cursor = 0;
         self.done_sent = false;
+        self.in_flight.clear();
         self.credit = if self.is_complete() {
             0
         } else {
             self.initial_credit
         };
+        true
     }
 
-    /// Checks that a chunk of `len` bytes at `offset` lies within the file, and returns its
-    /// byte range.
+    /// Checks a chunk of `len` bytes at `offset` before it is written, and returns its byte
+    /// range. Changes nothing: a refused chunk goes to [`TransferState::refuse`].
     ///
     /// # Errors
     ///
-    /// [`ProtocolError::Frames`] if the chunk would reach past the declared size.
+    /// [`ProtocolError::Frames`] if the chunk would reach past the declared size, carries
+    /// no bytes, or answers a `FETCH` in flight with fewer than [`MIN_ANSWER`] of the bytes
+    /// it asked for (or fewer than all, if it asked for less).
     pub fn check_chunk(&self, offset: u64, len: u64) -> Result<Range<u64>, ProtocolError> {
-        match offset.checked_add(len) {
-            Some(end) if end <= self.size => Ok(offset..end),
-            _ => Err(bad(format!(
-                "CHUNK of {len} bytes at offset {offset} reaches past the end of the \
-                 {}-byte file",
-                self.size
-            ))),
+        let end = match offset.checked_add(len) {
+            Some(end) if end <= self.size => end,
+            _ => {
+                return Err(bad(format!(
+                    "CHUNK of {len} bytes at offset {offset} reaches past the end of the \
+                     {}-byte file",
+                    self.size
+                )));
+            }
+        };
+        if len == 0 {
+            return Err(bad(format!("CHUNK at offset {offset} carries no bytes")));
         }
+        if let Some(&asked_end) = self.in_flight.get(&offset) {
+            let asked = asked_end - offset;
+            if len < asked.min(MIN_ANSWER) {
+                return Err(bad(format!(
+                    "CHUNK of {len} bytes at offset {offset} answers a FETCH of {asked} bytes \
+                     (at least {} expected)",
+                    asked.min(MIN_ANSWER)
+                )));
+            }
+        }
+        Ok(offset..end)
     }
 
-    /// The client sent `len` bytes at `offset` (already written): they are no longer
-    /// missing, and the request's credit comes back. Duplicate and overlapping chunks are
-    /// harmless.
+    /// The client sent `len` bytes at `offset` (already written, after
+    /// [`TransferState::check_chunk`]): they are no longer missing, and if the chunk answers
+    /// a `FETCH` in flight, that request's credit comes back. Duplicate, overlapping and
+    /// unrequested chunks are harmless and earn nothing.
     ///
     /// # Errors
     ///
-    /// [`ProtocolError::Frames`] if the chunk would reach past the declared size; the state
-    /// is then unchanged (and the bytes must not have been written).
-    pub fn on_chunk(&mut self, offset: u64, len: u64) -> Result<(), ProtocolError> {
-        let range = self.check_chunk(offset, len)?;
-        ranges::exclude(&mut self.missing, range);
-        self.credit = if self.is_complete() {
-            0
-        } else {
-            (self.credit + 1).min(self.initial_credit)
+    /// [`ProtocolError::Frames`] if [`TransferState::check_chunk`] refuses the chunk (the
+    /// bytes must then not have been written); it is then [refused](TransferState::refuse)
+    /// at `now`.
+    pub fn on_chunk(&mut self, offset: u64, len: u64, now: Instant) -> Result<(), ProtocolError> {
+        let range = match self.check_chunk(offset, len) {
+            Ok(range) => range,
+            Err(e) => {
+                self.refuse(offset, now);
+                return Err(e);
+            }
         };
+        ranges::exclude(&mut self.missing, range);
+        let answered = self.in_flight.remove(&offset).is_some();
+        if self.is_complete() {
+            self.credit = 0;
+        } else if answered {
+            self.credit = (self.credit + 1).min(self.initial_credit);
+        }
         Ok(())
+    }
+
+    /// A chunk at `offset` was refused at `now` (a protocol error from the client): the
+    /// `FETCH` it answers, if any, is used up without its credit coming back, so no new
+    /// `FETCH` goes out for it, and the transfer backs off: no `HELLO` restores the credit
+    /// for [`BACKOFF_BASE`], doubled for each refusal so far, at most [`BACKOFF_CAP`].
+    pub fn refuse(&mut self, offset: u64, now: Instant) {
+        self.in_flight.remove(&offset);
+        self.refused = self.refused.saturating_add(1);
+        let doublings = (self.refused - 1).min(16);
+        let backoff = BACKOFF_BASE.saturating_mul(1 << doublings).min(BACKOFF_CAP);
+        let until = now + backoff;
+        self.quiet_until = Some(self.quiet_until.map_or(until, |t| t.max(until)));
     }
 
     /// The next range to `FETCH`, if the credit allows one and something is missing; costs
@@ -454,11 +560,12 @@ impl TransferState {
             Some(range) => range,
             // Nothing missing past the cursor and nothing in flight: what is still missing
             // was lost or answered short, so go round again.
-            None if self.credit == self.initial_credit => self.select(0)?,
+            None if self.in_flight.is_empty() => self.select(0)?,
             None => return None,
         };
         self.cursor = range.end;
         self.credit -= 1;
+        self.in_flight.insert(range.start, range.end);
         Some(range)
     }
 
@@ -491,11 +598,11 @@ impl TransferState {
     }
 }
 
-/// A chunk the master could not take: out of range, or not written.
+/// A chunk the master could not take: refused, or not written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChunkError {
-    /// The chunk reaches past the file's declared size; nothing was written.
+    /// The chunk was refused (see [`TransferState::check_chunk`]); nothing was written.
     #[error(transparent)]
     Invalid(#[from] ProtocolError),
     /// Writing the chunk's bytes failed; they are still missing.
@@ -533,32 +640,43 @@ impl TransferFile {
         Ok(TransferFile { file, state })
     }
 
-    /// Handles one frame from the client: `HELLO` goes to [`TransferState::on_hello`] (the id
-    /// is the caller's to check), `CHUNK` to [`TransferFile::write_chunk`]. Then send what
+    /// Handles one frame from the client, received at `now`: `HELLO` goes to
+    /// [`TransferState::on_hello`] (the id is the caller's to check; a `HELLO` held back
+    /// changes nothing), `CHUNK` to [`TransferFile::write_chunk`]. Then send what
     /// [`TransferState::next_frame`] gives.
     ///
     /// # Errors
     ///
     /// As [`TransferFile::write_chunk`].
-    pub fn handle(&mut self, frame: &ClientFrame<'_>) -> Result<(), ChunkError> {
+    pub fn handle(&mut self, frame: &ClientFrame<'_>, now: Instant) -> Result<(), ChunkError> {
         match *frame {
             ClientFrame::Hello { .. } => {
-                self.state.on_hello();
+                self.state.on_hello(now);
                 Ok(())
             }
-            ClientFrame::Chunk { offset, data } => self.write_chunk(offset, data),
+            ClientFrame::Chunk { offset, data } => self.write_chunk(offset, data, now),
         }
     }
 
-    /// Writes `data` at `offset` and marks it received.
+    /// Writes `data` at `offset` and marks it received (received at `now`).
     ///
     /// # Errors
     ///
-    /// [`ChunkError::Invalid`] if the chunk reaches past the declared size (nothing is
-    /// written); [`ChunkError::Write`] if writing fails (the bytes stay missing).
-    pub fn write_chunk(&mut self, offset: u64, data: &[u8]) -> Result<(), ChunkError> {
+    /// [`ChunkError::Invalid`] if [`TransferState::check_chunk`] refuses the chunk: nothing
+    /// is written, and the refusal is [recorded](TransferState::refuse) (no `FETCH` is
+    /// earned, the transfer backs off); [`ChunkError::Write`] if writing fails (the bytes
+    /// stay missing).
+    pub fn write_chunk(
+        &mut self,
+        offset: u64,
+        data: &[u8],
+        now: Instant,
+    ) -> Result<(), ChunkError> {
         let len = data.len() as u64;
-        self.state.check_chunk(offset, len)?;
+        if let Err(e) = self.state.check_chunk(offset, len) {
+            self.state.refuse(offset, now);
+            return Err(e.into());
+        }
         self.file
             .write_all_at(data, offset)
             .map_err(|source| ChunkError::Write {
@@ -566,7 +684,7 @@ impl TransferFile {
                 len,
                 source,
             })?;
-        self.state.on_chunk(offset, len)?;
+        self.state.on_chunk(offset, len, now)?;
         Ok(())
     }
 

@@ -6,10 +6,12 @@
 use std::collections::VecDeque;
 use std::num::{NonZeroU32, NonZeroU64};
 use std::ops::Range;
+use std::time::{Duration, Instant};
 
 use piwheels_protocol::ProtocolError;
 use piwheels_protocol::transfer::{
-    ChunkError, ClientFrame, ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
+    BACKOFF_BASE, BACKOFF_CAP, ChunkError, ClientFrame, HELLO_INTERVAL, MIN_ANSWER, ServerFrame,
+    TransferFile, TransferState, chunk_frames, hello_frames,
 };
 use proptest::prelude::*;
 
@@ -34,6 +36,9 @@ fn fetch(r: Range<u64>) -> ServerFrame {
     ServerFrame::fetch(r)
 }
 
+/// The client's five silent seconds before it says HELLO again.
+const RESEND: Duration = Duration::from_secs(5);
+
 fn frames_error(result: Result<impl std::fmt::Debug, ProtocolError>) -> String {
     match result {
         Err(ProtocolError::Frames(what)) => what,
@@ -50,6 +55,7 @@ fn spec_example_123456_bytes() {
     let mut master = TransferState::original(file.len() as u64);
     assert_eq!(master.initial_credit(), 1);
     let mut wire: Vec<Vec<Vec<u8>>> = Vec::new();
+    let now = Instant::now();
 
     let hello = hello_frames(7);
     assert_eq!(hello, [b"HELLO".to_vec(), b"7".to_vec()]);
@@ -57,7 +63,7 @@ fn spec_example_123456_bytes() {
         ClientFrame::parse(&hello).unwrap(),
         ClientFrame::Hello { slave_id: 7 }
     );
-    master.on_hello();
+    assert!(master.on_hello(now));
     loop {
         let replies = drain(&mut master);
         wire.extend(replies.iter().map(ServerFrame::frames));
@@ -71,7 +77,7 @@ fn spec_example_123456_bytes() {
                 else {
                     panic!("not a chunk");
                 };
-                master.on_chunk(offset, data.len() as u64).unwrap();
+                master.on_chunk(offset, data.len() as u64, now).unwrap();
             }
         }
     }
@@ -107,12 +113,14 @@ fn zero_byte_file_is_complete_at_once() {
     let mut master = TransferState::original(0);
     assert!(master.is_complete());
     assert_eq!(master.missing(), []);
-    master.on_hello();
+    let now = Instant::now();
+    master.on_hello(now);
     assert_eq!(drain(&mut master), [ServerFrame::Done]);
-    // An empty chunk at offset 0 is harmless; anything else is past the end.
-    master.on_chunk(0, 0).unwrap();
-    frames_error(master.on_chunk(0, 1));
-    frames_error(master.on_chunk(1, 0));
+    // An empty chunk is refused (it carries nothing); anything else is past the end.
+    assert!(frames_error(master.on_chunk(0, 0, now)).contains("carries no bytes"));
+    frames_error(master.on_chunk(0, 1, now));
+    frames_error(master.on_chunk(1, 0, now));
+    assert_eq!(master.refused(), 3);
     assert_eq!(drain(&mut master), []);
 }
 
@@ -121,7 +129,8 @@ fn whole_transfer_without_loss_fetches_every_byte_once() {
     // At the tail of a transfer, chunks still on their way are not asked for again.
     for (size, chunk, pipeline) in [(10_000_000, 1 << 20, 4), (1_000, 64, 10), (999, 1000, 8)] {
         let mut master = window(size, chunk, pipeline);
-        master.on_hello();
+        let now = Instant::now();
+        master.on_hello(now);
         let mut in_flight: VecDeque<Range<u64>> = VecDeque::new();
         let mut fetched = 0;
         let mut done = 0;
@@ -138,7 +147,7 @@ fn whole_transfer_without_loss_fetches_every_byte_once() {
             };
             fetched += r.end - r.start;
             assert!(r.end - r.start <= chunk);
-            master.on_chunk(r.start, r.end - r.start).unwrap();
+            master.on_chunk(r.start, r.end - r.start, now).unwrap();
         }
         assert_eq!((fetched, done), (size, 1), "size {size} chunk {chunk}");
         assert!(master.is_complete());
@@ -151,7 +160,8 @@ fn lost_chunks_are_requested_again_after_hello() {
     let size = 20 * K + 1000;
     let mut master = TransferState::original(size);
     let lost = [3 * K..4 * K, 7 * K..8 * K, 20 * K..size];
-    master.on_hello();
+    let now = Instant::now();
+    master.on_hello(now);
     let mut in_flight: VecDeque<Range<u64>> = VecDeque::new();
     let mut requested = Vec::new();
     loop {
@@ -164,7 +174,7 @@ fn lost_chunks_are_requested_again_after_hello() {
             break;
         };
         if !lost.contains(&r) {
-            master.on_chunk(r.start, r.end - r.start).unwrap();
+            master.on_chunk(r.start, r.end - r.start, now).unwrap();
         }
     }
     // Each range was asked for once, in order; the master then waits.
@@ -178,94 +188,146 @@ fn lost_chunks_are_requested_again_after_hello() {
 
     // The client heard nothing for five seconds and says HELLO again: exactly the lost
     // ranges are fetched, in order, and no more.
-    master.on_hello();
+    let later = now + RESEND;
+    assert!(master.on_hello(later));
     let again = drain(&mut master);
     assert_eq!(again, lost.clone().map(fetch));
     for r in lost.clone() {
-        master.on_chunk(r.start, r.end - r.start).unwrap();
+        master.on_chunk(r.start, r.end - r.start, later).unwrap();
     }
     assert_eq!(drain(&mut master), [ServerFrame::Done]);
 }
 
 #[test]
 fn wrap_around_when_the_client_answers_short() {
-    // A client that sends fewer bytes than asked: once nothing is in flight, the master goes
-    // round again for the rest without waiting for a HELLO.
-    let mut master = window(100, 40, 2);
-    master.on_hello();
-    assert_eq!(drain(&mut master), [fetch(0..40), fetch(40..80)]);
-    master.on_chunk(0, 30).unwrap();
-    assert_eq!(drain(&mut master), [fetch(80..100)]);
-    master.on_chunk(40, 40).unwrap();
-    assert_eq!(drain(&mut master), []); // 80..100 is still in flight
-    master.on_chunk(80, 20).unwrap();
-    assert_eq!(drain(&mut master), [fetch(30..40)]);
-    master.on_chunk(30, 10).unwrap();
+    // A client that sends fewer bytes than asked, but at least MIN_ANSWER (as our slave
+    // does for a FETCH over 16 MiB): once nothing is in flight, the master goes round again
+    // for the rest without waiting for a HELLO.
+    const M: u64 = MIN_ANSWER;
+    let mut master = window(5 * M, 2 * M, 2);
+    let now = Instant::now();
+    master.on_hello(now);
+    assert_eq!(drain(&mut master), [fetch(0..2 * M), fetch(2 * M..4 * M)]);
+    master.on_chunk(0, M, now).unwrap();
+    assert_eq!(drain(&mut master), [fetch(4 * M..5 * M)]);
+    master.on_chunk(2 * M, 2 * M, now).unwrap();
+    assert_eq!(drain(&mut master), []); // 4M..5M is still in flight
+    master.on_chunk(4 * M, M, now).unwrap();
+    assert_eq!(drain(&mut master), [fetch(M..2 * M)]);
+    master.on_chunk(M, M, now).unwrap();
     assert_eq!(drain(&mut master), [ServerFrame::Done]);
+    assert_eq!(master.refused(), 0);
+}
+
+#[test]
+fn an_answer_shorter_than_the_minimum_is_refused() {
+    // Shorter than MIN_ANSWER and than what was asked: a client answering every FETCH
+    // with a byte would take a round trip per byte of the file.
+    let mut master = window(1 << 20, 1 << 18, 2);
+    let now = Instant::now();
+    master.on_hello(now);
+    assert_eq!(drain(&mut master).len(), 2);
+    let what = frames_error(master.on_chunk(0, 1, now));
+    assert!(
+        what.contains("CHUNK of 1 bytes at offset 0 answers a FETCH of 262144 bytes"),
+        "{what}"
+    );
+    let what = frames_error(master.on_chunk(1 << 18, MIN_ANSWER - 1, now));
+    assert!(what.contains("at least 65536 expected"), "{what}");
+    // Nothing was taken, no FETCH is earned, and both requests are used up.
+    assert_eq!(master.missing(), [0..1 << 20]);
+    assert_eq!((master.credit(), master.in_flight()), (0, 0));
+    assert_eq!(drain(&mut master), []);
+    assert_eq!(master.refused(), 2);
+    // A short request needs only what it asked for: the tail of a small file.
+    let mut master = window(100, 40, 2);
+    master.on_hello(now);
+    assert_eq!(drain(&mut master), [fetch(0..40), fetch(40..80)]);
+    frames_error(master.on_chunk(0, 39, now));
+    master.on_chunk(40, 40, now).unwrap();
+    assert_eq!(drain(&mut master), [fetch(80..100)]);
 }
 
 #[test]
 fn fetch_window_meets_the_first_missing_range() {
     let mut master = window(1000, 100, 1);
-    master.on_hello();
-    master.on_chunk(0, 150).unwrap(); // unrequested, but within the file
-    master.on_chunk(400, 100).unwrap();
+    let now = Instant::now();
+    master.on_hello(now);
+    master.on_chunk(0, 150, now).unwrap(); // unrequested, but within the file
+    master.on_chunk(400, 100, now).unwrap();
     assert_eq!(master.missing(), [150..400, 500..1000]);
     // The window 0..100 misses everything, so it moves to the first missing byte.
     assert_eq!(drain(&mut master), [fetch(150..250)]);
-    master.on_chunk(150, 100).unwrap();
+    master.on_chunk(150, 100, now).unwrap();
     assert_eq!(drain(&mut master), [fetch(250..350)]);
-    master.on_chunk(250, 100).unwrap();
+    master.on_chunk(250, 100, now).unwrap();
     // The window 350..450 meets 150..400 in 350..400 (the original's short request).
     assert_eq!(drain(&mut master), [fetch(350..400)]);
-    master.on_chunk(350, 50).unwrap();
+    master.on_chunk(350, 50, now).unwrap();
     assert_eq!(drain(&mut master), [fetch(500..600)]);
 }
 
 #[test]
-fn duplicate_and_overlapping_chunks_are_harmless() {
+fn duplicate_and_overlapping_chunks_are_harmless_and_earn_nothing() {
     let mut master = window(100, 10, 4);
-    master.on_hello();
+    let now = Instant::now();
+    master.on_hello(now);
     assert_eq!(drain(&mut master).len(), 4);
     for _ in 0..3 {
-        master.on_chunk(0, 10).unwrap();
+        master.on_chunk(0, 10, now).unwrap();
     }
-    master.on_chunk(5, 20).unwrap();
-    master.on_chunk(0, 40).unwrap();
-    // Credit never exceeds the pipeline, however many chunks arrive.
-    assert_eq!(master.credit(), 4);
+    master.on_chunk(5, 20, now).unwrap();
+    master.on_chunk(0, 40, now).unwrap();
+    // Only the first answer to FETCH 0..10 earned a new FETCH: duplicates and unrequested
+    // chunks are taken, but a client sending them cannot make the master ask more.
+    assert_eq!(master.credit(), 1);
     assert_eq!(master.missing(), [40..100]);
-    master.on_chunk(0, 100).unwrap();
-    master.on_chunk(50, 50).unwrap();
+    assert_eq!(drain(&mut master), [fetch(40..50)]);
+    for _ in 0..1000 {
+        master.on_chunk(0, 10, now).unwrap();
+    }
+    assert_eq!(drain(&mut master), []);
+    master.on_chunk(0, 100, now).unwrap();
+    master.on_chunk(50, 50, now).unwrap();
     assert!(master.is_complete());
     assert_eq!(master.credit(), 0);
+    assert_eq!(master.refused(), 0);
     assert_eq!(drain(&mut master), [ServerFrame::Done]);
     assert_eq!(drain(&mut master), []);
     // A HELLO after the end (the client missed DONE) gets DONE again.
-    master.on_hello();
+    master.on_hello(now + RESEND);
     assert_eq!(drain(&mut master), [ServerFrame::Done]);
 }
 
 #[test]
 fn chunks_past_the_end_are_rejected_and_change_nothing() {
     let mut master = window(100, 10, 4);
-    master.on_hello();
+    let now = Instant::now();
+    master.on_hello(now);
     drain(&mut master);
     let before = master.clone();
-    for (offset, len) in [
+    for (i, (offset, len)) in [
         (101, 0),
         (101, 1),
         (95, 6),
         (0, 101),
         (u64::MAX, 1),
         (1, u64::MAX),
-    ] {
-        let what = frames_error(master.on_chunk(offset, len));
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let what = frames_error(master.on_chunk(offset, len, now));
         assert!(what.contains("past the end of the 100-byte file"), "{what}");
-        assert_eq!(master, before);
+        // Refused and counted; what is missing and in flight is unchanged.
+        assert_eq!(master.refused() as usize, i + 1);
+        assert_eq!(master.missing(), before.missing());
+        assert_eq!(master.credit(), before.credit());
     }
-    master.on_chunk(90, 10).unwrap();
-    master.on_chunk(100, 0).unwrap();
+    // (0, 101) used up the FETCH at 0.
+    assert_eq!(master.in_flight(), before.in_flight() - 1);
+    master.on_chunk(90, 10, now).unwrap();
+    frames_error(master.on_chunk(100, 0, now));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -408,7 +470,15 @@ fn malformed_client_frames_are_frames_errors() {
     }
     // A long garbage command is cut short in the message.
     let what = frames_error(ClientFrame::parse(&[vec![b'A'; 10_000]]));
-    assert!(what.contains("(10000 bytes)") && what.len() < 200, "{what}");
+    assert!(
+        what.contains("AAAA…\" (+9,800 bytes)") && what.len() < 400,
+        "{what}"
+    );
+    let what = frames_error(ClientFrame::parse(&[b"HELLO".to_vec(), vec![0xff; 10_000]]));
+    assert!(
+        what.contains("\\xff…\" (+9,950 bytes)") && what.len() < 400,
+        "{what}"
+    );
     // The Display text begins as piwheels' own IOError does.
     let e = ClientFrame::parse(&frames(&[b"HELLO"])).unwrap_err();
     assert!(
@@ -538,6 +608,8 @@ struct Master {
     file: Vec<Option<u8>>,
     dones: usize,
     in_flight: Vec<Range<u64>>,
+    /// The simulated clock: each HELLO comes after the client's five silent seconds.
+    now: Instant,
 }
 
 impl Master {
@@ -557,7 +629,11 @@ impl Master {
         let ClientFrame::Chunk { offset, data } = ClientFrame::parse(&frames).unwrap() else {
             panic!("not a chunk")
         };
-        self.state.check_chunk(offset, data.len() as u64).unwrap();
+        if self.state.check_chunk(offset, data.len() as u64).is_err() {
+            // Refused (empty, or short of what was asked): nothing is written.
+            self.state.refuse(offset, self.now);
+            return;
+        }
         for (i, &b) in data.iter().enumerate() {
             let slot = &mut self.file[offset as usize + i];
             assert!(
@@ -567,7 +643,14 @@ impl Master {
             );
             *slot = Some(b);
         }
-        self.state.on_chunk(offset, data.len() as u64).unwrap();
+        self.state
+            .on_chunk(offset, data.len() as u64, self.now)
+            .unwrap();
+    }
+
+    fn hello(&mut self) {
+        self.now += RESEND;
+        self.state.on_hello(self.now);
     }
 }
 
@@ -587,30 +670,30 @@ proptest! {
             file: vec![None; source.len()],
             dones: 0,
             in_flight: Vec::new(),
+            now: Instant::now(),
         };
-        m.state.on_hello();
+        m.hello();
         m.pump();
-        let (mut hellos, mut twices) = (0, 0);
+        let mut hellos = 0;
         for step in steps {
             if m.state.is_complete() {
                 break;
             }
             let n = m.in_flight.len();
-            // Each HELLO may put up to a pipeline's worth more in flight, and each duplicate
-            // answer one more request; nothing else can.
-            let bound = (1 + hellos) * m.state.initial_credit() as usize + twices;
+            // Each HELLO may put up to a pipeline's worth more in flight; nothing else can
+            // (a duplicate answer earns nothing).
+            let bound = (1 + hellos) * m.state.initial_credit() as usize;
             prop_assert!(n <= bound, "{n} in flight");
             match step {
                 Step::Hello => {
                     hellos += 1;
-                    m.state.on_hello();
+                    m.hello();
                 }
                 Step::Answer(i) | Step::Twice(i) | Step::Short(i, _) | Step::Lose(i) if n > 0 => {
                     let r = m.in_flight.remove(i % n);
                     match step {
                         Step::Answer(_) => m.chunk(&source, r),
                         Step::Twice(_) => {
-                            twices += 1;
                             m.chunk(&source, r.clone());
                             m.chunk(&source, r);
                         }
@@ -626,13 +709,14 @@ proptest! {
             m.pump();
         }
         // Then a reliable network: answer in order; when all is quiet, the client's
-        // five-second timeout says HELLO again.
+        // five-second timeout says HELLO again (held back while the transfer backs off
+        // after refused chunks, but never for good).
         let mut rounds = 0;
         while !m.state.is_complete() {
             rounds += 1;
             prop_assert!(rounds < 10 * (size + 10), "no progress: {:?}", m.state);
             if m.in_flight.is_empty() {
-                m.state.on_hello();
+                m.hello();
             } else {
                 let r = m.in_flight.remove(0);
                 m.chunk(&source, r);
@@ -658,13 +742,16 @@ fn transfer_file_writes_chunks_in_place() {
     let mut tf = TransferFile::new(tmp, window(source.len() as u64, 4096, 3)).unwrap();
     assert_eq!(tf.file().metadata().unwrap().len(), source.len() as u64);
     let hello = hello_frames(1);
-    tf.handle(&ClientFrame::parse(&hello).unwrap()).unwrap();
+    let now = Instant::now();
+    tf.handle(&ClientFrame::parse(&hello).unwrap(), now)
+        .unwrap();
     let mut queue: VecDeque<ServerFrame> = drain(tf.state_mut()).into();
     // Answer in reverse order within each batch, to write out of order.
     while let Some(frame) = queue.pop_back() {
         let Some(r) = frame.range() else { break };
         let chunk = chunk_frames(r.start, source[r.start as usize..r.end as usize].to_vec());
-        tf.handle(&ClientFrame::parse(&chunk).unwrap()).unwrap();
+        tf.handle(&ClientFrame::parse(&chunk).unwrap(), now)
+            .unwrap();
         queue.extend(drain(tf.state_mut()));
     }
     assert!(tf.state().is_complete());
@@ -679,19 +766,25 @@ fn transfer_file_writes_chunks_in_place() {
 fn transfer_file_rejects_chunks_past_the_end_without_writing() {
     let tmp = tempfile::tempfile().unwrap();
     let mut tf = TransferFile::new(tmp, window(10, 4, 2)).unwrap();
-    match tf.write_chunk(8, b"abc") {
+    let now = Instant::now();
+    match tf.write_chunk(8, b"abc", now) {
         Err(ChunkError::Invalid(ProtocolError::Frames(what))) => {
             assert!(what.contains("CHUNK of 3 bytes at offset 8"), "{what}")
         }
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        tf.write_chunk(11, b""),
+        tf.write_chunk(11, b"", now),
         Err(ChunkError::Invalid(_))
     ));
+    assert!(matches!(
+        tf.write_chunk(3, b"", now),
+        Err(ChunkError::Invalid(_))
+    ));
+    assert_eq!(tf.state().refused(), 3);
     assert_eq!(tf.file().metadata().unwrap().len(), 10);
     assert_eq!(tf.state().missing(), [0..10]);
-    tf.write_chunk(7, b"abc").unwrap();
+    tf.write_chunk(7, b"abc", now).unwrap();
     assert_eq!(tf.state().missing(), [0..7]);
 }
 
@@ -706,7 +799,7 @@ fn transfer_file_reports_write_failures() {
     tmp.as_file().set_len(10).unwrap();
     let ro = std::fs::File::open(tmp.path()).unwrap();
     let mut tf = TransferFile::new(ro, window(10, 4, 2)).unwrap();
-    let err = tf.write_chunk(4, b"xy").unwrap_err();
+    let err = tf.write_chunk(4, b"xy", Instant::now()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -723,4 +816,112 @@ fn transfer_file_reports_write_failures() {
         "{err}"
     );
     assert_eq!(tf.state().missing(), [0..10]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Hostile clients (issue 14, item 7): refused chunks, back-off and HELLO storms.
+
+#[test]
+fn an_empty_chunk_is_refused_and_earns_no_fetch() {
+    let mut master = TransferState::new(100 << 20);
+    let now = Instant::now();
+    master.on_hello(now);
+    let fetches = drain(&mut master);
+    assert_eq!(fetches.len(), 2);
+    // A client answering every FETCH with an empty chunk: each is refused, and no FETCH
+    // follows. The original (and this master before) answered each with a new FETCH.
+    for f in &fetches {
+        let r = f.range().unwrap();
+        let what = frames_error(master.on_chunk(r.start, 0, now));
+        assert_eq!(
+            what,
+            format!("CHUNK at offset {} carries no bytes", r.start)
+        );
+        assert_eq!(drain(&mut master), []);
+    }
+    assert_eq!(master.refused(), 2);
+    assert_eq!((master.credit(), master.in_flight()), (0, 0));
+    assert_eq!(master.remaining(), 100 << 20);
+    // Unrequested empty chunks are refused too, and earn nothing.
+    for offset in [0, 1, 5 << 20] {
+        frames_error(master.on_chunk(offset, 0, now));
+    }
+    assert_eq!(drain(&mut master), []);
+    assert_eq!(master.refused(), 5);
+}
+
+#[test]
+fn refused_chunks_make_the_transfer_back_off_doubling_to_a_cap() {
+    let mut master = TransferState::new(100 << 20);
+    let t0 = Instant::now();
+    master.on_hello(t0);
+    drain(&mut master);
+    // One refusal: HELLO does nothing for BACKOFF_BASE.
+    frames_error(master.on_chunk(0, 0, t0));
+    assert_eq!(master.quiet_until(), Some(t0 + BACKOFF_BASE));
+    assert!(!master.on_hello(t0 + BACKOFF_BASE / 2));
+    assert_eq!(drain(&mut master), []);
+    assert!(master.on_hello(t0 + BACKOFF_BASE));
+    assert_eq!(drain(&mut master).len(), 2);
+    // Each further refusal doubles it, up to the cap.
+    let mut t = t0 + BACKOFF_BASE;
+    let mut expected = BACKOFF_BASE;
+    for _ in 0..10 {
+        frames_error(master.on_chunk(3, 0, t));
+        expected = (expected * 2).min(BACKOFF_CAP);
+        assert_eq!(master.quiet_until(), Some(t + expected));
+        t += expected;
+    }
+    assert_eq!(expected, BACKOFF_CAP);
+    assert!(!master.on_hello(t - Duration::from_millis(1)));
+    assert!(master.on_hello(t));
+    assert_eq!(drain(&mut master).len(), 2);
+}
+
+#[test]
+fn a_hello_storm_gets_one_pipeline_a_second() {
+    let mut master = TransferState::original(100 << 20);
+    let t0 = Instant::now();
+    let mut fetches = 0;
+    // 10,000 HELLOs over 2.5 seconds, none of the FETCHes answered.
+    for i in 0..10_000u32 {
+        master.on_hello(t0 + Duration::from_micros(u64::from(i) * 250));
+        fetches += drain(&mut master).len();
+    }
+    // At t0, t0 + 1 s and t0 + 2 s: three pipelines of 10 (the original's 64 KiB × 10).
+    assert_eq!(fetches, 30);
+    assert_eq!(HELLO_INTERVAL, Duration::from_secs(1));
+}
+
+#[test]
+fn a_genuine_client_completes_after_a_transient_fault() {
+    // A client whose first answer is empty, then behaves, saying HELLO after each five
+    // silent seconds as the slaves do: the transfer completes. With two requests in
+    // flight the other keeps it going (the refused range is asked again once nothing is
+    // in flight); with one, the next HELLO (after the back-off) does.
+    for (size, expected_hellos) in [(5 << 20, 0), (500_000, 1)] {
+        let mut master = TransferState::new(size);
+        let mut now = Instant::now();
+        master.on_hello(now);
+        let mut queue: VecDeque<ServerFrame> = drain(&mut master).into();
+        let mut faulted = false;
+        let mut hellos = 0;
+        while !master.is_complete() {
+            let Some(frame) = queue.pop_front() else {
+                now += RESEND;
+                hellos += 1;
+                assert!(hellos < 5, "stuck: {master:?}");
+                master.on_hello(now);
+                queue.extend(drain(&mut master));
+                continue;
+            };
+            let r = frame.range().unwrap();
+            let len = if faulted { r.end - r.start } else { 0 };
+            faulted = true;
+            let _ = master.on_chunk(r.start, len, now);
+            queue.extend(drain(&mut master));
+        }
+        assert_eq!(hellos, expected_hellos, "size {size}");
+        assert_eq!(master.refused(), 1);
+    }
 }

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use piwheels_protocol::transfer::{
     ClientFrame, ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
@@ -76,7 +76,7 @@ fn rust_master_python_client(test: &str, size: u64, state: TransferState, client
             assert_eq!(slave_id, 7);
             hellos += 1;
         }
-        transfer.handle(&frame).unwrap();
+        transfer.handle(&frame, Instant::now()).unwrap();
         let mut done = false;
         while let Some(reply) = transfer.state_mut().next_frame() {
             done |= reply == ServerFrame::Done;

@@ -33,6 +33,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use piwheels_db::{Database, PlatformAliases};
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use sha2::{Digest, Sha256};
 
@@ -44,22 +45,6 @@ pub const TEMP_PREFIX: &str = ".piw-upload-";
 
 /// The staging folder's name, in `OUT/simple`.
 pub const STAGING: &str = ".piw-staging";
-
-/// The longest part of a peer's text quoted in a message.
-const QUOTE_MAX: usize = 200;
-
-/// Text from a peer, quoted for a message: `Debug`-escaped, and cut to about 200 bytes
-/// (on a character boundary) with a note of how much was left out.
-pub fn quote(s: &str) -> String {
-    if s.len() <= QUOTE_MAX {
-        return format!("{s:?}");
-    }
-    let mut end = QUOTE_MAX;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{:?}… (+{} bytes)", &s[..end], s.len() - end)
-}
 
 /// A file operation on the output folder that failed.
 #[derive(Debug, thiserror::Error)]
@@ -108,10 +93,10 @@ pub fn check_package(package: &str) -> Result<(), String> {
 pub fn check_filename(name: &str) -> Result<(), String> {
     crate::the_scribe::check_filename(name)?;
     if name.len() <= 4 || !name.ends_with(".whl") {
-        return Err(format!("{} is not a wheel (*.whl)", quote(name)));
+        return Err(format!("{} is not a wheel (*.whl)", Quoted::str(name)));
     }
     if name.chars().any(char::is_control) {
-        return Err(format!("{} contains control characters", quote(name)));
+        return Err(format!("{} contains control characters", Quoted::str(name)));
     }
     Ok(())
 }
@@ -559,7 +544,7 @@ fn remove_logged(path: &Path, what: &str) {
 
 /// Checks the received file's size and SHA-256 against what was declared.
 fn check_contents(mut handle: File, file: &FileState) -> Result<(), StageError> {
-    let name = quote(&file.filename);
+    let name = Quoted::str(&file.filename);
     let size = handle
         .metadata()
         .map_err(|e| StageError::Corrupt(format!("{name}: cannot stat the received file: {e}")))?
@@ -588,7 +573,7 @@ fn check_contents(mut handle: File, file: &FileState) -> Result<(), StageError> 
     if hash != file.filehash {
         return Err(StageError::Corrupt(format!(
             "{name}: SHA-256 {hash} does not match the declared {}",
-            quote(&file.filehash)
+            Quoted::str(&file.filehash)
         )));
     }
     Ok(())
@@ -635,15 +620,6 @@ fn link_unless_exists(dir: &Path, target: &str, link: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn quoting_cuts_long_text() {
-        assert_eq!(quote("a\tb"), "\"a\\tb\"");
-        let long = "é".repeat(300);
-        let q = quote(&long);
-        assert!(q.len() < 260, "{q}");
-        assert!(q.ends_with("(+400 bytes)"), "{q}");
-    }
 
     #[test]
     fn staged_names() {

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use piwheels_db::canonicalize_name;
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 
 /// The largest `METADATA` read from a wheel (a bigger one is refused).
@@ -26,7 +27,7 @@ pub struct Refusal {
 impl Refusal {
     fn new(file: &str, why: impl Into<String>) -> Self {
         Refusal {
-            file: crate::output::quote(file),
+            file: Quoted::str(file).to_string(),
             why: why.into(),
         }
     }
@@ -135,7 +136,7 @@ pub fn check_declared(file: &FileState, package: &str, version: &str) -> Result<
                 name,
                 format!(
                     "its {what} tag is declared as {}, but the name says {named:?}",
-                    crate::output::quote(declared)
+                    Quoted::str(declared)
                 ),
             ));
         }
@@ -184,7 +185,7 @@ pub fn check_metadata(
             filename,
             format!(
                 "its METADATA says Name: {}, not {package}",
-                crate::output::quote(&name)
+                Quoted::str(&name)
             ),
         ));
     }
@@ -193,7 +194,7 @@ pub fn check_metadata(
             filename,
             format!(
                 "its METADATA says Version: {}, not {version}",
-                crate::output::quote(&ver)
+                Quoted::str(&ver)
             ),
         ));
     }
@@ -225,7 +226,7 @@ pub fn read_metadata(filename: &str, wheel: &Path) -> Result<Vec<u8>, Refusal> {
     let entry_name = format!("{dir}/METADATA");
     let entry = archive
         .by_name(&entry_name)
-        .map_err(|e| bad(format!("{}: {e}", crate::output::quote(&entry_name))))?;
+        .map_err(|e| bad(format!("{}: {e}", Quoted::str(&entry_name))))?;
     if entry.size() > MAX_METADATA {
         return Err(bad(format!("its METADATA is {} bytes", entry.size())));
     }

@@ -17,7 +17,8 @@ use piwheels_protocol::transport::Identity;
 use super::{Completion, Slave, SlaveDriver};
 use crate::error::Result;
 use crate::hub::{FsError, Hub, WebRequest};
-use crate::output::{Staged, quote, wheel};
+use crate::output::{Staged, wheel};
+use piwheels_protocol::quote::Quoted;
 
 /// How often a file is asked for before the build is logged as failed (a slave whose
 /// uploads keep failing verification would otherwise be asked for ever).
@@ -123,7 +124,7 @@ impl SlaveDriver {
                     return self.abandon_transfer(&peer, &file.filename, &e).await;
                 }
                 Err(e) => {
-                    tracing::error!(slave = id, file = %quote(&file.filename), error = %e,
+                    tracing::error!(slave = id, file = %Quoted::str(&file.filename), error = %e,
                         "cannot receive the file; logging the build as failed");
                     fail(
                         self.slave(&peer),
@@ -151,7 +152,7 @@ impl SlaveDriver {
     /// queue (the disk guard pauses the farm meanwhile).
     async fn abandon_transfer(&mut self, peer: &Identity, file: &str, e: &FsError) -> Result<()> {
         let slave = self.slaves.get_mut(peer).expect("known slave");
-        tracing::error!(slave = slave.state.slave_id, file = %quote(file), error = %e,
+        tracing::error!(slave = slave.state.slave_id, file = %Quoted::str(file), error = %e,
             "the master cannot store the build's file; the build goes back in the queue");
         release_work(
             &mut self.jobs,
@@ -405,7 +406,7 @@ impl SlaveDriver {
             return self.next_transfer_or_log(peer).await;
         }
         if slave.send_failures + 1 >= MAX_SEND_ATTEMPTS {
-            tracing::error!(slave = slave_id, file = %quote(&filename), error = %e,
+            tracing::error!(slave = slave_id, file = %Quoted::str(&filename), error = %e,
                 attempts = MAX_SEND_ATTEMPTS, "the file never arrived intact; logging the build as failed");
             slave.send_failures = 0;
             fail(
@@ -418,7 +419,7 @@ impl SlaveDriver {
             return self.next_transfer_or_log(peer).await;
         }
         slave.send_failures += 1;
-        tracing::warn!(slave = slave_id, file = %quote(&filename), error = %e, "asking the slave to send it again");
+        tracing::warn!(slave = slave_id, file = %Quoted::str(&filename), error = %e, "asking the slave to send it again");
         let file = slave
             .state
             .build
@@ -556,7 +557,7 @@ pub(crate) fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
     Ok(NewFile {
         filename: f.filename.clone(),
         filesize: u64::try_from(f.filesize)
-            .map_err(|_| format!("{}: negative size {}", quote(&f.filename), f.filesize))?,
+            .map_err(|_| format!("{}: negative size {}", Quoted::str(&f.filename), f.filesize))?,
         filehash: f.filehash.clone(),
         package_tag: f.package_tag.clone(),
         package_version_tag: f.package_version_tag.clone(),

@@ -93,7 +93,12 @@ impl Decoder<'_> {
                 Header::Text(len) => self.text_body(len)?,
                 _ => return Err(bad("datetime tag 0 over a non-text item".into())),
             };
-            parse_datetime(&s).map_err(|why| bad(format!("invalid datetime string {s:?}: {why}")))
+            parse_datetime(&s).map_err(|why| {
+                bad(format!(
+                    "invalid datetime string {}: {why}",
+                    crate::quote::Quoted::str(&s)
+                ))
+            })
         } else {
             let h = self.pull()?;
             let micros = match h {
@@ -221,7 +226,8 @@ impl<T: Wire> Wire for IndexMap<String, T> {
         enc.map(self.len());
         for (k, v) in self {
             enc.text(k);
-            v.encode(enc).map_err(|e| format!("[{k:?}]: {e}"))?;
+            v.encode(enc)
+                .map_err(|e| format!("[{}]: {e}", crate::quote::Quoted::str(k)))?;
         }
         Ok(())
     }
@@ -232,7 +238,8 @@ impl<T: Wire> Wire for IndexMap<String, T> {
         let mut i = 0;
         while dec.more(n, i)? {
             let key = dec.text().map_err(|e| e.at("(key)"))?;
-            let v = T::decode(dec).map_err(|e| e.at(format_args!("[{key:?}]")))?;
+            let v = T::decode(dec)
+                .map_err(|e| e.at(format_args!("[{}]", crate::quote::Quoted::str(&key))))?;
             out.insert(key, v);
             i += 1;
         }
