@@ -437,7 +437,10 @@ mod tests {
 
     #[test]
     fn packages_and_aliases() {
-        assert_eq!(validate_package("zope-interface").unwrap(), "zope-interface");
+        assert_eq!(
+            validate_package("zope-interface").unwrap(),
+            "zope-interface"
+        );
         assert!(matches!(
             validate_package("Zope.Interface"),
             Err(NameError::NotCanonical { canonical, .. }) if canonical == "zope-interface"
@@ -451,12 +454,32 @@ mod tests {
 
     #[test]
     fn versions() {
-        for ok in ["1.0", "2!1.0rc1.post2+local", "2004d", "1.0-foo", "v1", "1_0", "~!"] {
+        for ok in [
+            "1.0",
+            "2!1.0rc1.post2+local",
+            "2004d",
+            "1.0-foo",
+            "v1",
+            "1_0",
+            "~!",
+        ] {
             assert_eq!(validate_version(ok).unwrap().as_str(), ok);
         }
         for bad in [
-            "", ".", "..", "1/2", "1\\2", "../x", "1..2", "1 0", "1\t0", "1\n", "1\u{7f}",
-            "1\0", "1.0\u{a0}", "1é",
+            "",
+            ".",
+            "..",
+            "1/2",
+            "1\\2",
+            "../x",
+            "1..2",
+            "1 0",
+            "1\t0",
+            "1\n",
+            "1\u{7f}",
+            "1\0",
+            "1.0\u{a0}",
+            "1é",
         ] {
             assert!(validate_version(bad).is_err(), "{bad:?}");
         }

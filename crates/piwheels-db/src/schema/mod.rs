@@ -316,10 +316,16 @@ mod tests {
     #[test]
     fn rules_are_rendered_with_their_column() {
         let sqlite = render("WHEN NOT {VALID_VERSION(NEW.version)} x", Kind::Sqlite);
-        assert!(sqlite.starts_with("WHEN NOT (typeof(NEW.version) = 'text'"), "{sqlite}");
+        assert!(
+            sqlite.starts_with("WHEN NOT (typeof(NEW.version) = 'text'"),
+            "{sqlite}"
+        );
         assert!(sqlite.ends_with(") x"), "{sqlite}");
         let pg = render("CHECK {VALID_PACKAGE(package)};", Kind::Postgres);
-        assert!(pg.starts_with("CHECK (length(package) BETWEEN 1 AND 200"), "{pg}");
+        assert!(
+            pg.starts_with("CHECK (length(package) BETWEEN 1 AND 200"),
+            "{pg}"
+        );
         assert!(pg.ends_with(");"), "{pg}");
     }
 

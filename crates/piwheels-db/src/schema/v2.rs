@@ -92,7 +92,7 @@ pub(crate) fn cleanup(c: &mut dyn Conn, dry_run: bool) -> Result<Vec<Removed>> {
     let bad = select_texts(
         c,
         &format!(
-            "SELECT {} FROM packages WHERE NOT {}",
+            "SELECT {} FROM packages WHERE NOT {} ORDER BY package",
             text(kind, "package"),
             package_ok("package")
         ),
@@ -113,17 +113,19 @@ pub(crate) fn cleanup(c: &mut dyn Conn, dry_run: bool) -> Result<Vec<Removed>> {
     let bad = select_pairs(
         c,
         &format!(
-            "SELECT package, {} FROM package_names WHERE {names_bad}",
+            "SELECT package, {} FROM package_names WHERE {names_bad} ORDER BY package, name",
             text(kind, "name")
         ),
     )?;
-    removed.extend(bad.into_iter().map(|(package, name)| Removed {
-        table: "package_names",
-        why: names::validate_name(&name)
-            .err()
-            .map_or_else(|| RULE.to_owned(), |e| e.to_string()),
-        package,
-        item: Some(name),
+    removed.extend(bad.into_iter().map(|(package, name)| {
+        Removed {
+            table: "package_names",
+            why: names::validate_name(&name)
+                .err()
+                .map_or_else(|| RULE.to_owned(), |e| e.to_string()),
+            package,
+            item: Some(name),
+        }
     }));
     if !dry_run {
         c.execute(
@@ -140,17 +142,20 @@ pub(crate) fn cleanup(c: &mut dyn Conn, dry_run: bool) -> Result<Vec<Removed>> {
     let bad = select_pairs(
         c,
         &format!(
-            "SELECT package, {} FROM versions WHERE {versions_bad}",
+            "SELECT package, {} FROM versions WHERE {versions_bad} \
+             ORDER BY package, version",
             text(kind, "version")
         ),
     )?;
-    removed.extend(bad.into_iter().map(|(package, version)| Removed {
-        table: "versions",
-        why: names::validate_version(&version)
-            .err()
-            .map_or_else(|| RULE.to_owned(), |e| e.to_string()),
-        package,
-        item: Some(version),
+    removed.extend(bad.into_iter().map(|(package, version)| {
+        Removed {
+            table: "versions",
+            why: names::validate_version(&version)
+                .err()
+                .map_or_else(|| RULE.to_owned(), |e| e.to_string()),
+            package,
+            item: Some(version),
+        }
     }));
     if !dry_run {
         c.execute(
@@ -162,7 +167,7 @@ pub(crate) fn cleanup(c: &mut dyn Conn, dry_run: bool) -> Result<Vec<Removed>> {
     let bad = select_texts(
         c,
         &format!(
-            "SELECT {} FROM rewrites_pending WHERE NOT {}",
+            "SELECT {} FROM rewrites_pending WHERE NOT {} ORDER BY package",
             text(kind, "package"),
             package_ok("package")
         ),
@@ -215,7 +220,9 @@ fn select_texts(c: &mut dyn Conn, sql: &str) -> Result<Vec<String>> {
 /// A package (valid, so plain text) and a column made by [`text`], of every row.
 fn select_pairs(c: &mut dyn Conn, sql: &str) -> Result<Vec<(String, String)>> {
     let kind = c.kind();
-    c.query_map(sql, params![], |r| Ok((r.text(0)?, decode(kind, &r.text(1)?))))
+    c.query_map(sql, params![], |r| {
+        Ok((r.text(0)?, decode(kind, &r.text(1)?)))
+    })
 }
 
 /// What [`text`] made, as text.
