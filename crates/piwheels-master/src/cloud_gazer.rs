@@ -14,21 +14,27 @@
 //! | every file of a version yanked, or no longer | the version yanked, or no longer |
 //! | a version or project gone | skipped `deleted`, SlaveDriver and TheScribe told, rows deleted a grace period later |
 //!
-//! Only the projects of `config.follow` are looked at when it is set. Names are
-//! canonicalised; names and versions longer than 200 characters are ignored. After any new
-//! buildable version, TheArchitect is woken at once. While the master is paused nothing
-//! is polled.
+//! Only the projects of `config.follow` are looked at when it is set. Names and versions
+//! are checked against the rules of [`piwheels_db::names`]: a project whose name breaks
+//! them (`../x`, `a/b`, `x y`, ...) and a version with a path separator, whitespace or a
+//! control character are skipped, and the poll goes on; each poll says in one warning how
+//! many it skipped, with a few examples, and only when they changed (a bad name or version
+//! that stays upstream is not reported again at every poll). A version that is not PEP 440
+//! but otherwise fine is taken (the upstream has it), and each poll says in one warning how
+//! many such it added. Names are canonicalised. After any new buildable version,
+//! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
 //! to keep such packages.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use piwheels_db::canonicalize_name;
+use piwheels_db::names;
 
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, Task, WebRequest};
@@ -44,8 +50,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Project pages fetched at once.
 const CONCURRENCY: usize = 4;
 
-/// The longest name or version taken.
-const MAX_LEN: usize = 200;
+/// How many examples a warning about skipped names or versions gives.
+const EXAMPLES: usize = 5;
 
 /// What one poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +76,49 @@ pub struct PollReport {
     pub removed_packages: usize,
     /// Pages that could not be read (they are tried again next time).
     pub errors: usize,
+    /// Projects skipped because their names break the name rule.
+    pub refused_names: usize,
+    /// Versions skipped because they break the version rule (on the pages read).
+    pub refused_versions: usize,
+    /// Versions added that are not PEP 440 (taken, since the upstream has them).
+    pub not_pep440: usize,
+}
+
+/// How many of something, with the first few as examples: one log line, however many.
+#[derive(Debug, Default)]
+struct Sample {
+    count: usize,
+    examples: Vec<String>,
+}
+
+impl Sample {
+    fn add(&mut self, example: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(example());
+        }
+    }
+
+    fn extend(&mut self, other: Sample) {
+        self.count += other.count;
+        let room = EXAMPLES.saturating_sub(self.examples.len());
+        self.examples.extend(other.examples.into_iter().take(room));
+    }
+
+    /// One warning, if there is anything to say.
+    fn warn(&self, what: &str) {
+        if self.count > 0 {
+            tracing::warn!(task = "cloud_gazer", count = self.count, examples = ?self.examples, "{what}");
+        }
+    }
+}
+
+/// What one poll has to say about the names and versions it met.
+#[derive(Debug, Default)]
+struct Complaints {
+    refused_names: Sample,
+    refused_versions: Sample,
+    not_pep440: Sample,
 }
 
 /// What was last read of a project.
@@ -78,6 +127,17 @@ struct Seen {
     serial: Option<i64>,
     etag: Option<String>,
     name: String,
+    /// A fingerprint of the versions refused on its page (0 if none), so the same ones
+    /// are not reported again.
+    refused: u64,
+}
+
+/// A project's page as read, with the names it is known by.
+#[derive(Clone, Copy)]
+struct Page<'a> {
+    canon: &'a str,
+    name: &'a str,
+    page: &'a ProjectPage,
 }
 
 /// A version as upstream has it.
@@ -97,6 +157,9 @@ pub struct CloudGazer {
     removing: HashSet<String>,
     follow: Option<HashSet<String>>,
     grace: Duration,
+    /// A fingerprint of the project names last refused, so the same ones are not reported
+    /// at every poll.
+    refused_names: u64,
 }
 
 impl std::fmt::Debug for CloudGazer {
@@ -112,11 +175,17 @@ impl CloudGazer {
     /// The task for this hub; the index is found (from the configuration, else from pip)
     /// when it first runs.
     pub fn new(hub: Hub) -> CloudGazer {
-        let follow = hub
-            .config
-            .follow
-            .as_ref()
-            .map(|list| list.iter().map(|p| canonicalize_name(p)).collect());
+        let follow = hub.config.follow.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|p| match names::validate_name(p) {
+                    Ok(name) => Some(name.canonical().into_string()),
+                    Err(e) => {
+                        tracing::warn!(task = "cloud_gazer", error = %e, "ignoring a project of the follow list");
+                        None
+                    }
+                })
+                .collect()
+        });
         CloudGazer {
             hub,
             client: None,
@@ -125,6 +194,7 @@ impl CloudGazer {
             removing: HashSet::new(),
             follow,
             grace: DELETE_GRACE,
+            refused_names: 0,
         }
     }
 
@@ -166,12 +236,12 @@ impl CloudGazer {
         // Following a list: only those projects' pages are read (an index's project list
         // can be tens of megabytes). Otherwise the list says what there is.
         let mut upstream: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
+        let mut complaints = Complaints::default();
         let (list_etag, last_serial) = if let Some(follow) = &self.hub.config.follow {
-            // Named as the configuration spells them.
+            // Named as the configuration spells them (refused ones were said at the start).
             for name in follow {
-                let canon = canonicalize_name(name);
-                if !canon.is_empty() && name.chars().count() <= MAX_LEN {
-                    upstream.insert(canon, (name.clone(), None));
+                if let Ok(name) = names::validate_name(name) {
+                    upstream.insert(name.canonical().into_string(), (name.into_string(), None));
                 }
             }
             (None, None)
@@ -188,15 +258,25 @@ impl CloudGazer {
                     return Ok(report);
                 }
             };
+            let mut refused = DefaultHasher::new();
             for p in list.projects {
-                if p.name.chars().count() > MAX_LEN {
-                    continue;
-                }
-                let canon = canonicalize_name(&p.name);
-                if !canon.is_empty() {
-                    upstream.insert(canon, (p.name, p.last_serial));
+                match names::validate_name(&p.name) {
+                    Ok(name) => {
+                        upstream.insert(name.canonical().into_string(), (p.name, p.last_serial));
+                    }
+                    Err(e) => {
+                        p.name.hash(&mut refused);
+                        report.refused_names += 1;
+                        complaints.refused_names.add(|| e.to_string());
+                    }
                 }
             }
+            // The same refused names as last time are not worth another warning.
+            let refused = if report.refused_names == 0 { 0 } else { refused.finish() };
+            if refused == self.refused_names {
+                complaints.refused_names = Sample::default();
+            }
+            self.refused_names = refused;
             (list_etag, list.last_serial)
         };
         let db_packages = self.hub.db.all_packages().await?;
@@ -249,8 +329,13 @@ impl CloudGazer {
                 Ok(Some(Fetched::Changed { value, etag })) => {
                     report.pages += 1;
                     self.removing.remove(&canon);
-                    let buildable = self
-                        .apply(&canon, &name, &value, &db_packages, &mut report)
+                    let page = Page {
+                        canon: &canon,
+                        name: &name,
+                        page: &value,
+                    };
+                    let (buildable, refused) = self
+                        .apply(page, &db_packages, &mut report, &mut complaints)
                         .await?;
                     any_buildable |= buildable;
                     self.seen.insert(
@@ -259,6 +344,7 @@ impl CloudGazer {
                             serial: serial.or(value.last_serial),
                             etag,
                             name,
+                            refused,
                         },
                     );
                 }
@@ -305,6 +391,15 @@ impl CloudGazer {
         if any_buildable {
             self.hub.queue_changed.notify_one();
         }
+        complaints
+            .refused_names
+            .warn("skipped upstream projects whose names break the package name rule");
+        complaints
+            .refused_versions
+            .warn("skipped upstream versions that break the version rule");
+        complaints
+            .not_pep440
+            .warn("added upstream versions that are not PEP 440 (the upstream has them)");
         // Only a list whose every page was read is not read again while unchanged.
         self.list_etag = if all_pages_read { list_etag } else { None };
         if let Some(serial) = last_serial
@@ -315,22 +410,28 @@ impl CloudGazer {
         Ok(report)
     }
 
-    /// Brings one package in line with its page; true if a version became buildable.
+    /// Brings one package in line with its page; says whether a version became buildable,
+    /// and the fingerprint of the versions it refused (see [`Seen::refused`]).
     async fn apply(
         &mut self,
-        canon: &str,
-        name: &str,
-        page: &ProjectPage,
+        page: Page<'_>,
         db_packages: &BTreeSet<String>,
         report: &mut PollReport,
-    ) -> Result<bool> {
+        complaints: &mut Complaints,
+    ) -> Result<(bool, u64)> {
+        let Page { canon, name, page } = page;
         let db = &self.hub.db;
         let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
+        let mut refused: BTreeMap<&str, names::VersionError> = BTreeMap::new();
         for f in &page.files {
             let Some(v) = f.version.as_deref().map(str::trim) else {
                 continue;
             };
-            if v.is_empty() || v.chars().count() > MAX_LEN {
+            if v.is_empty() {
+                continue;
+            }
+            if let Err(e) = names::validate_version(v) {
+                refused.insert(v, e);
                 continue;
             }
             let entry = versions.entry(v.to_owned()).or_insert(Upstream {
@@ -344,6 +445,22 @@ impl CloudGazer {
             if let Some(t) = f.upload_time {
                 entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
             }
+        }
+        report.refused_versions += refused.len();
+        let fingerprint = if refused.is_empty() {
+            0
+        } else {
+            let mut h = DefaultHasher::new();
+            refused.keys().for_each(|v| v.hash(&mut h));
+            h.finish()
+        };
+        // The same refused versions as last time this page was read are not said again.
+        if self.seen.get(canon).is_none_or(|s| s.refused != fingerprint) {
+            let mut sample = Sample::default();
+            for e in refused.values() {
+                sample.add(|| format!("{canon}: {e}"));
+            }
+            complaints.refused_versions.extend(sample);
         }
         let mut changed = false;
         let mut buildable = false;
@@ -381,6 +498,10 @@ impl CloudGazer {
                         .await?
                     {
                         report.new_versions += 1;
+                        if !names::is_pep440(version) {
+                            report.not_pep440 += 1;
+                            complaints.not_pep440.add(|| format!("{canon} {version}"));
+                        }
                         changed = true;
                         buildable |= up.sdist;
                         if up.yanked {
@@ -438,7 +559,7 @@ impl CloudGazer {
         if changed {
             self.hub.web(WebRequest::Both(canon.to_owned()));
         }
-        Ok(buildable)
+        Ok((buildable, fingerprint))
     }
 
     /// Removes a package gone upstream; false if its removal was already under way.
