@@ -272,7 +272,11 @@ impl CloudGazer {
                 }
             }
             // The same refused names as last time are not worth another warning.
-            let refused = if report.refused_names == 0 { 0 } else { refused.finish() };
+            let refused = if report.refused_names == 0 {
+                0
+            } else {
+                refused.finish()
+            };
             if refused == self.refused_names {
                 complaints.refused_names = Sample::default();
             }
@@ -424,7 +428,7 @@ impl CloudGazer {
         let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
         let mut refused: BTreeMap<&str, names::VersionError> = BTreeMap::new();
         for f in &page.files {
-            let Some(v) = f.version.as_deref().map(str::trim) else {
+            let Some(v) = f.version.as_deref() else {
                 continue;
             };
             if v.is_empty() {
@@ -455,7 +459,11 @@ impl CloudGazer {
             h.finish()
         };
         // The same refused versions as last time this page was read are not said again.
-        if self.seen.get(canon).is_none_or(|s| s.refused != fingerprint) {
+        if self
+            .seen
+            .get(canon)
+            .is_none_or(|s| s.refused != fingerprint)
+        {
             let mut sample = Sample::default();
             for e in refused.values() {
                 sample.add(|| format!("{canon}: {e}"));

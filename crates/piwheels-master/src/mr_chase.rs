@@ -142,14 +142,15 @@ fn refused(e: impl std::fmt::Display) -> ImportReply {
     error(e.to_string())
 }
 
-/// A request's package name, checked (see [`names::validate_name`]).
+/// A request's package name, checked as sent (see [`names::validate_name`]): whitespace
+/// around it is refused like whitespace in it.
 fn checked_name(name: &str) -> std::result::Result<Name, ImportReply> {
-    names::validate_name(name.trim()).map_err(refused)
+    names::validate_name(name).map_err(refused)
 }
 
-/// A request's version, checked (see [`names::validate_version`]).
+/// A request's version, checked as sent (see [`names::validate_version`]).
 fn checked_version(version: &str) -> std::result::Result<PackageVersion, ImportReply> {
-    names::validate_version(version.trim()).map_err(refused)
+    names::validate_version(version).map_err(refused)
 }
 
 impl MrChase {
@@ -250,7 +251,7 @@ impl MrChase {
             Some(Fetched::Changed { value, .. }) => value
                 .files
                 .iter()
-                .any(|f| f.version.as_deref().map(str::trim) == Some(version)),
+                .any(|f| f.version.as_deref() == Some(version)),
             Some(Fetched::Unchanged) | None => false,
         })
     }
@@ -269,7 +270,12 @@ impl MrChase {
         let not_pep440 = format!("version {version:?} of {canon} is not a PEP 440 version");
         match self.upstream_lists(display, version).await {
             Ok(true) => {
-                tracing::warn!(task = "mr_chase", package = canon, version, "adding a version that is not PEP 440: the upstream index lists it");
+                tracing::warn!(
+                    task = "mr_chase",
+                    package = canon,
+                    version,
+                    "adding a version that is not PEP 440: the upstream index lists it"
+                );
                 None
             }
             Ok(false) => Some(refused(format!(
@@ -536,11 +542,10 @@ impl MrChase {
     async fn import(&mut self, peer: &Identity, mut state: BuildState) -> Result<ImportReply> {
         self.imports.remove(peer);
         state.slave_id = 0;
-        let version = names::validate_version(&state.version).map_err(refused);
-        if let Err(reply) = checked_name(&state.package).and(version) {
+        if let Err(reply) = checked_name(&state.package).and(checked_version(&state.version)) {
             return Ok(reply);
         }
-        state.package = names::canonicalize_name(state.package.trim());
+        state.package = names::canonicalize_name(&state.package);
         if !state.status {
             return Ok(error("importing a failed build is not supported"));
         }

@@ -91,7 +91,7 @@ fn parse_released(s: &str) -> Result<DateTime<Utc>, String> {
 /// and version are checked against the rules (`piwheels_db::names`) before anything is
 /// sent.
 fn request(opts: &Opts) -> Result<ImportRequest, String> {
-    let name = names::validate_name(opts.package.trim()).map_err(|e| e.to_string())?;
+    let name = names::validate_name(&opts.package).map_err(|e| e.to_string())?;
     let canon = name.canonical();
     for alias in &opts.aliases {
         names::validate_alias(alias, &canon).map_err(|e| format!("the alias: {e}"))?;
@@ -110,7 +110,7 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
             }))
         }
         Some(version) => {
-            let version = names::validate_version(version.trim()).map_err(|e| e.to_string())?;
+            let version = names::validate_version(version).map_err(|e| e.to_string())?;
             if !names::is_pep440(&version) {
                 eprintln!(
                     "warning: {version:?} is not a PEP 440 version; the master takes it only \

@@ -149,8 +149,8 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
             (p.clone().unwrap_or(name), v.clone().unwrap_or(ver))
         }
     };
-    let package = names::validate_name(package.trim()).map_err(|e| e.to_string())?;
-    let version = names::validate_version(version.trim())
+    let package = names::validate_name(&package).map_err(|e| e.to_string())?;
+    let version = names::validate_version(version)
         .map_err(|e| e.to_string())?
         .into_string();
     let abi = match &opts.abi {

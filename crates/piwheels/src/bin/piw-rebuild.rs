@@ -57,7 +57,7 @@ struct Opts {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
-    let package = match opts.package.as_deref().map(str::trim).map(names::validate_name) {
+    let package = match opts.package.as_deref().map(names::validate_name) {
         None => None,
         Some(Ok(name)) => Some(name.into_string()),
         Some(Err(e)) => {

@@ -52,7 +52,7 @@ struct Opts {
 }
 
 fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
-    let package = names::validate_name(opts.package.trim())
+    let package = names::validate_name(&opts.package)
         .map_err(|e| e.to_string())?
         .canonical()
         .into_string();
@@ -80,7 +80,7 @@ fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
             ))
         }
         Some(v) => {
-            let v = names::validate_version(v.trim())
+            let v = names::validate_version(v)
                 .map_err(|e| e.to_string())?
                 .into_string();
             Ok((
