@@ -113,8 +113,9 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
             let version = names::validate_version(version).map_err(|e| e.to_string())?;
             if !names::is_pep440(&version) {
                 eprintln!(
-                    "warning: {version:?} is not a PEP 440 version; the master takes it only \
-                     if the upstream index lists it for {canon}"
+                    "warning: {:?} is not a PEP 440 version; the master takes it only if the \
+                     upstream index lists it for {canon}",
+                    version.as_str()
                 );
             }
             Ok(ImportRequest::AddVersion(AddVersion {

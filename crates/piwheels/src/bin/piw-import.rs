@@ -150,7 +150,7 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
         }
     };
     let package = names::validate_name(&package).map_err(|e| e.to_string())?;
-    let version = names::validate_version(version)
+    let version = names::validate_version(&version)
         .map_err(|e| e.to_string())?
         .into_string();
     let abi = match &opts.abi {
