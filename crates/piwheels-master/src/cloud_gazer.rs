@@ -39,7 +39,9 @@ use piwheels_db::names;
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, Task, WebRequest};
 use crate::mr_chase::{DELETE_GRACE, DELETED, Deletion, delete_later};
-use crate::upstream::{Fetched, FileKind, IndexClient, ProjectPage, UpstreamError, index_url};
+use crate::upstream::{
+    Fetched, FileKind, IndexClient, ProjectEntry, ProjectPage, UpstreamError, index_url,
+};
 
 /// The skip reason of a version with no source distribution.
 pub const BINARY_ONLY: &str = "binary only";
@@ -99,12 +101,6 @@ impl Sample {
         }
     }
 
-    fn extend(&mut self, other: Sample) {
-        self.count += other.count;
-        let room = EXAMPLES.saturating_sub(self.examples.len());
-        self.examples.extend(other.examples.into_iter().take(room));
-    }
-
     /// One warning, if there is anything to say.
     fn warn(&self, what: &str) {
         if self.count > 0 {
@@ -121,6 +117,18 @@ struct Complaints {
     not_pep440: Sample,
 }
 
+impl Complaints {
+    /// A warning for each kind there is something to say about.
+    fn warn(&self) {
+        self.refused_names
+            .warn("skipped upstream projects whose names break the package name rule");
+        self.refused_versions
+            .warn("skipped upstream versions that break the version rule");
+        self.not_pep440
+            .warn("added upstream versions that are not PEP 440 (the upstream has them)");
+    }
+}
+
 /// What was last read of a project.
 #[derive(Debug, Clone, Default)]
 struct Seen {
@@ -130,6 +138,59 @@ struct Seen {
     /// A fingerprint of the versions refused on its page (0 if none), so the same ones
     /// are not reported again.
     refused: u64,
+}
+
+/// The versions of a project's page, and the fingerprint of those it refused (see
+/// [`Seen::refused`]); the refused ones are counted, and said unless `last_refused` (the
+/// fingerprint of the last read) shows they were already.
+fn page_versions(
+    canon: &str,
+    page: &ProjectPage,
+    last_refused: Option<u64>,
+    report: &mut PollReport,
+    complaints: &mut Complaints,
+) -> (BTreeMap<String, Upstream>, u64) {
+    let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
+    let mut refused: BTreeMap<&str, names::VersionError> = BTreeMap::new();
+    for f in &page.files {
+        let Some(v) = f.version.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if let Err(e) = names::validate_version(v) {
+            refused.insert(v, e);
+            continue;
+        }
+        let entry = versions.entry(v.to_owned()).or_insert(Upstream {
+            sdist: false,
+            yanked: true,
+            released: None,
+        });
+        entry.sdist |= f.kind == FileKind::Sdist;
+        // A release is yanked when every file of it is (PEP 592).
+        entry.yanked &= f.yanked;
+        if let Some(t) = f.upload_time {
+            entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
+        }
+    }
+    report.refused_versions += refused.len();
+    let fingerprint = fingerprint(refused.keys().copied());
+    if last_refused != Some(fingerprint) {
+        for e in refused.values() {
+            complaints.refused_versions.add(|| format!("{canon}: {e}"));
+        }
+    }
+    (versions, fingerprint)
+}
+
+/// A fingerprint of a set of texts (0 for none), to tell whether it changed.
+fn fingerprint<'a>(texts: impl Iterator<Item = &'a str>) -> u64 {
+    let mut h = DefaultHasher::new();
+    let mut any = false;
+    for t in texts {
+        t.hash(&mut h);
+        any = true;
+    }
+    if any { h.finish() } else { 0 }
 }
 
 /// A project's page as read, with the names it is known by.
@@ -258,30 +319,9 @@ impl CloudGazer {
                     return Ok(report);
                 }
             };
-            let mut refused = DefaultHasher::new();
-            for p in list.projects {
-                match names::validate_name(&p.name) {
-                    Ok(name) => {
-                        upstream.insert(name.canonical().into_string(), (p.name, p.last_serial));
-                    }
-                    Err(e) => {
-                        p.name.hash(&mut refused);
-                        report.refused_names += 1;
-                        complaints.refused_names.add(|| e.to_string());
-                    }
-                }
-            }
-            // The same refused names as last time are not worth another warning.
-            let refused = if report.refused_names == 0 {
-                0
-            } else {
-                refused.finish()
-            };
-            if refused == self.refused_names {
-                complaints.refused_names = Sample::default();
-            }
-            self.refused_names = refused;
-            (list_etag, list.last_serial)
+            let last_serial = list.last_serial;
+            self.take_projects(list.projects, &mut upstream, &mut report, &mut complaints);
+            (list_etag, last_serial)
         };
         let db_packages = self.hub.db.all_packages().await?;
 
@@ -395,15 +435,7 @@ impl CloudGazer {
         if any_buildable {
             self.hub.queue_changed.notify_one();
         }
-        complaints
-            .refused_names
-            .warn("skipped upstream projects whose names break the package name rule");
-        complaints
-            .refused_versions
-            .warn("skipped upstream versions that break the version rule");
-        complaints
-            .not_pep440
-            .warn("added upstream versions that are not PEP 440 (the upstream has them)");
+        complaints.warn();
         // Only a list whose every page was read is not read again while unchanged.
         self.list_etag = if all_pages_read { list_etag } else { None };
         if let Some(serial) = last_serial
@@ -412,6 +444,34 @@ impl CloudGazer {
             tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
         }
         Ok(report)
+    }
+
+    /// Takes the projects of the list whose names follow the rule into `upstream`; the
+    /// others are counted, and said unless they are the same as last time.
+    fn take_projects(
+        &mut self,
+        projects: Vec<ProjectEntry>,
+        upstream: &mut BTreeMap<String, (String, Option<i64>)>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) {
+        let mut refused = Vec::new();
+        for p in projects {
+            match names::validate_name(&p.name) {
+                Ok(name) => {
+                    upstream.insert(name.canonical().into_string(), (p.name, p.last_serial));
+                }
+                Err(e) => refused.push((p.name, e)),
+            }
+        }
+        report.refused_names += refused.len();
+        let fingerprint = fingerprint(refused.iter().map(|(n, _)| n.as_str()));
+        if fingerprint != self.refused_names {
+            for (_, e) in &refused {
+                complaints.refused_names.add(|| e.to_string());
+            }
+        }
+        self.refused_names = fingerprint;
     }
 
     /// Brings one package in line with its page; says whether a version became buildable,
@@ -425,51 +485,8 @@ impl CloudGazer {
     ) -> Result<(bool, u64)> {
         let Page { canon, name, page } = page;
         let db = &self.hub.db;
-        let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
-        let mut refused: BTreeMap<&str, names::VersionError> = BTreeMap::new();
-        for f in &page.files {
-            let Some(v) = f.version.as_deref() else {
-                continue;
-            };
-            if v.is_empty() {
-                continue;
-            }
-            if let Err(e) = names::validate_version(v) {
-                refused.insert(v, e);
-                continue;
-            }
-            let entry = versions.entry(v.to_owned()).or_insert(Upstream {
-                sdist: false,
-                yanked: true,
-                released: None,
-            });
-            entry.sdist |= f.kind == FileKind::Sdist;
-            // A release is yanked when every file of it is (PEP 592).
-            entry.yanked &= f.yanked;
-            if let Some(t) = f.upload_time {
-                entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
-            }
-        }
-        report.refused_versions += refused.len();
-        let fingerprint = if refused.is_empty() {
-            0
-        } else {
-            let mut h = DefaultHasher::new();
-            refused.keys().for_each(|v| v.hash(&mut h));
-            h.finish()
-        };
-        // The same refused versions as last time this page was read are not said again.
-        if self
-            .seen
-            .get(canon)
-            .is_none_or(|s| s.refused != fingerprint)
-        {
-            let mut sample = Sample::default();
-            for e in refused.values() {
-                sample.add(|| format!("{canon}: {e}"));
-            }
-            complaints.refused_versions.extend(sample);
-        }
+        let last_refused = self.seen.get(canon).map(|s| s.refused);
+        let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
         let mut changed = false;
         let mut buildable = false;
         let now = Utc::now();
