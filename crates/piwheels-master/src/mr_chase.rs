@@ -136,9 +136,10 @@ fn error(what: impl Into<String>) -> ImportReply {
     ImportReply::Error(what.into())
 }
 
-/// The `ERROR` reply to a name or version that breaks the rules.
+/// The `ERROR` reply to a name or version that breaks the rules (logged at debug level:
+/// the tool shows the reason, and a peer cannot fill the log with refusals).
 fn refused(e: impl std::fmt::Display) -> ImportReply {
-    tracing::warn!(task = "mr_chase", error = %e, "request refused");
+    tracing::debug!(task = "mr_chase", error = %e, "request refused");
     error(e.to_string())
 }
 
