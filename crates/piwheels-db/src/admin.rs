@@ -21,7 +21,7 @@ use crate::backend::{Conn, Kind, params};
 use crate::db::{Database, Options};
 use crate::error::{Error, Result};
 use crate::ops::queue;
-use crate::schema::{self, SCHEMA_VERSION, SchemaState};
+use crate::schema::{self, Removed, SCHEMA_VERSION, SchemaState, Upgrade};
 
 /// A connection for creating and upgrading a database (see the module docs).
 #[derive(Debug, Clone)]
@@ -80,15 +80,36 @@ impl Admin {
 
     /// Creates the schema, or upgrades it to [`SCHEMA_VERSION`], in one transaction; on
     /// PostgreSQL then grants `user` (required there) what the master needs. Returns the
-    /// versions migrated through (empty if it was current).
+    /// versions migrated through (empty if it was current); [`upgrade`](Self::upgrade)
+    /// also says which rows it removed.
     pub async fn initialize(&self, user: Option<&str>) -> Result<Vec<i64>> {
-        self.migrate_to(SCHEMA_VERSION, user).await
+        Ok(self.upgrade(user).await?.versions)
+    }
+
+    /// [`initialize`](Self::initialize), saying also which rows the upgrade removed
+    /// because they break the rules of the new schema (see [`schema::Removed`]).
+    pub async fn upgrade(&self, user: Option<&str>) -> Result<Upgrade> {
+        self.upgrade_to(SCHEMA_VERSION, user).await
+    }
+
+    /// What [`upgrade`](Self::upgrade) would remove, changing nothing (for `piw-initdb` to
+    /// show before it asks).
+    pub async fn pending_removals(&self) -> Result<Vec<Removed>> {
+        self.db
+            .read("pending_removals", schema::pending_removals)
+            .await
     }
 
     /// Like [`initialize`](Self::initialize), but stops at `version` (for testing upgrade
     /// paths from every earlier version).
     #[doc(hidden)]
     pub async fn migrate_to(&self, version: i64, user: Option<&str>) -> Result<Vec<i64>> {
+        Ok(self.upgrade_to(version, user).await?.versions)
+    }
+
+    /// Like [`upgrade`](Self::upgrade), but stops at `version`.
+    #[doc(hidden)]
+    pub async fn upgrade_to(&self, version: i64, user: Option<&str>) -> Result<Upgrade> {
         let op = "initialize";
         let user = match (self.kind(), user) {
             (Kind::Postgres, None) => {

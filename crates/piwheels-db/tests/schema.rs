@@ -60,6 +60,17 @@ async fn full_shape(backend: Backend, dsn: &str) -> Vec<Vec<Option<String>>> {
         }
     };
     out.extend(raw(backend, dsn, idx).await.unwrap());
+    // The rules the schema keeps: CHECK constraints, and SQLite's triggers.
+    let rules = match backend {
+        Backend::Sqlite => {
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint \
+             WHERE connamespace = current_schema()::regnamespace ORDER BY conname"
+        }
+    };
+    out.extend(raw(backend, dsn, rules).await.unwrap());
     out
 }
 
@@ -96,6 +107,12 @@ async fn every_earlier_version_upgrades_to_the_same_schema(backend: Backend) {
     };
     initialize(&fresh).await;
     let expected = full_shape(backend, &fresh.admin_dsn).await;
+    assert!(
+        expected.iter().any(|row| row[0]
+            .as_deref()
+            .is_some_and(|n| n.starts_with("versions_version_rule"))),
+        "the shape compared holds the name and version rules"
+    );
     for from in 1..=SCHEMA_VERSION {
         let Some(e) = empty(backend, "upgrade_paths").await else {
             return;

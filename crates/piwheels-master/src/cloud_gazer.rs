@@ -14,26 +14,34 @@
 //! | every file of a version yanked, or no longer | the version yanked, or no longer |
 //! | a version or project gone | skipped `deleted`, SlaveDriver and TheScribe told, rows deleted a grace period later |
 //!
-//! Only the projects of `config.follow` are looked at when it is set. Names are
-//! canonicalised; names and versions longer than 200 characters are ignored. After any new
-//! buildable version, TheArchitect is woken at once. While the master is paused nothing
-//! is polled.
+//! Only the projects of `config.follow` are looked at when it is set. Names and versions
+//! are checked against the rules of [`piwheels_db::names`]: a project whose name breaks
+//! them (`../x`, `a/b`, `x y`, ...) and a version with a path separator, whitespace or a
+//! control character are skipped, and the poll goes on; each poll says in one warning how
+//! many it skipped, with a few examples, and only when they changed (a bad name or version
+//! that stays upstream is not reported again at every poll). A version that is not PEP 440
+//! but otherwise fine is taken (the upstream has it), and each poll says in one warning how
+//! many such it added. Names are canonicalised. After any new buildable version,
+//! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
 //! to keep such packages.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use piwheels_db::canonicalize_name;
+use piwheels_db::names;
 
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, Task, WebRequest};
 use crate::mr_chase::{DELETE_GRACE, DELETED, Deletion, delete_later};
-use crate::upstream::{Fetched, FileKind, IndexClient, ProjectPage, UpstreamError, index_url};
+use crate::upstream::{
+    Fetched, FileKind, IndexClient, ProjectEntry, ProjectPage, UpstreamError, index_url,
+};
 
 /// The skip reason of a version with no source distribution.
 pub const BINARY_ONLY: &str = "binary only";
@@ -44,8 +52,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Project pages fetched at once.
 const CONCURRENCY: usize = 4;
 
-/// The longest name or version taken.
-const MAX_LEN: usize = 200;
+/// How many examples a warning about skipped names or versions gives.
+const EXAMPLES: usize = 5;
 
 /// What one poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +78,55 @@ pub struct PollReport {
     pub removed_packages: usize,
     /// Pages that could not be read (they are tried again next time).
     pub errors: usize,
+    /// Projects skipped because their names break the name rule.
+    pub refused_names: usize,
+    /// Versions skipped because they break the version rule (on the pages read).
+    pub refused_versions: usize,
+    /// Versions added that are not PEP 440 (taken, since the upstream has them).
+    pub not_pep440: usize,
+}
+
+/// How many of something, with the first few as examples: one log line, however many.
+#[derive(Debug, Default)]
+struct Sample {
+    count: usize,
+    examples: Vec<String>,
+}
+
+impl Sample {
+    fn add(&mut self, example: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.examples.len() < EXAMPLES {
+            self.examples.push(example());
+        }
+    }
+
+    /// One warning, if there is anything to say.
+    fn warn(&self, what: &str) {
+        if self.count > 0 {
+            tracing::warn!(task = "cloud_gazer", count = self.count, examples = ?self.examples, "{what}");
+        }
+    }
+}
+
+/// What one poll has to say about the names and versions it met.
+#[derive(Debug, Default)]
+struct Complaints {
+    refused_names: Sample,
+    refused_versions: Sample,
+    not_pep440: Sample,
+}
+
+impl Complaints {
+    /// A warning for each kind there is something to say about.
+    fn warn(&self) {
+        self.refused_names
+            .warn("skipped upstream projects whose names break the package name rule");
+        self.refused_versions
+            .warn("skipped upstream versions that break the version rule");
+        self.not_pep440
+            .warn("added upstream versions that are not PEP 440 (the upstream has them)");
+    }
 }
 
 /// What was last read of a project.
@@ -78,6 +135,70 @@ struct Seen {
     serial: Option<i64>,
     etag: Option<String>,
     name: String,
+    /// A fingerprint of the versions refused on its page (0 if none), so the same ones
+    /// are not reported again.
+    refused: u64,
+}
+
+/// The versions of a project's page, and the fingerprint of those it refused (see
+/// [`Seen::refused`]); the refused ones are counted, and said unless `last_refused` (the
+/// fingerprint of the last read) shows they were already.
+fn page_versions(
+    canon: &str,
+    page: &ProjectPage,
+    last_refused: Option<u64>,
+    report: &mut PollReport,
+    complaints: &mut Complaints,
+) -> (BTreeMap<String, Upstream>, u64) {
+    let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
+    let mut refused: BTreeMap<&str, names::VersionError> = BTreeMap::new();
+    for f in &page.files {
+        let Some(v) = f.version.as_deref().filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        if let Err(e) = names::validate_version(v) {
+            refused.insert(v, e);
+            continue;
+        }
+        let entry = versions.entry(v.to_owned()).or_insert(Upstream {
+            sdist: false,
+            yanked: true,
+            released: None,
+        });
+        entry.sdist |= f.kind == FileKind::Sdist;
+        // A release is yanked when every file of it is (PEP 592).
+        entry.yanked &= f.yanked;
+        if let Some(t) = f.upload_time {
+            entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
+        }
+    }
+    report.refused_versions += refused.len();
+    let fingerprint = fingerprint(refused.keys().copied());
+    if last_refused != Some(fingerprint) {
+        for e in refused.values() {
+            complaints.refused_versions.add(|| format!("{canon}: {e}"));
+        }
+    }
+    (versions, fingerprint)
+}
+
+/// A fingerprint of a set of texts (0 for none), to tell whether it changed.
+fn fingerprint<'a>(texts: impl Iterator<Item = &'a str>) -> u64 {
+    let mut h = DefaultHasher::new();
+    let mut any = false;
+    for t in texts {
+        t.hash(&mut h);
+        any = true;
+    }
+    if any { h.finish() } else { 0 }
+}
+
+/// A project's page as read, with the names it is known by.
+#[derive(Clone, Copy)]
+struct Page<'a> {
+    canon: &'a str,
+    name: &'a str,
+    page: &'a ProjectPage,
 }
 
 /// A version as upstream has it.
@@ -97,6 +218,9 @@ pub struct CloudGazer {
     removing: HashSet<String>,
     follow: Option<HashSet<String>>,
     grace: Duration,
+    /// A fingerprint of the project names last refused, so the same ones are not reported
+    /// at every poll.
+    refused_names: u64,
 }
 
 impl std::fmt::Debug for CloudGazer {
@@ -112,11 +236,17 @@ impl CloudGazer {
     /// The task for this hub; the index is found (from the configuration, else from pip)
     /// when it first runs.
     pub fn new(hub: Hub) -> CloudGazer {
-        let follow = hub
-            .config
-            .follow
-            .as_ref()
-            .map(|list| list.iter().map(|p| canonicalize_name(p)).collect());
+        let follow = hub.config.follow.as_ref().map(|list| {
+            list.iter()
+                .filter_map(|p| match names::validate_name(p) {
+                    Ok(name) => Some(name.canonical().into_string()),
+                    Err(e) => {
+                        tracing::warn!(task = "cloud_gazer", error = %e, "ignoring a project of the follow list");
+                        None
+                    }
+                })
+                .collect()
+        });
         CloudGazer {
             hub,
             client: None,
@@ -125,6 +255,7 @@ impl CloudGazer {
             removing: HashSet::new(),
             follow,
             grace: DELETE_GRACE,
+            refused_names: 0,
         }
     }
 
@@ -166,12 +297,12 @@ impl CloudGazer {
         // Following a list: only those projects' pages are read (an index's project list
         // can be tens of megabytes). Otherwise the list says what there is.
         let mut upstream: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
+        let mut complaints = Complaints::default();
         let (list_etag, last_serial) = if let Some(follow) = &self.hub.config.follow {
-            // Named as the configuration spells them.
+            // Named as the configuration spells them (refused ones were said at the start).
             for name in follow {
-                let canon = canonicalize_name(name);
-                if !canon.is_empty() && name.chars().count() <= MAX_LEN {
-                    upstream.insert(canon, (name.clone(), None));
+                if let Ok(name) = names::validate_name(name) {
+                    upstream.insert(name.canonical().into_string(), (name.into_string(), None));
                 }
             }
             (None, None)
@@ -188,16 +319,9 @@ impl CloudGazer {
                     return Ok(report);
                 }
             };
-            for p in list.projects {
-                if p.name.chars().count() > MAX_LEN {
-                    continue;
-                }
-                let canon = canonicalize_name(&p.name);
-                if !canon.is_empty() {
-                    upstream.insert(canon, (p.name, p.last_serial));
-                }
-            }
-            (list_etag, list.last_serial)
+            let last_serial = list.last_serial;
+            self.take_projects(list.projects, &mut upstream, &mut report, &mut complaints);
+            (list_etag, last_serial)
         };
         let db_packages = self.hub.db.all_packages().await?;
 
@@ -249,8 +373,13 @@ impl CloudGazer {
                 Ok(Some(Fetched::Changed { value, etag })) => {
                     report.pages += 1;
                     self.removing.remove(&canon);
-                    let buildable = self
-                        .apply(&canon, &name, &value, &db_packages, &mut report)
+                    let page = Page {
+                        canon: &canon,
+                        name: &name,
+                        page: &value,
+                    };
+                    let (buildable, refused) = self
+                        .apply(page, &db_packages, &mut report, &mut complaints)
                         .await?;
                     any_buildable |= buildable;
                     self.seen.insert(
@@ -259,6 +388,7 @@ impl CloudGazer {
                             serial: serial.or(value.last_serial),
                             etag,
                             name,
+                            refused,
                         },
                     );
                 }
@@ -305,6 +435,7 @@ impl CloudGazer {
         if any_buildable {
             self.hub.queue_changed.notify_one();
         }
+        complaints.warn();
         // Only a list whose every page was read is not read again while unchanged.
         self.list_etag = if all_pages_read { list_etag } else { None };
         if let Some(serial) = last_serial
@@ -315,36 +446,47 @@ impl CloudGazer {
         Ok(report)
     }
 
-    /// Brings one package in line with its page; true if a version became buildable.
-    async fn apply(
+    /// Takes the projects of the list whose names follow the rule into `upstream`; the
+    /// others are counted, and said unless they are the same as last time.
+    fn take_projects(
         &mut self,
-        canon: &str,
-        name: &str,
-        page: &ProjectPage,
-        db_packages: &BTreeSet<String>,
+        projects: Vec<ProjectEntry>,
+        upstream: &mut BTreeMap<String, (String, Option<i64>)>,
         report: &mut PollReport,
-    ) -> Result<bool> {
-        let db = &self.hub.db;
-        let mut versions: BTreeMap<String, Upstream> = BTreeMap::new();
-        for f in &page.files {
-            let Some(v) = f.version.as_deref().map(str::trim) else {
-                continue;
-            };
-            if v.is_empty() || v.chars().count() > MAX_LEN {
-                continue;
-            }
-            let entry = versions.entry(v.to_owned()).or_insert(Upstream {
-                sdist: false,
-                yanked: true,
-                released: None,
-            });
-            entry.sdist |= f.kind == FileKind::Sdist;
-            // A release is yanked when every file of it is (PEP 592).
-            entry.yanked &= f.yanked;
-            if let Some(t) = f.upload_time {
-                entry.released = Some(entry.released.map_or(t, |r| r.min(t)));
+        complaints: &mut Complaints,
+    ) {
+        let mut refused = Vec::new();
+        for p in projects {
+            match names::validate_name(&p.name) {
+                Ok(name) => {
+                    upstream.insert(name.canonical().into_string(), (p.name, p.last_serial));
+                }
+                Err(e) => refused.push((p.name, e)),
             }
         }
+        report.refused_names += refused.len();
+        let fingerprint = fingerprint(refused.iter().map(|(n, _)| n.as_str()));
+        if fingerprint != self.refused_names {
+            for (_, e) in &refused {
+                complaints.refused_names.add(|| e.to_string());
+            }
+        }
+        self.refused_names = fingerprint;
+    }
+
+    /// Brings one package in line with its page; says whether a version became buildable,
+    /// and the fingerprint of the versions it refused (see [`Seen::refused`]).
+    async fn apply(
+        &mut self,
+        page: Page<'_>,
+        db_packages: &BTreeSet<String>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Result<(bool, u64)> {
+        let Page { canon, name, page } = page;
+        let db = &self.hub.db;
+        let last_refused = self.seen.get(canon).map(|s| s.refused);
+        let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
         let mut changed = false;
         let mut buildable = false;
         let now = Utc::now();
@@ -381,6 +523,10 @@ impl CloudGazer {
                         .await?
                     {
                         report.new_versions += 1;
+                        if !names::is_pep440(version) {
+                            report.not_pep440 += 1;
+                            complaints.not_pep440.add(|| format!("{canon} {version}"));
+                        }
                         changed = true;
                         buildable |= up.sdist;
                         if up.yanked {
@@ -438,7 +584,7 @@ impl CloudGazer {
         if changed {
             self.hub.web(WebRequest::Both(canon.to_owned()));
         }
-        Ok(buildable)
+        Ok((buildable, fingerprint))
     }
 
     /// Removes a package gone upstream; false if its removal was already under way.

@@ -3,7 +3,12 @@
 //! `piw-import` (`IMPORT`, then `SEND`/`SENT` for each file).
 //!
 //! Every request gets exactly one reply, as a REQ client needs: a malformed one gets
-//! `ERROR` with what was wrong, and the task keeps serving. Names are canonicalised here.
+//! `ERROR` with what was wrong, and the task keeps serving. Names and versions are checked
+//! against the rules of [`piwheels_db::names`] (a name that breaks them, such as `../x`,
+//! `a/b` or `x y`, or a version with a path separator, whitespace or a control character,
+//! gets `ERROR` saying what is wrong with it), then names are canonicalised here. A new
+//! version that is not PEP 440 is taken only if the upstream index lists it for the
+//! package, with a warning.
 //!
 //! Unlike the original (spec §13.3), deletions leave TheScribe the database rows it needs
 //! to find the files it must remove: a deleted version or package is first marked skipped
@@ -14,12 +19,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use piwheels_db::{NewBuild, NewFile, Target, canonicalize_name};
+use piwheels_db::names::{self, Name, PackageVersion};
+use piwheels_db::{NewBuild, NewFile, Target};
 use piwheels_protocol::import::{
     AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
     RemovePackage, RemoveVersion,
 };
-use piwheels_protocol::quote::{self, Quoted};
 use piwheels_protocol::states::{Build, BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
@@ -28,6 +33,7 @@ use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
 use crate::log_limit::PeerWarnings;
 use crate::output::{Staged, wheel};
+use crate::upstream::{Fetched, IndexClient, UpstreamError, index_url};
 
 /// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
 /// asked to remove their files, so it can still read which files those are.
@@ -35,6 +41,9 @@ pub const DELETE_GRACE: Duration = Duration::from_secs(10);
 
 /// How many times one imported file may fail verification before the import is abandoned.
 const MAX_ATTEMPTS: u32 = 3;
+
+/// How long asking the upstream index about a version may take (the admin tool waits).
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The skip reason of rows awaiting deletion.
 pub(crate) const DELETED: &str = "deleted";
@@ -112,6 +121,8 @@ pub struct MrChase {
     grace: Duration,
     /// The rate limit on warnings about tools' requests.
     warnings: PeerWarnings<Identity>,
+    /// The upstream index, once asked about a version that is not PEP 440.
+    upstream: Option<IndexClient>,
 }
 
 impl std::fmt::Debug for MrChase {
@@ -132,6 +143,24 @@ fn error(what: impl Into<String>) -> ImportReply {
     ImportReply::Error(what.into())
 }
 
+/// The `ERROR` reply to a name or version that breaks the rules (logged at debug level:
+/// the tool shows the reason, and a peer cannot fill the log with refusals).
+fn refused(e: impl std::fmt::Display) -> ImportReply {
+    tracing::debug!(task = "mr_chase", error = %e, "request refused");
+    error(e.to_string())
+}
+
+/// A request's package name, checked as sent (see [`names::validate_name`]): whitespace
+/// around it is refused like whitespace in it.
+fn checked_name(name: &str) -> std::result::Result<Name, ImportReply> {
+    names::validate_name(name).map_err(refused)
+}
+
+/// A request's version, checked as sent (see [`names::validate_version`]).
+fn checked_version(version: &str) -> std::result::Result<PackageVersion, ImportReply> {
+    names::validate_version(version).map_err(refused)
+}
+
 impl MrChase {
     /// Binds the import queue (`hub.config.import_queue`, a ROUTER). An `ipc://` socket is
     /// made group-writable, so admin tools run by the group can use it.
@@ -150,6 +179,7 @@ impl MrChase {
             imports: HashMap::new(),
             grace: DELETE_GRACE,
             warnings: PeerWarnings::new(Self::NAME),
+            upstream: None,
         })
     }
 
@@ -208,25 +238,71 @@ impl MrChase {
     fn check_aliases(canon: &str, aliases: &[String]) -> Option<ImportReply> {
         aliases
             .iter()
-            .find(|a| canonicalize_name(a) != canon || a.is_empty() || a.chars().count() > 200)
-            .map(|a| {
-                error(format!(
-                    "the alias {} is not a name of {}",
-                    Quoted::str(a),
-                    quote::cut(canon, 200)
-                ))
-            })
+            .find_map(|a| names::validate_alias(a, canon).err())
+            .map(|e| refused(format!("the alias: {e}")))
+    }
+
+    /// Whether the upstream index lists `version` for the package `name`.
+    async fn upstream_lists(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> std::result::Result<bool, UpstreamError> {
+        let client = match &self.upstream {
+            Some(c) => c.clone(),
+            None => {
+                let c = IndexClient::new(&index_url(&self.hub.config).await?, UPSTREAM_TIMEOUT)?;
+                self.upstream = Some(c.clone());
+                c
+            }
+        };
+        Ok(match client.project(name, None).await? {
+            Some(Fetched::Changed { value, .. }) => value
+                .files
+                .iter()
+                .any(|f| f.version.as_deref() == Some(version)),
+            Some(Fetched::Unchanged) | None => false,
+        })
+    }
+
+    /// `None` if a new `version` may be added: a PEP 440 one always; another only if the
+    /// upstream index lists it (and then with a warning). Else the `ERROR` reply.
+    async fn check_new_version(
+        &mut self,
+        display: &str,
+        canon: &str,
+        version: &str,
+    ) -> Option<ImportReply> {
+        if names::is_pep440(version) {
+            return None;
+        }
+        let not_pep440 = format!("version {version:?} of {canon} is not a PEP 440 version");
+        match self.upstream_lists(display, version).await {
+            Ok(true) => {
+                tracing::warn!(
+                    task = "mr_chase",
+                    package = canon,
+                    version,
+                    "adding a version that is not PEP 440: the upstream index lists it"
+                );
+                None
+            }
+            Ok(false) => Some(refused(format!(
+                "{not_pep440}, and the upstream index does not list it"
+            ))),
+            Err(e) => Some(refused(format!(
+                "{not_pep440}, and the upstream index could not be asked whether it lists it: {e}"
+            ))),
+        }
     }
 
     async fn add_package(&mut self, r: AddPackage) -> Result<ImportReply> {
-        let display = r.package.trim().to_owned();
-        let canon = canonicalize_name(&display);
-        if canon.is_empty() || display.chars().count() > 200 {
-            return Ok(error(format!(
-                "invalid package name {}",
-                Quoted::str(&r.package)
-            )));
-        }
+        let name = match checked_name(&r.package) {
+            Ok(n) => n,
+            Err(reply) => return Ok(reply),
+        };
+        let canon = name.canonical().into_string();
+        let display = name.into_string();
         if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
             return Ok(e);
         }
@@ -258,23 +334,24 @@ impl MrChase {
     }
 
     async fn add_version(&mut self, r: AddVersion) -> Result<ImportReply> {
-        let display = r.package.trim().to_owned();
-        let canon = canonicalize_name(&display);
-        let version = r.version.trim().to_owned();
-        if version.is_empty() || version.chars().count() > 200 {
-            return Ok(error(format!(
-                "invalid version {}",
-                Quoted::str(&r.version)
-            )));
-        }
+        let (name, version) = match (checked_name(&r.package), checked_version(&r.version)) {
+            (Ok(n), Ok(v)) => (n, v.into_string()),
+            (Err(reply), _) | (_, Err(reply)) => return Ok(reply),
+        };
+        let canon = name.canonical().into_string();
+        let display = name.into_string();
         if let Some(e) = Self::check_aliases(&canon, &r.aliases) {
             return Ok(e);
         }
-        if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+        if !self.hub.db.package_exists(&canon).await? {
             return Ok(error("NOPKG"));
         }
+        let new = !self.hub.db.version_exists(&canon, &version).await?;
+        if new && let Some(reply) = self.check_new_version(&display, &canon, &version).await {
+            return Ok(reply);
+        }
         self.record_names(&canon, &display, &r.aliases).await?;
-        if !self.hub.db.version_exists(&canon, &version).await? {
+        if new {
             self.hub
                 .db
                 .add_new_package_version(&canon, &version, Some(r.released), &r.skip)
@@ -307,8 +384,11 @@ impl MrChase {
     }
 
     async fn remove_package(&mut self, r: RemovePackage) -> Result<ImportReply> {
-        let canon = canonicalize_name(r.package.trim());
-        if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+        let canon = match checked_name(&r.package) {
+            Ok(n) => n.canonical().into_string(),
+            Err(reply) => return Ok(reply),
+        };
+        if !self.hub.db.package_exists(&canon).await? {
             return Ok(error("NOPKG"));
         }
         let reply;
@@ -340,9 +420,11 @@ impl MrChase {
     }
 
     async fn remove_version(&mut self, r: RemoveVersion) -> Result<ImportReply> {
-        let canon = canonicalize_name(r.package.trim());
-        let version = r.version.trim().to_owned();
-        if canon.is_empty() || !self.hub.db.version_exists(&canon, &version).await? {
+        let (canon, version) = match (checked_name(&r.package), checked_version(&r.version)) {
+            (Ok(n), Ok(v)) => (n.canonical().into_string(), v.into_string()),
+            (Err(reply), _) | (_, Err(reply)) => return Ok(reply),
+        };
+        if !self.hub.db.version_exists(&canon, &version).await? {
             return Ok(error("NOVER"));
         }
         let mut reply = "";
@@ -405,8 +487,11 @@ impl MrChase {
         };
         let packages: BTreeSet<String> = match package {
             Some(p) => {
-                let canon = canonicalize_name(p.trim());
-                if canon.is_empty() || !self.hub.db.package_exists(&canon).await? {
+                let canon = match checked_name(&p) {
+                    Ok(n) => n.canonical().into_string(),
+                    Err(reply) => return Ok(reply),
+                };
+                if !self.hub.db.package_exists(&canon).await? {
                     return Ok(error(format!("unknown package {p}")));
                 }
                 BTreeSet::from([canon])
@@ -466,7 +551,10 @@ impl MrChase {
     async fn import(&mut self, peer: &Identity, mut state: BuildState) -> Result<ImportReply> {
         self.imports.remove(peer);
         state.slave_id = 0;
-        state.package = canonicalize_name(state.package.trim());
+        if let Err(reply) = checked_name(&state.package).and(checked_version(&state.version)) {
+            return Ok(reply);
+        }
+        state.package = names::canonicalize_name(&state.package);
         if !state.status {
             return Ok(error("importing a failed build is not supported"));
         }

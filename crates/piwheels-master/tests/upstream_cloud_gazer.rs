@@ -2,13 +2,9 @@
 //! 127.0.0.1 by the test (PEP 691 JSON and PEP 503 HTML pages it writes, with ETags), a
 //! real SQLite database, and real pip for the index pip is configured with.
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod index_support;
+
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -20,139 +16,7 @@ use piwheels_master::upstream::{
     Fetched, FileKind, IndexClient, Pip, classify, index_url_from_config_list, parse_project_html,
 };
 
-// ---------------------------------------------------------------------------------------
-// A small static index server.
-
-/// Serves `root` on 127.0.0.1: `/a/b/` is `root/a/b/index.json` (as PEP 691 JSON, when
-/// the client accepts it) or `root/a/b/index.html`; a file `status` in the directory makes
-/// it answer that status instead. Every answer has an ETag and honours If-None-Match.
-struct Index {
-    root: PathBuf,
-    url: String,
-    requests: Arc<AtomicUsize>,
-    not_modified: Arc<AtomicUsize>,
-}
-
-impl Index {
-    fn start(root: &Path) -> Index {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}/simple/", listener.local_addr().unwrap());
-        let requests = Arc::new(AtomicUsize::new(0));
-        let not_modified = Arc::new(AtomicUsize::new(0));
-        let (dir, reqs, nm) = (root.to_owned(), requests.clone(), not_modified.clone());
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { continue };
-                let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() {
-                    continue;
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                let (mut accept, mut etag) = (String::new(), None);
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
-                        break;
-                    }
-                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
-                    match k.trim().to_ascii_lowercase().as_str() {
-                        "accept" => accept = v.trim().to_owned(),
-                        "if-none-match" => etag = Some(v.trim().to_owned()),
-                        _ => {}
-                    }
-                }
-                reqs.fetch_add(1, Ordering::SeqCst);
-                let d = dir.join(path.trim_matches('/'));
-                let status: Option<u16> = std::fs::read_to_string(d.join("status"))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok());
-                let json = d.join("index.json");
-                let html = d.join("index.html");
-                let found = if accept.contains("json") && json.exists() {
-                    Some(("application/vnd.pypi.simple.v1+json", json))
-                } else if html.exists() {
-                    Some(("text/html", html))
-                } else {
-                    None
-                };
-                let response = match (status, found) {
-                    (Some(code), _) => format!(
-                        "HTTP/1.1 {code} Oops\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                    )
-                    .into_bytes(),
-                    (None, None) => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                    (None, Some((ctype, file))) => {
-                        let body = std::fs::read(file).unwrap();
-                        let mut h = DefaultHasher::new();
-                        body.hash(&mut h);
-                        ctype.hash(&mut h);
-                        let tag = format!("\"{:016x}\"", h.finish());
-                        if etag.as_deref() == Some(tag.as_str()) {
-                            nm.fetch_add(1, Ordering::SeqCst);
-                            format!("HTTP/1.1 304 Not Modified\r\nETag: {tag}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
-                        } else {
-                            let mut r = format!("HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nETag: {tag}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
-                            r.extend(body);
-                            r
-                        }
-                    }
-                };
-                let _ = conn.write_all(&response);
-            }
-        });
-        Index {
-            root: root.to_owned(),
-            url,
-            requests,
-            not_modified,
-        }
-    }
-
-    fn write(&self, path: &str, name: &str, text: &str) {
-        let d = self.root.join(path);
-        std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join(name), text).unwrap();
-    }
-
-    fn remove(&self, path: &str) {
-        let _ = std::fs::remove_dir_all(self.root.join(path));
-    }
-}
-
-/// A PEP 691 project list.
-fn json_list(projects: &[(&str, i64)]) -> String {
-    let items: Vec<String> = projects
-        .iter()
-        .map(|(n, s)| format!(r#"{{"name": "{n}", "_last-serial": {s}}}"#))
-        .collect();
-    format!(
-        r#"{{"meta": {{"api-version": "1.1", "_last-serial": {}}}, "projects": [{}]}}"#,
-        projects.iter().map(|p| p.1).max().unwrap_or(0),
-        items.join(", ")
-    )
-}
-
-/// A PEP 691 project page: (filename, yanked, upload-time).
-fn json_page(name: &str, files: &[(&str, bool, Option<&str>)]) -> String {
-    let items: Vec<String> = files
-        .iter()
-        .map(|(f, y, t)| {
-            let time = t.map(|t| format!(r#", "upload-time": "{t}""#)).unwrap_or_default();
-            format!(
-                r#"{{"filename": "{f}", "url": "../../files/{f}", "hashes": {{}}, "yanked": {y}{time}}}"#
-            )
-        })
-        .collect();
-    format!(
-        r#"{{"meta": {{"api-version": "1.1"}}, "name": "{name}", "files": [{}]}}"#,
-        items.join(", ")
-    )
-}
+use index_support::{Index, json_list, json_page};
 
 // ---------------------------------------------------------------------------------------
 // The master's side.

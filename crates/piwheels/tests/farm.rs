@@ -172,7 +172,12 @@ impl Watcher {
                     }
                     continue;
                 }
-                let in_package = dir != simple;
+                // The staging folder (hidden, mode 0700) is never served: what matters is
+                // what appears in a package's folder.
+                let hidden = dir
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+                let in_package = dir != simple && !hidden;
                 if ev.mask.contains(WatchMask::MODIFY)
                     && !name.ends_with(".html")
                     && !name.ends_with(".json")

@@ -13,28 +13,7 @@ mod stats;
 use crate::backend::{Conn, Kind, Stmt, Value};
 use crate::error::{Error, Result};
 
-/// A package name in PEP 503's canonical form: runs of `-`, `_` and `.` become one `-`, and
-/// letters are lower-cased. Package keys in the database are always canonical.
-///
-/// ```
-/// assert_eq!(piwheels_db::canonicalize_name("Foo__Bar.baz"), "foo-bar-baz");
-/// ```
-pub fn canonicalize_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    let mut in_run = false;
-    for c in name.chars() {
-        if matches!(c, '-' | '_' | '.') {
-            if !in_run {
-                out.push('-');
-            }
-            in_run = true;
-        } else {
-            out.extend(c.to_lowercase());
-            in_run = false;
-        }
-    }
-    out
-}
+use crate::names;
 
 /// Refuses text longer than `max` characters (or empty, when `nonempty`).
 pub(crate) fn check_len(
@@ -63,22 +42,27 @@ pub(crate) fn check_len(
     Ok(())
 }
 
-/// Refuses a package name that is not canonical (or not storable).
+/// Refuses a package key that breaks the name rule or is not canonical (see
+/// [`names`](crate::names)).
 pub(crate) fn check_package(op: &'static str, package: &str) -> Result<()> {
-    check_len(op, "the package name", package, 200, true)?;
-    let canonical = canonicalize_name(package);
-    if canonical != package {
-        return Err(Error::invalid(
-            op,
-            format!("package name {package:?} is not canonical (it would be {canonical:?})"),
-        ));
-    }
-    Ok(())
+    names::validate_package(package)
+        .map(drop)
+        .map_err(|e| Error::invalid(op, e.to_string()))
 }
 
-/// Refuses a version string that cannot be stored.
+/// Refuses a spelling of `package` that breaks the name rule or is not one of its
+/// spellings.
+pub(crate) fn check_name(op: &'static str, package: &str, name: &str) -> Result<()> {
+    names::validate_alias(name, package)
+        .map(drop)
+        .map_err(|e| Error::invalid(op, e.to_string()))
+}
+
+/// Refuses a version that breaks the version rule (see [`names`](crate::names)).
 pub(crate) fn check_version(op: &'static str, version: &str) -> Result<()> {
-    check_len(op, "the version", version, 200, true)
+    names::validate_version(version)
+        .map(drop)
+        .map_err(|e| Error::invalid(op, e.to_string()))
 }
 
 /// Refuses a skip reason that cannot be stored.
@@ -127,14 +111,6 @@ pub(crate) fn values_list(rows: usize, cols: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn canonical_names() {
-        assert_eq!(canonicalize_name("Django"), "django");
-        assert_eq!(canonicalize_name("zope.interface"), "zope-interface");
-        assert_eq!(canonicalize_name("A-_.-b"), "a-b");
-        assert_eq!(canonicalize_name("foo"), "foo");
-    }
 
     #[test]
     fn placeholder_lists() {

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::journal::owe_now;
 use super::queue::{refresh_package, refresh_version};
-use super::{canonicalize_name, check_len, check_package, check_skip, check_version, lock_package};
+use super::{check_name, check_package, check_skip, check_version, lock_package};
 use crate::Database;
 use crate::backend::params;
 use crate::error::{Error, Result};
@@ -143,13 +143,7 @@ impl Database {
     ) -> Result<()> {
         let op = "add_package_name";
         check_package(op, package)?;
-        check_len(op, "the name", name, 200, true)?;
-        if canonicalize_name(name) != package {
-            return Err(Error::invalid(
-                op,
-                format!("{name:?} is not a spelling of {package:?}"),
-            ));
-        }
+        check_name(op, package, name)?;
         let (package, name) = (package.to_owned(), name.to_owned());
         let seen = seen.unwrap_or_else(epoch);
         self.write(op, move |c| {

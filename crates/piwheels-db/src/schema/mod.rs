@@ -1,17 +1,24 @@
 //! The schema and its migrations.
 //!
 //! Each migration takes the schema from one version to the next, with one script for both
-//! backends: the few types that differ are written in braces and [rendered](render) per
-//! backend. A new database runs them all; an older one runs those after its version. The
+//! backends (or one each, where they differ in more than words): the few types that
+//! differ, and the [name and version rules](crate::names) as SQL conditions, are written in
+//! braces and [rendered](render) per backend. A migration that adds a constraint first
+//! removes the rows that break it, and says which ([`Removed`]). A new database runs them
+//! all; an older one runs those after its version. The
 //! version lives in `configuration.version`, next to `software = 'piwheels-rs'`, which tells
 //! our databases from the original piwheels' (whose `configuration.version` is text such as
 //! `0.23`).
 
+use std::fmt;
+
 use crate::backend::{Conn, Kind, params};
 use crate::error::{Error, Result, SchemaProblem};
 
+mod v2;
+
 /// The schema version this software uses.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// One step of the schema's history.
 #[derive(Debug)]
@@ -20,14 +27,76 @@ pub struct Migration {
     pub version: i64,
     /// What it does, for `piw-initdb` to show before it asks.
     pub description: &'static str,
-    script: &'static str,
+    script: Script,
+    /// Removes (or in a dry run only finds) the rows the script's new constraints refuse;
+    /// runs before the script.
+    cleanup: Option<Cleanup>,
 }
+
+/// A migration's script: one for both backends, or one each.
+#[derive(Debug)]
+enum Script {
+    Both(&'static str),
+    Each {
+        sqlite: &'static str,
+        postgres: &'static str,
+    },
+}
+
+/// See [`Migration::cleanup`]: `(connection, dry_run)`.
+type Cleanup = fn(&mut dyn Conn, bool) -> Result<Vec<Removed>>;
 
 impl Migration {
     /// The script for a backend.
     pub fn script(&self, kind: Kind) -> String {
-        render(self.script, kind)
+        let script = match (&self.script, kind) {
+            (Script::Both(s), _)
+            | (Script::Each { sqlite: s, .. }, Kind::Sqlite)
+            | (Script::Each { postgres: s, .. }, Kind::Postgres) => s,
+        };
+        render(script, kind)
     }
+}
+
+/// A row an upgrade removed because it breaks a rule the new schema keeps (see
+/// [`crate::names`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Removed {
+    /// Its table: `packages` (removed with everything of it), `package_names`, `versions`
+    /// (removed with its builds and files) or `rewrites_pending`.
+    pub table: &'static str,
+    /// The package.
+    pub package: String,
+    /// The name or version, for a row of `package_names` or `versions`.
+    pub item: Option<String>,
+    /// What is wrong with it.
+    pub why: String,
+}
+
+impl fmt::Display for Removed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (package, item) = (&self.package, self.item.as_deref().unwrap_or_default());
+        match self.table {
+            "packages" => write!(f, "package {package:?} with everything of it")?,
+            "package_names" => write!(f, "the name {item:?} of package {package:?}")?,
+            "versions" => write!(
+                f,
+                "version {item:?} of package {package:?} with its builds and files"
+            )?,
+            "rewrites_pending" => write!(f, "the pending page rewrite of {package:?}")?,
+            table => write!(f, "{table}: {package:?} {item:?}")?,
+        }
+        write!(f, ": {}", self.why)
+    }
+}
+
+/// What an upgrade did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The versions it went through (none if the schema was current).
+    pub versions: Vec<i64>,
+    /// The rows it removed because they break the new schema's rules.
+    pub removed: Vec<Removed>,
 }
 
 /// The words of a schema script that differ between the backends, and what each becomes on
@@ -47,7 +116,9 @@ const TYPES: &[(&str, &str, &str)] = &[
     ("{WITHOUT_ROWID}", " WITHOUT ROWID", ""),
 ];
 
-/// A schema script for one backend: each of the words in braces replaced by its type.
+/// A schema script for one backend: each of the words in braces replaced by its type, and
+/// each rule in braces (`{VALID_PACKAGE(column)}`, `{VALID_NAME(column)}`,
+/// `{VALID_VERSION(column)}`) by the backend's condition for it.
 pub fn render(script: &str, kind: Kind) -> String {
     let mut out = script.to_owned();
     for (word, sqlite, postgres) in TYPES {
@@ -60,6 +131,17 @@ pub fn render(script: &str, kind: Kind) -> String {
             },
         );
     }
+    for (word, rule) in v2::Rule::ALL {
+        let open = format!("{{{word}(");
+        while let Some(start) = out.find(&open) {
+            let arg_start = start + open.len();
+            let Some(len) = out[arg_start..].find(")}") else {
+                break;
+            };
+            let condition = rule.sql(kind, &out[arg_start..arg_start + len]);
+            out.replace_range(start..arg_start + len + 2, &condition);
+        }
+    }
     out
 }
 
@@ -69,13 +151,25 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 1,
         description: "create the piwheels schema (packages, versions, build targets, builds, \
                       files, dependencies, the build queue, access logs, pending rewrites)",
-        script: include_str!("0001_initial.sql"),
+        script: Script::Both(include_str!("0001_initial.sql")),
+        cleanup: None,
     },
     Migration {
         version: 2,
+        description: "keep the package name and version rules in the database (rows that \
+                      break them are removed: nothing could ever be served from them)",
+        script: Script::Each {
+            sqlite: include_str!("0002_names_and_versions.sqlite.sql"),
+            postgres: include_str!("0002_names_and_versions.postgres.sql"),
+        },
+        cleanup: Some(v2::cleanup),
+    },
+    Migration {
+        version: 3,
         description: "make pending rewrites a journal: each change records the page rewrites \
                       it owes in its own transaction (a generation per package)",
-        script: include_str!("0002_rewrite_journal.sql"),
+        script: Script::Both(include_str!("0003_rewrite_journal.sql")),
+        cleanup: None,
     },
 ];
 
@@ -186,25 +280,61 @@ pub(crate) fn check(c: &mut dyn Conn) -> Result<()> {
     }
 }
 
-/// Runs the migrations that bring the database to [`SCHEMA_VERSION`]; returns the versions
-/// it went through. Runs inside the caller's transaction: all or nothing.
-pub(crate) fn migrate(c: &mut dyn Conn, up_to: i64) -> Result<Vec<i64>> {
+/// Runs the migrations that bring the database to `up_to`; says what they did. Runs
+/// inside the caller's transaction: all or nothing.
+pub(crate) fn migrate(c: &mut dyn Conn, up_to: i64) -> Result<Upgrade> {
     let state = detect(c)?;
-    let mut done = Vec::new();
+    let mut done = Upgrade::default();
     for m in state.plan()?.iter().filter(|m| m.version <= up_to) {
+        if let Some(cleanup) = m.cleanup {
+            done.removed.extend(cleanup(c, false)?);
+        }
         c.batch(&m.script(c.kind()))?;
         c.execute(
             "UPDATE configuration SET version = $1 WHERE id = 1",
             params![m.version],
         )?;
-        done.push(m.version);
+        done.versions.push(m.version);
     }
     Ok(done)
+}
+
+/// What the migrations to [`SCHEMA_VERSION`] would remove, changing nothing. A new
+/// database has nothing to remove; an older one has its rows checked against every rule
+/// the migrations would add.
+pub(crate) fn pending_removals(c: &mut dyn Conn) -> Result<Vec<Removed>> {
+    let state = detect(c)?;
+    if state == SchemaState::Empty {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for m in state.plan()? {
+        if let Some(cleanup) = m.cleanup {
+            out.extend(cleanup(c, true)?);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rules_are_rendered_with_their_column() {
+        let sqlite = render("WHEN NOT {VALID_VERSION(NEW.version)} x", Kind::Sqlite);
+        assert!(
+            sqlite.starts_with("WHEN NOT (typeof(NEW.version) = 'text'"),
+            "{sqlite}"
+        );
+        assert!(sqlite.ends_with(") x"), "{sqlite}");
+        let pg = render("CHECK {VALID_PACKAGE(package)};", Kind::Postgres);
+        assert!(
+            pg.starts_with("CHECK (length(package) BETWEEN 1 AND 200"),
+            "{pg}"
+        );
+        assert!(pg.ends_with(");"), "{pg}");
+    }
 
     #[test]
     fn every_word_in_braces_is_rendered() {

@@ -6,6 +6,12 @@
 //!         [--yank | --unyank] [--import-queue ADDR] PACKAGE [VERSION]
 //! ```
 //!
+//! The name must follow the packaging name rule (ASCII letters, digits, `.`, `_` and `-`,
+//! starting and ending with a letter or digit), and the version must have no path
+//! separator, whitespace or control character; anything else is refused before the master
+//! is asked. A version that is not PEP 440 is taken by the master only if the upstream
+//! index lists it.
+//!
 //! It asks the master's MrChase on the import queue (`ipc:///tmp/piw-import` by default),
 //! so the master's pages and build queue follow at once. A VERSION of a package the master
 //! does not know yet adds the package first.
@@ -19,7 +25,7 @@ use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail,
 };
-use piwheels_db::canonicalize_name;
+use piwheels_db::{canonicalize_name, names};
 use piwheels_protocol::import::{AddPackage, AddVersion, ImportReply, ImportRequest};
 
 /// Add a package or version to the piwheels database, or update one.
@@ -81,17 +87,14 @@ fn parse_released(s: &str) -> Result<DateTime<Utc>, String> {
     ))
 }
 
-/// The request, or why the options do not make one (a usage error).
+/// The request, or why the options do not make one (a usage error): the name, aliases
+/// and version are checked against the rules (`piwheels_db::names`) before anything is
+/// sent.
 fn request(opts: &Opts) -> Result<ImportRequest, String> {
-    let canon = canonicalize_name(opts.package.trim());
-    if canon.is_empty() {
-        return Err(format!("{:?} is not a package name", opts.package));
-    }
-    if let Some(bad) = opts.aliases.iter().find(|a| canonicalize_name(a) != canon) {
-        return Err(format!(
-            "the alias {bad:?} is not a spelling of {canon:?} (it canonicalises to {:?})",
-            canonicalize_name(bad)
-        ));
+    let name = names::validate_name(&opts.package).map_err(|e| e.to_string())?;
+    let canon = name.canonical();
+    for alias in &opts.aliases {
+        names::validate_alias(alias, &canon).map_err(|e| format!("the alias: {e}"))?;
     }
     match &opts.package_version {
         None => {
@@ -99,7 +102,7 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
                 return Err("--yank, --unyank and --released need a VERSION".into());
             }
             Ok(ImportRequest::AddPackage(AddPackage {
-                package: opts.package.trim().to_owned(),
+                package: name.into_string(),
                 description: opts.description.clone(),
                 skip: opts.skip.clone(),
                 unskip: opts.unskip,
@@ -107,12 +110,17 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
             }))
         }
         Some(version) => {
-            if version.trim().is_empty() {
-                return Err("the VERSION is empty".into());
+            let version = names::validate_version(version).map_err(|e| e.to_string())?;
+            if !names::is_pep440(&version) {
+                eprintln!(
+                    "warning: {:?} is not a PEP 440 version; the master takes it only if the \
+                     upstream index lists it for {canon}",
+                    version.as_str()
+                );
             }
             Ok(ImportRequest::AddVersion(AddVersion {
-                package: opts.package.trim().to_owned(),
-                version: version.trim().to_owned(),
+                package: name.into_string(),
+                version: version.into_string(),
                 skip: opts.skip.clone(),
                 unskip: opts.unskip,
                 released: opts.released.unwrap_or_else(Utc::now),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use clap::Parser;
 use piwheels::{CommonOpts, confirm, declined, fail};
-use piwheels_db::canonicalize_name;
+use piwheels_db::names;
 use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
 use piwheels_protocol::states::{BuildState, FileState};
 use piwheels_protocol::transport::{Req, SocketOptions, zmq};
@@ -149,6 +149,10 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
             (p.clone().unwrap_or(name), v.clone().unwrap_or(ver))
         }
     };
+    let package = names::validate_name(&package).map_err(|e| e.to_string())?;
+    let version = names::validate_version(&version)
+        .map_err(|e| e.to_string())?
+        .into_string();
     let abi = match &opts.abi {
         Some(a) => a.clone(),
         None if first.abi_tag == "none" => return Err("couldn't determine builder ABI".into()),
@@ -161,7 +165,7 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
     };
     Ok(BuildState {
         slave_id: 0,
-        package: canonicalize_name(&package),
+        package: package.canonical().into_string(),
         version,
         abi_tag: abi,
         status: true,

@@ -10,6 +10,10 @@
 //! it, and the master's user (`--user`, default `piwheels`), which must already exist, is
 //! granted what the master needs and no more. Nothing changes until you agree (or give
 //! `-y`).
+//!
+//! An upgrade that adds a rule (schema version 2 keeps the package name and version rules)
+//! removes the rows an older database holds that break it: nothing could ever be served
+//! from them. It lists them before it asks, and prints `removed ...` for each once done.
 
 use std::process::ExitCode;
 
@@ -18,6 +22,10 @@ use piwheels::{CommonOpts, DEFAULT_DSN, confirm, declined, fail, redact_dsn};
 use piwheels_db::admin::Admin;
 use piwheels_db::schema::{SCHEMA_VERSION, SchemaState};
 use piwheels_db::{Database, Kind, Target};
+
+/// How many of the rows an upgrade would remove are listed before it asks (all are
+/// listed once removed).
+const SHOWN: usize = 20;
 
 /// Create or upgrade a piwheels database.
 #[derive(Debug, Parser)]
@@ -71,11 +79,18 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
     // A missing SQLite file is an empty database; it is only created once agreed to.
     let sqlite = piwheels_db::sqlite_path(&opts.dsn);
     let missing = sqlite.as_ref().is_some_and(|p| !p.exists());
-    let (state, kind) = if missing {
-        (SchemaState::Empty, Kind::Sqlite)
+    let (state, kind, doomed) = if missing {
+        (SchemaState::Empty, Kind::Sqlite, Vec::new())
     } else {
         let admin = Admin::connect(&opts.dsn).await?;
-        (admin.state().await?, admin.kind())
+        let state = admin.state().await?;
+        // What the upgrade would remove: rows that break rules the new schema keeps.
+        let doomed = if state.plan().is_ok_and(|p| !p.is_empty()) {
+            admin.pending_removals().await?
+        } else {
+            Vec::new()
+        };
+        (state, admin.kind(), doomed)
     };
     tracing::info!("{shown}: {state:?}");
     let plan = state.plan()?;
@@ -93,6 +108,16 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
         plan.iter()
             .map(|m| format!("schema version {}: {}", m.version, m.description)),
     );
+    if !doomed.is_empty() {
+        changes.push(format!(
+            "remove {} row(s) that break the package name and version rules:",
+            doomed.len()
+        ));
+        changes.extend(doomed.iter().take(SHOWN).map(|r| format!("    {r}")));
+        if doomed.len() > SHOWN {
+            changes.push(format!("    ... and {} more", doomed.len() - SHOWN));
+        }
+    }
     let current_targets: Vec<Target> = if plan.is_empty() {
         Database::open(&opts.dsn)
             .await?
@@ -132,10 +157,15 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     // On PostgreSQL the grants are renewed every time (a new table gets them too).
-    let done = Admin::connect(&opts.dsn).await?.initialize(user).await?;
-    for v in &done {
+    let upgrade = Admin::connect(&opts.dsn).await?.upgrade(user).await?;
+    for v in &upgrade.versions {
         tracing::info!("migrated to schema version {v}");
     }
+    // Every row removed is said, once it is gone, on the standard output.
+    for r in &upgrade.removed {
+        println!("removed {r}");
+    }
+    let done = upgrade.versions;
     let db = Database::open(&opts.dsn).await?;
     for t in &new_targets {
         db.add_build_target(t).await?;

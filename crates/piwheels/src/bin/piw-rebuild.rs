@@ -16,6 +16,7 @@ use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail,
 };
+use piwheels_db::names;
 use piwheels_protocol::import::{ImportReply, ImportRequest, RebuildTarget};
 
 /// Which pages to write again.
@@ -56,7 +57,14 @@ struct Opts {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
-    let package = opts.package.as_deref().map(str::trim).map(str::to_owned);
+    let package = match opts.package.as_deref().map(names::validate_name) {
+        None => None,
+        Some(Ok(name)) => Some(name.into_string()),
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let target = match (opts.part, package) {
         (Part::Home, None) => RebuildTarget::Home,
         (Part::Search, None) => RebuildTarget::Search,

@@ -17,7 +17,7 @@ use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail,
 };
-use piwheels_db::canonicalize_name;
+use piwheels_db::{canonicalize_name, names};
 use piwheels_protocol::import::{ImportReply, ImportRequest, RemovePackage, RemoveVersion};
 
 /// Remove, skip or yank a package or version of the piwheels database.
@@ -52,10 +52,10 @@ struct Opts {
 }
 
 fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
-    let package = canonicalize_name(opts.package.trim());
-    if package.is_empty() {
-        return Err(format!("{:?} is not a package name", opts.package));
-    }
+    let package = names::validate_name(&opts.package)
+        .map_err(|e| e.to_string())?
+        .canonical()
+        .into_string();
     let doing = if opts.builds {
         "remove the builds of"
     } else if !opts.skip.is_empty() {
@@ -80,10 +80,9 @@ fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
             ))
         }
         Some(v) => {
-            let v = v.trim().to_owned();
-            if v.is_empty() {
-                return Err("the VERSION is empty".into());
-            }
+            let v = names::validate_version(v)
+                .map_err(|e| e.to_string())?
+                .into_string();
             Ok((
                 ImportRequest::RemoveVersion(RemoveVersion {
                     package: package.clone(),
