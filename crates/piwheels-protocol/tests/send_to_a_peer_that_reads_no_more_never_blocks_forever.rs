@@ -99,7 +99,10 @@ fn typed_dealer_to_a_router_that_reads_nothing() {
         let mut dealer = Dealer::<Test>::connect(&ctx, &endpoint, &options).unwrap();
         let mut sent = 0;
         let timed_out = loop {
-            assert!(sent < MANY, "{MANY} sends to a peer that reads nothing all went through");
+            assert!(
+                sent < MANY,
+                "{MANY} sends to a peer that reads nothing all went through"
+            );
             match dealer.send_timeout(&ToMaster::Count(sent as u64), SLICE) {
                 Ok(()) => sent += 1,
                 Err(e) => break e,

@@ -165,7 +165,9 @@ fn rust_client_python_master(size: u64) {
     let file = File::open(&source).unwrap();
     let mut fetches = 0;
     let mut dropped = 0;
-    let mut send = |dealer: &mut RawDealer, frames: Vec<Vec<u8>>| match dealer.send_timeout(frames, SEND_TIMEOUT) {
+    let mut send = |dealer: &mut RawDealer, frames: Vec<Vec<u8>>| match dealer
+        .send_timeout(frames, SEND_TIMEOUT)
+    {
         Ok(()) => {}
         // The master reads no more: it has finished (a DONE is queued behind the FETCHes
         // still to answer), or it will ask again after the next HELLO.

@@ -83,11 +83,7 @@ fn done_behind_fetches_a_finished_master_never_reads_ends_the_upload() {
     let path = file(dir.path());
     let ctx = zmq::Context::new();
     let mut router = stalled_master(&ctx);
-    let done = start_upload(
-        router.endpoint().unwrap(),
-        &path,
-        Duration::from_secs(600),
-    );
+    let done = start_upload(router.endpoint().unwrap(), &path, Duration::from_secs(600));
     let peer = hello_then_fetches(&mut router);
     router.send_to(&peer, ServerFrame::Done.frames()).unwrap();
     match done.recv_timeout(DEADLINE) {

@@ -155,11 +155,7 @@ impl Drop for Peer {
 
 /// Runs `command` to the end with its output captured, as `Command::output` does, but
 /// kills it and fails if it has not finished within `timeout`.
-pub fn output_within(
-    command: &mut Command,
-    timeout: Duration,
-    what: &str,
-) -> std::process::Output {
+pub fn output_within(command: &mut Command, timeout: Duration, what: &str) -> std::process::Output {
     use std::io::Read;
     use std::process::Stdio;
     let mut child = command
@@ -187,9 +183,8 @@ pub fn output_within(
     let status = peer.wait(timeout);
     // The pipes close when it exits, unless something it started holds them open.
     let drain = |rx: std::sync::mpsc::Receiver<Vec<u8>>, pipe: &str| {
-        rx.recv_timeout(Duration::from_secs(10)).unwrap_or_else(|_| {
-            panic!("{what} exited, but its {pipe} stayed open 10 s longer")
-        })
+        rx.recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{what} exited, but its {pipe} stayed open 10 s longer"))
     };
     std::process::Output {
         status,
