@@ -7,6 +7,7 @@ mod common;
 use std::fs;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::time::Instant;
 
 use butter::mount::{
     MntFlags, MoveMountFlags, MsFlags, OpenTreeFlags, Propagation, bind, bind_tree_read_only,
@@ -156,7 +157,7 @@ fn a_subreaper_inherits_orphans() {
                 nix::unistd::ForkResult::Parent { .. } => unsafe { libc::_exit(0) },
             },
             nix::unistd::ForkResult::Parent { child } => {
-                nix::sys::wait::waitpid(child, None).unwrap();
+                waitpid_until(child, Instant::now() + CHILD_LIMIT);
                 drop(w);
                 let mut buf = [0u8; 4];
                 rustix::io::read(&r, &mut buf).unwrap();
@@ -681,11 +682,10 @@ fn clone3_into_new_namespaces() {
             unsafe { libc::_exit(code) }
         }
         Some(pid) => {
-            let status = nix::sys::wait::waitpid(
+            let status = waitpid_until(
                 nix::unistd::Pid::from_raw(pid.as_raw_nonzero().get()),
-                None,
-            )
-            .unwrap();
+                Instant::now() + CHILD_LIMIT,
+            );
             assert_eq!(
                 status,
                 nix::sys::wait::WaitStatus::Exited(

@@ -556,7 +556,15 @@ fn blocking_reads_wait_for_the_first_event() {
         })
     };
     // Unlike the original butter's read(fd, 0), which failed with EINVAL once an event came.
-    let ev = g.read_event().unwrap().into_mark().unwrap();
+    // The blocking read runs in a thread, so a read that never returns fails the test.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(g.read_event().map(|ev| ev.into_mark().unwrap()));
+    });
+    let ev = rx
+        .recv_timeout(LONG.unwrap())
+        .expect("the blocking read returns the opener's event")
+        .unwrap();
     assert_eq!(ev.path().as_deref(), Some(file.as_path()));
     opener.join().unwrap();
 }

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::path::Path;
+use std::time::Instant;
 
 use butter::seccomp::{
     Action, Cmp, Cond, Filter, Program, SANDBOX_DENY, syscall_name, syscall_names, syscall_number,
@@ -55,7 +56,7 @@ fn run_filtered(program: &Program, f: impl FnOnce()) -> WaitStatus {
             // SAFETY: leaves the child at once.
             unsafe { libc::_exit(0) }
         }
-        ForkResult::Parent { child } => waitpid(child, None).unwrap(),
+        ForkResult::Parent { child } => waitpid_until(child, Instant::now() + CHILD_LIMIT),
     }
 }
 
@@ -569,7 +570,7 @@ fn calls_of_another_architecture_kill_the_process() {
             // SAFETY: leaves the child at once.
             unsafe { libc::_exit(if ok { 0 } else { 1 }) }
         }
-        ForkResult::Parent { child } => waitpid(child, None).unwrap(),
+        ForkResult::Parent { child } => waitpid_until(child, Instant::now() + CHILD_LIMIT),
     };
     if probe != WaitStatus::Exited(probe.pid().unwrap(), 0) {
         skip(

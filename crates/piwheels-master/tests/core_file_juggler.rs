@@ -92,7 +92,7 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
     let mut j = Juggler::start().await;
     // The first STATFS comes at start-up.
     assert!(matches!(
-        j.inboxes.stats.recv().await,
+        within(Duration::from_secs(10), "STATFS", j.inboxes.stats.recv()).await,
         Some(StatsMessage::StatFs { size, .. }) if size > 0
     ));
     let data = wheel("foo", "1.0", 3 << 20);
@@ -335,7 +335,9 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
     d.send(piwheels_protocol::transfer::hello_frames(5))
         .await
         .unwrap();
-    let _fetch = d.recv().await.unwrap();
+    let _fetch = within(Duration::from_secs(10), "FETCH", d.recv())
+        .await
+        .unwrap();
     let len = data.len() as u64;
     d.send(piwheels_protocol::transfer::chunk_frames(
         len - 1,
@@ -472,8 +474,8 @@ async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
     let endpoint = j.endpoint.clone();
     // --drop 2: two FETCHes go unanswered, so the master must ask again after a HELLO.
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args([
+        output_within(
+            std::process::Command::new(python).args([
                 script,
                 &endpoint,
                 "4",
@@ -482,9 +484,11 @@ async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
                 "0.5",
                 "--drop",
                 "2",
-            ])
-            .output()
-            .unwrap()
+            ]),
+            b"",
+            Duration::from_secs(120),
+            "the Python transfer client",
+        )
     })
     .await
     .unwrap();

@@ -3,7 +3,6 @@
 
 mod core_support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -213,9 +212,13 @@ async fn the_master_runs_every_task_and_answers_monitors() {
         .await
         .unwrap();
     let mut answer = Vec::new();
-    tokio::io::AsyncReadExt::read_to_end(&mut http, &mut answer)
-        .await
-        .unwrap();
+    within(
+        WAIT,
+        "whole answer from the web server",
+        tokio::io::AsyncReadExt::read_to_end(&mut http, &mut answer),
+    )
+    .await
+    .unwrap();
     assert!(
         answer.starts_with(b"HTTP/1.1 "),
         "{}",
@@ -304,12 +307,12 @@ async fn a_python_monitor_gets_hello_and_stats() {
         let _ = stop_rx.await;
     }));
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .args(["-c", PY_MONITOR, &status, &control])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .unwrap()
+        output_within(
+            std::process::Command::new(&python).args(["-c", PY_MONITOR, &status, &control]),
+            b"",
+            Duration::from_secs(120),
+            "the Python monitor",
+        )
     })
     .await
     .unwrap();

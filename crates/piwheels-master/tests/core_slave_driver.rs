@@ -416,10 +416,12 @@ async fn a_python_slave_builds_through_the_master() {
         sha256(&data),
     ];
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python)
-            .args(&args)
-            .output()
-            .unwrap()
+        output_within(
+            std::process::Command::new(python).args(&args),
+            b"",
+            Duration::from_secs(120),
+            "the Python slave",
+        )
     })
     .await
     .unwrap();

@@ -36,7 +36,8 @@ async fn the_architect_reads_the_queue_at_start_and_when_told() {
         jobs(&q),
         [("foo".into(), "1.0".into()), ("bar".into(), "1.0".into())]
     );
-    let Some(StatsMessage::BuildQueue(sizes)) = inboxes.stats.recv().await else {
+    let Some(StatsMessage::BuildQueue(sizes)) = within(WAIT, "STATBQ", inboxes.stats.recv()).await
+    else {
         panic!("no STATBQ");
     };
     assert_eq!(sizes[&target()], 2);
@@ -51,7 +52,8 @@ async fn the_architect_reads_the_queue_at_start_and_when_told() {
         .await
         .unwrap()
         .unwrap();
-    let Some(StatsMessage::BuildQueue(sizes)) = inboxes.stats.recv().await else {
+    let Some(StatsMessage::BuildQueue(sizes)) = within(WAIT, "STATBQ", inboxes.stats.recv()).await
+    else {
         panic!("no STATBQ");
     };
     assert_eq!(sizes[&target()], 3);

@@ -6,6 +6,10 @@ mod web_common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// How long a request may take before the test calls the server hung.
+const HTTP_WAIT: Duration = Duration::from_secs(30);
 
 use piwheels_master::hub::{Task, WebRequest};
 use piwheels_master::the_scribe::TheScribe;
@@ -37,7 +41,10 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     tokio::task::spawn_blocking(move || {
-        let agent = ureq::AgentBuilder::new().redirects(0).build();
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(HTTP_WAIT)
+            .build();
         let mut req = agent.get(&url);
         for (k, v) in &headers {
             req = req.set(k, v);
@@ -57,7 +64,9 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
             })
             .collect();
         let mut body = Vec::new();
-        resp.into_reader().read_to_end(&mut body).unwrap();
+        resp.into_reader()
+            .read_to_end(&mut body)
+            .unwrap_or_else(|e| panic!("{url}: the body within {HTTP_WAIT:?}: {e}"));
         Reply {
             status,
             headers,
@@ -71,11 +80,14 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
 /// A request written by hand, for paths a client library would clean up first.
 async fn raw(addr: SocketAddr, target: &str) -> (u16, String) {
     let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let target = target.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(HTTP_WAIT)).unwrap();
         s.write_all(request.as_bytes()).unwrap();
         let mut out = Vec::new();
-        s.read_to_end(&mut out).unwrap();
+        s.read_to_end(&mut out)
+            .unwrap_or_else(|e| panic!("{target}: the whole answer within {HTTP_WAIT:?}: {e}"));
         let text = String::from_utf8_lossy(&out).into_owned();
         let status = text
             .split_whitespace()

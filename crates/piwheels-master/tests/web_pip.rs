@@ -7,11 +7,15 @@ mod web_common;
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 use piwheels_master::hub::{Task, WebRequest};
 use piwheels_master::the_scribe::TheScribe;
 use piwheels_master::web_server::WebServer;
 use web_common::*;
+
+#[path = "core_support/process.rs"]
+mod process;
 
 /// Says why a test is skipped (see piwheels-db's tests).
 fn skip(test: &str, why: &str) {
@@ -27,7 +31,8 @@ fn run(cmd: &mut Command) -> Output {
         .env_remove("PIP_INDEX_URL")
         .env_remove("PIP_EXTRA_INDEX_URL")
         .env_remove("PIP_FIND_LINKS");
-    cmd.output().expect("running a command")
+    let what = format!("{:?}", cmd.get_program());
+    process::output_within(cmd, b"", Duration::from_secs(600), &what)
 }
 
 fn text(o: &Output) -> String {
@@ -42,11 +47,13 @@ fn text(o: &Output) -> String {
 fn venv(dir: &Path) -> Option<std::path::PathBuf> {
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
     let venv = dir.join("venv");
-    let out = Command::new(&python)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .ok()?;
+    let out = process::try_output_within(
+        Command::new(&python).args(["-m", "venv"]).arg(&venv),
+        b"",
+        Duration::from_secs(300),
+        "python -m venv",
+    )
+    .ok()?;
     if !out.status.success() {
         println!("{}", text(&out));
         return None;

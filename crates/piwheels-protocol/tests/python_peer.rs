@@ -8,8 +8,8 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use indexmap::IndexMap;
@@ -19,34 +19,18 @@ use piwheels_protocol::slave::{
 };
 use piwheels_protocol::states::{Build, BuildState, FileState};
 
-fn spawn_peer(script: &str, args: &[&str]) -> Option<Child> {
+fn spawn_peer(script: &str, args: &[&str]) -> Option<common::Peer> {
     let python = common::python()?;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
-    Some(
+    Some(common::Peer::spawn(
         Command::new(python)
             .arg(format!("{dir}/{script}"))
             .args(args)
             .current_dir(dir)
             .stdout(Stdio::inherit())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the Python peer"),
-    )
-}
-
-fn wait_success(mut child: Child) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "the Python peer failed: {status}");
-            return;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the Python peer did not finish within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+            .stderr(Stdio::inherit()),
+        &format!("the Python peer ({script})"),
+    ))
 }
 
 fn stats(
@@ -154,7 +138,7 @@ fn slave_protocol_with_python_peer() {
     router.set_rcvtimeo(30_000).unwrap();
     router.bind("tcp://127.0.0.1:*").unwrap();
     let endpoint = router.get_last_endpoint().unwrap().unwrap();
-    let Some(child) = spawn_peer("slave_peer.py", &[&endpoint]) else {
+    let Some(mut child) = spawn_peer("slave_peer.py", &[&endpoint]) else {
         return common::skip(
             "slave_protocol_with_python_peer",
             "no Python with cbor2, pyzmq and voluptuous",
@@ -224,5 +208,5 @@ fn slave_protocol_with_python_peer() {
     let b = build.unwrap();
     assert!(b.all_transferred());
     assert_eq!(b.files().count(), 3, "two wheels and the armv6 twin");
-    wait_success(child);
+    child.wait_success(Duration::from_secs(60));
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::process::Command;
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use indexmap::IndexMap;
@@ -25,11 +26,11 @@ use piwheels_protocol::states::{BuildState, FileState};
 fn python_vectors() -> Option<HashMap<String, Vec<u8>>> {
     let python = common::python()?;
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
-    let out = Command::new(python)
-        .arg("vectors.py")
-        .current_dir(dir)
-        .output()
-        .unwrap();
+    let out = common::output_within(
+        Command::new(python).arg("vectors.py").current_dir(dir),
+        Duration::from_secs(60),
+        "vectors.py",
+    );
     assert!(
         out.status.success(),
         "vectors.py: {}",

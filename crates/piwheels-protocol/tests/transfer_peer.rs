@@ -6,7 +6,6 @@
 mod common;
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -18,6 +17,14 @@ use piwheels_protocol::transfer::{
 use piwheels_protocol::transport::{RawDealer, RawRouter, SocketOptions, TransportError};
 
 const PEER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peer");
+
+/// How long a Python peer may take to start, or to exit once its part is done.
+const PEER_WAIT: Duration = Duration::from_secs(60);
+
+/// How long a send may wait to be queued before the message is dropped as lost (the
+/// slave's upload does the same): a peer that reads no more, or has gone, must not hold
+/// the test for ever.
+const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// A file of `size` bytes that differ from chunk to chunk (so a misplaced chunk shows).
 fn source_file(dir: &Path, size: u64) -> std::path::PathBuf {
@@ -45,13 +52,14 @@ fn rust_master_python_client(test: &str, size: u64, state: TransferState, client
     let ctx = zmq::Context::new();
     let mut router = RawRouter::bind(&ctx, "tcp://127.0.0.1:*", &SocketOptions::new()).unwrap();
     let endpoint = router.endpoint().unwrap();
-    let mut child = Command::new(python)
-        .arg("transfer_client.py")
-        .args([endpoint.as_str(), "7", source.to_str().unwrap()])
-        .args(client_args)
-        .current_dir(PEER_DIR)
-        .spawn()
-        .unwrap();
+    let mut child = common::Peer::spawn(
+        Command::new(python)
+            .arg("transfer_client.py")
+            .args([endpoint.as_str(), "7", source.to_str().unwrap()])
+            .args(client_args)
+            .current_dir(PEER_DIR),
+        "the Python client (transfer_client.py)",
+    );
 
     let target = dir.path().join("target");
     let file = File::options()
@@ -65,10 +73,7 @@ fn rust_master_python_client(test: &str, size: u64, state: TransferState, client
     let done = loop {
         let (peer, frames) = match router.recv_timeout(Duration::from_secs(30)) {
             Ok(received) => received,
-            Err(e) => {
-                let _ = child.kill();
-                panic!("{test}: the Python client went quiet: {e}");
-            }
+            Err(e) => panic!("{test}: the Python client went quiet: {e}"),
         };
         let frames = frames.unwrap();
         let frame = ClientFrame::parse(&frames).unwrap();
@@ -86,8 +91,7 @@ fn rust_master_python_client(test: &str, size: u64, state: TransferState, client
             break hellos;
         }
     };
-    let status = child.wait().unwrap();
-    assert!(status.success(), "{test}: the Python client failed");
+    child.wait_success(PEER_WAIT);
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(&source).unwrap(),
@@ -140,44 +144,54 @@ fn rust_client_python_master(size: u64) {
     let dir = tempfile::tempdir().unwrap();
     let source = source_file(dir.path(), size);
     let target = dir.path().join("target");
-    let mut child = Command::new(python)
-        .arg("transfer_master.py")
-        .args([
-            "tcp://127.0.0.1:*",
-            "3",
-            &size.to_string(),
-            target.to_str().unwrap(),
-        ])
-        .current_dir(PEER_DIR)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let endpoint = lines.next().unwrap().unwrap();
+    let mut child = common::Peer::spawn(
+        Command::new(python)
+            .arg("transfer_master.py")
+            .args([
+                "tcp://127.0.0.1:*",
+                "3",
+                &size.to_string(),
+                target.to_str().unwrap(),
+            ])
+            .current_dir(PEER_DIR)
+            .stdout(Stdio::piped()),
+        "the Python master (transfer_master.py)",
+    );
+    let endpoint = child.line(PEER_WAIT, "bound endpoint");
 
     let ctx = zmq::Context::new();
     let options = SocketOptions::new().hwm(10);
     let mut dealer = RawDealer::connect(&ctx, &endpoint, &options).unwrap();
     let file = File::open(&source).unwrap();
-    dealer.send(hello_frames(3)).unwrap();
     let mut fetches = 0;
+    let mut dropped = 0;
+    let mut send = |dealer: &mut RawDealer, frames: Vec<Vec<u8>>| match dealer
+        .send_timeout(frames, SEND_TIMEOUT)
+    {
+        Ok(()) => {}
+        // The master reads no more: it has finished (a DONE is queued behind the FETCHes
+        // still to answer), or it will ask again after the next HELLO.
+        Err(TransportError::Timeout(_)) => dropped += 1,
+        Err(e) => panic!("sending to the Python master: {e}"),
+    };
+    send(&mut dealer, hello_frames(3).to_vec());
     // The original client repeats HELLO forever; a test must not: it gives up when the
     // master has gone, or after a minute.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let frames = match dealer.recv_timeout(Duration::from_secs(5)) {
             Ok(frames) => frames,
             Err(TransportError::Timeout(_)) => {
-                if let Some(status) = child.try_wait().unwrap() {
+                if let Some(status) = child.try_wait() {
                     panic!(
                         "the Python master exited ({status}) before DONE, after {fetches} FETCHes"
                     );
                 }
                 assert!(
-                    std::time::Instant::now() < deadline,
+                    Instant::now() < deadline,
                     "no DONE within a minute ({fetches} FETCHes)"
                 );
-                dealer.send(hello_frames(3)).unwrap();
+                send(&mut dealer, hello_frames(3).to_vec());
                 continue;
             }
             Err(e) => panic!("{e}"),
@@ -187,13 +201,18 @@ fn rust_client_python_master(size: u64) {
                 fetches += 1;
                 let mut data = vec![0; usize::try_from(length).unwrap()];
                 file.read_exact_at(&mut data, offset).unwrap();
-                dealer.send(chunk_frames(offset, data)).unwrap();
+                send(&mut dealer, chunk_frames(offset, data).to_vec());
             }
             ServerFrame::Done => break,
         }
     }
-    assert!(lines.next().unwrap().unwrap().starts_with("done "));
-    assert!(child.wait().unwrap().success(), "the Python master failed");
+    let done = child.line(PEER_WAIT, "\"done\" line");
+    assert!(done.starts_with("done "), "{done:?}");
+    child.wait_success(PEER_WAIT);
+    if dropped > 0 {
+        // Reported, not asserted: it depends on how the machine schedules the two sides.
+        println!("{size} bytes: {dropped} sends dropped after the master stopped reading");
+    }
     assert_eq!(
         std::fs::read(&target).unwrap(),
         std::fs::read(&source).unwrap()

@@ -19,6 +19,15 @@ pub const MAX_CHUNK: u64 = 16 << 20;
 /// 5 seconds).
 pub const RESEND_AFTER: Duration = Duration::from_secs(5);
 
+/// How long a `HELLO` or `CHUNK` may wait to be queued before it is dropped as lost.
+///
+/// The send blocks only when the master reads no more: it is overloaded, or has gone
+/// (ZeroMQ keeps the queue for a reconnection, so a plain send would wait for ever). A
+/// dropped `CHUNK` is asked for again after the next `HELLO`, as a lost one is; meanwhile
+/// the loop reads on (a `DONE` may be queued behind the `FETCH`es a master left when it
+/// finished), checks the stop flag and `give_up`, and pings the watchdog.
+pub const SEND_TIMEOUT: Duration = Duration::from_millis(200);
+
 /// Why an upload did not finish.
 #[derive(Debug, thiserror::Error)]
 pub enum UploadError {
@@ -60,7 +69,7 @@ pub fn upload(
     let mut dealer = RawDealer::connect(ctx, endpoint, &options)?;
     dealer.set_max_frames(4);
     let id = u64::try_from(slave_id).unwrap_or(0);
-    dealer.send(hello_frames(id))?;
+    send_or_drop(&mut dealer, hello_frames(id), "HELLO")?;
     let mut heard = Instant::now();
     let mut said_hello = Instant::now();
     let mut chunks = 0u64;
@@ -76,7 +85,7 @@ pub fn upload(
             tracing::debug!(
                 "file transfer: nothing from the master for {RESEND_AFTER:?}; HELLO again"
             );
-            dealer.send(hello_frames(id))?;
+            send_or_drop(&mut dealer, hello_frames(id), "HELLO")?;
             said_hello = Instant::now();
         }
         let frames = match dealer.recv_timeout(Duration::from_millis(200)) {
@@ -103,14 +112,35 @@ pub fn upload(
                     .map_err(|e| UploadError::Io(path.display().to_string(), e))?;
                 // The offset goes back exactly as it came.
                 let offset_frame = zmq::Message::from(&frames[1][..]);
-                dealer.send([
+                let chunk = [
                     zmq::Message::from(CHUNK),
                     offset_frame,
                     zmq::Message::from(data),
-                ])?;
-                chunks += 1;
+                ];
+                if send_or_drop(&mut dealer, chunk, "CHUNK")? {
+                    chunks += 1;
+                }
             }
             Err(e) => tracing::warn!("file transfer: bad message from the master: {e}"),
         }
+    }
+}
+
+/// Sends `frames` unless they cannot be queued within [`SEND_TIMEOUT`]; then they are
+/// dropped (logged) as a message lost on the way would be. Whether they were sent.
+fn send_or_drop<I, T>(dealer: &mut RawDealer, frames: I, what: &str) -> Result<bool, UploadError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<zmq::Message>,
+{
+    match dealer.send_timeout(frames, SEND_TIMEOUT) {
+        Ok(()) => Ok(true),
+        Err(TransportError::Timeout(_)) => {
+            tracing::debug!(
+                "file transfer: the master took no {what} for {SEND_TIMEOUT:?}; dropped"
+            );
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
 }

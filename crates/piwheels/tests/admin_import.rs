@@ -5,12 +5,16 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::file_juggler::FileJuggler;
 use piwheels_master::hub::{Hub, Inboxes, WebRequest, supervise};
 use piwheels_master::mr_chase::MrChase;
+
+#[path = "support/process.rs"]
+mod process;
 
 struct Farm {
     db: Database,
@@ -96,9 +100,12 @@ impl Farm {
             .args(["--timeout", "20"])
             .env("HOME", self.dir.path())
             .stdin(Stdio::null());
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
+        // Its own --timeout is 20 s; a minute means it hangs.
+        let out = tokio::task::spawn_blocking(move || {
+            process::output_within(&mut cmd, b"", Duration::from_secs(60), "piw-import")
+        })
+        .await
+        .unwrap();
         (
             out.status.code().unwrap_or(-1),
             String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -10,6 +10,9 @@ use piwheels_master::MasterConfig;
 use piwheels_master::hub::{Hub, Inboxes, StatsMessage, WebRequest, supervise};
 use piwheels_master::mr_chase::MrChase;
 
+#[path = "support/process.rs"]
+mod process;
+
 struct Farm {
     db: Database,
     inboxes: Inboxes,
@@ -63,9 +66,11 @@ impl Farm {
             .arg(&self.queue)
             .env("HOME", self.dir.path())
             .stdin(Stdio::null());
-        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
+        let out = tokio::task::spawn_blocking(move || {
+            process::output_within(&mut cmd, b"", Duration::from_secs(60), tool)
+        })
+        .await
+        .unwrap();
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -184,9 +189,11 @@ async fn piw_add_adds_and_updates_packages_and_versions() {
     cmd.args(["-c", conf.to_str().unwrap(), "foo-bar", "2.0"])
         .env("HOME", f.dir.path())
         .stdin(Stdio::null());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        process::output_within(&mut cmd, b"", Duration::from_secs(60), "piw-add")
+    })
+    .await
+    .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -322,9 +329,11 @@ async fn tools_give_up_when_no_master_answers() {
         .env("HOME", dir.path())
         .stdin(Stdio::null());
     let started = std::time::Instant::now();
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        process::output_within(&mut cmd, b"", Duration::from_secs(60), "piw-add")
+    })
+    .await
+    .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(String::from_utf8_lossy(&out.stderr).contains("did not answer"));

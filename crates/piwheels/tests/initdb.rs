@@ -1,27 +1,23 @@
 //! `piw-initdb` as a user runs it: asking first, creating, upgrading nothing twice,
 //! enabling targets, reading `piwheels.conf`, and on PostgreSQL granting the master's user.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use piwheels_db::{Database, Target};
 
+#[path = "support/process.rs"]
+mod process;
+
 fn initdb(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_piw-initdb"))
-        .args(args)
-        .env("HOME", "/nonexistent")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    process::output_within(
+        Command::new(env!("CARGO_BIN_EXE_piw-initdb"))
+            .args(args)
+            .env("HOME", "/nonexistent"),
+        stdin.as_bytes(),
+        Duration::from_secs(120),
+        "piw-initdb",
+    )
 }
 
 fn text(b: &[u8]) -> String {
@@ -224,19 +220,21 @@ fn pg_superuser() -> Option<String> {
         return Some(dsn);
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/pg-env");
-    match Command::new(script).output() {
-        Ok(out) if out.status.success() => Some(text(&out.stdout).trim().to_owned()),
-        other => {
-            let why = match other {
-                Ok(out) => text(&out.stderr),
-                Err(e) => e.to_string(),
-            };
-            assert!(
-                std::env::var_os("PIWHEELS_REQUIRE_PG").is_none(),
-                "PostgreSQL is required but: {why}"
-            );
-            println!("SKIPPED postgres_grants_the_master_user: no PostgreSQL server: {why}");
-            None
-        }
+    // It may start a server first.
+    let out = process::output_within(
+        &mut Command::new(script),
+        b"",
+        Duration::from_secs(120),
+        "scripts/pg-env",
+    );
+    if out.status.success() {
+        return Some(text(&out.stdout).trim().to_owned());
     }
+    let why = text(&out.stderr);
+    assert!(
+        std::env::var_os("PIWHEELS_REQUIRE_PG").is_none(),
+        "PostgreSQL is required but: {why}"
+    );
+    println!("SKIPPED postgres_grants_the_master_user: no PostgreSQL server: {why}");
+    None
 }

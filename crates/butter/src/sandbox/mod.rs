@@ -513,6 +513,14 @@ impl Running {
         self.started.elapsed()
     }
 
+    /// The host directory the sandbox's root is mounted on while it runs:
+    /// `butter-sandbox-<pid>-<n>` in [`std::env::temp_dir`], `<n>` counting the sandboxes
+    /// this process has made, so no two share it. It is removed when the sandbox ends
+    /// (waited for, terminated or dropped); its mounts were never visible outside.
+    pub fn staging_dir(&self) -> &Path {
+        &self.staging
+    }
+
     fn signal(&self, sig: rustix::process::Signal) {
         match &self.init {
             Some(Init::Fd(fd)) => {

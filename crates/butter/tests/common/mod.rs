@@ -2,8 +2,9 @@
 #![allow(dead_code)]
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 use butter::{Errno, Error, ErrorKind};
 
@@ -27,11 +28,20 @@ pub fn skip(test: &str, why: &str) {
         .and_then(|mut f| f.write_all(line.as_bytes()));
 }
 
+/// How long [`in_child`] lets a child run before it kills it and fails.
+pub const CHILD_LIMIT: Duration = Duration::from_secs(60);
+
 /// Runs `f` in a forked child and returns its verdict: `Err` with the child's message if it
-/// failed or panicked. Used for what must not touch the test process: lowered rlimits,
-/// dropped capabilities, new namespaces, process-directed signals.
+/// failed or panicked, or did not finish within [`CHILD_LIMIT`] (it is killed then). Used
+/// for what must not touch the test process: lowered rlimits, dropped capabilities, new
+/// namespaces, process-directed signals.
+///
+/// Under `cargo test` other tests' threads run (and fork) beside it: the verdict pipe is
+/// close-on-exec, so a program another test starts cannot hold it open, and a child that
+/// inherited a lock some other thread held, and so never finishes, is killed at the
+/// deadline instead of hanging the run.
 pub fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
-    let (rd, wr) = rustix::pipe::pipe().unwrap();
+    let (rd, wr) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).unwrap();
     // SAFETY: the child only runs `f` and exits; glibc's fork handlers make malloc usable
     // in the child of a multi-threaded parent.
     match unsafe { nix::unistd::fork() }.expect("fork") {
@@ -59,14 +69,66 @@ pub fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
         }
         nix::unistd::ForkResult::Parent { child } => {
             drop(wr);
-            let mut msg = String::new();
-            File::from(rd).read_to_string(&mut msg).unwrap();
-            let status = nix::sys::wait::waitpid(child, None).unwrap();
+            let deadline = Instant::now() + CHILD_LIMIT;
+            let (msg, finished) = read_until(rd, deadline);
+            let msg = String::from_utf8_lossy(&msg);
+            if !finished {
+                let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            }
+            let status = waitpid_until(child, deadline + Duration::from_secs(10));
             match status {
+                _ if !finished => Err(format!(
+                    "child did not finish within {CHILD_LIMIT:?}; killed ({status:?}): {msg}"
+                )),
                 nix::sys::wait::WaitStatus::Exited(_, 0) => Ok(()),
                 other => Err(format!("child {other:?}: {msg}")),
             }
         }
+    }
+}
+
+/// Reads `fd` to its end or until `deadline`: the bytes, and whether the end was reached.
+fn read_until(fd: OwnedFd, deadline: Instant) -> (Vec<u8>, bool) {
+    use rustix::event::{PollFd, PollFlags, poll};
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return (out, false);
+        }
+        let timeout = rustix::time::Timespec::try_from(left).unwrap();
+        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(0) | Err(rustix::io::Errno::INTR) => continue,
+            Ok(_) => {}
+            Err(e) => panic!("poll on the child's verdict pipe: {e}"),
+        }
+        match rustix::io::read(&fd, &mut buf) {
+            Ok(0) => return (out, true),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(e) => panic!("reading the child's verdict: {e}"),
+        }
+    }
+}
+
+/// Waits for the forked `child` to end, until `deadline`; after it, kills and reaps the
+/// child and fails.
+pub fn waitpid_until(child: nix::unistd::Pid, deadline: Instant) -> nix::sys::wait::WaitStatus {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    loop {
+        match waitpid(child, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(status) => return status,
+            Err(e) => panic!("waitpid({child}): {e}"),
+        }
+        if Instant::now() >= deadline {
+            let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+            let _ = waitpid(child, None);
+            panic!("child {child} did not end by its deadline; killed");
+        }
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

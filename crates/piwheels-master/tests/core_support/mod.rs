@@ -21,6 +21,17 @@ use piwheels_protocol::transport::asynchronous::RawDealer;
 use piwheels_protocol::transport::{SocketOptions, zmq};
 use sha2::{Digest, Sha256};
 
+pub mod process;
+pub use process::output_within;
+
+/// Awaits `future` for at most `timeout`; fails, saying it waited for `what`, after that.
+pub async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(timeout, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("no {what} within {timeout:?}"),
+    }
+}
+
 /// Says why a test is skipped, on stdout and in `target/tmp/skipped-tests.txt`.
 pub fn skip(test: &str, why: &str) {
     let line = format!("SKIPPED {test}: {why}");
@@ -46,7 +57,13 @@ pub fn python() -> Option<PathBuf> {
                 return Some(PathBuf::from(p));
             }
             let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/py-env");
-            let out = Command::new(script).output().ok()?;
+            // It may make the venv first (pip installs): minutes, not for ever.
+            let out = output_within(
+                &mut Command::new(script),
+                b"",
+                Duration::from_secs(600),
+                "scripts/py-env",
+            );
             if !out.status.success() {
                 eprintln!(
                     "scripts/py-env failed: {}",

@@ -228,9 +228,21 @@ typed_socket! {
 }
 
 impl<P: Protocol> Dealer<P> {
-    /// Sends a request as `["", payload]`.
+    /// Sends a request as `["", payload]`, waiting as long as it takes to queue it (for
+    /// ever once the high-water mark is reached and the master reads no more, or has
+    /// gone).
     pub fn send(&mut self, msg: &P::ToMaster) -> Result<(), TransportError> {
         self.core.send(&[b""], msg, None)
+    }
+
+    /// [`send`](Self::send), giving up with [`TransportError::Timeout`] (nothing sent) if
+    /// the message cannot be queued within `timeout`.
+    pub fn send_timeout(
+        &mut self,
+        msg: &P::ToMaster,
+        timeout: Duration,
+    ) -> Result<(), TransportError> {
+        self.core.send(&[b""], msg, Some(timeout))
     }
 
     /// Waits for a reply, which must be `["", payload]`.

@@ -154,6 +154,11 @@ impl RawDealer {
     /// Sends one message of `frames` (at least one). The first frame is copied, the
     /// others are handed to ZeroMQ as they are.
     ///
+    /// It waits as long as it takes to queue the message: for ever if the master has
+    /// stopped reading, or has gone, once the high-water mark is reached (ZeroMQ keeps a
+    /// connecting DEALER's queue for a reconnection that may never come). A loop that must
+    /// keep its own timeouts uses [`send_timeout`](Self::send_timeout).
+    ///
     /// ```no_run
     /// # fn f(dealer: &mut piwheels_protocol::transport::RawDealer, chunk: Vec<u8>)
     /// #     -> Result<(), Box<dyn std::error::Error>> {
@@ -169,6 +174,32 @@ impl RawDealer {
         let mut frames = frames.into_iter().map(Into::into);
         let first = frames.next().ok_or_else(no_frames)?;
         send_frames(&self.socket, &first, frames, None)
+    }
+
+    /// [`send`](Self::send), giving up with [`TransportError::Timeout`] if the message
+    /// cannot be queued within `timeout`. Nothing is sent then, and `frames` are dropped;
+    /// for the file transfer that is a lost `CHUNK`, which the master asks for again.
+    ///
+    /// ```no_run
+    /// # fn f(dealer: &mut piwheels_protocol::transport::RawDealer, chunk: Vec<u8>)
+    /// #     -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use piwheels_protocol::transport::{TransportError, zmq::Message};
+    /// let frames = [Message::from("CHUNK"), Message::from("0"), Message::from(chunk)];
+    /// match dealer.send_timeout(frames, Duration::from_millis(200)) {
+    ///     Ok(()) | Err(TransportError::Timeout(_)) => {}
+    ///     Err(e) => return Err(e.into()),
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn send_timeout<I, T>(&mut self, frames: I, timeout: Duration) -> Result<(), TransportError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<zmq::Message>,
+    {
+        let mut frames = frames.into_iter().map(Into::into);
+        let first = frames.next().ok_or_else(no_frames)?;
+        send_frames(&self.socket, &first, frames, Deadline::after(Some(timeout)))
     }
 
     /// Waits for the next message's frames; more than the maximum is a

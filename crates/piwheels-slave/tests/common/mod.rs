@@ -10,6 +10,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+pub mod process;
+
 /// Whether the tests run as root.
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
@@ -46,11 +48,14 @@ pub fn build_deps() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(dir));
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/py-build-deps");
-    let out = Command::new("sh")
-        .arg(&script)
-        .env("PYTHON", python())
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    // It may download them first: minutes, not for ever.
+    let out = process::try_output_within(
+        Command::new("sh").arg(&script).env("PYTHON", python()),
+        b"",
+        std::time::Duration::from_secs(600),
+        "scripts/py-build-deps",
+    )
+    .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
     if !out.status.success() {
         return Err(format!(
             "scripts/py-build-deps failed (no network?): {}",

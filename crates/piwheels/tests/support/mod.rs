@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod process;
+pub use process::output_within;
+
 /// The interpreter builds and installs use: Debian's, which every user can run.
 pub const PYTHON: &str = "/usr/bin/python3";
 
@@ -42,13 +45,18 @@ pub fn build_deps() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(dir));
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = Command::new(root.join("scripts/py-build-deps"))
-        .current_dir(&root)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("scripts/py-build-deps: {e}"))?;
+    // It may download them first: minutes, not for ever.
+    let out = output_within(
+        Command::new(root.join("scripts/py-build-deps")).current_dir(&root),
+        b"",
+        Duration::from_secs(600),
+        "scripts/py-build-deps",
+    );
     if !out.status.success() {
-        return Err("scripts/py-build-deps could not fetch setuptools and wheel".into());
+        return Err(format!(
+            "scripts/py-build-deps could not fetch setuptools and wheel: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
@@ -421,10 +429,18 @@ impl Farm {
 
     /// Registers a package version with `piw-add`, as an operator would.
     pub fn add(&self, package: &str, version: &str) {
-        let out = Command::new(bin("piw-add"))
-            .args(["--import-queue", &self.import_queue, "-y", package, version])
-            .output()
-            .unwrap();
+        let out = output_within(
+            Command::new(bin("piw-add")).args([
+                "--import-queue",
+                &self.import_queue,
+                "-y",
+                package,
+                version,
+            ]),
+            b"",
+            Duration::from_secs(120),
+            "piw-add",
+        );
         assert!(
             out.status.success(),
             "piw-add {package} {version}: {}{}",
@@ -565,17 +581,19 @@ pub fn pip_install_and_run(dir: &Path, index: &str, packages: &[&str], check: &s
             index,
         ])
         .args(packages);
-    let out = cmd.output().unwrap();
+    let out = output_within(&mut cmd, b"", Duration::from_secs(600), "pip install");
     assert!(
         out.status.success(),
         "pip install {packages:?} from {index}:\n{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = Command::new(venv.join("bin/python"))
-        .args(["-c", check])
-        .output()
-        .unwrap();
+    let out = output_within(
+        Command::new(venv.join("bin/python")).args(["-c", check]),
+        b"",
+        Duration::from_secs(120),
+        "the installed package's check",
+    );
     assert!(
         out.status.success(),
         "{check}: {}{}",
