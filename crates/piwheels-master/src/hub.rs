@@ -226,14 +226,19 @@ impl FsClient {
     }
 }
 
-/// A deletion SlaveDriver must know of (the original's skip queue, spec §3.1.2): nothing of
-/// it may be handed out, and a slave building it is told to stop.
+/// What SlaveDriver must keep out of its job lists (the original's skip queue, spec
+/// §3.1.2): deletions, which a slave building them is told to stop, and builds recorded
+/// elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipRequest {
     /// A whole package.
     Package(String),
     /// One version.
     Version(String, String),
+    /// A build of this version was recorded outside SlaveDriver (`piw-import`): it is not
+    /// handed out until TheArchitect has read the queue again, which knows which targets
+    /// its wheels serve.
+    Built(String, String),
 }
 
 /// A monitor's command for SlaveDriver (spec §3.3), `None` meaning every slave.

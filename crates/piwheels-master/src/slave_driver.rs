@@ -724,6 +724,10 @@ impl SlaveDriver {
         let (package, version) = match &req {
             SkipRequest::Package(p) => (p.as_str(), None),
             SkipRequest::Version(p, v) => (p.as_str(), Some(v.as_str())),
+            SkipRequest::Built(p, v) => {
+                self.jobs.built_elsewhere(p, v);
+                return;
+            }
         };
         self.jobs
             .delete(package, version, self.timing.deletion_exclusion);

@@ -45,18 +45,6 @@ impl Drop for Unlock {
     }
 }
 
-/// Waits until `test` holds, failing with `what` after [`WAIT`].
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, test: impl Fn() -> F) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !test().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_the_database_cannot_take_is_never_visible_and_is_logged_once_it_can() {
     let test = "a_build_the_database_cannot_take_is_never_visible_and_is_logged_once_it_can";

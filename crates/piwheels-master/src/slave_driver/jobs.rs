@@ -20,6 +20,9 @@ pub(super) struct Jobs {
     handed: HashMap<(Target, String, String), Instant>,
     /// Jobs whose builds were logged, and when: out until a queue read after that.
     logged: HashMap<(Target, String, String), Instant>,
+    /// Versions built outside SlaveDriver (imports), and when: out of every list until a
+    /// queue read after that.
+    built: HashMap<(String, String), Instant>,
     /// Deleted packages (`None`) and versions, until when they stay out.
     deleted: HashMap<(String, Option<String>), Instant>,
 }
@@ -32,6 +35,7 @@ impl Jobs {
             lists: BTreeMap::new(),
             handed: HashMap::new(),
             logged: HashMap::new(),
+            built: HashMap::new(),
             deleted: HashMap::new(),
         }
     }
@@ -41,6 +45,9 @@ impl Jobs {
         let key = (target.clone(), package.to_owned(), version.to_owned());
         live(self.handed.get(&key))
             || self.logged.contains_key(&key)
+            || self
+                .built
+                .contains_key(&(package.to_owned(), version.to_owned()))
             || live(self.deleted.get(&(package.to_owned(), None)))
             || live(
                 self.deleted
@@ -57,6 +64,7 @@ impl Jobs {
         // A queue read after a build was logged has the build's effect in it.
         let read_at = queue.read_at();
         self.logged.retain(|_, at| *at >= read_at);
+        self.built.retain(|_, at| *at >= read_at);
         let now = Instant::now();
         let lists = queue
             .iter()
@@ -104,6 +112,17 @@ impl Jobs {
         let key = (target.clone(), package.to_owned(), version.to_owned());
         self.handed.remove(&key);
         self.logged.insert(key, Instant::now());
+    }
+
+    /// A version was built outside SlaveDriver (an import): out of every list until a
+    /// queue read after now.
+    pub(super) fn built_elsewhere(&mut self, package: &str, version: &str) {
+        self.refresh();
+        self.built
+            .insert((package.to_owned(), version.to_owned()), Instant::now());
+        for list in self.lists.values_mut() {
+            list.retain(|(p, v)| !(p == package && v == version));
+        }
     }
 
     /// A package (`version` `None`) or version was deleted: out of every list for `hold`.

@@ -32,6 +32,18 @@ pub async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output
     }
 }
 
+/// Waits until `test` holds (polling every 50 ms), failing with `what` after 20 s.
+pub async fn eventually<F: Future<Output = bool>>(what: &str, mut test: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !test().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Says why a test is skipped, on stdout and in `target/tmp/skipped-tests.txt`.
 pub fn skip(test: &str, why: &str) {
     let line = format!("SKIPPED {test}: {why}");
