@@ -3,8 +3,9 @@
 //! Every 10 s it samples the database's statistics, the build queue's sizes (from
 //! TheArchitect), the output filesystem (from FileJuggler, and its own `statvfs`), memory,
 //! swap, load and temperature into a [`MasterStats`], publishes it to monitors as `STATS`
-//! and keeps the last [`HISTORY`] for monitors that say `HELLO`. Every minute it asks for
-//! the homepage to be rewritten with the latest sample, and every hour (or when asked) for
+//! and keeps the last [`HISTORY`] for monitors that say `HELLO`. With its first sample, and
+//! then every minute, it asks for the homepage to be rewritten with the latest sample, and
+//! every hour (or when asked) for
 //! the search index with fresh download counts (TheScribe writes it at start, and again
 //! whenever the package list changes).
 //!
@@ -257,7 +258,12 @@ impl Task for BigBrother {
                     if self.history.len() >= HISTORY {
                         self.history.pop_front();
                     }
-                    self.history.push_back(sample);
+                    let first = self.history.is_empty();
+                    self.history.push_back(sample.clone());
+                    if first {
+                        // A homepage from the start, not a minute later.
+                        self.hub.web(WebRequest::Home(Box::new(sample)));
+                    }
                 }
                 _ = home.tick() => {
                     if let Some(latest) = self.history.back() {

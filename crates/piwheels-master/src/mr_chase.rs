@@ -664,10 +664,10 @@ impl MrChase {
         self.hub.web(WebRequest::Published(build.package.clone()));
         // The version no longer waits for the targets its wheels serve: SlaveDriver keeps
         // it out until TheArchitect has read the queue again.
-        let _ = self
-            .hub
-            .skip
-            .send(SkipRequest::Built(build.package.clone(), build.version.clone()));
+        let _ = self.hub.skip.send(SkipRequest::Built(
+            build.package.clone(),
+            build.version.clone(),
+        ));
         self.hub.queue_changed.notify_one();
         Ok(done("IMPORT"))
     }

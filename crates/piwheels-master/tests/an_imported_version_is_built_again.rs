@@ -9,7 +9,9 @@ use chrono::Utc;
 use core_support::farm::*;
 use core_support::*;
 use piwheels_master::mr_chase::MrChase;
-use piwheels_protocol::import::{AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest};
+use piwheels_protocol::import::{
+    AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest,
+};
 use piwheels_protocol::slave::SlaveReply;
 use piwheels_protocol::states::BuildState;
 use piwheels_protocol::transport::asynchronous::Req;

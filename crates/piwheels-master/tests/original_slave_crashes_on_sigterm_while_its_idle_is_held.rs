@@ -23,7 +23,11 @@ const HOLD: Duration = Duration::from_secs(60);
 async fn farm_with_nothing_to_build() -> Farm {
     let farm = Farm::start(|_, timing| timing.idle_hold = HOLD).await;
     for p in ["foo", "bar"] {
-        farm.hub.db.skip_package(p, "nothing to build").await.unwrap();
+        farm.hub
+            .db
+            .skip_package(p, "nothing to build")
+            .await
+            .unwrap();
     }
     farm.wait_for_queue(|jobs| jobs.is_empty()).await;
     farm

@@ -12,7 +12,9 @@
 //!
 //! `DIE` is obeyed after any request. No reply within the master timeout (5 minutes) —
 //! or, to `HELLO`, `IDLE` and `BUSY`, which every master answers at once (ours holds an
-//! `IDLE` a few seconds at most), within [`QUICK_REPLY`] — means the master is gone: the
+//! `IDLE` a few seconds at most), within [`QUICK_REPLY`] — or the connection the request
+//! went out on breaking while the slave waits (ZeroMQ's socket monitor tells) — means the
+//! master is gone: the
 //! build is stopped, the socket closed (linger 1 s), and a new socket — a new identity to
 //! the master — says `HELLO` again, which is how a slave survives a master restart. A
 //! reply that does not fit (wrong message, undecodable, a `SEND` of a file that was not
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
 use piwheels_protocol::slave::{BuiltReport, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
-use piwheels_protocol::transport::{Req, SocketOptions, TransportError, zmq};
+use piwheels_protocol::transport::{DisconnectWatch, Req, SocketOptions, TransportError, zmq};
 
 use crate::builder::{Build, BuildSpec};
 use crate::transfer::{self, UploadError};
@@ -56,6 +58,8 @@ enum End {
 enum NoReply {
     /// Nothing within the master timeout (the socket cannot send any more).
     Silent,
+    /// The connection the request went out on broke: its reply will never come.
+    Lost,
     /// Asked to stop while waiting, and the reply did not come in time.
     Stopped,
     /// A reply that is not a valid message (consumed; the socket may send again).
@@ -129,6 +133,8 @@ fn delta(d: Duration) -> TimeDelta {
 struct Session<'a> {
     slave: &'a Slave,
     socket: Option<Req<SlaveProtocol>>,
+    /// Tells when the socket's connection to the master broke (its request is then lost).
+    watch: Option<DisconnectWatch>,
     /// Whether the socket may send (it is not awaiting a reply).
     can_send: bool,
     slave_id: i64,
@@ -141,6 +147,7 @@ impl<'a> Session<'a> {
         Session {
             slave,
             socket: None,
+            watch: None,
             can_send: false,
             slave_id: 0,
             index_url: String::new(),
@@ -164,6 +171,7 @@ impl<'a> Session<'a> {
             let _ = socket.send(&SlaveRequest::Bye);
         }
         // Dropping the socket closes it with a 1 s linger (so BYE goes out).
+        self.watch = None;
         self.socket = None;
         end
     }
@@ -199,6 +207,14 @@ impl<'a> Session<'a> {
             _ => self.slave.config.master_timeout,
         };
         let socket = self.socket.as_mut().expect("connected");
+        // What broke before this request does not concern it (ZeroMQ connects again, and
+        // the request goes out on the new connection).
+        let lost = |watch: &Option<DisconnectWatch>| {
+            watch
+                .as_ref()
+                .is_some_and(|w| w.disconnected().unwrap_or(false))
+        };
+        lost(&self.watch);
         tracing::debug!("-> {}", request_name(request));
         if let Err(e) = socket.send(request) {
             return Err(NoReply::Broken(format!(
@@ -221,6 +237,9 @@ impl<'a> Session<'a> {
             }
             if now >= deadline {
                 return Err(NoReply::Silent);
+            }
+            if lost(&self.watch) {
+                return Err(NoReply::Lost);
             }
             let slice = (deadline - now).min(Duration::from_millis(200));
             match socket.recv_timeout(slice) {
@@ -245,6 +264,12 @@ impl<'a> Session<'a> {
         match why {
             NoReply::Silent => {
                 tracing::warn!("no reply to {name} from the master in time; reconnecting");
+                End::Reconnect
+            }
+            NoReply::Lost => {
+                tracing::warn!(
+                    "the connection to the master broke while waiting for the reply to {name}; reconnecting"
+                );
                 End::Reconnect
             }
             NoReply::Stopped => End::Exit,
@@ -274,7 +299,15 @@ impl<'a> Session<'a> {
             .linger(Some(Duration::from_secs(1)))
             .routing_id(piwheels_protocol::slave::our_slave_routing_id());
         match Req::<SlaveProtocol>::connect(&self.slave.ctx, &endpoint, &options) {
-            Ok(s) => self.socket = Some(s),
+            Ok(s) => {
+                match DisconnectWatch::new(&self.slave.ctx, s.socket()) {
+                    Ok(w) => self.watch = Some(w),
+                    Err(e) => tracing::warn!(
+                        "cannot watch the connection to the master ({e}); a lost request waits for its timeout"
+                    ),
+                }
+                self.socket = Some(s);
+            }
             Err(e) => {
                 tracing::error!("cannot open a socket to {endpoint}: {e}");
                 return End::Reconnect;

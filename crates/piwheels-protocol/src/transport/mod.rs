@@ -62,6 +62,7 @@
 mod blocking;
 mod frames;
 mod io;
+mod monitor;
 mod options;
 mod raw;
 
@@ -74,6 +75,7 @@ use std::time::Duration;
 use crate::error::ProtocolError;
 
 pub use self::blocking::{Dealer, Pub, Pull, Push, Req, Router, Sub};
+pub use self::monitor::DisconnectWatch;
 pub use self::options::{
     DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM,
     SocketOptions, add_ipc_group_write, ipc_path, set_ipc_mode,

@@ -314,6 +314,8 @@ pub struct Farm {
     /// `ipc://…` of the admin tools' socket.
     pub import_queue: String,
     master: Option<Child>,
+    /// How the master is started (for a restart).
+    master_cmd: Vec<std::ffi::OsString>,
     /// Running slaves.
     pub slaves: Vec<Child>,
     slave_count: usize,
@@ -356,12 +358,12 @@ impl Farm {
             web_port,
             import_queue,
             master: None,
+            master_cmd: Vec::new(),
             slaves: Vec::new(),
             slave_count: 0,
             dir,
         };
         let target = python_target();
-        let log = fs::File::create(farm.dir.path().join("master.log")).unwrap();
         let mut cmd = Command::new(bin("piw-master"));
         cmd.arg("--dsn")
             .arg(format!(
@@ -381,14 +383,37 @@ impl Farm {
             .args(["--build-index", build_index])
             .args(["--target", &target])
             .args(["--dev-mode", "-v"])
-            .args(extra_args)
-            .env("HOME", farm.dir.path())
+            .args(extra_args);
+        farm.master_cmd = cmd.get_args().map(ToOwned::to_owned).collect();
+        farm.spawn_master();
+        farm
+    }
+
+    /// Starts the master (its log appended to `master.log`) and waits for its web server.
+    fn spawn_master(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("master.log"))
+            .unwrap();
+        let mut cmd = Command::new(bin("piw-master"));
+        cmd.args(&self.master_cmd)
+            .env("HOME", self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        farm.master = Some(cmd.spawn().unwrap());
-        wait_for_port(web_port, Duration::from_secs(30));
-        farm
+        self.master = Some(cmd.spawn().unwrap());
+        wait_for_port(self.web_port, Duration::from_secs(30));
+    }
+
+    /// Kills the master (SIGKILL, as a crash) and starts it again on the same database,
+    /// output and ports.
+    pub fn restart_master(&mut self) {
+        if let Some(mut m) = self.master.take() {
+            let _ = m.kill();
+            let _ = m.wait();
+        }
+        self.spawn_master();
     }
 
     /// Starts one more slave.
