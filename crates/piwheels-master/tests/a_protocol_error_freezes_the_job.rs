@@ -44,7 +44,7 @@ async fn a_malformed_sent_puts_the_job_back_and_drops_the_upload() {
         req.set_linger(0).unwrap();
         req.set_rcvtimeo(20_000).unwrap();
         req.connect(&endpoint).unwrap();
-        let mut ask = |bytes: Vec<u8>| {
+        let ask = |bytes: Vec<u8>| {
             req.send(bytes, 0).unwrap();
             SlaveReply::decode(&req.recv_bytes(0).expect("a reply within 20 s")).unwrap()
         };
