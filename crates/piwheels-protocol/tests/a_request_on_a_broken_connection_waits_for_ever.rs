@@ -55,7 +55,8 @@ fn a_watch_says_when_the_connection_a_request_waits_on_breaks() {
     let mut req = Req::<SlaveProtocol>::connect(&ctx, &endpoint, &options()).unwrap();
     let watch = DisconnectWatch::new(&ctx, req.socket()).unwrap();
     req.send(&SlaveRequest::Sent).unwrap();
-    router.recv_timeout(WAIT).unwrap();
+    let (_, msg) = router.recv_timeout(WAIT).unwrap();
+    assert_eq!(msg.unwrap(), SlaveRequest::Sent);
     assert!(!watch.disconnected().unwrap(), "nothing broke yet");
     // The master goes away before it answers.
     drop(router);
