@@ -14,7 +14,6 @@ mod core_support;
 use std::time::Duration;
 
 use core_support::farm::*;
-use core_support::*;
 use piwheels_protocol::slave::{SlaveReply, SlaveRequest};
 
 /// A hold much longer than the deadline of the replies that must not be held.
