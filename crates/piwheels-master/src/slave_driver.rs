@@ -41,6 +41,7 @@
 //!   what a slave says about itself is [quoted and cut short](piwheels_protocol::quote).
 
 mod builds;
+mod idle;
 
 pub(crate) use builds::new_file;
 
@@ -51,14 +52,12 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::Message;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
 use piwheels_protocol::quote::Quoted;
-use piwheels_protocol::slave::{
-    Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave,
-};
+use piwheels_protocol::slave::{Job, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave};
 use piwheels_protocol::states::SlaveState;
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
@@ -69,7 +68,7 @@ use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
 use crate::output::Staged;
 
-use self::builds::{Logged, Pending, Unlogged, release_work};
+use self::builds::{Finished, Logged, Pending, Unlogged, release_work};
 use self::jobs::Jobs;
 
 /// The shortest build timeout a `HELLO` may give (shorter ones are raised to it).
@@ -191,11 +190,7 @@ enum Completion {
     Logged {
         peer: Identity,
         token: Option<u64>,
-        slave_id: i64,
-        target: Target,
-        package: String,
-        version: String,
-        status: bool,
+        build: Finished,
         result: Logged,
     },
     /// A round of logging the kept builds ended: these are still waiting.
@@ -498,133 +493,6 @@ impl SlaveDriver {
         }
     }
 
-    async fn hello(
-        &mut self,
-        peer: Identity,
-        mut hello: SlaveHello,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
-        let id = self.next_id;
-        self.next_id += 1;
-        tracing::info!(slave = id, label = %Quoted::str(&hello.label), abi = %Quoted::str(&hello.abi),
-            platform = %Quoted::str(&hello.platform), "new slave");
-        clamp_timeouts(id, &mut hello, self.timing.min_build_timeout);
-        let state = SlaveState::new(id, hello, now);
-        self.publish(SlaveEvent::hello(id, now, &state.hello));
-        self.slaves.insert(
-            peer.clone(),
-            Slave {
-                state,
-                build_started: None,
-                warned_target: false,
-                send_failures: 0,
-                busy: None,
-                staged: Vec::new(),
-            },
-        );
-        self.resolve_index_url().await;
-        let ack = SlaveReply::Ack(Ack {
-            slave_id: id,
-            index_url: self.index_url.clone().unwrap_or_default(),
-        });
-        self.reply(&peer, ack).await
-    }
-
-    /// `IDLE`: a job, a sleep, or death.
-    fn idle(&mut self, peer: &Identity) -> SlaveReply {
-        let paused = self.hub.is_paused();
-        let slave = self.slaves.get_mut(peer).expect("known slave");
-        slave.state.skipped = false;
-        slave.state.build = None;
-        if slave.state.killed {
-            return SlaveReply::Die;
-        }
-        if paused || slave.state.sleeping {
-            return SlaveReply::Sleep(true);
-        }
-        let target = slave.target();
-        if !self.enabled.contains(&target) && !self.jobs.has_target(&target) {
-            if !slave.warned_target {
-                slave.warned_target = true;
-                if self.warnings.allow(peer) {
-                    tracing::warn!(
-                        "slave {} ({}) builds for {}, which is not an enabled build target; \
-                         enable it with piw-initdb or the master's --target option",
-                        slave.state.slave_id,
-                        Quoted::str(slave.label()),
-                        piwheels_protocol::quote::cut(&target.to_string(), 200)
-                    );
-                }
-            }
-            return SlaveReply::Sleep(false);
-        }
-        let timeout = slave
-            .state
-            .hello
-            .build_timeout
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        match self.jobs.take(&target, timeout) {
-            Some((package, version)) => {
-                let slave = self.slaves.get_mut(peer).expect("known slave");
-                slave.build_started = Some(Instant::now());
-                tracing::info!(slave = slave.state.slave_id, package = %package, version = %version, "build handed out");
-                SlaveReply::Build(Job { package, version })
-            }
-            None => SlaveReply::Sleep(false),
-        }
-    }
-
-    /// Whether an `IDLE` without a job may be held: long polling is on, and the slave's
-    /// target is one the master builds for.
-    fn may_hold(&mut self, peer: &Identity) -> bool {
-        let Some(slave) = self.slaves.get(peer) else {
-            return false;
-        };
-        if !is_our_slave(peer.as_bytes()) {
-            return false;
-        }
-        let target = slave.target();
-        !self.hold_time(peer).is_zero()
-            && (self.enabled.contains(&target) || self.jobs.has_target(&target))
-    }
-
-    /// How long to hold this slave's `IDLE`: the configured hold, at most half of the
-    /// slave's (or the master's) busy timeout.
-    fn hold_time(&self, peer: &Identity) -> Duration {
-        let busy = self
-            .slaves
-            .get(peer)
-            .and_then(|s| s.state.hello.busy_timeout.to_std().ok())
-            .unwrap_or(Duration::ZERO)
-            .min(self.hub.config.busy_timeout);
-        self.timing.idle_hold.min(busy / 2)
-    }
-
-    /// Answers the held `IDLE`s that can be answered now: with a job that has arrived,
-    /// `SLEEP true` if the master was paused, `DIE` if killed, or `SLEEP false` once held
-    /// long enough (all of them with `all`).
-    async fn serve_parked(&mut self, all: bool) -> Result<()> {
-        let now = Instant::now();
-        for (peer, until) in std::mem::take(&mut self.parked) {
-            if !self.slaves.contains_key(&peer) {
-                continue;
-            }
-            let reply = self.idle(&peer);
-            if reply == SlaveReply::Sleep(false) && !all && now < until {
-                self.parked.push((peer, until));
-                continue;
-            }
-            self.reply(&peer, reply).await?;
-        }
-        Ok(())
-    }
-
-    /// When the first held `IDLE` is due its `SLEEP`.
-    fn next_unpark(&self) -> Option<Instant> {
-        self.parked.iter().map(|(_, until)| *until).min()
-    }
-
     /// `BUSY`: carry on, unless skipped or over time.
     fn busy(&mut self, peer: &Identity) -> SlaveReply {
         let grace = self.timing.build_grace;
@@ -775,26 +643,6 @@ impl SlaveDriver {
         }
         self.jobs.prune();
     }
-}
-
-/// Clamps a `HELLO`'s timeouts to what this master accepts (at least `min_build`, see
-/// [`MAX_BUILD_TIMEOUT`], [`BUSY_TIMEOUT_RANGE`]), saying so.
-fn clamp_timeouts(id: i64, hello: &mut SlaveHello, min_build: Duration) {
-    let clamp = |what: &str, t: &mut TimeDelta, (lo, hi): (Duration, Duration)| {
-        let given = t.to_std().unwrap_or(Duration::ZERO);
-        let kept = given.clamp(lo, hi);
-        if kept != given || *t < TimeDelta::zero() {
-            tracing::warn!(slave = id, given = %t, used = ?kept,
-                "the slave's {what} is out of range; using the nearest allowed");
-            *t = TimeDelta::from_std(kept).unwrap_or(TimeDelta::MAX);
-        }
-    };
-    clamp(
-        "build timeout",
-        &mut hello.build_timeout,
-        (min_build, MAX_BUILD_TIMEOUT),
-    );
-    clamp("busy timeout", &mut hello.busy_timeout, BUSY_TIMEOUT_RANGE);
 }
 
 /// Sleeps until `when`, or for ever if there is no `when`.

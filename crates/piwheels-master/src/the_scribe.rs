@@ -50,6 +50,7 @@
 mod files;
 mod json;
 mod model;
+mod owed;
 mod pages;
 mod search;
 
@@ -58,7 +59,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use piwheels_db::{ProjectData, RewriteCommand};
+use piwheels_db::ProjectData;
 use piwheels_protocol::monitor::MasterStats;
 use tokio::sync::mpsc;
 
@@ -69,6 +70,9 @@ pub use files::{
     check_alias, check_filename, check_package, log_path, remove_file, remove_tree, write_atomic,
 };
 pub use model::Site;
+pub use owed::{MAX_RETRY, RETRY};
+
+use owed::{MAX_OWED_LOGS, Owed};
 
 /// How many packages' pages are written at once.
 const PARALLEL: usize = 8;
@@ -78,36 +82,6 @@ const CHUNK: usize = 64;
 
 /// Requests taken from the inbox at once.
 const BATCH: usize = 512;
-
-/// How long after a failed write what is owed is written again (doubling each time).
-pub const RETRY: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// The longest wait between two retries.
-pub const MAX_RETRY: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// Most build logs kept in memory while they cannot be written.
-const MAX_OWED_LOGS: usize = 1000;
-
-/// What failed to be written and is owed, beside the package pages the database records.
-#[derive(Debug, Default)]
-struct Owed {
-    /// The fixed pages and static assets.
-    statics: bool,
-    /// The root index.
-    root: bool,
-    /// The homepage (BigBrother is asked for new statistics).
-    home: bool,
-    /// Package pages (the database's journal says which).
-    pages: bool,
-    /// Build logs, by build id.
-    logs: std::collections::BTreeMap<i64, String>,
-}
-
-impl Owed {
-    fn any(&self) -> bool {
-        self.statics || self.root || self.home || self.pages || !self.logs.is_empty()
-    }
-}
 
 /// The static assets written at start-up: (file name, contents).
 const ASSETS: &[(&str, &[u8])] = &[
@@ -179,14 +153,6 @@ impl TheScribe {
             scribe.owe(|o| o.statics = true);
         }
         Ok(scribe)
-    }
-
-    /// Notes something owed, and schedules a retry if none is due.
-    fn owe(&mut self, f: impl FnOnce(&mut Owed)) {
-        f(&mut self.owed);
-        if self.retry.is_none() {
-            self.retry = Some((tokio::time::Instant::now() + RETRY, RETRY));
-        }
     }
 
     /// The output directory.
@@ -261,62 +227,6 @@ impl TheScribe {
                 }
                 r
             }
-        }
-    }
-
-    /// Writes again what failed (see the module docs); schedules the next try if something
-    /// still fails.
-    pub async fn retry_owed(&mut self) {
-        let owed = std::mem::take(&mut self.owed);
-        let backoff = self.retry.map_or(RETRY, |(_, d)| d);
-        self.retry = None;
-        if owed.statics
-            && let Err(e) = write_statics(&self.site)
-        {
-            tracing::warn!(error = %e, "still cannot write the fixed pages");
-            self.owed.statics = true;
-        }
-        if owed.root
-            && let Err(e) = self.write_root().await
-        {
-            tracing::warn!(error = %e, "still cannot write the root index");
-            self.owed.root = true;
-        }
-        if owed.home {
-            // BigBrother has the statistics: it answers with a HOME request.
-            self.hub.stat(crate::hub::StatsMessage::Home);
-        }
-        for (build_id, log) in owed.logs {
-            if let Err(e) = self.write_log(build_id, log.clone()).await {
-                tracing::warn!(build_id, error = %e, "still cannot write a build log");
-                self.owed.logs.insert(build_id, log);
-            }
-        }
-        if owed.pages {
-            match self.hub.db.load_rewrites_pending().await {
-                Ok(all) => {
-                    tracing::info!(packages = all.len(), "writing the pages still owed");
-                    for chunk in all.chunks(BATCH) {
-                        let jobs = chunk
-                            .iter()
-                            .map(|r| (r.package.clone(), r.command == RewriteCommand::Both))
-                            .collect();
-                        if self.rewrite(jobs).await.iter().any(Result::is_err) {
-                            self.owed.pages = true;
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the pages owed");
-                    self.owed.pages = true;
-                }
-            }
-        }
-        if self.owed.any() {
-            let next = (backoff * 2).min(MAX_RETRY);
-            self.retry = Some((tokio::time::Instant::now() + backoff, next));
-        } else {
-            tracing::info!("everything owed to the output is written");
         }
     }
 

@@ -37,6 +37,28 @@ pub(super) struct Pending {
     pub(super) staged: Vec<Staged>,
 }
 
+/// Which build was logged, for its completion.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) slave_id: i64,
+    pub(super) target: Target,
+    pub(super) package: String,
+    pub(super) version: String,
+    pub(super) status: bool,
+}
+
+impl Finished {
+    fn of(b: &NewBuild) -> Self {
+        Finished {
+            slave_id: b.built_by,
+            target: b.target.clone(),
+            package: b.package.clone(),
+            version: b.version.clone(),
+            status: b.status,
+        }
+    }
+}
+
 /// How logging a build ended.
 #[derive(Debug)]
 pub(super) enum Logged {
@@ -215,23 +237,13 @@ impl SlaveDriver {
             1
         };
         let delay = self.timing.retry_delay;
-        let slave_id = pending.build.built_by;
-        let (target, package, version) = (
-            pending.build.target.clone(),
-            pending.build.package.clone(),
-            pending.build.version.clone(),
-        );
-        let status = pending.build.status;
+        let build = Finished::of(&pending.build);
         tokio::spawn(async move {
             let result = log_and_publish(&hub, pending, attempts, delay).await;
             let _ = done.send(Completion::Logged {
                 peer,
                 token,
-                slave_id,
-                target,
-                package,
-                version,
-                status,
+                build,
                 result,
             });
         });
@@ -250,13 +262,7 @@ impl SlaveDriver {
         tokio::spawn(async move {
             let mut logged = 0;
             while let Some(pending) = queue.pop_front() {
-                let slave_id = pending.build.built_by;
-                let (target, package, version) = (
-                    pending.build.target.clone(),
-                    pending.build.package.clone(),
-                    pending.build.version.clone(),
-                );
-                let status = pending.build.status;
+                let build = Finished::of(&pending.build);
                 let result = log_and_publish(&hub, pending, 1, std::time::Duration::ZERO).await;
                 match result {
                     Logged::Kept(pending) => {
@@ -268,11 +274,7 @@ impl SlaveDriver {
                         let _ = done.send(Completion::Logged {
                             peer: Identity::new(Vec::new()),
                             token: None,
-                            slave_id,
-                            target,
-                            package,
-                            version,
-                            status,
+                            build,
                             result,
                         });
                     }
@@ -325,11 +327,14 @@ impl SlaveDriver {
             Completion::Logged {
                 peer,
                 token,
-                slave_id,
-                target,
-                package,
-                version,
-                status,
+                build:
+                    Finished {
+                        slave_id,
+                        target,
+                        package,
+                        version,
+                        status,
+                    },
                 result,
             } => {
                 match result {
