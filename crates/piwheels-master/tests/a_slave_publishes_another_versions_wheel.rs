@@ -11,7 +11,7 @@ use chrono::Utc;
 use core_support::farm::*;
 use core_support::*;
 use piwheels_master::hub::WebRequest;
-use piwheels_protocol::slave::{SlaveReply, SlaveRequest};
+use piwheels_protocol::slave::SlaveReply;
 
 /// Builds `foo 1.0` with a genuine wheel, then puts `foo 3.0` in the queue (and `bar` out
 /// of it).
@@ -29,12 +29,9 @@ async fn farm_with_foo_1_published() -> (Farm, Slave, i64, Vec<u8>) {
     let genuine = wheel("foo", "1.0", 1000);
     let name = "foo-1.0-py3-none-any.whl";
     assert_eq!(
-        s.ask(built(true, vec![file_state(name, &genuine, "any")]))
-            .await,
-        SlaveReply::Send(name.into())
+        farm.build_one(&mut s, id, name, &genuine).await,
+        SlaveReply::Done
     );
-    assert!(send_file(&farm.files, id as u64, &genuine, None).await.done);
-    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
     assert!(matches!(farm.next_web().await, WebRequest::Log { .. }));
     assert_eq!(farm.next_web().await, WebRequest::Published("foo".into()));
     farm.hub
@@ -150,12 +147,9 @@ async fn a_wheel_of_another_version_or_package_is_refused_and_nothing_is_replace
     let inside = wheel("foo", "1.0", 3000);
     let name = "foo-3.0-py3-none-any.whl";
     assert_eq!(
-        s.ask(built(true, vec![file_state(name, &inside, "any")]))
-            .await,
-        SlaveReply::Send(name.into())
+        farm.build_one(&mut s, id, name, &inside).await,
+        SlaveReply::Done
     );
-    assert!(send_file(&farm.files, id as u64, &inside, None).await.done);
-    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
     let log = failed_log(&mut farm).await;
     assert!(log.contains("METADATA says Version"), "{log}");
     assert!(!farm.env.simple().join("foo").join(name).exists());
@@ -166,12 +160,9 @@ async fn a_wheel_of_another_version_or_package_is_refused_and_nothing_is_replace
     assert_eq!(next_job(&farm, &mut s).await, job_3());
     let real = wheel("foo", "3.0", 3000);
     assert_eq!(
-        s.ask(built(true, vec![file_state(name, &real, "any")]))
-            .await,
-        SlaveReply::Send(name.into())
+        farm.build_one(&mut s, id, name, &real).await,
+        SlaveReply::Done
     );
-    assert!(send_file(&farm.files, id as u64, &real, None).await.done);
-    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
     assert!(matches!(farm.next_web().await, WebRequest::Log { .. }));
     assert_eq!(farm.next_web().await, WebRequest::Published("foo".into()));
     assert_eq!(

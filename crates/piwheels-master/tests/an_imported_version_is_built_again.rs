@@ -5,13 +5,10 @@
 
 mod core_support;
 
-use chrono::Utc;
 use core_support::farm::*;
 use core_support::*;
 use piwheels_master::mr_chase::MrChase;
-use piwheels_protocol::import::{
-    AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest,
-};
+use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
 use piwheels_protocol::slave::SlaveReply;
 use piwheels_protocol::states::BuildState;
 use piwheels_protocol::transport::asynchronous::Req;
@@ -50,32 +47,13 @@ async fn an_imported_version_is_not_handed_to_a_slave() {
 
     // piw-add tinyimp 2.0, and the queue has it.
     assert_eq!(
-        ask(
-            &mut tool,
-            ImportRequest::AddPackage(AddPackage {
-                package: "tinyimp".into(),
-                description: String::new(),
-                skip: String::new(),
-                unskip: false,
-                aliases: vec![],
-            })
-        )
-        .await,
+        ask(&mut tool, ImportRequest::AddPackage(addpkg("tinyimp"))).await,
         ImportReply::Done("NEWPKG".into())
     );
     assert_eq!(
         ask(
             &mut tool,
-            ImportRequest::AddVersion(AddVersion {
-                package: "tinyimp".into(),
-                version: "2.0".into(),
-                skip: String::new(),
-                unskip: false,
-                released: Utc::now(),
-                yank: false,
-                unyank: false,
-                aliases: vec![],
-            })
+            ImportRequest::AddVersion(addver("tinyimp", "2.0"))
         )
         .await,
         ImportReply::Done("NEWVER".into())

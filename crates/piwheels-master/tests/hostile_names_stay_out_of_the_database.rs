@@ -27,8 +27,7 @@ use piwheels_master::mr_chase::MrChase;
 use piwheels_master::slave_driver::{SlaveDriver, Timing};
 use piwheels_master::the_architect::TheArchitect;
 use piwheels_protocol::import::{
-    AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
-    RemovePackage, RemoveVersion,
+    ImportProtocol, ImportReply, ImportRequest, RebuildTarget, RemovePackage, RemoveVersion,
 };
 use piwheels_protocol::slave::{
     BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest, SlaveStats,
@@ -39,6 +38,7 @@ use piwheels_protocol::transport::{SocketOptions, zmq};
 use serde_json::json;
 use tracing::instrument::WithSubscriber;
 
+use core_support::{addpkg, addver};
 use index_support::Index;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -100,29 +100,6 @@ impl Chase {
             ImportReply::Error(why) => why,
             other => panic!("{request:?}: expected ERROR, got {other:?}"),
         }
-    }
-}
-
-fn addpkg(package: &str) -> AddPackage {
-    AddPackage {
-        package: package.into(),
-        description: String::new(),
-        skip: String::new(),
-        unskip: false,
-        aliases: vec![],
-    }
-}
-
-fn addver(package: &str, version: &str) -> AddVersion {
-    AddVersion {
-        package: package.into(),
-        version: version.into(),
-        skip: String::new(),
-        unskip: false,
-        released: Utc::now(),
-        yank: false,
-        unyank: false,
-        aliases: vec![],
     }
 }
 

@@ -14,7 +14,7 @@ use piwheels_master::the_scribe::TheScribe;
 use piwheels_master::web_server::WebServer;
 use web_common::*;
 
-#[path = "core_support/process.rs"]
+#[path = "../../piwheels/tests/support/process.rs"]
 mod process;
 
 /// Says why a test is skipped (see piwheels-db's tests).

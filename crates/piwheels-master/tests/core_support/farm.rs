@@ -144,6 +144,23 @@ impl Farm {
         .unwrap();
     }
 
+    /// Slave `s` (id `id`) reports a build of one file `name` (its bytes `data`), sends
+    /// it when asked, and says SENT: the reply to SENT. Panics if the file is not asked
+    /// for.
+    pub async fn build_one(&self, s: &mut Slave, id: i64, name: &str, data: &[u8]) -> SlaveReply {
+        assert_eq!(
+            s.ask(built(true, vec![super::file_state(name, data, "any")]))
+                .await,
+            SlaveReply::Send(name.into())
+        );
+        assert!(
+            super::send_file(&self.files, id as u64, data, None)
+                .await
+                .done
+        );
+        s.ask(SlaveRequest::Sent).await
+    }
+
     pub async fn next_web(&mut self) -> WebRequest {
         tokio::time::timeout(WAIT, self.web.recv())
             .await

@@ -21,6 +21,8 @@ use piwheels_protocol::transport::asynchronous::RawDealer;
 use piwheels_protocol::transport::{SocketOptions, zmq};
 use sha2::{Digest, Sha256};
 
+// One copy for every test crate (see the file).
+#[path = "../../../piwheels/tests/support/process.rs"]
 pub mod process;
 pub use process::output_within;
 
@@ -335,4 +337,29 @@ pub fn tree(dir: &Path) -> Vec<String> {
     walk(dir, dir, &mut out);
     out.sort();
     out
+}
+
+/// `piw-add PACKAGE`, as the import queue carries it.
+pub fn addpkg(package: &str) -> piwheels_protocol::import::AddPackage {
+    piwheels_protocol::import::AddPackage {
+        package: package.into(),
+        description: String::new(),
+        skip: String::new(),
+        unskip: false,
+        aliases: vec![],
+    }
+}
+
+/// `piw-add PACKAGE VERSION`, released now.
+pub fn addver(package: &str, version: &str) -> piwheels_protocol::import::AddVersion {
+    piwheels_protocol::import::AddVersion {
+        package: package.into(),
+        version: version.into(),
+        skip: String::new(),
+        unskip: false,
+        released: chrono::Utc::now(),
+        yank: false,
+        unyank: false,
+        aliases: vec![],
+    }
 }

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
+// One copy for every test crate (see the file).
+#[path = "../../../piwheels/tests/support/process.rs"]
 pub mod process;
 
 /// Whether the tests run as root.

@@ -1,5 +1,7 @@
 //! Child processes run with a deadline: a test that waits on a process which never ends
 //! fails, saying what it waited for, instead of hanging.
+//!
+//! The master's and the slave's test helpers include this same file (`#[path]`).
 
 #![allow(dead_code)]
 
