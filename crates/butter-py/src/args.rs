@@ -16,11 +16,15 @@ pub fn path(b: &Bound<'_, PyBytes>) -> PyResult<CString> {
 
 /// A descriptor number as a borrowed descriptor for one raw call; negative numbers are
 /// `EBADF` (a `BorrowedFd` may not hold -1).
-pub fn borrow(fd: i32) -> Result<BorrowedFd<'static>, Errno> {
-    if fd < 0 {
+///
+/// The borrow lives no longer than the caller's `fd` variable (the raw call's argument),
+/// so it cannot be kept beyond the call.
+pub fn borrow(fd: &i32) -> Result<BorrowedFd<'_>, Errno> {
+    if *fd < 0 {
         return Err(Errno::BADF);
     }
-    // SAFETY: the descriptor is only used for the duration of one raw call; a number that
-    // is not open makes the call fail with EBADF, nothing worse.
-    Ok(unsafe { BorrowedFd::borrow_raw(fd) })
+    // SAFETY: the descriptor is only used during the call that received the number (the
+    // lifetime is tied to it); a number that is not open makes the call fail with EBADF,
+    // nothing worse.
+    Ok(unsafe { BorrowedFd::borrow_raw(*fd) })
 }

@@ -20,7 +20,7 @@ pub fn unshare(py: Python<'_>, flags: i32) -> i64 {
 #[pyfunction]
 pub fn setns(py: Python<'_>, fd: i32, nstype: i32) -> i64 {
     let nstype = CloneFlags::from_bits_retain(nstype);
-    let ns = match borrow(fd) {
+    let ns = match borrow(&fd) {
         Ok(ns) => ns,
         Err(e) => return errno::ret::<i64>(Err(e)),
     };

@@ -7,8 +7,6 @@
 //! system call. `Eventfd.increment()` and `Eventfd.read_event()` are the same calls made C
 //! methods of the Python class (`install_eventfd_methods`, below), for speed.
 
-use std::os::fd::BorrowedFd;
-
 use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 use rustix::event::EventfdFlags;
@@ -25,7 +23,8 @@ fn closed() -> PyErr {
 /// Reads one native-endian `u64` (an eventfd counter, a timerfd expiration count) with the
 /// GIL released, retrying `EINTR` after running Python's signal handlers (PEP 475).
 pub(crate) fn read_u64(py: Python<'_>, fd: Option<i32>) -> PyResult<u64> {
-    let fd = borrow(fd.ok_or_else(closed)?).map_err(errno::os_error)?;
+    let raw = fd.ok_or_else(closed)?;
+    let fd = borrow(&raw).map_err(errno::os_error)?;
     loop {
         let mut buf = [0u8; 8];
         match py.detach(|| rustix::io::read(fd, &mut buf)) {
@@ -64,7 +63,8 @@ pub fn eventfd_read(py: Python<'_>, fd: Option<i32>) -> PyResult<u64> {
 /// `BlockingIOError` when a non-blocking counter would overflow).
 #[pyfunction]
 pub fn eventfd_write(py: Python<'_>, fd: Option<i32>, value: &Bound<'_, PyAny>) -> PyResult<i32> {
-    let fd = borrow(fd.ok_or_else(closed)?).map_err(errno::os_error)?;
+    let raw = fd.ok_or_else(closed)?;
+    let fd = borrow(&raw).map_err(errno::os_error)?;
     let value: u64 = match value.extract() {
         Ok(v) => v,
         Err(e) => {
@@ -210,12 +210,13 @@ fn raise(err: PyErr) -> *mut ffi::PyObject {
     ptr::null_mut()
 }
 
-/// `self._fd` as a descriptor number, or NULL-worthy `Err` with the exception set.
+/// `self._fd` as a descriptor number (not negative), or NULL-worthy `Err` with the
+/// exception set.
 ///
 /// # Safety
 /// The thread must be attached and `slf` a valid object.
 #[inline]
-unsafe fn fd_of(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
+unsafe fn fd_of(slf: *mut ffi::PyObject) -> Result<i32, ()> {
     // SAFETY: the caller's guarantees; an exact int converts without running Python code,
     // so the borrowed reference stays valid.
     unsafe {
@@ -233,7 +234,7 @@ unsafe fn fd_of(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
 /// As for [`fd_of`].
 #[cold]
 #[inline(never)]
-unsafe fn fd_of_slow(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()> {
+unsafe fn fd_of_slow(slf: *mut ffi::PyObject) -> Result<i32, ()> {
     // SAFETY: the caller's guarantees; FD's name was set at registration.
     let obj = unsafe { FD.get(slf) };
     if obj.is_null() {
@@ -252,14 +253,19 @@ unsafe fn fd_of_slow(slf: *mut ffi::PyObject) -> Result<BorrowedFd<'static>, ()>
     }
 }
 
-/// The result of `PyLong_AsLong` on `_fd` as a descriptor, or `Err` with the exception set.
-fn fd_number(n: std::ffi::c_long) -> Result<BorrowedFd<'static>, ()> {
+/// The result of `PyLong_AsLong` on `_fd` as a descriptor number (not negative), or `Err`
+/// with the exception set.
+fn fd_number(n: std::ffi::c_long) -> Result<i32, ()> {
     // SAFETY: attached (called from the fast methods).
     if n == -1 && unsafe { !ffi::PyErr_Occurred().is_null() } {
         return Err(());
     }
     match i32::try_from(n) {
-        Ok(fd) => borrow(fd).map_err(|e| set_error(errno::os_error(e))),
+        Ok(fd) if fd >= 0 => Ok(fd),
+        Ok(_) => {
+            set_error(errno::os_error(Errno::BADF));
+            Err(())
+        }
         Err(_) => {
             set_error(errno::os_error(Errno::BADF));
             Err(())
@@ -277,6 +283,10 @@ fn signals_ok() -> bool {
 ///
 /// A `METH_FASTCALL | METH_KEYWORDS` function taking no arguments rather than
 /// `METH_NOARGS`: CPython 3.11+ specialises calls of bound builtins of that kind only.
+///
+/// # Safety
+/// Only CPython calls it, as a `METH_FASTCALL | METH_KEYWORDS` method: attached, `slf` an
+/// instance of the class, `kwnames` a tuple or NULL.
 unsafe extern "C" fn read_event_fast(
     slf: *mut ffi::PyObject,
     _args: *const *mut ffi::PyObject,
@@ -297,8 +307,11 @@ unsafe extern "C" fn read_event_fast(
         if !empty && let Some(out) = cached_event(slf) {
             return out;
         }
-        let Ok(fd) = fd_of(slf) else {
+        let Ok(raw) = fd_of(slf) else {
             return ptr::null_mut();
+        };
+        let Ok(fd) = borrow(&raw) else {
+            unreachable!("fd_of returns descriptor numbers that are not negative")
         };
         loop {
             let mut buf = [0u8; 8];
@@ -399,6 +412,11 @@ unsafe fn value_of_slow(value: *mut ffi::PyObject) -> Result<u64, ()> {
 }
 
 /// `Eventfd.increment(self, value=1)`: adds `value` to the counter.
+///
+/// # Safety
+/// Only CPython calls it, as a `METH_FASTCALL | METH_KEYWORDS` method: attached, `slf` an
+/// instance of the class, `args` holding `nargs` positional arguments followed by one value
+/// per name of `kwnames` (a tuple, or NULL).
 unsafe extern "C" fn increment_fast(
     slf: *mut ffi::PyObject,
     args: *const *mut ffi::PyObject,
@@ -432,8 +450,11 @@ unsafe extern "C" fn increment_fast(
             }
             _ => return bad("increment() takes at most 1 argument (value)"),
         };
-        let Ok(fd) = fd_of(slf) else {
+        let Ok(raw) = fd_of(slf) else {
             return ptr::null_mut();
+        };
+        let Ok(fd) = borrow(&raw) else {
+            unreachable!("fd_of returns descriptor numbers that are not negative")
         };
         let buf = value.to_ne_bytes();
         loop {

@@ -51,7 +51,7 @@ pub fn fanotify_respond(fd: i32, event_fd: i32, response: u32) -> i64 {
     let mut bytes = [0u8; std::mem::size_of::<libc::fanotify_response>()];
     bytes[..4].copy_from_slice(&event_fd.to_ne_bytes());
     bytes[4..].copy_from_slice(&response.to_ne_bytes());
-    ret(borrow(fd).and_then(|fd| {
+    ret(borrow(&fd).and_then(|fd| {
         loop {
             match rustix::io::write(fd, &bytes) {
                 Ok(n) if n == bytes.len() => return Ok(0),
@@ -173,7 +173,7 @@ fn decode<'py>(py: Python<'py>, buf: &[u8], owned: bool) -> PyResult<Bound<'py, 
 #[pyfunction]
 #[pyo3(signature = (fd, bufsize=MIN_READ_BUFFER))]
 pub fn fanotify_read(py: Python<'_>, fd: i32, bufsize: usize) -> PyResult<Bound<'_, PyList>> {
-    let fd = borrow(fd).map_err(os_error)?;
+    let fd = borrow(&fd).map_err(os_error)?;
     let mut buf = Vec::<u8>::with_capacity(bufsize.max(MIN_READ_BUFFER));
     loop {
         let r = py.detach(|| rustix::io::read(fd, rustix::buffer::spare_capacity(&mut buf)));

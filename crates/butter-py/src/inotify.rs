@@ -45,7 +45,7 @@ pub fn inotify_init1(flags: u32) -> i64 {
 pub fn inotify_add_watch(fd: i32, path: &Bound<'_, PyBytes>, mask: u32) -> PyResult<i64> {
     let path = crate::args::path(path)?;
     let flags = rustix::fs::inotify::WatchFlags::from_bits_retain(mask);
-    Ok(ret(borrow(fd).and_then(|fd| {
+    Ok(ret(borrow(&fd).and_then(|fd| {
         rustix::fs::inotify::add_watch(fd, path.as_c_str(), flags)
     })))
 }
@@ -54,7 +54,7 @@ pub fn inotify_add_watch(fd: i32, path: &Bound<'_, PyBytes>, mask: u32) -> PyRes
 /// for the watch follows.
 #[pyfunction]
 pub fn inotify_rm_watch(fd: i32, wd: i32) -> i64 {
-    ret(borrow(fd)
+    ret(borrow(&fd)
         .and_then(|fd| rustix::fs::inotify::remove_watch(fd, wd))
         .map(|()| 0))
 }
@@ -258,7 +258,7 @@ pub fn inotify_read<'py>(
     limit: usize,
 ) -> PyResult<Bound<'py, PyList>> {
     let maker = EventMaker::new(event_type)?;
-    let fd = borrow(fd).map_err(os_error)?;
+    let fd = borrow(&fd).map_err(os_error)?;
     let mut buf = Vec::<u8>::with_capacity(limit.clamp(MIN_READ_BUFFER, CHUNK));
     let chunk = buf.capacity();
     let mut events = Vec::new();
@@ -319,7 +319,7 @@ fn read_queued(fd: BorrowedFd<'_>, buf: &mut Vec<u8>) -> Result<usize, Errno> {
 fn read_rest<'py>(
     py: Python<'py>,
     maker: &EventMaker<'py>,
-    fd: BorrowedFd<'static>,
+    fd: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     limit: usize,
     events: &mut Vec<Bound<'py, PyAny>>,
@@ -357,7 +357,7 @@ fn parallel() -> bool {
 fn read_rest_pipelined<'py>(
     py: Python<'py>,
     maker: &EventMaker<'py>,
-    fd: BorrowedFd<'static>,
+    fd: BorrowedFd<'_>,
     chunk: usize,
     limit: usize,
     events: &mut Vec<Bound<'py, PyAny>>,

@@ -26,7 +26,7 @@ pub fn memfd_create(name: &Bound<'_, PyBytes>, flags: u32) -> i64 {
 #[pyfunction]
 pub fn fcntl_add_seals(fd: i32, seals: u32) -> i64 {
     errno::ret(
-        borrow(fd)
+        borrow(&fd)
             .and_then(|fd| rustix::fs::fcntl_add_seals(fd, SealFlags::from_bits_retain(seals)))
             .map(|()| 0i64),
     )
@@ -36,7 +36,7 @@ pub fn fcntl_add_seals(fd: i32, seals: u32) -> i64 {
 #[pyfunction]
 pub fn fcntl_get_seals(fd: i32) -> i64 {
     errno::ret(
-        borrow(fd)
+        borrow(&fd)
             .and_then(rustix::fs::fcntl_get_seals)
             .map(|s| i64::from(s.bits())),
     )

@@ -41,6 +41,9 @@ mod raw {
 
     /// `obj` as a C long, through `__index__` (floats are refused); `None` with a Python
     /// exception set on failure.
+    ///
+    /// # Safety
+    /// The thread must hold the GIL, and `obj` must be a valid object for the call.
     unsafe fn index_long(obj: *mut ffi::PyObject) -> Option<c_long> {
         // SAFETY: `obj` is a live object borrowed from the argument tuple.
         unsafe {
@@ -62,6 +65,10 @@ mod raw {
         }
     }
 
+    /// `obj` as a C int, as [`index_long`] with `OverflowError` beyond the int range.
+    ///
+    /// # Safety
+    /// As for [`index_long`].
     unsafe fn index_int(obj: *mut ffi::PyObject) -> Option<c_int> {
         // SAFETY: as for index_long.
         let v = unsafe { index_long(obj)? };
@@ -85,6 +92,10 @@ mod raw {
     /// around the system call, `EINTR` retried once the signal handlers ran (an exception
     /// they raise is returned), other failures `OSError` from the errno
     /// (`PyErr_SetFromErrno`, as pysendfile).
+    ///
+    /// # Safety
+    /// Only CPython calls it, as a `METH_VARARGS | METH_KEYWORDS` function: with the GIL
+    /// held and `args` a valid tuple for the duration of the call.
     pub unsafe extern "C" fn sendfile(
         _module: *mut ffi::PyObject,
         args: *mut ffi::PyObject,
@@ -121,7 +132,7 @@ mod raw {
             };
             // Bit-for-bit too: a negative count is EINVAL.
             let count = count as usize;
-            let (out_fd, in_fd) = match (borrow(out_fd), borrow(in_fd)) {
+            let (out_fd, in_fd) = match (borrow(&out_fd), borrow(&in_fd)) {
                 (Ok(o), Ok(i)) => (o, i),
                 (Err(e), _) | (_, Err(e)) => {
                     *libc::__errno_location() = e.raw_os_error();

@@ -51,9 +51,9 @@ pub fn splice(
     let (mut a, mut b) = (off_in.map(|o| o as u64), off_out.map(|o| o as u64));
     blocking(py, || {
         rustix::pipe::splice(
-            borrow(fd_in)?,
+            borrow(&fd_in)?,
             a.as_mut(),
-            borrow(fd_out)?,
+            borrow(&fd_out)?,
             b.as_mut(),
             len,
             flags,
@@ -68,7 +68,7 @@ pub fn splice(
 pub fn tee(py: Python<'_>, fd_in: i32, fd_out: i32, len: usize, flags: u32) -> PyResult<i64> {
     let flags = SpliceFlags::from_bits_retain(flags);
     blocking(py, || {
-        rustix::pipe::tee(borrow(fd_in)?, borrow(fd_out)?, len, flags).map(|n| n as i64)
+        rustix::pipe::tee(borrow(&fd_in)?, borrow(&fd_out)?, len, flags).map(|n| n as i64)
     })
 }
 
@@ -86,7 +86,7 @@ pub fn vmsplice(py: Python<'_>, fd: i32, bufs: &Bound<'_, PyList>, flags: u32) -
         .collect::<PyResult<_>>()?;
     let slices: Vec<&[u8]> = owned.iter().map(|b| b.as_bytes()).collect();
     let flags = SpliceFlags::from_bits_retain(flags);
-    let pipe = match borrow(fd) {
+    let pipe = match borrow(&fd) {
         Ok(p) => p,
         Err(e) => return Ok(errno::ret::<i64>(Err(e))),
     };

@@ -7,21 +7,19 @@
 //! writes through its `struct itimerspec *` (`None` for a NULL `old_value`). Values are
 //! passed to the kernel unchecked, so an out-of-range one gets the kernel's `EINVAL`.
 
-use std::os::fd::BorrowedFd;
-
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use rustix::time::{Itimerspec, TimerfdTimerFlags, Timespec};
 
 use crate::errno;
 
-/// Borrows `fd` for one call, or stores `EBADF` for numbers no descriptor can have.
-fn borrow(fd: i64) -> Option<BorrowedFd<'static>> {
-    let fd = i32::try_from(fd).map_err(|_| rustix::io::Errno::BADF);
-    match fd.and_then(crate::args::borrow) {
-        Ok(fd) => Some(fd),
-        Err(e) => {
-            errno::set(e.raw_os_error());
+/// `fd` as a descriptor number, or `None` with `EBADF` stored for numbers no descriptor
+/// can have.
+fn number(fd: i64) -> Option<i32> {
+    match i32::try_from(fd) {
+        Ok(fd) if fd >= 0 => Some(fd),
+        _ => {
+            errno::set(libc::EBADF);
             None
         }
     }
@@ -61,8 +59,11 @@ pub fn timerfd_create(clockid: i64, flags: i64) -> i64 {
 /// returns 0, or `-1` with the errno stored.
 #[pyfunction]
 pub fn timerfd_gettime(fd: i64, curr: &Bound<'_, PyList>) -> PyResult<i64> {
-    let Some(fd) = borrow(fd) else {
+    let Some(raw) = number(fd) else {
         return Ok(-1);
+    };
+    let Ok(fd) = crate::args::borrow(&raw) else {
+        unreachable!("number returns descriptor numbers that are not negative")
     };
     match rustix::time::timerfd_gettime(fd) {
         Ok(spec) => {
@@ -114,8 +115,11 @@ pub fn timerfd_settime(
             tv_nsec: vnsec as _,
         },
     };
-    let Some(fd) = borrow(fd) else {
+    let Some(raw) = number(fd) else {
         return Ok(-1);
+    };
+    let Ok(fd) = crate::args::borrow(&raw) else {
+        unreachable!("number returns descriptor numbers that are not negative")
     };
     let flags = TimerfdTimerFlags::from_bits_retain(flags);
     match rustix::time::timerfd_settime(fd, flags, &spec) {

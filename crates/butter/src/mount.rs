@@ -284,13 +284,14 @@ fn set_tree_read_only(tree: &OwnedFd) -> Result<()> {
 /// Opens a mount (or, with `OPEN_TREE_CLONE`, a detached copy of it; with `AT_RECURSIVE`,
 /// of its whole tree) as a descriptor:
 /// [`open_tree(2)`](https://man7.org/linux/man-pages/man2/open_tree.2.html). `dirfd` `None`
-/// is the current directory. `OPEN_TREE_CLOEXEC` should be in `flags`.
+/// is the current directory. `OPEN_TREE_CLOEXEC` is always added.
 pub fn open_tree(
     dirfd: Option<BorrowedFd<'_>>,
     path: impl AsRef<Path>,
     flags: OpenTreeFlags,
 ) -> Result<OwnedFd> {
     let path = path.as_ref();
+    let flags = flags | OpenTreeFlags::OPEN_TREE_CLOEXEC;
     rustix::mount::open_tree(dirfd.unwrap_or(rustix::fs::CWD), path, flags)
         .call("open_tree")
         .map_err(|e| e.with_path(path).hint_if(Errno::EPERM, EPERM_HINT))

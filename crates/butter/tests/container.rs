@@ -458,6 +458,11 @@ fn the_new_mount_api() {
         )
         .map_err(e2s)?;
         assert_eq!(fs::read(p.join("copy/sub/f")).unwrap(), b"sub");
+        // Every descriptor is close-on-exec, even when the caller's flags leave it out.
+        let plain = open_tree(None, p.join("src"), OpenTreeFlags::empty()).map_err(e2s)?;
+        assert!(is_cloexec(&plain), "open_tree without OPEN_TREE_CLOEXEC");
+        assert!(is_cloexec(&detached), "fsmount");
+        assert!(is_cloexec(&fs_ctx), "fsopen");
         // A read-only tree in one step: the submount is read-only too.
         bind_tree_read_only(p.join("src"), p.join("ro")).map_err(e2s)?;
         for f in ["ro/x", "ro/sub/x"] {
