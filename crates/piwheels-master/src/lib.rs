@@ -19,11 +19,13 @@
 //! | [`mr_chase`] | the admin tools' requests (`piw-add`, `piw-remove`, …) |
 //! | [`web_server`] | serving the output directory |
 //! | [`output`] | the wheels in the output folder: staged, then published once recorded |
+//! | [`deletion`] | deleting rows after TheScribe removed their files (MrChase, CloudGazer) |
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
 pub mod big_brother;
 pub mod cloud_gazer;
 pub mod config;
+pub mod deletion;
 pub mod error;
 pub mod file_juggler;
 pub mod hub;

@@ -23,6 +23,7 @@
 //! not exist), and [`reconcile`] then compares every package's folder with the database.
 
 pub mod reconcile;
+pub mod record;
 pub mod wheel;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -445,7 +446,7 @@ impl Output {
             let staged = Staged {
                 metadata: wheel::read_metadata(wheel, &path).ok(),
                 path,
-                file: file_state(&record.file),
+                file: record::file_state(&record.file),
                 settled: false,
             };
             let this = self.clone();
@@ -514,23 +515,6 @@ impl Output {
             Err(e) => return Err(e),
         }
         Ok(out)
-    }
-}
-
-/// A stored file as the protocol's [`FileState`] (for a recovered staged wheel).
-fn file_state(f: &piwheels_db::NewFile) -> FileState {
-    FileState {
-        filename: f.filename.clone(),
-        filesize: i64::try_from(f.filesize).unwrap_or(i64::MAX),
-        filehash: f.filehash.clone(),
-        package_tag: f.package_tag.clone(),
-        package_version_tag: f.package_version_tag.clone(),
-        py_version_tag: f.py_version_tag.clone(),
-        abi_tag: f.abi_tag.clone(),
-        platform_tag: f.platform_tag.clone(),
-        requires_python: f.requires_python.clone(),
-        dependencies: Default::default(),
-        location: f.location.clone(),
     }
 }
 
