@@ -590,8 +590,7 @@ impl MrChase {
             Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
         };
         let output = self.hub.output.clone();
-        let package = build.package.clone();
-        match tokio::task::spawn_blocking(move || output.publish(&package, staged)).await {
+        match tokio::task::spawn_blocking(move || output.publish(staged)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(task = "mr_chase", build_id, error = %e,
                 "the import is recorded, but its wheels cannot be published yet; retrying"),

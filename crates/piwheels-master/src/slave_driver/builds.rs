@@ -488,9 +488,8 @@ async fn log_and_publish(
                 let staged = std::mem::take(&mut pending.staged);
                 if !staged.is_empty() {
                     let output = hub.output.clone();
-                    let package = pending.build.package.clone();
                     let published =
-                        tokio::task::spawn_blocking(move || output.publish(&package, staged)).await;
+                        tokio::task::spawn_blocking(move || output.publish(staged)).await;
                     match published {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::error!(build_id, error = %e,
