@@ -41,8 +41,9 @@
 //!   `the_scribe/search.rs`); the original wrote it only hourly, so the search page of a new
 //!   farm listed no package for an hour.
 //!
-//! Every file is written to a temporary name in its directory (mode 0644) and renamed over
-//! the target. Pages are not fsynced (they are rewritten from the database at will); build
+//! TheScribe renders; [`crate::output`] owns the folder and does every write, link and
+//! removal, with the names checked there. Every file is written to a temporary name in its
+//! directory (mode 0644) and renamed over the target. Pages are not fsynced (they are rewritten from the database at will); build
 //! logs are. A page whose contents did not change is not written again, so its
 //! modification time says when it last changed (the pages carry no write-time stamps, unlike
 //! the original's; the web server's `Last-Modified` tells it instead).
