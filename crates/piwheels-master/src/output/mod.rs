@@ -1,6 +1,6 @@
 //! The output folder's one owner: no other code writes, renames, removes, links or makes
 //! folders in it (the web server only reads it). Names become paths here only as the
-//! checked types of [`names`] (a [`PackageName`], an alias [`Name`](names::Name), a
+//! checked types of [`names`] (a [`PackageName`], an alias [`Name`], a
 //! [`FileName`], a [`WheelName`]); files are written whole by one atomic writer (in
 //! `output/files.rs`: a temporary name, then a rename). Who asks for what:
 //!
