@@ -36,9 +36,9 @@ use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use piwheels_db::names;
 
+use crate::deletion::{DELETE_GRACE, DELETED, Deletion, delete_later};
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, Task, WebRequest};
-use crate::mr_chase::{DELETE_GRACE, DELETED, Deletion, delete_later};
 use crate::upstream::{
     Fetched, FileKind, IndexClient, ProjectEntry, ProjectPage, UpstreamError, index_url,
 };

@@ -22,6 +22,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A name that breaks the rules of [`piwheels_db::names`].
+    #[error(transparent)]
+    Name(#[from] piwheels_db::names::NameError),
     /// Anything else, said in words.
     #[error("{0}")]
     Other(String),
@@ -34,6 +37,16 @@ impl Error {
             what,
             path: path.into(),
             source,
+        }
+    }
+}
+
+impl From<crate::output::OutputError> for Error {
+    fn from(e: crate::output::OutputError) -> Self {
+        Error::Io {
+            what: e.what,
+            path: e.path,
+            source: e.source,
         }
     }
 }

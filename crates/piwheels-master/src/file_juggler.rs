@@ -48,7 +48,7 @@ use tokio::sync::mpsc;
 use crate::error::Result;
 use crate::hub::{FsError, FsRequest, Hub, StatsMessage, Task};
 use crate::log_limit::PeerWarnings;
-use crate::output::{Refusal, Staged, check_filename, statvfs};
+use crate::output::{Refusal, Staged, WheelName, remove_upload, statvfs};
 
 pub use crate::output::TEMP_PREFIX;
 
@@ -69,10 +69,8 @@ impl Transfer {
     fn discard(self) {
         let Transfer { temp, data, .. } = self;
         drop(data);
-        if let Err(e) = std::fs::remove_file(&temp)
-            && e.kind() != std::io::ErrorKind::NotFound
-        {
-            tracing::warn!(path = %temp.display(), error = %e, "cannot remove a transfer's temporary file");
+        if let Err(e) = remove_upload(&temp) {
+            tracing::warn!(error = %e, "cannot remove a transfer's temporary file");
         }
     }
 }
@@ -140,7 +138,7 @@ impl FileJuggler {
     fn expect(&mut self, slave_id: i64, file: FileState) -> std::result::Result<(), FsError> {
         let id = u64::try_from(slave_id)
             .map_err(|_| FsError::Invalid(format!("bad slave id {slave_id}")))?;
-        check_filename(&file.filename).map_err(FsError::Invalid)?;
+        WheelName::parse(&file.filename).map_err(|e| FsError::Invalid(e.to_string()))?;
         let size = u64::try_from(file.filesize).map_err(|_| {
             FsError::Invalid(format!(
                 "{}: negative size {}",
@@ -169,7 +167,7 @@ impl FileJuggler {
         }
         let (handle, temp) = self.hub.output.new_upload()?;
         let data = TransferFile::new(handle, TransferState::new(size)).map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
+            let _ = remove_upload(&temp);
             FsError::Storage(crate::output::OutputError {
                 what: "sizing",
                 path: temp.clone(),

@@ -13,17 +13,19 @@
 //! | [`file_juggler`] | receiving files (port 5556), verified before they are published |
 //! | [`the_architect`] | the build queue, read from the database |
 //! | [`the_secretary`] | coalescing page rewrites |
-//! | [`the_scribe`] | writing the web output |
+//! | [`the_scribe`] | rendering the web output (written through [`output`]) |
 //! | [`big_brother`] | statistics for monitors and the homepage |
 //! | [`cloud_gazer`] | following the upstream index |
 //! | [`mr_chase`] | the admin tools' requests (`piw-add`, `piw-remove`, …) |
 //! | [`web_server`] | serving the output directory |
-//! | [`output`] | the wheels in the output folder: staged, then published once recorded |
+//! | [`output`] | the output folder's one owner: names checked once, every write |
+//! | [`deletion`] | deleting rows after TheScribe removed their files (MrChase, CloudGazer) |
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
 pub mod big_brother;
 pub mod cloud_gazer;
 pub mod config;
+pub mod deletion;
 pub mod error;
 pub mod file_juggler;
 pub mod hub;

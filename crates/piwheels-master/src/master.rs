@@ -125,8 +125,7 @@ impl Master {
                 "running as root: the master does not need to, and should not in production"
             );
         }
-        std::fs::create_dir_all(&config.output_path)
-            .map_err(|e| Error::io("creating", &config.output_path, e))?;
+        crate::output::create_root(&config.output_path)?;
         let db = Database::open(&config.dsn).await?;
         for target in &config.targets {
             if db.add_build_target(target).await? {

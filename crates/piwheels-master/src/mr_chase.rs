@@ -13,7 +13,8 @@
 //! Unlike the original (spec §13.3), deletions leave TheScribe the database rows it needs
 //! to find the files it must remove: a deleted version or package is first marked skipped
 //! (`deleted`), so nothing builds or shows it, the web and skip requests go out, and the
-//! rows themselves are deleted a grace period later ([`DELETE_GRACE`] by default).
+//! rows themselves are deleted a grace period later ([`DELETE_GRACE`] by default; see
+//! [`crate::deletion`], which CloudGazer uses too).
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -29,77 +30,19 @@ use piwheels_protocol::states::{Build, BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
+use crate::deletion::{DELETE_GRACE, DELETED, Deletion, delete_later};
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
 use crate::log_limit::PeerWarnings;
+use crate::output::record::{NegativeSize, new_file};
 use crate::output::{Staged, wheel};
 use crate::upstream::{Fetched, IndexClient, UpstreamError, index_url};
-
-/// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
-/// asked to remove their files, so it can still read which files those are.
-pub const DELETE_GRACE: Duration = Duration::from_secs(10);
 
 /// How many times one imported file may fail verification before the import is abandoned.
 const MAX_ATTEMPTS: u32 = 3;
 
 /// How long asking the upstream index about a version may take (the admin tool waits).
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The skip reason of rows awaiting deletion.
-pub(crate) const DELETED: &str = "deleted";
-
-/// Rows to delete once TheScribe has removed their files.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Deletion {
-    /// A package with everything of it.
-    Package(String),
-    /// A version with everything of it.
-    Version(String, String),
-    /// The builds of these versions of a package (the pages are rewritten afterwards).
-    Builds(String, Vec<String>),
-}
-
-/// Deletes `what` after `grace`, on a task of its own, then asks for the pages once more
-/// (a rewrite asked for during the grace period may have shown the rows again); a failure
-/// is logged (the rows stay skipped, and CloudGazer finds them again if upstream lost
-/// them).
-pub(crate) fn delete_later(hub: &Hub, grace: Duration, what: Deletion) {
-    let hub = hub.clone();
-    tokio::spawn(async move {
-        tokio::select! {
-            () = tokio::time::sleep(grace) => {}
-            () = hub.quit.cancelled() => return,
-        }
-        // A page rewrite asked for in the meantime may have shown the rows again: the
-        // pages are brought in line once more after they go.
-        let result = match &what {
-            Deletion::Package(p) => hub.db.delete_package(p).await.map(|_| {
-                hub.web(WebRequest::DeletePackage(p.clone()));
-            }),
-            Deletion::Version(p, v) => hub.db.delete_version(p, v).await.map(|_| {
-                hub.web(WebRequest::Both(p.clone()));
-            }),
-            Deletion::Builds(p, versions) => {
-                let mut result = Ok(());
-                for v in versions {
-                    if let Err(e) = hub.db.delete_build(p, v).await {
-                        result = Err(e);
-                        break;
-                    }
-                }
-                if result.is_ok() {
-                    hub.web(WebRequest::Both(p.clone()));
-                    hub.queue_changed.notify_one();
-                }
-                result
-            }
-        };
-        match result {
-            Ok(()) => tracing::info!(task = "mr_chase", ?what, "deleted"),
-            Err(e) => tracing::error!(task = "mr_chase", ?what, error = %e, "deleting failed"),
-        }
-    });
-}
 
 /// An import in progress for one tool (REQ identity).
 #[derive(Debug)]
@@ -513,7 +456,7 @@ impl MrChase {
     async fn import_target(
         &mut self,
         state: &BuildState,
-    ) -> Result<std::result::Result<Target, String>> {
+    ) -> Result<std::result::Result<Target, NoTarget>> {
         let targets: Vec<Target> = self
             .hub
             .db
@@ -524,7 +467,7 @@ impl MrChase {
             .filter(|t| t.abi == state.abi_tag)
             .collect();
         if targets.is_empty() {
-            return Ok(Err(format!("invalid ABI: {}", state.abi_tag)));
+            return Ok(Err(NoTarget::Abi(state.abi_tag.clone())));
         }
         let platforms: BTreeSet<&str> = state
             .files
@@ -539,12 +482,9 @@ impl MrChase {
             .iter()
             .find(|t| platforms.contains(t.platform.as_str()))
             .cloned()
-            .ok_or_else(|| {
-                format!(
-                    "invalid ABI: {} has no build target for {}",
-                    state.abi_tag,
-                    platforms.into_iter().collect::<Vec<_>>().join(", ")
-                )
+            .ok_or_else(|| NoTarget::Platform {
+                abi: state.abi_tag.clone(),
+                platforms: platforms.into_iter().map(str::to_owned).collect(),
             }))
     }
 
@@ -563,7 +503,7 @@ impl MrChase {
         }
         let target = match self.import_target(&state).await? {
             Ok(t) => t,
-            Err(why) => return Ok(error(why)),
+            Err(why) => return Ok(error(why.to_string())),
         };
         if !self
             .hub
@@ -580,8 +520,8 @@ impl MrChase {
             if let Err(refused) = wheel::check_declared(f, &state.package, &state.version) {
                 return Ok(error(refused.to_string()));
             }
-            if let Err(why) = new_file(f) {
-                return Ok(error(why));
+            if let Err(why) = imported_file(f) {
+                return Ok(error(why.to_string()));
             }
         }
         // Unlike the original, the build is recorded only once every file has arrived and
@@ -629,7 +569,7 @@ impl MrChase {
         } = import;
         let files = build
             .files()
-            .filter_map(|(f, _)| new_file(f).ok())
+            .filter_map(|(f, _)| imported_file(f).ok())
             .collect();
         let build_id = match self
             .hub
@@ -650,8 +590,7 @@ impl MrChase {
             Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
         };
         let output = self.hub.output.clone();
-        let package = build.package.clone();
-        match tokio::task::spawn_blocking(move || output.publish(&package, staged)).await {
+        match tokio::task::spawn_blocking(move || output.publish(staged)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(task = "mr_chase", build_id, error = %e,
                 "the import is recorded, but its wheels cannot be published yet; retrying"),
@@ -698,12 +637,28 @@ impl MrChase {
 
 /// A wheel of an import as the database records it: as a build's, with the original's
 /// `/simple` where the import names no location.
-fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
-    let mut file = crate::slave_driver::new_file(f)?;
+fn imported_file(f: &FileState) -> std::result::Result<NewFile, NegativeSize> {
+    let mut file = new_file(f)?;
     if file.location.is_empty() {
         file.location = "/simple".to_owned();
     }
     Ok(file)
+}
+
+/// Why an import has no build target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NoTarget {
+    /// No build target has the import's ABI.
+    #[error("invalid ABI: {0}")]
+    Abi(String),
+    /// None of the ABI's targets is for the files' platforms.
+    #[error("invalid ABI: {abi} has no build target for {}", .platforms.join(", "))]
+    Platform {
+        /// The import's ABI.
+        abi: String,
+        /// The files' platforms.
+        platforms: Vec<String>,
+    },
 }
 
 impl Task for MrChase {

@@ -43,8 +43,6 @@
 mod builds;
 mod idle;
 
-pub(crate) use builds::new_file;
-
 pub use builds::{MAX_SEND_ATTEMPTS, MAX_UNLOGGED};
 mod jobs;
 

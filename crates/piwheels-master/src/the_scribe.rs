@@ -41,13 +41,13 @@
 //!   `the_scribe/search.rs`); the original wrote it only hourly, so the search page of a new
 //!   farm listed no package for an hour.
 //!
-//! Every file is written to a temporary name in its directory (mode 0644) and renamed over
-//! the target. Pages are not fsynced (they are rewritten from the database at will); build
+//! TheScribe renders; [`crate::output`] owns the folder and does every write, link and
+//! removal, with the names checked there. Every file is written to a temporary name in its
+//! directory (mode 0644) and renamed over the target. Pages are not fsynced (they are rewritten from the database at will); build
 //! logs are. A page whose contents did not change is not written again, so its
 //! modification time says when it last changed (the pages carry no write-time stamps, unlike
 //! the original's; the web server's `Last-Modified` tells it instead).
 
-mod files;
 mod json;
 mod model;
 mod owed;
@@ -55,7 +55,7 @@ mod pages;
 mod search;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use futures_util::StreamExt;
@@ -65,10 +65,8 @@ use tokio::sync::mpsc;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Task, WebRequest};
+use crate::output::{Output, PackageName, check_package, log_path};
 
-pub use files::{
-    check_alias, check_filename, check_package, log_path, remove_file, remove_tree, write_atomic,
-};
 pub use model::Site;
 pub use owed::{MAX_RETRY, RETRY};
 
@@ -116,10 +114,6 @@ impl std::fmt::Debug for TheScribe {
     }
 }
 
-fn io<'p>(what: &'static str, path: &'p Path) -> impl FnOnce(std::io::Error) -> Error + 'p {
-    move |e| Error::io(what, path, e)
-}
-
 /// Runs blocking file work off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f)
@@ -135,10 +129,7 @@ impl TheScribe {
     /// runs, or on the first request handled.
     pub fn new(hub: Hub, inbox: mpsc::UnboundedReceiver<WebRequest>) -> Result<TheScribe> {
         let site = Arc::new(Site::new(&hub.config));
-        let out = &site.out;
-        for dir in [out.clone(), out.join("simple"), out.join("project")] {
-            files::ensure_dir(&dir).map_err(io("creating", &dir))?;
-        }
+        hub.output.prepare_site()?;
         let mut scribe = TheScribe {
             hub,
             inbox,
@@ -148,7 +139,7 @@ impl TheScribe {
             retry: None,
             search: search::SearchIndex::default(),
         };
-        if let Err(e) = write_statics(&scribe.site) {
+        if let Err(e) = write_statics(&scribe.hub.output, &scribe.site) {
             tracing::error!(error = %e, "cannot write the fixed pages; they will be written later");
             scribe.owe(|o| o.statics = true);
         }
@@ -305,19 +296,20 @@ impl TheScribe {
                 // The folder is listed before the data is read: a wheel listed and not in
                 // the data is not one being published (those are renamed in after their
                 // rows commit).
-                let listed = if both && check_package(&pkg).is_ok() {
-                    let (output, p) = (output.clone(), pkg.clone());
-                    blocking(move || {
-                        output
-                            .list_package(&p)
-                            .map_err(|e| Error::io("reading", output.simple().join(&p), e))
-                    })
-                    .await
-                } else {
-                    Ok(BTreeSet::new())
+                let listed = match check_package(&pkg) {
+                    Ok(p) if both => {
+                        let output = output.clone();
+                        blocking(move || {
+                            output
+                                .list_package(&p)
+                                .map_err(|e| Error::io("reading", output.package_dir(&p), e))
+                        })
+                        .await
+                    }
+                    _ => Ok(BTreeSet::new()),
                 };
                 let data = match listed {
-                    Ok(listed) => fetch(db, &pkg).await.map(|d| (d, listed)),
+                    Ok(listed) => fetch(db, &pkg).await.map(|(p, d)| (p, d, listed)),
                     Err(e) => Err(e),
                 };
                 (pkg, both, data)
@@ -334,16 +326,20 @@ impl TheScribe {
                         chunk
                             .into_iter()
                             .map(|(pkg, both, data)| {
-                                let r = data.and_then(|(found, listed)| match found {
+                                let r = data.and_then(|(p, found, listed)| match found {
                                     Some((data, aliases)) => {
-                                        write_pages(&site, &data, &aliases, both, None)?;
+                                        let pages = Pages {
+                                            site: &site,
+                                            output: &output,
+                                        };
+                                        pages.write(&p, &data, &aliases, both, None)?;
                                         if both {
-                                            output.remove_strays(&pkg, &listed, &files_of(&data));
+                                            output.remove_strays(&p, &listed, &files_of(&data));
                                         }
                                         Ok(Outcome::Written)
                                     }
                                     None => {
-                                        remove_package(&site, &pkg, &[])?;
+                                        output.remove_package(&p, &[])?;
                                         Ok(Outcome::Gone)
                                     }
                                 });
@@ -409,12 +405,19 @@ impl TheScribe {
         both: bool,
         exclude: Option<&str>,
     ) -> Result<bool> {
-        let Some((data, aliases)) = fetch(&self.hub.db, pkg).await? else {
+        let (pkg, Some((data, aliases))) = fetch(&self.hub.db, pkg).await? else {
             return Ok(false);
         };
-        let site = self.site.clone();
+        let (site, output) = (self.site.clone(), self.hub.output.clone());
         let exclude = exclude.map(str::to_owned);
-        blocking(move || write_pages(&site, &data, &aliases, both, exclude.as_deref())).await?;
+        blocking(move || {
+            let pages = Pages {
+                site: &site,
+                output: &output,
+            };
+            pages.write(&pkg, &data, &aliases, both, exclude.as_deref())
+        })
+        .await?;
         Ok(true)
     }
 
@@ -423,38 +426,35 @@ impl TheScribe {
     async fn write_root(&mut self) -> Result<()> {
         self.search.changed();
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
-        let site = self.site.clone();
+        let output = self.hub.output.clone();
         blocking(move || {
             let html = pages::simple_root(names.iter().map(String::as_str));
             let json = json::simple_root(names.iter().map(String::as_str));
-            let simple = site.out.join("simple");
-            write(&simple.join("index.html"), html.as_bytes())?;
-            write(&simple.join("index.json"), &json)
+            Ok(output.write_root_index(html.as_bytes(), &json)?)
         })
         .await
     }
 
     async fn delete_version(&mut self, pkg: &str, version: &str) -> Result<()> {
-        check_package(pkg).map_err(Error::Other)?;
+        let p = check_package(pkg)?;
         let listed = self.hub.db.version_files(pkg, version).await?;
-        let site = self.site.clone();
-        let (p, v) = (pkg.to_owned(), version.to_owned());
-        let removed = blocking(move || remove_version_files(&site, &p, &v, listed)).await?;
+        let output = self.hub.output.clone();
+        let v = version.to_owned();
+        let removed = blocking(move || Ok(output.remove_version(&p, &v, listed)?)).await?;
         tracing::info!(package = %pkg, version = %version, files = removed, "version deleted");
         self.write_package(pkg, true, Some(version)).await?;
         Ok(())
     }
 
     async fn delete_package(&mut self, pkg: &str) -> Result<()> {
-        check_package(pkg).map_err(Error::Other)?;
+        let p = check_package(pkg)?;
         let aliases = self.hub.db.package_aliases(pkg).await?;
         if let Some(set) = &mut self.packages {
             set.remove(pkg);
         }
         self.write_root().await?;
-        let site = self.site.clone();
-        let p = pkg.to_owned();
-        blocking(move || remove_package(&site, &p, &aliases)).await?;
+        let output = self.hub.output.clone();
+        blocking(move || Ok(output.remove_package(&p, &aliases)?)).await?;
         tracing::info!(package = %pkg, "package deleted");
         Ok(())
     }
@@ -462,40 +462,35 @@ impl TheScribe {
     async fn write_log(&self, build_id: i64, log: String) -> Result<()> {
         let rel = log_path(build_id)
             .ok_or_else(|| Error::Other(format!("build id {build_id} cannot name a log file")))?;
-        let path = self.site.out.join(rel);
+        let output = self.hub.output.clone();
         blocking(move || {
             use std::io::Write;
-            let dir = path.parent().expect("log paths have directories");
-            std::fs::create_dir_all(dir).map_err(io("creating", dir))?;
             let mut gz = flate2::write::GzEncoder::new(
                 Vec::with_capacity(log.len() / 4 + 64),
                 flate2::Compression::default(),
             );
-            gz.write_all(log.as_bytes())
+            let data = gz
+                .write_all(log.as_bytes())
                 .and_then(|()| gz.finish())
-                .and_then(|data| write_atomic(&path, &data, true))
-                .map_err(io("writing", &path))
+                .map_err(|e| Error::io("compressing", output.root().join(rel), e))?;
+            Ok(output.write_log(build_id, &data)?)
         })
         .await
     }
 
     async fn write_home(&self, stats: MasterStats) -> Result<()> {
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
-        let site = self.site.clone();
+        let (site, output) = (self.site.clone(), self.hub.output.clone());
         blocking(move || {
-            write(
-                &site.out.join("index.html"),
-                pages::home(&site, &stats).as_bytes(),
-            )?;
+            output.write_top("index.html", pages::home(&site, &stats).as_bytes())?;
             let maps = pages::sitemaps(&site, names.iter().map(String::as_str));
             let count = maps.len() - 1;
             for (name, xml) in maps {
-                write(&site.out.join(name), xml.as_bytes())?;
+                output.write_top(&name, xml.as_bytes())?;
             }
             // Sitemaps left from when there were more packages.
             for n in count.. {
-                let stale = site.out.join(format!("sitemap{n}.xml"));
-                if !files::remove_file(&stale).map_err(io("removing", &stale))? {
+                if !output.remove_top(&format!("sitemap{n}.xml"))? {
                     break;
                 }
             }
@@ -515,8 +510,13 @@ impl TheScribe {
             } else {
                 self.search.rows(self.hub.db.all_packages().await?)
             };
-            let path = self.site.out.join("packages.json");
-            blocking(move || write(&path, &json::search_index(&index))).await
+            let output = self.hub.output.clone();
+            blocking(move || {
+                Ok(output
+                    .write_top("packages.json", &json::search_index(&index))
+                    .map(drop)?)
+            })
+            .await
         }
         .await;
         self.search
@@ -547,30 +547,29 @@ fn files_of(data: &ProjectData) -> std::collections::BTreeMap<String, String> {
 }
 
 /// Writes the static assets and the fixed pages.
-fn write_statics(site: &Site) -> Result<()> {
-    let out = &site.out;
+fn write_statics(output: &Output, site: &Site) -> Result<()> {
     for (name, data) in ASSETS {
-        write(&out.join(name), data)?;
+        output.write_top(name, data)?;
     }
     for (name, page) in pages::fixed_pages(site) {
-        write(&out.join(name), page.as_bytes())?;
+        output.write_top(name, page.as_bytes())?;
     }
     Ok(())
 }
 
-/// What a package's pages are made of: its data and its aliases. `None` if the database
-/// has no such package.
+/// The package name checked, and what its pages are made of: its data and its aliases
+/// (`None` if the database has no such package).
 async fn fetch(
     db: &piwheels_db::Database,
     pkg: &str,
-) -> Result<Option<(ProjectData, Vec<String>)>> {
-    check_package(pkg).map_err(Error::Other)?;
-    let Some(data) = db.project_data(pkg).await? else {
+) -> Result<(PackageName, Option<(ProjectData, Vec<String>)>)> {
+    let pkg = check_package(pkg)?;
+    let Some(data) = db.project_data(&pkg).await? else {
         tracing::info!(package = %pkg, "no such package; its pages are removed");
-        return Ok(None);
+        return Ok((pkg, None));
     };
-    let aliases = db.package_aliases(pkg).await?;
-    Ok(Some((data, aliases)))
+    let aliases = db.package_aliases(&pkg).await?;
+    Ok((pkg, Some((data, aliases))))
 }
 
 /// Adds a rewrite to a run, merging with one already there for the package.
@@ -581,144 +580,39 @@ fn merge(run: &mut Vec<(String, bool)>, pkg: String, both: bool) {
     }
 }
 
-/// Writes a page (atomically, and only if it changed).
-fn write(path: &Path, data: &[u8]) -> Result<()> {
-    files::write_if_changed(path, data)
-        .map(drop)
-        .map_err(io("writing", path))
+/// Where a package's pages are rendered from, and written to.
+struct Pages<'a> {
+    site: &'a Site,
+    output: &'a Output,
 }
 
-/// Renders and writes a package's pages (blocking).
-fn write_pages(
-    site: &Site,
-    data: &ProjectData,
-    aliases: &[String],
-    both: bool,
-    exclude: Option<&str>,
-) -> Result<()> {
-    let pkg = data.package.as_str();
-    let simple = site.out.join("simple").join(pkg);
-    let prepared = model::prepare(data, exclude, &simple);
-    if both {
-        files::ensure_dir(&simple).map_err(io("creating", &simple))?;
-        write(
-            &simple.join("index.html"),
-            pages::simple_project(&prepared).as_bytes(),
+impl Pages<'_> {
+    /// Renders and writes a package's project page, JSON and alias symlinks, and with
+    /// `both` its simple pages, leaving out `exclude` (a version being deleted). Blocking.
+    fn write(
+        &self,
+        pkg: &PackageName,
+        data: &ProjectData,
+        aliases: &[String],
+        both: bool,
+        exclude: Option<&str>,
+    ) -> Result<()> {
+        let prepared = model::prepare(data, exclude, &self.output.package_dir(pkg));
+        if both {
+            self.output.write_simple(
+                pkg,
+                pages::simple_project(&prepared).as_bytes(),
+                &json::simple_project(&prepared),
+            )?;
+        }
+        self.output.write_project(
+            pkg,
+            pages::project_page(self.site, &prepared).as_bytes(),
+            &json::project(self.site, &prepared),
+            aliases,
         )?;
-        write(&simple.join("index.json"), &json::simple_project(&prepared))?;
+        Ok(())
     }
-    let projects = site.out.join("project");
-    let project = projects.join(pkg);
-    let json_dir = project.join("json");
-    files::ensure_dir(&project).map_err(io("creating", &project))?;
-    files::ensure_dir(&json_dir).map_err(io("creating", &json_dir))?;
-    write(
-        &project.join("index.html"),
-        pages::project_page(site, &prepared).as_bytes(),
-    )?;
-    write(
-        &json_dir.join("index.json"),
-        &json::project(site, &prepared),
-    )?;
-    for alias in aliases {
-        match check_alias(alias, pkg) {
-            Ok(()) => {
-                let link = projects.join(alias);
-                files::ensure_symlink(&projects, alias, pkg).map_err(io("linking", &link))?;
-            }
-            Err(e) => tracing::warn!(package = %pkg, error = %e, "alias symlink not made"),
-        }
-    }
-    Ok(())
-}
-
-/// Whether a wheel's file name is of this package and version (`dist-version-…`, with the
-/// name and version compared in normal form).
-fn wheel_of(filename: &str, pkg: &str, version: &str) -> bool {
-    let Some(stem) = filename.strip_suffix(".whl") else {
-        return false;
-    };
-    let mut parts = stem.split('-');
-    let (Some(dist), Some(ver)) = (parts.next(), parts.next()) else {
-        return false;
-    };
-    if piwheels_db::canonicalize_name(dist) != pkg {
-        return false;
-    }
-    use std::str::FromStr;
-    match (
-        pep440_rs::Version::from_str(ver),
-        pep440_rs::Version::from_str(version),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => ver == version.replace('-', "_"),
-    }
-}
-
-/// Unlinks a version's wheels and metadata files: those the database lists and those whose
-/// names say they are of it. Returns how many wheels went.
-fn remove_version_files(
-    site: &Site,
-    pkg: &str,
-    version: &str,
-    listed: BTreeSet<String>,
-) -> Result<usize> {
-    let dir = site.out.join("simple").join(pkg);
-    let mut names = listed;
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                if let Some(name) = entry.file_name().to_str()
-                    && wheel_of(name, pkg, version)
-                {
-                    names.insert(name.to_owned());
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("reading", &dir, e)),
-    }
-    let mut removed = 0;
-    for name in names {
-        if let Err(e) = check_filename(&name) {
-            tracing::warn!(package = %pkg, error = %e, "file not removed");
-            continue;
-        }
-        let wheel = dir.join(&name);
-        removed += usize::from(files::remove_file(&wheel).map_err(io("removing", &wheel))?);
-        let meta = dir.join(format!("{name}.metadata"));
-        files::remove_file(&meta).map_err(io("removing", &meta))?;
-    }
-    Ok(removed)
-}
-
-/// Removes a package's directories and every alias symlink pointing at it (those the
-/// database names and any other found in `project/`).
-fn remove_package(site: &Site, pkg: &str, aliases: &[String]) -> Result<()> {
-    let projects = site.out.join("project");
-    let mut links: BTreeSet<PathBuf> = aliases
-        .iter()
-        .filter(|a| check_alias(a, pkg).is_ok())
-        .map(|a| projects.join(a))
-        .collect();
-    if let Ok(entries) = std::fs::read_dir(&projects) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_symlink())
-                && std::fs::read_link(entry.path()).is_ok_and(|t| t == Path::new(pkg))
-            {
-                links.insert(entry.path());
-            }
-        }
-    }
-    for link in links {
-        if std::fs::symlink_metadata(&link).is_ok_and(|m| m.file_type().is_symlink()) {
-            files::remove_file(&link).map_err(io("removing", &link))?;
-        }
-    }
-    for dir in [site.out.join("simple").join(pkg), projects.join(pkg)] {
-        files::remove_tree(&dir).map_err(io("removing", &dir))?;
-    }
-    Ok(())
 }
 
 impl Task for TheScribe {
@@ -781,20 +675,5 @@ impl Task for TheScribe {
             }
             self.handle_batch(batch).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wheel_names() {
-        assert!(wheel_of("foo_bar-1.0-py3-none-any.whl", "foo-bar", "1.0"));
-        assert!(wheel_of("Foo-1.0.0-py3-none-any.whl", "foo", "1.0"));
-        assert!(!wheel_of("foo-1.1-py3-none-any.whl", "foo", "1.0"));
-        assert!(!wheel_of("foobar-1.0-py3-none-any.whl", "foo", "1.0"));
-        assert!(!wheel_of("foo-1.0-py3-none-any.whl.metadata", "foo", "1.0"));
-        assert!(wheel_of("foo-x_y-py3-none-any.whl", "foo", "x-y"));
     }
 }

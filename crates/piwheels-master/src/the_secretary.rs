@@ -289,7 +289,7 @@ impl TheSecretary {
         let pending: Vec<PendingRewrite> = self
             .pending()
             .into_iter()
-            .filter(|r| crate::the_scribe::check_package(&r.package).is_ok())
+            .filter(|r| crate::output::check_package(&r.package).is_ok())
             .collect();
         tracing::info!(count = pending.len(), "saving pending page rewrites");
         self.hub.db.save_rewrites_pending(&pending).await?;

@@ -37,7 +37,7 @@ use crate::config::MasterConfig;
 mod pages;
 
 pub use pages::{
-    classify, parse_project_html, parse_project_json, parse_project_list_html,
+    PageError, classify, parse_project_html, parse_project_json, parse_project_list_html,
     parse_project_list_json, unescape,
 };
 
@@ -77,7 +77,7 @@ pub enum UpstreamError {
         /// The page.
         url: String,
         /// What was wrong with it.
-        why: String,
+        why: PageError,
     },
     /// pip could not tell which index it uses.
     #[error("asking pip for its index: {0}")]
@@ -443,7 +443,7 @@ impl IndexClient {
                 let doc: Value =
                     serde_json::from_str(&value.text).map_err(|e| UpstreamError::Parse {
                         url: url.clone(),
-                        why: e.to_string(),
+                        why: e.into(),
                     })?;
                 Ok(doc
                     .pointer("/info/summary")
@@ -503,12 +503,12 @@ fn fetch(
     if bytes.len() as u64 > MAX_BODY {
         return Err(UpstreamError::Parse {
             url: url.to_owned(),
-            why: format!("larger than {MAX_BODY} bytes"),
+            why: PageError::TooLarge(MAX_BODY),
         });
     }
     let text = String::from_utf8(bytes).map_err(|_| UpstreamError::Parse {
         url: url.to_owned(),
-        why: "not UTF-8".into(),
+        why: PageError::NotUtf8,
     })?;
     Ok(Some(Fetched::Changed {
         value: Body { json, text },

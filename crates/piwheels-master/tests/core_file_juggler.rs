@@ -78,8 +78,8 @@ impl Juggler {
                 .exists(),
             "nothing is visible before it is published"
         );
-        let (output, package) = (self.hub.output.clone(), package.to_owned());
-        tokio::task::spawn_blocking(move || output.publish(&package, vec![staged]))
+        let output = self.hub.output.clone();
+        tokio::task::spawn_blocking(move || output.publish(vec![staged]))
             .await
             .unwrap()
             .unwrap();

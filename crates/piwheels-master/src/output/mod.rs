@@ -1,6 +1,19 @@
-//! The wheels in the output folder: where uploads land, how a verified wheel waits for its
-//! build to be recorded, and how it is published — so that a wheel is visible only once
-//! the database has committed its row.
+//! The output folder's one owner: no other code writes, renames, removes, links or makes
+//! folders in it (the web server only reads it). Names become paths here only as the
+//! checked types of [`names`] (a [`PackageName`], an alias [`Name`], a
+//! [`FileName`], a [`WheelName`]); files are written whole by one atomic writer (in
+//! `output/files.rs`: a temporary name, then a rename). Who asks for what:
+//!
+//! | task | asks for |
+//! |---|---|
+//! | FileJuggler | an upload file, staging a verified wheel ([`Output::stage`]) |
+//! | SlaveDriver, MrChase | publishing a recorded build's wheels ([`Output::publish`]) |
+//! | TheScribe | pages, build logs, alias links; removing a version's or a package's files |
+//! | the master | the start-up recovery and [`reconcile`]; retrying what a full disk kept |
+//!
+//! The wheels: where uploads land, how a verified wheel waits for its build to be
+//! recorded, and how it is published — so that a wheel is visible only once the database
+//! has committed its row.
 //!
 //! ```text
 //! OUT/simple/.piw-staging/            mode 0700: no web server can serve what is here
@@ -22,7 +35,11 @@
 //! [`Output::recover`] publishes them at the next start (and removes those whose rows do
 //! not exist), and [`reconcile`] then compares every package's folder with the database.
 
+mod files;
+pub mod names;
 pub mod reconcile;
+pub mod record;
+mod site;
 pub mod wheel;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +54,12 @@ use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use sha2::{Digest, Sha256};
 
-pub use wheel::Refusal;
+pub use files::{log_path, log_url};
+pub use names::{
+    FileName, FileNameError, Name, NameError, PackageName, check_alias, check_filename,
+    check_package,
+};
+pub use wheel::{Refusal, WheelName, WheelNameError};
 
 /// The name prefix of upload files in the staging folder (the rest of the name is random,
 /// so nobody can guess or pre-create it).
@@ -81,24 +103,16 @@ pub enum StageError {
     Storage(#[from] OutputError),
 }
 
-/// Checks a package name is canonical (PEP 503: lowercase letters, digits and single
-/// dashes), so `simple/<package>/` is one folder inside `simple`.
-pub fn check_package(package: &str) -> Result<(), String> {
-    crate::the_scribe::check_package(package)
+/// Makes the output folder (and its parents) if it is missing. Run once, before the
+/// database (which may live in it) is opened.
+pub fn create_root(out: &Path) -> Result<(), OutputError> {
+    fs::create_dir_all(out).map_err(io_err("creating", out))
 }
 
-/// Checks a wheel's file name: a plain name (no `/`, no NUL, not `.` or `..`, no `..` in
-/// it), ending `.whl`, not hidden, at most 255 bytes, without control characters, so it
-/// can only land inside its package's folder.
-pub fn check_filename(name: &str) -> Result<(), String> {
-    crate::the_scribe::check_filename(name)?;
-    if name.len() <= 4 || !name.ends_with(".whl") {
-        return Err(format!("{} is not a wheel (*.whl)", Quoted::str(name)));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(format!("{} contains control characters", Quoted::str(name)));
-    }
-    Ok(())
+/// Removes an upload file that will not be staged (FileJuggler's transfer was replaced or
+/// failed). Whether there was one to remove.
+pub fn remove_upload(temp: &Path) -> Result<bool, OutputError> {
+    files::remove_file(temp).map_err(io_err("removing", temp))
 }
 
 /// Size and free space of the filesystem holding `path`, bytes.
@@ -120,6 +134,9 @@ pub fn statvfs(path: &Path) -> Option<(u64, u64)> {
 #[derive(Debug)]
 pub struct Staged {
     path: PathBuf,
+    /// The package whose folder it is published in.
+    package: PackageName,
+    /// What was declared; its name is a [`WheelName`] of `package`.
     file: FileState,
     /// Its `METADATA` (`None` only for a wheel recovered at start-up whose `METADATA`
     /// cannot be read: it is published without a metadata file).
@@ -137,6 +154,11 @@ impl Staged {
     /// Where it waits.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The package it is a wheel of.
+    pub fn package(&self) -> &PackageName {
+        &self.package
     }
 }
 
@@ -177,12 +199,13 @@ pub struct Output {
 
 #[derive(Debug)]
 struct Inner {
+    out: PathBuf,
     simple: PathBuf,
     staging: PathBuf,
     aliases: PlatformAliases,
-    /// Staged wheels of recorded builds that could not be published yet (a full disk),
-    /// by package: retried by [`Output::retry_kept`].
-    kept: Mutex<Vec<(String, Staged)>>,
+    /// Staged wheels of recorded builds that could not be published yet (a full disk):
+    /// retried by [`Output::retry_kept`].
+    kept: Mutex<Vec<Staged>>,
 }
 
 impl Output {
@@ -193,6 +216,7 @@ impl Output {
         let staging = simple.join(STAGING);
         Output {
             inner: Arc::new(Inner {
+                out: out.to_owned(),
                 simple,
                 staging,
                 aliases,
@@ -217,6 +241,11 @@ impl Output {
             }
         }
         Ok(())
+    }
+
+    /// The output folder, `OUT`.
+    pub fn root(&self) -> &Path {
+        &self.inner.out
     }
 
     /// `OUT/simple`.
@@ -271,10 +300,12 @@ impl Output {
         package: &str,
         version: &str,
     ) -> Result<Staged, StageError> {
-        wheel::check_declared(file, package, version)?;
+        let package =
+            check_package(package).map_err(|e| Refusal::new(&file.filename, e.to_string()))?;
+        wheel::check_declared(file, &package, version)?;
         check_contents(handle, file)?;
         let metadata = wheel::read_metadata(&file.filename, temp)?;
-        wheel::check_metadata(&file.filename, &metadata, package, version)?;
+        wheel::check_metadata(&file.filename, &metadata, &package, version)?;
         fs::set_permissions(temp, fs::Permissions::from_mode(0o644))
             .map_err(io_err("chmod", temp))?;
         // Staged as `<sha256>.<random>.<wheel>`: the hash first, so the start-up recovery
@@ -295,6 +326,7 @@ impl Output {
             })?;
         let staged = Staged {
             path,
+            package,
             file: file.clone(),
             metadata: Some(metadata),
             settled: false,
@@ -303,58 +335,50 @@ impl Output {
         Ok(staged)
     }
 
-    /// Publishes the staged wheels of a recorded build under `simple/<package>/`: for each,
-    /// its metadata file, then the wheel renamed in, then its links under the platform
-    /// aliases (unless something of that name exists). Blocking. What could not be
-    /// published is kept for [`retry_kept`](Self::retry_kept), never removed: its row is
-    /// committed.
-    pub fn publish(&self, package: &str, staged: Vec<Staged>) -> Result<(), OutputError> {
+    /// Publishes the staged wheels of a recorded build, each under `simple/<package>/`
+    /// of its package: its metadata file, then the wheel renamed in, then its links under
+    /// the platform aliases (unless something of that name exists). Blocking. What could
+    /// not be published is kept for [`retry_kept`](Self::retry_kept), never removed: its
+    /// row is committed.
+    pub fn publish(&self, staged: Vec<Staged>) -> Result<(), OutputError> {
         let mut staged = staged.into_iter();
-        let result = (|| {
-            check_package(package).map_err(|why| OutputError {
-                what: "publishing to",
-                path: self.inner.simple.join(package),
-                source: io::Error::new(io::ErrorKind::InvalidInput, why),
-            })?;
-            for mut s in staged.by_ref() {
-                if let Err(e) = self.publish_one(package, &mut s) {
-                    s.settled = true;
-                    self.keep(package, s);
-                    return Err(e);
-                }
+        let mut result = Ok(());
+        for mut s in staged.by_ref() {
+            if let Err(e) = self.publish_one(&mut s) {
+                self.keep(s);
+                result = Err(e);
+                break;
             }
-            Ok(())
-        })();
-        for mut rest in staged {
-            rest.settled = true;
-            self.keep(package, rest);
+        }
+        for rest in staged {
+            self.keep(rest);
         }
         result
     }
 
-    fn keep(&self, package: &str, mut s: Staged) {
+    fn keep(&self, mut s: Staged) {
         tracing::warn!(file = %s.file.filename, "a recorded wheel could not be published yet; it will be retried");
         s.settled = true;
         self.inner
             .kept
             .lock()
             .expect("no panics under the lock")
-            .push((package.to_owned(), s));
+            .push(s);
     }
 
-    fn publish_one(&self, package: &str, s: &mut Staged) -> Result<(), OutputError> {
-        let dir = self.inner.simple.join(package);
+    fn publish_one(&self, s: &mut Staged) -> Result<(), OutputError> {
+        let package = s.package.as_str();
+        let dir = self.package_dir(&s.package);
         package_dir(&dir)?;
         let name = &s.file.filename;
         let meta_name = format!("{name}.metadata");
         let meta = dir.join(&meta_name);
         match &s.metadata {
             Some(data) => {
-                crate::the_scribe::write_atomic(&meta, data, true)
-                    .map_err(io_err("writing", &meta))?;
+                files::write_atomic(&meta, data, true).map_err(io_err("writing", &meta))?;
             }
             None => {
-                crate::the_scribe::remove_file(&meta).map_err(io_err("removing", &meta))?;
+                files::remove_file(&meta).map_err(io_err("removing", &meta))?;
             }
         }
         let target = dir.join(name);
@@ -375,10 +399,10 @@ impl Output {
     pub fn retry_kept(&self) -> usize {
         let kept = std::mem::take(&mut *self.inner.kept.lock().expect("no panics under the lock"));
         let mut left = Vec::new();
-        for (package, mut s) in kept {
-            if let Err(e) = self.publish_one(&package, &mut s) {
+        for mut s in kept {
+            if let Err(e) = self.publish_one(&mut s) {
                 tracing::warn!(file = %s.file.filename, error = %e, "still cannot publish a recorded wheel");
-                left.push((package, s));
+                left.push(s);
             }
         }
         let n = left.len();
@@ -426,8 +450,9 @@ impl Output {
                 continue;
             };
             // Only wheels of their job's package are ever staged: the name says which.
-            let package =
-                wheel::WheelName::parse(wheel).map(|w| piwheels_db::canonicalize_name(w.dist));
+            let package = WheelName::parse(wheel)
+                .ok()
+                .and_then(|w| check_package(&piwheels_db::canonicalize_name(w.dist)).ok());
             let record = match &package {
                 Some(_) => db.file(wheel).await?,
                 None => None,
@@ -445,12 +470,13 @@ impl Output {
             let staged = Staged {
                 metadata: wheel::read_metadata(wheel, &path).ok(),
                 path,
-                file: file_state(&record.file),
+                package,
+                file: record::file_state(&record.file),
                 settled: false,
             };
             let this = self.clone();
-            let (p, w) = (package.clone(), wheel.to_owned());
-            let done = tokio::task::spawn_blocking(move || this.publish(&p, vec![staged]))
+            let w = wheel.to_owned();
+            let done = tokio::task::spawn_blocking(move || this.publish(vec![staged]))
                 .await
                 .map_err(|e| crate::Error::Other(format!("publishing {w}: {e}")))?;
             match done {
@@ -470,24 +496,26 @@ impl Output {
     /// published). Returns the names removed. Blocking.
     pub fn remove_strays(
         &self,
-        package: &str,
+        package: &PackageName,
         listed: &BTreeSet<String>,
         db_files: &BTreeMap<String, String>,
     ) -> Vec<String> {
-        let dir = self.inner.simple.join(package);
+        let dir = self.package_dir(package);
         let mut removed = Vec::new();
         for name in listed {
             let wheel = name.strip_suffix(".metadata").unwrap_or(name);
             if !wheel.ends_with(".whl") || db_files.contains_key(wheel) {
                 continue;
             }
+            // A name the folder listed is one name in it (whatever it holds: a stray
+            // with a newline in its name goes too).
             let path = dir.join(name);
-            match fs::remove_file(&path) {
-                Ok(()) => {
-                    tracing::warn!(package, file = %name, "removed a file the database does not have");
+            match files::remove_file(&path) {
+                Ok(true) => {
+                    tracing::warn!(package = %package, file = %name, "removed a file the database does not have");
                     removed.push(name.clone());
                 }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Ok(false) => {}
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "cannot remove a stray file")
                 }
@@ -496,10 +524,15 @@ impl Output {
         removed
     }
 
+    /// `simple/<package>/` (for reading: only this module writes there).
+    pub fn package_dir(&self, package: &PackageName) -> PathBuf {
+        self.inner.simple.join(package.as_str())
+    }
+
     /// The names in `simple/<package>/` that are not hidden (empty if it does not exist).
     /// Blocking.
-    pub fn list_package(&self, package: &str) -> io::Result<BTreeSet<String>> {
-        let dir = self.inner.simple.join(package);
+    pub fn list_package(&self, package: &PackageName) -> io::Result<BTreeSet<String>> {
+        let dir = self.package_dir(package);
         let mut out = BTreeSet::new();
         match fs::read_dir(&dir) {
             Ok(entries) => {
@@ -514,23 +547,6 @@ impl Output {
             Err(e) => return Err(e),
         }
         Ok(out)
-    }
-}
-
-/// A stored file as the protocol's [`FileState`] (for a recovered staged wheel).
-fn file_state(f: &piwheels_db::NewFile) -> FileState {
-    FileState {
-        filename: f.filename.clone(),
-        filesize: i64::try_from(f.filesize).unwrap_or(i64::MAX),
-        filehash: f.filehash.clone(),
-        package_tag: f.package_tag.clone(),
-        package_version_tag: f.package_version_tag.clone(),
-        py_version_tag: f.py_version_tag.clone(),
-        abi_tag: f.abi_tag.clone(),
-        platform_tag: f.platform_tag.clone(),
-        requires_python: f.requires_python.clone(),
-        dependencies: Default::default(),
-        location: f.location.clone(),
     }
 }
 

@@ -24,6 +24,7 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use piwheels_db::{OutputFile, RewriteCommand};
 
+use super::{PackageName, check_package};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, WebRequest};
 
@@ -125,11 +126,19 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
             blocking(move || {
                 let mut seen = BTreeMap::new();
                 for p in page {
+                    // The database's constraints hold every package to the name rule.
+                    let p = match check_package(&p) {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "a package the output cannot hold; left alone");
+                            continue;
+                        }
+                    };
                     let listed = output
                         .list_package(&p)
-                        .map_err(|e| Error::io("reading", out.join("simple").join(&p), e))?;
-                    let pages = out.join("simple").join(&p).join("index.html").is_file()
-                        && out.join("project").join(&p).join("index.html").is_file();
+                        .map_err(|e| Error::io("reading", output.package_dir(&p), e))?;
+                    let pages = output.package_dir(&p).join("index.html").is_file()
+                        && out.join("project").join(p.as_str()).join("index.html").is_file();
                     seen.insert(p, Seen { listed, pages });
                 }
                 Ok(seen)
@@ -164,7 +173,7 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
     let orphans: BTreeSet<String> = simple_dirs.into_iter().chain(project_dirs).collect();
     let mut unusable = Vec::new();
     for name in orphans {
-        if crate::output::check_package(&name).is_ok() {
+        if check_package(&name).is_ok() {
             report.owed.insert(name.clone());
         } else {
             unusable.push(name.clone());
@@ -178,7 +187,7 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
                 let dir = s.join(&name);
                 if dir.is_dir() {
                     tracing::warn!(folder = %dir.display(), "removing a folder no package can have");
-                    crate::the_scribe::remove_tree(&dir)
+                    super::files::remove_tree(&dir)
                         .map_err(|e| Error::io("removing", &dir, e))?;
                 }
             }
@@ -220,13 +229,13 @@ struct Fix {
 /// Puts one page of packages right (blocking).
 fn fix_page(
     output: &crate::output::Output,
-    seen: BTreeMap<String, Seen>,
+    seen: BTreeMap<PackageName, Seen>,
     rows: BTreeMap<String, Vec<OutputFile>>,
     since: DateTime<Utc>,
 ) -> Vec<(String, Fix)> {
     let mut out = Vec::new();
     for (package, seen) in seen {
-        let files = rows.get(&package).map(Vec::as_slice).unwrap_or(&[]);
+        let files = rows.get(package.as_str()).map(Vec::as_slice).unwrap_or(&[]);
         let mut fix = Fix::default();
         let hashes: BTreeMap<String, String> = files
             .iter()
@@ -237,7 +246,7 @@ fn fix_page(
             .into_iter()
             .map(|n| format!("{package}/{n}"))
             .collect();
-        let dir = output.simple().join(&package);
+        let dir = output.package_dir(&package);
         for f in files.iter().filter(|f| f.location == "/simple") {
             if seen.listed.contains(&f.filename) {
                 continue;
@@ -264,7 +273,7 @@ fn fix_page(
         }
         fix.owed =
             !seen.pages || !fix.strays.is_empty() || !fix.missing.is_empty() || fix.links > 0;
-        out.push((package, fix));
+        out.push((package.into_string(), fix));
     }
     out
 }

@@ -1,5 +1,6 @@
 //! What a wheel says it is, and whether that is the job it was built for: its file name
-//! (`{dist}-{version}(-{build})?-{python}-{abi}-{platform}.whl`), the tags a slave declared
+//! (`{dist}-{version}(-{build})?-{python}-{abi}-{platform}.whl`, a plain file name: the
+//! wheel rule lives in [`WheelName::parse`]), the tags a slave declared
 //! for it, and the `Name` and `Version` of its `METADATA`.
 
 use std::io::{self, Read};
@@ -9,6 +10,8 @@ use std::str::FromStr;
 use piwheels_db::canonicalize_name;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
+
+use super::names::{FileNameError, check_filename};
 
 /// The largest `METADATA` read from a wheel (a bigger one is refused).
 pub const MAX_METADATA: u64 = 16 << 20;
@@ -25,7 +28,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(file: &str, why: impl Into<String>) -> Self {
+    pub(crate) fn new(file: &str, why: impl Into<String>) -> Self {
         Refusal {
             file: Quoted::str(file).to_string(),
             why: why.into(),
@@ -33,9 +36,25 @@ impl Refusal {
     }
 }
 
-/// The parts of a wheel's file name.
+/// Why a file name is not a wheel's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WheelNameError {
+    /// Not a plain file name.
+    #[error(transparent)]
+    Name(#[from] FileNameError),
+    /// A plain name, but not of a wheel.
+    #[error("{} is not a wheel file name ({WHEEL_PATTERN})", Quoted::str(.0))]
+    NotAWheel(String),
+}
+
+/// The shape of a wheel's file name, as error messages give it.
+const WHEEL_PATTERN: &str = "dist-version[-build]-python-abi-platform.whl";
+
+/// The parts of a wheel's file name (a plain file name: see [`check_filename`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WheelName<'a> {
+    /// The whole name.
+    pub name: &'a str,
     /// The distribution, as the name spells it (`foo_bar`).
     pub dist: &'a str,
     /// The version, escaped as in file names (`-` written `_`).
@@ -51,16 +70,19 @@ pub struct WheelName<'a> {
 }
 
 impl<'a> WheelName<'a> {
-    /// Parses a wheel's file name; `None` if it is not one (PEP 427: five or six parts
-    /// separated by `-`, none empty, ending `.whl`).
-    pub fn parse(name: &'a str) -> Option<Self> {
-        let stem = name.strip_suffix(".whl")?;
+    /// Parses a wheel's file name: a plain file name (see [`check_filename`]) of five or
+    /// six parts separated by `-`, none empty, ending `.whl` (PEP 427).
+    pub fn parse(name: &'a str) -> Result<Self, WheelNameError> {
+        check_filename(name)?;
+        let not_a_wheel = || WheelNameError::NotAWheel(name.to_owned());
+        let stem = name.strip_suffix(".whl").ok_or_else(not_a_wheel)?;
         let parts: Vec<&str> = stem.split('-').collect();
         if parts.iter().any(|p| p.is_empty()) {
-            return None;
+            return Err(not_a_wheel());
         }
         match parts[..] {
-            [dist, version, python, abi, platform] => Some(WheelName {
+            [dist, version, python, abi, platform] => Ok(WheelName {
+                name,
                 dist,
                 version,
                 build: None,
@@ -68,7 +90,8 @@ impl<'a> WheelName<'a> {
                 abi,
                 platform,
             }),
-            [dist, version, build, python, abi, platform] => Some(WheelName {
+            [dist, version, build, python, abi, platform] => Ok(WheelName {
+                name,
                 dist,
                 version,
                 build: Some(build),
@@ -76,7 +99,7 @@ impl<'a> WheelName<'a> {
                 abi,
                 platform,
             }),
-            _ => None,
+            _ => Err(not_a_wheel()),
         }
     }
 
@@ -104,12 +127,15 @@ pub fn same_version(given: &str, upstream: &str) -> bool {
 /// serves, so a slave must not claim `any` for a platform wheel).
 pub fn check_declared(file: &FileState, package: &str, version: &str) -> Result<(), Refusal> {
     let name = &file.filename;
-    crate::output::check_filename(name).map_err(|why| Refusal::new(name, why))?;
-    let Some(w) = WheelName::parse(name) else {
-        return Err(Refusal::new(
-            name,
-            "not a wheel file name (dist-version[-build]-python-abi-platform.whl)",
-        ));
+    let w = match WheelName::parse(name) {
+        Ok(w) => w,
+        Err(WheelNameError::Name(why)) => return Err(Refusal::new(name, why.to_string())),
+        Err(WheelNameError::NotAWheel(_)) => {
+            return Err(Refusal::new(
+                name,
+                format!("not a wheel file name ({WHEEL_PATTERN})"),
+            ));
+        }
     };
     if canonicalize_name(w.dist) != package {
         return Err(Refusal::new(
@@ -257,8 +283,11 @@ mod tests {
             "foo-1.0-py3-none-any",
             "foo--1.0-py3-none-any.whl",
             "a-b-c-d-e-f-g.whl",
+            "../foo-1.0-py3-none-any.whl",
+            ".foo-1.0-py3-none-any.whl",
+            "foo-1.0-py3-none-any\n.whl",
         ] {
-            assert!(WheelName::parse(bad).is_none(), "{bad}");
+            assert!(WheelName::parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -9,14 +9,15 @@
 
 use std::collections::VecDeque;
 
-use piwheels_db::{NewBuild, NewFile, Target};
+use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::slave::{BuiltReport, SlaveReply};
-use piwheels_protocol::states::{Build, BuildState, FileState};
+use piwheels_protocol::states::{Build, BuildState};
 use piwheels_protocol::transport::Identity;
 
 use super::{Completion, Slave, SlaveDriver};
 use crate::error::Result;
 use crate::hub::{FsError, Hub, WebRequest};
+use crate::output::record::new_file;
 use crate::output::{Staged, wheel};
 use piwheels_protocol::quote::Quoted;
 
@@ -487,9 +488,8 @@ async fn log_and_publish(
                 let staged = std::mem::take(&mut pending.staged);
                 if !staged.is_empty() {
                     let output = hub.output.clone();
-                    let package = pending.build.package.clone();
                     let published =
-                        tokio::task::spawn_blocking(move || output.publish(&package, staged)).await;
+                        tokio::task::spawn_blocking(move || output.publish(staged)).await;
                     match published {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::error!(build_id, error = %e,
@@ -555,26 +555,4 @@ fn new_build(build: &Build, target: Target) -> NewBuild {
             Vec::new()
         },
     }
-}
-
-/// A wheel as the database records it; `Err` saying why for a negative size.
-pub(crate) fn new_file(f: &FileState) -> std::result::Result<NewFile, String> {
-    Ok(NewFile {
-        filename: f.filename.clone(),
-        filesize: u64::try_from(f.filesize)
-            .map_err(|_| format!("{}: negative size {}", Quoted::str(&f.filename), f.filesize))?,
-        filehash: f.filehash.clone(),
-        package_tag: f.package_tag.clone(),
-        package_version_tag: f.package_version_tag.clone(),
-        py_version_tag: f.py_version_tag.clone(),
-        abi_tag: f.abi_tag.clone(),
-        platform_tag: f.platform_tag.clone(),
-        requires_python: f.requires_python.clone(),
-        dependencies: f
-            .dependencies
-            .iter()
-            .map(|(tool, deps)| (tool.clone(), deps.iter().cloned().collect()))
-            .collect(),
-        location: f.location.clone(),
-    })
 }

@@ -155,7 +155,7 @@ pub fn prepare<'a>(
                 .files
                 .iter()
                 .filter_map(|(name, file)| {
-                    if let Err(e) = super::files::check_filename(name) {
+                    if let Err(e) = crate::output::check_filename(name) {
                         tracing::warn!(package = %data.package, error = %e, "file left off the pages");
                         return None;
                     }

@@ -50,7 +50,7 @@ impl TheScribe {
         let backoff = self.retry.map_or(RETRY, |(_, d)| d);
         self.retry = None;
         if owed.statics
-            && let Err(e) = write_statics(&self.site)
+            && let Err(e) = write_statics(&self.hub.output, &self.site)
         {
             tracing::warn!(error = %e, "still cannot write the fixed pages");
             self.owed.statics = true;

@@ -6,8 +6,8 @@ use chrono::{TimeDelta, Utc};
 use piwheels_db::{BuildStatus, Target};
 use piwheels_protocol::monitor::MasterStats;
 
-use super::files::log_url;
 use super::model::{Prepared, Site};
+use crate::output::log_url;
 
 fn render(t: &impl Template) -> String {
     t.render().expect("the templates' values always render")

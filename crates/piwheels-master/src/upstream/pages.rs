@@ -7,17 +7,43 @@ use serde_json::Value;
 
 use super::{FileKind, ProjectEntry, ProjectFile, ProjectList, ProjectPage};
 
+/// Why an answer is not a simple-index page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PageError {
+    /// Not JSON, or not the JSON expected (the parser's message).
+    #[error("{0}")]
+    Json(String),
+    /// A JSON project list without its `projects`.
+    #[error("no \"projects\" list")]
+    NoProjects,
+    /// A JSON project page without its `files`.
+    #[error("no \"files\" list")]
+    NoFiles,
+    /// An answer larger than the limit, in bytes.
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
+    /// An answer that is not UTF-8.
+    #[error("not UTF-8")]
+    NotUtf8,
+}
+
+impl From<serde_json::Error> for PageError {
+    fn from(e: serde_json::Error) -> Self {
+        PageError::Json(e.to_string())
+    }
+}
+
 fn serial(v: Option<&Value>) -> Option<i64> {
     v.and_then(Value::as_i64)
 }
 
 /// Parses a PEP 691 JSON project list.
-pub fn parse_project_list_json(text: &str) -> Result<ProjectList, String> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse_project_list_json(text: &str) -> Result<ProjectList, PageError> {
+    let doc: Value = serde_json::from_str(text)?;
     let projects = doc
         .get("projects")
         .and_then(Value::as_array)
-        .ok_or("no \"projects\" list")?;
+        .ok_or(PageError::NoProjects)?;
     let projects = projects
         .iter()
         .filter_map(|p| {
@@ -53,8 +79,8 @@ pub fn parse_project_list_html(text: &str) -> ProjectList {
 }
 
 /// Parses a PEP 691 JSON project page.
-pub fn parse_project_json(asked: &str, text: &str) -> Result<ProjectPage, String> {
-    let doc: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+pub fn parse_project_json(asked: &str, text: &str) -> Result<ProjectPage, PageError> {
+    let doc: Value = serde_json::from_str(text)?;
     let name = doc
         .get("name")
         .and_then(Value::as_str)
@@ -63,7 +89,7 @@ pub fn parse_project_json(asked: &str, text: &str) -> Result<ProjectPage, String
     let files = doc
         .get("files")
         .and_then(Value::as_array)
-        .ok_or("no \"files\" list")?;
+        .ok_or(PageError::NoFiles)?;
     let canonical = canonicalize_name(&name);
     let files = files
         .iter()

@@ -1,68 +1,14 @@
-//! The names that become paths, and how files reach the output directory: written whole
-//! under a temporary name in the same directory (mode 0644), then renamed over the target,
-//! so a reader sees the old file or the new one and never half of one.
+//! How files reach the output directory, and leave it: written whole under a temporary
+//! name in the same directory (mode 0644), then renamed over the target, so a reader sees
+//! the old file or the new one and never half of one ([`write_atomic`]: published metadata
+//! files, pages, build logs); removals that find nothing to remove are not errors. Only
+//! [`crate::output`] calls these: every other task goes through it.
 
 use std::fs::{self, OpenOptions, Permissions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-
-use piwheels_db::canonicalize_name;
-
-/// Longest package name accepted (the database's limit).
-const MAX_NAME: usize = 200;
-
-/// Refuses a package name that must not become a path: empty, too long, not canonical,
-/// or with anything but `a-z`, `0-9` and `-` (every canonical upstream name fits).
-pub fn check_package(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("an empty package name".into());
-    }
-    if name.len() > MAX_NAME {
-        return Err(format!("package name of {} bytes is too long", name.len()));
-    }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        || canonicalize_name(name) != name
-    {
-        return Err(format!("{name:?} is not a canonical package name"));
-    }
-    Ok(())
-}
-
-/// Refuses an alias (another spelling of `package`) that must not become a symlink's name.
-pub fn check_alias(alias: &str, package: &str) -> Result<(), String> {
-    if alias.is_empty()
-        || alias.len() > MAX_NAME
-        || alias.starts_with('.')
-        || !alias
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-    {
-        return Err(format!("{alias:?} is not a usable package name"));
-    }
-    if canonicalize_name(alias) != package {
-        return Err(format!("{alias:?} is not a spelling of {package:?}"));
-    }
-    Ok(())
-}
-
-/// Refuses a file name that is not one plain name in its directory: empty, with `/`, `..`
-/// or NUL, hidden (our temporary files are), or too long.
-pub fn check_filename(name: &str) -> Result<(), String> {
-    if name.is_empty()
-        || name.len() > 255
-        || name.contains('/')
-        || name.contains('\0')
-        || name.contains("..")
-        || name.starts_with('.')
-    {
-        return Err(format!("{name:?} is not a plain file name"));
-    }
-    Ok(())
-}
 
 /// The path of a build's log under the output directory (spec §6.7): the id split into
 /// three 4-digit groups, `logs/AAAA/BBBB/CCCC.txt.gz`. `None` for an id that does not fit.
@@ -231,21 +177,6 @@ mod tests {
         );
         assert!(log_path(-1).is_none());
         assert!(log_path(1_000_000_000_000).is_none());
-    }
-
-    #[test]
-    fn names() {
-        assert!(check_package("foo-bar").is_ok());
-        for bad in ["", "Foo", "foo_bar", "../x", "a/b", "a\0b", "foo--bar", "ü"] {
-            assert!(check_package(bad).is_err(), "{bad:?}");
-        }
-        assert!(check_alias("Foo_Bar", "foo-bar").is_ok());
-        assert!(check_alias("Other", "foo-bar").is_err());
-        assert!(check_alias("..", "-").is_err());
-        assert!(check_filename("foo-1.0-py3-none-any.whl").is_ok());
-        for bad in ["", "a/b.whl", "..", "x..whl", ".hidden", "a\0"] {
-            assert!(check_filename(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]
