@@ -25,14 +25,16 @@ use piwheels_protocol::import::{
     AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
     RemovePackage, RemoveVersion,
 };
-use piwheels_protocol::states::{Build, BuildState, FileState};
+use piwheels_protocol::states::{BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
+use crate::incoming::Build;
 use crate::log_limit::PeerWarnings;
 use crate::output::{Staged, wheel};
+use crate::slave_id::SlaveId;
 use crate::upstream::{Fetched, IndexClient, UpstreamError, index_url};
 
 /// How long deleted rows are kept (marked skipped `deleted`) after TheScribe has been
@@ -611,7 +613,7 @@ impl MrChase {
                 file.filename
             )));
         }
-        if let Err(why) = self.hub.fs.prepare(0, file.clone()).await {
+        if let Err(why) = self.hub.fs.prepare(SlaveId::IMPORT, file.clone()).await {
             return Ok(error(why.to_string()));
         }
         import.current = Some((file.filename.clone(), attempts));
@@ -677,7 +679,12 @@ impl MrChase {
             return Ok(error("protocol violation"));
         };
         let (package, version) = (import.build.package.clone(), import.build.version.clone());
-        match self.hub.fs.verify(0, &package, &version).await {
+        match self
+            .hub
+            .fs
+            .verify(SlaveId::IMPORT, &package, &version)
+            .await
+        {
             Ok(staged) => {
                 if let Some((name, _)) = &import.current {
                     import.build.mark_transferred(&name.clone());

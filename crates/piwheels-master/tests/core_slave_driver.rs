@@ -157,10 +157,10 @@ async fn kill_skip_sleep_wake_and_pause() {
     let settle = || tokio::time::sleep(Duration::from_millis(200));
 
     // SLEEP for one slave is honoured; WAKE ends it.
-    cmd(SlaveCommand::Sleep(Some(a_id)));
+    cmd(SlaveCommand::Sleep(Some(a_id.try_into().unwrap())));
     settle().await;
     assert_eq!(a.ask(idle()).await, SlaveReply::Sleep(true));
-    cmd(SlaveCommand::Wake(Some(a_id)));
+    cmd(SlaveCommand::Wake(Some(a_id.try_into().unwrap())));
     settle().await;
     assert_eq!(a.ask(idle()).await, build("foo"));
 
