@@ -508,3 +508,47 @@ pub fn supervise<T: Task>(mut task: T, quit: CancellationToken) -> JoinHandle<()
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(errno: i32) -> FsError {
+        FsError::Storage(OutputError {
+            what: "creating an upload file in",
+            path: "/srv/www/simple/.staging".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    #[test]
+    fn a_damaged_upload_is_sent_again_and_a_full_disk_is_not() {
+        let damaged = FsError::Corrupt("foo.whl: 10 bytes, expected 12".into());
+        assert_eq!(damaged.remedy(), Remedy::SendAgain);
+        assert!(damaged.retry());
+        let missing = FsError::Incomplete("no file transfer from slave 1".into());
+        assert_eq!(missing.remedy(), Remedy::SendAgain);
+
+        let full = storage(28); // ENOSPC
+        assert_eq!(full.remedy(), Remedy::Requeue);
+        assert!(!full.retry());
+        assert_eq!(storage(30).remedy(), Remedy::Requeue); // EROFS
+        assert_eq!(FsError::NotRunning.remedy(), Remedy::Requeue);
+        let down = FsError::Database {
+            file: "foo.whl".into(),
+            source: piwheels_db::Error::BadDsn {
+                dsn: "nowhere".into(),
+                why: "no backend".into(),
+            },
+        };
+        assert_eq!(down.remedy(), Remedy::Requeue);
+        assert!(down.to_string().contains("foo.whl"), "{down}");
+
+        let refused = FsError::Refused(Refusal {
+            file: "bar.whl".into(),
+            why: "not a wheel of foo".into(),
+        });
+        assert_eq!(refused.remedy(), Remedy::Refuse);
+        assert_eq!(FsError::Invalid("bad hash".into()).remedy(), Remedy::Refuse);
+    }
+}
