@@ -138,7 +138,7 @@ impl FileJuggler {
 
     /// `EXPECT`: prepares the transfer of `file` from `slave_id`, replacing any earlier
     /// one from that slave.
-    fn expect(&mut self, id: SlaveId, file: FileState) -> std::result::Result<(), FsError> {
+    fn prepare(&mut self, id: SlaveId, file: FileState) -> std::result::Result<(), FsError> {
         check_filename(&file.filename).map_err(FsError::Invalid)?;
         let size = u64::try_from(file.filesize).map_err(|_| {
             FsError::Invalid(format!(
@@ -227,7 +227,7 @@ impl FileJuggler {
                 file,
                 reply,
             } => {
-                let result = self.expect(slave_id, file);
+                let result = self.prepare(slave_id, file);
                 if let Err(e) = &result {
                     tracing::warn!(slave = %slave_id, error = %e, "cannot expect a file");
                 }

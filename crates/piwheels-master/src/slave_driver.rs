@@ -43,6 +43,7 @@
 mod builds;
 mod idle;
 mod jobs;
+mod socket;
 mod state;
 
 pub(crate) use builds::new_file;
@@ -55,9 +56,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
-use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::monitor::SlaveEvent;
 use piwheels_protocol::quote::Quoted;
-use piwheels_protocol::slave::{Job, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave};
+use piwheels_protocol::slave::{Job, SlaveReply, SlaveRequest, is_our_slave};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 use piwheels_protocol::{Message, ProtocolError};
@@ -71,6 +72,7 @@ use crate::slave_id::SlaveId;
 
 use self::builds::{Finished, Logged, Pending, Unlogged};
 use self::jobs::Jobs;
+use self::socket::{Socket, publish};
 use self::state::SlaveState;
 
 /// The shortest build timeout a `HELLO` may give (shorter ones are raised to it).
@@ -216,69 +218,6 @@ enum Completion {
     },
     /// A round of logging the kept builds ended: these are still waiting.
     Retried(Unlogged),
-}
-
-/// The slaves' socket: every reply goes out through it.
-struct Socket {
-    router: Router<SlaveProtocol>,
-    endpoint: String,
-    /// To monitors, which hear every reply but `CONT`.
-    status: mpsc::UnboundedSender<StatusMessage>,
-}
-
-impl Socket {
-    /// Sends a handler's answer, if it has one now (see [`Socket::reply`]).
-    async fn answer(&mut self, peer: &Identity, slave: &mut Slave, answer: Answer) -> Result<()> {
-        match answer {
-            Some(reply) => self.reply(peer, slave, reply).await,
-            None => Ok(()),
-        }
-    }
-
-    /// Sends a reply to a known slave, records it, and tells monitors (all but `CONT`).
-    async fn reply(&mut self, peer: &Identity, slave: &mut Slave, reply: SlaveReply) -> Result<()> {
-        slave.state.record_reply(&reply);
-        if matches!(
-            reply,
-            SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)
-        ) {
-            slave.build_started = None;
-        }
-        let id = slave.id();
-        tracing::debug!(slave = %id, reply = reply.name(), "reply");
-        if reply != SlaveReply::Cont {
-            publish(
-                &self.status,
-                SlaveEvent::reply(id.as_i64(), Utc::now(), &reply),
-            );
-        }
-        self.send_raw(peer, reply).await
-    }
-
-    /// Sends a reply without recording it (to a peer that is no known slave).
-    async fn send_raw(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
-        match self.router.send_to(peer, &reply).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_protocol() => {
-                tracing::error!(error = %e, "a reply the protocol refuses was not sent");
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-/// Tells monitors about a slave, if the event can be described on their socket.
-fn publish(
-    status: &mpsc::UnboundedSender<StatusMessage>,
-    event: std::result::Result<SlaveEvent, ProtocolError>,
-) {
-    match event {
-        Ok(event) => {
-            let _ = status.send(StatusMessage::Slave(event));
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot describe a slave event for monitors"),
-    }
 }
 
 /// What the handlers work with beside the one slave they answer: the jobs, the database
