@@ -342,7 +342,9 @@ impl Master {
             | ControlMessage::Wake(id) => match id.map(SlaveId::try_from).transpose() {
                 Ok(target) => target,
                 Err(e) => {
-                    tracing::warn!(msg = msg_name(&msg), error = %e, "a monitor's command for no slave; ignored");
+                    if self.warnings.allow(&CONTROL_PEER) {
+                        tracing::warn!(msg = msg_name(&msg), error = %e, "a monitor's command for no slave; ignored");
+                    }
                     return Ok(());
                 }
             },
