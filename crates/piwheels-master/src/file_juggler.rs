@@ -49,6 +49,7 @@ use crate::error::Result;
 use crate::hub::{FsError, FsRequest, Hub, StatsMessage, Task};
 use crate::log_limit::PeerWarnings;
 use crate::output::{Refusal, Staged, WheelName, remove_upload, statvfs};
+use crate::slave_id::SlaveId;
 
 pub use crate::output::TEMP_PREFIX;
 
@@ -82,9 +83,9 @@ pub struct FileJuggler {
     router: RawRouter,
     endpoint: String,
     /// Transfers by slave id.
-    transfers: HashMap<u64, Transfer>,
+    transfers: HashMap<SlaveId, Transfer>,
     /// Which transfer each DEALER identity is sending.
-    peers: HashMap<Identity, u64>,
+    peers: HashMap<Identity, SlaveId>,
     /// The rate limit on warnings about peers' frames.
     warnings: PeerWarnings<Identity>,
 }
@@ -135,9 +136,7 @@ impl FileJuggler {
 
     /// `EXPECT`: prepares the transfer of `file` from `slave_id`, replacing any earlier
     /// one from that slave.
-    fn expect(&mut self, slave_id: i64, file: FileState) -> std::result::Result<(), FsError> {
-        let id = u64::try_from(slave_id)
-            .map_err(|_| FsError::Invalid(format!("bad slave id {slave_id}")))?;
+    fn prepare(&mut self, id: SlaveId, file: FileState) -> std::result::Result<(), FsError> {
         WheelName::parse(&file.filename).map_err(|e| FsError::Invalid(e.to_string()))?;
         let size = u64::try_from(file.filesize).map_err(|_| {
             FsError::Invalid(format!(
@@ -159,22 +158,22 @@ impl FileJuggler {
             )));
         }
         if let Some(old) = self.transfers.remove(&id) {
-            tracing::debug!(slave = id, file = %old.file.filename, "replacing an unfinished transfer");
+            tracing::debug!(slave = %id, file = %old.file.filename, "replacing an unfinished transfer");
             if let Some(peer) = &old.peer {
                 self.peers.remove(peer);
             }
             old.discard();
         }
         let (handle, temp) = self.hub.output.new_upload()?;
-        let data = TransferFile::new(handle, TransferState::new(size)).map_err(|e| {
+        let data = TransferFile::new(handle, TransferState::new(size)).map_err(|source| {
             let _ = remove_upload(&temp);
             FsError::Storage(crate::output::OutputError {
                 what: "sizing",
                 path: temp.clone(),
-                source: std::io::Error::other(e.to_string()),
+                source,
             })
         })?;
-        tracing::debug!(slave = id, file = %file.filename, size, "expecting a file");
+        tracing::debug!(slave = %id, file = %file.filename, size, "expecting a file");
         self.transfers.insert(
             id,
             Transfer {
@@ -188,10 +187,8 @@ impl FileJuggler {
     }
 
     /// `VERIFY`: takes the slave's complete transfer, for checking and publishing.
-    fn take_complete(&mut self, slave_id: i64) -> std::result::Result<Transfer, FsError> {
-        let id = u64::try_from(slave_id)
-            .map_err(|_| FsError::Invalid(format!("bad slave id {slave_id}")))?;
-        let Some(t) = self.transfers.remove(&id) else {
+    fn take_complete(&mut self, slave_id: SlaveId) -> std::result::Result<Transfer, FsError> {
+        let Some(t) = self.transfers.remove(&slave_id) else {
             return Err(FsError::Incomplete(format!(
                 "no file transfer from slave {slave_id}"
             )));
@@ -215,11 +212,8 @@ impl FileJuggler {
     fn handle_request(&mut self, req: FsRequest) {
         match req {
             FsRequest::Forget { slave_id } => {
-                let Ok(id) = u64::try_from(slave_id) else {
-                    return;
-                };
-                if let Some(old) = self.transfers.remove(&id) {
-                    tracing::info!(slave = id, file = %old.file.filename, "dropping the transfer of a lost slave");
+                if let Some(old) = self.transfers.remove(&slave_id) {
+                    tracing::info!(slave = %slave_id, file = %old.file.filename, "dropping the transfer of a lost slave");
                     if let Some(peer) = &old.peer {
                         self.peers.remove(peer);
                     }
@@ -231,9 +225,9 @@ impl FileJuggler {
                 file,
                 reply,
             } => {
-                let result = self.expect(slave_id, file);
+                let result = self.prepare(slave_id, file);
                 if let Err(e) = &result {
-                    tracing::warn!(slave = slave_id, error = %e, "cannot expect a file");
+                    tracing::warn!(slave = %slave_id, error = %e, "cannot expect a file");
                 }
                 let _ = reply.send(result);
             }
@@ -244,7 +238,7 @@ impl FileJuggler {
                 reply,
             } => match self.take_complete(slave_id) {
                 Err(e) => {
-                    tracing::warn!(slave = slave_id, error = %e, "verification failed");
+                    tracing::warn!(slave = %slave_id, error = %e, "verification failed");
                     let _ = reply.send(Err(e));
                 }
                 Ok(t) => {
@@ -254,13 +248,13 @@ impl FileJuggler {
                         let result = verify(&hub, t, &package, &version).await;
                         match &result {
                             Ok(_) => {
-                                tracing::info!(slave = slave_id, file = %name, "file verified and staged");
+                                tracing::info!(slave = %slave_id, file = %name, "file verified and staged");
                                 if let Some((size, free)) = statvfs(&hub.config.output_path) {
                                     hub.stat(StatsMessage::StatFs { size, free });
                                 }
                             }
                             Err(e) => {
-                                tracing::warn!(slave = slave_id, error = %e, "verification failed")
+                                tracing::warn!(slave = %slave_id, error = %e, "verification failed")
                             }
                         }
                         let _ = reply.send(result);
@@ -281,19 +275,25 @@ impl FileJuggler {
             }
         };
         let id = match (frame, self.peers.get(&peer).copied()) {
-            (ClientFrame::Hello { slave_id }, current) => {
+            (ClientFrame::Hello { slave_id: wire_id }, current) => {
+                let Ok(slave_id) = SlaveId::try_from(wire_id) else {
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = wire_id, "HELLO from a slave with no transfer expected; dropped");
+                    }
+                    return Ok(());
+                };
                 if let Some(current) = current
                     && current != slave_id
                 {
                     if self.warnings.allow(&peer) {
-                        tracing::warn!(peer = %peer, slave = slave_id, sending_for = current,
+                        tracing::warn!(peer = %peer, slave = %slave_id, sending_for = %current,
                             "HELLO for another slave on a transfer under way; dropped");
                     }
                     return Ok(());
                 }
                 let Some(t) = self.transfers.get_mut(&slave_id) else {
                     if self.warnings.allow(&peer) {
-                        tracing::warn!(peer = %peer, slave = slave_id, "HELLO from a slave with no transfer expected; dropped");
+                        tracing::warn!(peer = %peer, slave = %slave_id, "HELLO from a slave with no transfer expected; dropped");
                     }
                     return Ok(());
                 };
@@ -321,12 +321,12 @@ impl FileJuggler {
         if let Err(e) = t.data.handle(&frame, Instant::now())
             && self.warnings.allow(&peer)
         {
-            tracing::warn!(peer = %peer, slave = id, file = %t.file.filename, error = %e, "chunk refused");
+            tracing::warn!(peer = %peer, slave = %id, file = %t.file.filename, error = %e, "chunk refused");
         }
         let mut out = Vec::new();
         while let Some(next) = t.data.state_mut().next_frame() {
             if next == ServerFrame::Done {
-                tracing::debug!(slave = id, file = %t.file.filename, "transfer complete");
+                tracing::debug!(slave = %id, file = %t.file.filename, "transfer complete");
             }
             out.push(next);
         }
@@ -349,13 +349,9 @@ async fn verify(
     let name = t.file.filename.clone();
     let taken = match hub.db.file(&name).await {
         Ok(found) => found.filter(|f| f.twin_of.is_none()),
-        Err(e) => {
+        Err(source) => {
             t.discard();
-            return Err(FsError::Storage(crate::output::OutputError {
-                what: "looking up",
-                path: name.into(),
-                source: std::io::Error::other(e.to_string()),
-            }));
+            return Err(FsError::Database { file: name, source });
         }
     };
     if let Some(f) = taken {

@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use piwheels_db::{Database, Target};
 use piwheels_protocol::monitor::{MasterStats, StatusMessage};
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -23,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::MasterConfig;
 use crate::error::Result;
 use crate::output::{Output, OutputError, Refusal, StageError, Staged};
+use crate::slave_id::SlaveId;
 
 /// A web-output request (the original's web queue, spec §4): what TheSecretary receives
 /// and passes on to TheScribe.
@@ -113,12 +115,44 @@ pub enum FsError {
     /// fault, so the build is put back in the queue.
     #[error(transparent)]
     Storage(#[from] OutputError),
+    /// The database could not say whether another build published the file's name: as
+    /// with [`FsError::Storage`], the build is put back in the queue.
+    #[error("cannot look {} up in the database: {source}", Quoted::str(.file))]
+    Database {
+        /// The file's name.
+        file: String,
+        /// What the database said.
+        #[source]
+        source: piwheels_db::Error,
+    },
+}
+
+/// What the sender of a file is to do about an [`FsError`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Remedy {
+    /// Send the file again: it arrived incomplete or damaged.
+    SendAgain,
+    /// Fail the build: the file is not one the master takes.
+    Refuse,
+    /// Neither the file nor the build is at fault (the master cannot store or check it,
+    /// or is stopping): the build goes back in the queue, unrecorded, and the file is not
+    /// asked for again.
+    Requeue,
 }
 
 impl FsError {
+    /// What to do about it.
+    pub fn remedy(&self) -> Remedy {
+        match self {
+            FsError::Incomplete(_) | FsError::Corrupt(_) => Remedy::SendAgain,
+            FsError::Invalid(_) | FsError::Refused(_) => Remedy::Refuse,
+            FsError::Storage(_) | FsError::Database { .. } | FsError::NotRunning => Remedy::Requeue,
+        }
+    }
+
     /// Whether asking the slave to send the file again may help.
     pub fn retry(&self) -> bool {
-        matches!(self, FsError::Incomplete(_) | FsError::Corrupt(_))
+        self.remedy() == Remedy::SendAgain
     }
 }
 
@@ -137,10 +171,11 @@ impl From<StageError> for FsError {
 // Few and short-lived (one per file transferred): boxing the file state buys nothing.
 #[allow(clippy::large_enum_variant)]
 pub enum FsRequest {
-    /// Expect this file from this slave (0: `piw-import`): the slave's next transfer.
+    /// Expect this file from this slave ([`SlaveId::IMPORT`]: `piw-import`): the slave's
+    /// next transfer.
     Expect {
         /// Who sends it.
-        slave_id: i64,
+        slave_id: SlaveId,
         /// What it must be.
         file: FileState,
         /// The answer: an error if no transfer could be prepared.
@@ -150,7 +185,7 @@ pub enum FsRequest {
     /// publishing once its build is recorded.
     Verify {
         /// Who sent it.
-        slave_id: i64,
+        slave_id: SlaveId,
         /// The job's package (canonical).
         package: String,
         /// The job's version.
@@ -162,7 +197,7 @@ pub enum FsRequest {
     /// its temporary file.
     Forget {
         /// Whose transfer.
-        slave_id: i64,
+        slave_id: SlaveId,
     },
 }
 
@@ -176,7 +211,7 @@ impl FsClient {
     /// Prepares the transfer of `file` from `slave_id`.
     pub async fn prepare(
         &self,
-        slave_id: i64,
+        slave_id: SlaveId,
         file: FileState,
     ) -> std::result::Result<(), FsError> {
         let (reply, rx) = oneshot::channel();
@@ -194,7 +229,7 @@ impl FsClient {
     /// Checks what `slave_id` sent, as a wheel of `package` `version`, and stages it.
     pub async fn verify(
         &self,
-        slave_id: i64,
+        slave_id: SlaveId,
         package: &str,
         version: &str,
     ) -> std::result::Result<Staged, FsError> {
@@ -212,7 +247,7 @@ impl FsClient {
     }
 
     /// Drops what `slave_id` was sending, if anything (no answer).
-    pub fn forget(&self, slave_id: i64) {
+    pub fn forget(&self, slave_id: SlaveId) {
         let _ = self.tx.send(FsRequest::Forget { slave_id });
     }
 
@@ -247,13 +282,13 @@ pub enum SlaveCommand {
     /// Replay every slave's HELLO, statistics and last reply to monitors.
     Replay,
     /// `DIE` at the next `IDLE`.
-    Kill(Option<i64>),
+    Kill(Option<SlaveId>),
     /// Abandon the current build.
-    Skip(Option<i64>),
+    Skip(Option<SlaveId>),
     /// No jobs until `WAKE`.
-    Sleep(Option<i64>),
+    Sleep(Option<SlaveId>),
     /// Clear kill, skip and sleep.
-    Wake(Option<i64>),
+    Wake(Option<SlaveId>),
 }
 
 /// The build queue TheArchitect publishes: per target, the (package, version) jobs in the
@@ -472,4 +507,48 @@ pub fn supervise<T: Task>(mut task: T, quit: CancellationToken) -> JoinHandle<()
             backoff = (backoff * 2).min(Duration::from_secs(60));
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn storage(errno: i32) -> FsError {
+        FsError::Storage(OutputError {
+            what: "creating an upload file in",
+            path: "/srv/www/simple/.staging".into(),
+            source: std::io::Error::from_raw_os_error(errno),
+        })
+    }
+
+    #[test]
+    fn a_damaged_upload_is_sent_again_and_a_full_disk_is_not() {
+        let damaged = FsError::Corrupt("foo.whl: 10 bytes, expected 12".into());
+        assert_eq!(damaged.remedy(), Remedy::SendAgain);
+        assert!(damaged.retry());
+        let missing = FsError::Incomplete("no file transfer from slave 1".into());
+        assert_eq!(missing.remedy(), Remedy::SendAgain);
+
+        let full = storage(28); // ENOSPC
+        assert_eq!(full.remedy(), Remedy::Requeue);
+        assert!(!full.retry());
+        assert_eq!(storage(30).remedy(), Remedy::Requeue); // EROFS
+        assert_eq!(FsError::NotRunning.remedy(), Remedy::Requeue);
+        let down = FsError::Database {
+            file: "foo.whl".into(),
+            source: piwheels_db::Error::BadDsn {
+                dsn: "nowhere".into(),
+                why: "no backend".into(),
+            },
+        };
+        assert_eq!(down.remedy(), Remedy::Requeue);
+        assert!(down.to_string().contains("foo.whl"), "{down}");
+
+        let refused = FsError::Refused(Refusal {
+            file: "bar.whl".into(),
+            why: "not a wheel of foo".into(),
+        });
+        assert_eq!(refused.remedy(), Remedy::Refuse);
+        assert_eq!(FsError::Invalid("bad hash".into()).remedy(), Remedy::Refuse);
+    }
 }

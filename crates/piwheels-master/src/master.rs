@@ -50,6 +50,7 @@ use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
 use crate::log_limit::PeerWarnings;
 use crate::mr_chase::MrChase;
 use crate::slave_driver::SlaveDriver;
+use crate::slave_id::SlaveId;
 use crate::the_architect::TheArchitect;
 use crate::the_scribe::TheScribe;
 use crate::the_secretary::TheSecretary;
@@ -331,6 +332,23 @@ impl Master {
         let send = |cmd| {
             let _ = self.hub.slave_commands.send(cmd);
         };
+        // A monitor names a slave by its wire id: one that cannot be a slave's is no slave
+        // of this master (and never all of them).
+        let target = match &msg {
+            ControlMessage::Kill(id)
+            | ControlMessage::Skip(id)
+            | ControlMessage::Sleep(id)
+            | ControlMessage::Wake(id) => match id.map(SlaveId::try_from).transpose() {
+                Ok(target) => target,
+                Err(e) => {
+                    if self.warnings.allow(&CONTROL_PEER) {
+                        tracing::warn!(msg = msg_name(&msg), error = %e, "a monitor's command for no slave; ignored");
+                    }
+                    return Ok(());
+                }
+            },
+            _ => None,
+        };
         match msg {
             ControlMessage::Hello => {
                 let hello = master_hello(self.started);
@@ -338,19 +356,19 @@ impl Master {
                 self.hub.stat(StatsMessage::Replay);
                 let _ = self.hub.slave_commands.send(SlaveCommand::Replay);
             }
-            ControlMessage::Kill(id) => send(SlaveCommand::Kill(id)),
-            ControlMessage::Skip(id) => send(SlaveCommand::Skip(id)),
-            ControlMessage::Sleep(id) => {
-                send(SlaveCommand::Sleep(id));
-                if id.is_none() {
+            ControlMessage::Kill(_) => send(SlaveCommand::Kill(target)),
+            ControlMessage::Skip(_) => send(SlaveCommand::Skip(target)),
+            ControlMessage::Sleep(_) => {
+                send(SlaveCommand::Sleep(target));
+                if target.is_none() {
                     tracing::warn!("paused by a monitor");
                     self.monitor_paused = true;
                     self.set_paused();
                 }
             }
-            ControlMessage::Wake(id) => {
-                send(SlaveCommand::Wake(id));
-                if id.is_none() {
+            ControlMessage::Wake(_) => {
+                send(SlaveCommand::Wake(target));
+                if target.is_none() {
                     tracing::warn!("resumed by a monitor");
                     self.monitor_paused = false;
                     self.set_paused();

@@ -26,16 +26,18 @@ use piwheels_protocol::import::{
     AddPackage, AddVersion, ImportProtocol, ImportReply, ImportRequest, RebuildTarget,
     RemovePackage, RemoveVersion,
 };
-use piwheels_protocol::states::{Build, BuildState, FileState};
+use piwheels_protocol::states::{BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
 use crate::deletion::{DELETE_GRACE, DELETED, Deletion, delete_later};
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
+use crate::incoming::Build;
 use crate::log_limit::PeerWarnings;
 use crate::output::record::{NegativeSize, new_file};
 use crate::output::{Staged, wheel};
+use crate::slave_id::SlaveId;
 use crate::upstream::{Fetched, IndexClient, UpstreamError, index_url};
 
 /// How many times one imported file may fail verification before the import is abandoned.
@@ -551,7 +553,7 @@ impl MrChase {
                 file.filename
             )));
         }
-        if let Err(why) = self.hub.fs.prepare(0, file.clone()).await {
+        if let Err(why) = self.hub.fs.prepare(SlaveId::IMPORT, file.clone()).await {
             return Ok(error(why.to_string()));
         }
         import.current = Some((file.filename.clone(), attempts));
@@ -616,7 +618,12 @@ impl MrChase {
             return Ok(error("protocol violation"));
         };
         let (package, version) = (import.build.package.clone(), import.build.version.clone());
-        match self.hub.fs.verify(0, &package, &version).await {
+        match self
+            .hub
+            .fs
+            .verify(SlaveId::IMPORT, &package, &version)
+            .await
+        {
             Ok(staged) => {
                 if let Some((name, _)) = &import.current {
                     import.build.mark_transferred(&name.clone());

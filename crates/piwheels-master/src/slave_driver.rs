@@ -1,6 +1,6 @@
 //! SlaveDriver: the build slaves' protocol (`--slave-queue`, port 5555; spec §3.1).
 //!
-//! One [`SlaveState`] per ROUTER identity runs the state machine of §3.1.2: `HELLO` →
+//! One `SlaveState` per ROUTER identity runs the state machine of §3.1.2: `HELLO` →
 //! `ACK`; `IDLE` → `BUILD`, `SLEEP` or `DIE`; `BUSY` → `CONT` or `DONE`; `BUILT` → `SEND`
 //! or `DONE`; `SENT` → the next `SEND` or `DONE`; `BYE` → forgotten. Every request from a
 //! known slave gets exactly one reply (none for `BYE` and for anything but `HELLO` from an
@@ -42,32 +42,36 @@
 
 mod builds;
 mod idle;
+mod jobs;
+mod socket;
+mod state;
 
 pub use builds::{MAX_SEND_ATTEMPTS, MAX_UNLOGGED};
-mod jobs;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_db::{NewBuild, Target};
-use piwheels_protocol::Message;
-use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::monitor::SlaveEvent;
 use piwheels_protocol::quote::Quoted;
-use piwheels_protocol::slave::{Job, SlaveProtocol, SlaveReply, SlaveRequest, is_our_slave};
-use piwheels_protocol::states::SlaveState;
+use piwheels_protocol::slave::{Job, SlaveReply, SlaveRequest, is_our_slave};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
+use piwheels_protocol::{Message, ProtocolError};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
 use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
 use crate::output::Staged;
+use crate::slave_id::SlaveId;
 
-use self::builds::{Finished, Logged, Pending, Unlogged, release_work};
+use self::builds::{Finished, Logged, Pending, Unlogged};
 use self::jobs::Jobs;
+use self::socket::{Socket, publish};
+use self::state::SlaveState;
 
 /// The shortest build timeout a `HELLO` may give (shorter ones are raised to it).
 pub const MIN_BUILD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -119,7 +123,7 @@ impl Default for Timing {
     }
 }
 
-/// What SlaveDriver knows of one slave beyond the protocol crate's [`SlaveState`].
+/// What SlaveDriver knows of one slave beyond its protocol [`SlaveState`].
 #[derive(Debug)]
 struct Slave {
     state: SlaveState,
@@ -137,9 +141,24 @@ struct Slave {
 }
 
 impl Slave {
+    fn new(state: SlaveState) -> Self {
+        Slave {
+            state,
+            build_started: None,
+            warned_target: false,
+            send_failures: 0,
+            busy: None,
+            staged: Vec::new(),
+        }
+    }
+
+    fn id(&self) -> SlaveId {
+        self.state.slave_id
+    }
+
     fn target(&self) -> Target {
         Target::new(
-            self.state.hello.abi.clone(),
+            self.state.native_abi().to_owned(),
             normalize_platform(&self.state.hello.platform),
         )
     }
@@ -171,6 +190,10 @@ fn normalize_platform(platform: &str) -> String {
     platform.replace(['-', '.'], "_").to_ascii_lowercase()
 }
 
+/// A handler's answer to a slave: the reply to send now, or `None` when work started beside
+/// the loop (a verification, a build log) answers it once it completes.
+type Answer = Option<SlaveReply>;
+
 /// The result of work done beside the loop, to finish a slave's request with.
 #[derive(Debug)]
 // One per file or build, short-lived: boxing the staged file buys nothing.
@@ -180,7 +203,7 @@ enum Completion {
     Verified {
         peer: Identity,
         token: u64,
-        slave_id: i64,
+        slave_id: SlaveId,
         filename: String,
         result: std::result::Result<Staged, FsError>,
     },
@@ -195,29 +218,18 @@ enum Completion {
     Retried(Unlogged),
 }
 
-/// The build slaves' task (see the module docs).
-pub struct SlaveDriver {
+/// What the handlers work with beside the one slave they answer: the jobs, the database
+/// and the other tasks, and the work running beside the loop.
+struct Core {
     hub: Hub,
-    skip: mpsc::UnboundedReceiver<SkipRequest>,
-    commands: mpsc::UnboundedReceiver<SlaveCommand>,
-    router: Router<SlaveProtocol>,
-    endpoint: String,
     timing: Timing,
-    slaves: HashMap<Identity, Slave>,
-    next_id: i64,
+    next_id: SlaveId,
     jobs: Jobs,
     /// Enabled build targets, as the database last said.
     enabled: BTreeSet<Target>,
     index_url: Option<String>,
     next_token: u64,
     done_tx: mpsc::UnboundedSender<Completion>,
-    done_rx: mpsc::UnboundedReceiver<Completion>,
-    /// `IDLE` requests held for a job, with when to stop holding them.
-    parked: Vec<(Identity, Instant)>,
-    /// Wakes the held requests when TheArchitect publishes a queue.
-    queue_watch: watch::Receiver<Arc<BuildQueue>>,
-    /// Wakes the held requests when the master is paused.
-    paused_watch: watch::Receiver<bool>,
     /// Builds the database could not take, oldest first, to log once it works.
     unlogged: Unlogged,
     /// A round of logging them is under way.
@@ -226,10 +238,26 @@ pub struct SlaveDriver {
     warnings: PeerWarnings<Identity>,
 }
 
+/// The build slaves' task (see the module docs).
+pub struct SlaveDriver {
+    socket: Socket,
+    skip: mpsc::UnboundedReceiver<SkipRequest>,
+    commands: mpsc::UnboundedReceiver<SlaveCommand>,
+    done_rx: mpsc::UnboundedReceiver<Completion>,
+    /// Wakes the held requests when TheArchitect publishes a queue.
+    queue_watch: watch::Receiver<Arc<BuildQueue>>,
+    /// Wakes the held requests when the master is paused.
+    paused_watch: watch::Receiver<bool>,
+    slaves: HashMap<Identity, Slave>,
+    /// `IDLE` requests held for a job, with when to stop holding them.
+    parked: Vec<(Identity, Instant)>,
+    core: Core,
+}
+
 impl std::fmt::Debug for SlaveDriver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SlaveDriver")
-            .field("endpoint", &self.endpoint)
+            .field("endpoint", &self.socket.endpoint)
             .field("slaves", &self.slaves.len())
             .finish_non_exhaustive()
     }
@@ -250,139 +278,62 @@ impl SlaveDriver {
         let jobs = Jobs::new(hub.queue.clone());
         let (queue_watch, paused_watch) = (hub.queue.clone(), hub.paused.clone());
         Ok(SlaveDriver {
-            hub,
+            socket: Socket {
+                router,
+                endpoint,
+                status: hub.status.clone(),
+            },
             skip,
             commands,
-            router,
-            endpoint,
-            timing: Timing::default(),
-            slaves: HashMap::new(),
-            next_id: 1,
-            jobs,
-            enabled: BTreeSet::new(),
-            index_url: None,
-            next_token: 1,
-            done_tx,
             done_rx,
-            parked: Vec::new(),
             queue_watch,
             paused_watch,
-            unlogged: Unlogged::new(),
-            retrying: false,
-            warnings: PeerWarnings::new(Self::NAME),
+            slaves: HashMap::new(),
+            parked: Vec::new(),
+            core: Core {
+                hub,
+                timing: Timing::default(),
+                next_id: SlaveId::FIRST,
+                jobs,
+                enabled: BTreeSet::new(),
+                index_url: None,
+                next_token: 1,
+                done_tx,
+                unlogged: Unlogged::new(),
+                retrying: false,
+                warnings: PeerWarnings::new(Self::NAME),
+            },
         })
     }
 
     /// Uses other intervals (tests make them short).
     #[must_use]
     pub fn with_timing(mut self, timing: Timing) -> Self {
-        self.timing = timing;
+        self.core.timing = timing;
         self
     }
 
     /// The endpoint actually bound, e.g. `tcp://0.0.0.0:5555` (wildcard ports resolved).
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
-    /// A slave the caller knows is registered.
-    fn slave(&mut self, peer: &Identity) -> &mut Slave {
-        self.slaves.get_mut(peer).expect("a known slave")
-    }
-
-    /// The index URL given to slaves in `ACK`: `build_index`, else the upstream index.
-    async fn resolve_index_url(&mut self) {
-        if self.index_url.is_some() {
-            return;
-        }
-        let url = match &self.hub.config.build_index {
-            Some(url) => url.clone(),
-            None => match crate::upstream::index_url(&self.hub.config).await {
-                Ok(url) => url,
-                Err(e) => {
-                    tracing::error!(error = %e,
-                        "cannot tell which index slaves should build from; set --build-index (slaves get an empty index URL until then)");
-                    return;
-                }
-            },
-        };
-        self.index_url = Some(url);
-    }
-
-    async fn refresh_targets(&mut self) {
-        match self.hub.db.build_targets().await {
-            Ok(targets) => {
-                self.enabled = targets
-                    .into_iter()
-                    .filter(|(_, skip)| skip.is_empty())
-                    .map(|(t, _)| t)
-                    .collect();
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot read the build targets"),
-        }
-    }
-
-    fn publish(&self, event: std::result::Result<SlaveEvent, String>) {
-        match event {
-            Ok(event) => {
-                let _ = self.hub.status.send(StatusMessage::Slave(event));
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot describe a slave event for monitors"),
-        }
-    }
-
-    /// Sends a reply, records it, and tells monitors (all but `CONT`).
-    async fn reply(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
-        let now = Utc::now();
-        let slave_id = match self.slaves.get_mut(peer) {
-            Some(slave) => {
-                slave.state.record_reply(&reply);
-                if matches!(
-                    reply,
-                    SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)
-                ) {
-                    slave.build_started = None;
-                }
-                Some(slave.state.slave_id)
-            }
-            None => None,
-        };
-        if let Some(id) = slave_id {
-            tracing::debug!(slave = id, reply = reply.name(), "reply");
-            if reply != SlaveReply::Cont {
-                self.publish(SlaveEvent::reply(id, now, &reply));
-            }
-        }
-        self.send_raw(peer, reply).await
-    }
-
-    /// Sends a reply without recording it.
-    async fn send_raw(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
-        match self.router.send_to(peer, &reply).await {
-            Ok(()) => Ok(()),
-            Err(e) if e.is_protocol() => {
-                tracing::error!(error = %e, "a reply the protocol refuses was not sent");
-                Ok(())
-            }
-            Err(e) => Err(e.into()),
-        }
+        &self.socket.endpoint
     }
 
     async fn handle(
         &mut self,
         peer: Identity,
-        msg: std::result::Result<SlaveRequest, piwheels_protocol::ProtocolError>,
+        msg: std::result::Result<SlaveRequest, ProtocolError>,
     ) -> Result<()> {
         let now = Utc::now();
-        if let Some(slave) = self.slaves.get(&peer)
-            && slave.busy.is_some()
-        {
+        let Some(slave) = self.slaves.get_mut(&peer) else {
+            return self.stranger(peer, msg, now).await;
+        };
+        let core = &mut self.core;
+        if slave.busy.is_some() {
             // A REQ socket cannot send again before its reply: this is a new socket with a
             // recycled identity, or a broken peer.
-            let id = slave.state.slave_id;
-            if self.warnings.allow(&peer) {
+            if core.warnings.allow(&peer) {
                 tracing::warn!(
-                    slave = id,
+                    slave = %slave.id(),
                     msg = msg
                         .as_ref()
                         .map(|r| r.name())
@@ -395,59 +346,17 @@ impl SlaveDriver {
         let request = match msg {
             Ok(request) => request,
             Err(e) => {
-                let Some(slave) = self.slaves.get_mut(&peer) else {
-                    if self.warnings.allow(&peer) {
-                        tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
-                    }
-                    return Ok(());
-                };
-                slave.state.last_seen = now;
-                let id = slave.state.slave_id;
-                let idle = matches!(
-                    slave.state.last_reply,
-                    Some(SlaveReply::Ack(_) | SlaveReply::Sleep(_) | SlaveReply::Done)
-                );
-                if self.warnings.allow(&peer) {
-                    tracing::warn!(slave = id, error = %e, "invalid message from slave");
-                }
-                let reply = if idle {
-                    SlaveReply::Sleep(false)
-                } else {
-                    release_work(&mut self.jobs, &self.hub, slave, "invalid message");
-                    SlaveReply::Done
-                };
-                return self.reply(&peer, reply).await;
+                let reply = core.invalid(&peer, slave, &e, now);
+                return self.socket.reply(&peer, slave, reply).await;
             }
         };
-        if !self.slaves.contains_key(&peer) {
-            return match request {
-                SlaveRequest::Hello(hello) => self.hello(peer, hello, now).await,
-                SlaveRequest::Bye => Ok(()),
-                other if is_our_slave(peer.as_bytes()) => {
-                    // One of ours that this master does not know (it restarted while the
-                    // slave was stopped or asleep): DONE does not fit, so it starts again
-                    // with HELLO at once. Not registered: nothing to remember.
-                    if self.warnings.allow(&peer) {
-                        tracing::info!(peer = %peer, msg = other.name(), "a slave this master does not know; telling it to start again");
-                    }
-                    self.send_raw(&peer, SlaveReply::Done).await
-                }
-                other => {
-                    if self.warnings.allow(&peer) {
-                        tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
-                    }
-                    Ok(())
-                }
-            };
-        }
-        let slave = self.slaves.get_mut(&peer).expect("checked above");
         slave.state.record_request(&request, now);
-        let id = slave.state.slave_id;
-        tracing::debug!(slave = id, msg = request.name(), "request");
+        let id = slave.id();
+        tracing::debug!(slave = %id, msg = request.name(), "request");
         if !slave.state.accepts(&request) {
-            if self.warnings.allow(&peer) {
+            if core.warnings.allow(&peer) {
                 tracing::warn!(
-                    slave = id,
+                    slave = %id,
                     msg = request.name(),
                     last_reply = slave
                         .state
@@ -458,90 +367,87 @@ impl SlaveDriver {
                     "protocol error: message out of order; telling the slave to die"
                 );
             }
-            release_work(&mut self.jobs, &self.hub, slave, "protocol error");
-            return self.reply(&peer, SlaveReply::Die).await;
+            core.release_work(slave, "protocol error");
+            return self.socket.reply(&peer, slave, SlaveReply::Die).await;
         }
-        match request {
+        let answer = match request {
             SlaveRequest::Hello(_) => unreachable!("accepts() refuses HELLO"),
             SlaveRequest::Bye => {
                 if let Some(s) = self.slaves.remove(&peer) {
-                    self.lost(s);
+                    self.core.lost(s);
                 }
-                tracing::info!(slave = id, "slave said goodbye");
-                self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
-                Ok(())
+                tracing::info!(slave = %id, "slave said goodbye");
+                self.core
+                    .publish(SlaveEvent::reply(id.as_i64(), now, &SlaveReply::Die));
+                return Ok(());
             }
             SlaveRequest::Idle(stats) => {
-                self.publish(SlaveEvent::stats(id, &stats));
-                let reply = self.idle(&peer);
-                if reply == SlaveReply::Sleep(false) && self.may_hold(&peer) {
-                    let hold = self.hold_time(&peer);
+                core.publish(SlaveEvent::stats(id.as_i64(), &stats));
+                let reply = core.idle(&peer, slave);
+                if reply == SlaveReply::Sleep(false) && core.may_hold(&peer, slave) {
+                    let hold = core.hold_time(slave);
                     self.parked.push((peer, Instant::now() + hold));
                     return Ok(());
                 }
-                self.reply(&peer, reply).await
+                Some(reply)
             }
             SlaveRequest::Busy(stats) => {
-                self.publish(SlaveEvent::stats(id, &stats));
-                let reply = self.busy(&peer);
-                self.reply(&peer, reply).await
+                core.publish(SlaveEvent::stats(id.as_i64(), &stats));
+                Some(core.busy(&peer, slave))
             }
-            SlaveRequest::Built(report) => self.built(peer, report).await,
-            SlaveRequest::Sent => self.sent(peer).await,
-        }
+            SlaveRequest::Built(report) => core.built(&peer, slave, report).await,
+            SlaveRequest::Sent => core.sent(&peer, slave),
+        };
+        self.socket.answer(&peer, slave, answer).await
     }
 
-    /// `BUSY`: carry on, unless skipped or over time.
-    fn busy(&mut self, peer: &Identity) -> SlaveReply {
-        let grace = self.timing.build_grace;
-        let slave = self.slaves.get_mut(peer).expect("known slave");
-        if slave.state.skipped {
-            slave.state.skipped = false;
-            return SlaveReply::Done;
+    /// A request from a peer that is no registered slave: `HELLO` registers it.
+    async fn stranger(
+        &mut self,
+        peer: Identity,
+        msg: std::result::Result<SlaveRequest, ProtocolError>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let warn = self.core.warnings.allow(&peer);
+        match msg {
+            Err(e) => {
+                if warn {
+                    tracing::warn!(peer = %peer, error = %e, "invalid message from an unknown peer dropped");
+                }
+                Ok(())
+            }
+            Ok(SlaveRequest::Hello(hello)) => {
+                let (slave, ack) = self.core.hello(hello, now).await;
+                let slave = self
+                    .slaves
+                    .entry(peer.clone())
+                    .insert_entry(slave)
+                    .into_mut();
+                self.socket.reply(&peer, slave, ack).await
+            }
+            Ok(SlaveRequest::Bye) => Ok(()),
+            Ok(other) if is_our_slave(peer.as_bytes()) => {
+                // One of ours that this master does not know (it restarted while the
+                // slave was stopped or asleep): DONE does not fit, so it starts again
+                // with HELLO at once. Not registered: nothing to remember.
+                if warn {
+                    tracing::info!(peer = %peer, msg = other.name(), "a slave this master does not know; telling it to start again");
+                }
+                self.socket.send_raw(&peer, SlaveReply::Done).await
+            }
+            Ok(other) => {
+                if warn {
+                    tracing::warn!(peer = %peer, msg = other.name(), "invalid first message from an unknown peer; ignored");
+                }
+                Ok(())
+            }
         }
-        let limit = slave
-            .state
-            .hello
-            .build_timeout
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            + grace;
-        if let (Some(started), Some(job)) = (slave.build_started, slave.job().cloned())
-            && started.elapsed() > limit
-        {
-            let id = slave.state.slave_id;
-            let target = slave.target();
-            let elapsed = started.elapsed();
-            tracing::warn!(slave = id, package = %job.package, version = %job.version,
-                "build ran past the slave's build timeout; abandoning it");
-            let build = NewBuild {
-                package: job.package.clone(),
-                version: job.version.clone(),
-                built_by: id,
-                target,
-                status: false,
-                duration: TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX),
-                built_at: None,
-                files: Vec::new(),
-            };
-            let output = format!(
-                "The build was abandoned: it ran for {} s, past the slave's build timeout.",
-                elapsed.as_secs()
-            );
-            let pending = Pending {
-                build,
-                output,
-                staged: Vec::new(),
-            };
-            self.spawn_log(peer.clone(), None, pending);
-            return SlaveReply::Done;
-        }
-        SlaveReply::Cont
     }
 
     fn command(&mut self, command: SlaveCommand) {
-        let select =
-            |target: Option<i64>, slave: &Slave| target.is_none_or(|id| id == slave.state.slave_id);
+        let select = |target: Option<SlaveId>, slave: &Slave| {
+            target.is_none_or(|id| id == slave.state.slave_id)
+        };
         match command {
             SlaveCommand::Replay => {
                 let mut slaves: Vec<&Slave> = self.slaves.values().collect();
@@ -549,16 +455,17 @@ impl SlaveDriver {
                 let mut events = Vec::new();
                 for s in slaves {
                     let st = &s.state;
-                    events.push(SlaveEvent::hello(st.slave_id, st.first_seen, &st.hello));
+                    let id = st.slave_id.as_i64();
+                    events.push(SlaveEvent::hello(id, st.first_seen, &st.hello));
                     if let Some(stats) = &st.stats {
-                        events.push(SlaveEvent::stats(st.slave_id, stats));
+                        events.push(SlaveEvent::stats(id, stats));
                     }
                     if let Some(reply) = &st.last_reply {
-                        events.push(SlaveEvent::reply(st.slave_id, st.last_seen, reply));
+                        events.push(SlaveEvent::reply(id, st.last_seen, reply));
                     }
                 }
                 for e in events {
-                    self.publish(e);
+                    self.core.publish(e);
                 }
             }
             SlaveCommand::Kill(target) => {
@@ -591,19 +498,20 @@ impl SlaveDriver {
             SkipRequest::Package(p) => (p.as_str(), None),
             SkipRequest::Version(p, v) => (p.as_str(), Some(v.as_str())),
             SkipRequest::Built(p, v) => {
-                self.jobs.built_elsewhere(p, v);
+                self.core.jobs.built_elsewhere(p, v);
                 return;
             }
         };
-        self.jobs
-            .delete(package, version, self.timing.deletion_exclusion);
+        self.core
+            .jobs
+            .delete(package, version, self.core.timing.deletion_exclusion);
         for s in self.slaves.values_mut() {
             if let Some((p, v)) = s.working_on()
                 && p == package
                 && version.is_none_or(|version| version == v)
             {
                 tracing::info!(
-                    slave = s.state.slave_id,
+                    slave = %s.state.slave_id,
                     package,
                     "abandoning the build of a deleted package"
                 );
@@ -612,34 +520,142 @@ impl SlaveDriver {
         }
     }
 
-    /// A slave is gone (silent too long, or said `BYE`) with whatever it was doing: its
-    /// unfinished transfer and staged wheels are dropped, and its job is handed out again
-    /// at once rather than when the exclusion for the slave's build timeout runs out.
-    fn lost(&mut self, mut s: Slave) {
-        release_work(&mut self.jobs, &self.hub, &mut s, "slave gone");
-    }
-
     /// Forgets slaves silent for longer than their busy timeout.
     fn expire(&mut self) {
         let now = Utc::now();
-        let ours = TimeDelta::from_std(self.hub.config.busy_timeout).unwrap_or(TimeDelta::MAX);
+        let ours = TimeDelta::from_std(self.core.hub.config.busy_timeout).unwrap_or(TimeDelta::MAX);
         let expired: Vec<Identity> = self
             .slaves
             .iter()
-            .filter(|(_, s)| {
-                s.busy.is_none() && now - s.state.last_seen > ours.min(s.state.hello.busy_timeout)
-            })
+            .filter(|(_, s)| s.busy.is_none() && s.state.expired(now, ours))
             .map(|(peer, _)| peer.clone())
             .collect();
         for peer in expired {
             if let Some(s) = self.slaves.remove(&peer) {
-                let id = s.state.slave_id;
-                tracing::warn!(slave = id, label = %Quoted::str(s.label()), "slave silent past its busy timeout; forgotten");
-                self.lost(s);
-                self.publish(SlaveEvent::reply(id, now, &SlaveReply::Die));
+                let id = s.id();
+                tracing::warn!(slave = %id, label = %Quoted::str(s.label()), "slave silent past its busy timeout; forgotten");
+                self.core.lost(s);
+                self.core
+                    .publish(SlaveEvent::reply(id.as_i64(), now, &SlaveReply::Die));
             }
         }
-        self.jobs.prune();
+        self.core.jobs.prune();
+    }
+}
+
+impl Core {
+    /// The index URL given to slaves in `ACK`: `build_index`, else the upstream index.
+    async fn resolve_index_url(&mut self) {
+        if self.index_url.is_some() {
+            return;
+        }
+        let url = match &self.hub.config.build_index {
+            Some(url) => url.clone(),
+            None => match crate::upstream::index_url(&self.hub.config).await {
+                Ok(url) => url,
+                Err(e) => {
+                    tracing::error!(error = %e,
+                        "cannot tell which index slaves should build from; set --build-index (slaves get an empty index URL until then)");
+                    return;
+                }
+            },
+        };
+        self.index_url = Some(url);
+    }
+
+    async fn refresh_targets(&mut self) {
+        match self.hub.db.build_targets().await {
+            Ok(targets) => {
+                self.enabled = targets
+                    .into_iter()
+                    .filter(|(_, skip)| skip.is_empty())
+                    .map(|(t, _)| t)
+                    .collect();
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the build targets"),
+        }
+    }
+
+    fn publish(&self, event: std::result::Result<SlaveEvent, ProtocolError>) {
+        publish(&self.hub.status, event);
+    }
+
+    /// An invalid message from a known slave: `SLEEP false` when it was idle, else `DONE`
+    /// (its work given up), so it never waits for nothing.
+    fn invalid(
+        &mut self,
+        peer: &Identity,
+        slave: &mut Slave,
+        e: &ProtocolError,
+        now: DateTime<Utc>,
+    ) -> SlaveReply {
+        slave.state.last_seen = now;
+        let idle = matches!(
+            slave.state.last_reply,
+            Some(SlaveReply::Ack(_) | SlaveReply::Sleep(_) | SlaveReply::Done)
+        );
+        if self.warnings.allow(peer) {
+            tracing::warn!(slave = %slave.id(), error = %e, "invalid message from slave");
+        }
+        if idle {
+            SlaveReply::Sleep(false)
+        } else {
+            self.release_work(slave, "invalid message");
+            SlaveReply::Done
+        }
+    }
+
+    /// `BUSY`: carry on, unless skipped or over time.
+    fn busy(&mut self, peer: &Identity, slave: &mut Slave) -> SlaveReply {
+        if slave.state.skipped {
+            slave.state.skipped = false;
+            return SlaveReply::Done;
+        }
+        let limit = slave
+            .state
+            .hello
+            .build_timeout
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            + self.timing.build_grace;
+        if let (Some(started), Some(job)) = (slave.build_started, slave.job().cloned())
+            && started.elapsed() > limit
+        {
+            let id = slave.id();
+            let elapsed = started.elapsed();
+            tracing::warn!(slave = %id, package = %job.package, version = %job.version,
+                "build ran past the slave's build timeout; abandoning it");
+            let build = NewBuild {
+                package: job.package.clone(),
+                version: job.version.clone(),
+                built_by: id.as_i64(),
+                target: slave.target(),
+                status: false,
+                duration: TimeDelta::from_std(elapsed).unwrap_or(TimeDelta::MAX),
+                built_at: None,
+                files: Vec::new(),
+            };
+            let output = format!(
+                "The build was abandoned: it ran for {} s, past the slave's build timeout.",
+                elapsed.as_secs()
+            );
+            let pending = Pending {
+                slave_id: id,
+                build,
+                output,
+                staged: Vec::new(),
+            };
+            self.spawn_log(peer.clone(), None, pending);
+            return SlaveReply::Done;
+        }
+        SlaveReply::Cont
+    }
+
+    /// A slave is gone (silent too long, or said `BYE`) with whatever it was doing: its
+    /// unfinished transfer and staged wheels are dropped, and its job is handed out again
+    /// at once rather than when the exclusion for the slave's build timeout runs out.
+    fn lost(&mut self, mut s: Slave) {
+        self.release_work(&mut s, "slave gone");
     }
 }
 
@@ -655,10 +671,10 @@ impl Task for SlaveDriver {
     const NAME: &'static str = "slave_driver";
 
     async fn run(&mut self) -> Result<()> {
-        let quit = self.hub.quit.clone();
-        self.refresh_targets().await;
-        self.resolve_index_url().await;
-        let mut tick = tokio::time::interval(self.timing.check_interval);
+        let quit = self.core.hub.quit.clone();
+        self.core.refresh_targets().await;
+        self.core.resolve_index_url().await;
+        let mut tick = tokio::time::interval(self.core.timing.check_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             // Biased: commands and deletions already queued apply before the next request
@@ -673,7 +689,7 @@ impl Task for SlaveDriver {
                 }
                 Some(req) = self.skip.recv() => self.skip_request(req),
                 Some(done) = self.done_rx.recv() => self.complete(done).await?,
-                msg = self.router.recv() => {
+                msg = self.socket.router.recv() => {
                     let (peer, msg) = msg?;
                     self.handle(peer, msg).await?;
                 }
@@ -688,8 +704,8 @@ impl Task for SlaveDriver {
                 () = sleep_until_some(unpark) => self.serve_parked(false).await?,
                 _ = tick.tick() => {
                     self.expire();
-                    self.refresh_targets().await;
-                    self.retry_unlogged();
+                    self.core.refresh_targets().await;
+                    self.core.retry_unlogged();
                 }
             }
         }

@@ -196,11 +196,16 @@ async fn a_published_wheel_is_never_replaced_by_another_build() {
     // FileJuggler refuses to take it: another build's wheel has the name.
     farm.hub
         .fs
-        .prepare(id, file_state(name, &other, "any"))
+        .prepare(sid(id as u64), file_state(name, &other, "any"))
         .await
         .unwrap();
     assert!(send_file(&farm.files, id as u64, &other, None).await.done);
-    let err = farm.hub.fs.verify(id, "foo", "1.0").await.unwrap_err();
+    let err = farm
+        .hub
+        .fs
+        .verify(sid(id as u64), "foo", "1.0")
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, piwheels_master::hub::FsError::Refused(_)),
         "{err:?}"

@@ -60,11 +60,11 @@ impl Juggler {
     /// as SlaveDriver does once the build is recorded.
     async fn publish(
         &self,
-        id: i64,
+        id: u64,
         package: &str,
         version: &str,
     ) -> Result<(), piwheels_master::hub::FsError> {
-        let staged = self.hub.fs.verify(id, package, version).await?;
+        let staged = self.hub.fs.verify(sid(id), package, version).await?;
         assert!(
             staged.path().starts_with(self.hub.output.staging()),
             "verified files wait in the staging folder"
@@ -99,7 +99,7 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(1, file_state(name, &data, "any"))
+        .prepare(sid(1), file_state(name, &data, "any"))
         .await
         .unwrap();
     assert_eq!(j.temps().len(), 1, "the transfer's temporary file");
@@ -140,7 +140,7 @@ async fn a_full_transfer_is_verified_and_published_with_its_metadata() {
         Ok(Some(StatsMessage::StatFs { .. }))
     ));
     // The transfer is gone: verifying again fails.
-    assert!(j.hub.fs.verify(1, "foo", "1.0").await.is_err());
+    assert!(j.hub.fs.verify(sid(1), "foo", "1.0").await.is_err());
     j.stop().await;
 }
 
@@ -150,7 +150,7 @@ async fn a_zero_byte_file_is_complete_at_once_and_refused_as_no_wheel() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(1, file_state(name, b"", "any"))
+        .prepare(sid(1), file_state(name, b"", "any"))
         .await
         .unwrap();
     // Complete before any HELLO; a HELLO still gets DONE.
@@ -163,7 +163,7 @@ async fn a_zero_byte_file_is_complete_at_once_and_refused_as_no_wheel() {
         }
     );
     // Not a zip, so not a wheel: refused, and nothing is left.
-    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    let err = j.hub.fs.verify(sid(1), "foo", "1.0").await.unwrap_err();
     assert!(
         matches!(err, piwheels_master::hub::FsError::Refused(_)),
         "{err:?}"
@@ -181,7 +181,7 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(3, file_state(name, &data, "any"))
+        .prepare(sid(3), file_state(name, &data, "any"))
         .await
         .unwrap();
     let first = send_file(&j.endpoint, 3, &data, Some(2)).await;
@@ -193,13 +193,13 @@ async fn a_new_dealer_saying_hello_again_resumes_the_transfer() {
         }
     );
     assert!(
-        j.hub.fs.verify(3, "foo", "1.0").await.is_err(),
+        j.hub.fs.verify(sid(3), "foo", "1.0").await.is_err(),
         "not complete yet"
     );
     // Verification failed, so the transfer is gone; the slave is told to send again.
     j.hub
         .fs
-        .prepare(3, file_state(name, &data, "any"))
+        .prepare(sid(3), file_state(name, &data, "any"))
         .await
         .unwrap();
     let part = send_file(&j.endpoint, 3, &data, Some(1)).await;
@@ -228,27 +228,27 @@ async fn wrong_hashes_and_sizes_fail_verification_and_publish_nothing() {
 
     let mut bad_hash = file_state(name, &data, "any");
     bad_hash.filehash = sha256(b"something else");
-    j.hub.fs.prepare(1, bad_hash).await.unwrap();
+    j.hub.fs.prepare(sid(1), bad_hash).await.unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    let err = j.hub.fs.verify(sid(1), "foo", "1.0").await.unwrap_err();
     assert!(err.to_string().contains("SHA-256"), "{err}");
     assert!(err.retry(), "a damaged file is sent again: {err:?}");
 
     // Declared larger than what the client has: never complete.
     let mut too_big = file_state(name, &data, "any");
     too_big.filesize += 10;
-    j.hub.fs.prepare(1, too_big).await.unwrap();
+    j.hub.fs.prepare(sid(1), too_big).await.unwrap();
     let sent = send_file(&j.endpoint, 1, &data, Some(4)).await;
     assert!(!sent.done);
-    let err = j.hub.fs.verify(1, "foo", "1.0").await.unwrap_err();
+    let err = j.hub.fs.verify(sid(1), "foo", "1.0").await.unwrap_err();
     assert!(err.to_string().contains("not complete"), "{err}");
 
     // Declared smaller: the bytes fetched hash differently.
     let mut too_small = file_state(name, &data, "any");
     too_small.filesize -= 10;
-    j.hub.fs.prepare(1, too_small).await.unwrap();
+    j.hub.fs.prepare(sid(1), too_small).await.unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-    assert!(j.hub.fs.verify(1, "foo", "1.0").await.is_err());
+    assert!(j.hub.fs.verify(sid(1), "foo", "1.0").await.is_err());
 
     // Nothing was published, nothing is left.
     assert_eq!(tree(&j.env.simple()), Vec::<String>::new());
@@ -269,21 +269,25 @@ async fn hostile_names_are_refused() {
         "..whl",
         "",
     ] {
-        let err = j.hub.fs.prepare(1, file_state(name, &data, "any")).await;
+        let err = j
+            .hub
+            .fs
+            .prepare(sid(1), file_state(name, &data, "any"))
+            .await;
         assert!(err.is_err(), "{name:?} accepted");
     }
     let mut bad = file_state("foo-1.0-py3-none-any.whl", &data, "any");
     bad.filehash = "ABC".into();
-    assert!(j.hub.fs.prepare(1, bad).await.is_err());
+    assert!(j.hub.fs.prepare(sid(1), bad).await.is_err());
     // A good name, but a hostile package directory.
     for package in ["../foo", "Foo", "foo/bar", "", "foo_bar", ".."] {
         j.hub
             .fs
-            .prepare(1, file_state("foo-1.0-py3-none-any.whl", &data, "any"))
+            .prepare(sid(1), file_state("foo-1.0-py3-none-any.whl", &data, "any"))
             .await
             .unwrap();
         assert!(send_file(&j.endpoint, 1, &data, None).await.done);
-        let err = j.hub.fs.verify(1, package, "1.0").await.unwrap_err();
+        let err = j.hub.fs.verify(sid(1), package, "1.0").await.unwrap_err();
         assert!(
             matches!(err, piwheels_master::hub::FsError::Refused(_)),
             "{package:?}: {err:?}"
@@ -328,7 +332,7 @@ async fn malformed_frames_are_dropped_and_the_task_carries_on() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(5, file_state(name, &data, "any"))
+        .prepare(sid(5), file_state(name, &data, "any"))
         .await
         .unwrap();
     let mut d = dealer(&j.endpoint);
@@ -379,7 +383,7 @@ async fn a_killed_slave_leaves_nothing_visible() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(2, file_state(name, &data, "any"))
+        .prepare(sid(2), file_state(name, &data, "any"))
         .await
         .unwrap();
     let sent = send_file(&j.endpoint, 2, &data, Some(1)).await;
@@ -390,7 +394,10 @@ async fn a_killed_slave_leaves_nothing_visible() {
     let other = wheel("foo", "1.0", 1000);
     j.hub
         .fs
-        .prepare(2, file_state("foo-1.0-py3-none-any.whl", &other, "any"))
+        .prepare(
+            sid(2),
+            file_state("foo-1.0-py3-none-any.whl", &other, "any"),
+        )
         .await
         .unwrap();
     let second = j.temps();
@@ -416,7 +423,7 @@ async fn armv7l_wheels_get_armv6l_links_and_symlinked_package_dirs_become_real()
     let name = "foo-1.0-cp311-cp311-linux_armv7l.whl";
     j.hub
         .fs
-        .prepare(1, file_state(name, &data, "linux_armv7l"))
+        .prepare(sid(1), file_state(name, &data, "linux_armv7l"))
         .await
         .unwrap();
     assert!(send_file(&j.endpoint, 1, &data, None).await.done);
@@ -464,7 +471,7 @@ async fn the_original_slaves_upload_loop_in_python_sends_a_file() {
     std::fs::write(&path, &data).unwrap();
     j.hub
         .fs
-        .prepare(4, file_state(name, &data, "any"))
+        .prepare(sid(4), file_state(name, &data, "any"))
         .await
         .unwrap();
     let script = concat!(

@@ -157,10 +157,10 @@ async fn kill_skip_sleep_wake_and_pause() {
     let settle = || tokio::time::sleep(Duration::from_millis(200));
 
     // SLEEP for one slave is honoured; WAKE ends it.
-    cmd(SlaveCommand::Sleep(Some(a_id)));
+    cmd(SlaveCommand::Sleep(Some(a_id.try_into().unwrap())));
     settle().await;
     assert_eq!(a.ask(idle()).await, SlaveReply::Sleep(true));
-    cmd(SlaveCommand::Wake(Some(a_id)));
+    cmd(SlaveCommand::Wake(Some(a_id.try_into().unwrap())));
     settle().await;
     assert_eq!(a.ask(idle()).await, build("foo"));
 
@@ -502,5 +502,51 @@ async fn an_idle_slave_is_held_and_given_a_job_the_moment_one_arrives() {
     assert!(!waiting.is_finished(), "the IDLE was answered at once");
     farm.paused.send(true).unwrap();
     assert_eq!(waiting.await.unwrap(), SlaveReply::Sleep(true));
+    farm.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_the_master_cannot_store_puts_the_build_back_in_the_queue() {
+    let farm = Farm::start(|_, _| {}).await;
+    let (mut s, id) = farm.hello(hello()).await;
+    assert_eq!(s.ask(idle()).await, build("foo"));
+    let data = wheel("foo", "1.0", 20_000);
+    let name = "foo-1.0-py3-none-any.whl";
+
+    // The output folder fails (a file where the staging folder was, as a full disk
+    // would): not the slave's fault, so the file is not asked for again and the build
+    // is not logged; its job goes back in the queue at once.
+    let staging = farm.hub.output.staging().to_owned();
+    std::fs::remove_dir_all(&staging).unwrap();
+    std::fs::write(&staging, b"").unwrap();
+    assert_eq!(
+        s.ask(built(true, vec![file_state(name, &data, "any")]))
+            .await,
+        SlaveReply::Done
+    );
+    assert!(
+        farm.hub.db.package_files("foo").await.unwrap().is_empty(),
+        "nothing logged"
+    );
+    assert_eq!(
+        s.ask(idle()).await,
+        build("foo"),
+        "handed out again at once"
+    );
+
+    // With the folder back, the same build goes through.
+    std::fs::remove_file(&staging).unwrap();
+    std::fs::create_dir(&staging).unwrap();
+    assert_eq!(
+        s.ask(built(true, vec![file_state(name, &data, "any")]))
+            .await,
+        SlaveReply::Send(name.into())
+    );
+    assert!(send_file(&farm.files, id as u64, &data, None).await.done);
+    assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
+    assert_eq!(
+        std::fs::read(farm.env.simple().join("foo").join(name)).unwrap(),
+        data
+    );
     farm.stop().await;
 }

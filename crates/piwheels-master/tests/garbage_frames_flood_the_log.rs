@@ -465,7 +465,7 @@ async fn flood(capture: LogCapture) {
     let data = wheel("foo", "1.0", 300_000);
     let name = "foo-1.0-py3-none-any.whl";
     hub.fs
-        .prepare(REAL_SLAVE as i64, file_state(name, &data, "any"))
+        .prepare(sid(REAL_SLAVE), file_state(name, &data, "any"))
         .await
         .unwrap();
 
@@ -499,11 +499,7 @@ async fn flood(capture: LogCapture) {
         longest_reply = longest_reply.max(longest);
     }
     // The file that came through after the flood is whole, and staged for publishing.
-    let staged = hub
-        .fs
-        .verify(REAL_SLAVE as i64, "foo", "1.0")
-        .await
-        .unwrap();
+    let staged = hub.fs.verify(sid(REAL_SLAVE), "foo", "1.0").await.unwrap();
     assert_eq!(std::fs::read(staged.path()).unwrap(), data);
     let elapsed = started.elapsed();
     let after = capture.stats();

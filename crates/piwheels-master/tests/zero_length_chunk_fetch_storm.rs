@@ -73,7 +73,7 @@ async fn hostile(j: &Juggler, slave_id: u64, size: usize, how: Hostile) -> usize
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(slave_id as i64, file_state(name, &data, "any"))
+        .prepare(sid(slave_id), file_state(name, &data, "any"))
         .await
         .unwrap();
     let mut d = dealer(&j.endpoint);
@@ -150,12 +150,12 @@ async fn zero_length_chunk_fetch_storm() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(21, file_state(name, &data, "any"))
+        .prepare(sid(21), file_state(name, &data, "any"))
         .await
         .unwrap();
     let sent = send_file(&j.endpoint, 21, &data, None).await;
     assert!(sent.done, "{sent:?}");
-    j.hub.fs.verify(21, "foo", "1.0").await.unwrap();
+    j.hub.fs.verify(sid(21), "foo", "1.0").await.unwrap();
     j.stop().await;
 }
 
@@ -168,7 +168,7 @@ async fn a_client_with_a_transient_fault_still_completes() {
     let name = "foo-1.0-py3-none-any.whl";
     j.hub
         .fs
-        .prepare(31, file_state(name, &data, "any"))
+        .prepare(sid(31), file_state(name, &data, "any"))
         .await
         .unwrap();
     let mut d = dealer(&j.endpoint);
@@ -197,7 +197,7 @@ async fn a_client_with_a_transient_fault_still_completes() {
             }
         }
     }
-    let staged = j.hub.fs.verify(31, "foo", "1.0").await.unwrap();
+    let staged = j.hub.fs.verify(sid(31), "foo", "1.0").await.unwrap();
     assert_eq!(
         std::fs::read(staged.path()).unwrap(),
         data,

@@ -9,7 +9,7 @@
 //!   message: [`slave`] (build slave ↔ SlaveDriver), [`transfer`] (the raw-frame file
 //!   transfer), [`monitor`] (status broadcasts and control commands), [`import`] (admin
 //!   tools ↔ MrChase) and [`logger`] (`piw-logger` → Lumberjack);
-//! * [`states`] the master keeps about files, builds and slaves, the per-file
+//! * the file and build shapes of [`states`], the per-file
 //!   [`transfer::TransferState`] and the byte-range arithmetic in [`ranges`];
 //! * [`transport`]: ZeroMQ sockets (blocking, and on tokio with the `tokio` feature)
 //!   that validate every message both ways.

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use crate::cbor::{Decoder, Encoder, Value, Wire, WireError};
 use crate::message::{NoMessage, Protocol};
 use crate::slave::{SlaveHello, SlaveReply, SlaveStats};
-use crate::{Message, messages, wire_struct};
+use crate::{Message, ProtocolError, messages, wire_struct};
 
 wire_struct! {
     /// Status `HELLO` data: who the master is (6 fields).
@@ -109,11 +109,23 @@ pub fn value_as<T: Wire>(value: &Value) -> Result<T, WireError> {
     T::decode(&mut Decoder::new(&buf))
 }
 
-/// The [`Value`] a typed wire value decodes to at the other end.
-pub fn to_value<T: Wire>(value: &T) -> Result<Value, String> {
+/// The [`Value`] a typed wire value decodes to at the other end: an error (as data of
+/// the status message `SLAVE`) if the other end could not represent it.
+pub fn to_value<T: Wire>(value: &T) -> Result<Value, ProtocolError> {
     let mut buf = Vec::new();
-    value.encode(&mut Encoder::new(&mut buf))?;
-    Value::decode(&mut Decoder::new(&buf)).map_err(|e| format!("{e:?}"))
+    value
+        .encode(&mut Encoder::new(&mut buf))
+        .map_err(|reason| ProtocolError::Unencodable {
+            msg: "SLAVE",
+            reason,
+        })?;
+    Value::decode(&mut Decoder::new(&buf)).map_err(|e| match e {
+        WireError::Decode(d) => ProtocolError::Decode(d),
+        WireError::Data(error) => ProtocolError::InvalidData {
+            msg: "SLAVE",
+            error,
+        },
+    })
 }
 
 impl SlaveEvent {
@@ -122,7 +134,7 @@ impl SlaveEvent {
         slave_id: i64,
         first_seen: DateTime<Utc>,
         hello: &SlaveHello,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, ProtocolError> {
         Ok(SlaveEvent {
             slave_id,
             timestamp: first_seen,
@@ -132,7 +144,7 @@ impl SlaveEvent {
     }
 
     /// The event for a statistics sample.
-    pub fn stats(slave_id: i64, stats: &SlaveStats) -> Result<Self, String> {
+    pub fn stats(slave_id: i64, stats: &SlaveStats) -> Result<Self, ProtocolError> {
         Ok(SlaveEvent {
             slave_id,
             timestamp: stats.timestamp,
@@ -142,7 +154,11 @@ impl SlaveEvent {
     }
 
     /// The event for a reply sent at `when`; replies without data carry `NoData`.
-    pub fn reply(slave_id: i64, when: DateTime<Utc>, reply: &SlaveReply) -> Result<Self, String> {
+    pub fn reply(
+        slave_id: i64,
+        when: DateTime<Utc>,
+        reply: &SlaveReply,
+    ) -> Result<Self, ProtocolError> {
         let data = match reply {
             SlaveReply::Ack(a) => to_value(a)?,
             SlaveReply::Sleep(b) => Value::Bool(*b),

@@ -8,6 +8,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use piwheels_protocol::Message;
 use piwheels_protocol::slave::{
     Ack, BuiltReport, Job, SlaveHello, SlaveReply, SlaveRequest, SlaveStats,
 };
-use piwheels_protocol::states::{Build, BuildState, FileState};
+use piwheels_protocol::states::FileState;
 
 fn spawn_peer(script: &str, args: &[&str]) -> Option<common::Peer> {
     let python = common::python()?;
@@ -131,6 +132,14 @@ fn expected_requests() -> Vec<SlaveRequest> {
     ]
 }
 
+/// The first file (in name order) not yet transferred.
+fn next_file(files: &BTreeMap<String, bool>) -> Option<String> {
+    files
+        .iter()
+        .find(|(_, done)| !**done)
+        .map(|(name, _)| name.clone())
+}
+
 #[test]
 fn slave_protocol_with_python_peer() {
     let ctx = zmq::Context::new();
@@ -145,7 +154,7 @@ fn slave_protocol_with_python_peer() {
         );
     };
 
-    let mut build: Option<Build> = None;
+    let mut build: Option<BTreeMap<String, bool>> = None;
     for (step, want) in expected_requests().into_iter().enumerate() {
         let frames = router
             .recv_multipart(0)
@@ -160,7 +169,7 @@ fn slave_protocol_with_python_peer() {
             "step {step}: bytes differ from ours"
         );
 
-        // The master's side of the conversation, driven by the shared states.
+        // The master's side of the conversation: files asked for in name order.
         let reply = match (step, &got) {
             (_, SlaveRequest::Hello(_)) => SlaveReply::Ack(Ack {
                 slave_id: 1,
@@ -175,27 +184,26 @@ fn slave_protocol_with_python_peer() {
             (_, SlaveRequest::Idle(_)) => SlaveReply::Die,
             (_, SlaveRequest::Busy(_)) => SlaveReply::Cont,
             (_, SlaveRequest::Built(report)) => {
-                let mut b = Build::new(BuildState {
-                    slave_id: 1,
-                    package: "foo".into(),
-                    version: "1.0".into(),
-                    abi_tag: "cp311".into(),
-                    status: report.status,
-                    duration: report.duration,
-                    output: report.output.clone(),
-                    files: report.files.clone(),
-                });
-                b.add_armv6_twins();
-                let next = b.next_file().unwrap().filename.clone();
+                // Files by name (sent in name order), each with whether it arrived; the
+                // armv6l twin of an armv7l wheel is the same file, so it counts as sent.
+                let mut b: BTreeMap<String, bool> = report
+                    .files
+                    .iter()
+                    .map(|f| (f.filename.clone(), false))
+                    .collect();
+                for twin in report.files.iter().filter_map(FileState::armv6_twin) {
+                    b.entry(twin.filename).or_insert(true);
+                }
+                let next = next_file(&b).unwrap();
                 build = Some(b);
                 SlaveReply::Send(next)
             }
             (_, SlaveRequest::Sent) => {
                 let b = build.as_mut().unwrap();
-                let sent = b.next_file().unwrap().filename.clone();
-                assert!(b.mark_transferred(&sent));
-                match b.next_file() {
-                    Some(f) => SlaveReply::Send(f.filename.clone()),
+                let sent = next_file(b).unwrap();
+                assert_eq!(b.insert(sent, true), Some(false));
+                match next_file(b) {
+                    Some(f) => SlaveReply::Send(f),
                     None => SlaveReply::Done,
                 }
             }
@@ -206,7 +214,7 @@ fn slave_protocol_with_python_peer() {
             .unwrap();
     }
     let b = build.unwrap();
-    assert!(b.all_transferred());
-    assert_eq!(b.files().count(), 3, "two wheels and the armv6 twin");
+    assert!(b.values().all(|done| *done), "every file transferred");
+    assert_eq!(b.len(), 3, "two wheels and the armv6 twin");
     child.wait_success(Duration::from_secs(60));
 }

@@ -404,7 +404,7 @@ proptest! {
             (SlaveEvent::reply(id, when, &reply), SlaveEventKind::Reply(reply)),
         ];
         for (event, kind) in events {
-            let event = event.map_err(TestCaseError::fail)?;
+            let event = event.map_err(|e| TestCaseError::fail(e.to_string()))?;
             let bytes = StatusMessage::Slave(event.clone()).encode()
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let Ok(StatusMessage::Slave(back)) = StatusMessage::decode(&bytes) else {

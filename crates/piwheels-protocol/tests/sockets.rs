@@ -1,7 +1,7 @@
 //! Every real protocol table over the socket type piwheels uses for it, on real ZeroMQ
 //! sockets: slave REQ → ROUTER, admin tool REQ → ROUTER, monitor control PUSH → PULL,
-//! status PUB → SUB, logger PUSH → PULL. And the master-side states that go with the
-//! slave protocol (§3.1.2).
+//! status PUB → SUB, logger PUSH → PULL. And the armv6l twin of a wheel's description.
+//! (The master's states around the slave protocol, §3.1.2, are tested in the master.)
 
 use std::time::Duration;
 
@@ -10,8 +10,8 @@ use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest, Rebu
 use piwheels_protocol::logger::{LogMessage, LoggerProtocol, PageHit};
 use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusMessage, StatusProtocol};
 use piwheels_protocol::monitor::{SlaveEvent, SlaveEventKind};
-use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
-use piwheels_protocol::states::{Build, BuildState, FileState, SlaveState};
+use piwheels_protocol::slave::{Ack, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+use piwheels_protocol::states::FileState;
 use piwheels_protocol::transport::{Pub, Pull, Push, Req, Router, SocketOptions, Sub};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -127,104 +127,15 @@ fn wheel(name: &str, platform: &str) -> FileState {
 }
 
 #[test]
-fn build_sends_files_in_name_order_with_armv6_twins() {
-    let mut build = Build::new(BuildState {
-        slave_id: 1,
-        package: "foo".into(),
-        version: "1.0".into(),
-        abi_tag: "cp311".into(),
-        status: true,
-        duration: TimeDelta::seconds(1),
-        output: String::new(),
-        files: vec![
-            wheel("foo-1.0-cp311-cp311-linux_armv7l.whl", "linux_armv7l"),
-            wheel("foo-1.0-cp311-cp311-linux_aarch64.whl", "linux_aarch64"),
-            // A real armv6l build wins over the twin.
-            wheel("foo-1.0-cp311-cp311-linux_armv6l.whl", "linux_armv6l"),
-        ],
-    });
-    build.add_armv6_twins();
-    assert_eq!(build.files().count(), 3);
-    assert!(
-        build.files().all(|(_, done)| !done),
-        "the real armv6l file must be sent"
-    );
-
-    let mut build2 = Build::new(BuildState {
-        files: vec![wheel("x-1-cp311-cp311-linux_armv7l.whl", "linux_armv7l")],
-        ..build.to_state()
-    });
-    build2.add_armv6_twins();
-    let twin = build2
-        .file("x-1-cp311-cp311-linux_armv6l.whl")
+fn an_armv7l_wheel_has_an_armv6l_twin() {
+    let twin = wheel("x-1-cp311-cp311-linux_armv7l.whl", "linux_armv7l")
+        .armv6_twin()
         .expect("the twin");
+    assert_eq!(twin.filename, "x-1-cp311-cp311-linux_armv6l.whl");
     assert_eq!(twin.platform_tag, "linux_armv6l");
     assert_eq!(twin.filehash, "0".repeat(64));
     assert_eq!(
-        build2.next_file().unwrap().filename,
-        "x-1-cp311-cp311-linux_armv7l.whl"
+        wheel("foo-1.0-cp311-cp311-linux_aarch64.whl", "linux_aarch64").armv6_twin(),
+        None
     );
-    assert!(build2.mark_transferred("x-1-cp311-cp311-linux_armv7l.whl"));
-    assert!(build2.all_transferred());
-    assert!(!build2.mark_transferred("nope.whl"));
-
-    let order: Vec<_> = std::iter::from_fn(|| {
-        let name = build.next_file()?.filename.clone();
-        build.mark_transferred(&name);
-        Some(name)
-    })
-    .collect();
-    let mut sorted = order.clone();
-    sorted.sort();
-    assert_eq!(order, sorted);
-}
-
-#[test]
-fn slave_state_follows_the_protocol() {
-    let t0 = Utc.with_ymd_and_hms(2026, 11, 22, 5, 0, 0).unwrap();
-    let mut slave = SlaveState::new(1, hello(), t0);
-    let idle = SlaveRequest::Idle(piwheels_protocol::slave::SlaveStats {
-        timestamp: t0,
-        disk_size: 1,
-        disk_free: 1,
-        mem_size: 1,
-        mem_free: 1,
-        swap_size: 0,
-        swap_free: 0,
-        load_average: 0.0,
-        cpu_temp: 0.0,
-    });
-    // Nothing but HELLO is expected before the ACK.
-    assert!(!slave.accepts(&idle));
-    slave.record_reply(&SlaveReply::Ack(Ack {
-        slave_id: 1,
-        index_url: String::new(),
-    }));
-    assert!(slave.accepts(&idle));
-    assert!(!slave.accepts(&SlaveRequest::Sent));
-    assert!(!slave.accepts(&SlaveRequest::Hello(hello())));
-    slave.record_request(&idle, t0 + TimeDelta::seconds(1));
-    assert!(slave.stats.is_some());
-    slave.record_reply(&SlaveReply::Build(Job {
-        package: "foo".into(),
-        version: "1.0".into(),
-    }));
-    assert!(
-        !slave.accepts(&idle),
-        "IDLE while building is a protocol violation"
-    );
-    // CONT does not change what may come next.
-    slave.record_reply(&SlaveReply::Cont);
-    assert!(matches!(slave.last_reply, Some(SlaveReply::Build(_))));
-    assert!(slave.accepts(&SlaveRequest::Busy(match &idle {
-        SlaveRequest::Idle(s) => s.clone(),
-        _ => unreachable!(),
-    })));
-    slave.record_reply(&SlaveReply::Send("foo.whl".into()));
-    assert!(slave.accepts(&SlaveRequest::Sent));
-    assert!(slave.accepts(&SlaveRequest::Bye));
-    // Silent for longer than its busy timeout (5 minutes): expired.
-    assert!(!slave.expired(t0 + TimeDelta::minutes(5)));
-    assert!(slave.expired(t0 + TimeDelta::minutes(5) + TimeDelta::seconds(2)));
-    assert_eq!(slave.native_abi(), "cp311");
 }

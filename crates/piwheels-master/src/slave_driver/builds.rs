@@ -10,16 +10,18 @@
 use std::collections::VecDeque;
 
 use piwheels_db::{NewBuild, Target};
+use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{BuiltReport, SlaveReply};
-use piwheels_protocol::states::{Build, BuildState};
+use piwheels_protocol::states::BuildState;
 use piwheels_protocol::transport::Identity;
 
-use super::{Completion, Slave, SlaveDriver};
+use super::{Answer, Completion, Core, Slave, SlaveDriver};
 use crate::error::Result;
-use crate::hub::{FsError, Hub, WebRequest};
+use crate::hub::{FsError, Hub, Remedy, WebRequest};
+use crate::incoming::Build;
 use crate::output::record::new_file;
 use crate::output::{Staged, wheel};
-use piwheels_protocol::quote::Quoted;
+use crate::slave_id::SlaveId;
 
 /// How often a file is asked for before the build is logged as failed (a slave whose
 /// uploads keep failing verification would otherwise be asked for ever).
@@ -32,6 +34,8 @@ pub const MAX_UNLOGGED: usize = 1000;
 /// A finished build on its way to the database, with its staged wheels.
 #[derive(Debug)]
 pub(super) struct Pending {
+    /// Who built it.
+    pub(super) slave_id: SlaveId,
     pub(super) build: NewBuild,
     /// The build log.
     pub(super) output: String,
@@ -41,7 +45,7 @@ pub(super) struct Pending {
 /// Which build was logged, for its completion.
 #[derive(Debug)]
 pub(super) struct Finished {
-    pub(super) slave_id: i64,
+    pub(super) slave_id: SlaveId,
     pub(super) target: Target,
     pub(super) package: String,
     pub(super) version: String,
@@ -49,9 +53,10 @@ pub(super) struct Finished {
 }
 
 impl Finished {
-    fn of(b: &NewBuild) -> Self {
+    fn of(p: &Pending) -> Self {
+        let b = &p.build;
         Finished {
-            slave_id: b.built_by,
+            slave_id: p.slave_id,
             target: b.target.clone(),
             package: b.package.clone(),
             version: b.version.clone(),
@@ -71,7 +76,7 @@ pub(super) enum Logged {
     Kept(Box<Pending>),
 }
 
-impl SlaveDriver {
+impl Core {
     /// A token for work done beside the loop, that its completion is matched by.
     fn new_token(&mut self) -> u64 {
         self.next_token += 1;
@@ -79,17 +84,21 @@ impl SlaveDriver {
     }
 
     /// `BUILT`: check what it declares, then start the transfers, or log the build.
-    pub(super) async fn built(&mut self, peer: Identity, report: BuiltReport) -> Result<()> {
-        let slave = self.slave(&peer);
-        let id = slave.state.slave_id;
+    pub(super) async fn built(
+        &mut self,
+        peer: &Identity,
+        slave: &mut Slave,
+        report: BuiltReport,
+    ) -> Answer {
+        let id = slave.id();
         let job = slave
             .job()
             .cloned()
             .expect("accepts() checked the last reply");
         if slave.state.skipped {
             slave.state.skipped = false;
-            tracing::info!(slave = id, package = %job.package, "build skipped; not recorded");
-            return self.reply(&peer, SlaveReply::Done).await;
+            tracing::info!(slave = %id, package = %job.package, "build skipped; not recorded");
+            return Some(SlaveReply::Done);
         }
         let BuiltReport {
             mut status,
@@ -97,7 +106,7 @@ impl SlaveDriver {
             mut output,
             files,
         } = report;
-        tracing::info!(slave = id, package = %job.package, version = %job.version, status,
+        tracing::info!(slave = %id, package = %job.package, version = %job.version, status,
             files = files.len(), "build finished");
         if status {
             // Every declared file must be a wheel of the job: one that is not fails the
@@ -108,7 +117,7 @@ impl SlaveDriver {
                 .map(|r| r.to_string())
                 .collect();
             if !refused.is_empty() {
-                tracing::warn!(slave = id, package = %job.package, version = %job.version,
+                tracing::warn!(slave = %id, package = %job.package, version = %job.version,
                     refused = %refused.join("; "), "the build declared files that are not its wheels; logging it as failed");
                 status = false;
                 output.push_str("\n\nThe master refused the build's files:\n");
@@ -118,10 +127,10 @@ impl SlaveDriver {
             }
         }
         let build = Build::new(BuildState {
-            slave_id: id,
+            slave_id: id.as_i64(),
             package: job.package.clone(),
             version: job.version.clone(),
-            abi_tag: slave.state.hello.abi.clone(),
+            abi_tag: slave.state.native_abi().to_owned(),
             status,
             duration,
             output,
@@ -129,90 +138,80 @@ impl SlaveDriver {
         });
         slave.state.build = Some(build);
         slave.staged.clear();
-        self.next_transfer_or_log(peer).await
+        self.next_transfer_or_log(peer, slave).await
     }
 
     /// Expects the next untransferred file and says `SEND`, or logs the build when none is
     /// left.
-    pub(super) async fn next_transfer_or_log(&mut self, peer: Identity) -> Result<()> {
-        let slave = self.slave(&peer);
-        let id = slave.state.slave_id;
+    async fn next_transfer_or_log(&mut self, peer: &Identity, slave: &mut Slave) -> Answer {
+        let id = slave.id();
         let build = slave.state.build.as_mut().expect("a build in progress");
         if build.status
             && let Some(file) = build.next_file().cloned()
         {
             match self.hub.fs.prepare(id, file.clone()).await {
-                Ok(()) => return self.reply(&peer, SlaveReply::Send(file.filename)).await,
-                Err(e @ (FsError::Storage(_) | FsError::NotRunning)) => {
-                    return self.abandon_transfer(&peer, &file.filename, &e).await;
+                Ok(()) => return Some(SlaveReply::Send(file.filename)),
+                Err(e) if e.remedy() == Remedy::Requeue => {
+                    return Some(self.abandon_transfer(slave, &file.filename, &e));
                 }
                 Err(e) => {
-                    tracing::error!(slave = id, file = %Quoted::str(&file.filename), error = %e,
+                    tracing::error!(slave = %id, file = %Quoted::str(&file.filename), error = %e,
                         "cannot receive the file; logging the build as failed");
                     fail(
-                        self.slave(&peer),
+                        slave,
                         &format!("The master could not receive {}: {e}", file.filename),
                     );
                 }
             }
         }
         let token = self.new_token();
-        let slave = self.slave(&peer);
         let target = slave.target();
         let build = slave.state.build.as_ref().expect("a build in progress");
         let pending = Pending {
-            build: new_build(build, target),
+            slave_id: id,
+            build: new_build(id, build, target),
             output: build.output.clone(),
             staged: std::mem::take(&mut slave.staged),
         };
         slave.busy = Some(token);
-        self.spawn_log(peer, Some(token), pending);
-        Ok(())
+        self.spawn_log(peer.clone(), Some(token), pending);
+        None
     }
 
-    /// The output folder cannot take the file (a full disk): neither the build nor the
-    /// slave is at fault, so the build is dropped unrecorded and its job goes back in the
-    /// queue (the disk guard pauses the farm meanwhile).
-    async fn abandon_transfer(&mut self, peer: &Identity, file: &str, e: &FsError) -> Result<()> {
-        let slave = self.slaves.get_mut(peer).expect("known slave");
-        tracing::error!(slave = slave.state.slave_id, file = %Quoted::str(file), error = %e,
+    /// The master cannot take the file (a full disk): neither the build nor the slave is
+    /// at fault, so the build is dropped unrecorded and its job goes back in the queue
+    /// (the disk guard pauses the farm meanwhile).
+    fn abandon_transfer(&mut self, slave: &mut Slave, file: &str, e: &FsError) -> SlaveReply {
+        tracing::error!(slave = %slave.id(), file = %Quoted::str(file), error = %e,
             "the master cannot store the build's file; the build goes back in the queue");
-        release_work(
-            &mut self.jobs,
-            &self.hub,
-            slave,
-            "the master could not store it",
-        );
-        self.reply(peer, SlaveReply::Done).await
+        self.release_work(slave, "the master could not store it");
+        SlaveReply::Done
     }
 
     /// `SENT`: verify the file beside the loop.
-    pub(super) async fn sent(&mut self, peer: Identity) -> Result<()> {
+    pub(super) fn sent(&mut self, peer: &Identity, slave: &mut Slave) -> Answer {
         let token = self.new_token();
-        let slave = self.slave(&peer);
-        let id = slave.state.slave_id;
+        let id = slave.id();
         let Some(SlaveReply::Send(filename)) = slave.state.last_reply.clone() else {
             unreachable!("accepts() checked the last reply");
         };
-        if slave.state.skipped || slave.state.build.is_none() {
+        let Some((package, version)) = (match &slave.state.build {
+            Some(b) if !slave.state.skipped => Some((b.package.clone(), b.version.clone())),
+            _ => None,
+        }) else {
             slave.state.skipped = false;
             slave.state.build = None;
             slave.staged.clear();
             tracing::info!(
-                slave = id,
+                slave = %id,
                 "build skipped during its transfer; not recorded"
             );
-            return self.reply(&peer, SlaveReply::Done).await;
-        }
-        let (package, version) = slave
-            .state
-            .build
-            .as_ref()
-            .map(|b| (b.package.clone(), b.version.clone()))
-            .unwrap_or_default();
+            return Some(SlaveReply::Done);
+        };
         slave.busy = Some(token);
         let fs = self.hub.fs.clone();
         let done = self.done_tx.clone();
+        let peer = peer.clone();
         tokio::spawn(async move {
             let result = fs.verify(id, &package, &version).await;
             let _ = done.send(Completion::Verified {
@@ -223,7 +222,7 @@ impl SlaveDriver {
                 result,
             });
         });
-        Ok(())
+        None
     }
 
     /// Logs a build beside the loop (retrying database errors), then publishes its
@@ -238,7 +237,7 @@ impl SlaveDriver {
             1
         };
         let delay = self.timing.retry_delay;
-        let build = Finished::of(&pending.build);
+        let build = Finished::of(&pending);
         tokio::spawn(async move {
             let result = log_and_publish(&hub, pending, attempts, delay).await;
             let _ = done.send(Completion::Logged {
@@ -263,7 +262,7 @@ impl SlaveDriver {
         tokio::spawn(async move {
             let mut logged = 0;
             while let Some(pending) = queue.pop_front() {
-                let build = Finished::of(&pending.build);
+                let build = Finished::of(&pending);
                 let result = log_and_publish(&hub, pending, 1, std::time::Duration::ZERO).await;
                 match result {
                     Logged::Kept(pending) => {
@@ -294,7 +293,7 @@ impl SlaveDriver {
 
     /// Keeps a build the database could not take, dropping the oldest beyond
     /// [`MAX_UNLOGGED`] (its job goes back in the queue).
-    pub(super) fn keep_unlogged(&mut self, pending: Pending) {
+    fn keep_unlogged(&mut self, pending: Pending) {
         self.unlogged.push_back(pending);
         while self.unlogged.len() > MAX_UNLOGGED {
             if let Some(old) = self.unlogged.pop_front() {
@@ -306,6 +305,121 @@ impl SlaveDriver {
         }
     }
 
+    /// A build's logging ended: the job lists, the pages and the kept builds follow.
+    fn logged(&mut self, build: Finished, result: Logged) {
+        let Finished {
+            slave_id,
+            target,
+            package,
+            version,
+            status,
+        } = build;
+        match result {
+            Logged::Done(build_id) => {
+                tracing::info!(slave = %slave_id, package = %package, build_id, status, "build logged");
+                // The database's queue says what is left to do now: the job is kept out
+                // only until a queue read after this (a rebuild asked for later goes out
+                // at once).
+                self.jobs.logged(&target, &package, &version);
+                self.hub.web(if status {
+                    WebRequest::Published(package)
+                } else {
+                    WebRequest::Project(package)
+                });
+                self.hub.queue_changed.notify_one();
+            }
+            Logged::Dropped(why) => {
+                tracing::warn!(slave = %slave_id, package = %package, %why, "build dropped");
+            }
+            Logged::Kept(pending) => {
+                tracing::error!(slave = %slave_id, package = %package,
+                    version = %pending.build.version, waiting = self.unlogged.len() + 1,
+                    "the build could not be logged in the database; it is kept, and logged once the database works again");
+                self.keep_unlogged(*pending);
+            }
+        }
+    }
+
+    /// A `SENT` file was checked: the next file, the same one again, or the end.
+    async fn verified(
+        &mut self,
+        peer: &Identity,
+        slave: &mut Slave,
+        filename: String,
+        result: std::result::Result<Staged, FsError>,
+    ) -> Answer {
+        let slave_id = slave.id();
+        let e = match result {
+            Ok(staged) => {
+                slave.send_failures = 0;
+                slave.staged.push(staged);
+                if let Some(b) = slave.state.build.as_mut() {
+                    b.mark_transferred(&filename);
+                }
+                return self.next_transfer_or_log(peer, slave).await;
+            }
+            Err(e) => e,
+        };
+        match e.remedy() {
+            Remedy::Requeue => return Some(self.abandon_transfer(slave, &filename, &e)),
+            Remedy::Refuse => {
+                tracing::error!(slave = %slave_id, error = %e, "the file is refused; logging the build as failed");
+                fail(slave, &format!("The master refused {filename}: {e}"));
+                return self.next_transfer_or_log(peer, slave).await;
+            }
+            Remedy::SendAgain => {}
+        }
+        if slave.send_failures + 1 >= MAX_SEND_ATTEMPTS {
+            tracing::error!(slave = %slave_id, file = %Quoted::str(&filename), error = %e,
+                attempts = MAX_SEND_ATTEMPTS, "the file never arrived intact; logging the build as failed");
+            slave.send_failures = 0;
+            fail(
+                slave,
+                &format!(
+                    "The master never received {filename} intact \
+                     ({MAX_SEND_ATTEMPTS} attempts; last: {e})"
+                ),
+            );
+            return self.next_transfer_or_log(peer, slave).await;
+        }
+        slave.send_failures += 1;
+        tracing::warn!(slave = %slave_id, file = %Quoted::str(&filename), error = %e, "asking the slave to send it again");
+        let file = slave
+            .state
+            .build
+            .as_ref()
+            .and_then(|b| b.file(&filename))
+            .cloned();
+        let Some(file) = file else {
+            return Some(SlaveReply::Done);
+        };
+        match self.hub.fs.prepare(slave_id, file).await {
+            Ok(()) => Some(SlaveReply::Send(filename)),
+            Err(e) => Some(self.abandon_transfer(slave, &filename, &e)),
+        }
+    }
+
+    /// Gives up what a slave was doing (after a protocol error, a `DIE`, a lost slave, a
+    /// full disk): its job goes back in the queue at once, and its staged wheels and
+    /// unfinished transfer are dropped.
+    pub(super) fn release_work(&mut self, s: &mut Slave, why: &str) {
+        let job = s.working_on().map(|(p, v)| (p.to_owned(), v.to_owned()));
+        self.hub.fs.forget(s.id());
+        s.staged.clear();
+        s.state.build = None;
+        s.send_failures = 0;
+        s.build_started = None;
+        if let Some((package, version)) = job {
+            tracing::info!(slave = %s.id(), package = %package, version = %version, why,
+                "build back in the queue");
+            self.jobs.release(&s.target(), &package, &version);
+        }
+    }
+}
+
+impl SlaveDriver {
+    /// Finishes what ran beside the loop, answering its slave if it is still the one the
+    /// work was for.
     pub(super) async fn complete(&mut self, completion: Completion) -> Result<()> {
         match completion {
             Completion::Verified {
@@ -318,126 +432,41 @@ impl SlaveDriver {
                 let Some(slave) = self
                     .slaves
                     .get_mut(&peer)
-                    .filter(|s| s.state.slave_id == slave_id && s.busy == Some(token))
+                    .filter(|s| s.id() == slave_id && s.busy == Some(token))
                 else {
                     return Ok(());
                 };
                 slave.busy = None;
-                self.verified(peer, filename, result).await
+                let answer = self.core.verified(&peer, slave, filename, result).await;
+                self.socket.answer(&peer, slave, answer).await
             }
             Completion::Logged {
                 peer,
                 token,
-                build:
-                    Finished {
-                        slave_id,
-                        target,
-                        package,
-                        version,
-                        status,
-                    },
+                build,
                 result,
             } => {
-                match result {
-                    Logged::Done(build_id) => {
-                        tracing::info!(slave = slave_id, package = %package, build_id, status, "build logged");
-                        // The database's queue says what is left to do now: the job is kept out
-                        // only until a queue read after this (a rebuild asked for later goes
-                        // out at once).
-                        self.jobs.logged(&target, &package, &version);
-                        self.hub.web(if status {
-                            WebRequest::Published(package)
-                        } else {
-                            WebRequest::Project(package)
-                        });
-                        self.hub.queue_changed.notify_one();
-                    }
-                    Logged::Dropped(why) => {
-                        tracing::warn!(slave = slave_id, package = %package, %why, "build dropped");
-                    }
-                    Logged::Kept(pending) => {
-                        tracing::error!(slave = slave_id, package = %package,
-                            version = %pending.build.version, waiting = self.unlogged.len() + 1,
-                            "the build could not be logged in the database; it is kept, and logged once the database works again");
-                        self.keep_unlogged(*pending);
-                    }
-                }
+                let slave_id = build.slave_id;
+                self.core.logged(build, result);
                 let Some(slave) = self
                     .slaves
                     .get_mut(&peer)
-                    .filter(|s| token.is_some() && s.state.slave_id == slave_id && s.busy == token)
+                    .filter(|s| token.is_some() && s.id() == slave_id && s.busy == token)
                 else {
                     return Ok(());
                 };
                 slave.busy = None;
                 slave.state.build = None;
-                self.reply(&peer, SlaveReply::Done).await
+                self.socket.reply(&peer, slave, SlaveReply::Done).await
             }
             Completion::Retried(left) => {
-                self.retrying = false;
+                let core = &mut self.core;
+                core.retrying = false;
                 let mut left = left;
-                left.extend(self.unlogged.drain(..));
-                self.unlogged = left;
+                left.extend(core.unlogged.drain(..));
+                core.unlogged = left;
                 Ok(())
             }
-        }
-    }
-
-    /// A `SENT` file was checked: the next file, the same one again, or the end.
-    async fn verified(
-        &mut self,
-        peer: Identity,
-        filename: String,
-        result: std::result::Result<Staged, FsError>,
-    ) -> Result<()> {
-        let slave = self.slave(&peer);
-        let slave_id = slave.state.slave_id;
-        let e = match result {
-            Ok(staged) => {
-                slave.send_failures = 0;
-                slave.staged.push(staged);
-                if let Some(b) = slave.state.build.as_mut() {
-                    b.mark_transferred(&filename);
-                }
-                return self.next_transfer_or_log(peer).await;
-            }
-            Err(e) => e,
-        };
-        if matches!(e, FsError::Storage(_) | FsError::NotRunning) {
-            return self.abandon_transfer(&peer, &filename, &e).await;
-        }
-        if !e.retry() {
-            tracing::error!(slave = slave_id, error = %e, "the file is refused; logging the build as failed");
-            fail(slave, &format!("The master refused {filename}: {e}"));
-            return self.next_transfer_or_log(peer).await;
-        }
-        if slave.send_failures + 1 >= MAX_SEND_ATTEMPTS {
-            tracing::error!(slave = slave_id, file = %Quoted::str(&filename), error = %e,
-                attempts = MAX_SEND_ATTEMPTS, "the file never arrived intact; logging the build as failed");
-            slave.send_failures = 0;
-            fail(
-                slave,
-                &format!(
-                    "The master never received {filename} intact \
-                     ({MAX_SEND_ATTEMPTS} attempts; last: {e})"
-                ),
-            );
-            return self.next_transfer_or_log(peer).await;
-        }
-        slave.send_failures += 1;
-        tracing::warn!(slave = slave_id, file = %Quoted::str(&filename), error = %e, "asking the slave to send it again");
-        let file = slave
-            .state
-            .build
-            .as_ref()
-            .and_then(|b| b.file(&filename))
-            .cloned();
-        let Some(file) = file else {
-            return self.reply(&peer, SlaveReply::Done).await;
-        };
-        match self.hub.fs.prepare(slave_id, file).await {
-            Ok(()) => self.reply(&peer, SlaveReply::Send(filename)).await,
-            Err(e) => self.abandon_transfer(&peer, &filename, &e).await,
         }
     }
 }
@@ -448,23 +477,6 @@ fn fail(slave: &mut Slave, why: &str) {
     if let Some(b) = slave.state.build.as_mut() {
         b.status = false;
         b.output.push_str(&format!("\n\n{why}\n"));
-    }
-}
-
-/// Gives up what a slave was doing (after a protocol error, a `DIE`, a lost slave, a
-/// full disk): its job goes back in the queue at once, and its staged wheels and
-/// unfinished transfer are dropped.
-pub(super) fn release_work(jobs: &mut super::jobs::Jobs, hub: &Hub, s: &mut Slave, why: &str) {
-    let job = s.working_on().map(|(p, v)| (p.to_owned(), v.to_owned()));
-    hub.fs.forget(s.state.slave_id);
-    s.staged.clear();
-    s.state.build = None;
-    s.send_failures = 0;
-    s.build_started = None;
-    if let Some((package, version)) = job {
-        tracing::info!(slave = s.state.slave_id, package = %package, version = %version, why,
-            "build back in the queue");
-        jobs.release(&s.target(), &package, &version);
     }
 }
 
@@ -536,11 +548,11 @@ pub(super) type Unlogged = VecDeque<Pending>;
 
 /// The database's form of a finished build: its real files (the database adds the armv6l
 /// copies itself).
-fn new_build(build: &Build, target: Target) -> NewBuild {
+fn new_build(slave_id: SlaveId, build: &Build, target: Target) -> NewBuild {
     NewBuild {
         package: build.package.clone(),
         version: build.version.clone(),
-        built_by: build.slave_id,
+        built_by: slave_id.as_i64(),
         target,
         status: build.status,
         duration: build.duration,

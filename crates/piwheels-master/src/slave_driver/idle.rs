@@ -8,55 +8,43 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_protocol::monitor::SlaveEvent;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveReply, is_our_slave};
-use piwheels_protocol::states::SlaveState;
 use piwheels_protocol::transport::Identity;
 
-use super::{BUSY_TIMEOUT_RANGE, MAX_BUILD_TIMEOUT, Slave, SlaveDriver};
+use super::state::SlaveState;
+use super::{BUSY_TIMEOUT_RANGE, Core, MAX_BUILD_TIMEOUT, Slave, SlaveDriver};
 use crate::error::Result;
+use crate::slave_id::SlaveId;
 
-impl SlaveDriver {
+impl Core {
+    /// `HELLO`: a new slave, with its timeouts clamped, and its `ACK`.
     pub(super) async fn hello(
         &mut self,
-        peer: Identity,
         mut hello: SlaveHello,
         now: DateTime<Utc>,
-    ) -> Result<()> {
+    ) -> (Slave, SlaveReply) {
         let id = self.next_id;
-        self.next_id += 1;
-        tracing::info!(slave = id, label = %Quoted::str(&hello.label), abi = %Quoted::str(&hello.abi),
+        self.next_id = id.next();
+        tracing::info!(slave = %id, label = %Quoted::str(&hello.label), abi = %Quoted::str(&hello.abi),
             platform = %Quoted::str(&hello.platform), "new slave");
         clamp_timeouts(id, &mut hello, self.timing.min_build_timeout);
         let state = SlaveState::new(id, hello, now);
-        self.publish(SlaveEvent::hello(id, now, &state.hello));
-        self.slaves.insert(
-            peer.clone(),
-            Slave {
-                state,
-                build_started: None,
-                warned_target: false,
-                send_failures: 0,
-                busy: None,
-                staged: Vec::new(),
-            },
-        );
+        self.publish(SlaveEvent::hello(id.as_i64(), now, &state.hello));
         self.resolve_index_url().await;
         let ack = SlaveReply::Ack(Ack {
-            slave_id: id,
+            slave_id: id.as_i64(),
             index_url: self.index_url.clone().unwrap_or_default(),
         });
-        self.reply(&peer, ack).await
+        (Slave::new(state), ack)
     }
 
     /// `IDLE`: a job, a sleep, or death.
-    pub(super) fn idle(&mut self, peer: &Identity) -> SlaveReply {
-        let paused = self.hub.is_paused();
-        let slave = self.slaves.get_mut(peer).expect("known slave");
+    pub(super) fn idle(&mut self, peer: &Identity, slave: &mut Slave) -> SlaveReply {
         slave.state.skipped = false;
         slave.state.build = None;
         if slave.state.killed {
             return SlaveReply::Die;
         }
-        if paused || slave.state.sleeping {
+        if self.hub.is_paused() || slave.state.sleeping {
             return SlaveReply::Sleep(true);
         }
         let target = slave.target();
@@ -67,7 +55,7 @@ impl SlaveDriver {
                     tracing::warn!(
                         "slave {} ({}) builds for {}, which is not an enabled build target; \
                          enable it with piw-initdb or the master's --target option",
-                        slave.state.slave_id,
+                        slave.id(),
                         Quoted::str(slave.label()),
                         piwheels_protocol::quote::cut(&target.to_string(), 200)
                     );
@@ -83,9 +71,8 @@ impl SlaveDriver {
             .unwrap_or(Duration::ZERO);
         match self.jobs.take(&target, timeout) {
             Some((package, version)) => {
-                let slave = self.slaves.get_mut(peer).expect("known slave");
                 slave.build_started = Some(Instant::now());
-                tracing::info!(slave = slave.state.slave_id, package = %package, version = %version, "build handed out");
+                tracing::info!(slave = %slave.id(), package = %package, version = %version, "build handed out");
                 SlaveReply::Build(Job { package, version })
             }
             None => SlaveReply::Sleep(false),
@@ -94,45 +81,45 @@ impl SlaveDriver {
 
     /// Whether an `IDLE` without a job may be held: long polling is on, and the slave's
     /// target is one the master builds for.
-    pub(super) fn may_hold(&mut self, peer: &Identity) -> bool {
-        let Some(slave) = self.slaves.get(peer) else {
-            return false;
-        };
+    pub(super) fn may_hold(&mut self, peer: &Identity, slave: &Slave) -> bool {
         if !is_our_slave(peer.as_bytes()) {
             return false;
         }
         let target = slave.target();
-        !self.hold_time(peer).is_zero()
+        !self.hold_time(slave).is_zero()
             && (self.enabled.contains(&target) || self.jobs.has_target(&target))
     }
 
     /// How long to hold this slave's `IDLE`: the configured hold, at most half of the
     /// slave's (or the master's) busy timeout.
-    pub(super) fn hold_time(&self, peer: &Identity) -> Duration {
-        let busy = self
-            .slaves
-            .get(peer)
-            .and_then(|s| s.state.hello.busy_timeout.to_std().ok())
+    pub(super) fn hold_time(&self, slave: &Slave) -> Duration {
+        let busy = slave
+            .state
+            .hello
+            .busy_timeout
+            .to_std()
             .unwrap_or(Duration::ZERO)
             .min(self.hub.config.busy_timeout);
         self.timing.idle_hold.min(busy / 2)
     }
+}
 
+impl SlaveDriver {
     /// Answers the held `IDLE`s that can be answered now: with a job that has arrived,
     /// `SLEEP true` if the master was paused, `DIE` if killed, or `SLEEP false` once held
     /// long enough (all of them with `all`).
     pub(super) async fn serve_parked(&mut self, all: bool) -> Result<()> {
         let now = Instant::now();
         for (peer, until) in std::mem::take(&mut self.parked) {
-            if !self.slaves.contains_key(&peer) {
+            let Some(slave) = self.slaves.get_mut(&peer) else {
                 continue;
-            }
-            let reply = self.idle(&peer);
+            };
+            let reply = self.core.idle(&peer, slave);
             if reply == SlaveReply::Sleep(false) && !all && now < until {
                 self.parked.push((peer, until));
                 continue;
             }
-            self.reply(&peer, reply).await?;
+            self.socket.reply(&peer, slave, reply).await?;
         }
         Ok(())
     }
@@ -145,12 +132,12 @@ impl SlaveDriver {
 
 /// Clamps a `HELLO`'s timeouts to what this master accepts (at least `min_build`, see
 /// [`MAX_BUILD_TIMEOUT`], [`BUSY_TIMEOUT_RANGE`]), saying so.
-fn clamp_timeouts(id: i64, hello: &mut SlaveHello, min_build: Duration) {
+fn clamp_timeouts(id: SlaveId, hello: &mut SlaveHello, min_build: Duration) {
     let clamp = |what: &str, t: &mut TimeDelta, (lo, hi): (Duration, Duration)| {
         let given = t.to_std().unwrap_or(Duration::ZERO);
         let kept = given.clamp(lo, hi);
         if kept != given || *t < TimeDelta::zero() {
-            tracing::warn!(slave = id, given = %t, used = ?kept,
+            tracing::warn!(slave = %id, given = %t, used = ?kept,
                 "the slave's {what} is out of range; using the nearest allowed");
             *t = TimeDelta::from_std(kept).unwrap_or(TimeDelta::MAX);
         }

@@ -15,6 +15,7 @@ use indexmap::IndexMap;
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
 use piwheels_master::hub::{Hub, Inboxes};
+use piwheels_master::slave_id::SlaveId;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ServerFrame, chunk_frames, hello_frames};
 use piwheels_protocol::transport::asynchronous::RawDealer;
@@ -205,6 +206,11 @@ pub fn wheel(package: &str, version: &str, extra: usize) -> Vec<u8> {
         zip.finish().unwrap();
     }
     buf.into_inner()
+}
+
+/// The slave id a test names by a small number.
+pub fn sid(id: u64) -> SlaveId {
+    SlaveId::try_from(id).expect("a slave id")
 }
 
 /// SHA-256, lowercase hex.

@@ -1,0 +1,86 @@
+//! SlaveDriver's socket: every reply to a slave goes out here, recorded as the slave's
+//! last and told to monitors.
+
+use chrono::Utc;
+use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
+use piwheels_protocol::slave::{SlaveProtocol, SlaveReply};
+use piwheels_protocol::transport::Identity;
+use piwheels_protocol::transport::asynchronous::Router;
+use piwheels_protocol::{Message, ProtocolError};
+use tokio::sync::mpsc;
+
+use super::{Answer, Slave};
+use crate::error::Result;
+
+/// The slaves' socket: every reply goes out through it.
+pub(super) struct Socket {
+    pub(super) router: Router<SlaveProtocol>,
+    pub(super) endpoint: String,
+    /// To monitors, which hear every reply but `CONT`.
+    pub(super) status: mpsc::UnboundedSender<StatusMessage>,
+}
+
+impl Socket {
+    /// Sends a handler's answer, if it has one now (see [`Socket::reply`]).
+    pub(super) async fn answer(
+        &mut self,
+        peer: &Identity,
+        slave: &mut Slave,
+        answer: Answer,
+    ) -> Result<()> {
+        match answer {
+            Some(reply) => self.reply(peer, slave, reply).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends a reply to a known slave, records it, and tells monitors (all but `CONT`).
+    pub(super) async fn reply(
+        &mut self,
+        peer: &Identity,
+        slave: &mut Slave,
+        reply: SlaveReply,
+    ) -> Result<()> {
+        slave.state.record_reply(&reply);
+        if matches!(
+            reply,
+            SlaveReply::Done | SlaveReply::Die | SlaveReply::Sleep(_)
+        ) {
+            slave.build_started = None;
+        }
+        let id = slave.id();
+        tracing::debug!(slave = %id, reply = reply.name(), "reply");
+        if reply != SlaveReply::Cont {
+            publish(
+                &self.status,
+                SlaveEvent::reply(id.as_i64(), Utc::now(), &reply),
+            );
+        }
+        self.send_raw(peer, reply).await
+    }
+
+    /// Sends a reply without recording it (to a peer that is no known slave).
+    pub(super) async fn send_raw(&mut self, peer: &Identity, reply: SlaveReply) -> Result<()> {
+        match self.router.send_to(peer, &reply).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_protocol() => {
+                tracing::error!(error = %e, "a reply the protocol refuses was not sent");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Tells monitors about a slave, if the event can be described on their socket.
+pub(super) fn publish(
+    status: &mpsc::UnboundedSender<StatusMessage>,
+    event: std::result::Result<SlaveEvent, ProtocolError>,
+) {
+    match event {
+        Ok(event) => {
+            let _ = status.send(StatusMessage::Slave(event));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot describe a slave event for monitors"),
+    }
+}
