@@ -201,6 +201,38 @@ struct Page<'a> {
     page: &'a ProjectPage,
 }
 
+/// The projects to look at, by canonical name: each with its name as upstream spells it
+/// and its last serial, if the project list gave one.
+type Projects = BTreeMap<String, (String, Option<i64>)>;
+
+/// The projects a poll looks at, and what the project list said of itself.
+struct Listed {
+    upstream: Projects,
+    /// The project list's `ETag` (none when following a list).
+    etag: Option<String>,
+    /// The index's serial, if the list gave one.
+    last_serial: Option<i64>,
+}
+
+/// What reading the project pages found.
+struct PagesRead {
+    /// Whether a version became buildable.
+    any_buildable: bool,
+    /// Whether every page was read (else the list is read again next time).
+    all_pages_read: bool,
+    /// Followed projects that have no page.
+    gone: Vec<String>,
+}
+
+/// What applying a page did to its package.
+#[derive(Debug, Default)]
+struct Changes {
+    /// Whether the package's pages change.
+    changed: bool,
+    /// Whether a version became buildable.
+    buildable: bool,
+}
+
 /// A version as upstream has it.
 #[derive(Debug, Clone)]
 struct Upstream {
@@ -294,39 +326,102 @@ impl CloudGazer {
                 return Ok(report);
             }
         };
-        // Following a list: only those projects' pages are read (an index's project list
-        // can be tens of megabytes). Otherwise the list says what there is.
-        let mut upstream: BTreeMap<String, (String, Option<i64>)> = BTreeMap::new();
         let mut complaints = Complaints::default();
-        let (list_etag, last_serial) = if let Some(follow) = &self.hub.config.follow {
+        let Some(listed) = self.read_list(&client, &mut report, &mut complaints).await else {
+            return Ok(report);
+        };
+        let Listed {
+            mut upstream,
+            etag: list_etag,
+            last_serial,
+        } = listed;
+        let db_packages = self.hub.db.all_packages().await?;
+        let changed = self.changed_projects(&upstream, &db_packages);
+        let Some(read) = self
+            .read_pages(
+                &client,
+                changed,
+                &upstream,
+                &db_packages,
+                &mut report,
+                &mut complaints,
+            )
+            .await?
+        else {
+            return Ok(report);
+        };
+        for canon in read.gone {
+            upstream.remove(&canon);
+        }
+        self.remove_gone(&upstream, &db_packages, &mut report)
+            .await?;
+        if read.any_buildable {
+            self.hub.queue_changed.notify_one();
+        }
+        complaints.warn();
+        // Only a list whose every page was read is not read again while unchanged.
+        self.list_etag = if read.all_pages_read { list_etag } else { None };
+        if let Some(serial) = last_serial
+            && let Err(e) = self.hub.db.set_upstream_serial(serial).await
+        {
+            tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
+        }
+        Ok(report)
+    }
+
+    /// The projects to look at: the followed ones (only those projects' pages are read,
+    /// as an index's project list can be tens of megabytes), else those of the project
+    /// list. `None` when the list is unchanged or cannot be read (counted in `report`):
+    /// the poll ends there.
+    async fn read_list(
+        &mut self,
+        client: &IndexClient,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Option<Listed> {
+        let mut upstream = BTreeMap::new();
+        if let Some(follow) = &self.hub.config.follow {
             // Named as the configuration spells them (refused ones were said at the start).
             for name in follow {
                 if let Ok(name) = names::validate_name(name) {
                     upstream.insert(name.canonical().into_string(), (name.into_string(), None));
                 }
             }
-            (None, None)
-        } else {
-            let (list, list_etag) = match client.projects(self.list_etag.as_deref()).await {
-                Ok(Fetched::Unchanged) => {
-                    report.unchanged = true;
-                    return Ok(report);
-                }
-                Ok(Fetched::Changed { value, etag }) => (value, etag),
-                Err(e) => {
-                    tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
-                    report.errors += 1;
-                    return Ok(report);
-                }
-            };
-            let last_serial = list.last_serial;
-            self.take_projects(list.projects, &mut upstream, &mut report, &mut complaints);
-            (list_etag, last_serial)
+            return Some(Listed {
+                upstream,
+                etag: None,
+                last_serial: None,
+            });
+        }
+        let (list, etag) = match client.projects(self.list_etag.as_deref()).await {
+            Ok(Fetched::Unchanged) => {
+                report.unchanged = true;
+                return None;
+            }
+            Ok(Fetched::Changed { value, etag }) => (value, etag),
+            Err(e) => {
+                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
+                report.errors += 1;
+                return None;
+            }
         };
-        let db_packages = self.hub.db.all_packages().await?;
+        let last_serial = list.last_serial;
+        self.take_projects(list.projects, &mut upstream, report, complaints);
+        Some(Listed {
+            upstream,
+            etag,
+            last_serial,
+        })
+    }
 
-        // Projects whose page may have changed.
-        let changed: Vec<(String, String, Option<String>)> = upstream
+    /// The projects whose page may have changed, each with the `ETag` to ask with (none
+    /// for a package the database does not have).
+    fn changed_projects(
+        &self,
+        upstream: &Projects,
+        db_packages: &BTreeSet<String>,
+    ) -> Vec<(String, String, Option<String>)> {
+        upstream
             .iter()
             .filter(|(canon, (_, serial))| {
                 let seen = self.seen.get(*canon);
@@ -342,7 +437,21 @@ impl CloudGazer {
                     .and_then(|s| s.etag.clone());
                 (canon.clone(), name.clone(), etag)
             })
-            .collect();
+            .collect()
+    }
+
+    /// Reads the pages of the `changed` projects ([`CONCURRENCY`] at once) and applies
+    /// each that changed. `None` when the master quits while reading (the poll ends
+    /// there).
+    async fn read_pages(
+        &mut self,
+        client: &IndexClient,
+        changed: Vec<(String, String, Option<String>)>,
+        upstream: &Projects,
+        db_packages: &BTreeSet<String>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Result<Option<PagesRead>> {
         let mut pages =
             futures_util::stream::iter(changed.into_iter().map(|(canon, name, etag)| {
                 let client = client.clone();
@@ -352,16 +461,17 @@ impl CloudGazer {
                 }
             }))
             .buffer_unordered(CONCURRENCY);
-
-        let mut any_buildable = false;
-        let mut all_pages_read = true;
-        let mut gone = Vec::new();
+        let mut read = PagesRead {
+            any_buildable: false,
+            all_pages_read: true,
+            gone: Vec::new(),
+        };
         while let Some((canon, name, page)) = pages.next().await {
             if self.hub.quit.is_cancelled() {
-                return Ok(report);
+                return Ok(None);
             }
             if self.hub.is_paused() && !self.hub.wait_running().await {
-                return Ok(report);
+                return Ok(None);
             }
             let serial = upstream.get(&canon).and_then(|(_, s)| *s);
             match page {
@@ -378,10 +488,9 @@ impl CloudGazer {
                         name: &name,
                         page: &value,
                     };
-                    let (buildable, refused) = self
-                        .apply(page, &db_packages, &mut report, &mut complaints)
-                        .await?;
-                    any_buildable |= buildable;
+                    let (buildable, refused) =
+                        self.apply(page, db_packages, report, complaints).await?;
+                    read.any_buildable |= buildable;
                     self.seen.insert(
                         canon,
                         Seen {
@@ -395,55 +504,49 @@ impl CloudGazer {
                 Ok(None) if self.follow.is_some() => {
                     // A followed project that has no page: not (or no longer) upstream.
                     tracing::debug!(task = "cloud_gazer", package = %canon, "followed but not found");
-                    gone.push(canon);
+                    read.gone.push(canon);
                 }
                 Ok(None) => {
                     // Listed but not there: the list and the page disagree for now.
                     tracing::debug!(task = "cloud_gazer", package = %canon, "listed but not found");
-                    all_pages_read = false;
+                    read.all_pages_read = false;
                 }
                 Err(e) => {
                     tracing::warn!(task = "cloud_gazer", package = %canon, error = %e, "cannot read the project page");
                     report.errors += 1;
-                    all_pages_read = false;
+                    read.all_pages_read = false;
                 }
             }
         }
-        drop(pages);
-        for canon in gone {
-            upstream.remove(&canon);
-        }
+        Ok(Some(read))
+    }
 
-        // Projects gone upstream. An empty list with packages in the database is taken for
-        // a broken index, not for the end of every project.
+    /// Removes the (followed) packages of the database that are gone upstream. An empty
+    /// list with packages in the database is taken for a broken index, not for the end
+    /// of every project.
+    async fn remove_gone(
+        &mut self,
+        upstream: &Projects,
+        db_packages: &BTreeSet<String>,
+        report: &mut PollReport,
+    ) -> Result<()> {
         if upstream.is_empty() && !db_packages.is_empty() {
             tracing::warn!(
                 task = "cloud_gazer",
                 "the index lists no projects; removing nothing"
             );
-        } else {
-            let followed: Vec<&String> = db_packages.iter().filter(|p| self.follows(p)).collect();
-            for canon in followed {
-                if upstream.contains_key(canon) {
-                    continue;
-                }
-                if self.remove_package(canon).await? {
-                    report.removed_packages += 1;
-                }
+            return Ok(());
+        }
+        let followed: Vec<&String> = db_packages.iter().filter(|p| self.follows(p)).collect();
+        for canon in followed {
+            if upstream.contains_key(canon) {
+                continue;
+            }
+            if self.remove_package(canon).await? {
+                report.removed_packages += 1;
             }
         }
-        if any_buildable {
-            self.hub.queue_changed.notify_one();
-        }
-        complaints.warn();
-        // Only a list whose every page was read is not read again while unchanged.
-        self.list_etag = if all_pages_read { list_etag } else { None };
-        if let Some(serial) = last_serial
-            && let Err(e) = self.hub.db.set_upstream_serial(serial).await
-        {
-            tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// Takes the projects of the list whose names follow the rule into `upstream`; the
@@ -451,7 +554,7 @@ impl CloudGazer {
     fn take_projects(
         &mut self,
         projects: Vec<ProjectEntry>,
-        upstream: &mut BTreeMap<String, (String, Option<i64>)>,
+        upstream: &mut Projects,
         report: &mut PollReport,
         complaints: &mut Complaints,
     ) {
@@ -484,17 +587,66 @@ impl CloudGazer {
         complaints: &mut Complaints,
     ) -> Result<(bool, u64)> {
         let Page { canon, name, page } = page;
-        let db = &self.hub.db;
         let last_refused = self.seen.get(canon).map(|s| s.refused);
         let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
-        let mut changed = false;
-        let mut buildable = false;
         let now = Utc::now();
+        let mut changes = Changes::default();
+        self.add_package(canon, name, db_packages, now, report, &mut changes)
+            .await?;
+        let releases = self
+            .hub
+            .db
+            .project_data(canon)
+            .await?
+            .map(|d| d.releases)
+            .unwrap_or_default();
+        for (version, up) in &versions {
+            match releases.get(version) {
+                None => {
+                    if self
+                        .add_version(canon, version, up, now, report, complaints)
+                        .await?
+                    {
+                        changes.changed = true;
+                        changes.buildable |= up.sdist;
+                    }
+                }
+                Some(release) if release.skip == DELETED => {}
+                Some(release) => {
+                    self.update_version(canon, version, up, release, report, &mut changes)
+                        .await?;
+                }
+            }
+        }
+        for (version, release) in &releases {
+            if !versions.contains_key(version) {
+                self.remove_version(canon, version, release).await?;
+                report.removed_versions += 1;
+            }
+        }
+        if changes.changed {
+            self.hub.web(WebRequest::Both(canon.to_owned()));
+        }
+        Ok((changes.buildable, fingerprint))
+    }
+
+    /// Adds the package if the database does not have it, and records the name upstream
+    /// spells it with if it is new.
+    async fn add_package(
+        &self,
+        canon: &str,
+        name: &str,
+        db_packages: &BTreeSet<String>,
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let db = &self.hub.db;
         if !db_packages.contains(canon) && !db.package_exists(canon).await? {
             let description = self.description(name).await;
             if db.add_new_package(canon, "", &description).await? {
                 report.new_packages += 1;
-                changed = true;
+                changes.changed = true;
             }
         }
         let known_name = self.seen.get(canon).map(|s| s.name.as_str());
@@ -504,87 +656,102 @@ impl CloudGazer {
             }
             db.add_package_name(canon, name, Some(now)).await?;
         }
-        let releases = db
-            .project_data(canon)
+        Ok(())
+    }
+
+    /// Adds a version new upstream: to build if it has an sdist, else skipped
+    /// [`BINARY_ONLY`]; yanked if upstream yanked it. False if the database had it
+    /// already.
+    async fn add_version(
+        &self,
+        canon: &str,
+        version: &str,
+        up: &Upstream,
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Result<bool> {
+        let db = &self.hub.db;
+        let skip = if up.sdist { "" } else { BINARY_ONLY };
+        let released = Some(up.released.unwrap_or(now));
+        if !db
+            .add_new_package_version(canon, version, released, skip)
             .await?
-            .map(|d| d.releases)
-            .unwrap_or_default();
-        for (version, up) in &versions {
-            match releases.get(version) {
-                None => {
-                    let skip = if up.sdist { "" } else { BINARY_ONLY };
-                    if db
-                        .add_new_package_version(
-                            canon,
-                            version,
-                            Some(up.released.unwrap_or(now)),
-                            skip,
-                        )
-                        .await?
-                    {
-                        report.new_versions += 1;
-                        if !names::is_pep440(version) {
-                            report.not_pep440 += 1;
-                            complaints.not_pep440.add(|| format!("{canon} {version}"));
-                        }
-                        changed = true;
-                        buildable |= up.sdist;
-                        if up.yanked {
-                            db.yank_version(canon, version).await?;
-                            report.yanked += 1;
-                        }
-                    }
-                }
-                Some(release) => {
-                    if release.skip == DELETED {
-                        continue;
-                    }
-                    if up.sdist
-                        && db.version_skip(canon, version).await?.as_deref() == Some(BINARY_ONLY)
-                    {
-                        db.skip_package_version(canon, version, "").await?;
-                        report.enabled += 1;
-                        changed = true;
-                        buildable = true;
-                    }
-                    if up.yanked != release.yanked {
-                        if up.yanked {
-                            db.yank_version(canon, version).await?;
-                            report.yanked += 1;
-                        } else {
-                            db.unyank_version(canon, version).await?;
-                            report.unyanked += 1;
-                        }
-                        changed = true;
-                    }
-                }
-            }
+        {
+            return Ok(false);
         }
-        for (version, release) in &releases {
-            if versions.contains_key(version) {
-                continue;
+        report.new_versions += 1;
+        if !names::is_pep440(version) {
+            report.not_pep440 += 1;
+            complaints.not_pep440.add(|| format!("{canon} {version}"));
+        }
+        if up.yanked {
+            db.yank_version(canon, version).await?;
+            report.yanked += 1;
+        }
+        Ok(true)
+    }
+
+    /// Brings a version the database has in line: a binary-only one that gained an sdist
+    /// builds now, and its yanked state follows upstream's.
+    async fn update_version(
+        &self,
+        canon: &str,
+        version: &str,
+        up: &Upstream,
+        release: &piwheels_db::Release,
+        report: &mut PollReport,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let db = &self.hub.db;
+        if up.sdist && db.version_skip(canon, version).await?.as_deref() == Some(BINARY_ONLY) {
+            db.skip_package_version(canon, version, "").await?;
+            report.enabled += 1;
+            changes.changed = true;
+            changes.buildable = true;
+        }
+        if up.yanked != release.yanked {
+            if up.yanked {
+                db.yank_version(canon, version).await?;
+                report.yanked += 1;
+            } else {
+                db.unyank_version(canon, version).await?;
+                report.unyanked += 1;
             }
-            if release.skip != DELETED {
-                db.skip_package_version(canon, version, DELETED).await?;
-            }
-            // TheScribe reads the version's files before the rows go.
+            changes.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Removes a version gone upstream: skipped [`DELETED`], SlaveDriver and TheScribe
+    /// told, its rows deleted after the grace period.
+    async fn remove_version(
+        &self,
+        canon: &str,
+        version: &str,
+        release: &piwheels_db::Release,
+    ) -> Result<()> {
+        if release.skip != DELETED {
             self.hub
-                .web(WebRequest::DeleteVersion(canon.to_owned(), version.clone()));
-            let _ = self
-                .hub
-                .skip
-                .send(SkipRequest::Version(canon.to_owned(), version.clone()));
-            delete_later(
-                &self.hub,
-                self.grace,
-                Deletion::Version(canon.to_owned(), version.clone()),
-            );
-            report.removed_versions += 1;
+                .db
+                .skip_package_version(canon, version, DELETED)
+                .await?;
         }
-        if changed {
-            self.hub.web(WebRequest::Both(canon.to_owned()));
-        }
-        Ok((buildable, fingerprint))
+        // TheScribe reads the version's files before the rows go.
+        self.hub.web(WebRequest::DeleteVersion(
+            canon.to_owned(),
+            version.to_owned(),
+        ));
+        let _ = self
+            .hub
+            .skip
+            .send(SkipRequest::Version(canon.to_owned(), version.to_owned()));
+        delete_later(
+            &self.hub,
+            self.grace,
+            Deletion::Version(canon.to_owned(), version.to_owned()),
+        );
+        Ok(())
     }
 
     /// Removes a package gone upstream; false if its removal was already under way.

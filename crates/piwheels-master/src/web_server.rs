@@ -270,66 +270,20 @@ async fn respond(site: &Site, req: Request) -> Response {
         .map(|q| format!("?{q}"))
         .unwrap_or_default();
     let decoded: Vec<u8> = percent_decode_str(&raw).collect();
-    if decoded.contains(&0) {
+    let Some(segments) = path_segments(&decoded) else {
         return not_found(site).await;
-    }
-    let segments: Vec<&[u8]> = decoded
-        .split(|b| *b == b'/')
-        .filter(|s| !s.is_empty())
-        .collect();
-    if segments.iter().any(|s| s.starts_with(b".")) {
-        // `..`, `.`, and hidden names (temporary files among them).
-        return not_found(site).await;
+    };
+    if let Some(to) = shortcut(&segments, &raw) {
+        return redirect(&to);
     }
     let trailing = raw.ends_with('/');
-    match segments.as_slice() {
-        [b"project"] => return redirect("/packages.html"),
-        [b"p", rest @ ..] if !rest.is_empty() => {
-            let rest: Vec<&str> = raw.trim_matches('/').split('/').skip(1).collect();
-            return redirect(&format!(
-                "/project/{}/",
-                rest.join("/").trim_end_matches('/')
-            ));
-        }
-        _ => {}
-    }
     let mut path = site.root.clone();
     for s in &segments {
         path.push(OsStr::from_bytes(s));
     }
-
-    // PEP 691 negotiation on the simple pages.
     if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
-        if let [_, name] = segments.as_slice()
-            && let Ok(name) = std::str::from_utf8(name)
-        {
-            let canon = piwheels_db::canonicalize_name(name);
-            if canon != name {
-                return redirect(&format!("/simple/{canon}/{query}"));
-            }
-        }
-        let accept = req
-            .headers()
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok());
-        let form = negotiate(accept);
-        let (file, ctype) = match form {
-            Form::Json => ("index.json", SIMPLE_JSON),
-            Form::V1Html => ("index.html", SIMPLE_HTML),
-            Form::Html => ("index.html", "text/html; charset=utf-8"),
-        };
-        let Some(real) = inside(site, &path.join(file)).await else {
-            let mut resp = not_found(site).await;
-            resp.headers_mut()
-                .insert(header::VARY, HeaderValue::from_static("Accept"));
-            return resp;
-        };
-        let mut resp = serve_file(site, real, ctype, req).await;
-        resp.headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Accept"));
-        return resp;
+        return simple_page(site, &segments, &path, &query, req).await;
     }
-
     let Some(real) = inside(site, &path).await else {
         return not_found(site).await;
     };
@@ -338,16 +292,7 @@ async fn respond(site: &Site, req: Request) -> Response {
         if !trailing {
             return redirect(&format!("{raw}/{query}"));
         }
-        // `index.html`, else `index.json` (the project JSON lives at `…/json/`).
-        for (name, ctype) in [
-            ("index.html", "text/html; charset=utf-8"),
-            ("index.json", "application/json"),
-        ] {
-            if let Some(index) = inside(site, &real.join(name)).await {
-                return serve_file(site, index, ctype, req).await;
-            }
-        }
-        return not_found(site).await;
+        return directory_index(site, &real, req).await;
     }
     if trailing {
         return not_found(site).await;
@@ -360,6 +305,87 @@ async fn respond(site: &Site, req: Request) -> Response {
         return serve_log(site, real, req).await;
     }
     serve_file(site, real, content_type(&name), req).await
+}
+
+/// The segments of a decoded path; `None` for a path that is never served: one with a
+/// NUL, or a segment starting with a dot (`..`, `.`, and hidden names, temporary files
+/// among them).
+fn path_segments(decoded: &[u8]) -> Option<Vec<&[u8]>> {
+    if decoded.contains(&0) {
+        return None;
+    }
+    let segments: Vec<&[u8]> = decoded
+        .split(|b| *b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if segments.iter().any(|s| s.starts_with(b".")) {
+        return None;
+    }
+    Some(segments)
+}
+
+/// Where the original's short paths (`/project`, `/p/<name>`) lead, if `raw` is one.
+fn shortcut(segments: &[&[u8]], raw: &str) -> Option<String> {
+    match segments {
+        [b"project"] => Some("/packages.html".to_owned()),
+        [b"p", rest @ ..] if !rest.is_empty() => {
+            let rest: Vec<&str> = raw.trim_matches('/').split('/').skip(1).collect();
+            Some(format!(
+                "/project/{}/",
+                rest.join("/").trim_end_matches('/')
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// A simple page (`/simple/` or `/simple/<name>/`, at `path`) in the form the request
+/// accepts (PEP 691 negotiation); a name that is not canonical is redirected.
+async fn simple_page(
+    site: &Site,
+    segments: &[&[u8]],
+    path: &Path,
+    query: &str,
+    req: Request,
+) -> Response {
+    if let [_, name] = segments
+        && let Ok(name) = std::str::from_utf8(name)
+    {
+        let canon = piwheels_db::canonicalize_name(name);
+        if canon != name {
+            return redirect(&format!("/simple/{canon}/{query}"));
+        }
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
+    let (file, ctype) = match negotiate(accept) {
+        Form::Json => ("index.json", SIMPLE_JSON),
+        Form::V1Html => ("index.html", SIMPLE_HTML),
+        Form::Html => ("index.html", "text/html; charset=utf-8"),
+    };
+    let mut resp = match inside(site, &path.join(file)).await {
+        Some(real) => serve_file(site, real, ctype, req).await,
+        None => not_found(site).await,
+    };
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept"));
+    resp
+}
+
+/// A directory's `index.html`, else its `index.json` (the project JSON lives at
+/// `…/json/`).
+async fn directory_index(site: &Site, dir: &Path, req: Request) -> Response {
+    for (name, ctype) in [
+        ("index.html", "text/html; charset=utf-8"),
+        ("index.json", "application/json"),
+    ] {
+        if let Some(index) = inside(site, &dir.join(name)).await {
+            return serve_file(site, index, ctype, req).await;
+        }
+    }
+    not_found(site).await
 }
 
 /// Serves a regular file with tower-http (ranges, conditional requests, HEAD), under the

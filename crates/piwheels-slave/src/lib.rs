@@ -411,10 +411,13 @@ pub fn random_between(lo: Duration, hi: Duration) -> Duration {
 ///
 /// # Errors
 ///
-/// A message saying what is wrong.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// [`DurationError`] saying what is wrong.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let t = text.trim();
-    let bad = || format!("{text:?} is not a duration (such as 3h, 90m, 4h30m, 10s or 3:00:00)");
+    let bad = || DurationError::Malformed(text.to_owned());
+    let secs = |secs: f64| {
+        Duration::try_from_secs_f64(secs).map_err(|_| DurationError::TooLong(text.to_owned()))
+    };
     if t.is_empty() {
         return Err(bad());
     }
@@ -423,19 +426,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if !(2..=3).contains(&parts.len()) {
             return Err(bad());
         }
-        let mut secs = 0f64;
+        let mut total = 0f64;
         for (i, p) in parts.iter().enumerate() {
             let v: f64 = p.parse().map_err(|_| bad())?;
             if v < 0.0 || !v.is_finite() || (i > 0 && v >= 60.0) {
                 return Err(bad());
             }
-            secs += v * [3600.0, 60.0, 1.0][i];
+            total += v * [3600.0, 60.0, 1.0][i];
         }
-        return Ok(Duration::from_secs_f64(secs));
+        return secs(total);
     }
-    if let Ok(secs) = t.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 {
-            return Ok(Duration::from_secs_f64(secs));
+    if let Ok(n) = t.parse::<f64>() {
+        if n.is_finite() && n >= 0.0 {
+            return secs(n);
         }
         return Err(bad());
     }
@@ -472,10 +475,21 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += v * scale;
         any = true;
     }
-    if !number.is_empty() || !any || !total.is_finite() {
+    if !number.is_empty() || !any {
         return Err(bad());
     }
-    Ok(Duration::from_secs_f64(total))
+    secs(total)
+}
+
+/// Why a text is not a duration (see [`parse_duration`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    /// Not written as a duration.
+    #[error("{0:?} is not a duration (such as 3h, 90m, 4h30m, 10s or 3:00:00)")]
+    Malformed(String),
+    /// Written as one, but longer than a duration can be.
+    #[error("{0:?} is too long a duration")]
+    TooLong(String),
 }
 
 /// A duration as `4h30m`, `90s`, `0s`.
@@ -513,7 +527,18 @@ mod tests {
         assert_eq!(parse_duration("03:00:00"), Ok(h(3)));
         assert_eq!(parse_duration("30:00:00"), Ok(h(30)));
         for bad in ["", "h", "3x", "3h4", "1:99", "-3h", "1:2:3:4", "abc"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        // Too long for a duration: an error, not a panic.
+        for huge in ["1e300", "99999999999999999999999h", "1e300:00"] {
+            assert_eq!(
+                parse_duration(huge),
+                Err(DurationError::TooLong(huge.into())),
+                "{huge}"
+            );
         }
         assert_eq!(format_duration(Duration::from_secs(16200)), "4h30m");
         assert_eq!(format_duration(Duration::ZERO), "0s");

@@ -30,7 +30,9 @@
 use std::time::{Duration, Instant};
 
 use chrono::TimeDelta;
-use piwheels_protocol::slave::{BuiltReport, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+use piwheels_protocol::slave::{
+    BuiltReport, Job, SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest,
+};
 use piwheels_protocol::transport::{DisconnectWatch, Req, SocketOptions, TransportError, zmq};
 
 use crate::builder::{Build, BuildSpec};
@@ -294,43 +296,11 @@ impl<'a> Session<'a> {
     }
 
     fn talk(&mut self) -> End {
-        let endpoint = self.slave.config.endpoint(self.slave.config.slave_port);
-        let options = SocketOptions::new()
-            .linger(Some(Duration::from_secs(1)))
-            .routing_id(piwheels_protocol::slave::our_slave_routing_id());
-        match Req::<SlaveProtocol>::connect(&self.slave.ctx, &endpoint, &options) {
-            Ok(s) => {
-                match DisconnectWatch::new(&self.slave.ctx, s.socket()) {
-                    Ok(w) => self.watch = Some(w),
-                    Err(e) => tracing::warn!(
-                        "cannot watch the connection to the master ({e}); a lost request waits for its timeout"
-                    ),
-                }
-                self.socket = Some(s);
-            }
-            Err(e) => {
-                tracing::error!("cannot open a socket to {endpoint}: {e}");
-                return End::Reconnect;
-            }
-        }
-        self.can_send = true;
-        let hello = SlaveRequest::Hello(self.hello());
-        match self.exchange(&hello) {
-            Ok(SlaveReply::Ack(ack)) => {
-                self.slave_id = ack.slave_id;
-                self.index_url = ack.index_url;
-                tracing::info!(
-                    "connected to the master at {endpoint} as slave {}; builds use the index {}",
-                    self.slave_id,
-                    self.index_url
-                );
-            }
-            Ok(SlaveReply::Die) => {
-                tracing::warn!("the master said DIE");
-                return End::Exit;
-            }
-            Ok(other) => return self.unexpected(&hello, &other),
-            Err(why) => return self.no_reply(&hello, why),
+        if let Err(end) = self
+            .connect()
+            .and_then(|endpoint| self.say_hello(&endpoint))
+        {
+            return end;
         }
         let mut request = SlaveRequest::Idle(self.stats());
         loop {
@@ -343,97 +313,159 @@ impl<'a> Session<'a> {
                 Ok(r) => r,
                 Err(why) => return self.no_reply(&request, why),
             };
-            let next = match (&request, reply) {
-                (_, SlaveReply::Die) => {
-                    tracing::warn!("the master said DIE");
-                    return End::Exit;
-                }
-                (SlaveRequest::Idle(_), SlaveReply::Sleep(paused)) => {
-                    tracing::debug!(
-                        "nothing to build{}; sleeping",
-                        if paused {
-                            " (the master is paused)"
-                        } else {
-                            ""
-                        }
-                    );
-                    // A master that held the IDLE until it had nothing to give (long
-                    // polling) is asked again at once; one that answered at once, as the
-                    // original does, after the usual 5-10 s.
-                    let (lo, hi) = self.slave.config.sleep_range;
-                    let wait = if !paused && asked.elapsed() >= LONG_POLL {
-                        Duration::from_millis(50)
-                    } else {
-                        random_between(lo, hi)
-                    };
-                    if !sleep_unless_stopped(self.slave, wait) {
-                        return End::Exit;
-                    }
-                    SlaveRequest::Idle(self.stats())
-                }
-                (SlaveRequest::Idle(_), SlaveReply::Build(job)) => {
-                    tracing::info!("building {} {}", job.package, job.version);
-                    let spec = BuildSpec {
-                        package: job.package,
-                        version: job.version,
-                        index_url: self.index_url.clone(),
-                        extra_index_urls: self.slave.config.extra_index_urls.clone(),
-                        python: self.slave.config.python.clone(),
-                        timeout: self.slave.config.build_timeout,
-                        grace: self.slave.config.kill_grace,
-                        dir: self.slave.config.dir.clone(),
-                        user: self.slave.user.clone(),
-                        sandbox: self.slave.sandbox.clone(),
-                    };
-                    match Build::start(spec) {
-                        Ok(b) => {
-                            self.build = Some(b);
-                            SlaveRequest::Busy(self.stats())
-                        }
-                        Err(e) => {
-                            // BUILT may follow BUILD at once: report a failed build.
-                            tracing::error!("cannot start the build: {e}");
-                            SlaveRequest::Built(BuiltReport {
-                                status: false,
-                                duration: TimeDelta::zero(),
-                                output: format!("The slave could not start the build: {e}\n"),
-                                files: Vec::new(),
-                            })
-                        }
-                    }
-                }
-                (SlaveRequest::Busy(_), SlaveReply::Cont) => match self.wait_build() {
-                    Some(report) => report,
-                    None if self.slave.stop.is_set() => return End::Exit,
-                    None => SlaveRequest::Busy(self.stats()),
-                },
-                (SlaveRequest::Busy(_), SlaveReply::Done) => {
-                    if let Some(b) = self.build.take() {
-                        tracing::info!(
-                            "the master cancelled the build of {} {}",
-                            b.package(),
-                            b.version()
-                        );
-                        b.stop();
-                    }
-                    SlaveRequest::Idle(self.stats())
-                }
-                (SlaveRequest::Built(_) | SlaveRequest::Sent, SlaveReply::Send(name)) => {
-                    match self.send_file(&name) {
-                        Ok(()) => SlaveRequest::Sent,
-                        Err(end) => return end,
-                    }
-                }
-                (SlaveRequest::Built(_) | SlaveRequest::Sent, SlaveReply::Done) => {
-                    if let Some(b) = self.build.take() {
-                        tracing::info!("finished with {} {}", b.package(), b.version());
-                        b.stop();
-                    }
-                    SlaveRequest::Idle(self.stats())
-                }
-                (req, reply) => return self.unexpected(req, &reply),
+            request = match self.next_request(&request, reply, asked) {
+                Ok(next) => next,
+                Err(end) => return end,
             };
-            request = next;
+        }
+    }
+
+    /// Opens the socket to the master (and the watch on its connection); its endpoint.
+    fn connect(&mut self) -> Result<String, End> {
+        let endpoint = self.slave.config.endpoint(self.slave.config.slave_port);
+        let options = SocketOptions::new()
+            .linger(Some(Duration::from_secs(1)))
+            .routing_id(piwheels_protocol::slave::our_slave_routing_id());
+        let socket = match Req::<SlaveProtocol>::connect(&self.slave.ctx, &endpoint, &options) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!("cannot open a socket to {endpoint}: {e}");
+                return Err(End::Reconnect);
+            }
+        };
+        match DisconnectWatch::new(&self.slave.ctx, socket.socket()) {
+            Ok(w) => self.watch = Some(w),
+            Err(e) => tracing::warn!(
+                "cannot watch the connection to the master ({e}); a lost request waits for its timeout"
+            ),
+        }
+        self.socket = Some(socket);
+        self.can_send = true;
+        Ok(endpoint)
+    }
+
+    /// Says `HELLO`, and takes the slave id and index the `ACK` gives.
+    fn say_hello(&mut self, endpoint: &str) -> Result<(), End> {
+        let hello = SlaveRequest::Hello(self.hello());
+        match self.exchange(&hello) {
+            Ok(SlaveReply::Ack(ack)) => {
+                self.slave_id = ack.slave_id;
+                self.index_url = ack.index_url;
+                tracing::info!(
+                    "connected to the master at {endpoint} as slave {}; builds use the index {}",
+                    self.slave_id,
+                    self.index_url
+                );
+                Ok(())
+            }
+            Ok(SlaveReply::Die) => {
+                tracing::warn!("the master said DIE");
+                Err(End::Exit)
+            }
+            Ok(other) => Err(self.unexpected(&hello, &other)),
+            Err(why) => Err(self.no_reply(&hello, why)),
+        }
+    }
+
+    /// Does what `reply` to `request` (asked at `asked`) says; the next request, or how
+    /// the session ends.
+    fn next_request(
+        &mut self,
+        request: &SlaveRequest,
+        reply: SlaveReply,
+        asked: Instant,
+    ) -> Result<SlaveRequest, End> {
+        match (request, reply) {
+            (_, SlaveReply::Die) => {
+                tracing::warn!("the master said DIE");
+                Err(End::Exit)
+            }
+            (SlaveRequest::Idle(_), SlaveReply::Sleep(paused)) => self.sleep(paused, asked),
+            (SlaveRequest::Idle(_), SlaveReply::Build(job)) => Ok(self.start_build(job)),
+            (SlaveRequest::Busy(_), SlaveReply::Cont) => match self.wait_build() {
+                Some(report) => Ok(report),
+                None if self.slave.stop.is_set() => Err(End::Exit),
+                None => Ok(SlaveRequest::Busy(self.stats())),
+            },
+            (SlaveRequest::Busy(_), SlaveReply::Done) => {
+                self.end_build("the master cancelled the build of");
+                Ok(SlaveRequest::Idle(self.stats()))
+            }
+            (SlaveRequest::Built(_) | SlaveRequest::Sent, SlaveReply::Send(name)) => {
+                self.send_file(&name).map(|()| SlaveRequest::Sent)
+            }
+            (SlaveRequest::Built(_) | SlaveRequest::Sent, SlaveReply::Done) => {
+                self.end_build("finished with");
+                Ok(SlaveRequest::Idle(self.stats()))
+            }
+            (req, reply) => Err(self.unexpected(req, &reply)),
+        }
+    }
+
+    /// Sleeps after a `SLEEP` (`paused` if the master is paused) to an `IDLE` asked at
+    /// `asked`; the next `IDLE`, or `End::Exit` if asked to stop meanwhile.
+    fn sleep(&self, paused: bool, asked: Instant) -> Result<SlaveRequest, End> {
+        tracing::debug!(
+            "nothing to build{}; sleeping",
+            if paused {
+                " (the master is paused)"
+            } else {
+                ""
+            }
+        );
+        // A master that held the IDLE until it had nothing to give (long polling) is
+        // asked again at once; one that answered at once, as the original does, after the
+        // usual 5-10 s.
+        let (lo, hi) = self.slave.config.sleep_range;
+        let wait = if !paused && asked.elapsed() >= LONG_POLL {
+            Duration::from_millis(50)
+        } else {
+            random_between(lo, hi)
+        };
+        if !sleep_unless_stopped(self.slave, wait) {
+            return Err(End::Exit);
+        }
+        Ok(SlaveRequest::Idle(self.stats()))
+    }
+
+    /// Starts the build of `job`: `BUSY`, or a failed `BUILT` if it cannot start (`BUILT`
+    /// may follow `BUILD` at once).
+    fn start_build(&mut self, job: Job) -> SlaveRequest {
+        tracing::info!("building {} {}", job.package, job.version);
+        let spec = BuildSpec {
+            package: job.package,
+            version: job.version,
+            index_url: self.index_url.clone(),
+            extra_index_urls: self.slave.config.extra_index_urls.clone(),
+            python: self.slave.config.python.clone(),
+            timeout: self.slave.config.build_timeout,
+            grace: self.slave.config.kill_grace,
+            dir: self.slave.config.dir.clone(),
+            user: self.slave.user.clone(),
+            sandbox: self.slave.sandbox.clone(),
+        };
+        match Build::start(spec) {
+            Ok(b) => {
+                self.build = Some(b);
+                SlaveRequest::Busy(self.stats())
+            }
+            Err(e) => {
+                tracing::error!("cannot start the build: {e}");
+                SlaveRequest::Built(BuiltReport {
+                    status: false,
+                    duration: TimeDelta::zero(),
+                    output: format!("The slave could not start the build: {e}\n"),
+                    files: Vec::new(),
+                })
+            }
+        }
+    }
+
+    /// Stops the build (if any) and cleans it up, logging `what` with its name.
+    fn end_build(&mut self, what: &str) {
+        if let Some(b) = self.build.take() {
+            tracing::info!("{what} {} {}", b.package(), b.version());
+            b.stop();
         }
     }
 

@@ -27,6 +27,11 @@ pub mod config;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use piwheels_db::Target;
+use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
+use piwheels_protocol::transport::{Req, SocketOptions, TransportError, zmq};
 
 /// The database every tool uses unless told otherwise: the embedded SQLite file of a
 /// single-machine farm.
@@ -112,10 +117,42 @@ pub fn confirm(question: &str) -> bool {
     matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
-/// Prints an error as the tools do and gives the exit status for it (1).
-pub fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {message}");
+/// Prints an error as the tools do (`error: ` and its whole cause chain, see [`Chain`])
+/// and gives the exit status for it (1).
+pub fn fail(error: impl Into<anyhow::Error>) -> ExitCode {
+    eprintln!("error: {}", Chain(&error.into()));
     ExitCode::from(1)
+}
+
+/// Prints a usage error (bad input, refused before anything is asked) as [`fail`] does,
+/// and gives the exit status for it (2).
+pub fn usage_error(error: impl Into<anyhow::Error>) -> ExitCode {
+    eprintln!("error: {}", Chain(&error.into()));
+    ExitCode::from(2)
+}
+
+/// An error and its causes, as `anyhow`'s `{:#}` writes them (`outer: inner: ...`), less
+/// a cause whose text is already written: many errors (ours, the database drivers', the
+/// standard library's I/O errors wrapped in ours) say their source in their own message
+/// and give it as their source too.
+#[derive(Debug, Clone, Copy)]
+pub struct Chain<'a>(pub &'a anyhow::Error);
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut said = String::new();
+        for cause in self.0.chain() {
+            let text = cause.to_string();
+            if said.contains(&text) {
+                continue;
+            }
+            if !said.is_empty() {
+                said.push_str(": ");
+            }
+            said.push_str(&text);
+        }
+        f.write_str(&said)
+    }
 }
 
 /// The exit status for a declined prompt (2).
@@ -156,38 +193,149 @@ pub fn redact_dsn(dsn: &str) -> String {
 /// How long a tool waits for the master's answer unless told otherwise, in seconds.
 pub const DEFAULT_MASTER_TIMEOUT: &str = "60";
 
-/// Sends one request to the master's MrChase on the import queue (`piw-add`, `piw-remove`,
-/// `piw-rebuild`) and waits at most `timeout` for its answer; the error says, in words,
-/// what went wrong (no master answering, a bad address, a bad reply).
+/// Why the master's MrChase could not be asked (see [`ImportQueue`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// The socket could not be made or connected (a bad address).
+    #[error("cannot connect to the import queue {queue}")]
+    Connect {
+        /// The import queue's address.
+        queue: String,
+        /// What ZeroMQ said.
+        #[source]
+        source: TransportError,
+    },
+    /// No answer in time: most likely no master is running there.
+    #[error("the master did not answer on {queue} within {timeout:?}; is it running?")]
+    Silent {
+        /// The import queue's address.
+        queue: String,
+        /// How long the tool waited.
+        timeout: Duration,
+    },
+    /// The request could not be sent, or the reply was not a valid message.
+    #[error("talking to the master on {queue}")]
+    Talk {
+        /// The import queue's address.
+        queue: String,
+        /// What went wrong.
+        #[source]
+        source: TransportError,
+    },
+}
+
+/// A connection to the master's MrChase on the import queue (`piw-add`, `piw-remove`,
+/// `piw-rebuild`, `piw-import`): one request at a time, each answer awaited at most the
+/// timeout given.
+pub struct ImportQueue {
+    req: Req<ImportProtocol>,
+    queue: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for ImportQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportQueue")
+            .field("queue", &self.queue)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImportQueue {
+    /// Connects to the import queue at `queue` (nothing is sent yet; a socket that is
+    /// dropped does not linger).
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::Connect`] for an address ZeroMQ cannot connect to.
+    pub fn connect(ctx: &zmq::Context, queue: &str, timeout: Duration) -> Result<Self, AskError> {
+        let options = SocketOptions::new().linger(Some(Duration::ZERO));
+        let req = Req::<ImportProtocol>::connect(ctx, queue, &options).map_err(|source| {
+            AskError::Connect {
+                queue: queue.to_owned(),
+                source,
+            }
+        })?;
+        Ok(ImportQueue {
+            req,
+            queue: queue.to_owned(),
+            timeout,
+        })
+    }
+
+    /// Sends `request` and waits for the answer.
+    ///
+    /// # Errors
+    ///
+    /// [`AskError::Silent`] when no answer came in time, [`AskError::Talk`] when the
+    /// request could not be sent or the answer was not a valid message.
+    pub fn ask(&mut self, request: &ImportRequest) -> Result<ImportReply, AskError> {
+        self.req.request(request, self.timeout).map_err(|source| {
+            if source.is_timeout() {
+                AskError::Silent {
+                    queue: self.queue.clone(),
+                    timeout: self.timeout,
+                }
+            } else {
+                AskError::Talk {
+                    queue: self.queue.clone(),
+                    source,
+                }
+            }
+        })
+    }
+}
+
+/// Sends one request to the master's MrChase on the import queue and waits at most
+/// `timeout` for its answer.
+///
+/// # Errors
+///
+/// As [`ImportQueue::connect`] and [`ImportQueue::ask`].
 pub fn ask_master(
     queue: &str,
-    timeout: std::time::Duration,
-    request: &piwheels_protocol::import::ImportRequest,
-) -> Result<piwheels_protocol::import::ImportReply, String> {
-    use piwheels_protocol::import::ImportProtocol;
-    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
-
+    timeout: Duration,
+    request: &ImportRequest,
+) -> Result<ImportReply, AskError> {
     let ctx = zmq::Context::new();
-    let options = SocketOptions::new().linger(Some(std::time::Duration::ZERO));
-    let mut req = Req::<ImportProtocol>::connect(&ctx, queue, &options)
-        .map_err(|e| format!("cannot connect to the import queue {queue}: {e}"))?;
-    req.request(request, timeout).map_err(|e| {
-        if e.is_timeout() {
-            format!("the master did not answer on {queue} within {timeout:?}; is it running?")
-        } else {
-            format!("talking to the master on {queue}: {e}")
-        }
-    })
+    ImportQueue::connect(&ctx, queue, timeout)?.ask(request)
 }
+
+/// A build target from the command line (`--target ABI/PLATFORM`).
+///
+/// # Errors
+///
+/// [`TargetError`] for anything but two non-empty parts around one `/`.
+pub fn parse_target(s: &str) -> Result<Target, TargetError> {
+    match s.split_once('/') {
+        Some((abi, platform))
+            if !abi.is_empty() && !platform.is_empty() && !platform.contains('/') =>
+        {
+            Ok(Target::new(abi, platform))
+        }
+        _ => Err(TargetError(s.to_owned())),
+    }
+}
+
+/// A `--target` that is not `ABI/PLATFORM`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not ABI/PLATFORM (such as cp311/linux_armv7l)")]
+pub struct TargetError(pub String);
+
+/// A size that is not one (see [`parse_size`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a size (such as 1G, 512M or a number of bytes)")]
+pub struct SizeError(pub String);
 
 /// A size in bytes from the command line: `1073741824`, `512M`, `1G`, `1.5G` (powers of
 /// 1024; `K`, `M`, `G`, `T`, with or without `B`/`iB`).
 ///
 /// # Errors
 ///
-/// Text saying the value is not a size.
-pub fn parse_size(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?} is not a size (such as 1G, 512M or a number of bytes)");
+/// [`SizeError`] for anything else.
+pub fn parse_size(s: &str) -> Result<u64, SizeError> {
+    let bad = || SizeError(s.to_owned());
     let s = s.trim();
     let (number, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => (&s[..i], s[i..].to_ascii_uppercase()),
@@ -210,7 +358,30 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_dsn;
+    use super::{Chain, redact_dsn};
+
+    /// An error that says its source in its own message and gives it as its source too,
+    /// as many do.
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot create /x: {source}")]
+    struct Repeats {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn the_whole_chain_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::PermissionDenied, "denied");
+        let e = anyhow::Error::new(io()).context("cannot create /x");
+        assert_eq!(Chain(&e).to_string(), "cannot create /x: denied");
+        let e = anyhow::Error::new(Repeats { source: io() });
+        assert_eq!(Chain(&e).to_string(), "cannot create /x: denied");
+        let e = anyhow::Error::new(Repeats { source: io() }).context("starting");
+        assert_eq!(Chain(&e).to_string(), "starting: cannot create /x: denied");
+        assert_eq!(
+            format!("{e:#}"),
+            "starting: cannot create /x: denied: denied"
+        );
+    }
 
     #[test]
     fn passwords_are_not_printed() {

@@ -220,25 +220,34 @@ fn replaced_files<'a>(names: &[&'a str], twin_names: &[&'a str], delete: bool) -
     stmts
 }
 
-/// Records a build (see [`Database::log_build`]). On PostgreSQL this is two round trips:
-/// the lock, what decides the queue, what the wheels would replace and the build row; then
-/// the files, dependencies, queue entries and owed rewrite with the commit.
-pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
+/// What the first round trip of [`log_build`] found.
+struct Inserted {
+    /// What decides the version's queue entries.
+    facts: Facts,
+    /// Other versions whose alias copies the wheels replace.
+    others: BTreeSet<(String, String)>,
+    /// The new build's id.
+    build_id: i64,
+}
+
+/// The first round trip of [`log_build`], in one batch: the lock, the facts, the versions
+/// whose wheels this build replaces, and the build row (if the version does not exist, the
+/// insert fails on its foreign key and the facts say why). A real wheel of one of the
+/// `names` that is published already is never replaced: the build is refused.
+fn insert_build(
+    c: &mut dyn Conn,
+    b: &NewBuild,
+    names: &[&str],
+    twin_names: &[&str],
+) -> Result<Inserted> {
     let op = "log_build";
     let duration = micros(b.duration.max(TimeDelta::zero()));
     let built_at = b.built_at.unwrap_or_else(Utc::now);
-    let twins = twins(&b.files, aliases);
-    let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
-    let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
-
-    // One batch: the lock, the facts, the versions whose wheels this build replaces, and
-    // the build row (if the version does not exist, the insert fails on its foreign key and
-    // the facts say why).
     let mut first = vec![
         lock_stmt(c.kind(), &b.package),
         facts_stmt(&b.package, &b.version),
     ];
-    first.extend(replaced_files(&names, &twin_names, false));
+    first.extend(replaced_files(names, twin_names, false));
     let insert = first.len();
     first.push(Stmt::new(
         "INSERT INTO builds (package, version, built_by, built_at, duration_us, status, abi_tag, platform_tag) \
@@ -284,6 +293,25 @@ pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliase
     facts.done();
     let build_id =
         build_id.ok_or_else(|| Error::corrupt(op, "INSERT ... RETURNING gave no build id"))?;
+    Ok(Inserted {
+        facts,
+        others,
+        build_id,
+    })
+}
+
+/// Records a build (see [`Database::log_build`]). On PostgreSQL this is two round trips:
+/// the lock, what decides the queue, what the wheels would replace and the build row; then
+/// the files, dependencies, queue entries and owed rewrite with the commit.
+pub(crate) fn log_build(c: &mut dyn Conn, b: &NewBuild, aliases: &PlatformAliases) -> Result<i64> {
+    let twins = twins(&b.files, aliases);
+    let names: Vec<&str> = b.files.iter().map(|f| f.filename.as_str()).collect();
+    let twin_names: Vec<&str> = twins.iter().map(|(t, _)| t.filename.as_str()).collect();
+    let Inserted {
+        mut facts,
+        others,
+        build_id,
+    } = insert_build(c, b, &names, &twin_names)?;
 
     // What the version's queue entries become. A replaced file has the same name as its
     // replacement, and so the same tags: the facts need only the new build and wheels.

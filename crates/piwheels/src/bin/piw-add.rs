@@ -19,11 +19,12 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::Parser;
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
-    fail,
+    fail, usage_error,
 };
 use piwheels_db::{canonicalize_name, names};
 use piwheels_protocol::import::{AddPackage, AddVersion, ImportReply, ImportRequest};
@@ -72,7 +73,12 @@ struct Opts {
     timeout: u64,
 }
 
-fn parse_released(s: &str) -> Result<DateTime<Utc>, String> {
+/// A `--released` that is not a time.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a time such as \"2024-01-31 12:00:00\"")]
+struct BadTime(String);
+
+fn parse_released(s: &str) -> Result<DateTime<Utc>, BadTime> {
     let s = s.trim();
     for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
@@ -82,24 +88,22 @@ fn parse_released(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
-    Err(format!(
-        "{s:?} is not a time such as \"2024-01-31 12:00:00\""
-    ))
+    Err(BadTime(s.to_owned()))
 }
 
 /// The request, or why the options do not make one (a usage error): the name, aliases
 /// and version are checked against the rules (`piwheels_db::names`) before anything is
 /// sent.
-fn request(opts: &Opts) -> Result<ImportRequest, String> {
-    let name = names::validate_name(&opts.package).map_err(|e| e.to_string())?;
+fn request(opts: &Opts) -> anyhow::Result<ImportRequest> {
+    let name = names::validate_name(&opts.package)?;
     let canon = name.canonical();
     for alias in &opts.aliases {
-        names::validate_alias(alias, &canon).map_err(|e| format!("the alias: {e}"))?;
+        names::validate_alias(alias, &canon).context("the alias")?;
     }
     match &opts.package_version {
         None => {
             if opts.yank || opts.unyank || opts.released.is_some() {
-                return Err("--yank, --unyank and --released need a VERSION".into());
+                bail!("--yank, --unyank and --released need a VERSION");
             }
             Ok(ImportRequest::AddPackage(AddPackage {
                 package: name.into_string(),
@@ -110,7 +114,7 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
             }))
         }
         Some(version) => {
-            let version = names::validate_version(version).map_err(|e| e.to_string())?;
+            let version = names::validate_version(version)?;
             if !names::is_pep440(&version) {
                 eprintln!(
                     "warning: {:?} is not a PEP 440 version; the master takes it only if the \
@@ -133,7 +137,7 @@ fn request(opts: &Opts) -> Result<ImportRequest, String> {
 }
 
 /// What a reply means, in words.
-fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
+fn explain(opts: &Opts, reply: &ImportReply) -> anyhow::Result<String> {
     let package = canonicalize_name(opts.package.trim());
     let version = opts.package_version.as_deref().unwrap_or("").trim();
     match reply {
@@ -144,7 +148,7 @@ fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
             "UPDVER" => format!("updated version {package} {version}"),
             other => format!("done: {other}"),
         }),
-        ImportReply::Error(why) => Err(match why.as_str() {
+        ImportReply::Error(why) => Err(anyhow!(match why.as_str() {
             "SKIPPKG" => format!("{package} exists already; skip it with piw-remove --skip"),
             "SKIPVER" => {
                 format!("{package} {version} exists already; skip it with piw-remove --skip")
@@ -154,10 +158,8 @@ fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
             }
             "NOPKG" => format!("there is no package {package}"),
             other => other.to_owned(),
-        }),
-        ImportReply::Send(file) => {
-            Err(format!("the master asked for a file ({file}) unexpectedly"))
-        }
+        })),
+        ImportReply::Send(file) => bail!("the master asked for a file ({file}) unexpectedly"),
     }
 }
 
@@ -166,10 +168,7 @@ fn main() -> ExitCode {
     piwheels::init_logging(&opts.common, false);
     let request = match request(&opts) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     if !opts.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         let what = match &opts.package_version {
@@ -199,7 +198,7 @@ fn main() -> ExitCode {
             Ok(ImportReply::Done(_)) => {
                 println!("added package {}", canonicalize_name(opts.package.trim()));
             }
-            Ok(other) => return fail(format!("adding the package first: {other:?}")),
+            Ok(other) => return fail(anyhow!("adding the package first: {other:?}")),
             Err(e) => return fail(e),
         }
         reply = match ask(&opts.import_queue, timeout, &request) {

@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::{Context, anyhow, bail};
 use chrono::TimeDelta;
 use clap::Parser;
-use piwheels::{CommonOpts, confirm, declined, fail};
+use piwheels::{CommonOpts, ImportQueue, confirm, declined, fail};
 use piwheels_db::names;
-use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
+use piwheels_protocol::import::{ImportReply, ImportRequest};
 use piwheels_protocol::states::{BuildState, FileState};
-use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+use piwheels_protocol::transport::zmq;
 use piwheels_slave::StopFlag;
 use piwheels_slave::dpkg::Dpkg;
 use piwheels_slave::elf::LibraryResolver;
@@ -76,7 +77,7 @@ struct Opts {
 }
 
 /// The wheels' descriptions, in the order given.
-fn describe(opts: &Opts) -> Result<Vec<(PathBuf, FileState)>, String> {
+fn describe(opts: &Opts) -> anyhow::Result<Vec<(PathBuf, FileState)>> {
     // The wheels were built elsewhere: their libraries are not looked up on this system.
     let analyser = WheelAnalyser::new(
         LibraryResolver::new(Vec::new(), Vec::new()),
@@ -86,7 +87,7 @@ fn describe(opts: &Opts) -> Result<Vec<(PathBuf, FileState)>, String> {
         None => None,
         Some(path) => {
             let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                .with_context(|| format!("cannot read {}", path.display()))?;
             let mut deps: Vec<String> = text.split_whitespace().map(str::to_owned).collect();
             deps.sort();
             deps.dedup();
@@ -95,7 +96,7 @@ fn describe(opts: &Opts) -> Result<Vec<(PathBuf, FileState)>, String> {
     };
     let mut out = Vec::new();
     for path in &opts.files {
-        let mut state = analyser.analyse(path).map_err(|e| e.to_string())?;
+        let mut state = analyser.analyse(path)?;
         state.dependencies.shift_remove("");
         state.dependencies.shift_remove("apt");
         if let Some(apt) = &apt {
@@ -107,9 +108,10 @@ fn describe(opts: &Opts) -> Result<Vec<(PathBuf, FileState)>, String> {
 }
 
 /// The first wheel's `Name` and `Version`, from its `METADATA`.
-fn metadata_name_version(path: &Path) -> Result<(String, String), String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
+fn metadata_name_version(path: &Path) -> anyhow::Result<(String, String)> {
+    let at = || path.display().to_string();
+    let file = std::fs::File::open(path).with_context(at)?;
+    let mut zip = zip::ZipArchive::new(file).with_context(at)?;
     let member = zip
         .file_names()
         .find(|m| {
@@ -117,30 +119,26 @@ fn metadata_name_version(path: &Path) -> Result<(String, String), String> {
                 .is_some_and(|d| !d.contains('/'))
         })
         .map(str::to_owned)
-        .ok_or_else(|| format!("{} has no .dist-info/METADATA", path.display()))?;
+        .ok_or_else(|| anyhow!("{} has no .dist-info/METADATA", path.display()))?;
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut std::io::Read::take(
-            zip.by_name(&member)
-                .map_err(|e| format!("{}: {e}", path.display()))?,
+            zip.by_name(&member).with_context(at)?,
             piwheels_slave::wheel::MAX_METADATA,
         ),
         &mut text,
     )
-    .map_err(|e| format!("{}: {member}: {e}", path.display()))?;
+    .with_context(|| format!("{}: {member}", path.display()))?;
     let metadata = piwheels_slave::wheel::Metadata::parse(&text);
     let name = metadata.get("Name").map(str::to_owned);
     let version = metadata.get("Version").map(str::to_owned);
     match (name, version) {
         (Some(n), Some(v)) => Ok((n, v)),
-        _ => Err(format!(
-            "{}: METADATA has no Name or Version",
-            path.display()
-        )),
+        _ => bail!("{}: METADATA has no Name or Version", path.display()),
     }
 }
 
-fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState, String> {
+fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> anyhow::Result<BuildState> {
     let (first_path, first) = &files[0];
     let (package, version) = match (&opts.package, &opts.package_version) {
         (Some(p), Some(v)) => (p.clone(), v.clone()),
@@ -149,18 +147,16 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
             (p.clone().unwrap_or(name), v.clone().unwrap_or(ver))
         }
     };
-    let package = names::validate_name(&package).map_err(|e| e.to_string())?;
-    let version = names::validate_version(&version)
-        .map_err(|e| e.to_string())?
-        .into_string();
+    let package = names::validate_name(&package)?;
+    let version = names::validate_version(&version)?.into_string();
     let abi = match &opts.abi {
         Some(a) => a.clone(),
-        None if first.abi_tag == "none" => return Err("couldn't determine builder ABI".into()),
+        None if first.abi_tag == "none" => bail!("couldn't determine builder ABI"),
         None => first.abi_tag.clone(),
     };
     let output = match &opts.output {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            .with_context(|| format!("cannot read {}", path.display()))?,
         None => DEFAULT_OUTPUT.to_owned(),
     };
     Ok(BuildState {
@@ -175,7 +171,7 @@ fn build_state(opts: &Opts, files: &[(PathBuf, FileState)]) -> Result<BuildState
     })
 }
 
-fn run(opts: &Opts) -> Result<ExitCode, String> {
+fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
     let files = describe(opts)?;
     let state = build_state(opts, &files)?;
     if !opts.yes && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -192,32 +188,13 @@ fn run(opts: &Opts) -> Result<ExitCode, String> {
     }
     let timeout = Duration::from_secs(opts.timeout);
     let ctx = zmq::Context::new();
-    let options = SocketOptions::new().linger(Some(Duration::ZERO));
-    let mut req =
-        Req::<ImportProtocol>::connect(&ctx, &opts.import_queue, &options).map_err(|e| {
-            format!(
-                "cannot connect to the import queue {}: {e}",
-                opts.import_queue
-            )
-        })?;
-    let talk = |e: piwheels_protocol::transport::TransportError| {
-        if e.is_timeout() {
-            format!(
-                "the master did not answer on {} within {timeout:?}; is it running?",
-                opts.import_queue
-            )
-        } else {
-            format!("talking to the master on {}: {e}", opts.import_queue)
-        }
-    };
+    let mut queue = ImportQueue::connect(&ctx, &opts.import_queue, timeout)?;
     let mut request = ImportRequest::Import(state);
     loop {
-        match req.request(&request, timeout).map_err(talk)? {
+        match queue.ask(&request)? {
             ImportReply::Send(name) => {
                 let Some((path, _)) = files.iter().find(|(_, f)| f.filename == name) else {
-                    return Err(format!(
-                        "the master asked for {name:?}, which is not being imported"
-                    ));
+                    bail!("the master asked for {name:?}, which is not being imported");
                 };
                 tracing::info!("sending {}", path.display());
                 piwheels_slave::transfer::upload(
@@ -228,11 +205,11 @@ fn run(opts: &Opts) -> Result<ExitCode, String> {
                     timeout,
                     &StopFlag::new(),
                 )
-                .map_err(|e| format!("uploading {}: {e}", path.display()))?;
+                .with_context(|| format!("uploading {}", path.display()))?;
                 request = ImportRequest::Sent;
             }
             ImportReply::Done(_) => break,
-            ImportReply::Error(why) => return Err(why),
+            ImportReply::Error(why) => bail!(why),
         }
     }
     if opts.delete {

@@ -15,12 +15,14 @@
 //! removes the rows an older database holds that break it: nothing could ever be served
 //! from them. It lists them before it asks, and prints `removed ...` for each once done.
 
+use std::path::Path;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use piwheels::{CommonOpts, DEFAULT_DSN, confirm, declined, fail, redact_dsn};
+use piwheels::{CommonOpts, DEFAULT_DSN, confirm, declined, fail, parse_target, redact_dsn};
 use piwheels_db::admin::Admin;
-use piwheels_db::schema::{SCHEMA_VERSION, SchemaState};
+use piwheels_db::schema::{Migration, Removed, SCHEMA_VERSION, SchemaState};
 use piwheels_db::{Database, Kind, Target};
 
 /// How many of the rows an upgrade would remove are listed before it asks (all are
@@ -51,19 +53,6 @@ struct Opts {
     debug: bool,
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
-    match s.split_once('/') {
-        Some((abi, platform))
-            if !abi.is_empty() && !platform.is_empty() && !platform.contains('/') =>
-        {
-            Ok(Target::new(abi, platform))
-        }
-        _ => Err(format!(
-            "{s:?} is not ABI/PLATFORM (such as cp311/linux_armv7l)"
-        )),
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
@@ -74,33 +63,47 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let shown = redact_dsn(&opts.dsn);
-    // A missing SQLite file is an empty database; it is only created once agreed to.
-    let sqlite = piwheels_db::sqlite_path(&opts.dsn);
-    let missing = sqlite.as_ref().is_some_and(|p| !p.exists());
-    let (state, kind, doomed) = if missing {
-        (SchemaState::Empty, Kind::Sqlite, Vec::new())
-    } else {
-        let admin = Admin::connect(&opts.dsn).await?;
-        let state = admin.state().await?;
-        // What the upgrade would remove: rows that break rules the new schema keeps.
-        let doomed = if state.plan().is_ok_and(|p| !p.is_empty()) {
-            admin.pending_removals().await?
-        } else {
-            Vec::new()
-        };
-        (state, admin.kind(), doomed)
-    };
-    tracing::info!("{shown}: {state:?}");
-    let plan = state.plan()?;
-    let user = (kind == Kind::Postgres).then_some(opts.user.as_str());
+/// What the database is now.
+struct Found {
+    state: SchemaState,
+    kind: Kind,
+    /// What the upgrade would remove: rows that break rules the new schema keeps.
+    doomed: Vec<Removed>,
+}
 
+/// Looks at the database (`missing`: an SQLite file that does not exist yet, which is
+/// an empty database and is only created once agreed to).
+async fn inspect(dsn: &str, missing: bool) -> anyhow::Result<Found> {
+    if missing {
+        return Ok(Found {
+            state: SchemaState::Empty,
+            kind: Kind::Sqlite,
+            doomed: Vec::new(),
+        });
+    }
+    let admin = Admin::connect(dsn).await?;
+    let state = admin.state().await?;
+    let doomed = if state.plan().is_ok_and(|p| !p.is_empty()) {
+        admin.pending_removals().await?
+    } else {
+        Vec::new()
+    };
+    Ok(Found {
+        state,
+        kind: admin.kind(),
+        doomed,
+    })
+}
+
+/// The changes to ask about, one line each: the directory to create, the migrations,
+/// the rows they remove (the first few), the build targets to enable.
+fn changes(
+    dir: Option<&Path>,
+    plan: &[Migration],
+    doomed: &[Removed],
+    new_targets: &[&Target],
+) -> Vec<String> {
     let mut changes: Vec<String> = Vec::new();
-    let dir = sqlite
-        .as_ref()
-        .and_then(|p| p.parent())
-        .filter(|d| !d.as_os_str().is_empty() && !d.exists());
     if let Some(dir) = dir {
         changes.push(format!("create the directory {}", dir.display()));
     }
@@ -118,6 +121,30 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
             changes.push(format!("    ... and {} more", doomed.len() - SHOWN));
         }
     }
+    changes.extend(
+        new_targets
+            .iter()
+            .map(|t| format!("enable the build target {t}")),
+    );
+    changes
+}
+
+async fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
+    let shown = redact_dsn(&opts.dsn);
+    let sqlite = piwheels_db::sqlite_path(&opts.dsn);
+    let missing = sqlite.as_ref().is_some_and(|p| !p.exists());
+    let Found {
+        state,
+        kind,
+        doomed,
+    } = inspect(&opts.dsn, missing).await?;
+    tracing::info!("{shown}: {state:?}");
+    let plan = state.plan()?;
+    let user = (kind == Kind::Postgres).then_some(opts.user.as_str());
+    let dir = sqlite
+        .as_ref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty() && !d.exists());
     let current_targets: Vec<Target> = if plan.is_empty() {
         Database::open(&opts.dsn)
             .await?
@@ -134,12 +161,7 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
         .iter()
         .filter(|t| !current_targets.contains(t))
         .collect();
-    changes.extend(
-        new_targets
-            .iter()
-            .map(|t| format!("enable the build target {t}")),
-    );
-
+    let changes = changes(dir, plan, &doomed, &new_targets);
     if !changes.is_empty() && !opts.yes {
         eprintln!("piw-initdb will change {shown}:");
         for c in &changes {
@@ -153,8 +175,7 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
     }
     if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     // On PostgreSQL the grants are renewed every time (a new table gets them too).
     let upgrade = Admin::connect(&opts.dsn).await?.upgrade(user).await?;
@@ -165,11 +186,17 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
     for r in &upgrade.removed {
         println!("removed {r}");
     }
-    let done = upgrade.versions;
     let db = Database::open(&opts.dsn).await?;
     for t in &new_targets {
         db.add_build_target(t).await?;
     }
+    say_done(&shown, &db, &upgrade.versions).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says, on the standard output, the schema version (and whether it was `done` now) and
+/// the build targets.
+async fn say_done(shown: &str, db: &Database, done: &[i64]) -> anyhow::Result<()> {
     let targets: Vec<String> = db
         .build_targets()
         .await?
@@ -195,5 +222,5 @@ async fn run(opts: &Opts) -> Result<ExitCode, Box<dyn std::error::Error>> {
             targets.join(", ")
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -26,9 +26,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
-use piwheels::parse_size;
-use piwheels::{CommonOpts, DEFAULT_DSN, fail, redact_dsn};
+use piwheels::{CommonOpts, DEFAULT_DSN, fail, parse_size, parse_target, redact_dsn};
 use piwheels_db::Target;
 use piwheels_master::MasterConfig;
 use piwheels_master::master::Master;
@@ -161,31 +161,28 @@ struct Opts {
 #[derive(Debug, Clone, Copy)]
 struct Listen(Option<SocketAddr>);
 
-fn parse_listen(s: &str) -> Result<Listen, String> {
+/// A `--web-listen` that is neither an address nor off.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not ADDRESS:PORT (such as 127.0.0.1:8080) or off")]
+struct BadListen(String);
+
+fn parse_listen(s: &str) -> Result<Listen, BadListen> {
     if s.eq_ignore_ascii_case("off") || s.eq_ignore_ascii_case("none") {
         return Ok(Listen(None));
     }
     s.parse()
         .map(|a| Listen(Some(a)))
-        .map_err(|_| format!("{s:?} is not ADDRESS:PORT (such as 127.0.0.1:8080) or off"))
+        .map_err(|_| BadListen(s.to_owned()))
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
-    match s.split_once('/') {
-        Some((abi, platform))
-            if !abi.is_empty() && !platform.is_empty() && !platform.contains('/') =>
-        {
-            Ok(Target::new(abi, platform))
-        }
-        _ => Err(format!(
-            "{s:?} is not ABI/PLATFORM (such as cp311/linux_armv7l)"
-        )),
-    }
-}
+/// A duration option that is not one (see [`parse_duration`]).
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a duration (such as 30s, 5m, 1h or 1h30m)")]
+struct BadDuration(String);
 
 /// `90`, `90s`, `5m`, `2h`, `1d`, `1h30m`.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("{s:?} is not a duration (such as 30s, 5m, 1h or 1h30m)");
+fn parse_duration(s: &str) -> Result<Duration, BadDuration> {
+    let bad = || BadDuration(s.to_owned());
     let s = s.trim();
     if s.is_empty() {
         return Err(bad());
@@ -267,7 +264,7 @@ fn init_logging(opts: &Opts) {
     let _ = tracing_subscriber::registry().with(console).try_init();
 }
 
-async fn create_sqlite_if_missing(dsn: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn create_sqlite_if_missing(dsn: &str) -> anyhow::Result<()> {
     let Some(path) = piwheels_db::sqlite_path(dsn) else {
         return Ok(());
     };
@@ -275,8 +272,7 @@ async fn create_sqlite_if_missing(dsn: &str) -> Result<(), Box<dyn std::error::E
         return Ok(());
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
     piwheels_db::admin::Admin::connect(dsn)
         .await?
@@ -319,7 +315,7 @@ fn config(opts: &Opts) -> MasterConfig {
     c
 }
 
-async fn run(opts: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+async fn run(opts: &Opts) -> anyhow::Result<()> {
     create_sqlite_if_missing(&opts.dsn).await?;
     let master = Master::start(config(opts)).await?;
     let enabled = master
@@ -359,7 +355,7 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(r) => r,
-        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+        Err(e) => return fail(anyhow::Error::new(e).context("cannot start the runtime")),
     };
     match runtime.block_on(run(&opts)) {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,10 +11,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::anyhow;
 use clap::{Parser, ValueEnum};
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
-    fail,
+    fail, usage_error,
 };
 use piwheels_db::names;
 use piwheels_protocol::import::{ImportReply, ImportRequest, RebuildTarget};
@@ -60,17 +61,13 @@ fn main() -> ExitCode {
     let package = match opts.package.as_deref().map(names::validate_name) {
         None => None,
         Some(Ok(name)) => Some(name.into_string()),
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Some(Err(e)) => return usage_error(e),
     };
     let target = match (opts.part, package) {
         (Part::Home, None) => RebuildTarget::Home,
         (Part::Search, None) => RebuildTarget::Search,
         (Part::Home | Part::Search, Some(_)) => {
-            eprintln!("error: home and search take no PACKAGE");
-            return ExitCode::from(2);
+            return usage_error(anyhow!("home and search take no PACKAGE"));
         }
         (Part::Project, p) => RebuildTarget::Project(p),
         (Part::Index, p) => RebuildTarget::Both(p),
@@ -98,9 +95,9 @@ fn main() -> ExitCode {
             println!("the master is rewriting the pages");
             ExitCode::SUCCESS
         }
-        ImportReply::Error(why) => fail(why),
+        ImportReply::Error(why) => fail(anyhow!(why)),
         ImportReply::Send(file) => {
-            fail(format!("the master asked for a file ({file}) unexpectedly"))
+            fail(anyhow!("the master asked for a file ({file}) unexpectedly"))
         }
     }
 }

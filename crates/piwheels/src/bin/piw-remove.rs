@@ -12,10 +12,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::{anyhow, bail};
 use clap::Parser;
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
-    fail,
+    fail, usage_error,
 };
 use piwheels_db::{canonicalize_name, names};
 use piwheels_protocol::import::{ImportReply, ImportRequest, RemovePackage, RemoveVersion};
@@ -51,9 +52,8 @@ struct Opts {
     timeout: u64,
 }
 
-fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
-    let package = names::validate_name(&opts.package)
-        .map_err(|e| e.to_string())?
+fn request(opts: &Opts) -> anyhow::Result<(ImportRequest, String)> {
+    let package = names::validate_name(&opts.package)?
         .canonical()
         .into_string();
     let doing = if opts.builds {
@@ -68,7 +68,7 @@ fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
     match &opts.package_version {
         None => {
             if opts.yank {
-                return Err("--yank needs a VERSION".into());
+                bail!("--yank needs a VERSION");
             }
             Ok((
                 ImportRequest::RemovePackage(RemovePackage {
@@ -80,9 +80,7 @@ fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
             ))
         }
         Some(v) => {
-            let v = names::validate_version(v)
-                .map_err(|e| e.to_string())?
-                .into_string();
+            let v = names::validate_version(v)?.into_string();
             Ok((
                 ImportRequest::RemoveVersion(RemoveVersion {
                     package: package.clone(),
@@ -97,7 +95,7 @@ fn request(opts: &Opts) -> Result<(ImportRequest, String), String> {
     }
 }
 
-fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
+fn explain(opts: &Opts, reply: &ImportReply) -> anyhow::Result<String> {
     let package = canonicalize_name(opts.package.trim());
     let version = opts.package_version.as_deref().unwrap_or("").trim();
     match reply {
@@ -111,14 +109,12 @@ fn explain(opts: &Opts, reply: &ImportReply) -> Result<String, String> {
             "DELVERBLD" => format!("removed the builds of {package} {version}"),
             other => format!("done: {other}"),
         }),
-        ImportReply::Error(why) => Err(match why.as_str() {
+        ImportReply::Error(why) => Err(anyhow!(match why.as_str() {
             "NOPKG" => format!("there is no package {package}"),
             "NOVER" => format!("there is no version {package} {version}"),
             other => other.to_owned(),
-        }),
-        ImportReply::Send(file) => {
-            Err(format!("the master asked for a file ({file}) unexpectedly"))
-        }
+        })),
+        ImportReply::Send(file) => bail!("the master asked for a file ({file}) unexpectedly"),
     }
 }
 
@@ -127,10 +123,7 @@ fn main() -> ExitCode {
     piwheels::init_logging(&opts.common, false);
     let (request, what) = match request(&opts) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage_error(e),
     };
     if !opts.yes && !confirm(&format!("This will {what}. Proceed?")) {
         return declined();

@@ -24,7 +24,7 @@ use std::time::Duration;
 use clap::Parser;
 use piwheels::{CommonOpts, fail, parse_size};
 use piwheels_slave::sandbox::SandboxConfig;
-use piwheels_slave::{Slave, SlaveConfig, parse_duration};
+use piwheels_slave::{DurationError, Slave, SlaveConfig, parse_duration};
 
 /// Run a piwheels build slave.
 #[derive(Debug, Parser)]
@@ -84,10 +84,21 @@ struct Opts {
     build_file_size: u64,
 }
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// A `--timeout` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum BadTimeout {
+    /// Not a duration.
+    #[error(transparent)]
+    NotADuration(#[from] DurationError),
+    /// No time at all.
+    #[error("the timeout must be longer than 0s")]
+    Zero,
+}
+
+fn parse_timeout(s: &str) -> Result<Duration, BadTimeout> {
     let d = parse_duration(s)?;
     if d.is_zero() {
-        return Err("the timeout must be longer than 0s".into());
+        return Err(BadTimeout::Zero);
     }
     Ok(d)
 }
