@@ -4,7 +4,7 @@
 //! `sendfile` module (`python/sendfile.py`).
 //!
 //! This crate holds only *raw* calls with C-like contracts, so that the Python layer can
-//! keep butter's patchable seams (spec §2.1): a raw call returns the syscall's result, or
+//! keep butter's patchable seams (butter.md §2.1): a raw call returns the syscall's result, or
 //! `-1` with the error number stored where `Errno` objects (each Python module's
 //! `ffi`) read it. Every call that can block releases the GIL. Reads that decode records
 //! (inotify, fanotify, signalfd) build the Python objects here, in one pass.

@@ -15,7 +15,7 @@
 //!
 //! Measured:
 //! - **build queue**: `build_queue(100000)` (up to 100,000 per target), and on PostgreSQL the
-//!   original's `get_build_queue(100000)`, written after its view (spec §5.2), over the same
+//!   original's `get_build_queue(100000)`, written after its view (piwheels.md §5.2), over the same
 //!   tables, interleaved rep by rep;
 //! - **project data**: `project_data` of packages with builds, files and dependencies;
 //! - **statistics** and the **search index**, for information;

@@ -1,4 +1,4 @@
-//! BigBrother: the farm's statistics (spec §1.3, §3.3).
+//! BigBrother: the farm's statistics (piwheels.md §1.3, §3.3).
 //!
 //! Every 10 s it samples the database's statistics, the build queue's sizes (from
 //! TheArchitect), the output filesystem (from FileJuggler, and its own `statvfs`), memory,

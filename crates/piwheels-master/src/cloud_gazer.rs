@@ -1,5 +1,5 @@
-//! CloudGazer: follows the upstream index (spec §9), by polling its simple API and diffing
-//! it against the database (§9.5, option 2) rather than reading a changelog.
+//! CloudGazer: follows the upstream index (piwheels.md §9), by polling its simple API and diffing
+//! it against the database (piwheels.md §9.5, option 2) rather than reading a changelog.
 //!
 //! Every `upstream_poll` it reads the project list (conditionally, with its `ETag`), then
 //! the page of every project that changed (by PEP 691 `_last-serial` or `ETag`), and

@@ -1,4 +1,4 @@
-//! What the master is told to do: the options of `piw-master` (spec §8.2) and the ones this
+//! What the master is told to do: the options of `piw-master` (piwheels.md §8.2) and the ones this
 //! master adds, as one plain struct. `piw-master` fills it from the command line, the
 //! environment and `piwheels.conf`; tests build it directly.
 

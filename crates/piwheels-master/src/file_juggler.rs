@@ -1,5 +1,5 @@
 //! FileJuggler: receives wheels from build slaves (and `piw-import`, as slave 0) on the
-//! file-transfer socket (`--file-queue`, port 5556; spec §3.2), checks them and stages them
+//! file-transfer socket (`--file-queue`, port 5556; piwheels.md §3.2), checks them and stages them
 //! for publishing.
 //!
 //! SlaveDriver (or MrChase) first tells it what to expect from a slave

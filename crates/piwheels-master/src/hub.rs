@@ -1,5 +1,5 @@
 //! How the master's tasks talk: typed channels in place of the original's `inproc://`
-//! sockets (spec §1.2, §4), the run state every task watches (paused, quitting), and the
+//! sockets (piwheels.md §1.2, §4), the run state every task watches (paused, quitting), and the
 //! supervisor that restarts a failed task instead of stopping the master.
 //!
 //! [`Hub::new`] makes every channel once. The [`Hub`] (cheap to clone) holds the sending
@@ -26,7 +26,7 @@ use crate::error::Result;
 use crate::output::{Output, OutputError, Refusal, StageError, Staged};
 use crate::slave_id::SlaveId;
 
-/// A web-output request (the original's web queue, spec §4): what TheSecretary receives
+/// A web-output request (the original's web queue, piwheels.md §4): what TheSecretary receives
 /// and passes on to TheScribe.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WebRequest {
@@ -69,7 +69,7 @@ impl WebRequest {
     }
 }
 
-/// A message to BigBrother, the statistics keeper (spec §4).
+/// A message to BigBrother, the statistics keeper (piwheels.md §4).
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatsMessage {
     /// The output filesystem's size and free space, bytes (`STATFS`).
@@ -166,7 +166,7 @@ impl From<StageError> for FsError {
     }
 }
 
-/// A request to FileJuggler, which receives files (the original's FS RPC, spec §4).
+/// A request to FileJuggler, which receives files (the original's FS RPC, piwheels.md §4).
 #[derive(Debug)]
 // Few and short-lived (one per file transferred): boxing the file state buys nothing.
 #[allow(clippy::large_enum_variant)]
@@ -262,7 +262,7 @@ impl FsClient {
 }
 
 /// What SlaveDriver must keep out of its job lists (the original's skip queue, spec
-/// §3.1.2): deletions, which a slave building them is told to stop, and builds recorded
+/// piwheels.md §3.1.2): deletions, which a slave building them is told to stop, and builds recorded
 /// elsewhere.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SkipRequest {
@@ -276,7 +276,7 @@ pub enum SkipRequest {
     Built(String, String),
 }
 
-/// A monitor's command for SlaveDriver (spec §3.3), `None` meaning every slave.
+/// A monitor's command for SlaveDriver (piwheels.md §3.3), `None` meaning every slave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SlaveCommand {
     /// Replay every slave's HELLO, statistics and last reply to monitors.

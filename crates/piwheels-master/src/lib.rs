@@ -3,7 +3,7 @@
 //! pip-installable index with project pages.
 //!
 //! One tokio runtime runs one task per job, each in its own module named after the
-//! original's task (spec §1.3); they talk through the typed channels of [`hub`], not
+//! original's task (piwheels.md §1.3); they talk through the typed channels of [`hub`], not
 //! in-process sockets. The sockets other programs use speak piwheels 0.23 exactly, so
 //! original slaves, admin tools and monitors work with this master.
 //!

@@ -1,4 +1,4 @@
-//! The master itself: start-up, the main loop and shutdown (spec §1.5).
+//! The master itself: start-up, the main loop and shutdown (piwheels.md §1.5).
 //!
 //! [`Master::start`] opens the database, enables the configured build targets, makes the
 //! [`Hub`], binds the monitors' sockets (status PUB, control PULL; `ipc://` files made
@@ -167,7 +167,7 @@ impl Master {
                 tasks.push((name_of(&task), supervise(task, quit.clone())));
             }};
         }
-        // In the original's order (spec §1.5): what others send to exists first.
+        // In the original's order (piwheels.md §1.5): what others send to exists first.
         let (scribe_tx, scribe_rx) = mpsc::unbounded_channel();
         start!(TheScribe::new(hub.clone(), scribe_rx)?);
         start!(TheSecretary::new(hub.clone(), inboxes.web, scribe_tx));

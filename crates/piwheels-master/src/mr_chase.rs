@@ -1,4 +1,4 @@
-//! MrChase: the admin tools' requests on the import queue (spec §3.4) — `piw-add`
+//! MrChase: the admin tools' requests on the import queue (piwheels.md §3.4) — `piw-add`
 //! (`ADDPKG`, `ADDVER`), `piw-remove` (`REMPKG`, `REMVER`), `piw-rebuild` (`REBUILD`) and
 //! `piw-import` (`IMPORT`, then `SEND`/`SENT` for each file).
 //!
@@ -10,7 +10,7 @@
 //! version that is not PEP 440 is taken only if the upstream index lists it for the
 //! package, with a warning.
 //!
-//! Unlike the original (spec §13.3), deletions leave TheScribe the database rows it needs
+//! Unlike the original (piwheels.md §13.3), deletions leave TheScribe the database rows it needs
 //! to find the files it must remove: a deleted version or package is first marked skipped
 //! (`deleted`), so nothing builds or shows it, the web and skip requests go out, and the
 //! rows themselves are deleted a grace period later ([`DELETE_GRACE`] by default; see

@@ -1,6 +1,6 @@
-//! SlaveDriver: the build slaves' protocol (`--slave-queue`, port 5555; spec §3.1).
+//! SlaveDriver: the build slaves' protocol (`--slave-queue`, port 5555; piwheels.md §3.1).
 //!
-//! One `SlaveState` per ROUTER identity runs the state machine of §3.1.2: `HELLO` →
+//! One `SlaveState` per ROUTER identity runs the state machine of piwheels.md §3.1.2: `HELLO` →
 //! `ACK`; `IDLE` → `BUILD`, `SLEEP` or `DIE`; `BUSY` → `CONT` or `DONE`; `BUILT` → `SEND`
 //! or `DONE`; `SENT` → the next `SEND` or `DONE`; `BYE` → forgotten. Every request from a
 //! known slave gets exactly one reply (none for `BYE` and for anything but `HELLO` from an

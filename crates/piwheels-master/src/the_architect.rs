@@ -1,5 +1,5 @@
 //! TheArchitect: reads the build queue from the database and publishes it to SlaveDriver
-//! (spec §1.3).
+//! (piwheels.md §1.3).
 //!
 //! The original re-read the queue hourly (its query took 22 s); the database now keeps the
 //! queue as an index, so it is read at start, again shortly after anything announces a

@@ -1,4 +1,4 @@
-//! TheScribe: writes every web artefact (spec §6) as static files under the output
+//! TheScribe: writes every web artefact (piwheels.md §6) as static files under the output
 //! directory, servable by any static web server.
 //!
 //! | request | files |

@@ -1,5 +1,5 @@
 //! TheSecretary: stands in front of TheScribe and keeps a busy package's pages from being
-//! rewritten over and over (spec §1.3, §6.2).
+//! rewritten over and over (piwheels.md §1.3, §6.2).
 //!
 //! The first `PROJECT` or `BOTH` request for a package goes to the scribe at once, and
 //! opens a window of `rewrite-delay` (3 s in dev mode) for it. Further requests for that

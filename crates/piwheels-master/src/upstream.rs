@@ -1,6 +1,6 @@
 //! The upstream index CloudGazer follows: which one it is (the master's configuration, else
 //! the index pip itself is configured with) and a client for its simple API, PEP 691 JSON
-//! with a fall-back to PEP 503 HTML (spec §9.5, option 2).
+//! with a fall-back to PEP 503 HTML (piwheels.md §9.5, option 2).
 //!
 //! Every request has a timeout, and every failure is an [`UpstreamError`] value: nothing
 //! here panics on what a server sends. Pages are fetched conditionally (`If-None-Match`

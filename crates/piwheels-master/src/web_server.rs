@@ -1,5 +1,5 @@
 //! The embedded web server: serves the output directory, as the original's Apache set-up
-//! did (spec §6.9), so a single machine needs nothing else. Any static web server can
+//! did (piwheels.md §6.9), so a single machine needs nothing else. Any static web server can
 //! serve the same directory instead.
 //!
 //! - A directory answers with its `index.html`, else its `index.json` (a directory asked

@@ -288,7 +288,7 @@ fn unhex(s: &str) -> Result<Vec<u8>, String> {
 
 // The messages; `codec_cbor2.py` builds the same values.
 
-/// The spec's example HELLO (§2.2).
+/// The spec's example HELLO (piwheels.md §2.2).
 fn hello() -> SlaveRequest {
     SlaveRequest::Hello(SlaveHello {
         build_timeout: TimeDelta::hours(3),

@@ -1,4 +1,4 @@
-//! Admin tools ↔ MrChase (IPC `/tmp/piw-import`; tool REQ → master ROUTER; spec §3.4):
+//! Admin tools ↔ MrChase (IPC `/tmp/piw-import`; tool REQ → master ROUTER; piwheels.md §3.4):
 //! `piw-import`, `piw-add`, `piw-remove` and `piw-rebuild`.
 
 use chrono::{DateTime, Utc};

@@ -14,7 +14,7 @@
 //! * [`transport`]: ZeroMQ sockets (blocking, and on tokio with the `tokio` feature)
 //!   that validate every message both ways.
 //!
-//! Both sending and receiving validate, as piwheels does (spec §2.3): a message of the
+//! Both sending and receiving validate, as piwheels does (piwheels.md §2.3): a message of the
 //! wrong shape is a [`ProtocolError`] that says what was wrong and where, never a panic.
 //! Peer input quoted into an error is cut short by [`quote::Quoted`], so no error about a
 //! peer's message is much longer than a line.

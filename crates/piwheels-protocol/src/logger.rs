@@ -1,4 +1,4 @@
-//! `piw-logger` → Lumberjack (IPC `/tmp/piw-logger`; PUSH → PULL; no replies; spec §3.5).
+//! `piw-logger` → Lumberjack (IPC `/tmp/piw-logger`; PUSH → PULL; no replies; piwheels.md §3.5).
 
 use chrono::{DateTime, Utc};
 

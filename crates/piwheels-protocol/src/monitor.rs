@@ -1,4 +1,4 @@
-//! Monitors ↔ master (spec §3.3): status broadcasts (master PUB → monitor SUB, no topic)
+//! Monitors ↔ master (piwheels.md §3.3): status broadcasts (master PUB → monitor SUB, no topic)
 //! and control commands (monitor PUSH → master PULL).
 
 use chrono::{DateTime, TimeDelta, Utc};

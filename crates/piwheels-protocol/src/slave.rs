@@ -1,4 +1,4 @@
-//! Build slave ↔ SlaveDriver (TCP 5555; slave REQ → master ROUTER; spec §3.1).
+//! Build slave ↔ SlaveDriver (TCP 5555; slave REQ → master ROUTER; piwheels.md §3.1).
 //!
 //! The slave sends [`SlaveRequest`]s and the master answers each with exactly one
 //! [`SlaveReply`] (except `BYE`, which gets none). Both ends use [`SlaveProtocol`].

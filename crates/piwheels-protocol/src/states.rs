@@ -1,4 +1,4 @@
-//! The file and build shapes both ends share (spec §3.1, §3.4).
+//! The file and build shapes both ends share (piwheels.md §3.1, §3.4).
 //!
 //! [`FileState`] and [`BuildState`] are wire shapes (the 11-field file and the 8-field
 //! import build). The master's bookkeeping around them (which files of a build have

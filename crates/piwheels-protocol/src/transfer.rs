@@ -3,13 +3,13 @@
 //! A build slave (or an importer, as slave id 0) opens a DEALER to the master's ROUTER and
 //! says `HELLO <slave id>`; the master asks for the file piece by piece with
 //! `FETCH <offset> <length>`, the client answers each with `CHUNK <offset> <bytes>`, and the
-//! master ends with `DONE` once it holds every byte (spec §3.2). Numbers travel as ASCII
+//! master ends with `DONE` once it holds every byte (piwheels.md §3.2). Numbers travel as ASCII
 //! decimal, one per frame.
 //!
 //! - [`ClientFrame`] and [`ServerFrame`] parse and build the frames of each direction.
 //!   Parsing is strict (exact frame counts, plain ASCII decimal numbers that fit in 64 bits),
 //!   and a bad message is a [`ProtocolError::Frames`] saying what was wrong: the original
-//!   master dies on a `HELLO` without an id or a `CHUNK` with a non-numeric offset (spec §13.3).
+//!   master dies on a `HELLO` without an id or a `CHUNK` with a non-numeric offset (piwheels.md §13.3).
 //! - [`TransferState`] is the master's bookkeeping for one file: which bytes are missing,
 //!   what to `FETCH` next, and how many requests may be in flight. It does no I/O.
 //! - [`TransferFile`] puts a [`TransferState`] together with the pre-sized file the chunks

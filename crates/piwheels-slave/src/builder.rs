@@ -1,5 +1,5 @@
 //! Building one wheel: `pip wheel` in a fresh directory, as the build user, under a real
-//! wall-clock limit, then the analysis of what it made (spec §7.2).
+//! wall-clock limit, then the analysis of what it made (piwheels.md §7.2).
 //!
 //! A [`Build`] runs in a thread of its own, so the protocol loop keeps talking to the
 //! master; it owns its temporary directory, removed when the `Build` is dropped whatever

@@ -1,4 +1,4 @@
-//! The piwheels build slave (spec §7): asks a master for jobs, builds each with
+//! The piwheels build slave (piwheels.md §7): asks a master for jobs, builds each with
 //! `pip wheel` under a real time limit, analyses the wheels and uploads them.
 //!
 //! ```no_run

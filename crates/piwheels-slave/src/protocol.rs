@@ -1,4 +1,4 @@
-//! The slave's side of the slave protocol (spec §3.1): one REQ socket to the master's
+//! The slave's side of the slave protocol (piwheels.md §3.1): one REQ socket to the master's
 //! port 5555, one request at a time, each reply checked against what may follow the
 //! request it answers.
 //!

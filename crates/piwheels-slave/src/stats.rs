@@ -1,4 +1,4 @@
-//! The nine statistics a slave sends with `IDLE` and `BUSY` (spec §3.1): the build
+//! The nine statistics a slave sends with `IDLE` and `BUSY` (piwheels.md §3.1): the build
 //! directory's filesystem, memory and swap, the 1-minute load and the CPU temperature.
 
 use std::path::Path;

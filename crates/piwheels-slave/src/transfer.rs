@@ -1,4 +1,4 @@
-//! The client side of the file transfer (port 5556, spec §3.2): a new DEALER for each
+//! The client side of the file transfer (port 5556, piwheels.md §3.2): a new DEALER for each
 //! file, `HELLO <slave id>`, a `CHUNK` for every `FETCH`, until the master says `DONE`.
 
 use std::fs::File;

@@ -1,4 +1,4 @@
-//! What a built wheel is (spec §7.3): its tags, size and hash, what it requires of Python,
+//! What a built wheel is (piwheels.md §7.3): its tags, size and hash, what it requires of Python,
 //! which Python packages it depends on, and which Debian packages its shared libraries
 //! need.
 //!
@@ -241,7 +241,7 @@ impl WheelAnalyser {
         WheelAnalyser { resolver, dpkg }
     }
 
-    /// Everything the master is told about the wheel at `path` (spec §3.1 *file_state*).
+    /// Everything the master is told about the wheel at `path` (piwheels.md §3.1 *file_state*).
     ///
     /// # Errors
     ///

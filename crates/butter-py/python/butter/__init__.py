@@ -4,7 +4,7 @@ inotify, fanotify, eventfd, timerfd, signalfd (with signal masks), splice/tee/vm
 mounts and pivot_root, hostnames, raw getpid/getppid, namespaces, prctl, seccomp and
 memfd: butter 0.12/0.13's modules and names, built on Rust, with asyncio forms in
 ``butter.asyncio``. Programs written for butter run unchanged; where the original was
-broken (spec §1.16) this one works.
+broken (butter.md §1.16) this one works.
 
 >>> from butter.eventfd import Eventfd
 >>> with Eventfd() as ev:

@@ -1,7 +1,7 @@
 """eventfd's low-level calls (butter's ``butter._eventfd``).
 
 ``C`` is the patchable namespace of raw calls and ``ffi`` the errno object the wrappers
-read after a failed call (spec §2.1): a test can ``mocker.patch('butter._eventfd.C.eventfd',
+read after a failed call (butter.md §2.1): a test can ``mocker.patch('butter._eventfd.C.eventfd',
 return_value=-1)``, set ``butter._eventfd.ffi.errno`` and see the mapped exception.
 
 The constants come from the C library (``*_NONBLOCK`` differs between architectures).

@@ -1,7 +1,7 @@
 """The functions of :mod:`butter.memfd`: ``memfd_create`` and the seal calls, with the
 patchable raw namespace ``lib`` and its errno object ``ffi``.
 
-Where this differs from butter 0.13 on purpose (spec §1.16): descriptors are
+Where this differs from butter 0.13 on purpose (butter.md §1.16): descriptors are
 close-on-exec by default (``closefd=True``); ``seal``, ``revoke`` and ``flags`` raise
 ``OSError`` subclasses carrying the errno (butter's mapping there was dead code with an
 undefined name in its fallback); ``memfd_create`` maps EPERM/EACCES to PermissionError

@@ -1,7 +1,7 @@
 """signalfd's and pthread_sigmask's low-level calls (butter's ``butter._signalfd``).
 
 ``C`` is the patchable namespace of raw calls (``signalfd``, ``pthread_sigmask``) and
-``ffi`` the errno object the wrappers read after a failed call (spec §2.1). A signal set
+``ffi`` the errno object the wrappers read after a failed call (butter.md §2.1). A signal set
 crosses to the raw calls as an integer, bit ``n - 1`` for signal ``n``.
 
 Signals reach a signalfd only while they are **blocked** in every thread that could

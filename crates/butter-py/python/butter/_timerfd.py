@@ -2,7 +2,7 @@
 
 ``C`` is the patchable namespace of raw calls (``timerfd_create``, ``timerfd_gettime``,
 ``timerfd_settime``, and ``timerslack_get``/``timerslack_set`` for the thread's timer
-slack) and ``ffi`` the errno object the wrappers read after a failed call (spec §2.1).
+slack) and ``ffi`` the errno object the wrappers read after a failed call (butter.md §2.1).
 
 A ``struct itimerspec`` is a :class:`TimerVal` here; the raw calls take and fill four
 integers in C order, ``[interval_sec, interval_nsec, value_sec, value_nsec]``.

@@ -7,7 +7,7 @@ cgroup root (``CLONE_NEWCGROUP``) and clocks (``CLONE_NEWTIME``). New PID and ti
 namespaces apply to the caller's *next children*, not to the caller; a new user namespace
 needs a single-threaded process.
 
-Where this differs from butter 0.13 on purpose (spec §1.16): ``CLONE_NEWTIME`` and the
+Where this differs from butter 0.13 on purpose (butter.md §1.16): ``CLONE_NEWTIME`` and the
 other ``CLONE_*`` flags ``unshare`` takes (``CLONE_FS``, ``CLONE_FILES``,
 ``CLONE_SYSVSEM``, …) are exported; ``setns`` takes a descriptor, an object with
 ``fileno()`` or a path (``/proc/PID/ns/net``); ``unshare`` and ``setns`` run with the GIL

@@ -11,7 +11,7 @@ counter is above 0, so it works with ``select``/``poll``/asyncio.
 ...     int(ev)           # reading consumes the counter
 5
 
-Differences from butter 0.13 (spec §1.16): the descriptor is close-on-exec by default;
+Differences from butter 0.13 (butter.md §1.16): the descriptor is close-on-exec by default;
 read errors are ``OSError`` with their errno; reads and writes go straight to the kernel
 with the GIL released, faster than ``os.eventfd_read``/``os.eventfd_write``.
 """

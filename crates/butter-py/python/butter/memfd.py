@@ -5,7 +5,7 @@ like a regular file, and goes away with its last descriptor. Seals make it trust
 for a receiver: once sealed against writing and shrinking, nobody (not even its creator)
 can change its contents or cut it short.
 
-Where this differs from butter 0.13 on purpose (spec §1.16):
+Where this differs from butter 0.13 on purpose (butter.md §1.16):
 
 * :class:`Memfd` is created with ``MFD_ALLOW_SEALING``, so ``seal()``/``revoke()`` work;
   its ``inital_value`` (the original's spelling, unused there) gives the initial size

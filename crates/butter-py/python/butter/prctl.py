@@ -2,7 +2,7 @@
 child subreaper, no_new_privs, timer slack, dumpable, keepcaps, securebits and the
 capability bounding set.
 
-New work (spec §1.11): butter's ``prctl`` module never imported (a malformed cdef in
+New work (butter.md §1.11): butter's ``prctl`` module never imported (a malformed cdef in
 0.12.x, a ``NameError`` in its class body in 0.12.6–0.13.1), so nothing here has to match
 it. There are three layers:
 

@@ -13,7 +13,7 @@ mask — otherwise its handler or default action runs instead.
 True
 >>> _ = pthread_sigmask(SIG_SETMASK, old)
 
-Differences from butter 0.13 (spec §1.16): ``Signalfd(sigmask, closefd=...)`` honours both
+Differences from butter 0.13 (butter.md §1.16): ``Signalfd(sigmask, closefd=...)`` honours both
 arguments; ``pthread_sigmask`` returns the previous mask and raises on errors;
 ``Signal.sigio_band``/``trapno`` work and every other field is there too; one read takes
 every pending record (the extra ones are cached); descriptors are close-on-exec by

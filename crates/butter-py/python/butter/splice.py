@@ -7,7 +7,7 @@
   them.
 * :func:`vmsplice` puts byte strings into a pipe.
 
-Where this differs from butter 0.13 on purpose (spec §1.16):
+Where this differs from butter 0.13 on purpose (butter.md §1.16):
 
 * **Offsets work.** butter cast the offset integers to pointers, so only ``0`` ("no
   offset": use and advance the file position) ever worked. ``in_offset``/``out_offset``

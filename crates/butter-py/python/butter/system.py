@@ -5,7 +5,7 @@ Everything but the process ids needs ``CAP_SYS_ADMIN``; to leave the host alone,
 new namespaces (``butter.clone.unshare(CLONE_NEWNS | CLONE_NEWUTS)``) and make the
 mount tree private first (``mount("none", "/", None, MS_REC | MS_PRIVATE)``).
 
-Where this differs from butter 0.13 on purpose (spec §1.16):
+Where this differs from butter 0.13 on purpose (butter.md §1.16):
 
 * Paths may be ``str``, ``bytes`` or ``os.PathLike``, up to ``MAXPATHLEN`` (4096, the
   kernel's ``PATH_MAX``; butter said 256).

@@ -14,7 +14,7 @@ True
 (they wake the system from suspend and need ``CAP_WAKE_ALARM``); "slack" is the thread's
 timer slack, :func:`set_timer_slack`. See :mod:`butter._timerfd` for the details.
 
-Differences from butter 0.13 (spec §1.16): ``bool(timerval)`` and ``timerval.enabled``
+Differences from butter 0.13 (butter.md §1.16): ``bool(timerval)`` and ``timerval.enabled``
 work (true when the setting arms the timer), descriptors are close-on-exec by default,
 ``TFD_TIMER_CANCEL_ON_SET`` and the timer slack calls exist.
 """

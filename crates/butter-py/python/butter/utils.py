@@ -1,7 +1,7 @@
 """Shared parts of butter: the exceptions, the errno-to-exception helper every wrapper
 uses, and :class:`Eventlike`, the base of every file-descriptor object.
 
-Where this differs from butter 0.13 on purpose (spec §1.16): descriptors are made
+Where this differs from butter 0.13 on purpose (butter.md §1.16): descriptors are made
 close-on-exec by default (``CLOEXEC_DEFAULT`` is ``True``); OSErrors carry their
 ``errno``; fd 0 is an open descriptor, not "closed"; ``with Obj() as o`` binds the
 object; ``wait()`` uses ``poll`` (any fd number, EINTR retried, float timeouts); every

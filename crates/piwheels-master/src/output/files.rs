@@ -10,7 +10,7 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The path of a build's log under the output directory (spec §6.7): the id split into
+/// The path of a build's log under the output directory (piwheels.md §6.7): the id split into
 /// three 4-digit groups, `logs/AAAA/BBBB/CCCC.txt.gz`. `None` for an id that does not fit.
 pub fn log_path(build_id: i64) -> Option<PathBuf> {
     if !(0..1_000_000_000_000).contains(&build_id) {

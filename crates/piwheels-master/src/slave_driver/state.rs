@@ -1,5 +1,5 @@
 //! SlaveDriver's record of one connected slave as the protocol sees it: what it said in
-//! `HELLO`, what it was last told, and what a monitor marked it for (spec §3.1.2).
+//! `HELLO`, what it was last told, and what a monitor marked it for (piwheels.md §3.1.2).
 //!
 //! This is the master's bookkeeping, not a wire format, so it lives here rather than in the
 //! protocol crate.
@@ -63,7 +63,7 @@ impl SlaveState {
         now - self.last_seen > cap.min(self.hello.busy_timeout)
     }
 
-    /// Whether `request` may come next, given the last reply (spec §3.1.2): `IDLE`
+    /// Whether `request` may come next, given the last reply (piwheels.md §3.1.2): `IDLE`
     /// after `ACK`, `SLEEP` or `DONE`; `BUILT` after `BUILD`; `SENT` after `SEND`;
     /// `BUSY` and `BYE` at any time; `HELLO` only as a connection's first message.
     pub(super) fn accepts(&self, request: &SlaveRequest) -> bool {

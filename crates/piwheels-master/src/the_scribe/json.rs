@@ -1,5 +1,5 @@
 //! The JSON documents: PEP 691 simple pages (API version 1.1) and the project JSON of
-//! spec §6.4.
+//! piwheels.md §6.4.
 
 use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
@@ -157,7 +157,7 @@ struct ProjectJson<'a> {
     releases: Ordered<JsonRelease<'a>>,
 }
 
-/// `project/<package>/json/index.json` (spec §6.4): releases newest version first, each
+/// `project/<package>/json/index.json` (piwheels.md §6.4): releases newest version first, each
 /// keyed by its version string as upstream wrote it.
 pub fn project(site: &Site, p: &Prepared<'_>) -> Vec<u8> {
     let package = p.data.package.as_str();

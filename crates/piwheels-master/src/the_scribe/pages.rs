@@ -137,7 +137,7 @@ struct ProjectPage<'a> {
     releases: Vec<ReleaseRow<'a>>,
 }
 
-/// The Debian release each old piwheels ABI was built on (spec §6.5).
+/// The Debian release each old piwheels ABI was built on (piwheels.md §6.5).
 fn distro(abi: &str) -> Option<&'static str> {
     Some(match abi {
         "cp34m" => "Jessie",

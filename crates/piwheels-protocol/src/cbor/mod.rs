@@ -1,4 +1,4 @@
-//! The CBOR codec with piwheels' encodings (spec §2.2).
+//! The CBOR codec with piwheels' encodings (piwheels.md §2.2).
 //!
 //! What piwheels sends differs from a generic CBOR encoder in a few places, all of which
 //! this module reproduces byte for byte (Python's cbor2 5.x with piwheels' tag hooks):
