@@ -15,24 +15,13 @@
 //!
 //! Where this differs from the original, on purpose:
 //!
-//! - a slave can only upload what it was told to, and only wheels of its job: the file
-//!   name comes from the `EXPECT` keyed by its slave id, and is checked (no `/`, `..` or
-//!   NUL, a `.whl` name of the job's package and version) so nothing can land outside the
-//!   output directory, or in another package's or version's place; a published wheel is
-//!   never replaced;
-//! - malformed frames (a `HELLO` without an id, a non-numeric offset, a missing data
-//!   frame) are logged and dropped; the task never dies of them, and the warnings about
-//!   each peer are [rate-limited](crate::log_limit);
-//! - a chunk that carries no bytes, or answers a `FETCH` short, is refused and earns no
-//!   new `FETCH`, and the transfer backs off (see [`TransferState`]): a client cannot
-//!   make the master spin;
-//! - a zero-byte file is complete at once;
-//! - a transfer never shows up half-done, nor a wheel before its row: the upload file is
-//!   removed when a new `EXPECT` replaces it, when verification fails, and (for those
-//!   left by a killed master) at start-up, and what is verified waits in the staging
-//!   folder, which no web server can serve;
-//! - verification and publishing run off the socket loop, so hashing a large wheel does
-//!   not stall other slaves' transfers.
+//! - a slave uploads only the file its `EXPECT` names, a wheel of its job ([`WheelName`]),
+//!   which lands in the staging folder and is never published over another build's wheel;
+//! - malformed frames are logged ([rate-limited](crate::log_limit)) and dropped, never
+//!   fatal; an empty or short chunk earns no new `FETCH` and the transfer backs off
+//!   ([`TransferState`]), so a client cannot make the master spin;
+//! - upload files never outlive their transfer (removed on a new `EXPECT`, a failed
+//!   verification, and at start-up), and hashing runs off the socket loop.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -11,34 +11,22 @@
 //! for the slave's build timeout; deletions (from CloudGazer and MrChase) keep a package or
 //! version out for an hour and abandon builds of it.
 //!
-//! Where this differs from the original, on purpose:
+//! Where this differs from the original, on purpose (no job is ever stuck, and nothing is
+//! published before its row: see the README's "What the index promises" and the design
+//! note's "How the master works"):
 //!
-//! - a monitor's per-slave `SLEEP` is honoured (the original stores it and ignores it);
-//! - build timeouts are enforced: a slave still `BUSY` past its build timeout (plus a
-//!   grace) is told `DONE`, and the build is logged as failed so it is not handed out
-//!   again and again;
-//! - a slave whose target is not an enabled build target is told so in the log, once;
-//! - verifying a file and logging a build run beside the socket loop, so other slaves get
-//!   their replies meanwhile; a build the database cannot take is kept (with its staged
-//!   wheels) and logged as soon as the database works again, and the slave is still
-//!   answered;
-//! - a slave uploads only wheels of its job: every declared file must be a wheel of the
-//!   job's package and version, with the tags its name says and a `METADATA` that agrees,
-//!   and never the name of another build's wheel; anything else fails the build, with the
-//!   reason in its log. The wheels are published only once the build's row commits;
-//! - every abnormal end of a build (a protocol error, `DIE`, a lost slave, a full disk)
-//!   puts its job back in the queue at once;
-//! - an invalid message from a known slave is answered (so the slave never waits five
-//!   minutes for nothing): `SLEEP false` when it was idle, `DONE` when it was building;
-//! - absurd `HELLO` timeouts are clamped (a build timeout between
-//!   [`MIN_BUILD_TIMEOUT`] and [`MAX_BUILD_TIMEOUT`]), with a warning;
-//! - an `IDLE` with no job to give is held a few seconds for one (long polling) only for
-//!   this project's slaves, which say who they are in their socket's identity
-//!   ([`is_our_slave`]); the original slave cannot say `BYE` while a request waits, so its
-//!   `IDLE`s are answered at once. One of our slaves speaking to this master as a stranger
-//!   (the master restarted meanwhile) is told `DONE`, so it says `HELLO` again at once.
-//! - warnings about a peer's bad input are [rate-limited](crate::log_limit) per peer, and
-//!   what a slave says about itself is [quoted and cut short](piwheels_protocol::quote).
+//! - a monitor's per-slave `SLEEP` is honoured; build timeouts are enforced (a slave still
+//!   `BUSY` past its timeout and a grace is told `DONE`, the build logged as failed);
+//!   absurd `HELLO` timeouts are clamped to [`MIN_BUILD_TIMEOUT`]..[`MAX_BUILD_TIMEOUT`];
+//! - a slave uploads only wheels of its job (checked by [`crate::output`]); verifying and
+//!   logging run beside the socket loop, and a build the database cannot take is kept and
+//!   logged later;
+//! - an invalid message from a known slave is answered (`SLEEP false` or `DONE`), never
+//!   left to time out;
+//! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
+//!   slaves ([`is_our_slave`]), which the original slave could not bear;
+//! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
+//!   says about itself is [quoted and cut short](piwheels_protocol::quote).
 
 mod builds;
 mod idle;

@@ -13,38 +13,24 @@
 //! | `SEARCH` (and at start) | `packages.json` |
 //! | the package list changed | `packages.json`, at most once per `rewrite-delay` window |
 //!
-//! Where this differs from the original, on purpose:
+//! Where this differs from the original, on purpose (the farm-wide promises are in the
+//! README's "What the index promises" and the design note's "How the master works"):
 //!
-//! - The simple pages also come as PEP 691 JSON (`index.json` beside each `index.html`),
-//!   and a wheel with a `<wheel>.metadata` file next to it gets `data-core-metadata` and
-//!   `data-dist-info-metadata` with the file's real SHA-256 (PEP 658/714).
-//! - The root index is sorted. The homepage fetches nothing from the network.
-//! - Nothing kills the task: a request that fails (a bad name, a database error, a full
-//!   disk) is logged; an existing build log is replaced.
-//! - Nothing owed is lost. Every change to a package's pages is recorded as owed in the
-//!   database with the change (`rewrites_pending`, see [`piwheels_db::Database::owe_rewrites`]);
-//!   the scribe reads a package's generation before its data, and clears it once the
-//!   pages are written. What fails (a full disk) is written again: the owed pages from
-//!   the database, the root index, homepage, search index, fixed pages and build logs
-//!   kept in memory, after [`RETRY`] (doubling to [`MAX_RETRY`]), or at once when the disk
-//!   guard says there is space again ([`Hub::retry_output`]).
-//! - A package's simple folder holds what the database says: rewriting its simple page
-//!   also removes the wheels the database does not have (the folder is listed before the
-//!   data is read, and a wheel is renamed in only after its row commits). A package the
-//!   database does not have loses its pages and its place in the root index.
-//! - `DELPKG` and `DELVER` do not depend on the database still listing the files: the
-//!   package's directories are removed whole, and a version's wheels are also found by
-//!   their file names (the original left wheels behind when the rows went first).
-//! - Requests waiting together are handled together: the project pages of different
-//!   packages are rendered in parallel and the root index is written once per batch.
-//! - The search index is written at start and follows the package list, coalesced (see
-//!   `the_scribe/search.rs`); the original wrote it only hourly, so the search page of a new
-//!   farm listed no package for an hour.
+//! - simple pages also come as PEP 691 JSON, with PEP 658/714 metadata links; the root
+//!   index is sorted; the homepage fetches nothing from the network;
+//! - a failed request is logged and what it owed is written again later: owed pages are
+//!   journaled in the database ([`piwheels_db::Database::owe_rewrites`]), the rest kept in
+//!   memory, retried after [`RETRY`] (doubling to [`MAX_RETRY`]) or when the disk guard
+//!   says there is room ([`Hub::retry_output`]);
+//! - a package's simple folder holds what the database says, and `DELPKG`/`DELVER` remove
+//!   files by name too, so nothing is left behind when the rows went first;
+//! - requests waiting together are handled together, and the search index follows the
+//!   package list (coalesced, `the_scribe/search.rs`) instead of being written hourly.
 //!
 //! TheScribe renders; [`crate::output`] owns the folder and does every write, link and
 //! removal, with the names checked there. Every file is written to a temporary name in its
-//! directory (mode 0644) and renamed over the target. Pages are not fsynced (they are rewritten from the database at will); build
-//! logs are. A page whose contents did not change is not written again, so its
+//! directory (mode 0644) and renamed over the target. Pages are not fsynced (they are
+//! rewritten from the database at will); build logs are. A page whose contents did not change is not written again, so its
 //! modification time says when it last changed (the pages carry no write-time stamps, unlike
 //! the original's; the web server's `Last-Modified` tells it instead).
 
