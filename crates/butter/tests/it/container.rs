@@ -58,7 +58,7 @@ fn raw_pids_and_the_parent_outside_a_pid_namespace() {
         if ok { 0 } else { 1 }
     })
     .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(wait_ns(child, "the child").code(), Some(0));
 }
 
 #[test]
@@ -565,23 +565,19 @@ fn run_in_every_kind_of_namespace() {
             if inner != outer { 0 } else { 3 }
         })
         .unwrap();
-        assert_eq!(child.wait().unwrap().code(), Some(0), "{kind}");
+        assert_eq!(wait_ns(child, "the child").code(), Some(0), "{kind}");
     }
     // Exit codes and panics come through.
     assert_eq!(
-        run_in(Namespaces::empty(), || 7)
-            .unwrap()
-            .wait()
-            .unwrap()
-            .code(),
+        wait_ns(run_in(Namespaces::empty(), || 7).unwrap(), "the child").code(),
         Some(7)
     );
     assert_eq!(
-        run_in(Namespaces::PID, || panic!("inside"))
-            .unwrap()
-            .wait()
-            .unwrap()
-            .code(),
+        wait_ns(
+            run_in(Namespaces::PID, || panic!("inside")).unwrap(),
+            "the child"
+        )
+        .code(),
         Some(101)
     );
 }
@@ -601,7 +597,7 @@ fn root_in_a_user_namespace() {
         },
     )
     .unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(wait_ns(child, "the child").code(), Some(0));
 }
 
 #[test]

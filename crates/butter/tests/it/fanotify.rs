@@ -935,7 +935,10 @@ fn without_cap_sys_admin_only_fid_groups_and_inode_marks() {
         let mut g = match Fanotify::new(InitFlags::REPORT_DFID_NAME) {
             Ok(g) => g,
             Err(e) if e.errno() == Errno::EPERM => {
-                eprintln!("SKIPPED part of {test}: no unprivileged groups (Linux < 5.13)");
+                test_support::skip(
+                    &format!("part of {test}"),
+                    "no unprivileged groups (Linux < 5.13)",
+                );
                 return Ok(());
             }
             Err(e) => return Err(e.to_string()),
@@ -975,7 +978,10 @@ fn with_user_ns_limit(
             rustix::process::getgid().as_raw(),
         );
         if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
-            eprintln!("SKIPPED {knob} limit: unshare(CLONE_NEWUSER): {e}");
+            test_support::skip(
+                &format!("{knob} limit"),
+                &format!("unshare(CLONE_NEWUSER): {e}"),
+            );
             return Ok(());
         }
         let write = |p: &str, s: String| fs::write(p, s).map_err(|e| format!("{p}: {e}"));

@@ -381,8 +381,9 @@ fn watch_limit_gives_enospc_explained_as_the_watch_limit() {
             rustix::process::getgid().as_raw(),
         );
         if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER) {
-            eprintln!(
-                "SKIPPED watch_limit_gives_enospc_explained_as_the_watch_limit: unshare(CLONE_NEWUSER): {e}"
+            test_support::skip(
+                "watch_limit_gives_enospc_explained_as_the_watch_limit",
+                &format!("unshare(CLONE_NEWUSER): {e}"),
             );
             return Ok(());
         }

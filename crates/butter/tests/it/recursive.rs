@@ -34,13 +34,17 @@ fn watched(w: &RecursiveWatcher) -> HashSet<PathBuf> {
 }
 
 fn sh(script: &str, dir: &Path) {
-    let st = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .status()
-        .unwrap();
-    assert!(st.success(), "{script}");
+    let out = test_support::process::output_within(
+        Command::new("sh").arg("-c").arg(script).current_dir(dir),
+        b"",
+        Duration::from_secs(60),
+        script,
+    );
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

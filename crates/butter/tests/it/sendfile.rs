@@ -33,6 +33,13 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let a = TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (b, _) = l.accept().unwrap();
+    // A transfer that stalls fails the test instead of hanging it.
+    for s in [&a, &b] {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        s.set_write_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+    }
     (a, b)
 }
 

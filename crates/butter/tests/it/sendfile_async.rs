@@ -1,11 +1,21 @@
 //! The tokio forms of sendfile and copy: readiness, EAGAIN, cancellation.
 
 use std::io::{Seek, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use butter::sendfile::{copy_async, send_all_async, sendfile_async};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UnixStream};
+
+/// How long any one wait may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Awaits `f` for at most [`LIMIT`]; fails, saying it waited for `what`, after that.
+async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
+    tokio::time::timeout(LIMIT, f)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not done within {LIMIT:?}"))
+}
 
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 13 + i / 251) as u8).collect()
@@ -46,13 +56,26 @@ async fn send_all_waits_for_room_and_sends_everything() {
     let reader = tokio::spawn(slow_read(b, data.len()));
     let mut off = 0;
     assert_eq!(
-        send_all_async(&a, &file, &mut off, u64::MAX).await.unwrap(),
+        within(
+            "send_all_async",
+            send_all_async(&a, &file, &mut off, u64::MAX)
+        )
+        .await
+        .unwrap(),
         data.len() as u64
     );
     assert_eq!(off, data.len() as u64);
-    assert_eq!(reader.await.unwrap(), data);
+    assert_eq!(within("the reader", reader).await.unwrap(), data);
     // At the end: 0.
-    assert_eq!(sendfile_async(&a, &file, &mut off, 10).await.unwrap(), 0);
+    assert_eq!(
+        within(
+            "sendfile_async at the end",
+            sendfile_async(&a, &file, &mut off, 10)
+        )
+        .await
+        .unwrap(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -63,16 +86,23 @@ async fn copy_async_through_a_unix_socket_on_one_thread() {
     let reader = tokio::spawn(slow_read(b, data.len() - 1000));
     let mut off = 1000;
     assert_eq!(
-        copy_async(&a, &file, &mut off, 1 << 40).await.unwrap(),
+        within("copy_async", copy_async(&a, &file, &mut off, 1 << 40))
+            .await
+            .unwrap(),
         (data.len() - 1000) as u64
     );
-    assert_eq!(reader.await.unwrap(), &data[1000..]);
+    assert_eq!(within("the reader", reader).await.unwrap(), &data[1000..]);
     // Small ranges go by sendfile.
     let (c, mut d) = UnixStream::pair().unwrap();
     let mut off = 10;
-    assert_eq!(copy_async(&c, &file, &mut off, 20).await.unwrap(), 20);
+    assert_eq!(
+        within("copy_async", copy_async(&c, &file, &mut off, 20))
+            .await
+            .unwrap(),
+        20
+    );
     let mut got = [0; 20];
-    d.read_exact(&mut got).await.unwrap();
+    within("20 bytes", d.read_exact(&mut got)).await.unwrap();
     assert_eq!(&got[..], &data[10..30]);
 }
 
@@ -87,7 +117,13 @@ async fn cancelling_loses_nothing_and_repeats_nothing() {
         let reader = tokio::spawn(slow_read(b, data.len()));
         let mut off = 0u64;
         let mut cancels = 0;
+        let deadline = Instant::now() + LIMIT;
         while off < data.len() as u64 {
+            assert!(
+                Instant::now() < deadline,
+                "{off} of {} bytes sent after {LIMIT:?}",
+                data.len()
+            );
             let left = data.len() as u64 - off;
             let step = async {
                 if use_copy {
@@ -109,7 +145,7 @@ async fn cancelling_loses_nothing_and_repeats_nothing() {
         );
         drop(a);
         assert_eq!(
-            reader.await.unwrap(),
+            within("the reader", reader).await.unwrap(),
             data,
             "copy: {use_copy}, {cancels} cancels"
         );

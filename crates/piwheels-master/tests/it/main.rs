@@ -1,9 +1,11 @@
-//! The master's integration tests, one binary: its tasks, the whole master on real sockets and a real database, the web output, and the regressions each named after the defect it shows.
+//! The master's integration tests, one binary: its tasks, the whole master on real sockets
+//! and a real database, the web output, and the regressions each named after the defect it
+//! shows.
 //!
-//! Each former test file is a module here (run one with
-//! `cargo nextest run -p piwheels-master <module>::`); one binary links once instead of once per
-//! file. Under `cargo test` the tests share this process: see `test_support` for what
-//! that rules out.
+//! One module per subject (run one with `cargo nextest run -p piwheels-master <module>::`):
+//! one binary links once instead of once per module. Under `cargo test` the tests run as
+//! threads of this one process, so none may change process-wide state unguarded (see the
+//! `test_support` crate).
 
 mod core_support;
 mod index_support;

@@ -1,9 +1,10 @@
-//! The wire crate's integration tests, one binary: codec, golden frames, ranges, transfer, the ZeroMQ transports, and the original's Python peers.
+//! The wire crate's integration tests, one binary: codec, golden frames, ranges, transfer,
+//! the ZeroMQ transports, and the original's Python peers.
 //!
-//! Each former test file is a module here (run one with
-//! `cargo nextest run -p piwheels-protocol <module>::`); one binary links once instead of once per
-//! file. Under `cargo test` the tests share this process: see `test_support` for what
-//! that rules out.
+//! One module per subject (run one with `cargo nextest run -p piwheels-protocol
+//! <module>::`): one binary links once instead of once per module. Under `cargo test` the
+//! tests run as threads of this one process, so none may change process-wide state
+//! unguarded (see the `test_support` crate).
 
 mod common;
 #[macro_use]

@@ -619,7 +619,10 @@ fn bad_endpoints_are_errors_not_panics() {
 #[test]
 fn wildcard_bind_is_dual_stack() {
     if let Err(reason) = ipv6_loopback() {
-        println!("SKIPPED wildcard_bind_is_dual_stack: no IPv6 loopback ({reason})");
+        test_support::skip(
+            "transport::wildcard_bind_is_dual_stack",
+            &format!("no IPv6 loopback ({reason})"),
+        );
         return;
     }
     let ctx = zmq::Context::new();

@@ -1,9 +1,10 @@
-//! The slave's integration tests, one binary: the builder, the protocol loop against a real master socket, wheel analysis.
+//! The slave's integration tests, one binary: the builder, the protocol loop against a real
+//! master socket, wheel analysis.
 //!
-//! Each former test file is a module here (run one with
-//! `cargo nextest run -p piwheels-slave <module>::`); one binary links once instead of once per
-//! file. Under `cargo test` the tests share this process: see `test_support` for what
-//! that rules out.
+//! One module per subject (run one with `cargo nextest run -p piwheels-slave <module>::`):
+//! one binary links once instead of once per module. Under `cargo test` the tests run as
+//! threads of this one process, so none may change process-wide state unguarded (see the
+//! `test_support` crate).
 
 mod common;
 

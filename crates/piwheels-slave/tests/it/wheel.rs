@@ -187,15 +187,22 @@ fn shared_library_dependencies_map_to_debian_packages() {
         let c = dir.path().join("user.c");
         std::fs::write(&c, bundled_src).unwrap();
         let out = dir.path().join("user.so");
-        let status = std::process::Command::new("cc")
-            .args(["-shared", "-fPIC", "-Wl,--no-as-needed", "-o"])
-            .arg(&out)
-            .arg(&c)
-            .arg(&helper)
-            .arg("-Wl,-rpath,$ORIGIN/../piw.libs")
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let cc = common::process::output_within(
+            std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-Wl,--no-as-needed", "-o"])
+                .arg(&out)
+                .arg(&c)
+                .arg(&helper)
+                .arg("-Wl,-rpath,$ORIGIN/../piw.libs"),
+            b"",
+            std::time::Duration::from_secs(120),
+            "cc",
+        );
+        assert!(
+            cc.status.success(),
+            "cc: {}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
         out
     };
     let user_info = parse_dynamic(&std::fs::read(&user).unwrap()).unwrap();
@@ -218,14 +225,21 @@ fn shared_library_dependencies_map_to_debian_packages() {
         let c = dir.path().join("ghostuser.c");
         std::fs::write(&c, "extern int g(void);\nint h(void){return g();}\n").unwrap();
         let out = dir.path().join("ghostuser.so");
-        let status = std::process::Command::new("cc")
-            .args(["-shared", "-fPIC", "-Wl,--no-as-needed", "-o"])
-            .arg(&out)
-            .arg(&c)
-            .arg(&ghost)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let cc = common::process::output_within(
+            std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-Wl,--no-as-needed", "-o"])
+                .arg(&out)
+                .arg(&c)
+                .arg(&ghost),
+            b"",
+            std::time::Duration::from_secs(120),
+            "cc",
+        );
+        assert!(
+            cc.status.success(),
+            "cc: {}",
+            String::from_utf8_lossy(&cc.stderr)
+        );
         out
     };
 

@@ -1,9 +1,10 @@
-//! The `piw-*` tools' integration tests, one binary: the tools run as processes, and whole farms of master and slaves.
+//! The `piw-*` tools' integration tests, one binary: the tools run as processes, and whole
+//! farms of master and slaves.
 //!
-//! Each former test file is a module here (run one with
-//! `cargo nextest run -p piwheels <module>::`); one binary links once instead of once per
-//! file. Under `cargo test` the tests share this process: see `test_support` for what
-//! that rules out.
+//! One module per subject (run one with `cargo nextest run -p piwheels <module>::`): one
+//! binary links once instead of once per module. Under `cargo test` the tests run as
+//! threads of this one process, so none may change process-wide state unguarded (see the
+//! `test_support` crate).
 
 mod support;
 

@@ -12,6 +12,7 @@ use crate::support;
 
 use std::fs;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use piwheels_db::{Database, Target};
 use piwheels_master::MasterConfig;
@@ -59,9 +60,11 @@ async fn run_with(
         .args(args)
         .env("HOME", home)
         .stdin(Stdio::null());
-    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        test_support::process::output_within(&mut cmd, b"", Duration::from_secs(120), "piw-add")
+    })
+    .await
+    .unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -69,6 +69,24 @@ pub fn in_child(f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
     }
 }
 
+/// Waits for a child that `butter::namespace::run_in` started, for at most
+/// [`CHILD_LIMIT`]; kills it (SIGKILL) and fails, naming `what`, after that.
+pub fn wait_ns(child: butter::namespace::Child, what: &str) -> std::process::ExitStatus {
+    let pid = child.pid();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    match rx.recv_timeout(CHILD_LIMIT) {
+        Ok(status) => status.unwrap_or_else(|e| panic!("{what}: waitpid: {e}")),
+        Err(_) => {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+            let _ = rx.recv_timeout(Duration::from_secs(10));
+            panic!("{what} did not exit within {CHILD_LIMIT:?}; killed");
+        }
+    }
+}
+
 /// Reads `fd` to its end or until `deadline`: the bytes, and whether the end was reached.
 fn read_until(fd: OwnedFd, deadline: Instant) -> (Vec<u8>, bool) {
     use rustix::event::{PollFd, PollFlags, poll};

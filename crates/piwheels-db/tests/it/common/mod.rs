@@ -68,8 +68,18 @@ impl Drop for Guard {
 pub use test_support::setup::pg_superuser;
 pub use test_support::skip;
 
+/// How long connecting to the test server may take before the test fails.
+const PG_CONNECT_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A client of the server at `dsn`, its connection driven by a task of its own; fails the
+/// test if the server does not answer within [`PG_CONNECT_LIMIT`].
 pub async fn pg_connect(dsn: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-    let (client, conn) = tokio_postgres::connect(dsn, tokio_postgres::NoTls).await?;
+    let (client, conn) = tokio::time::timeout(
+        PG_CONNECT_LIMIT,
+        tokio_postgres::connect(dsn, tokio_postgres::NoTls),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("PostgreSQL at {dsn:?}: no answer within {PG_CONNECT_LIMIT:?}"))?;
     tokio::spawn(conn);
     Ok(client)
 }

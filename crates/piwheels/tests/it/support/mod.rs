@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 pub use test_support::process::output_within;
+// The farm benchmark includes this file too (`#[path]`), and skips nothing.
+#[allow(unused_imports)]
 pub use test_support::{is_root, skip};
 
 /// The interpreter builds and installs use: Debian's, which every user can run.
@@ -28,12 +30,13 @@ pub fn build_deps() -> Result<PathBuf, String> {
 
 /// Whether Debian's Python, with pip and venv, is there.
 pub fn python_ready() -> Result<(), String> {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import pip, venv, sysconfig"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = test_support::process::try_output_within(
+        Command::new(PYTHON).args(["-c", "import pip, venv, sysconfig"]),
+        b"",
+        Duration::from_secs(60),
+        "python3 -c 'import pip, venv, sysconfig'",
+    )
+    .is_ok_and(|out| out.status.success());
     if ok {
         Ok(())
     } else {
@@ -524,14 +527,16 @@ impl Drop for Farm {
 /// This machine's CPython build target as `ABI/PLATFORM` (such as `cp311/linux_x86_64`),
 /// from the interpreter builds use.
 pub fn python_target() -> String {
-    let out = Command::new(PYTHON)
-        .args([
+    let out = output_within(
+        Command::new(PYTHON).args([
             "-c",
             "import sys, sysconfig; print('cp%d%d/%s' % (sys.version_info[0], sys.version_info[1], \
              sysconfig.get_platform().replace('-', '_').replace('.', '_')))",
-        ])
-        .output()
-        .unwrap();
+        ]),
+        b"",
+        Duration::from_secs(60),
+        "python3's build target",
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
@@ -555,12 +560,17 @@ pub fn http_get(port: u16, path: &str) -> Result<String, String> {
 /// and runs `check` there; panics with pip's output if anything fails.
 pub fn pip_install_and_run(dir: &Path, index: &str, packages: &[&str], check: &str) {
     let venv = dir.join("venv");
-    let ok = Command::new(PYTHON)
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .unwrap();
-    assert!(ok.success(), "python3 -m venv failed");
+    let out = output_within(
+        Command::new(PYTHON).args(["-m", "venv"]).arg(&venv),
+        b"",
+        Duration::from_secs(300),
+        "python3 -m venv",
+    );
+    assert!(
+        out.status.success(),
+        "python3 -m venv failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut cmd = Command::new(venv.join("bin/pip"));
     clean_pip_env(&mut cmd)
         .args([
