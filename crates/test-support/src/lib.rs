@@ -6,14 +6,16 @@
 //! Each crate's tests are one binary (`tests/it/main.rs`); under `cargo test` all of its
 //! tests run as threads of one process, under `cargo nextest run` each in a process of its
 //! own. So nothing here keeps process-wide state beyond caches that are the same for
-//! every test, and [`process_lock`] serialises the few tests that must change such state.
+//! every test; a test that must change process-wide state (rlimits, namespaces, signal
+//! masks, process-directed signals) does it in a forked child (butter's `in_child`), on a
+//! thread of its own (signal masks), or, for SIGTERM, keeps the signal handled for the
+//! whole process first (the master's `core_master` tests).
 //!
 //! Crate-specific fixtures stay in their crate's `tests/it/` modules. This crate depends on
 //! none of the workspace's crates.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
 
 pub mod process;
 pub mod setup;
@@ -54,21 +56,12 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Whether the tests run as root; if not, says that `test` is skipped because it needs
+/// Whether the tests run as root; if not, says that `test` is skipped, and `why` it needs
 /// root ([`skip`]).
-pub fn root_or_skip(test: &str) -> bool {
+pub fn root_or_skip(test: &str, why: &str) -> bool {
     let root = is_root();
     if !root {
-        skip(test, "needs root");
+        skip(test, why);
     }
     root
-}
-
-/// Serialises the tests that change process-wide state (signal dispositions,
-/// process-directed signals, the working directory, environment variables, rlimits):
-/// hold the guard for as long as the change lasts. A test that panicked while holding it
-/// does not poison it for the others.
-pub fn process_lock() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -178,28 +178,6 @@ impl Drop for Peer {
     }
 }
 
-/// Waits at most `timeout` for `child` to exit; kills and reaps it and fails, naming
-/// `what`, after that.
-pub fn wait_within(
-    child: &mut std::process::Child,
-    timeout: Duration,
-    what: &str,
-) -> std::process::ExitStatus {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return status,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("{what} did not exit within {timeout:?}; killed");
-            }
-            Err(e) => panic!("{what}: waitpid: {e}"),
-        }
-    }
-}
-
 /// Runs `f` in a thread and returns what it returns; fails, saying `what` was not done,
 /// if that takes longer than `timeout` (the thread is left blocked), and passes its panic
 /// on if it panics.
@@ -222,5 +200,97 @@ pub fn within<T: Send + 'static>(
             Ok(()) => unreachable!("the thread ended without a result or a panic"),
         },
         Err(RecvTimeoutError::Timeout) => panic!("{what}: not done within {timeout:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message a panic carried.
+    fn panic_message(f: impl FnOnce() + std::panic::UnwindSafe) -> String {
+        let panic = std::panic::catch_unwind(f).expect_err("a panic");
+        panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn output_within_gives_the_output_and_feeds_the_input() {
+        let out = output_within(
+            &mut Command::new("cat"),
+            b"fed",
+            Duration::from_secs(30),
+            "cat",
+        );
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"fed");
+    }
+
+    #[test]
+    fn a_command_past_its_deadline_is_killed_and_named() {
+        let started = Instant::now();
+        let msg = panic_message(|| {
+            output_within(
+                Command::new("sleep").arg("600"),
+                b"",
+                Duration::from_millis(200),
+                "a sleeper",
+            );
+        });
+        assert!(msg.contains("a sleeper did not finish within"), "{msg}");
+        // Killed, not waited for: far less than its 600 s.
+        assert!(started.elapsed() < Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_command_that_cannot_start_is_an_error() {
+        let e = try_output_within(
+            &mut Command::new("/nonexistent/program"),
+            b"",
+            Duration::from_secs(5),
+            "nothing",
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_peer_that_says_nothing_fails_its_wait_for_a_line() {
+        let mut peer = Peer::spawn(
+            Command::new("sleep")
+                .arg("600")
+                .stdout(std::process::Stdio::piped()),
+            "a silent peer",
+        );
+        let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+            peer.line(Duration::from_millis(100), "a greeting");
+        }));
+        assert!(msg.contains("a silent peer: no a greeting"), "{msg}");
+        let msg = panic_message(std::panic::AssertUnwindSafe(|| {
+            peer.wait(Duration::from_millis(100));
+        }));
+        assert!(msg.contains("did not exit within"), "{msg}");
+        assert!(
+            peer.try_wait().is_some(),
+            "killed and reaped at the deadline"
+        );
+    }
+
+    #[test]
+    fn within_passes_values_and_panics_on_and_fails_at_its_deadline() {
+        assert_eq!(within(Duration::from_secs(30), "a sum", || 2 + 2), 4);
+        let msg = panic_message(|| {
+            within(Duration::from_secs(30), "a panic", || panic!("inner"));
+        });
+        assert_eq!(msg, "inner");
+        let msg = panic_message(|| {
+            within(Duration::from_millis(100), "a long sleep", || {
+                std::thread::sleep(Duration::from_secs(5))
+            });
+        });
+        assert!(msg.contains("a long sleep: not done within"), "{msg}");
     }
 }

@@ -23,11 +23,7 @@ use butter::{Errno, ErrorKind};
 use common::*;
 
 fn root_or_skip(test: &str) -> bool {
-    if !is_root() {
-        skip(test, "needs root (CAP_SYS_ADMIN)");
-        return false;
-    }
-    true
+    test_support::root_or_skip(test, "needs root (CAP_SYS_ADMIN)")
 }
 
 fn e2s(e: butter::Error) -> String {

@@ -1,22 +1,15 @@
 //! The sandbox against the real kernel (as root; skipped with a reason otherwise).
 
-use crate::common;
-
 use std::fs;
 use std::time::{Duration, Instant};
 
 use butter::sandbox::{Exit, Limit, Sandbox};
-use common::*;
 
 fn root_or_skip(test: &str) -> bool {
-    if !is_root() {
-        skip(
-            test,
-            "the sandbox needs root (or user namespaces, tested separately)",
-        );
-        return false;
-    }
-    true
+    test_support::root_or_skip(
+        test,
+        "the sandbox needs root (or user namespaces, tested separately)",
+    )
 }
 
 fn sh(script: &str) -> Sandbox {

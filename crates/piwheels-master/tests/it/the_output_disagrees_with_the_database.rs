@@ -48,7 +48,7 @@ impl Drop for Unlock {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_build_the_database_cannot_take_is_never_visible_and_is_logged_once_it_can() {
     let test = "a_build_the_database_cannot_take_is_never_visible_and_is_logged_once_it_can";
-    if !rustix::process::geteuid().is_root() {
+    if !test_support::is_root() {
         return skip(test, "making the database immutable (chattr +i) needs root");
     }
     let mut farm = Farm::start(|_, _| {}).await;

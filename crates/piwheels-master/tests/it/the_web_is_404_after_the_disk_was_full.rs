@@ -60,7 +60,7 @@ async fn status(addr: std::net::SocketAddr, path: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_full_disk_kept_from_the_output_is_written_once_there_is_space() {
     let test = "what_a_full_disk_kept_from_the_output_is_written_once_there_is_space";
-    if !rustix::process::geteuid().is_root() {
+    if !test_support::is_root() {
         return skip(test, "mounting a small tmpfs to fill needs root");
     }
     let mut env = Env::new().await;

@@ -194,13 +194,14 @@ pub fn file_state(filename: &str, data: &[u8], platform: &str) -> FileState {
 
 /// A DEALER connected to the file queue.
 pub fn dealer(endpoint: &str) -> RawDealer {
+    dealer_with_linger(endpoint, Duration::ZERO)
+}
+
+/// [`dealer`], keeping what it sent but ZeroMQ has not written yet for up to `linger`
+/// after it is dropped.
+pub fn dealer_with_linger(endpoint: &str, linger: Duration) -> RawDealer {
     let ctx = zmq::Context::new();
-    RawDealer::connect(
-        &ctx,
-        endpoint,
-        &SocketOptions::new().linger(Some(Duration::ZERO)),
-    )
-    .unwrap()
+    RawDealer::connect(&ctx, endpoint, &SocketOptions::new().linger(Some(linger))).unwrap()
 }
 
 /// What [`send_file`] did.
@@ -215,13 +216,23 @@ pub struct Sent {
 /// Sends `data` as slave `slave_id` does: HELLO, CHUNK for every FETCH, until DONE, or
 /// until `max_chunks` chunks were sent (then the socket is dropped, as by a killed slave).
 /// Re-sends HELLO after a silent second.
+///
+/// A chunk it sent reaches the master even when the socket is dropped at once after it, as
+/// a killed slave's last write does (the kernel delivers it): the socket lingers up to 5 s
+/// to write it. With no linger, ZeroMQ discards what its I/O thread has not written yet,
+/// which on a loaded machine made the chunk vanish and a resumed transfer fetch it again.
 pub async fn send_file(
     endpoint: &str,
     slave_id: u64,
     data: &[u8],
     max_chunks: Option<usize>,
 ) -> Sent {
-    let mut d = dealer(endpoint);
+    let linger = if max_chunks.is_some() {
+        Duration::from_secs(5)
+    } else {
+        Duration::ZERO
+    };
+    let mut d = dealer_with_linger(endpoint, linger);
     d.send(hello_frames(slave_id)).await.unwrap();
     let mut sent = Sent::default();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
