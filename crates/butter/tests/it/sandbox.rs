@@ -208,9 +208,12 @@ fn resource_limits() {
         .unwrap();
     let o = text(&out.stdout);
     assert!(!o.contains("dd=0") && o.contains("memory"), "{o}");
-    // Processes: enforced for a non-root user.
+    // Processes: enforced for a non-root user. The kernel counts every process of that
+    // user on the machine, so not `nobody`, whom other tests (builds, farms) run as at the
+    // same time: a user of this test alone, whom no other process runs as.
+    let uid = 3_000_000 + std::process::id() % 1_000_000;
     let out = sh("for i in 1 2 3 4 5 6 7 8; do sleep 1 & done 2>&1; wait; echo done")
-        .user(65534, 65534)
+        .user(uid, uid)
         .limit(Limit::Processes(3))
         .run()
         .unwrap();
