@@ -9,7 +9,7 @@
 //!
 //! `cargo bench -p piwheels --bench farm [-- --rounds N --slaves N --seconds S]`
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::fs;

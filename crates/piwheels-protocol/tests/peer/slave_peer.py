@@ -1,5 +1,5 @@
 """A build slave, speaking piwheels 0.23's slave protocol as the original does, against
-a Rust master endpoint (tests/python_peer.rs). Sends every request type, checks every
+a Rust master endpoint (tests/it/python_peer.rs). Sends every request type, checks every
 reply: decoded values and exact bytes.
 
 Usage: python slave_peer.py ENDPOINT

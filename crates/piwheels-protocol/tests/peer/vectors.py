@@ -1,6 +1,6 @@
 """Prints, one per line as ``KEY HEX``, how piwheels 0.23 encodes a sample of every
 message of the monitor, admin-tool and logger protocols (each validated first against a
-schema equal to piwheels'). tests/python_vectors.rs builds the same messages in Rust and
+schema equal to piwheels'). tests/it/python_vectors.rs builds the same messages in Rust and
 checks both the bytes and the decoded values.
 """
 

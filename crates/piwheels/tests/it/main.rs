@@ -1,0 +1,17 @@
+//! The `piw-*` tools' integration tests, one binary: the tools run as processes, and whole
+//! farms of master and slaves.
+//!
+//! One module per subject (run one with `cargo nextest run -p piwheels <module>::`): one
+//! binary links once instead of once per module. Under `cargo test` the tests run as
+//! threads of this one process, so none may change process-wide state unguarded (see the
+//! `test_support` crate).
+
+mod support;
+
+mod a_stopped_slave_never_reconnects_after_a_master_restart;
+mod admin_import;
+mod admin_tools;
+mod farm;
+mod initdb;
+mod piw_add_refuses_hostile_names;
+mod piw_initdb_removes_hostile_rows;
