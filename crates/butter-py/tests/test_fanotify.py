@@ -1,5 +1,5 @@
 """butter.fanotify, butter._fanotify and butter.fanotify_constants against the real
-kernel (as root: fanotify needs CAP_SYS_ADMIN), and every errno mapping of spec §1.15
+kernel (as root: fanotify needs CAP_SYS_ADMIN), and every errno mapping of butter.md §1.15
 through the patchable seam (``butter._fanotify.C`` + ``ffi.errno``)."""
 
 import ctypes
@@ -534,7 +534,7 @@ def test_mark_limit_is_an_os_error(root, tmp_path, in_child):
     assert in_child(child) == ("OSError", errno.ENOSPC, True)
 
 
-# ------------------------------------------------------------------ the seam (spec §1.15, §2.1)
+# ------------------------------------------------------------------ the seam (butter.md §1.15, §2.1)
 
 INIT_TABLE = [(errno.EINVAL, ValueError), (errno.EMFILE, OSError), (errno.ENOMEM, MemoryError),
               (errno.EPERM, PermissionError), (errno.EHOSTDOWN, UnknownError)]

@@ -1,5 +1,5 @@
 """butter.inotify and butter._inotify against the real kernel, and every errno mapping of
-spec §1.15 through the patchable seam (``butter._inotify.C`` + ``ffi.errno``)."""
+butter.md §1.15 through the patchable seam (``butter._inotify.C`` + ``ffi.errno``)."""
 
 import ctypes
 import errno
@@ -639,7 +639,7 @@ def test_instance_limit_is_an_os_error(root, in_child):
     assert in_child(child) == ("OSError", errno.EMFILE)
 
 
-# ------------------------------------------------------------------ the seam (spec §1.15, §2.1)
+# ------------------------------------------------------------------ the seam (butter.md §1.15, §2.1)
 
 INIT_TABLE = [(errno.EINVAL, ValueError), (errno.EMFILE, OSError), (errno.ENFILE, OSError),
               (errno.ENOMEM, MemoryError), (errno.EHOSTDOWN, UnknownError)]

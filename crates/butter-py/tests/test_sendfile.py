@@ -1,4 +1,4 @@
-"""The top-level ``sendfile`` module: pysendfile 2.0.1's Linux API (spec §3.1) against the
+"""The top-level ``sendfile`` module: pysendfile 2.0.1's Linux API (butter.md §3.1) against the
 real kernel — files to sockets and files, every offset rule, argument checking,
 non-blocking sockets, the GIL and signals."""
 

@@ -1,4 +1,4 @@
-//! Project data: the shape of §5.3, per-target statuses, dependencies.
+//! Project data: the shape of piwheels.md §5.3, per-target statuses, dependencies.
 
 use crate::common;
 

@@ -192,7 +192,7 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
         serde_json::json!(["2.0rc1", "1.10", "1.9", "1.0"])
     );
 
-    // Project JSON (spec §6.4), releases newest version first.
+    // Project JSON (piwheels.md §6.4), releases newest version first.
     let raw = read(out.join("project/foo-bar/json/index.json"));
     assert_in_order(&raw, &["\"2.0rc1\":", "\"1.10\":", "\"1.9\":", "\"1.0\":"]);
     let p: Value = serde_json::from_str(&raw).unwrap();

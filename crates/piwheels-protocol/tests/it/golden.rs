@@ -1,5 +1,5 @@
-//! Golden byte vectors from the spec (§2.2), in both directions, and the exact
-//! acceptance and rejection rules of §2.3.
+//! Golden byte vectors from the spec (piwheels.md §2.2), in both directions, and the exact
+//! acceptance and rejection rules of piwheels.md §2.3.
 
 use crate::common;
 

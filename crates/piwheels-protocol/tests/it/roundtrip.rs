@@ -52,7 +52,7 @@ use strategies::*;
 /// One direction: its table as the spec writes it, and its decoder.
 struct Dir {
     name: &'static str,
-    /// Every message name, and whether it carries data (spec §3).
+    /// Every message name, and whether it carries data (piwheels.md §3).
     table: &'static [(&'static str, bool)],
     /// The crate's own list of names.
     names: &'static [&'static str],

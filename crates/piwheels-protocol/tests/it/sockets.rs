@@ -1,7 +1,7 @@
 //! Every real protocol table over the socket type piwheels uses for it, on real ZeroMQ
 //! sockets: slave REQ → ROUTER, admin tool REQ → ROUTER, monitor control PUSH → PULL,
 //! status PUB → SUB, logger PUSH → PULL. And the armv6l twin of a wheel's description.
-//! (The master's states around the slave protocol, §3.1.2, are tested in the master.)
+//! (The master's states around the slave protocol, piwheels.md §3.1.2, are tested in the master.)
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-"""piwheels 0.23's wire conventions, rebuilt for the peer tests from the spec (§2).
+"""piwheels 0.23's wire conventions, rebuilt for the peer tests from the spec (piwheels.md §2).
 
 What an original piwheels process does with each frame: cbor2 with two hooks (timedelta
 as tag 2001 ``[days, seconds, microseconds]``, the NoData sentinel as tag 2002 over
