@@ -279,72 +279,12 @@ impl TheScribe {
         let output = &self.hub.output;
         let outcomes: Vec<(String, bool, Result<Outcome>)> = futures_util::stream::iter(jobs)
             .map(|(pkg, both)| async move {
-                // The folder is listed before the data is read: a wheel listed and not in
-                // the data is not one being published (those are renamed in after their
-                // rows commit).
-                let listed = match check_package(&pkg) {
-                    Ok(p) if both => {
-                        let output = output.clone();
-                        blocking(move || {
-                            output
-                                .list_package(&p)
-                                .map_err(|e| Error::io("reading", output.package_dir(&p), e))
-                        })
-                        .await
-                    }
-                    _ => Ok(BTreeSet::new()),
-                };
-                let data = match listed {
-                    Ok(listed) => fetch(db, &pkg).await.map(|(p, d)| (p, d, listed)),
-                    Err(e) => Err(e),
-                };
+                let data = read_package(db, output, &pkg, both).await;
                 (pkg, both, data)
             })
             .buffer_unordered(PARALLEL)
             .ready_chunks(CHUNK)
-            .map(|chunk| {
-                let site = site.clone();
-                let output = output.clone();
-                async move {
-                    let names: Vec<(String, bool)> =
-                        chunk.iter().map(|(p, b, _)| (p.clone(), *b)).collect();
-                    let rendered = tokio::task::spawn_blocking(move || {
-                        chunk
-                            .into_iter()
-                            .map(|(pkg, both, data)| {
-                                let r = data.and_then(|(p, found, listed)| match found {
-                                    Some((data, aliases)) => {
-                                        let pages = Pages {
-                                            site: &site,
-                                            output: &output,
-                                        };
-                                        pages.write(&p, &data, &aliases, both, None)?;
-                                        if both {
-                                            output.remove_strays(&p, &listed, &files_of(&data));
-                                        }
-                                        Ok(Outcome::Written)
-                                    }
-                                    None => {
-                                        output.remove_package(&p, &[])?;
-                                        Ok(Outcome::Gone)
-                                    }
-                                });
-                                (pkg, both, r)
-                            })
-                            .collect::<Vec<_>>()
-                    })
-                    .await;
-                    rendered.unwrap_or_else(|e| {
-                        names
-                            .into_iter()
-                            .map(|(pkg, both)| {
-                                let why = format!("a page-writing thread failed: {e}");
-                                (pkg, both, Err(Error::Other(why)))
-                            })
-                            .collect()
-                    })
-                }
-            })
+            .map(|chunk| write_chunk(site.clone(), output.clone(), chunk))
             .buffer_unordered(2)
             .flat_map(futures_util::stream::iter)
             .collect()
@@ -541,6 +481,85 @@ fn write_statics(output: &Output, site: &Site) -> Result<()> {
         output.write_top(name, page.as_bytes())?;
     }
     Ok(())
+}
+
+/// A package's data for [`TheScribe::rewrite`], with what its simple folder holds when
+/// its simple pages are rewritten too (`both`). The folder is listed before the data is
+/// read: a wheel listed and not in the data is not one being published (those are renamed
+/// in after their rows commit).
+async fn read_package(
+    db: &piwheels_db::Database,
+    output: &Output,
+    pkg: &str,
+    both: bool,
+) -> Result<Fetched> {
+    let listed = match check_package(pkg) {
+        Ok(p) if both => {
+            let output = output.clone();
+            blocking(move || {
+                output
+                    .list_package(&p)
+                    .map_err(|e| Error::io("reading", output.package_dir(&p), e))
+            })
+            .await?
+        }
+        _ => BTreeSet::new(),
+    };
+    let (p, data) = fetch(db, pkg).await?;
+    Ok((p, data, listed))
+}
+
+/// What [`read_package`] gives: the package, its data and aliases (`None`: the database
+/// does not have it), and the wheels its simple folder held.
+type Fetched = (
+    PackageName,
+    Option<(ProjectData, Vec<String>)>,
+    BTreeSet<String>,
+);
+
+/// Renders and writes a chunk of packages' pages on a blocking thread; a package the
+/// database does not have loses its pages.
+async fn write_chunk(
+    site: Arc<Site>,
+    output: Output,
+    chunk: Vec<(String, bool, Result<Fetched>)>,
+) -> Vec<(String, bool, Result<Outcome>)> {
+    let names: Vec<(String, bool)> = chunk.iter().map(|(p, b, _)| (p.clone(), *b)).collect();
+    let rendered = tokio::task::spawn_blocking(move || {
+        chunk
+            .into_iter()
+            .map(|(pkg, both, data)| {
+                let r = data.and_then(|(p, found, listed)| match found {
+                    Some((data, aliases)) => {
+                        let pages = Pages {
+                            site: &site,
+                            output: &output,
+                        };
+                        pages.write(&p, &data, &aliases, both, None)?;
+                        if both {
+                            output.remove_strays(&p, &listed, &files_of(&data));
+                        }
+                        Ok(Outcome::Written)
+                    }
+                    None => {
+                        output.remove_package(&p, &[])?;
+                        Ok(Outcome::Gone)
+                    }
+                });
+                (pkg, both, r)
+            })
+            .collect::<Vec<_>>()
+    })
+    .await;
+    rendered.unwrap_or_else(|e| {
+        names
+            .into_iter()
+            .map(|(pkg, both)| {
+                let why = format!("a page-writing thread failed: {e}");
+                (pkg, both, Err(Error::Other(why)))
+            })
+            .collect()
+    })
 }
 
 /// The package name checked, and what its pages are made of: its data and its aliases

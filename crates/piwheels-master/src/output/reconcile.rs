@@ -87,23 +87,7 @@ struct Seen {
 /// Checks the output folder against the database (see the module docs). Builds recorded
 /// at or after `since` (this start) are left alone: they are being published.
 pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
-    let out = hub.config.output_path.clone();
-    let simple = out.join("simple");
-    let project = out.join("project");
-    let (mut simple_dirs, mut project_dirs) = {
-        let (s, p) = (simple.clone(), project.clone());
-        blocking(move || {
-            let mut simple = entries(&s).map_err(|e| Error::io("reading", &s, e))?;
-            simple.retain(|n| s.join(n).is_dir());
-            let mut project = entries(&p).map_err(|e| Error::io("reading", &p, e))?;
-            // Alias links in project/ are the scribe's; only real folders count.
-            project.retain(|n| {
-                std::fs::symlink_metadata(p.join(n)).is_ok_and(|m| m.file_type().is_dir())
-            });
-            Ok((simple, project))
-        })
-        .await?
-    };
+    let (mut simple_dirs, mut project_dirs) = list_folders(hub).await?;
     let mut report = Report::default();
     let mut lost_builds = BTreeSet::new();
     let mut after = String::new();
@@ -119,53 +103,7 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
             simple_dirs.remove(p);
             project_dirs.remove(p);
         }
-        // The folders first, then the rows.
-        let seen = {
-            let (page, out) = (page.clone(), out.clone());
-            let output = hub.output.clone();
-            blocking(move || {
-                let mut seen = BTreeMap::new();
-                for p in page {
-                    // The database's constraints hold every package to the name rule.
-                    let p = match check_package(&p) {
-                        Ok(p) => p,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "a package the output cannot hold; left alone");
-                            continue;
-                        }
-                    };
-                    let listed = output
-                        .list_package(&p)
-                        .map_err(|e| Error::io("reading", output.package_dir(&p), e))?;
-                    let pages = output.package_dir(&p).join("index.html").is_file()
-                        && out.join("project").join(p.as_str()).join("index.html").is_file();
-                    seen.insert(p, Seen { listed, pages });
-                }
-                Ok(seen)
-            })
-            .await?
-        };
-        let rows = hub.db.output_files(&page).await?;
-        // Pages already owed are being written anyway.
-        let already = hub.db.rewrite_generations(&page).await?;
-        let mut by_package: BTreeMap<String, Vec<OutputFile>> = BTreeMap::new();
-        for f in rows {
-            by_package.entry(f.package.clone()).or_default().push(f);
-        }
-        let output = hub.output.clone();
-        let fixed = blocking(move || Ok(fix_page(&output, seen, by_package, since))).await?;
-        report.packages += page.len();
-        for (package, fix) in fixed {
-            report.strays.extend(fix.strays);
-            report.links += fix.links;
-            for (name, build) in fix.missing {
-                report.missing.push(name);
-                lost_builds.insert(build);
-            }
-            if fix.owed && !already.contains_key(&package) {
-                report.owed.insert(package);
-            }
-        }
+        check_page(hub, &page, since, &mut report, &mut lost_builds).await?;
         after = last;
         tokio::task::yield_now().await;
     }
@@ -180,21 +118,115 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
         }
         report.orphans.insert(name);
     }
-    if !unusable.is_empty() {
-        let s = simple.clone();
-        blocking(move || {
-            for name in unusable {
-                let dir = s.join(&name);
-                if dir.is_dir() {
-                    tracing::warn!(folder = %dir.display(), "removing a folder no package can have");
-                    super::files::remove_tree(&dir)
-                        .map_err(|e| Error::io("removing", &dir, e))?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
+    remove_unusable(hub, unusable).await?;
+    settle(hub, &report, lost_builds).await?;
+    Ok(report)
+}
+
+/// The package folders in `simple/` and `project/` (alias links in `project/` are the
+/// scribe's; only real folders count).
+async fn list_folders(hub: &Hub) -> Result<(HashSet<String>, HashSet<String>)> {
+    let s = hub.config.output_path.join("simple");
+    let p = hub.config.output_path.join("project");
+    blocking(move || {
+        let mut simple = entries(&s).map_err(|e| Error::io("reading", &s, e))?;
+        simple.retain(|n| s.join(n).is_dir());
+        let mut project = entries(&p).map_err(|e| Error::io("reading", &p, e))?;
+        project
+            .retain(|n| std::fs::symlink_metadata(p.join(n)).is_ok_and(|m| m.file_type().is_dir()));
+        Ok((simple, project))
+    })
+    .await
+}
+
+/// Compares one page of packages' folders with their rows, fixes what it can, and adds
+/// the rest to `report` (and the builds whose wheels are gone to `lost_builds`).
+async fn check_page(
+    hub: &Hub,
+    page: &[String],
+    since: DateTime<Utc>,
+    report: &mut Report,
+    lost_builds: &mut BTreeSet<i64>,
+) -> Result<()> {
+    // The folders first, then the rows.
+    let seen = look_at_folders(hub, page.to_vec()).await?;
+    let rows = hub.db.output_files(page).await?;
+    // Pages already owed are being written anyway.
+    let already = hub.db.rewrite_generations(page).await?;
+    let mut by_package: BTreeMap<String, Vec<OutputFile>> = BTreeMap::new();
+    for f in rows {
+        by_package.entry(f.package.clone()).or_default().push(f);
     }
+    let output = hub.output.clone();
+    let fixed = blocking(move || Ok(fix_page(&output, seen, by_package, since))).await?;
+    report.packages += page.len();
+    for (package, fix) in fixed {
+        report.strays.extend(fix.strays);
+        report.links += fix.links;
+        for (name, build) in fix.missing {
+            report.missing.push(name);
+            lost_builds.insert(build);
+        }
+        if fix.owed && !already.contains_key(&package) {
+            report.owed.insert(package);
+        }
+    }
+    Ok(())
+}
+
+/// What the folders of `page`'s packages hold, and whether their pages exist.
+async fn look_at_folders(hub: &Hub, page: Vec<String>) -> Result<BTreeMap<PackageName, Seen>> {
+    let out = hub.config.output_path.clone();
+    let output = hub.output.clone();
+    blocking(move || {
+        let mut seen = BTreeMap::new();
+        for p in page {
+            // The database's constraints hold every package to the name rule.
+            let p = match check_package(&p) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a package the output cannot hold; left alone");
+                    continue;
+                }
+            };
+            let listed = output
+                .list_package(&p)
+                .map_err(|e| Error::io("reading", output.package_dir(&p), e))?;
+            let pages = output.package_dir(&p).join("index.html").is_file()
+                && out
+                    .join("project")
+                    .join(p.as_str())
+                    .join("index.html")
+                    .is_file();
+            seen.insert(p, Seen { listed, pages });
+        }
+        Ok(seen)
+    })
+    .await
+}
+
+/// Removes the `simple/` folders whose names no package can have.
+async fn remove_unusable(hub: &Hub, unusable: Vec<String>) -> Result<()> {
+    if unusable.is_empty() {
+        return Ok(());
+    }
+    let s = hub.config.output_path.join("simple");
+    blocking(move || {
+        for name in unusable {
+            let dir = s.join(&name);
+            if dir.is_dir() {
+                tracing::warn!(folder = %dir.display(), "removing a folder no package can have");
+                super::files::remove_tree(&dir).map_err(|e| Error::io("removing", &dir, e))?;
+            }
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Deletes the builds whose wheels are gone (their versions are queued again) and owes
+/// the pages of every package the check found wrong.
+async fn settle(hub: &Hub, report: &Report, lost_builds: BTreeSet<i64>) -> Result<()> {
     if !lost_builds.is_empty() {
         let ids: Vec<i64> = lost_builds.into_iter().collect();
         let n = hub.db.delete_builds(&ids).await?;
@@ -213,7 +245,7 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
     for (p, _) in owed {
         hub.web(WebRequest::Both(p));
     }
-    Ok(report)
+    Ok(())
 }
 
 /// What was done for one package.
