@@ -107,12 +107,62 @@ pub enum ProtocolError {
         /// The message name.
         msg: &'static str,
         /// Why it cannot be encoded.
-        reason: String,
+        reason: EncodeError,
     },
     /// A multipart message with the wrong frames (count, empty delimiter, raw-frame fields).
     #[error("invalid message structure received: {0}")]
     Frames(String),
 }
+
+/// Why a value cannot be sent: the peer (Python) could not represent it, and where in
+/// the message the value is (`field: [3]: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodeError {
+    /// The fields and indexes leading to the value, outermost first.
+    pub path: Vec<String>,
+    /// What the peer could not represent.
+    pub kind: Unrepresentable,
+}
+
+/// A value the peer (Python) could not represent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unrepresentable {
+    /// A datetime outside Python's years 1–9999.
+    #[error("datetime {0} is outside years 1-9999")]
+    Datetime(chrono::DateTime<chrono::Utc>),
+    /// A timedelta of more days than Python's ±999999999.
+    #[error("timedelta of {0} days is beyond Python's ±999999999")]
+    Timedelta(i128),
+}
+
+impl EncodeError {
+    /// The error, one level further in: `segment` (a field name or `[index]`) is put in
+    /// front of its path.
+    pub fn within(mut self, segment: impl Into<String>) -> Self {
+        self.path.insert(0, segment.into());
+        self
+    }
+}
+
+impl From<Unrepresentable> for EncodeError {
+    fn from(kind: Unrepresentable) -> Self {
+        EncodeError {
+            path: Vec::new(),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for segment in &self.path {
+            write!(f, "{segment}: ")?;
+        }
+        write!(f, "{}", self.kind)
+    }
+}
+
+impl std::error::Error for EncodeError {}
 
 impl From<DecodeError> for ProtocolError {
     fn from(e: DecodeError) -> Self {

@@ -89,7 +89,7 @@ pub enum RebuildTarget {
 }
 
 impl Wire for RebuildTarget {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         match self {
             RebuildTarget::Home | RebuildTarget::Search => {
                 enc.array(1);

@@ -50,5 +50,5 @@ pub mod states;
 pub mod transfer;
 pub mod transport;
 
-pub use error::{DataError, DecodeError, ProtocolError};
+pub use error::{DataError, DecodeError, EncodeError, ProtocolError};
 pub use message::{Message, NoMessage, Protocol};

@@ -326,11 +326,11 @@ macro_rules! wire_struct {
         }
 
         impl $crate::cbor::Wire for $name {
-            fn encode(&self, enc: &mut $crate::cbor::Encoder<'_>) -> Result<(), String> {
+            fn encode(&self, enc: &mut $crate::cbor::Encoder<'_>) -> Result<(), $crate::error::EncodeError> {
                 enc.array($crate::wire_struct!(@count $($field)*));
                 $(
                     $crate::cbor::Wire::encode(&self.$field, enc)
-                        .map_err(|e| format!("{}: {e}", stringify!($field)))?;
+                        .map_err(|e| e.within(stringify!($field)))?;
                 )*
                 Ok(())
             }

@@ -105,7 +105,9 @@ pub fn value_as<T: Wire>(value: &Value) -> Result<T, WireError> {
     let mut buf = Vec::new();
     value
         .encode(&mut Encoder::new(&mut buf))
-        .map_err(|reason| WireError::Data(crate::DataError::new("encodable value", reason)))?;
+        .map_err(|reason| {
+            WireError::Data(crate::DataError::new("encodable value", reason.to_string()))
+        })?;
     T::decode(&mut Decoder::new(&buf))
 }
 

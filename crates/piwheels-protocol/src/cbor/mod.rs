@@ -82,7 +82,7 @@ impl From<DataError> for WireError {
 /// A type with a fixed CBOR shape: how piwheels encodes it, and how it is validated.
 pub trait Wire: Sized {
     /// Appends the encoding; fails only when the peer could not represent the value.
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String>;
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError>;
     /// Decodes and validates one item.
     fn decode(dec: &mut Decoder<'_>) -> Result<Self, WireError>;
 }

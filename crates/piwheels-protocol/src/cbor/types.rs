@@ -115,7 +115,7 @@ impl Decoder<'_> {
 }
 
 impl Wire for String {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.text(self);
         Ok(())
     }
@@ -127,7 +127,7 @@ impl Wire for String {
 
 /// Integers. Like piwheels (Python's `isinstance(x, int)`), `true`/`false` pass as 1/0.
 impl Wire for i64 {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.int(i128::from(*self));
         Ok(())
     }
@@ -149,7 +149,7 @@ impl Wire for i64 {
 
 /// Floats: half, single and double precision are accepted; an integer is not.
 impl Wire for f64 {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.float(*self);
         Ok(())
     }
@@ -164,7 +164,7 @@ impl Wire for f64 {
 
 /// Booleans: an integer is not accepted.
 impl Wire for bool {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.bool(*self);
         Ok(())
     }
@@ -180,7 +180,7 @@ impl Wire for bool {
 
 /// `Any(T, None)`: `null` or a `T`.
 impl<T: Wire> Wire for Option<T> {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         match self {
             Some(v) => v.encode(enc),
             None => {
@@ -201,10 +201,10 @@ impl<T: Wire> Wire for Option<T> {
 
 /// `[T]`: a list of any length.
 impl<T: Wire> Wire for Vec<T> {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.array(self.len());
         for (i, v) in self.iter().enumerate() {
-            v.encode(enc).map_err(|e| format!("[{i}]: {e}"))?;
+            v.encode(enc).map_err(|e| e.within(format!("[{i}]")))?;
         }
         Ok(())
     }
@@ -222,12 +222,12 @@ impl<T: Wire> Wire for Vec<T> {
 
 /// `{str: T}`: a map with text keys, kept in wire order.
 impl<T: Wire> Wire for IndexMap<String, T> {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.map(self.len());
         for (k, v) in self {
             enc.text(k);
             v.encode(enc)
-                .map_err(|e| format!("[{}]: {e}", crate::quote::Quoted::str(k)))?;
+                .map_err(|e| e.within(format!("[{}]", crate::quote::Quoted::str(k))))?;
         }
         Ok(())
     }
@@ -249,10 +249,10 @@ impl<T: Wire> Wire for IndexMap<String, T> {
 
 /// Datetimes: tag 0 `…Z` text on the wire, microsecond precision (finer is truncated).
 impl Wire for DateTime<Utc> {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         let year = self.year();
         if !(1..=9999).contains(&year) {
-            return Err(format!("datetime {self} is outside years 1-9999"));
+            return Err(crate::error::Unrepresentable::Datetime(*self).into());
         }
         let micros = self.nanosecond() % 1_000_000_000 / 1000;
         // YYYY-MM-DDTHH:MM:SS[.ffffff]Z, written digit by digit (no formatter).
@@ -298,14 +298,12 @@ impl Wire for DateTime<Utc> {
 
 /// Timedeltas: tag 2001 `[days, seconds, microseconds]`, Python-normalised.
 impl Wire for TimeDelta {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         let total =
             i128::from(self.num_seconds()) * 1_000_000 + i128::from(self.subsec_nanos() / 1000);
         let days = total.div_euclid(MICROS_PER_DAY);
         if days.abs() > MAX_DAYS {
-            return Err(format!(
-                "timedelta of {days} days is beyond Python's ±999999999"
-            ));
+            return Err(crate::error::Unrepresentable::Timedelta(days).into());
         }
         let rem = total.rem_euclid(MICROS_PER_DAY);
         enc.tag(TAG_TIMEDELTA);

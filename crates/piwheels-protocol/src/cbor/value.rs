@@ -128,7 +128,7 @@ pub enum Value {
 }
 
 impl Wire for Value {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         match self {
             Value::Null => enc.null(),
             Value::Bool(b) => enc.bool(*b),
@@ -175,7 +175,7 @@ impl Wire for Value {
 pub struct NoData;
 
 impl Wire for NoData {
-    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), String> {
+    fn encode(&self, enc: &mut Encoder<'_>) -> Result<(), crate::error::EncodeError> {
         enc.tag(TAG_NODATA);
         enc.null();
         Ok(())

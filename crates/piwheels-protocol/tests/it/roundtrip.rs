@@ -579,6 +579,17 @@ fn python_bounds_round_trip_and_one_beyond_is_refused() {
         matches!(e, ProtocolError::Unencodable { msg: "HELLO", .. }),
         "{e:?}"
     );
+    // The error says which value it was, and why.
+    if let ProtocolError::Unencodable { reason, .. } = &e {
+        assert_eq!(reason.path, ["build_timeout"], "{e}");
+        assert!(
+            matches!(
+                reason.kind,
+                piwheels_protocol::error::Unrepresentable::Timedelta(_)
+            ),
+            "{e}"
+        );
+    }
     let hello = SlaveHello {
         build_timeout: td_min - TimeDelta::microseconds(1),
         ..hello

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use piwheels_protocol::error::{DecodeError, ProtocolError};
+use piwheels_protocol::error::{DecodeError, ProtocolError, Unrepresentable};
 use piwheels_protocol::message::{Message, Protocol};
 use piwheels_protocol::transport::{SocketOptions, TransportError};
 
@@ -184,7 +184,7 @@ impl Message for FromMaster {
             FromMaster::Unsendable => {
                 return Err(ProtocolError::Unencodable {
                     msg: "UNSENDABLE",
-                    reason: "never".into(),
+                    reason: Unrepresentable::Timedelta(i128::MAX).into(),
                 });
             }
             _ => put_text(out, self.name()),
