@@ -1,0 +1,214 @@
+//! How CloudGazer brings one package in line with its upstream page: packages, versions
+//! and their skips added, changed and removed.
+
+use super::*;
+
+impl CloudGazer {
+    /// Brings one package in line with its page; says whether a version became buildable,
+    /// and the fingerprint of the versions it refused (see [`Seen::refused`]).
+    pub(super) async fn apply(
+        &mut self,
+        page: Page<'_>,
+        db_packages: &BTreeSet<String>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Result<(bool, u64)> {
+        let Page { canon, name, page } = page;
+        let last_refused = self.seen.get(canon).map(|s| s.refused);
+        let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
+        let now = Utc::now();
+        let mut changes = Changes::default();
+        self.add_package(canon, name, db_packages, now, report, &mut changes)
+            .await?;
+        let releases = self
+            .hub
+            .db
+            .project_data(canon)
+            .await?
+            .map(|d| d.releases)
+            .unwrap_or_default();
+        for (version, up) in &versions {
+            match releases.get(version) {
+                None => {
+                    if self
+                        .add_version(canon, version, up, now, report, complaints)
+                        .await?
+                    {
+                        changes.changed = true;
+                        changes.buildable |= up.sdist;
+                    }
+                }
+                Some(release) if release.skip == DELETED => {}
+                Some(release) => {
+                    self.update_version(canon, version, up, release, report, &mut changes)
+                        .await?;
+                }
+            }
+        }
+        for (version, release) in &releases {
+            if !versions.contains_key(version) {
+                self.remove_version(canon, version, release).await?;
+                report.removed_versions += 1;
+            }
+        }
+        if changes.changed {
+            self.hub.web(WebRequest::Both(canon.to_owned()));
+        }
+        Ok((changes.buildable, fingerprint))
+    }
+
+    /// Adds the package if the database does not have it, and records the name upstream
+    /// spells it with if it is new.
+    pub(super) async fn add_package(
+        &self,
+        canon: &str,
+        name: &str,
+        db_packages: &BTreeSet<String>,
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let db = &self.hub.db;
+        if !db_packages.contains(canon) && !db.package_exists(canon).await? {
+            let description = self.description(name).await;
+            if db.add_new_package(canon, "", &description).await? {
+                report.new_packages += 1;
+                changes.changed = true;
+            }
+        }
+        let known_name = self.seen.get(canon).map(|s| s.name.as_str());
+        if known_name != Some(name) {
+            if name != canon {
+                db.add_package_name(canon, canon, None).await?;
+            }
+            db.add_package_name(canon, name, Some(now)).await?;
+        }
+        Ok(())
+    }
+
+    /// Adds a version new upstream: to build if it has an sdist, else skipped
+    /// [`BINARY_ONLY`]; yanked if upstream yanked it. False if the database had it
+    /// already.
+    pub(super) async fn add_version(
+        &self,
+        canon: &str,
+        version: &str,
+        up: &Upstream,
+        now: DateTime<Utc>,
+        report: &mut PollReport,
+        complaints: &mut Complaints,
+    ) -> Result<bool> {
+        let db = &self.hub.db;
+        let skip = if up.sdist { "" } else { BINARY_ONLY };
+        let released = Some(up.released.unwrap_or(now));
+        if !db
+            .add_new_package_version(canon, version, released, skip)
+            .await?
+        {
+            return Ok(false);
+        }
+        report.new_versions += 1;
+        if !names::is_pep440(version) {
+            report.not_pep440 += 1;
+            complaints.not_pep440.add(|| format!("{canon} {version}"));
+        }
+        if up.yanked {
+            db.yank_version(canon, version).await?;
+            report.yanked += 1;
+        }
+        Ok(true)
+    }
+
+    /// Brings a version the database has in line: a binary-only one that gained an sdist
+    /// builds now, and its yanked state follows upstream's.
+    pub(super) async fn update_version(
+        &self,
+        canon: &str,
+        version: &str,
+        up: &Upstream,
+        release: &piwheels_db::Release,
+        report: &mut PollReport,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let db = &self.hub.db;
+        if up.sdist && db.version_skip(canon, version).await?.as_deref() == Some(BINARY_ONLY) {
+            db.skip_package_version(canon, version, "").await?;
+            report.enabled += 1;
+            changes.changed = true;
+            changes.buildable = true;
+        }
+        if up.yanked != release.yanked {
+            if up.yanked {
+                db.yank_version(canon, version).await?;
+                report.yanked += 1;
+            } else {
+                db.unyank_version(canon, version).await?;
+                report.unyanked += 1;
+            }
+            changes.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Removes a version gone upstream: skipped [`DELETED`], SlaveDriver and TheScribe
+    /// told, its rows deleted after the grace period.
+    pub(super) async fn remove_version(
+        &self,
+        canon: &str,
+        version: &str,
+        release: &piwheels_db::Release,
+    ) -> Result<()> {
+        if release.skip != DELETED {
+            self.hub
+                .db
+                .skip_package_version(canon, version, DELETED)
+                .await?;
+        }
+        // TheScribe reads the version's files before the rows go.
+        self.hub.web(WebRequest::DeleteVersion(
+            canon.to_owned(),
+            version.to_owned(),
+        ));
+        let _ = self
+            .hub
+            .skip
+            .send(SkipRequest::Version(canon.to_owned(), version.to_owned()));
+        delete_later(
+            &self.hub,
+            self.grace,
+            Deletion::Version(canon.to_owned(), version.to_owned()),
+        );
+        Ok(())
+    }
+
+    /// Removes a package gone upstream; false if its removal was already under way.
+    pub(super) async fn remove_package(&mut self, canon: &str) -> Result<bool> {
+        if self.hub.db.package_marked_deleted(canon).await? {
+            if self.removing.contains(canon) {
+                return Ok(false);
+            }
+        } else {
+            self.hub.db.skip_package(canon, DELETED).await?;
+        }
+        self.removing.insert(canon.to_owned());
+        self.seen.remove(canon);
+        self.hub.web(WebRequest::DeletePackage(canon.to_owned()));
+        let _ = self.hub.skip.send(SkipRequest::Package(canon.to_owned()));
+        delete_later(&self.hub, self.grace, Deletion::Package(canon.to_owned()));
+        Ok(true)
+    }
+
+    /// A new package's description: from the JSON API if one is configured, else `''`.
+    pub(super) async fn description(&self, name: &str) -> String {
+        let (Some(json), Some(client)) = (&self.hub.config.upstream_json, &self.client) else {
+            return String::new();
+        };
+        match client.description(json, name).await {
+            Ok(d) => d.unwrap_or_default(),
+            Err(e) => {
+                tracing::debug!(task = "cloud_gazer", package = name, error = %e, "no description");
+                String::new()
+            }
+        }
+    }
+}
