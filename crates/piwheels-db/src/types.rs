@@ -297,3 +297,20 @@ pub struct Downloads {
     /// Ever.
     pub all: i64,
 }
+
+/// What CloudGazer last read of one upstream project (schema 4), written only after the
+/// project's changes were applied, so a restarted master asks only for what changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamProject {
+    /// The package's canonical name (the key).
+    pub package: String,
+    /// The spelling of its name upstream last recorded as one of its names.
+    pub name: String,
+    /// Its last serial (PEP 691 `_last-serial`), if the index gave one.
+    pub serial: Option<i64>,
+    /// The `ETag` of its page, to ask with next time (at most
+    /// [`MAX_ETAG`](crate::MAX_ETAG) characters).
+    pub etag: Option<String>,
+    /// A fingerprint of the versions its page refused (0 for none).
+    pub refused: u64,
+}

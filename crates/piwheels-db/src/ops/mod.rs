@@ -9,6 +9,7 @@ mod packages;
 mod project;
 pub(crate) mod queue;
 mod stats;
+pub(crate) mod upstream;
 
 use crate::backend::{Conn, Kind, Stmt, Value};
 use crate::error::{Error, Result};

@@ -18,7 +18,7 @@ use crate::error::{Error, Result, SchemaProblem};
 mod v2;
 
 /// The schema version this software uses.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// One step of the schema's history.
 #[derive(Debug)]
@@ -169,6 +169,14 @@ pub const MIGRATIONS: &[Migration] = &[
         description: "make pending rewrites a journal: each change records the page rewrites \
                       it owes in its own transaction (a generation per package)",
         script: Script::Both(include_str!("0003_rewrite_journal.sql")),
+        cleanup: None,
+    },
+    Migration {
+        version: 4,
+        description: "keep what CloudGazer last read of the upstream index (each project's \
+                      serial and ETag, the project list's ETag), so a restart asks only for \
+                      what changed",
+        script: Script::Both(include_str!("0004_upstream_state.sql")),
         cleanup: None,
     },
 ];

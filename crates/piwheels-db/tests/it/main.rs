@@ -19,3 +19,4 @@ mod project;
 mod queue;
 mod queue_property;
 mod schema;
+mod upstream_state;
