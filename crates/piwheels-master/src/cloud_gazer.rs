@@ -24,6 +24,11 @@
 //! many such it added. Names are canonicalised. After any new buildable version,
 //! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
+//! What it last read of each project (serial, `ETag`) and the list's `ETag` are kept in the
+//! database ([`state`]), written only after the project's changes are applied: a restarted
+//! master with nothing new upstream reads the project list and no project page, and one
+//! killed in the middle of a poll reads again only the pages it had not applied.
+//!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
 //! to keep such packages.
@@ -33,7 +38,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use piwheels_db::names;
 
 use crate::deletion::{DELETE_GRACE, DELETED, Deletion, delete_later};
@@ -44,6 +49,7 @@ use crate::upstream::{
 };
 
 mod apply;
+mod state;
 
 /// The skip reason of a version with no source distribution.
 pub const BINARY_ONLY: &str = "binary only";
@@ -248,7 +254,13 @@ pub struct CloudGazer {
     hub: Hub,
     client: Option<IndexClient>,
     list_etag: Option<String>,
+    /// The list's `ETag` as stored in the database.
+    stored_list_etag: Option<String>,
     seen: HashMap<String, Seen>,
+    /// Whether `seen` and `list_etag` were loaded from the database.
+    loaded: bool,
+    /// What was read of projects whose changes are applied, not stored yet.
+    unstored: Vec<piwheels_db::UpstreamProject>,
     removing: HashSet<String>,
     follow: Option<HashSet<String>>,
     grace: Duration,
@@ -285,7 +297,10 @@ impl CloudGazer {
             hub,
             client: None,
             list_etag: None,
+            stored_list_etag: None,
             seen: HashMap::new(),
+            loaded: false,
+            unstored: Vec::new(),
             removing: HashSet::new(),
             follow,
             grace: DELETE_GRACE,
@@ -328,6 +343,7 @@ impl CloudGazer {
                 return Ok(report);
             }
         };
+        self.load_state().await?;
         let mut complaints = Complaints::default();
         let Some(listed) = self.read_list(&client, &mut report, &mut complaints).await else {
             return Ok(report);
@@ -362,7 +378,8 @@ impl CloudGazer {
         }
         complaints.warn();
         // Only a list whose every page was read is not read again while unchanged.
-        self.list_etag = if read.all_pages_read { list_etag } else { None };
+        self.keep_list_etag(if read.all_pages_read { list_etag } else { None })
+            .await?;
         if let Some(serial) = last_serial
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
         {
@@ -468,18 +485,29 @@ impl CloudGazer {
             all_pages_read: true,
             gone: Vec::new(),
         };
-        while let Some((canon, name, page)) = pages.next().await {
+        let mut next = pages.next().await;
+        while let Some((canon, name, page)) = next {
             if self.hub.quit.is_cancelled() {
+                self.store_state(true).await?;
                 return Ok(None);
             }
-            if self.hub.is_paused() && !self.hub.wait_running().await {
-                return Ok(None);
+            if self.hub.is_paused() {
+                self.store_state(true).await?;
+                if !self.hub.wait_running().await {
+                    return Ok(None);
+                }
             }
             let serial = upstream.get(&canon).and_then(|(_, s)| *s);
             match page {
                 Ok(Some(Fetched::Unchanged)) => {
-                    if let Some(s) = self.seen.get_mut(&canon) {
-                        s.serial = serial;
+                    if let Some(s) = self.seen.get(&canon)
+                        && s.serial != serial
+                    {
+                        let seen = Seen {
+                            serial,
+                            ..s.clone()
+                        };
+                        self.note(canon, seen);
                     }
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
@@ -493,11 +521,12 @@ impl CloudGazer {
                     let (buildable, refused) =
                         self.apply(page, db_packages, report, complaints).await?;
                     read.any_buildable |= buildable;
-                    self.seen.insert(
+                    // Stored only now that its changes are applied.
+                    self.note(
                         canon,
                         Seen {
                             serial: serial.or(value.last_serial),
-                            etag,
+                            etag: state::keepable(etag),
                             name,
                             refused,
                         },
@@ -519,7 +548,17 @@ impl CloudGazer {
                     read.all_pages_read = false;
                 }
             }
+            self.store_state(false).await?;
+            // What was applied is stored before waiting for the pages still to come.
+            next = match pages.next().now_or_never() {
+                Some(ready) => ready,
+                None => {
+                    self.store_state(true).await?;
+                    pages.next().await
+                }
+            };
         }
+        self.store_state(true).await?;
         Ok(Some(read))
     }
 

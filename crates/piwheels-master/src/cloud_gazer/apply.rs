@@ -191,7 +191,7 @@ impl CloudGazer {
             self.hub.db.skip_package(canon, DELETED).await?;
         }
         self.removing.insert(canon.to_owned());
-        self.seen.remove(canon);
+        self.forget(canon).await?;
         self.hub.web(WebRequest::DeletePackage(canon.to_owned()));
         let _ = self.hub.skip.send(SkipRequest::Package(canon.to_owned()));
         delete_later(&self.hub, self.grace, Deletion::Package(canon.to_owned()));
