@@ -7,13 +7,18 @@ use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a `hold` file keeps a request unanswered.
+const HOLD_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Serves `root` on 127.0.0.1: `/a/b/` is `root/a/b/index.json` (as PEP 691 JSON, when
 /// the client accepts it) or `root/a/b/index.html`; a file `status` in the directory makes
-/// it answer that status instead. Every answer has an ETag and honours If-None-Match.
+/// it answer that status instead, and a file `hold` leaves its requests unanswered (the
+/// connection open, the other requests served) until the file is removed. Every answer has
+/// an ETag and honours If-None-Match.
 pub struct Index {
     root: PathBuf,
     /// The index's address (`http://127.0.0.1:PORT/simple/`).
@@ -22,6 +27,8 @@ pub struct Index {
     pub requests: Arc<AtomicUsize>,
     /// Requests answered `304 Not Modified`.
     pub not_modified: Arc<AtomicUsize>,
+    /// The path of every request, in order.
+    pub paths: Arc<Mutex<Vec<String>>>,
 }
 
 impl Index {
@@ -31,7 +38,9 @@ impl Index {
         let url = format!("http://{}/simple/", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
+        let paths = Arc::new(Mutex::new(Vec::new()));
         let (dir, reqs, nm) = (root.to_owned(), requests.clone(), not_modified.clone());
+        let log = paths.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -56,7 +65,19 @@ impl Index {
                     }
                 }
                 reqs.fetch_add(1, Ordering::SeqCst);
+                log.lock().unwrap().push(path.clone());
                 let d = dir.join(path.trim_matches('/'));
+                if d.join("hold").exists() {
+                    let hold = d.join("hold");
+                    std::thread::spawn(move || {
+                        let since = Instant::now();
+                        while hold.exists() && since.elapsed() < HOLD_AT_MOST {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        drop(conn);
+                    });
+                    continue;
+                }
                 let status: Option<u16> = std::fs::read_to_string(d.join("status"))
                     .ok()
                     .and_then(|s| s.trim().parse().ok());
@@ -102,6 +123,7 @@ impl Index {
             url,
             requests,
             not_modified,
+            paths,
         }
     }
 
@@ -110,6 +132,16 @@ impl Index {
         let d = self.root.join(path);
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join(name), text).unwrap();
+    }
+
+    /// The paths requested since the first `from` requests.
+    pub fn paths_since(&self, from: usize) -> Vec<String> {
+        self.paths.lock().unwrap()[from..].to_vec()
+    }
+
+    /// Removes `root/path/name` (no error if it is not there).
+    pub fn remove_file(&self, path: &str, name: &str) {
+        let _ = std::fs::remove_file(self.root.join(path).join(name));
     }
 
     /// Removes `root/path`.
