@@ -26,29 +26,29 @@ async fn sorted(db: &Database) -> Vec<UpstreamProject> {
 async fn projects_are_stored_replaced_and_forgotten(t: TestDb) {
     let db = &t.db;
     assert!(db.upstream_projects().await.unwrap().is_empty());
-    let mut foo = project("foo-bar", "Foo.Bar", Some(5_000_000_000), Some("\"abc\""));
-    foo.refused = u64::MAX - 7; // the whole range of the fingerprint survives
-    let baz = project("baz", "baz", None, None);
-    db.save_upstream_projects(&[foo.clone(), baz.clone()])
+    let mut first = project("foo-bar", "Foo.Bar", Some(5_000_000_000), Some("\"abc\""));
+    first.refused = u64::MAX - 7; // the whole range of the fingerprint survives
+    let second = project("baz", "baz", None, None);
+    db.save_upstream_projects(&[first.clone(), second.clone()])
         .await
         .unwrap();
-    assert_eq!(sorted(db).await, [baz.clone(), foo.clone()]);
+    assert_eq!(sorted(db).await, [second.clone(), first.clone()]);
     // Replaced; of a project given twice, the last counts.
-    let foo2 = project("foo-bar", "foo_bar", Some(5_000_000_001), None);
+    let first2 = project("foo-bar", "foo_bar", Some(5_000_000_001), None);
     let stale = project("baz", "baz", Some(1), Some("\"old\""));
-    let baz2 = project("baz", "Baz", Some(2), Some("\"new\""));
-    db.save_upstream_projects(&[foo2.clone(), stale, baz2.clone()])
+    let second2 = project("baz", "Baz", Some(2), Some("\"new\""));
+    db.save_upstream_projects(&[first2.clone(), stale, second2.clone()])
         .await
         .unwrap();
-    assert_eq!(sorted(db).await, [baz2.clone(), foo2.clone()]);
+    assert_eq!(sorted(db).await, [second2.clone(), first2.clone()]);
     db.forget_upstream_projects(&["baz".into(), "not-there".into()])
         .await
         .unwrap();
-    assert_eq!(sorted(db).await, [foo2.clone()]);
+    assert_eq!(sorted(db).await, std::slice::from_ref(&first2));
     // Nothing to do is fine.
     db.save_upstream_projects(&[]).await.unwrap();
     db.forget_upstream_projects(&[]).await.unwrap();
-    assert_eq!(sorted(db).await, [foo2]);
+    assert_eq!(sorted(db).await, [first2]);
 }
 
 async fn a_batch_is_all_or_nothing(t: TestDb) {
@@ -70,7 +70,9 @@ async fn a_batch_is_all_or_nothing(t: TestDb) {
     }
     assert!(db.upstream_projects().await.unwrap().is_empty());
     let longest = project("foo", "foo", Some(1), Some(&"x".repeat(MAX_ETAG)));
-    db.save_upstream_projects(&[longest.clone()]).await.unwrap();
+    db.save_upstream_projects(std::slice::from_ref(&longest))
+        .await
+        .unwrap();
     assert_eq!(sorted(db).await, [longest]);
 }
 
@@ -123,7 +125,9 @@ async fn the_list_etag_is_stored_and_forgotten(t: TestDb) {
 
 async fn the_state_survives_a_reopen(t: TestDb) {
     let p = project("foo", "Foo", Some(7), Some("\"7\""));
-    t.db.save_upstream_projects(&[p.clone()]).await.unwrap();
+    t.db.save_upstream_projects(std::slice::from_ref(&p))
+        .await
+        .unwrap();
     t.db.set_upstream_list_etag(Some("\"l\"")).await.unwrap();
     t.db.set_upstream_serial(7).await.unwrap();
     let again = Database::open(&t.dsn).await.unwrap();
