@@ -25,7 +25,7 @@
 //! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
 //! What it last read of each project (serial, `ETag`) and the list's `ETag` are kept in the
-//! database ([`state`]), written only after the project's changes are applied: a restarted
+//! database (schema 4; see `cloud_gazer/state.rs`), written only after the project's changes are applied: a restarted
 //! master with nothing new upstream reads the project list and no project page, and one
 //! killed in the middle of a poll reads again only the pages it had not applied.
 //!
