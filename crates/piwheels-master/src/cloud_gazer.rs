@@ -25,9 +25,10 @@
 //! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
 //! What it last read of each project (serial, `ETag`) and the list's `ETag` are kept in the
-//! database (schema 4; see `cloud_gazer/state.rs`), written only after the project's changes are applied: a restarted
-//! master with nothing new upstream reads the project list and no project page, and one
-//! killed in the middle of a poll reads again only the pages it had not applied.
+//! database (schema 4; see `cloud_gazer/state.rs`), written only after the project's
+//! changes are applied: a restarted master with nothing new upstream reads the project
+//! list and no project page, and one killed in the middle of a poll reads again only the
+//! pages it had not applied.
 //!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
