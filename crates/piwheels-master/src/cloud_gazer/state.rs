@@ -2,13 +2,14 @@
 //! what changed: each project's last serial and `ETag` (with the spelling of its name last
 //! recorded and the fingerprint of its refused versions), and the project list's `ETag`.
 //!
-//! The state is loaded once, at the first poll: one small entry per project (about 200
-//! bytes with PyPI's names and ETags, so some 120 MB for 600,000 projects). A project's new
-//! state is stored only after its changes were applied, in batches of at most
-//! [`STORE_BATCH`] projects (one transaction each), and whenever the next page is not
-//! ready yet: a master killed in the middle of a poll has stored every page it applied
-//! while it waited, and reads again only the others (and at most one batch it was busy
-//! with). The list's `ETag` is stored only once every page it named was read.
+//! The state is loaded once, at the first poll: one entry of fixed shape per project
+//! (measured: about 300 bytes with hash-map overhead, 170 MiB for 600,000 projects with
+//! 13-character names and 24-character ETags). A project's new state is stored only after
+//! its changes were applied, in batches of at most [`STORE_BATCH`] projects (one
+//! transaction each), and whenever the next page is not ready yet: a master killed in the
+//! middle of a poll has stored every page it applied while it waited, and reads again only
+//! the others (and at most one batch it was busy with). The list's `ETag` is stored only
+//! once every page it named was read.
 
 use piwheels_db::{MAX_ETAG, UpstreamProject};
 
