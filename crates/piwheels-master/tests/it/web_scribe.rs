@@ -552,7 +552,8 @@ async fn home_sitemaps_and_search_index() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for r in rows {
-        assert_eq!(r.as_array().unwrap().len(), 3);
+        assert_eq!(r.as_array().unwrap().len(), 4);
+        assert_eq!(r[3], "");
         assert_eq!(r[1], 0);
     }
 }
