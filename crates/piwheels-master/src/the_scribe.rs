@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Hub, Task, WebRequest};
 use crate::output::{Output, PackageName, check_package, log_path};
 
-pub use model::Site;
+pub use model::{Site, UpstreamLink};
 pub use owed::{MAX_RETRY, RETRY};
 
 use owed::{MAX_OWED_LOGS, Owed};
