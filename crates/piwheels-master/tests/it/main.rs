@@ -28,6 +28,7 @@ mod search_index_empty_for_an_hour;
 mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_cloud_gazer;
+mod upstream_summaries;
 mod web_http;
 mod web_pip;
 mod web_scribe;

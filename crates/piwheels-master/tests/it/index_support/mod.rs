@@ -1,13 +1,15 @@
 //! A small static simple index served over HTTP on 127.0.0.1, for the tests of the upstream
 //! client, CloudGazer and MrChase's upstream check: the pages are files the test writes.
+//! A JSON API (`/pypi/<name>/json`) is the same: `root/pypi/<name>/json/index.json`.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -22,6 +24,8 @@ pub struct Index {
     pub requests: Arc<AtomicUsize>,
     /// Requests answered `304 Not Modified`.
     pub not_modified: Arc<AtomicUsize>,
+    /// Requests answered, by path (`/pypi/foo/json`).
+    hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Index {
@@ -31,7 +35,9 @@ impl Index {
         let url = format!("http://{}/simple/", listener.local_addr().unwrap());
         let requests = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
+        let hits = Arc::new(Mutex::new(HashMap::new()));
         let (dir, reqs, nm) = (root.to_owned(), requests.clone(), not_modified.clone());
+        let by_path = hits.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -56,6 +62,11 @@ impl Index {
                     }
                 }
                 reqs.fetch_add(1, Ordering::SeqCst);
+                *by_path
+                    .lock()
+                    .unwrap()
+                    .entry(path.trim_end_matches('/').to_owned())
+                    .or_insert(0) += 1;
                 let d = dir.join(path.trim_matches('/'));
                 let status: Option<u16> = std::fs::read_to_string(d.join("status"))
                     .ok()
@@ -102,7 +113,14 @@ impl Index {
             url,
             requests,
             not_modified,
+            hits,
         }
+    }
+
+    /// Requests answered for `path` (`/pypi/foo/json`; a final `/` is ignored).
+    pub fn hits(&self, path: &str) -> usize {
+        let hits = self.hits.lock().unwrap();
+        hits.get(path.trim_end_matches('/')).copied().unwrap_or(0)
     }
 
     /// Writes `root/path/name`.
