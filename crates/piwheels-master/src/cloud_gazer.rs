@@ -24,6 +24,10 @@
 //! many such it added. Names are canonicalised. After any new buildable version,
 //! TheArchitect is woken at once. While the master is paused nothing is polled.
 //!
+//! After the pages, each project whose page changed is owed its summary from the JSON API
+//! (`upstream_json`), asked with bounded concurrency and retried with a backoff while it
+//! fails (see [`summaries`]).
+//!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
 //! to keep such packages.
@@ -44,7 +48,7 @@ use crate::upstream::{
 };
 
 mod apply;
-mod summaries;
+pub mod summaries;
 
 use summaries::Summaries;
 

@@ -1,6 +1,6 @@
 //! Each project's one-line summary, from the upstream's JSON API (`upstream_json`,
 //! `--pypi-json`): asked for every project whose page changed (new, or its serial or
-//! `ETag` moved), [`CONCURRENCY`] at once and at most [`MAX_PER_POLL`] a poll, and
+//! `ETag` moved), 4 at once (as page fetches) and at most [`MAX_PER_POLL`] a poll, and
 //! stored when it differs from the database's.
 //!
 //! A project whose JSON cannot be read (a 404, another status, no answer, not JSON, no
@@ -30,7 +30,7 @@ struct Owed {
 
 /// The projects owed a summary (see the module docs).
 #[derive(Debug, Default)]
-pub(super) struct Summaries {
+pub(crate) struct Summaries {
     owed: BTreeMap<String, Owed>,
     /// Polls counted so far (the clock of the backoff).
     polls: u64,

@@ -73,7 +73,11 @@ async fn changed_projects_get_their_summary_unchanged_ones_are_not_asked_again()
     let dir = tempfile::tempdir().unwrap();
     let index = Index::start(dir.path());
     list(&index, &[("alpha", 1), ("beta", 1)]);
-    api(&index, "alpha", &serde_json::json!({"summary": "Alpha does A"}));
+    api(
+        &index,
+        "alpha",
+        &serde_json::json!({"summary": "Alpha does A"}),
+    );
     api(
         &index,
         "beta",
@@ -106,11 +110,17 @@ async fn changed_projects_get_their_summary_unchanged_ones_are_not_asked_again()
     assert_eq!(index.hits("/pypi/beta/json"), 2);
 
     // Nothing changed: the JSON API is not asked at all.
-    let before = (index.hits("/pypi/alpha/json"), index.hits("/pypi/beta/json"));
+    let before = (
+        index.hits("/pypi/alpha/json"),
+        index.hits("/pypi/beta/json"),
+    );
     let report = gazer.poll().await.unwrap();
     assert_eq!(report.summaries + report.summary_errors, 0, "{report:?}");
     assert_eq!(
-        (index.hits("/pypi/alpha/json"), index.hits("/pypi/beta/json")),
+        (
+            index.hits("/pypi/alpha/json"),
+            index.hits("/pypi/beta/json")
+        ),
         before
     );
 
@@ -131,7 +141,11 @@ async fn a_json_api_that_fails_keeps_the_old_summary_and_is_asked_again() {
     let mut projects: Vec<(&str, i64)> = names.iter().map(|n| (*n, 1)).collect();
     list(&index, &projects);
     for n in names {
-        api(&index, n, &serde_json::json!({"summary": format!("{n} old")}));
+        api(
+            &index,
+            n,
+            &serde_json::json!({"summary": format!("{n} old")}),
+        );
     }
     let f = farm(&index, true).await;
     let mut gazer = CloudGazer::new(f.hub.clone());
@@ -148,7 +162,12 @@ async fn a_json_api_that_fails_keeps_the_old_summary_and_is_asked_again() {
     list(&index, &projects);
     let report = gazer.poll().await.unwrap();
     assert_eq!(
-        (report.pages, report.summaries, report.summary_errors, report.errors),
+        (
+            report.pages,
+            report.summaries,
+            report.summary_errors,
+            report.errors
+        ),
         (4, 0, 4, 0),
         "{report:?}"
     );
@@ -175,7 +194,11 @@ async fn a_json_api_that_fails_keeps_the_old_summary_and_is_asked_again() {
 
     // The JSON API is back: the summaries come at the next due poll.
     for n in names {
-        api(&index, n, &serde_json::json!({"summary": format!("{n} new")}));
+        api(
+            &index,
+            n,
+            &serde_json::json!({"summary": format!("{n} new")}),
+        );
     }
     let mut polls = 0;
     while description(&f, "p404").await != "p404 new" {
@@ -189,7 +212,13 @@ async fn a_json_api_that_fails_keeps_the_old_summary_and_is_asked_again() {
     // No longer owed: not asked again.
     let hits = index.hits("/pypi/p500/json");
     let report = gazer.poll().await.unwrap();
-    assert_eq!(report, PollReport { unchanged: true, ..Default::default() });
+    assert_eq!(
+        report,
+        PollReport {
+            unchanged: true,
+            ..Default::default()
+        }
+    );
     assert_eq!(index.hits("/pypi/p500/json"), hits);
 }
 

@@ -554,7 +554,11 @@ async fn home_sitemaps_and_search_index() {
     for r in rows {
         // The original's three columns, then the summary (issue 16, item 3).
         assert_eq!(r.as_array().unwrap().len(), 4);
-        let summary = if r[0] == "foo-bar" { "Foo <does> bars & more" } else { "" };
+        let summary = if r[0] == "foo-bar" {
+            "Foo <does> bars & more"
+        } else {
+            ""
+        };
         assert_eq!(r[3], summary);
         assert_eq!(r[1], 0);
     }
