@@ -30,6 +30,10 @@
 //! list and no project page, and one killed in the middle of a poll reads again only the
 //! pages it had not applied.
 //!
+//! After the pages, each project whose page changed is owed its summary from the JSON API
+//! (`upstream_json`), asked with bounded concurrency and retried with a backoff while it
+//! fails (see [`summaries`]).
+//!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
 //! does not have is removed at the next poll when every project is followed; follow a list
 //! to keep such packages.
@@ -51,6 +55,9 @@ use crate::upstream::{
 
 mod apply;
 mod state;
+pub mod summaries;
+
+use summaries::Summaries;
 
 /// The skip reason of a version with no source distribution.
 pub const BINARY_ONLY: &str = "binary only";
@@ -93,6 +100,10 @@ pub struct PollReport {
     pub refused_versions: usize,
     /// Versions added that are not PEP 440 (taken, since the upstream has them).
     pub not_pep440: usize,
+    /// Summaries from the JSON API that changed a package's description.
+    pub summaries: usize,
+    /// Summaries that could not be read from the JSON API (asked again later).
+    pub summary_errors: usize,
 }
 
 /// How many of something, with the first few as examples: one log line, however many.
@@ -268,6 +279,8 @@ pub struct CloudGazer {
     /// A fingerprint of the project names last refused, so the same ones are not reported
     /// at every poll.
     refused_names: u64,
+    /// The projects owed a summary from the JSON API.
+    summaries: Summaries,
 }
 
 impl std::fmt::Debug for CloudGazer {
@@ -275,6 +288,7 @@ impl std::fmt::Debug for CloudGazer {
         f.debug_struct("CloudGazer")
             .field("client", &self.client)
             .field("projects", &self.seen.len())
+            .field("owed_summaries", &self.summaries.len())
             .finish_non_exhaustive()
     }
 }
@@ -306,6 +320,7 @@ impl CloudGazer {
             follow,
             grace: DELETE_GRACE,
             refused_names: 0,
+            summaries: Summaries::default(),
         }
     }
 
@@ -332,9 +347,22 @@ impl CloudGazer {
         self.follow.as_ref().is_none_or(|f| f.contains(canon))
     }
 
-    /// Reads the index once and brings the database in line. Index failures are logged
-    /// and counted (tried again next time); a database failure is an error.
+    /// Reads the index once and brings the database in line, then asks the JSON API for
+    /// the summaries owed (see [`summaries`]). Index failures are logged and counted
+    /// (tried again next time); a database failure is an error.
     pub async fn poll(&mut self) -> Result<PollReport> {
+        let mut report = self.poll_index().await?;
+        if let Some(client) = self.client.clone()
+            && !self.hub.quit.is_cancelled()
+            && !self.hub.is_paused()
+        {
+            self.fetch_summaries(&client, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// The index part of [`CloudGazer::poll`].
+    async fn poll_index(&mut self) -> Result<PollReport> {
         let mut report = PollReport::default();
         let client = match self.client().await {
             Ok(c) => c,
@@ -519,19 +547,23 @@ impl CloudGazer {
                         name: &name,
                         page: &value,
                     };
-                    let (buildable, refused) =
+                    let (changes, refused) =
                         self.apply(page, db_packages, report, complaints).await?;
-                    read.any_buildable |= buildable;
+                    read.any_buildable |= changes.buildable;
+                    let seen = Seen {
+                        serial: serial.or(value.last_serial),
+                        etag: state::keepable(etag),
+                        name,
+                        refused,
+                    };
+                    let before = self.seen.get(&canon);
+                    if changes.changed
+                        || before.is_none_or(|b| b.serial != seen.serial || b.etag != seen.etag)
+                    {
+                        self.summaries.owe(&canon, &seen.name);
+                    }
                     // Stored only now that its changes are applied.
-                    self.note(
-                        canon,
-                        Seen {
-                            serial: serial.or(value.last_serial),
-                            etag: state::keepable(etag),
-                            name,
-                            refused,
-                        },
-                    );
+                    self.note(canon, seen);
                 }
                 Ok(None) if self.follow.is_some() => {
                     // A followed project that has no page: not (or no longer) upstream.

@@ -24,8 +24,9 @@ pub struct MasterConfig {
     /// start-up from pip's own configuration.
     pub upstream: Option<String>,
     /// The upstream JSON API (`pypi-json`), such as `https://example.org/pypi`, from which
-    /// CloudGazer takes new packages' descriptions (`<url>/<name>/json`, `info.summary`).
-    /// `None`: descriptions are left empty.
+    /// CloudGazer takes the summary of each project whose page changed (`<url>/<name>/json`,
+    /// `info.summary`). `None` (no default: a plain simple index has none): descriptions
+    /// are left as they are, and projects link to their simple page upstream.
     pub upstream_json: Option<String>,
     /// The index URL handed to slaves in `ACK`, for `pip wheel --index-url`. `None`: the
     /// upstream index.

@@ -127,6 +127,7 @@ impl Master {
             );
         }
         crate::output::create_root(&config.output_path)?;
+        let config = with_upstream(config).await;
         let db = Database::open(&config.dsn).await?;
         for target in &config.targets {
             if db.add_build_target(target).await? {
@@ -467,4 +468,23 @@ fn msg_name(msg: &ControlMessage) -> &'static str {
 
 fn name_of<T: crate::hub::Task>(_: &T) -> &'static str {
     T::NAME
+}
+
+/// The configuration with its upstream index named: when none is configured, the one pip
+/// uses, found once here so that every task (CloudGazer, the slaves' `ACK`, the projects'
+/// upstream links) sees the same. If pip cannot tell, it stays unset (CloudGazer asks pip
+/// again at each poll; the pages link to no upstream page until a restart).
+async fn with_upstream(mut config: MasterConfig) -> MasterConfig {
+    if config.upstream.is_none() {
+        match crate::upstream::index_url(&config).await {
+            Ok(url) => {
+                tracing::info!(%url, "the upstream index is the one pip uses");
+                config.upstream = Some(url);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the upstream index is not known yet");
+            }
+        }
+    }
+    config
 }

@@ -53,7 +53,7 @@ use crate::error::{Error, Result};
 use crate::hub::{Hub, Task, WebRequest};
 use crate::output::{Output, PackageName, check_package, log_path};
 
-pub use model::Site;
+pub use model::{Site, UpstreamLink};
 pub use owed::{MAX_RETRY, RETRY};
 
 use owed::{MAX_OWED_LOGS, Owed};
@@ -426,7 +426,9 @@ impl TheScribe {
     }
 
     /// Writes `packages.json`: with every package's downloads counted afresh when `full`
-    /// (`SEARCH`), else from the package list with the counts of the last full rewrite.
+    /// (`SEARCH`), else from the package list with the counts of the last full rewrite;
+    /// the summaries are the database's at the time (a changed summary alone does not owe
+    /// a rewrite: it shows at the next one, the hourly `SEARCH` at the latest).
     async fn write_search_index(&mut self, full: bool) -> Result<()> {
         let written = async {
             let index = if full {
@@ -436,10 +438,11 @@ impl TheScribe {
             } else {
                 self.search.rows(self.hub.db.all_packages().await?)
             };
+            let summaries = self.hub.db.package_descriptions().await?;
             let output = self.hub.output.clone();
             blocking(move || {
                 Ok(output
-                    .write_top("packages.json", &json::search_index(&index))
+                    .write_top("packages.json", &json::search_index(&index, &summaries))
                     .map(drop)?)
             })
             .await

@@ -52,6 +52,9 @@ pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
 /// The most a page may weigh: the project list of a large index is tens of megabytes.
 const MAX_BODY: u64 = 512 << 20;
 
+/// The most a JSON API document may weigh (it lists every file of every release).
+pub const MAX_JSON: u64 = 32 << 20;
+
 /// Why talking to the upstream index (or asking pip about it) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UpstreamError {
@@ -368,10 +371,11 @@ impl IndexClient {
         url: String,
         accept: &'static str,
         etag: Option<&str>,
+        limit: u64,
     ) -> Result<Option<Fetched<Body>>, UpstreamError> {
         let agent = self.agent.clone();
         let etag = etag.map(str::to_owned);
-        tokio::task::spawn_blocking(move || fetch(&agent, &url, accept, etag))
+        tokio::task::spawn_blocking(move || fetch(&agent, &url, accept, etag, limit))
             .await
             .map_err(|e| UpstreamError::Transport {
                 url: self.base.clone(),
@@ -385,7 +389,7 @@ impl IndexClient {
         etag: Option<&str>,
     ) -> Result<Fetched<ProjectList>, UpstreamError> {
         let url = self.base.clone();
-        match self.get(url.clone(), ACCEPT, etag).await? {
+        match self.get(url.clone(), ACCEPT, etag, MAX_BODY).await? {
             None => Err(UpstreamError::Status { url, status: 404 }),
             Some(Fetched::Unchanged) => Ok(Fetched::Unchanged),
             Some(Fetched::Changed { value, etag }) => {
@@ -411,7 +415,7 @@ impl IndexClient {
         etag: Option<&str>,
     ) -> Result<Option<Fetched<ProjectPage>>, UpstreamError> {
         let url = self.project_url(name);
-        match self.get(url.clone(), ACCEPT, etag).await? {
+        match self.get(url.clone(), ACCEPT, etag, MAX_BODY).await? {
             None => Ok(None),
             Some(Fetched::Unchanged) => Ok(Some(Fetched::Unchanged)),
             Some(Fetched::Changed { value, etag }) => {
@@ -429,29 +433,40 @@ impl IndexClient {
         }
     }
 
-    /// A project's summary from a JSON API at `json_base` (`<json_base>/<name>/json`,
-    /// `info.summary`): `Ok(None)` if the API does not know the project or gives none.
-    pub async fn description(
-        &self,
-        json_base: &str,
-        name: &str,
-    ) -> Result<Option<String>, UpstreamError> {
+    /// A project's one-line summary from a JSON API at `json_base`
+    /// (`<json_base>/<name>/json`, `info.summary`), its whitespace runs (newlines
+    /// included) made single spaces; `""` when the API says `null`. Everything else is an
+    /// error, so that the caller keeps what it had and asks again later: a 404 (the API
+    /// does not know the project yet), another status, no answer, an answer that is not
+    /// JSON or larger than [`MAX_JSON`], a document without `info.summary`.
+    pub async fn summary(&self, json_base: &str, name: &str) -> Result<String, UpstreamError> {
         let url = format!("{}/{}/json", json_base.trim_end_matches('/'), name);
-        match self.get(url.clone(), "application/json", None).await? {
-            None | Some(Fetched::Unchanged) => Ok(None),
-            Some(Fetched::Changed { value, .. }) => {
-                let doc: Value =
-                    serde_json::from_str(&value.text).map_err(|e| UpstreamError::Parse {
-                        url: url.clone(),
-                        why: e.into(),
-                    })?;
-                Ok(doc
-                    .pointer("/info/summary")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned))
-            }
+        let value = match self
+            .get(url.clone(), "application/json", None, MAX_JSON)
+            .await?
+        {
+            None => return Err(UpstreamError::Status { url, status: 404 }),
+            Some(Fetched::Unchanged) => return Err(UpstreamError::Status { url, status: 304 }),
+            Some(Fetched::Changed { value, .. }) => value,
+        };
+        let doc: Value = serde_json::from_str(&value.text).map_err(|e| UpstreamError::Parse {
+            url: url.clone(),
+            why: e.into(),
+        })?;
+        match doc.pointer("/info/summary") {
+            Some(Value::String(s)) => Ok(one_line(s)),
+            Some(Value::Null) => Ok(String::new()),
+            _ => Err(UpstreamError::Parse {
+                url,
+                why: PageError::NoSummary,
+            }),
         }
     }
+}
+
+/// Text on one line: every run of whitespace (newlines, tabs) one space, none at the ends.
+pub fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn fetch(
@@ -459,6 +474,7 @@ fn fetch(
     url: &str,
     accept: &str,
     etag: Option<String>,
+    limit: u64,
 ) -> Result<Option<Fetched<Body>>, UpstreamError> {
     let mut req = agent.get(url).set("Accept", accept);
     if let Some(etag) = &etag {
@@ -494,16 +510,16 @@ fn fetch(
     let json = content_type == SIMPLE_JSON || content_type == "application/json";
     let mut bytes = Vec::new();
     resp.into_reader()
-        .take(MAX_BODY + 1)
+        .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| UpstreamError::Transport {
             url: url.to_owned(),
             why: format!("reading the answer: {e}"),
         })?;
-    if bytes.len() as u64 > MAX_BODY {
+    if bytes.len() as u64 > limit {
         return Err(UpstreamError::Parse {
             url: url.to_owned(),
-            why: PageError::TooLarge(MAX_BODY),
+            why: PageError::TooLarge(limit),
         });
     }
     let text = String::from_utf8(bytes).map_err(|_| UpstreamError::Parse {

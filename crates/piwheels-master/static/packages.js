@@ -1,5 +1,5 @@
-// Package search: filters /packages.json ([name, downloads_30_days, downloads_all, ...])
-// by the text typed, most downloaded first.
+// Package search: filters /packages.json ([name, downloads_30_days, downloads_all,
+// summary]) by the text typed, most downloaded first. The summary is text, never markup.
 (function () {
   "use strict";
   var input = document.getElementById("q");
@@ -16,7 +16,7 @@
       var a = document.createElement("a");
       a.href = "/project/" + encodeURIComponent(p[0]) + "/";
       a.textContent = p[0];
-      [a, String(p[1]), String(p[2])].forEach(function (v) {
+      [a, String(p[1]), String(p[2]), typeof p[3] === "string" ? p[3] : ""].forEach(function (v) {
         var td = document.createElement("td");
         if (typeof v === "string") { td.textContent = v; } else { td.appendChild(v); }
         tr.appendChild(td);

@@ -3,7 +3,7 @@
 //!
 //! Any long option can also be given in a configuration file as `key = value` (or
 //! `key: value`), the key being the option's long name without dashes (`dsn`,
-//! `output-path`). Lines starting with `#` or `;` are comments, and `[section]` headers are
+//! `output-path`, or as the original's files spell it, `output_path`). Lines starting with `#` or `;` are comments, and `[section]` headers are
 //! ignored (every tool sees every key), as are keys a tool does not know. A flag is set by
 //! `true`, `yes`, `on` or `1`; a repeatable option takes several values separated by
 //! commas or spaces.
@@ -48,10 +48,11 @@ pub fn parse_file(text: &str, into: &mut BTreeMap<String, String>) {
             (a, b) => a.or(b),
         };
         if let Some(at) = split {
-            let key = line[..at].trim().trim_start_matches("--");
+            // The original's files spell keys with `_` or `-` alike (`pypi_json`).
+            let key = line[..at].trim().trim_start_matches("--").replace('_', "-");
             let value = line[at + 1..].trim();
             if !key.is_empty() {
-                into.insert(key.to_owned(), value.to_owned());
+                into.insert(key, value.to_owned());
             }
         }
     }
@@ -192,6 +193,22 @@ mod tests {
         assert_eq!(m["output-path"], "/var/www");
         assert_eq!(m["yes"], "true");
         assert_eq!(m.len(), 3);
+    }
+
+    #[test]
+    fn keys_with_underscores_as_the_original_spells_them() {
+        #[derive(clap::Parser, Debug)]
+        struct Master {
+            #[arg(long = "pypi-json")]
+            pypi_json: Option<String>,
+            #[arg(long = "pypi-simple")]
+            pypi_simple: Option<String>,
+        }
+        let (_f, conf) =
+            file("[master]\npypi_json = http://u/pypi\npypi-simple = http://u/simple\n");
+        let o: Master = try_parse_from(["t"], &[conf]).unwrap();
+        assert_eq!(o.pypi_json.as_deref(), Some("http://u/pypi"));
+        assert_eq!(o.pypi_simple.as_deref(), Some("http://u/simple"));
     }
 
     #[test]

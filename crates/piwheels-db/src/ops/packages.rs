@@ -3,7 +3,7 @@
 //! `YANKVER`, `UNYANKVER`, `PKGEXISTS`, `VEREXISTS`, `PKGDELETED`, `VERSDELETED`,
 //! `GETSKIP`, `ALLPKGS`, `ALLVERS`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
@@ -206,6 +206,59 @@ impl Database {
             "UPDATE packages SET description = $2 WHERE package = $1",
             description,
         )
+        .await
+    }
+
+    /// Sets a package's description (sanitised and cut as [`Self::set_package_description`]
+    /// does) when it differs from the one stored; `true` if it changed (and then the
+    /// package's pages are owed a rewrite), `false` if it was the same.
+    pub async fn update_package_description(
+        &self,
+        package: &str,
+        description: &str,
+    ) -> Result<bool> {
+        let op = "update_package_description";
+        let description = super::access::clip(description, 200);
+        let package = package.to_owned();
+        self.write(op, move |c| {
+            let n = c.execute(
+                "UPDATE packages SET description = $2 WHERE package = $1 AND description <> $2",
+                params![&package, &description],
+            )?;
+            if n == 0 {
+                let exists = c
+                    .query_opt(
+                        "SELECT package FROM packages WHERE package = $1",
+                        params![&package],
+                        |r| r.text(0),
+                    )?
+                    .is_some();
+                if !exists {
+                    return Err(Error::not_found(op, format!("package {package}")));
+                }
+                return Ok(false);
+            }
+            owe_now(c, &package, RewriteCommand::Project)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Every package's description that is not empty, by canonical name (for the search
+    /// index).
+    pub async fn package_descriptions(&self) -> Result<BTreeMap<String, String>> {
+        self.read("package_descriptions", |c| {
+            let mut out = BTreeMap::new();
+            c.query_each(
+                "SELECT package, description FROM packages WHERE description <> ''",
+                params![],
+                &mut |r| {
+                    out.insert(r.text(0)?, r.text(1)?);
+                    Ok(())
+                },
+            )?;
+            Ok(out)
+        })
         .await
     }
 

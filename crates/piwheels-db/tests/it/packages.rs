@@ -71,6 +71,57 @@ async fn long_descriptions_are_cut_with_an_ellipsis(t: TestDb) {
     ));
 }
 
+/// Issue 16, item 3: a summary from the JSON API is stored only when it differs (then the
+/// pages are owed a rewrite), sanitised and cut as every description.
+async fn descriptions_change_only_when_they_differ(t: TestDb) {
+    let db = &t.db;
+    db.add_new_package("foo", "", "").await.unwrap();
+    db.add_new_package("bar", "", "").await.unwrap();
+    let owed = || async { db.load_rewrites_pending().await.unwrap().len() };
+    let clear = || async {
+        let gens = db
+            .rewrite_generations(&["foo".to_owned(), "bar".to_owned()])
+            .await
+            .unwrap();
+        db.clear_rewrites(&gens.into_iter().collect::<Vec<_>>())
+            .await
+            .unwrap();
+    };
+    clear().await;
+    assert_eq!(owed().await, 0);
+    assert!(
+        db.update_package_description("foo", "Foo\u{1b}[31m")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db.package_description("foo").await.unwrap().as_deref(),
+        Some("Foo\u{fffd}[31m")
+    );
+    assert_eq!(owed().await, 1, "the pages of foo owed a rewrite");
+    clear().await;
+    // The same (once sanitised): nothing changes, nothing owed.
+    assert!(
+        !db.update_package_description("foo", "Foo\u{1b}[31m")
+            .await
+            .unwrap()
+    );
+    assert_eq!(owed().await, 0, "no rewrite for an unchanged description");
+    let long = "x".repeat(500);
+    assert!(db.update_package_description("foo", &long).await.unwrap());
+    assert!(
+        !db.update_package_description("foo", &long).await.unwrap(),
+        "cut the same"
+    );
+    assert!(matches!(
+        db.update_package_description("nope", "x").await,
+        Err(Error::NotFound { .. })
+    ));
+    let all = db.package_descriptions().await.unwrap();
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["foo"], "bar has none");
+    assert_eq!(all["foo"].chars().count(), 200);
+}
+
 async fn add_version_once(t: TestDb) {
     let db = &t.db;
     db.add_new_package("foo", "", "").await.unwrap();
@@ -328,6 +379,7 @@ both_backends!(
     add_package_once,
     package_names_must_be_canonical,
     long_descriptions_are_cut_with_an_ellipsis,
+    descriptions_change_only_when_they_differ,
     add_version_once,
     display_name_is_the_latest_spelling,
     names_must_spell_their_package,

@@ -4,15 +4,15 @@
 use super::*;
 
 impl CloudGazer {
-    /// Brings one package in line with its page; says whether a version became buildable,
-    /// and the fingerprint of the versions it refused (see [`Seen::refused`]).
+    /// Brings one package in line with its page; says what changed, and the fingerprint of
+    /// the versions it refused (see [`Seen::refused`]).
     pub(super) async fn apply(
         &mut self,
         page: Page<'_>,
         db_packages: &BTreeSet<String>,
         report: &mut PollReport,
         complaints: &mut Complaints,
-    ) -> Result<(bool, u64)> {
+    ) -> Result<(Changes, u64)> {
         let Page { canon, name, page } = page;
         let last_refused = self.seen.get(canon).map(|s| s.refused);
         let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
@@ -54,7 +54,7 @@ impl CloudGazer {
         if changes.changed {
             self.hub.web(WebRequest::Both(canon.to_owned()));
         }
-        Ok((changes.buildable, fingerprint))
+        Ok((changes, fingerprint))
     }
 
     /// Adds the package if the database does not have it, and records the name upstream
@@ -70,8 +70,8 @@ impl CloudGazer {
     ) -> Result<()> {
         let db = &self.hub.db;
         if !db_packages.contains(canon) && !db.package_exists(canon).await? {
-            let description = self.description(name).await;
-            if db.add_new_package(canon, "", &description).await? {
+            // Its summary is asked of the JSON API after the pages (see `summaries`).
+            if db.add_new_package(canon, "", "").await? {
                 report.new_packages += 1;
                 changes.changed = true;
             }
@@ -196,19 +196,5 @@ impl CloudGazer {
         let _ = self.hub.skip.send(SkipRequest::Package(canon.to_owned()));
         delete_later(&self.hub, self.grace, Deletion::Package(canon.to_owned()));
         Ok(true)
-    }
-
-    /// A new package's description: from the JSON API if one is configured, else `''`.
-    pub(super) async fn description(&self, name: &str) -> String {
-        let (Some(json), Some(client)) = (&self.hub.config.upstream_json, &self.client) else {
-            return String::new();
-        };
-        match client.description(json, name).await {
-            Ok(d) => d.unwrap_or_default(),
-            Err(e) => {
-                tracing::debug!(task = "cloud_gazer", package = name, error = %e, "no description");
-                String::new()
-            }
-        }
     }
 }

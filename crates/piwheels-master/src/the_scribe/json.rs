@@ -213,12 +213,20 @@ pub fn project(site: &Site, p: &Prepared<'_>) -> Vec<u8> {
     serde_json::to_vec(&doc).expect("serialising to memory cannot fail")
 }
 
-/// `packages.json`: `[package, downloads in 30 days, downloads ever]` for every package,
-/// most downloaded (recently) first.
-pub fn search_index(index: &std::collections::BTreeMap<String, piwheels_db::Downloads>) -> Vec<u8> {
-    let mut rows: Vec<(&str, i64, i64)> = index
+/// `packages.json`: `[package, downloads in 30 days, downloads ever, summary]` for every
+/// package, most downloaded (recently) first. The summary (`""` for none) comes after the
+/// original's three columns, so readers of those (the search page, third parties) see the
+/// same rows.
+pub fn search_index(
+    index: &std::collections::BTreeMap<String, piwheels_db::Downloads>,
+    summaries: &std::collections::BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut rows: Vec<(&str, i64, i64, &str)> = index
         .iter()
-        .map(|(p, d)| (p.as_str(), d.recent, d.all))
+        .map(|(p, d)| {
+            let summary = summaries.get(p).map_or("", String::as_str);
+            (p.as_str(), d.recent, d.all, summary)
+        })
         .collect();
     rows.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(b.0)));
     serde_json::to_vec(&rows).expect("serialising to memory cannot fail")

@@ -11,6 +11,37 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use piwheels_db::{ProjectData, ProjectFile, Release};
 use sha2::{Digest, Sha256};
 
+/// Where a project's upstream page is (its `pypi_url` and the project page's link).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamLink {
+    /// `<base>/project/<package>`: the index's own project pages, as the original links
+    /// (an index whose simple URL ends in `/simple` and that has a JSON API, as
+    /// warehouse does, the JSON API's `info.project_url`).
+    Project(String),
+    /// `<simple>/<package>/`: the project's simple page, which every PEP 503 index has
+    /// (any other index: a plain simple index has no project pages).
+    Simple(String),
+}
+
+impl UpstreamLink {
+    /// The link for an index whose simple URL is `simple` and that has a JSON API or not.
+    pub fn new(simple: &str, json_api: bool) -> UpstreamLink {
+        let simple = simple.trim().trim_end_matches('/');
+        match simple.strip_suffix("/simple") {
+            Some(base) if json_api => UpstreamLink::Project(base.to_owned()),
+            _ => UpstreamLink::Simple(simple.to_owned()),
+        }
+    }
+
+    /// The upstream page of `package` (a canonical name).
+    pub fn url(&self, package: &str) -> String {
+        match self {
+            UpstreamLink::Project(base) => format!("{base}/project/{package}"),
+            UpstreamLink::Simple(simple) => format!("{simple}/{package}/"),
+        }
+    }
+}
+
 /// What every page needs to know of the site.
 #[derive(Debug, Clone)]
 pub struct Site {
@@ -18,18 +49,17 @@ pub struct Site {
     pub out: PathBuf,
     /// The public URL of the site, without a trailing slash.
     pub site_url: String,
-    /// The upstream index's base URL (its simple index's, less `/simple`), for links to a
-    /// project's upstream page; `None` when not configured.
-    pub upstream: Option<String>,
+    /// Where projects' upstream pages are; `None` when the upstream index is not known.
+    pub upstream: Option<UpstreamLink>,
 }
 
 impl Site {
     /// The site for a master's configuration.
     pub fn new(config: &crate::MasterConfig) -> Site {
-        let upstream = config.upstream.as_deref().map(|u| {
-            let u = u.trim_end_matches('/');
-            u.strip_suffix("/simple").unwrap_or(u).to_owned()
-        });
+        let upstream = config
+            .upstream
+            .as_deref()
+            .map(|u| UpstreamLink::new(u, config.upstream_json.is_some()));
         Site {
             out: config.output_path.clone(),
             site_url: config.site_url.trim_end_matches('/').to_owned(),
@@ -37,11 +67,9 @@ impl Site {
         }
     }
 
-    /// `<upstream>/project/<package>`, when there is an upstream.
+    /// The upstream page of `package`, when the upstream is known (see [`UpstreamLink`]).
     pub fn upstream_url(&self, package: &str) -> Option<String> {
-        self.upstream
-            .as_ref()
-            .map(|u| format!("{u}/project/{package}"))
+        self.upstream.as_ref().map(|u| u.url(package))
     }
 
     /// A URL on this site, absolute (URLs that are already absolute are kept).

@@ -25,6 +25,9 @@ pub enum PageError {
     /// An answer that is not UTF-8.
     #[error("not UTF-8")]
     NotUtf8,
+    /// A JSON API document without a string (or null) `info.summary`.
+    #[error("no \"info.summary\"")]
+    NoSummary,
 }
 
 impl From<serde_json::Error> for PageError {

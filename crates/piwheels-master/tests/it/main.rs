@@ -29,6 +29,7 @@ mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_cloud_gazer;
 mod upstream_state_survives_restarts;
+mod upstream_summaries;
 mod web_http;
 mod web_pip;
 mod web_scribe;

@@ -177,7 +177,11 @@ async fn search_index_follows_the_packages_from_the_start() {
     assert!(page.contains("/packages.js"), "packages.html: {page}");
     let served: Value = serde_json::from_str(&get(addr, "/packages.json").await).unwrap();
     assert_eq!(served.as_array().unwrap().len(), 150);
-    assert_eq!(served[0], serde_json::json!(["early-pkg", 2, 2]));
+    // The original's three columns, then the summary (issue 16, item 3).
+    assert_eq!(
+        served[0],
+        serde_json::json!(["early-pkg", 2, 2, "Here before the start"])
+    );
 
     hub.quit.cancel();
     for task in tasks {

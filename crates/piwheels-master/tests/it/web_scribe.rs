@@ -552,7 +552,14 @@ async fn home_sitemaps_and_search_index() {
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
     for r in rows {
-        assert_eq!(r.as_array().unwrap().len(), 3);
+        // The original's three columns, then the summary (issue 16, item 3).
+        assert_eq!(r.as_array().unwrap().len(), 4);
+        let summary = if r[0] == "foo-bar" {
+            "Foo <does> bars & more"
+        } else {
+            ""
+        };
+        assert_eq!(r[3], summary);
         assert_eq!(r[1], 0);
     }
 }

@@ -78,7 +78,8 @@ struct Opts {
     /// The upstream simple index to follow (default: the index pip is configured with).
     #[arg(long = "pypi-simple", value_name = "URL")]
     pypi_simple: Option<String>,
-    /// The upstream JSON API, if the index has one (for project descriptions).
+    /// The upstream JSON API, if the index has one (project summaries, from URL/NAME/json;
+    /// no default). piwheels.conf: pypi_json or pypi-json.
     #[arg(long = "pypi-json", value_name = "URL")]
     pypi_json: Option<String>,
     /// The index slaves build from (pip --index-url; default: the upstream index).

@@ -1,7 +1,9 @@
 //! A small static simple index served over HTTP on 127.0.0.1, for the tests of the upstream
 //! client, CloudGazer and MrChase's upstream check: the pages are files the test writes.
+//! A JSON API (`/pypi/<name>/json`) is the same: `root/pypi/<name>/json/index.json`.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Write};
@@ -29,6 +31,8 @@ pub struct Index {
     pub not_modified: Arc<AtomicUsize>,
     /// The path of every request, in order.
     pub paths: Arc<Mutex<Vec<String>>>,
+    /// Requests answered, by path (`/pypi/foo/json`).
+    hits: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 impl Index {
@@ -39,8 +43,10 @@ impl Index {
         let requests = Arc::new(AtomicUsize::new(0));
         let not_modified = Arc::new(AtomicUsize::new(0));
         let paths = Arc::new(Mutex::new(Vec::new()));
+        let hits = Arc::new(Mutex::new(HashMap::new()));
         let (dir, reqs, nm) = (root.to_owned(), requests.clone(), not_modified.clone());
         let log = paths.clone();
+        let by_path = hits.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -66,6 +72,11 @@ impl Index {
                 }
                 reqs.fetch_add(1, Ordering::SeqCst);
                 log.lock().unwrap().push(path.clone());
+                *by_path
+                    .lock()
+                    .unwrap()
+                    .entry(path.trim_end_matches('/').to_owned())
+                    .or_insert(0) += 1;
                 let d = dir.join(path.trim_matches('/'));
                 if d.join("hold").exists() {
                     let hold = d.join("hold");
@@ -124,7 +135,14 @@ impl Index {
             requests,
             not_modified,
             paths,
+            hits,
         }
+    }
+
+    /// Requests answered for `path` (`/pypi/foo/json`; a final `/` is ignored).
+    pub fn hits(&self, path: &str) -> usize {
+        let hits = self.hits.lock().unwrap();
+        hits.get(path.trim_end_matches('/')).copied().unwrap_or(0)
     }
 
     /// Writes `root/path/name`.

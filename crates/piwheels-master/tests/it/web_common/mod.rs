@@ -41,6 +41,8 @@ pub async fn farm(configure: impl FnOnce(&mut MasterConfig)) -> Farm {
     let mut config = MasterConfig::new(&dsn, &out);
     config.site_url = "https://wheels.example.test".into();
     config.upstream = Some("https://upstream.example.test/simple/".into());
+    // A JSON API, so projects link to the index's own project pages (`UpstreamLink`).
+    config.upstream_json = Some("https://upstream.example.test/pypi".into());
     config.web_listen = Some("127.0.0.1:0".parse().unwrap());
     configure(&mut config);
     let (hub, inboxes) = Hub::new(db, config);
