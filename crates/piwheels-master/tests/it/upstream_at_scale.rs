@@ -15,10 +15,10 @@ use piwheels_master::hub::Hub;
 use crate::pypi_sim::PypiSim;
 
 /// Projects at test size: as many as a first sync reads well within a minute today.
-const PROJECTS: usize = 2_000;
+const PROJECTS: usize = 5_000;
 
 /// Projects changed between the polls.
-const CHANGES: usize = 50;
+const CHANGES: usize = 100;
 
 fn projects() -> usize {
     std::env::var("PIWHEELS_SIM_PROJECTS")
