@@ -1,5 +1,5 @@
 //! CloudGazer against a PyPI-sized upstream (the generator of the integration tests,
-//! `tests/it/pypi_sim.rs`, served on 127.0.0.1 from a seed), on SQLite and on PostgreSQL:
+//! `tests/it/pypi_sim/`, served on 127.0.0.1 from a seed), on SQLite and on PostgreSQL:
 //!
 //! 1. the first sync from nothing;
 //! 2. a poll after `CHANGES` projects changed;
@@ -21,7 +21,7 @@
 //! PostgreSQL rows are skipped, and the reason printed. `PIWHEELS_BENCH_BACKENDS=sqlite`
 //! (or `postgres`) runs one only.
 
-#[path = "../tests/it/pypi_sim.rs"]
+#[path = "../tests/it/pypi_sim/mod.rs"]
 mod pypi_sim;
 
 use std::time::{Duration, Instant};
