@@ -10,6 +10,7 @@
 mod core_support;
 mod index_support;
 mod log_capture;
+mod pypi_sim;
 mod web_common;
 
 mod a_protocol_error_freezes_the_job;
@@ -27,7 +28,9 @@ mod original_slave_crashes_on_sigterm_while_its_idle_is_held;
 mod search_index_empty_for_an_hour;
 mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
+mod upstream_at_scale;
 mod upstream_cloud_gazer;
+mod upstream_pypi_sim;
 mod upstream_state_survives_restarts;
 mod upstream_summaries;
 mod web_http;
