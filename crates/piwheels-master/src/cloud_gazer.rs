@@ -65,8 +65,9 @@ pub const BINARY_ONLY: &str = "binary only";
 /// How long one request to the index may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Project pages fetched at once.
-const CONCURRENCY: usize = 4;
+/// The most requests CloudGazer makes to the upstream at once, whatever
+/// [`MasterConfig::upstream_concurrency`](crate::MasterConfig::upstream_concurrency) says.
+pub const MAX_UPSTREAM_CONCURRENCY: usize = 64;
 
 /// How many examples a warning about skipped names or versions gives.
 const EXAMPLES: usize = 5;
@@ -343,6 +344,15 @@ impl CloudGazer {
         Ok(client)
     }
 
+    /// How many requests go to the upstream at once: the configured number, within
+    /// 1..=[`MAX_UPSTREAM_CONCURRENCY`].
+    fn concurrency(&self) -> usize {
+        self.hub
+            .config
+            .upstream_concurrency
+            .clamp(1, MAX_UPSTREAM_CONCURRENCY)
+    }
+
     fn follows(&self, canon: &str) -> bool {
         self.follow.as_ref().is_none_or(|f| f.contains(canon))
     }
@@ -488,7 +498,7 @@ impl CloudGazer {
             .collect()
     }
 
-    /// Reads the pages of the `changed` projects ([`CONCURRENCY`] at once) and applies
+    /// Reads the pages of the `changed` projects ([`Self::concurrency`] at once) and applies
     /// each that changed. `None` when the master quits while reading (the poll ends
     /// there).
     async fn read_pages(
@@ -508,7 +518,7 @@ impl CloudGazer {
                     (canon, name, page)
                 }
             }))
-            .buffer_unordered(CONCURRENCY);
+            .buffer_unordered(self.concurrency());
         let mut read = PagesRead {
             any_buildable: false,
             all_pages_read: true,

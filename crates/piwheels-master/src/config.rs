@@ -36,6 +36,10 @@ pub struct MasterConfig {
     pub follow: Option<Vec<String>>,
     /// How often CloudGazer polls the upstream index.
     pub upstream_poll: Duration,
+    /// How many requests CloudGazer makes to the upstream at once (`upstream-concurrency`),
+    /// for project pages and for summaries alike; 1 to
+    /// [`MAX_UPSTREAM_CONCURRENCY`](crate::cloud_gazer::MAX_UPSTREAM_CONCURRENCY).
+    pub upstream_concurrency: usize,
     /// Build targets to enable at start-up (in addition to those the database has).
     pub targets: Vec<Target>,
     /// Monitors' status socket (PUB), `status-queue`.
@@ -79,6 +83,7 @@ impl MasterConfig {
             build_index: None,
             follow: None,
             upstream_poll: Duration::from_secs(60),
+            upstream_concurrency: 4,
             targets: Vec::new(),
             status_queue: "ipc:///tmp/piw-status".into(),
             control_queue: "ipc:///tmp/piw-control".into(),

@@ -1,7 +1,7 @@
 //! Each project's one-line summary, from the upstream's JSON API (`upstream_json`,
 //! `--pypi-json`): asked for every project whose page changed (new, or its serial or
-//! `ETag` moved), 4 at once (as page fetches) and at most [`MAX_PER_POLL`] a poll, and
-//! stored when it differs from the database's.
+//! `ETag` moved), as many at once as page fetches (`upstream_concurrency`) and at most
+//! [`MAX_PER_POLL`] a poll, and stored when it differs from the database's.
 //!
 //! A project whose JSON cannot be read (a 404, another status, no answer, not JSON, no
 //! `info.summary`) keeps the summary it had and stays owed: it is asked again at a later
@@ -103,7 +103,7 @@ impl CloudGazer {
                 (canon, summary)
             }
         }))
-        .buffer_unordered(CONCURRENCY);
+        .buffer_unordered(self.concurrency());
         let mut failed = Sample::default();
         while let Some((canon, summary)) = answers.next().await {
             if self.hub.quit.is_cancelled() {

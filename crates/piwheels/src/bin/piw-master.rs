@@ -107,6 +107,11 @@ struct Opts {
     /// Poll the upstream index this often.
     #[arg(long = "upstream-poll", value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     upstream_poll: Duration,
+    /// Make at most this many requests to the upstream at once (project pages, summaries):
+    /// 1 to 64.
+    #[arg(long = "upstream-concurrency", value_name = "N", default_value = "4",
+          value_parser = clap::value_parser!(u8).range(1..=64))]
+    upstream_concurrency: u8,
     /// Forget slaves silent for longer (or for their own busy timeout, if shorter).
     #[arg(long = "busy-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     busy_timeout: Duration,
@@ -305,6 +310,7 @@ fn config(opts: &Opts) -> MasterConfig {
     c.queue_period = opts.queue_period;
     c.rewrite_delay = opts.rewrite_delay;
     c.upstream_poll = opts.upstream_poll;
+    c.upstream_concurrency = usize::from(opts.upstream_concurrency);
     c.busy_timeout = opts.busy_timeout;
     c.min_free_space = opts.min_free_space;
     c.status_queue = opts.status_queue.clone();
@@ -367,6 +373,19 @@ fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upstream_concurrency_is_1_to_64() {
+        use clap::Parser;
+        let parse = |n: &str| Opts::try_parse_from(["piw-master", "--upstream-concurrency", n]);
+        assert_eq!(parse("8").unwrap().upstream_concurrency, 8);
+        assert_eq!(parse("64").unwrap().upstream_concurrency, 64);
+        for bad in ["0", "65", "-1", "many"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(default.upstream_concurrency, 4);
+    }
 
     #[test]
     fn durations_sizes_and_globs() {
