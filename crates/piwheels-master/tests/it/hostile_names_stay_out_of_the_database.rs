@@ -18,8 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
-use piwheels_db::{Database, Target};
-use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::CloudGazer;
 use piwheels_master::file_juggler::FileJuggler;
 use piwheels_master::hub::{BuildQueue, Hub, Inboxes, supervise};
@@ -65,12 +63,7 @@ struct Chase {
 
 async fn chase(upstream: &str) -> Chase {
     let dir = tempfile::tempdir().unwrap();
-    let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    let db = Database::create(&dsn).await.unwrap();
-    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-        .await
-        .unwrap();
-    let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+    let (_dsn, db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
     let endpoint = format!("ipc://{}", dir.path().join("import").display());
     config.import_queue = endpoint.clone();
     config.upstream = Some(upstream.to_owned());

@@ -2,12 +2,12 @@
 //! database, and the test itself answering FileJuggler's requests (recording what was
 //! asked, and staging real wheels in the real output folder).
 
+use crate::core_support::eventually;
 use std::time::Duration;
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use indexmap::IndexMap;
-use piwheels_db::{Database, Target};
-use piwheels_master::MasterConfig;
+use piwheels_db::Database;
 use piwheels_master::hub::{
     FsError, FsRequest, Hub, Inboxes, SkipRequest, StatsMessage, WebRequest, supervise,
 };
@@ -32,12 +32,7 @@ struct Farm {
 
 async fn farm() -> Farm {
     let dir = tempfile::tempdir().unwrap();
-    let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    let db = Database::create(&dsn).await.unwrap();
-    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-        .await
-        .unwrap();
-    let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+    let (_dsn, db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
     let endpoint = format!("ipc://{}", dir.path().join("import").display());
     config.import_queue = endpoint.clone();
     let (hub, inboxes) = Hub::new(db, config);
@@ -121,20 +116,6 @@ fn remver(package: &str, version: &str) -> RemoveVersion {
         skip: String::new(),
         yank: false,
     }
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use piwheels_db::{Database, Target};
-use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::CloudGazer;
 use piwheels_master::hub::Hub;
 
@@ -32,12 +30,7 @@ async fn a_first_sync_brings_everything_and_a_poll_reads_only_the_changes() {
     let n = projects();
     let sim = PypiSim::start(n, 1616);
     let dir = tempfile::tempdir().unwrap();
-    let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    let db = Database::create(&dsn).await.unwrap();
-    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-        .await
-        .unwrap();
-    let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+    let (_dsn, db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
     config.upstream = Some(sim.simple_url());
     config.upstream_poll = Duration::from_secs(3600);
     // The inboxes stay alive (a dropped pause sender reads as quitting); the web requests

@@ -2,13 +2,14 @@
 //! 127.0.0.1 by the test (PEP 691 JSON and PEP 503 HTML pages it writes, with ETags), a
 //! real SQLite database, and real pip for the index pip is configured with.
 
+use crate::core_support::eventually;
 use crate::index_support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use piwheels_db::{Database, Target};
+use piwheels_db::Database;
 use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::{BINARY_ONLY, CloudGazer, PollReport};
 use piwheels_master::hub::{Hub, Inboxes, SkipRequest, WebRequest, supervise};
@@ -29,12 +30,7 @@ struct Farm {
 
 async fn farm(upstream: &str, edit: impl FnOnce(&mut MasterConfig)) -> Farm {
     let dir = tempfile::tempdir().unwrap();
-    let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    let db = Database::create(&dsn).await.unwrap();
-    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-        .await
-        .unwrap();
-    let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+    let (_dsn, db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
     config.upstream = Some(upstream.to_owned());
     config.upstream_poll = Duration::from_millis(100);
     edit(&mut config);
@@ -69,20 +65,6 @@ async fn queued(db: &Database) -> Vec<(String, String)> {
         .into_values()
         .flatten()
         .collect()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..100 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 // ---------------------------------------------------------------------------------------

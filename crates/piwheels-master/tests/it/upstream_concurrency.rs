@@ -7,8 +7,6 @@ use crate::index_support;
 
 use std::time::Duration;
 
-use piwheels_db::{Database, Target};
-use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::CloudGazer;
 use piwheels_master::hub::Hub;
 
@@ -37,12 +35,7 @@ async fn in_flight_with(concurrency: usize, expected: usize) -> usize {
         index.write(&format!("simple/{n}"), "index.json", &json_page(n, &files));
         index.write(&format!("simple/{n}"), "hold", "");
     }
-    let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-    let db = Database::create(&dsn).await.unwrap();
-    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-        .await
-        .unwrap();
-    let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+    let (_dsn, db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
     config.upstream = Some(index.url.clone());
     config.upstream_concurrency = concurrency;
     let (hub, _inboxes) = Hub::new(db.clone(), config);

@@ -4,12 +4,12 @@
 //! had not applied, ending where a clean sync ends. Against a real index served over HTTP
 //! on 127.0.0.1 and a real SQLite database, reopened for each restart.
 
+use crate::core_support::eventually;
 use crate::index_support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use piwheels_db::{Database, Target, UpstreamProject};
+use piwheels_db::{Database, UpstreamProject};
 use piwheels_master::MasterConfig;
 use piwheels_master::cloud_gazer::{CloudGazer, PollReport};
 use piwheels_master::hub::{Hub, Inboxes};
@@ -26,12 +26,7 @@ struct Farm {
 impl Farm {
     async fn new(upstream: &str) -> Farm {
         let dir = tempfile::tempdir().unwrap();
-        let dsn = format!("sqlite:{}", dir.path().join("piwheels.db").display());
-        let db = Database::create(&dsn).await.unwrap();
-        db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
-            .await
-            .unwrap();
-        let mut config = MasterConfig::new(&dsn, dir.path().join("www"));
+        let (dsn, _db, mut config) = crate::core_support::sqlite_master(dir.path()).await;
         config.upstream = Some(upstream.to_owned());
         Farm {
             dsn,
@@ -101,20 +96,6 @@ async fn end_state(
     let mut state = db.upstream_projects().await.unwrap();
     state.sort_by(|a, b| a.package.cmp(&b.package));
     (packages, state)
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..200 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,6 +25,19 @@ pub use test_support::process::output_within;
 pub use test_support::setup::peer_python as python;
 pub use test_support::skip;
 
+/// A new SQLite database `dir/piwheels.db` with the build target cp311/linux_armv7l, and a
+/// master configuration on it with its output in `dir/www`: the DSN, the database, the
+/// configuration.
+pub async fn sqlite_master(dir: &Path) -> (String, Database, MasterConfig) {
+    let dsn = format!("sqlite:{}", dir.join("piwheels.db").display());
+    let db = Database::create(&dsn).await.unwrap();
+    db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
+        .await
+        .unwrap();
+    let config = MasterConfig::new(&dsn, dir.join("www"));
+    (dsn, db, config)
+}
+
 /// Awaits `future` for at most `timeout`; fails, saying it waited for `what`, after that.
 pub async fn within<T>(timeout: Duration, what: &str, future: impl Future<Output = T>) -> T {
     match tokio::time::timeout(timeout, future).await {
