@@ -12,7 +12,7 @@
 //! | a new version with only wheels or other binaries | the version, skipped `binary only` |
 //! | a binary-only version gaining an sdist | the skip cleared: it builds now |
 //! | every file of a version yanked, or no longer | the version yanked, or no longer |
-//! | a version or project gone | skipped `deleted`, SlaveDriver and TheScribe told, rows deleted a grace period later |
+//! | a version or project gone (on two reads in a row) | skipped `deleted`, SlaveDriver and TheScribe told, rows deleted a grace period later |
 //!
 //! Only the projects of `config.follow` are looked at when it is set. Names and versions
 //! are checked against the rules of [`piwheels_db::names`]: a project whose name breaks
@@ -34,9 +34,15 @@
 //! (`upstream_json`), asked with bounded concurrency and retried with a backoff while it
 //! fails (see [`summaries`]).
 //!
+//! Nothing is removed on a list's word: a project or version goes only when its own page
+//! says so on two reads in a row (see [`absences`]). Upstream errors are counted, logged
+//! once a poll and tried again at the next; a poll stops after [`FAILURES_IN_A_ROW`]
+//! failed requests in a row, and while the upstream fails the wait between polls grows
+//! ([`backoff`]).
+//!
 //! The database is the baseline, so a package added by hand (`piw-add`) that the index
-//! does not have is removed at the next poll when every project is followed; follow a list
-//! to keep such packages.
+//! does not have is removed (once its page is gone on two polls in a row) when every
+//! project is followed; follow a list to keep such packages.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -53,10 +59,12 @@ use crate::upstream::{
     Fetched, FileKind, IndexClient, ProjectEntry, ProjectPage, UpstreamError, index_url,
 };
 
+pub mod absences;
 mod apply;
 mod state;
 pub mod summaries;
 
+use absences::{Absences, UNLISTED_LIMIT};
 use summaries::Summaries;
 
 /// The skip reason of a version with no source distribution.
@@ -71,6 +79,14 @@ pub const MAX_UPSTREAM_CONCURRENCY: usize = 64;
 
 /// How many examples a warning about skipped names or versions gives.
 const EXAMPLES: usize = 5;
+
+/// Failed page requests in a row after which a poll stops: the upstream is down, and the
+/// rest waits for the next poll (at least this many, or four rounds of the concurrency).
+const FAILURES_IN_A_ROW: usize = 20;
+
+/// The longest wait between polls while the upstream fails (the poll interval doubles
+/// with each failing poll, up to 64 times, and never past this unless the interval is).
+const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 
 /// What one poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -105,6 +121,17 @@ pub struct PollReport {
     pub summaries: usize,
     /// Summaries that could not be read from the JSON API (asked again later).
     pub summary_errors: usize,
+    /// Packages whose own page was gone for the first time (removed if it is still gone
+    /// at the next poll).
+    pub absent_packages: usize,
+    /// Versions missing from their page for the first time (removed if still missing at
+    /// the next read).
+    pub absent_versions: usize,
+    /// Packages the project list lacks whose own pages are there (the list is incomplete).
+    pub unlisted: usize,
+    /// Whether the upstream failed this poll: the list could not be read, or so many page
+    /// requests in a row failed that the poll stopped (the next poll waits longer).
+    pub failing: bool,
 }
 
 /// How many of something, with the first few as examples: one log line, however many.
@@ -136,6 +163,7 @@ struct Complaints {
     refused_names: Sample,
     refused_versions: Sample,
     not_pep440: Sample,
+    page_errors: Sample,
 }
 
 impl Complaints {
@@ -147,6 +175,8 @@ impl Complaints {
             .warn("skipped upstream versions that break the version rule");
         self.not_pep440
             .warn("added upstream versions that are not PEP 440 (the upstream has them)");
+        self.page_errors
+            .warn("cannot read upstream project pages (read again at the next poll)");
     }
 }
 
@@ -235,14 +265,48 @@ struct Listed {
     last_serial: Option<i64>,
 }
 
+/// A project page to read.
+struct Want {
+    canon: String,
+    /// The name to ask for.
+    name: String,
+    /// The `ETag` to ask with (none: read in full).
+    etag: Option<String>,
+    /// The serial the project list gave it.
+    serial: Option<i64>,
+    /// Whether the project list (or the follow list) names it: false for a probe (see
+    /// [`absences`]).
+    listed: bool,
+}
+
 /// What reading the project pages found.
+#[derive(Debug, Default)]
 struct PagesRead {
     /// Whether a version became buildable.
     any_buildable: bool,
-    /// Whether every page was read (else the list is read again next time).
-    all_pages_read: bool,
-    /// Followed projects that have no page.
-    gone: Vec<String>,
+    /// Whether a page was not read (then the list is read again next time).
+    missed: bool,
+    /// Probed projects whose pages are there although the list lacks them.
+    unlisted: usize,
+    /// Pages read (changed or not).
+    answered: usize,
+}
+
+impl PagesRead {
+    /// Nothing read, and the list to be read again next time.
+    fn incomplete() -> Self {
+        PagesRead {
+            missed: true,
+            ..PagesRead::default()
+        }
+    }
+
+    fn merge(&mut self, other: PagesRead) {
+        self.any_buildable |= other.any_buildable;
+        self.missed |= other.missed;
+        self.unlisted += other.unlisted;
+        self.answered += other.answered;
+    }
 }
 
 /// What applying a page did to its package.
@@ -252,6 +316,9 @@ struct Changes {
     changed: bool,
     /// Whether a version became buildable.
     buildable: bool,
+    /// Whether a version is missing from the page for the first time (the page is read in
+    /// full again at the next poll).
+    suspect: bool,
 }
 
 /// A version as upstream has it.
@@ -275,6 +342,10 @@ pub struct CloudGazer {
     /// What was read of projects whose changes are applied, not stored yet.
     unstored: Vec<piwheels_db::UpstreamProject>,
     removing: HashSet<String>,
+    /// Evidence of removals (see [`absences`]).
+    absences: Absences,
+    /// Polls in a row that the upstream failed.
+    failing: u32,
     follow: Option<HashSet<String>>,
     grace: Duration,
     /// A fingerprint of the project names last refused, so the same ones are not reported
@@ -318,6 +389,8 @@ impl CloudGazer {
             loaded: false,
             unstored: Vec::new(),
             removing: HashSet::new(),
+            absences: Absences::default(),
+            failing: 0,
             follow,
             grace: DELETE_GRACE,
             refused_names: 0,
@@ -379,6 +452,7 @@ impl CloudGazer {
             Err(e) => {
                 tracing::warn!(task = "cloud_gazer", error = %e, "no upstream index");
                 report.errors += 1;
+                report.failing = true;
                 return Ok(report);
             }
         };
@@ -388,36 +462,42 @@ impl CloudGazer {
             return Ok(report);
         };
         let Listed {
-            mut upstream,
+            upstream,
             etag: list_etag,
             last_serial,
         } = listed;
         let db_packages = self.hub.db.all_packages().await?;
         let changed = self.changed_projects(&upstream, &db_packages);
-        let Some(read) = self
-            .read_pages(
-                &client,
-                changed,
-                &upstream,
-                &db_packages,
-                &mut report,
-                &mut complaints,
-            )
+        let Some(mut read) = self
+            .read_pages(&client, changed, &db_packages, &mut report, &mut complaints)
             .await?
         else {
             return Ok(report);
         };
-        for canon in read.gone {
-            upstream.remove(&canon);
+        if self.follow.is_none() && !report.failing {
+            let Some(probed) = self
+                .probe_unlisted(
+                    &client,
+                    &upstream,
+                    &db_packages,
+                    &mut report,
+                    &mut complaints,
+                )
+                .await?
+            else {
+                return Ok(report);
+            };
+            read.merge(probed);
         }
-        self.remove_gone(&upstream, &db_packages, &mut report)
-            .await?;
+        report.unlisted = read.unlisted;
         if read.any_buildable {
             self.hub.queue_changed.notify_one();
         }
         complaints.warn();
-        // Only a list whose every page was read is not read again while unchanged.
-        self.keep_list_etag(if read.all_pages_read { list_etag } else { None })
+        // Only a list whose every page was read, that lacks no project that is there, and
+        // that leaves no removal waiting for a second look is not read again while unchanged.
+        let complete = !read.missed && read.unlisted == 0 && !self.absences.pending();
+        self.keep_list_etag(if complete { list_etag } else { None })
             .await?;
         if let Some(serial) = last_serial
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
@@ -458,13 +538,17 @@ impl CloudGazer {
             }
             Ok(Fetched::Changed { value, etag }) => (value, etag),
             Err(e) => {
-                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list");
+                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the project list (read again at the next poll)");
                 report.errors += 1;
+                report.failing = true;
                 return None;
             }
         };
         let last_serial = list.last_serial;
         self.take_projects(list.projects, &mut upstream, report, complaints);
+        for canon in upstream.keys() {
+            self.absences.present(canon);
+        }
         Some(Listed {
             upstream,
             etag,
@@ -472,13 +556,10 @@ impl CloudGazer {
         })
     }
 
-    /// The projects whose page may have changed, each with the `ETag` to ask with (none
-    /// for a package the database does not have).
-    fn changed_projects(
-        &self,
-        upstream: &Projects,
-        db_packages: &BTreeSet<String>,
-    ) -> Vec<(String, String, Option<String>)> {
+    /// The pages that may have changed: each with the `ETag` to ask with (none for a
+    /// package the database does not have, or one with versions waiting for a second
+    /// look).
+    fn changed_projects(&self, upstream: &Projects, db_packages: &BTreeSet<String>) -> Vec<Want> {
         upstream
             .iter()
             .filter(|(canon, (_, serial))| {
@@ -487,45 +568,48 @@ impl CloudGazer {
                     && seen.is_some_and(|s| s.serial == *serial)
                     && db_packages.contains(*canon))
             })
-            .map(|(canon, (name, _))| {
+            .map(|(canon, (name, serial))| {
                 let etag = self
                     .seen
                     .get(canon)
-                    .filter(|_| db_packages.contains(canon))
+                    .filter(|_| db_packages.contains(canon) && !self.absences.has_versions(canon))
                     .and_then(|s| s.etag.clone());
-                (canon.clone(), name.clone(), etag)
+                Want {
+                    canon: canon.clone(),
+                    name: name.clone(),
+                    etag,
+                    serial: *serial,
+                    listed: true,
+                }
             })
             .collect()
     }
 
-    /// Reads the pages of the `changed` projects ([`Self::concurrency`] at once) and applies
-    /// each that changed. `None` when the master quits while reading (the poll ends
-    /// there).
+    /// Reads the pages wanted ([`Self::concurrency`] at once) and applies each that
+    /// changed. Stops early when the upstream fails [`FAILURES_IN_A_ROW`] requests in a
+    /// row (`report.failing`), and, for probes, at the [`UNLISTED_LIMIT`]th page the list
+    /// lacks. `None` when the master quits while reading (the poll ends there).
     async fn read_pages(
         &mut self,
         client: &IndexClient,
-        changed: Vec<(String, String, Option<String>)>,
-        upstream: &Projects,
+        wants: Vec<Want>,
         db_packages: &BTreeSet<String>,
         report: &mut PollReport,
         complaints: &mut Complaints,
     ) -> Result<Option<PagesRead>> {
-        let mut pages =
-            futures_util::stream::iter(changed.into_iter().map(|(canon, name, etag)| {
-                let client = client.clone();
-                async move {
-                    let page = client.project(&name, etag.as_deref()).await;
-                    (canon, name, page)
-                }
-            }))
-            .buffer_unordered(self.concurrency());
-        let mut read = PagesRead {
-            any_buildable: false,
-            all_pages_read: true,
-            gone: Vec::new(),
-        };
+        let mut pages = futures_util::stream::iter(wants.into_iter().map(|want| {
+            let client = client.clone();
+            async move {
+                let page = client.project(&want.name, want.etag.as_deref()).await;
+                (want, page)
+            }
+        }))
+        .buffer_unordered(self.concurrency());
+        let give_up = FAILURES_IN_A_ROW.max(4 * self.concurrency());
+        let mut failures = 0;
+        let mut read = PagesRead::default();
         let mut next = pages.next().await;
-        while let Some((canon, name, page)) = next {
+        while let Some((want, page)) = next {
             if self.hub.quit.is_cancelled() {
                 self.store_state(true).await?;
                 return Ok(None);
@@ -536,62 +620,66 @@ impl CloudGazer {
                     return Ok(None);
                 }
             }
-            let serial = upstream.get(&canon).and_then(|(_, s)| *s);
+            if page.is_ok() {
+                failures = 0;
+                read.answered += 1;
+            }
             match page {
                 Ok(Some(Fetched::Unchanged)) => {
-                    if let Some(s) = self.seen.get(&canon)
-                        && s.serial != serial
+                    if let Some(s) = self.seen.get(&want.canon)
+                        && s.serial != want.serial
                     {
                         let seen = Seen {
-                            serial,
+                            serial: want.serial,
                             ..s.clone()
                         };
-                        self.note(canon, seen);
+                        self.note(want.canon, seen);
                     }
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
-                    report.pages += 1;
-                    self.removing.remove(&canon);
-                    let page = Page {
-                        canon: &canon,
-                        name: &name,
-                        page: &value,
-                    };
-                    let (changes, refused) =
-                        self.apply(page, db_packages, report, complaints).await?;
-                    read.any_buildable |= changes.buildable;
-                    let seen = Seen {
-                        serial: serial.or(value.last_serial),
-                        etag: state::keepable(etag),
-                        name,
-                        refused,
-                    };
-                    let before = self.seen.get(&canon);
-                    if changes.changed
-                        || before.is_none_or(|b| b.serial != seen.serial || b.etag != seen.etag)
-                    {
-                        self.summaries.owe(&canon, &seen.name);
+                    if !want.listed {
+                        read.unlisted += 1;
                     }
-                    // Stored only now that its changes are applied.
-                    self.note(canon, seen);
+                    self.take_page(
+                        want,
+                        &value,
+                        etag,
+                        db_packages,
+                        &mut read,
+                        report,
+                        complaints,
+                    )
+                    .await?;
                 }
-                Ok(None) if self.follow.is_some() => {
-                    // A followed project that has no page: not (or no longer) upstream.
-                    tracing::debug!(task = "cloud_gazer", package = %canon, "followed but not found");
-                    read.gone.push(canon);
+                Ok(None) if self.follow.is_some() || !want.listed => {
+                    // Its own page is gone (a followed project, or a probe).
+                    self.page_gone(&want.canon, report).await?;
                 }
                 Ok(None) => {
                     // Listed but not there: the list and the page disagree for now.
-                    tracing::debug!(task = "cloud_gazer", package = %canon, "listed but not found");
-                    read.all_pages_read = false;
+                    tracing::debug!(task = "cloud_gazer", package = %want.canon, "listed but not found");
+                    read.missed = true;
                 }
                 Err(e) => {
-                    tracing::warn!(task = "cloud_gazer", package = %canon, error = %e, "cannot read the project page");
+                    complaints.page_errors.add(|| e.to_string());
                     report.errors += 1;
-                    read.all_pages_read = false;
+                    read.missed = true;
+                    failures += 1;
                 }
             }
             self.store_state(false).await?;
+            if failures >= give_up {
+                tracing::warn!(
+                    task = "cloud_gazer",
+                    failures,
+                    "the upstream failed every one of the last requests; this poll stops here"
+                );
+                report.failing = true;
+                break;
+            }
+            if read.unlisted >= UNLISTED_LIMIT {
+                break;
+            }
             // What was applied is stored before waiting for the pages still to come.
             next = match pages.next().now_or_never() {
                 Some(ready) => ready,
@@ -605,31 +693,58 @@ impl CloudGazer {
         Ok(Some(read))
     }
 
-    /// Removes the (followed) packages of the database that are gone upstream. An empty
-    /// list with packages in the database is taken for a broken index, not for the end
-    /// of every project.
-    async fn remove_gone(
+    /// Applies a page read in full, and records what was read of it (only now that its
+    /// changes are applied).
+    #[allow(clippy::too_many_arguments)]
+    async fn take_page(
         &mut self,
-        upstream: &Projects,
+        want: Want,
+        value: &ProjectPage,
+        etag: Option<String>,
         db_packages: &BTreeSet<String>,
+        read: &mut PagesRead,
         report: &mut PollReport,
+        complaints: &mut Complaints,
     ) -> Result<()> {
-        if upstream.is_empty() && !db_packages.is_empty() {
-            tracing::warn!(
-                task = "cloud_gazer",
-                "the index lists no projects; removing nothing"
-            );
-            return Ok(());
-        }
-        let followed: Vec<&String> = db_packages.iter().filter(|p| self.follows(p)).collect();
-        for canon in followed {
-            if upstream.contains_key(canon) {
-                continue;
+        let Want {
+            canon,
+            name,
+            serial,
+            ..
+        } = want;
+        report.pages += 1;
+        self.removing.remove(&canon);
+        self.absences.present(&canon);
+        let page = Page {
+            canon: &canon,
+            name: &name,
+            page: value,
+        };
+        let (changes, refused) = self.apply(page, db_packages, report, complaints).await?;
+        read.any_buildable |= changes.buildable;
+        // A page with versions waiting for a second look is read again in full, even
+        // after a restart: nothing of it is kept but the name.
+        let seen = if changes.suspect {
+            Seen {
+                serial: None,
+                etag: None,
+                name,
+                refused,
             }
-            if self.remove_package(canon).await? {
-                report.removed_packages += 1;
+        } else {
+            Seen {
+                serial: serial.or(value.last_serial),
+                etag: state::keepable(etag),
+                name,
+                refused,
             }
+        };
+        let before = self.seen.get(&canon);
+        if changes.changed || before.is_none_or(|b| b.serial != seen.serial || b.etag != seen.etag)
+        {
+            self.summaries.owe(&canon, &seen.name);
         }
+        self.note(canon, seen);
         Ok(())
     }
 
@@ -662,6 +777,17 @@ impl CloudGazer {
     }
 }
 
+/// The wait before the next poll after `failing` polls in a row that the upstream failed:
+/// the interval, doubled for each (up to 64 times), and at most [`MAX_BACKOFF`] (or the
+/// interval, if that is longer).
+pub fn backoff(interval: Duration, failing: u32) -> Duration {
+    if failing == 0 {
+        return interval;
+    }
+    let doubled = interval.saturating_mul(1 << failing.min(6));
+    doubled.min(MAX_BACKOFF.max(interval))
+}
+
 impl Task for CloudGazer {
     const NAME: &'static str = "cloud_gazer";
 
@@ -674,8 +800,22 @@ impl Task for CloudGazer {
             if report != PollReport::default() && !report.unchanged {
                 tracing::info!(task = Self::NAME, ?report, "polled the index");
             }
+            self.failing = if report.failing {
+                self.failing.saturating_add(1)
+            } else {
+                0
+            };
+            let wait = backoff(self.hub.config.upstream_poll, self.failing);
+            if self.failing > 0 {
+                tracing::warn!(
+                    task = Self::NAME,
+                    polls = self.failing,
+                    wait_secs = wait.as_secs(),
+                    "the upstream is failing; waiting longer before the next poll"
+                );
+            }
             tokio::select! {
-                () = tokio::time::sleep(self.hub.config.upstream_poll) => {}
+                () = tokio::time::sleep(wait) => {}
                 () = self.hub.quit.cancelled() => return Ok(()),
             }
         }

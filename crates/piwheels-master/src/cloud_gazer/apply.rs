@@ -45,12 +45,8 @@ impl CloudGazer {
                 }
             }
         }
-        for (version, release) in &releases {
-            if !versions.contains_key(version) {
-                self.remove_version(canon, version, release).await?;
-                report.removed_versions += 1;
-            }
-        }
+        self.remove_missing(canon, &versions, &releases, report, &mut changes)
+            .await?;
         if changes.changed {
             self.hub.web(WebRequest::Both(canon.to_owned()));
         }
@@ -146,6 +142,46 @@ impl CloudGazer {
                 report.unyanked += 1;
             }
             changes.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Removes the versions the page lacks, on evidence (see [`absences`]): those it lacked
+    /// at the last read too; the others are struck, and the page read again in full at the
+    /// next poll. Versions already removed are removed again at once (the rows may still be
+    /// there after a restart).
+    async fn remove_missing(
+        &mut self,
+        canon: &str,
+        versions: &BTreeMap<String, Upstream>,
+        releases: &indexmap::IndexMap<String, piwheels_db::Release>,
+        report: &mut PollReport,
+        changes: &mut Changes,
+    ) -> Result<()> {
+        let mut missing = BTreeSet::new();
+        for (version, release) in releases {
+            if versions.contains_key(version) {
+                continue;
+            }
+            if release.skip == DELETED {
+                self.remove_version(canon, version, release).await?;
+            } else {
+                missing.insert(version.clone());
+            }
+        }
+        let first = missing.len();
+        let again = self.absences.versions_missing(canon, missing);
+        let first = first - again.len();
+        if first > 0 {
+            tracing::info!(task = "cloud_gazer", package = %canon, versions = first, "versions missing from the page; removed if still missing at the next read");
+            report.absent_versions += first;
+            changes.suspect = true;
+        }
+        for version in again {
+            tracing::info!(task = "cloud_gazer", package = %canon, %version, "removing the version: missing from its page on two reads in a row");
+            self.remove_version(canon, &version, &releases[&version])
+                .await?;
+            report.removed_versions += 1;
         }
         Ok(())
     }

@@ -390,7 +390,32 @@ async fn cloud_gazer_follows_new_projects_versions_late_sdists_yanks_and_removal
         "index.json",
         &json_page("Foo.Bar", &[("foo.bar-1.1.tar.gz", false, None)]),
     );
+    // Once is no evidence: struck, nothing removed, and both pages are read again in full
+    // at the next poll.
     let report = gazer.poll().await.unwrap();
+    assert_eq!(
+        (
+            report.removed_versions,
+            report.removed_packages,
+            report.absent_versions,
+            report.absent_packages
+        ),
+        (0, 0, 1, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        db.version_skip("foo-bar", "1.0").await.unwrap().as_deref(),
+        Some("")
+    );
+    assert!(!db.package_marked_deleted("binonly").await.unwrap());
+    assert!(drain_skip(&mut f.inboxes).is_empty());
+    let requests = index.requests.load(Ordering::SeqCst);
+    let report = gazer.poll().await.unwrap();
+    assert_eq!(
+        index.requests.load(Ordering::SeqCst),
+        requests + 3,
+        "the list, foo-bar's page and binonly's"
+    );
     assert_eq!(
         (report.removed_versions, report.removed_packages),
         (1, 1),

@@ -16,15 +16,20 @@ use serde_json::Value;
 
 use index_support::{Index, json_list, json_page};
 
-/// An index with these projects (name, serial), each with one sdist `<name>-<serial>.0`.
+/// An index with these projects (name, serial), each with the sdists `<name>-1.0` to
+/// `<name>-<serial>.0` (none is ever removed).
 fn list(index: &Index, projects: &[(&str, i64)]) {
     index.write("simple", "index.json", &json_list(projects));
     for (name, serial) in projects {
-        let file = format!("{name}-{serial}.0.tar.gz");
+        let files: Vec<String> = (1..=*serial)
+            .map(|s| format!("{name}-{s}.0.tar.gz"))
+            .collect();
+        let files: Vec<(&str, bool, Option<&str>)> =
+            files.iter().map(|f| (f.as_str(), false, None)).collect();
         index.write(
             &format!("simple/{}", name.to_lowercase().replace('_', "-")),
             "index.json",
-            &json_page(name, &[(file.as_str(), false, None)]),
+            &json_page(name, &files),
         );
     }
 }

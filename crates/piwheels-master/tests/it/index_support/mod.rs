@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 const HOLD_AT_MOST: Duration = Duration::from_secs(30);
 
 /// Serves `root` on 127.0.0.1: `/a/b/` is `root/a/b/index.json` (as PEP 691 JSON, when
-/// the client accepts it) or `root/a/b/index.html`; a file `status` in the directory makes
+/// the client accepts it) or `root/a/b/index.html`; a file `raw` in the directory is sent
+/// as the whole answer (status line, headers and body, as they are), a file `status` makes
 /// it answer that status instead, and a file `hold` leaves its requests unanswered (the
 /// connection open, the other requests served) until the file is removed. Every answer has
 /// an ETag and honours If-None-Match.
@@ -89,6 +90,10 @@ impl Index {
                     });
                     continue;
                 }
+                if let Ok(raw) = std::fs::read(d.join("raw")) {
+                    let _ = conn.write_all(&raw);
+                    continue;
+                }
                 let status: Option<u16> = std::fs::read_to_string(d.join("status"))
                     .ok()
                     .and_then(|s| s.trim().parse().ok());
@@ -143,6 +148,13 @@ impl Index {
     pub fn hits(&self, path: &str) -> usize {
         let hits = self.hits.lock().unwrap();
         hits.get(path.trim_end_matches('/')).copied().unwrap_or(0)
+    }
+
+    /// Writes `root/path/name` (any bytes).
+    pub fn write_bytes(&self, path: &str, name: &str, data: &[u8]) {
+        let d = self.root.join(path);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join(name), data).unwrap();
     }
 
     /// Writes `root/path/name`.
