@@ -82,11 +82,11 @@ const EXAMPLES: usize = 5;
 
 /// Failed page requests in a row after which a poll stops: the upstream is down, and the
 /// rest waits for the next poll (at least this many, or four rounds of the concurrency).
-const FAILURES_IN_A_ROW: usize = 20;
+pub const FAILURES_IN_A_ROW: usize = 20;
 
 /// The longest wait between polls while the upstream fails (the poll interval doubles
 /// with each failing poll, up to 64 times, and never past this unless the interval is).
-const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 
 /// What one poll changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
