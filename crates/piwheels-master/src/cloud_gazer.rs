@@ -499,7 +499,8 @@ impl CloudGazer {
         let complete = !read.missed && read.unlisted == 0 && !self.absences.pending();
         self.keep_list_etag(if complete { list_etag } else { None })
             .await?;
-        if let Some(serial) = last_serial
+        // The index's serial only once the database is in line with it.
+        if let Some(serial) = last_serial.filter(|_| !read.missed && !report.failing)
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
         {
             tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");
