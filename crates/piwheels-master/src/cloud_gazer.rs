@@ -272,11 +272,22 @@ struct Want {
     name: String,
     /// The `ETag` to ask with (none: read in full).
     etag: Option<String>,
-    /// The serial the project list gave it.
+    /// The serial the project list (or the changelog) gave it.
     serial: Option<i64>,
-    /// Whether the project list (or the follow list) names it: false for a probe (see
-    /// [`absences`]).
-    listed: bool,
+    /// Why it is read.
+    source: Source,
+}
+
+/// Why a page is read, which says what its absence means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// The project list (or the follow list) names it: gone is a disagreement for now
+    /// (gone evidence only for a followed project).
+    Listed,
+    /// The database has it and the list lacks it (see [`absences`]): gone is evidence.
+    Probe,
+    /// The changelog named it: gone is evidence if the database has it.
+    Event,
 }
 
 /// What reading the project pages found.
@@ -288,8 +299,8 @@ struct PagesRead {
     missed: bool,
     /// Probed projects whose pages are there although the list lacks them.
     unlisted: usize,
-    /// Pages read (changed or not).
-    answered: usize,
+    /// Pages that could not be read.
+    failed: Vec<String>,
 }
 
 impl PagesRead {
@@ -305,7 +316,7 @@ impl PagesRead {
         self.any_buildable |= other.any_buildable;
         self.missed |= other.missed;
         self.unlisted += other.unlisted;
-        self.answered += other.answered;
+        self.failed.extend(other.failed);
     }
 }
 
@@ -580,7 +591,7 @@ impl CloudGazer {
                     name: name.clone(),
                     etag,
                     serial: *serial,
-                    listed: true,
+                    source: Source::Listed,
                 }
             })
             .collect()
@@ -623,7 +634,6 @@ impl CloudGazer {
             }
             if page.is_ok() {
                 failures = 0;
-                read.answered += 1;
             }
             match page {
                 Ok(Some(Fetched::Unchanged)) => {
@@ -638,7 +648,7 @@ impl CloudGazer {
                     }
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
-                    if !want.listed {
+                    if want.source == Source::Probe {
                         read.unlisted += 1;
                     }
                     self.take_page(
@@ -652,7 +662,13 @@ impl CloudGazer {
                     )
                     .await?;
                 }
-                Ok(None) if self.follow.is_some() || !want.listed => {
+                Ok(None) if want.source == Source::Event => {
+                    // Nothing to remove if the database does not have it.
+                    if db_packages.contains(&want.canon) && !self.removing.contains(&want.canon) {
+                        self.page_gone(&want.canon, report).await?;
+                    }
+                }
+                Ok(None) if self.follow.is_some() || want.source == Source::Probe => {
                     // Its own page is gone (a followed project, or a probe).
                     self.page_gone(&want.canon, report).await?;
                 }
@@ -665,6 +681,7 @@ impl CloudGazer {
                     complaints.page_errors.add(|| e.to_string());
                     report.errors += 1;
                     read.missed = true;
+                    read.failed.push(want.canon);
                     failures += 1;
                 }
             }

@@ -149,7 +149,7 @@ impl CloudGazer {
                 canon,
                 etag: None,
                 serial: None,
-                listed: false,
+                source: Source::Probe,
             })
             .collect();
         let read = self
