@@ -29,6 +29,7 @@ mod search_index_empty_for_an_hour;
 mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;
+mod upstream_changelog_client;
 mod upstream_cloud_gazer;
 mod upstream_concurrency;
 mod upstream_pypi_sim;
