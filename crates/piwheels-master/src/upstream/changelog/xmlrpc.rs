@@ -239,7 +239,7 @@ impl<'a> Xml<'a> {
                 }
                 // `expand_empty_elements` makes `<nil/>` a start and an end.
                 Event::Empty(e) => {
-                    return Err(self.malformed(format!("unexpanded <{}/>", quote(&e.name().0))));
+                    return Err(self.malformed(format!("unexpanded <{}/>", quote(e.name().0))));
                 }
                 Event::Eof => break Tok::Eof,
             }
