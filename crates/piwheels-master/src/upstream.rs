@@ -34,6 +34,7 @@ use serde_json::Value;
 
 use crate::config::MasterConfig;
 
+pub mod changelog;
 mod pages;
 
 pub use pages::{
@@ -85,6 +86,41 @@ pub enum UpstreamError {
     /// pip could not tell which index it uses.
     #[error("asking pip for its index: {0}")]
     Pip(String),
+    /// An XML-RPC fault: the endpoint understood the call and refused it (−32500 is
+    /// PyPI's rate limit).
+    #[error("{url}: XML-RPC fault {code}: {message}")]
+    Fault {
+        /// The endpoint.
+        url: String,
+        /// The fault's code.
+        code: i64,
+        /// The fault's message, on one line, cut short.
+        message: String,
+    },
+    /// An answer that is not the XML-RPC answer expected.
+    #[error("{url}: not the XML-RPC answer expected: {why}")]
+    XmlRpc {
+        /// The endpoint.
+        url: String,
+        /// What was wrong with it.
+        why: changelog::XmlRpcError,
+    },
+}
+
+impl UpstreamError {
+    /// Whether the upstream said to slow down, rather than failed: an XML-RPC fault
+    /// −32500 (PyPI's rate limit), HTTP 429 (Too Many Requests) or 503 (Service
+    /// Unavailable). The caller backs off and asks again.
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(
+            self,
+            UpstreamError::Fault { code: -32500, .. }
+                | UpstreamError::Status {
+                    status: 429 | 503,
+                    ..
+                }
+        )
+    }
 }
 
 /// Runs pip to learn which index it is configured with.
@@ -347,12 +383,10 @@ impl IndexClient {
         } else {
             format!("{base}/")
         };
-        let agent = ureq::AgentBuilder::new()
-            .timeout_connect(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .user_agent(concat!("piwheels/", env!("CARGO_PKG_VERSION")))
-            .build();
-        Ok(IndexClient { base, agent })
+        Ok(IndexClient {
+            base,
+            agent: agent(timeout),
+        })
     }
 
     /// The index's address, ending with `/`.
@@ -462,6 +496,16 @@ impl IndexClient {
             }),
         }
     }
+}
+
+/// The HTTP agent of the upstream clients: piwheels' User-Agent, every request (its body
+/// included) ended within `timeout`, a connection within 10 s of it.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::AgentBuilder::new()
+        .timeout_connect(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .user_agent(concat!("piwheels/", env!("CARGO_PKG_VERSION")))
+        .build()
 }
 
 /// Text on one line: every run of whitespace (newlines, tabs) one space, none at the ends.

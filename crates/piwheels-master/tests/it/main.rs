@@ -30,6 +30,7 @@ mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;
 mod upstream_bad_upstream;
+mod upstream_changelog_client;
 mod upstream_cloud_gazer;
 mod upstream_concurrency;
 mod upstream_pypi_sim;

@@ -8,7 +8,9 @@
 //! - `GET /pypi/<name>/json`: the JSON API (`info.summary`, `info.project_url`);
 //! - `POST /pypi`: XML-RPC `changelog_since_serial(serial)`, answering at most
 //!   [`CHANGELOG_LIMIT`] rows `[name, version, timestamp, action, serial]` with a serial
-//!   above the one asked for, in serial order, as PyPI does (piwheels.md §9.1).
+//!   above the one asked for, in serial order, as PyPI does (piwheels.md §9.1), and
+//!   `changelog_last_serial()`; [`PypiSim::fail_xmlrpc`] makes it fail instead (an HTTP
+//!   error, a fault, a body of the test's choosing).
 //!
 //! Project `i` of `n` has a name made from two words and `i`, spelled in one of five ways
 //! (`-`, `_`, `.`, capitals, none) so canonicalisation matters; 1 to 6 versions of 1 to 5
@@ -23,7 +25,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use piwheels_db::canonicalize_name;
 
@@ -158,6 +160,23 @@ pub struct Event {
     pub serial: i64,
 }
 
+/// How the XML-RPC endpoint fails while a test wants it to ([`PypiSim::fail_xmlrpc`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum XmlRpcFailure {
+    /// This HTTP status (500, 503, 429, …), with a short text body.
+    Status(u16),
+    /// A well-formed fault with this code (−32500 is PyPI's rate limit).
+    Fault(i32),
+    /// A `200` answer with this `Content-Type` and body: garbage, an HTML page, bytes that
+    /// are not UTF-8, a hostile document.
+    Body {
+        /// The `Content-Type`.
+        content_type: &'static str,
+        /// The body.
+        body: Vec<u8>,
+    },
+}
+
 /// Requests answered, by kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Requests {
@@ -220,6 +239,8 @@ struct Sim {
     pre: Vec<i64>,
     mutable: RwLock<Mutable>,
     counters: Counters,
+    /// How the XML-RPC endpoint fails, if it does.
+    xmlrpc_failure: Mutex<Option<XmlRpcFailure>>,
 }
 
 impl Sim {
@@ -240,6 +261,7 @@ impl Sim {
                 ..Mutable::default()
             }),
             counters: Counters::default(),
+            xmlrpc_failure: Mutex::new(None),
         }
     }
 
@@ -526,6 +548,11 @@ impl PypiSim {
                     .map(move |v| (p.canonical.clone(), v.version))
             })
             .collect()
+    }
+
+    /// Makes every XML-RPC call fail this way from now on; `None` serves them again.
+    pub fn fail_xmlrpc(&self, failure: Option<XmlRpcFailure>) {
+        *self.sim.xmlrpc_failure.lock().unwrap() = failure;
     }
 
     /// The changelog after `serial`, as `changelog_since_serial` answers it.

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use piwheels_db::canonicalize_name;
 
-use super::{SIMPLE_JSON, Sim, SimProject, WORDS, mix, rfc3339, time_of};
+use super::{SIMPLE_JSON, Sim, SimProject, WORDS, XmlRpcFailure, mix, rfc3339, time_of};
 
 /// The routes, on `sim`.
 pub(super) fn router(sim: Arc<Sim>) -> Router {
@@ -265,19 +265,52 @@ fn between<'a>(text: &'a str, tag: &str) -> Option<&'a str> {
     Some(text[start..end].trim())
 }
 
+/// The failure a test asked for.
+fn failure(f: XmlRpcFailure) -> Response {
+    match f {
+        XmlRpcFailure::Status(status) => (
+            StatusCode::from_u16(status).expect("a valid HTTP status"),
+            "the XML-RPC endpoint is failing on purpose\n",
+        )
+            .into_response(),
+        XmlRpcFailure::Fault(code) => answer(
+            "text/xml",
+            None,
+            fault(code, "failing on purpose (a test asked for it)"),
+        ),
+        XmlRpcFailure::Body { content_type, body } => {
+            let mut r = (StatusCode::OK, body).into_response();
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            r
+        }
+    }
+}
+
 async fn xmlrpc(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     sim.counters.xmlrpc.fetch_add(1, Ordering::SeqCst);
+    if let Some(f) = sim.xmlrpc_failure.lock().unwrap().clone() {
+        return failure(f);
+    }
     let xml = |text: String| answer("text/xml", None, text);
     let Ok(text) = std::str::from_utf8(&body) else {
         return xml(fault(-32700, "parse error: not UTF-8"));
     };
     match between(text, "methodName") {
         Some("changelog_since_serial") => {}
+        Some("changelog_last_serial") => {
+            let serial = sim.mutable.read().unwrap().last_serial;
+            return xml(format!(
+                "<?xml version='1.0'?>\n<methodResponse><params><param><value><int>{serial}</int>\
+                 </value></param></params></methodResponse>\n"
+            ));
+        }
         Some(other) => return xml(fault(-32601, &format!("method {other} not supported"))),
         None => return xml(fault(-32700, "parse error: no methodName")),
     }
     let since = between(text, "int")
         .or_else(|| between(text, "i4"))
+        .or_else(|| between(text, "i8"))
         .and_then(|v| v.parse::<i64>().ok());
     let Some(since) = since else {
         return xml(fault(-32602, "changelog_since_serial takes one int"));
