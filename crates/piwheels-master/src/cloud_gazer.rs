@@ -61,10 +61,12 @@ use crate::upstream::{
 
 pub mod absences;
 mod apply;
+pub mod changelog;
 mod state;
 pub mod summaries;
 
 use absences::{Absences, UNLISTED_LIMIT};
+use changelog::Followed;
 use summaries::Summaries;
 
 /// The skip reason of a version with no source distribution.
@@ -129,6 +131,11 @@ pub struct PollReport {
     pub absent_versions: usize,
     /// Packages the project list lacks whose own pages are there (the list is incomplete).
     pub unlisted: usize,
+    /// Changelog events read (the changelog mode).
+    pub events: usize,
+    /// Changelog events ignored: a serial not after the one asked from, or implausibly far
+    /// past it.
+    pub refused_events: usize,
     /// Whether the upstream failed this poll: the list could not be read, or so many page
     /// requests in a row failed that the poll stopped (the next poll waits longer).
     pub failing: bool,
@@ -357,6 +364,10 @@ pub struct CloudGazer {
     absences: Absences,
     /// Polls in a row that the upstream failed.
     failing: u32,
+    /// The changelog client (the changelog mode), once made.
+    changelog: Option<crate::upstream::changelog::ChangelogClient>,
+    /// Whether the changelog's URL was refused (and said so).
+    changelog_refused: bool,
     follow: Option<HashSet<String>>,
     grace: Duration,
     /// A fingerprint of the project names last refused, so the same ones are not reported
@@ -402,6 +413,8 @@ impl CloudGazer {
             removing: HashSet::new(),
             absences: Absences::default(),
             failing: 0,
+            changelog: None,
+            changelog_refused: false,
             follow,
             grace: DELETE_GRACE,
             refused_names: 0,
@@ -469,6 +482,34 @@ impl CloudGazer {
         };
         self.load_state().await?;
         let mut complaints = Complaints::default();
+        // The changelog mode; `start` is the serial a new farm follows the changelog from
+        // once the diff brought it in line.
+        let changelog = self.changelog();
+        let mut start = None;
+        if let Some(changelog) = &changelog {
+            let stored = self.hub.db.upstream_serial().await?;
+            let fallback = if stored > 0 {
+                match self
+                    .poll_changelog(&client, changelog, stored, &mut report, &mut complaints)
+                    .await?
+                {
+                    Followed::Done => return Ok(report),
+                    Followed::Unavailable(e) => Some(e),
+                }
+            } else {
+                match changelog.last_serial().await {
+                    Ok(serial) => {
+                        start = Some(serial);
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
+            };
+            if let Some(e) = fallback {
+                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the changelog; following the simple index for this poll");
+                report.errors += 1;
+            }
+        }
         let Some(listed) = self.read_list(&client, &mut report, &mut complaints).await else {
             return Ok(report);
         };
@@ -510,8 +551,10 @@ impl CloudGazer {
         let complete = !read.missed && read.unlisted == 0 && !self.absences.pending();
         self.keep_list_etag(if complete { list_etag } else { None })
             .await?;
-        // The index's serial only once the database is in line with it.
-        if let Some(serial) = last_serial.filter(|_| !read.missed && !report.failing)
+        // The index's serial only once the database is in line with it; in the changelog
+        // mode, the changelog's serial from before the list was read.
+        let serial = if changelog.is_some() { start } else { last_serial };
+        if let Some(serial) = serial.filter(|_| !read.missed && !report.failing)
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
         {
             tracing::debug!(task = "cloud_gazer", error = %e, "upstream serial not stored");

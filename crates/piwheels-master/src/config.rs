@@ -28,6 +28,12 @@ pub struct MasterConfig {
     /// `info.summary`). `None` (no default: a plain simple index has none): descriptions
     /// are left as they are, and projects link to their simple page upstream.
     pub upstream_json: Option<String>,
+    /// The upstream's XML-RPC endpoint (`pypi-xmlrpc`), such as `https://example.org/pypi`:
+    /// when set, CloudGazer follows the upstream through its changelog
+    /// (`changelog_since_serial`) from the serial stored in the database, falling back to
+    /// the simple index's diff when the changelog cannot be read (see
+    /// [`cloud_gazer::changelog`](crate::cloud_gazer::changelog)). `None`: the diff only.
+    pub upstream_xmlrpc: Option<String>,
     /// The index URL handed to slaves in `ACK`, for `pip wheel --index-url`. `None`: the
     /// upstream index.
     pub build_index: Option<String>,
@@ -80,6 +86,7 @@ impl MasterConfig {
             dev_mode: false,
             upstream: None,
             upstream_json: None,
+            upstream_xmlrpc: None,
             build_index: None,
             follow: None,
             upstream_poll: Duration::from_secs(60),

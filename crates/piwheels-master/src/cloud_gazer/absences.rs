@@ -51,6 +51,18 @@ impl Absences {
         self.versions.contains_key(canon)
     }
 
+    /// Whether `canon`'s page was gone at its last read.
+    pub(super) fn struck(&self, canon: &str) -> bool {
+        self.packages.contains(canon)
+    }
+
+    /// The projects owed a second look: those struck, and those with versions struck.
+    pub(super) fn owed(&self) -> BTreeSet<String> {
+        let mut out = self.packages.clone();
+        out.extend(self.versions.keys().cloned());
+        out
+    }
+
     /// `canon`'s page is gone: true if it was gone at the last look too (remove it now).
     fn strike(&mut self, canon: &str) -> bool {
         !self.packages.insert(canon.to_owned())

@@ -17,9 +17,8 @@
 //!
 //! Every long option can also be given in `piwheels.conf` (see the `piwheels` crate's
 //! `config` module). The original's in-process queue options (`--web-queue`,
-//! `--builds-queue`, `--db-queue`, `--fs-queue`, `--stats-queue`) and `--pypi-xmlrpc` have no
-//! meaning here (tasks talk through channels; the upstream index is followed through its
-//! simple API) and are not accepted.
+//! `--builds-queue`, `--db-queue`, `--fs-queue`, `--stats-queue`) have no meaning here (tasks
+//! talk through channels) and are not accepted.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -82,6 +81,12 @@ struct Opts {
     /// no default). piwheels.conf: pypi_json or pypi-json.
     #[arg(long = "pypi-json", value_name = "URL")]
     pypi_json: Option<String>,
+    /// Follow the upstream through its XML-RPC changelog (changelog_since_serial) at URL,
+    /// from the serial stored in the database, instead of diffing the simple index's
+    /// project list at every poll (the diff stays the fallback, and brings a new farm in
+    /// line). No default. piwheels.conf: pypi_xmlrpc or pypi-xmlrpc.
+    #[arg(long = "pypi-xmlrpc", value_name = "URL")]
+    pypi_xmlrpc: Option<String>,
     /// The index slaves build from (pip --index-url; default: the upstream index).
     #[arg(long = "build-index", value_name = "URL")]
     build_index: Option<String>,
@@ -293,6 +298,7 @@ fn config(opts: &Opts) -> MasterConfig {
     c.dev_mode = opts.dev_mode;
     c.upstream = opts.pypi_simple.clone();
     c.upstream_json = opts.pypi_json.clone();
+    c.upstream_xmlrpc = opts.pypi_xmlrpc.clone();
     c.build_index = opts.build_index.clone();
     c.follow = (!opts.follow.is_empty()).then(|| {
         opts.follow
@@ -385,6 +391,17 @@ mod tests {
         }
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
         assert_eq!(default.upstream_concurrency, 4);
+    }
+
+    #[test]
+    fn pypi_xmlrpc_selects_the_changelog_mode() {
+        use clap::Parser;
+        let opts =
+            Opts::try_parse_from(["piw-master", "--pypi-xmlrpc", "http://127.0.0.1:1/pypi"])
+                .unwrap();
+        assert_eq!(opts.pypi_xmlrpc.as_deref(), Some("http://127.0.0.1:1/pypi"));
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(default.pypi_xmlrpc, None, "the diff by default");
     }
 
     #[test]
