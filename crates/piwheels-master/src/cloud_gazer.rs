@@ -72,9 +72,6 @@ use summaries::Summaries;
 /// The skip reason of a version with no source distribution.
 pub const BINARY_ONLY: &str = "binary only";
 
-/// How long one request to the index may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// The most requests CloudGazer makes to the upstream at once, whatever
 /// [`MasterConfig::upstream_concurrency`](crate::MasterConfig::upstream_concurrency) says.
 pub const MAX_UPSTREAM_CONCURRENCY: usize = 64;
@@ -436,7 +433,7 @@ impl CloudGazer {
         }
         let url = index_url(&self.hub.config).await?;
         tracing::info!(task = "cloud_gazer", %url, "following the upstream index");
-        let client = IndexClient::new(&url, REQUEST_TIMEOUT)?;
+        let client = IndexClient::new(&url, self.hub.config.upstream_timeout)?;
         self.client = Some(client.clone());
         Ok(client)
     }

@@ -46,6 +46,10 @@ pub struct MasterConfig {
     /// for project pages and for summaries alike; 1 to
     /// [`MAX_UPSTREAM_CONCURRENCY`](crate::cloud_gazer::MAX_UPSTREAM_CONCURRENCY).
     pub upstream_concurrency: usize,
+    /// How long one request to the upstream may take, reading the answer included
+    /// (`upstream-timeout`); the project list, which is large, is given
+    /// [`LIST_TIMEOUT_FACTOR`](crate::upstream::LIST_TIMEOUT_FACTOR) times that.
+    pub upstream_timeout: Duration,
     /// Build targets to enable at start-up (in addition to those the database has).
     pub targets: Vec<Target>,
     /// Monitors' status socket (PUB), `status-queue`.
@@ -91,6 +95,7 @@ impl MasterConfig {
             follow: None,
             upstream_poll: Duration::from_secs(60),
             upstream_concurrency: 4,
+            upstream_timeout: Duration::from_secs(30),
             targets: Vec::new(),
             status_queue: "ipc:///tmp/piw-status".into(),
             control_queue: "ipc:///tmp/piw-control".into(),

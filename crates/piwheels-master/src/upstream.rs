@@ -26,7 +26,7 @@
 use std::ffi::OsString;
 use std::io::Read;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use piwheels_db::canonicalize_name;
@@ -35,12 +35,18 @@ use serde_json::Value;
 use crate::config::MasterConfig;
 
 pub mod changelog;
+mod list;
 mod pages;
+mod retry;
 
-pub use pages::{
-    PageError, classify, parse_project_html, parse_project_json, parse_project_list_html,
-    parse_project_list_json, unescape,
+pub use list::{
+    Limited, ReadError, parse_project_list_json, read_project_list_html, read_project_list_json,
 };
+pub use pages::{
+    PageError, classify, parse_project_html, parse_project_json, parse_project_list_html, unescape,
+};
+use retry::Gate;
+pub use retry::{MAX_RETRY_AFTER, parse_retry_after};
 
 /// The media type of PEP 691 JSON pages.
 pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
@@ -50,8 +56,12 @@ pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
 pub const ACCEPT: &str = "application/vnd.pypi.simple.v1+json, \
      application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.01";
 
-/// The most a page may weigh: the project list of a large index is tens of megabytes.
-const MAX_BODY: u64 = 512 << 20;
+/// The most a page may weigh: the project list of a large index is tens of megabytes
+/// (it is read as it arrives, so this bounds the time spent on it, not the memory).
+pub const MAX_BODY: u64 = 512 << 20;
+
+/// How many times a page's timeout the project list is given by default (it is large).
+pub const LIST_TIMEOUT_FACTOR: u32 = 10;
 
 /// The most a JSON API document may weigh (it lists every file of every release).
 pub const MAX_JSON: u64 = 32 << 20;
@@ -82,6 +92,19 @@ pub enum UpstreamError {
         url: String,
         /// What was wrong with it.
         why: PageError,
+    },
+    /// The server answered `429` or `503` with a `Retry-After`: no request goes to it
+    /// again (from any clone of the client) before that wait is over.
+    #[error(
+        "{url}: rate limited (HTTP status {status}), waiting {retry_after:?} before asking again"
+    )]
+    RateLimited {
+        /// The page asked for.
+        url: String,
+        /// The status (429 or 503).
+        status: u16,
+        /// How long the server asked to be left alone, at most [`MAX_RETRY_AFTER`].
+        retry_after: Duration,
     },
     /// pip could not tell which index it uses.
     #[error("asking pip for its index: {0}")]
@@ -347,17 +370,23 @@ pub struct ProjectPage {
 }
 
 /// The simple-index client: PEP 691 JSON preferred, PEP 503 HTML understood. Cheap to
-/// clone. The blocking HTTP agent runs on tokio's blocking threads.
+/// clone; the clones share the wait a `Retry-After` imposes. The blocking HTTP agent runs
+/// on tokio's blocking threads.
 #[derive(Clone)]
 pub struct IndexClient {
     base: String,
     agent: ureq::Agent,
+    timeout: Duration,
+    list_timeout: Duration,
+    gate: Gate,
 }
 
 impl std::fmt::Debug for IndexClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IndexClient")
             .field("base", &self.base)
+            .field("timeout", &self.timeout)
+            .field("list_timeout", &self.list_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -369,7 +398,9 @@ struct Body {
 
 impl IndexClient {
     /// A client of the simple index at `base` (`http://host/simple/`; a missing final `/`
-    /// is added) whose every request ends within `timeout`.
+    /// is added) whose every request ends within `timeout` (the project list's within
+    /// [`LIST_TIMEOUT_FACTOR`] times that), reading the answer included: a server that
+    /// sends its answer a byte at a time cannot hold it longer.
     pub fn new(base: &str, timeout: Duration) -> Result<Self, UpstreamError> {
         let base = base.trim();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -386,7 +417,33 @@ impl IndexClient {
         Ok(IndexClient {
             base,
             agent: agent(timeout),
+            timeout,
+            list_timeout: timeout.saturating_mul(LIST_TIMEOUT_FACTOR),
+            gate: Gate::default(),
         })
+    }
+
+    /// The same client with another allowance for the project list.
+    #[must_use]
+    pub fn with_list_timeout(mut self, timeout: Duration) -> Self {
+        self.list_timeout = timeout;
+        self
+    }
+
+    /// How long a request may take (a page, a summary).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// How long fetching the project list may take.
+    pub fn list_timeout(&self) -> Duration {
+        self.list_timeout
+    }
+
+    /// The instant before which this client (and its clones) sends nothing to the
+    /// upstream, if a `Retry-After` holds it back.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.gate.closed_until()
     }
 
     /// The index's address, ending with `/`.
@@ -407,9 +464,35 @@ impl IndexClient {
         etag: Option<&str>,
         limit: u64,
     ) -> Result<Option<Fetched<Body>>, UpstreamError> {
-        let agent = self.agent.clone();
-        let etag = etag.map(str::to_owned);
-        tokio::task::spawn_blocking(move || fetch(&agent, &url, accept, etag, limit))
+        let request = self.request(url, accept, etag, self.timeout);
+        self.blocking(move || fetch(request, limit)).await
+    }
+
+    /// A request, once no `Retry-After` holds requests back.
+    fn request(
+        &self,
+        url: String,
+        accept: &'static str,
+        etag: Option<&str>,
+        timeout: Duration,
+    ) -> Request {
+        Request {
+            agent: self.agent.clone(),
+            url,
+            accept,
+            etag: etag.map(str::to_owned),
+            timeout,
+            gate: self.gate.clone(),
+        }
+    }
+
+    /// Runs `f` on a blocking thread, once no `Retry-After` holds requests back.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T, UpstreamError> + Send + 'static,
+    ) -> Result<T, UpstreamError> {
+        self.gate.wait().await;
+        tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| UpstreamError::Transport {
                 url: self.base.clone(),
@@ -417,28 +500,15 @@ impl IndexClient {
             })?
     }
 
-    /// The project list (`<base>`), unless unchanged since `etag`.
+    /// The project list (`<base>`), unless unchanged since `etag`. It is parsed as it
+    /// arrives (at most [`MAX_BODY`] bytes of it, within [`IndexClient::list_timeout`]),
+    /// keeping only each project's name and serial.
     pub async fn projects(
         &self,
         etag: Option<&str>,
     ) -> Result<Fetched<ProjectList>, UpstreamError> {
-        let url = self.base.clone();
-        match self.get(url.clone(), ACCEPT, etag, MAX_BODY).await? {
-            None => Err(UpstreamError::Status { url, status: 404 }),
-            Some(Fetched::Unchanged) => Ok(Fetched::Unchanged),
-            Some(Fetched::Changed { value, etag }) => {
-                let list = if value.json {
-                    parse_project_list_json(&value.text)
-                } else {
-                    Ok(parse_project_list_html(&value.text))
-                }
-                .map_err(|why| UpstreamError::Parse {
-                    url: url.clone(),
-                    why,
-                })?;
-                Ok(Fetched::Changed { value: list, etag })
-            }
-        }
+        let request = self.request(self.base.clone(), ACCEPT, etag, self.list_timeout);
+        self.blocking(move || fetch_list(request)).await
     }
 
     /// A project's page, unless unchanged since `etag`; `Ok(None)` if the index has no
@@ -513,65 +583,148 @@ pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn fetch(
-    agent: &ureq::Agent,
-    url: &str,
-    accept: &str,
+/// A GET to send.
+struct Request {
+    agent: ureq::Agent,
+    url: String,
+    accept: &'static str,
     etag: Option<String>,
-    limit: u64,
-) -> Result<Option<Fetched<Body>>, UpstreamError> {
-    let mut req = agent.get(url).set("Accept", accept);
-    if let Some(etag) = &etag {
-        req = req.set("If-None-Match", etag);
+    timeout: Duration,
+    gate: Gate,
+}
+
+/// What a server answered, before its body is read.
+enum Answer {
+    /// 404 or 410.
+    Gone,
+    /// 304.
+    Unchanged,
+    /// A 2xx answer.
+    Body {
+        resp: Box<ureq::Response>,
+        json: bool,
+        etag: Option<String>,
+    },
+}
+
+impl Request {
+    /// Sends the request and reads the answer's head. A `429` or `503` with a
+    /// `Retry-After` closes the gate for that long.
+    fn send(&self) -> Result<Answer, UpstreamError> {
+        let url = &self.url;
+        let mut req = self
+            .agent
+            .get(url)
+            .timeout(self.timeout)
+            .set("Accept", self.accept);
+        if let Some(etag) = &self.etag {
+            req = req.set("If-None-Match", etag);
+        }
+        let resp = match req.call() {
+            Ok(resp) => resp,
+            Err(ureq::Error::Status(404 | 410, _)) => return Ok(Answer::Gone),
+            Err(ureq::Error::Status(status, resp)) => {
+                return Err(self.status_error(status, &resp));
+            }
+            Err(ureq::Error::Transport(t)) => {
+                return Err(UpstreamError::Transport {
+                    url: url.to_owned(),
+                    why: t.to_string(),
+                });
+            }
+        };
+        if resp.status() == 304 {
+            return Ok(Answer::Unchanged);
+        }
+        if !(200..300).contains(&resp.status()) {
+            return Err(self.status_error(resp.status(), &resp));
+        }
+        let etag = resp.header("ETag").map(str::to_owned);
+        let content_type = resp.content_type().to_ascii_lowercase();
+        let json = content_type == SIMPLE_JSON || content_type == "application/json";
+        Ok(Answer::Body {
+            resp: Box::new(resp),
+            json,
+            etag,
+        })
     }
-    let resp = match req.call() {
-        Ok(resp) => resp,
-        Err(ureq::Error::Status(404 | 410, _)) => return Ok(None),
-        Err(ureq::Error::Status(status, _)) => {
-            return Err(UpstreamError::Status {
-                url: url.to_owned(),
-                status,
-            });
+
+    fn status_error(&self, status: u16, resp: &ureq::Response) -> UpstreamError {
+        let url = self.url.clone();
+        let wait = matches!(status, 429 | 503)
+            .then(|| resp.header("Retry-After"))
+            .flatten()
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        match wait {
+            Some(retry_after) => {
+                self.gate.close_until(Instant::now() + retry_after);
+                UpstreamError::RateLimited {
+                    url,
+                    status,
+                    retry_after,
+                }
+            }
+            None => UpstreamError::Status { url, status },
         }
-        Err(ureq::Error::Transport(t)) => {
-            return Err(UpstreamError::Transport {
-                url: url.to_owned(),
-                why: t.to_string(),
-            });
-        }
+    }
+}
+
+fn fetch(request: Request, limit: u64) -> Result<Option<Fetched<Body>>, UpstreamError> {
+    let (resp, json, etag) = match request.send()? {
+        Answer::Gone => return Ok(None),
+        Answer::Unchanged => return Ok(Some(Fetched::Unchanged)),
+        Answer::Body { resp, json, etag } => (resp, json, etag),
     };
-    if resp.status() == 304 {
-        return Ok(Some(Fetched::Unchanged));
-    }
-    if !(200..300).contains(&resp.status()) {
-        return Err(UpstreamError::Status {
-            url: url.to_owned(),
-            status: resp.status(),
-        });
-    }
-    let etag = resp.header("ETag").map(str::to_owned);
-    let content_type = resp.content_type().to_ascii_lowercase();
-    let json = content_type == SIMPLE_JSON || content_type == "application/json";
+    let url = request.url;
     let mut bytes = Vec::new();
     resp.into_reader()
         .take(limit + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| UpstreamError::Transport {
-            url: url.to_owned(),
+            url: url.clone(),
             why: format!("reading the answer: {e}"),
         })?;
     if bytes.len() as u64 > limit {
         return Err(UpstreamError::Parse {
-            url: url.to_owned(),
+            url,
             why: PageError::TooLarge(limit),
         });
     }
     let text = String::from_utf8(bytes).map_err(|_| UpstreamError::Parse {
-        url: url.to_owned(),
+        url: url.clone(),
         why: PageError::NotUtf8,
     })?;
     Ok(Some(Fetched::Changed {
         value: Body { json, text },
         etag,
     }))
+}
+
+/// Fetches the project list and parses it as it arrives.
+fn fetch_list(request: Request) -> Result<Fetched<ProjectList>, UpstreamError> {
+    let (resp, json, etag) = match request.send()? {
+        Answer::Gone => {
+            return Err(UpstreamError::Status {
+                url: request.url,
+                status: 404,
+            });
+        }
+        Answer::Unchanged => return Ok(Fetched::Unchanged),
+        Answer::Body { resp, json, etag } => (resp, json, etag),
+    };
+    let body = Limited::new(resp.into_reader(), MAX_BODY);
+    let list = if json {
+        read_project_list_json(body)
+    } else {
+        read_project_list_html(body)
+    };
+    let url = request.url;
+    match list {
+        Ok(value) => Ok(Fetched::Changed { value, etag }),
+        Err(ReadError::Io(e)) => Err(UpstreamError::Transport {
+            url,
+            why: format!("reading the answer: {e}"),
+        }),
+        Err(ReadError::Page(why)) => Err(UpstreamError::Parse { url, why }),
+    }
 }

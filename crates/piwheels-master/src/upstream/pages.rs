@@ -40,29 +40,6 @@ fn serial(v: Option<&Value>) -> Option<i64> {
     v.and_then(Value::as_i64)
 }
 
-/// Parses a PEP 691 JSON project list.
-pub fn parse_project_list_json(text: &str) -> Result<ProjectList, PageError> {
-    let doc: Value = serde_json::from_str(text)?;
-    let projects = doc
-        .get("projects")
-        .and_then(Value::as_array)
-        .ok_or(PageError::NoProjects)?;
-    let projects = projects
-        .iter()
-        .filter_map(|p| {
-            let name = p.get("name")?.as_str()?.trim();
-            (!name.is_empty()).then(|| ProjectEntry {
-                name: name.to_owned(),
-                last_serial: serial(p.get("_last-serial")),
-            })
-        })
-        .collect();
-    Ok(ProjectList {
-        projects,
-        last_serial: serial(doc.pointer("/meta/_last-serial")),
-    })
-}
-
 /// Parses a PEP 503 HTML project list (the text of each anchor is a project's name).
 pub fn parse_project_list_html(text: &str) -> ProjectList {
     let projects = anchors(text)
@@ -223,9 +200,9 @@ pub fn classify(canonical: &str, filename: &str) -> (FileKind, Option<String>) {
 
 /// An `<a>` element: its attributes (names lower-cased, values unescaped) and its text.
 #[derive(Debug)]
-struct Anchor {
+pub(super) struct Anchor {
     attrs: Vec<(String, String)>,
-    text: String,
+    pub(super) text: String,
 }
 
 impl Anchor {
@@ -239,34 +216,49 @@ impl Anchor {
 
 /// Every `<a …>text</a>` of an HTML page, as simple-index pages use them.
 fn anchors(html: &str) -> Vec<Anchor> {
+    anchors_from(html, true).0
+}
+
+/// The anchors of the start of an HTML page, and how many bytes of `html` they account
+/// for. With `at_end`, `html` is the whole (rest of the) page and every byte is accounted
+/// for; without, `html` may stop anywhere, and an anchor that may go on past its end (its
+/// tag or its `</a` not there yet) is left, with what follows, for the next call.
+pub(super) fn anchors_from(html: &str, at_end: bool) -> (Vec<Anchor>, usize) {
     let mut out = Vec::new();
     let lower = html.to_ascii_lowercase();
     let mut at = 0;
-    while let Some(found) = lower[at..].find("<a") {
+    loop {
+        let Some(found) = lower[at..].find("<a") else {
+            // Keep a final `<` for the next call: it may begin an anchor.
+            let keep = usize::from(!at_end && lower.ends_with('<'));
+            return (out, html.len() - keep);
+        };
         let start = at + found;
         let after = start + 2;
         // `<a` must be followed by whitespace or `>` (not `<abbr`).
         match lower.as_bytes().get(after) {
             Some(b) if b.is_ascii_whitespace() || *b == b'>' => {}
+            None if !at_end => return (out, start),
             _ => {
                 at = after;
                 continue;
             }
         }
         let Some((attrs, tag_end)) = parse_attrs(html, after) else {
-            break;
+            return (out, if at_end { html.len() } else { start });
         };
-        let close = lower[tag_end..]
-            .find("</a")
-            .map_or(html.len(), |i| tag_end + i);
+        let close = match lower[tag_end..].find("</a") {
+            Some(i) => tag_end + i,
+            None if at_end => html.len(),
+            None => return (out, start),
+        };
         let text = unescape(&strip_tags(&html[tag_end..close]));
         out.push(Anchor { attrs, text });
         at = close.max(tag_end);
         if at >= html.len() {
-            break;
+            return (out, html.len());
         }
     }
-    out
 }
 
 /// Reads a tag's attributes from `pos` up to its `>`; returns them and the index after

@@ -117,6 +117,11 @@ struct Opts {
     #[arg(long = "upstream-concurrency", value_name = "N", default_value = "4",
           value_parser = clap::value_parser!(u8).range(1..=64))]
     upstream_concurrency: u8,
+    /// Give up on a request to the upstream after this many seconds, reading the answer
+    /// included (the project list gets ten times as long): 1 to 3600.
+    #[arg(long = "upstream-timeout", value_name = "SECS", default_value = "30",
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    upstream_timeout: u64,
     /// Forget slaves silent for longer (or for their own busy timeout, if shorter).
     #[arg(long = "busy-timeout", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     busy_timeout: Duration,
@@ -317,6 +322,7 @@ fn config(opts: &Opts) -> MasterConfig {
     c.rewrite_delay = opts.rewrite_delay;
     c.upstream_poll = opts.upstream_poll;
     c.upstream_concurrency = usize::from(opts.upstream_concurrency);
+    c.upstream_timeout = Duration::from_secs(opts.upstream_timeout);
     c.busy_timeout = opts.busy_timeout;
     c.min_free_space = opts.min_free_space;
     c.status_queue = opts.status_queue.clone();
@@ -402,6 +408,22 @@ mod tests {
         assert_eq!(opts.pypi_xmlrpc.as_deref(), Some("http://127.0.0.1:1/pypi"));
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
         assert_eq!(default.pypi_xmlrpc, None, "the diff by default");
+    }
+
+    #[test]
+    fn upstream_timeout_is_1_to_3600_seconds() {
+        use clap::Parser;
+        let parse = |n: &str| Opts::try_parse_from(["piw-master", "--upstream-timeout", n]);
+        assert_eq!(parse("5").unwrap().upstream_timeout, 5);
+        assert_eq!(
+            config(&parse("120").unwrap()).upstream_timeout,
+            Duration::from_secs(120)
+        );
+        for bad in ["0", "3601", "-1", "soon", "5s"] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(config(&default).upstream_timeout, Duration::from_secs(30));
     }
 
     #[test]
