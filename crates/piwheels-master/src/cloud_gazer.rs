@@ -503,8 +503,14 @@ impl CloudGazer {
                 }
             };
             if let Some(e) = fallback {
-                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the changelog; following the simple index for this poll");
                 report.errors += 1;
+                if e.is_rate_limit() {
+                    // The upstream asks for less: no diff on top, the next poll waits longer.
+                    tracing::warn!(task = "cloud_gazer", error = %e, "the changelog is rate limited; this poll ends here");
+                    report.failing = true;
+                    return Ok(report);
+                }
+                tracing::warn!(task = "cloud_gazer", error = %e, "cannot read the changelog; following the simple index for this poll");
             }
         }
         let Some(listed) = self.read_list(&client, &mut report, &mut complaints).await else {
@@ -550,7 +556,11 @@ impl CloudGazer {
             .await?;
         // The index's serial only once the database is in line with it; in the changelog
         // mode, the changelog's serial from before the list was read.
-        let serial = if changelog.is_some() { start } else { last_serial };
+        let serial = if changelog.is_some() {
+            start
+        } else {
+            last_serial
+        };
         if let Some(serial) = serial.filter(|_| !read.missed && !report.failing)
             && let Err(e) = self.hub.db.set_upstream_serial(serial).await
         {

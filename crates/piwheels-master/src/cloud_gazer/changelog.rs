@@ -219,7 +219,10 @@ impl CloudGazer {
             if touched.contains_key(&canon) || !self.follows(&canon) {
                 continue;
             }
-            let name = self.seen.get(&canon).map_or_else(|| canon.clone(), |s| s.name.clone());
+            let name = self
+                .seen
+                .get(&canon)
+                .map_or_else(|| canon.clone(), |s| s.name.clone());
             let serial = self.seen.get(&canon).and_then(|s| s.serial);
             wants.push(Want {
                 canon,

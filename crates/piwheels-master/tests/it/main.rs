@@ -31,6 +31,7 @@ mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;
 mod upstream_bad_upstream;
 mod upstream_changelog_client;
+mod upstream_changelog_mode;
 mod upstream_cloud_gazer;
 mod upstream_concurrency;
 mod upstream_list_streaming;

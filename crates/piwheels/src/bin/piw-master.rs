@@ -402,9 +402,8 @@ mod tests {
     #[test]
     fn pypi_xmlrpc_selects_the_changelog_mode() {
         use clap::Parser;
-        let opts =
-            Opts::try_parse_from(["piw-master", "--pypi-xmlrpc", "http://127.0.0.1:1/pypi"])
-                .unwrap();
+        let opts = Opts::try_parse_from(["piw-master", "--pypi-xmlrpc", "http://127.0.0.1:1/pypi"])
+            .unwrap();
         assert_eq!(opts.pypi_xmlrpc.as_deref(), Some("http://127.0.0.1:1/pypi"));
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
         assert_eq!(default.pypi_xmlrpc, None, "the diff by default");
