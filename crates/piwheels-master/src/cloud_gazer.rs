@@ -54,6 +54,7 @@ use crate::upstream::{
 };
 
 mod apply;
+mod batch;
 mod state;
 pub mod summaries;
 
@@ -274,6 +275,8 @@ pub struct CloudGazer {
     loaded: bool,
     /// What was read of projects whose changes are applied, not stored yet.
     unstored: Vec<piwheels_db::UpstreamProject>,
+    /// Pages of projects the database does not have, not applied yet (see `batch`).
+    new_pages: Vec<batch::NewPage>,
     removing: HashSet<String>,
     follow: Option<HashSet<String>>,
     grace: Duration,
@@ -317,6 +320,7 @@ impl CloudGazer {
             seen: HashMap::new(),
             loaded: false,
             unstored: Vec::new(),
+            new_pages: Vec::new(),
             removing: HashSet::new(),
             follow,
             grace: DELETE_GRACE,
@@ -527,11 +531,11 @@ impl CloudGazer {
         let mut next = pages.next().await;
         while let Some((canon, name, page)) = next {
             if self.hub.quit.is_cancelled() {
-                self.store_state(true).await?;
+                self.store_pages(true, report, complaints).await?;
                 return Ok(None);
             }
             if self.hub.is_paused() {
-                self.store_state(true).await?;
+                read.any_buildable |= self.store_pages(true, report, complaints).await?;
                 if !self.hub.wait_running().await {
                     return Ok(None);
                 }
@@ -548,6 +552,10 @@ impl CloudGazer {
                         };
                         self.note(canon, seen);
                     }
+                }
+                Ok(Some(Fetched::Changed { value, etag })) if !db_packages.contains(&canon) => {
+                    // A new project: applied with others (see `batch`).
+                    self.defer_new(canon, name, serial, (value, etag), report, complaints);
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
                     report.pages += 1;
@@ -591,17 +599,17 @@ impl CloudGazer {
                     read.all_pages_read = false;
                 }
             }
-            self.store_state(false).await?;
+            read.any_buildable |= self.store_pages(false, report, complaints).await?;
             // What was applied is stored before waiting for the pages still to come.
             next = match pages.next().now_or_never() {
                 Some(ready) => ready,
                 None => {
-                    self.store_state(true).await?;
+                    read.any_buildable |= self.store_pages(true, report, complaints).await?;
                     pages.next().await
                 }
             };
         }
-        self.store_state(true).await?;
+        read.any_buildable |= self.store_pages(true, report, complaints).await?;
         Ok(Some(read))
     }
 

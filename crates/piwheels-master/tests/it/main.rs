@@ -31,6 +31,7 @@ mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;
 mod upstream_cloud_gazer;
 mod upstream_concurrency;
+mod upstream_new_projects_in_batches;
 mod upstream_pypi_sim;
 mod upstream_state_survives_restarts;
 mod upstream_summaries;
