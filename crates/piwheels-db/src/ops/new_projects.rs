@@ -323,9 +323,13 @@ fn add(
                 o.add(RewriteCommand::Project);
             }
         }
-        let package_skipped = found.skips.get(package).ok_or_else(|| {
-            Error::corrupt("add_new_projects", format!("package {package} vanished"))
-        })? != "";
+        let package_skipped = !found
+            .skips
+            .get(package)
+            .ok_or_else(|| {
+                Error::corrupt("add_new_projects", format!("package {package} vanished"))
+            })?
+            .is_empty();
         for v in &p.versions {
             if !found
                 .added_versions
@@ -357,9 +361,19 @@ fn add(
         }
         results.push(result);
     }
+    c.execute_then_commit(&last_statements(&queue, &owed))?;
+    Ok(results)
+}
+
+/// The statements of the second pipeline: the versions added join the queue, and the
+/// rewrites they owe are recorded.
+fn last_statements<'a>(
+    queue: &'a [(&'a Target, &'a str, &'a str, DateTime<Utc>)],
+    owed: &'a [(&'a str, Owed)],
+) -> Vec<Stmt<'a>> {
     let now = Utc::now();
     let mut last = Vec::new();
-    for chunk in shaped(&queue) {
+    for chunk in shaped(queue) {
         last.push(Stmt::new(
             format!(
                 "INSERT INTO builds_pending (abi_tag, platform_tag, package, version, released) \
@@ -380,7 +394,7 @@ fn add(
                 .collect(),
         ));
     }
-    for chunk in shaped(&owed) {
+    for chunk in shaped(owed) {
         // As `journal::owe` would, once per change: the generation goes up by the number of
         // changes, and the command is BOTH if it was or any change owes it.
         last.push(Stmt::new(
@@ -409,8 +423,7 @@ fn add(
                 .collect(),
         ));
     }
-    c.execute_then_commit(&last)?;
-    Ok(results)
+    last
 }
 
 #[cfg(test)]
