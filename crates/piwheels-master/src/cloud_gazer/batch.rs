@@ -111,7 +111,13 @@ impl CloudGazer {
         report: &mut PollReport,
         complaints: &mut Complaints,
     ) -> Result<bool> {
-        let pages = std::mem::take(&mut self.new_pages);
+        let mut pages = std::mem::take(&mut self.new_pages);
+        // A page held by a poll that failed half-way is still here when the next poll
+        // reads the project again: the later read counts.
+        let mut later = HashSet::with_capacity(pages.len());
+        pages.reverse();
+        pages.retain(|p| later.insert(p.canon.clone()));
+        pages.reverse();
         let projects: Vec<NewProject> = pages
             .iter()
             .map(|p| p.project(self.seen.get(&p.canon).map(|s| s.name.as_str())))
