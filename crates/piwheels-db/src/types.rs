@@ -314,3 +314,47 @@ pub struct UpstreamProject {
     /// A fingerprint of the versions its page refused (0 for none).
     pub refused: u64,
 }
+
+/// A project to add with [`Database::add_new_projects`](crate::Database::add_new_projects):
+/// a package the database does not have yet (as far as the caller knows), with its
+/// spelling and its versions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewProject {
+    /// The package's canonical name.
+    pub package: String,
+    /// The spelling upstream uses, recorded as one of its names (seen at the batch's time,
+    /// with the canonical spelling seen at the epoch when they differ); `None` records no
+    /// name.
+    pub name: Option<String>,
+    /// Its versions, each at most once.
+    pub versions: Vec<NewVersion>,
+}
+
+/// A version of a [`NewProject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVersion {
+    /// The version.
+    pub version: String,
+    /// When it was released (default: the epoch, as for
+    /// [`Database::add_new_package_version`](crate::Database::add_new_package_version)).
+    pub released: Option<DateTime<Utc>>,
+    /// Why it is not built (`""` to build it).
+    pub skip: String,
+    /// Whether it is yanked upstream.
+    pub yanked: bool,
+}
+
+/// What [`Database::add_new_projects`](crate::Database::add_new_projects) really did to
+/// one project.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NewProjectAdded {
+    /// The package's canonical name.
+    pub package: String,
+    /// Whether the package was added (false: it was there already).
+    pub package_added: bool,
+    /// The versions added, in the order given (those the database had already are left
+    /// as they were).
+    pub versions_added: Vec<String>,
+    /// How many of the versions added are yanked.
+    pub yanked: usize,
+}

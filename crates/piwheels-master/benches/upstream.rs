@@ -19,7 +19,8 @@
 //! The size defaults to 600,000 projects (about 6 million files). PostgreSQL is the server
 //! of `PIWHEELS_TEST_PG` (a superuser DSN, as `scripts/pg-env` prints); without it the
 //! PostgreSQL rows are skipped, and the reason printed. `PIWHEELS_BENCH_BACKENDS=sqlite`
-//! (or `postgres`) runs one only.
+//! (or `postgres`) runs one only. `PIWHEELS_BENCH_CONCURRENCY` sets the upstream
+//! concurrency (default 8, the targets').
 
 #[path = "../tests/it/pypi_sim/mod.rs"]
 mod pypi_sim;
@@ -87,6 +88,8 @@ impl Master {
         let mut config = MasterConfig::new(dsn, www);
         config.upstream = Some(sim.simple_url());
         config.upstream_poll = Duration::from_secs(3600);
+        // Issue 16's targets are at concurrency 8.
+        config.upstream_concurrency = env_usize("PIWHEELS_BENCH_CONCURRENCY", 8);
         let (hub, mut inboxes) = Hub::new(db, config);
         let (mut web, mut skip, mut stats) = (
             std::mem::replace(&mut inboxes.web, tokio::sync::mpsc::unbounded_channel().1),

@@ -61,6 +61,7 @@ use crate::upstream::{
 
 pub mod absences;
 mod apply;
+mod batch;
 pub mod changelog;
 mod state;
 pub mod summaries;
@@ -356,6 +357,8 @@ pub struct CloudGazer {
     loaded: bool,
     /// What was read of projects whose changes are applied, not stored yet.
     unstored: Vec<piwheels_db::UpstreamProject>,
+    /// Pages of projects the database does not have, not applied yet (see `batch`).
+    new_pages: Vec<batch::NewPage>,
     removing: HashSet<String>,
     /// Evidence of removals (see [`absences`]).
     absences: Absences,
@@ -407,6 +410,7 @@ impl CloudGazer {
             seen: HashMap::new(),
             loaded: false,
             unstored: Vec::new(),
+            new_pages: Vec::new(),
             removing: HashSet::new(),
             absences: Absences::default(),
             failing: 0,
@@ -673,11 +677,11 @@ impl CloudGazer {
         let mut next = pages.next().await;
         while let Some((want, page)) = next {
             if self.hub.quit.is_cancelled() {
-                self.store_state(true).await?;
+                self.store_pages(true, report, complaints).await?;
                 return Ok(None);
             }
             if self.hub.is_paused() {
-                self.store_state(true).await?;
+                read.any_buildable |= self.store_pages(true, report, complaints).await?;
                 if !self.hub.wait_running().await {
                     return Ok(None);
                 }
@@ -696,6 +700,18 @@ impl CloudGazer {
                         };
                         self.note(want.canon, seen);
                     }
+                }
+                Ok(Some(Fetched::Changed { value, etag }))
+                    if !db_packages.contains(&want.canon) =>
+                {
+                    // A new project: applied with others (see `batch`).
+                    let Want {
+                        canon,
+                        name,
+                        serial,
+                        ..
+                    } = want;
+                    self.defer_new(canon, name, serial, (value, etag), report, complaints);
                 }
                 Ok(Some(Fetched::Changed { value, etag })) => {
                     if want.source == Source::Probe {
@@ -735,7 +751,7 @@ impl CloudGazer {
                     failures += 1;
                 }
             }
-            self.store_state(false).await?;
+            read.any_buildable |= self.store_pages(false, report, complaints).await?;
             if failures >= give_up {
                 tracing::warn!(
                     task = "cloud_gazer",
@@ -752,12 +768,12 @@ impl CloudGazer {
             next = match pages.next().now_or_never() {
                 Some(ready) => ready,
                 None => {
-                    self.store_state(true).await?;
+                    read.any_buildable |= self.store_pages(true, report, complaints).await?;
                     pages.next().await
                 }
             };
         }
-        self.store_state(true).await?;
+        read.any_buildable |= self.store_pages(true, report, complaints).await?;
         Ok(Some(read))
     }
 

@@ -5,6 +5,7 @@ mod access;
 mod builds;
 pub(crate) mod journal;
 mod misc;
+mod new_projects;
 mod packages;
 mod project;
 pub(crate) mod queue;

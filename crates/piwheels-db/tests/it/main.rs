@@ -13,6 +13,7 @@ mod builds;
 mod concurrency;
 mod misc;
 mod names_and_versions_constraint;
+mod new_projects;
 mod packages;
 mod pages_owed_by_a_change_are_lost_on_kill;
 mod project;

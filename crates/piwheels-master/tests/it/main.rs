@@ -35,6 +35,7 @@ mod upstream_changelog_mode;
 mod upstream_cloud_gazer;
 mod upstream_concurrency;
 mod upstream_list_streaming;
+mod upstream_new_projects_in_batches;
 mod upstream_pypi_sim;
 mod upstream_retry_after_and_timeouts;
 mod upstream_state_survives_restarts;
