@@ -124,7 +124,7 @@ impl CloudGazer {
             .collect();
         let added = self.hub.db.add_new_projects(&projects, Utc::now()).await?;
         let mut buildable = false;
-        for (new, added) in pages.into_iter().zip(added) {
+        for (mut new, added) in pages.into_iter().zip(added) {
             let mut changed = added.package_added || !added.versions_added.is_empty();
             report.new_packages += usize::from(added.package_added);
             report.new_versions += added.versions_added.len();
@@ -143,6 +143,11 @@ impl CloudGazer {
                 let changes = self.reconcile(&new, report).await?;
                 changed |= changes.changed;
                 buildable |= changes.buildable;
+                if changes.suspect {
+                    // Versions wait for a second look: the page is read again in full.
+                    new.seen.serial = None;
+                    new.seen.etag = None;
+                }
             } else if changed {
                 self.hub.web(WebRequest::Both(new.canon.clone()));
             }
@@ -181,6 +186,7 @@ impl CloudGazer {
         report.yanked += again.yanked;
         report.unyanked += again.unyanked;
         report.removed_versions += again.removed_versions;
+        report.absent_versions += again.absent_versions;
         Ok(changes)
     }
 }
