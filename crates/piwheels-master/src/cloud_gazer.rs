@@ -196,6 +196,54 @@ struct Seen {
     refused: u64,
 }
 
+/// What is kept in memory of each project between polls: [`Seen`] in fewer bytes (there
+/// are 600,000 of them on a PyPI-sized index), its name kept only when it is not the
+/// canonical one.
+#[derive(Debug, Clone)]
+struct Known {
+    serial: Option<i64>,
+    etag: Option<Box<str>>,
+    /// The name as upstream spells it, if not the canonical name.
+    spelled: Option<Box<str>>,
+    refused: u64,
+}
+
+impl Known {
+    fn new(canon: &str, seen: Seen) -> Known {
+        Known {
+            serial: seen.serial,
+            etag: seen.etag.map(String::into_boxed_str),
+            spelled: (seen.name != canon).then(|| seen.name.into_boxed_str()),
+            refused: seen.refused,
+        }
+    }
+
+    /// The name as upstream spells it.
+    fn name<'a>(&'a self, canon: &'a str) -> &'a str {
+        self.spelled.as_deref().unwrap_or(canon)
+    }
+
+    /// The `ETag` to ask with.
+    fn etag(&self) -> Option<String> {
+        self.etag.as_deref().map(str::to_owned)
+    }
+
+    /// Whether `seen` says the same of the page (serial and `ETag`).
+    fn same_page(&self, seen: &Seen) -> bool {
+        self.serial == seen.serial && self.etag.as_deref() == seen.etag.as_deref()
+    }
+
+    /// As a [`Seen`].
+    fn seen(&self, canon: &str) -> Seen {
+        Seen {
+            serial: self.serial,
+            etag: self.etag(),
+            name: self.name(canon).to_owned(),
+            refused: self.refused,
+        }
+    }
+}
+
 /// The versions of a project's page, and the fingerprint of those it refused (see
 /// [`Seen::refused`]); the refused ones are counted, and said unless `last_refused` (the
 /// fingerprint of the last read) shows they were already.
@@ -352,7 +400,7 @@ pub struct CloudGazer {
     list_etag: Option<String>,
     /// The list's `ETag` as stored in the database.
     stored_list_etag: Option<String>,
-    seen: HashMap<String, Seen>,
+    seen: HashMap<Box<str>, Known>,
     /// Whether `seen` and `list_etag` were loaded from the database.
     loaded: bool,
     /// What was read of projects whose changes are applied, not stored yet.
@@ -449,6 +497,16 @@ impl CloudGazer {
             .config
             .upstream_concurrency
             .clamp(1, MAX_UPSTREAM_CONCURRENCY)
+    }
+
+    /// What is kept of `canon`, if anything.
+    fn known(&self, canon: &str) -> Option<&Known> {
+        self.seen.get(canon)
+    }
+
+    /// Whether anything is kept of `canon`.
+    fn knows(&self, canon: &str) -> bool {
+        self.seen.contains_key(canon)
     }
 
     fn follows(&self, canon: &str) -> bool {
@@ -629,17 +687,16 @@ impl CloudGazer {
         upstream
             .iter()
             .filter(|(canon, (_, serial))| {
-                let seen = self.seen.get(*canon);
+                let seen = self.known(canon);
                 !(serial.is_some()
                     && seen.is_some_and(|s| s.serial == *serial)
                     && db_packages.contains(*canon))
             })
             .map(|(canon, (name, serial))| {
                 let etag = self
-                    .seen
-                    .get(canon)
+                    .known(canon)
                     .filter(|_| db_packages.contains(canon) && !self.absences.has_versions(canon))
-                    .and_then(|s| s.etag.clone());
+                    .and_then(Known::etag);
                 Want {
                     canon: canon.clone(),
                     name: name.clone(),
@@ -691,12 +748,12 @@ impl CloudGazer {
             }
             match page {
                 Ok(Some(Fetched::Unchanged)) => {
-                    if let Some(s) = self.seen.get(&want.canon)
+                    if let Some(s) = self.known(&want.canon)
                         && s.serial != want.serial
                     {
                         let seen = Seen {
                             serial: want.serial,
-                            ..s.clone()
+                            ..s.seen(&want.canon)
                         };
                         self.note(want.canon, seen);
                     }
@@ -823,9 +880,8 @@ impl CloudGazer {
                 refused,
             }
         };
-        let before = self.seen.get(&canon);
-        if changes.changed || before.is_none_or(|b| b.serial != seen.serial || b.etag != seen.etag)
-        {
+        let before = self.known(&canon);
+        if changes.changed || before.is_none_or(|b| !b.same_page(&seen)) {
             self.summaries.owe(&canon, &seen.name);
         }
         self.note(canon, seen);

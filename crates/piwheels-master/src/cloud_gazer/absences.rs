@@ -155,9 +155,8 @@ impl CloudGazer {
             .into_iter()
             .map(|canon| Want {
                 name: self
-                    .seen
-                    .get(&canon)
-                    .map_or_else(|| canon.clone(), |s| s.name.clone()),
+                    .known(&canon)
+                    .map_or_else(|| canon.clone(), |s| s.name(&canon).to_owned()),
                 canon,
                 etag: None,
                 serial: None,

@@ -14,7 +14,7 @@ impl CloudGazer {
         complaints: &mut Complaints,
     ) -> Result<(Changes, u64)> {
         let Page { canon, name, page } = page;
-        let last_refused = self.seen.get(canon).map(|s| s.refused);
+        let last_refused = self.known(canon).map(|s| s.refused);
         let (versions, fingerprint) = page_versions(canon, page, last_refused, report, complaints);
         let now = Utc::now();
         let mut changes = Changes::default();
@@ -72,7 +72,7 @@ impl CloudGazer {
                 changes.changed = true;
             }
         }
-        let known_name = self.seen.get(canon).map(|s| s.name.as_str());
+        let known_name = self.known(canon).map(|s| s.name(canon));
         if known_name != Some(name) {
             if name != canon {
                 db.add_package_name(canon, canon, None).await?;

@@ -71,7 +71,7 @@ impl CloudGazer {
     ) {
         report.pages += 1;
         self.removing.remove(&canon);
-        let last_refused = self.seen.get(&canon).map(|s| s.refused);
+        let last_refused = self.known(&canon).map(|s| s.refused);
         let (versions, refused) = page_versions(&canon, &page, last_refused, report, complaints);
         let seen = Seen {
             serial: serial.or(page.last_serial),
@@ -120,7 +120,7 @@ impl CloudGazer {
         pages.reverse();
         let projects: Vec<NewProject> = pages
             .iter()
-            .map(|p| p.project(self.seen.get(&p.canon).map(|s| s.name.as_str())))
+            .map(|p| p.project(self.known(p.canon.as_str()).map(|s| s.name(&p.canon))))
             .collect();
         let added = self.hub.db.add_new_projects(&projects, Utc::now()).await?;
         let mut buildable = false;
@@ -151,10 +151,8 @@ impl CloudGazer {
             } else if changed {
                 self.hub.web(WebRequest::Both(new.canon.clone()));
             }
-            let before = self.seen.get(&new.canon);
-            if changed
-                || before.is_none_or(|b| b.serial != new.seen.serial || b.etag != new.seen.etag)
-            {
+            let before = self.known(&new.canon);
+            if changed || before.is_none_or(|b| !b.same_page(&new.seen)) {
                 self.summaries.owe(&new.canon, &new.seen.name);
             }
             self.note(new.canon, new.seen);

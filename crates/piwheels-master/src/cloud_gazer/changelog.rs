@@ -111,9 +111,9 @@ impl CloudGazer {
             .iter()
             .filter(|(canon, (_, _, newest))| {
                 let resolved = !failed.contains(canon.as_str())
-                    && (self.seen.get(*canon).and_then(|s| s.serial) >= Some(*newest)
+                    && (self.known(canon).and_then(|s| s.serial) >= Some(*newest)
                         || self.removing.contains(*canon)
-                        || (!db_packages.contains(*canon) && !self.seen.contains_key(*canon)));
+                        || (!db_packages.contains(*canon) && !self.knows(canon)));
                 !resolved
             })
             .map(|(_, (_, first, _))| first - 1)
@@ -198,15 +198,13 @@ impl CloudGazer {
     fn event_wants(&self, touched: &Touched, db_packages: &BTreeSet<String>) -> Vec<Want> {
         let mut wants: Vec<Want> = Vec::new();
         for (canon, (name, _, newest)) in touched {
-            let seen = self.seen.get(canon);
+            let seen = self.known(canon);
             let known = db_packages.contains(canon);
             let second_look = self.absences.has_versions(canon) || self.absences.struck(canon);
             if known && !second_look && seen.and_then(|s| s.serial) >= Some(*newest) {
                 continue;
             }
-            let etag = seen
-                .filter(|_| known && !second_look)
-                .and_then(|s| s.etag.clone());
+            let etag = seen.filter(|_| known && !second_look).and_then(Known::etag);
             wants.push(Want {
                 canon: canon.clone(),
                 name: name.clone(),
@@ -220,10 +218,9 @@ impl CloudGazer {
                 continue;
             }
             let name = self
-                .seen
-                .get(&canon)
-                .map_or_else(|| canon.clone(), |s| s.name.clone());
-            let serial = self.seen.get(&canon).and_then(|s| s.serial);
+                .known(&canon)
+                .map_or_else(|| canon.clone(), |s| s.name(&canon).to_owned());
+            let serial = self.known(&canon).and_then(|s| s.serial);
             wants.push(Want {
                 canon,
                 name,

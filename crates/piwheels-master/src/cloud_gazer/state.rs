@@ -13,7 +13,7 @@
 
 use piwheels_db::{MAX_ETAG, UpstreamProject};
 
-use super::{CloudGazer, Seen};
+use super::{CloudGazer, Known, Seen};
 use crate::error::Result;
 
 /// The most projects stored in one transaction.
@@ -35,15 +35,14 @@ impl CloudGazer {
         let projects = db.upstream_projects().await?;
         self.seen.reserve(projects.len());
         for p in projects {
-            self.seen.insert(
-                p.package,
-                Seen {
-                    serial: p.serial,
-                    etag: p.etag,
-                    name: p.name,
-                    refused: p.refused,
-                },
-            );
+            let seen = Seen {
+                serial: p.serial,
+                etag: p.etag,
+                name: p.name,
+                refused: p.refused,
+            };
+            let known = Known::new(&p.package, seen);
+            self.seen.insert(p.package.into_boxed_str(), known);
         }
         self.list_etag = db.upstream_list_etag().await?;
         self.stored_list_etag = self.list_etag.clone();
@@ -66,7 +65,8 @@ impl CloudGazer {
             etag: seen.etag.clone(),
             refused: seen.refused,
         });
-        self.seen.insert(canon, seen);
+        let known = Known::new(&canon, seen);
+        self.seen.insert(canon.into_boxed_str(), known);
     }
 
     /// Stores what was noted; with `all` false, only once a batch is full.
