@@ -882,7 +882,7 @@ impl CloudGazer {
         };
         let before = self.known(&canon);
         if changes.changed || before.is_none_or(|b| !b.same_page(&seen)) {
-            self.summaries.owe(&canon, &seen.name);
+            self.owe_summary(&canon, &seen.name);
         }
         self.note(canon, seen);
         Ok(())

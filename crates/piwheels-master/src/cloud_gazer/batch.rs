@@ -153,7 +153,7 @@ impl CloudGazer {
             }
             let before = self.known(&new.canon);
             if changed || before.is_none_or(|b| !b.same_page(&new.seen)) {
-                self.summaries.owe(&new.canon, &new.seen.name);
+                self.owe_summary(&new.canon, &new.seen.name);
             }
             self.note(new.canon, new.seen);
         }

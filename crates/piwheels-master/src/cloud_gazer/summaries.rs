@@ -83,6 +83,15 @@ impl Summaries {
 }
 
 impl CloudGazer {
+    /// `canon` (spelled `name` upstream) changed: its summary is owed, if there is a JSON
+    /// API to ask (without one, nothing is kept: a first sync of 600,000 projects would
+    /// otherwise hold 600,000 names for nothing).
+    pub(super) fn owe_summary(&mut self, canon: &str, name: &str) {
+        if self.hub.config.upstream_json.is_some() {
+            self.summaries.owe(canon, name);
+        }
+    }
+
     /// Asks the JSON API for the summaries due (see the module docs) and stores those that
     /// changed. Failures are counted in `report` and said in one warning; a database
     /// failure is an error.
