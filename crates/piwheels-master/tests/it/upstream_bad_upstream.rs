@@ -21,7 +21,7 @@ const PROJECTS: [&str; 6] = ["foo", "bar", "alpha", "beta", "gamma", "delta"];
 fn good(index: &Index, extra: Option<&str>) {
     let dirs = PROJECTS.iter().map(|p| format!("simple/{p}"));
     for d in std::iter::once("simple".to_owned()).chain(dirs) {
-        for f in ["raw", "status"] {
+        for f in ["raw", "status", "hold"] {
             index.remove_file(&d, f);
         }
     }
@@ -94,6 +94,11 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> u16 {
 /// that nothing was removed and the master still serves; then the upstream is good again
 /// (with a new version of beta) and the master follows it.
 async fn survives(spoil: impl FnOnce(&Index)) {
+    survives_polls(4, spoil).await;
+}
+
+/// [`survives`], with `polls` polls of the bad upstream.
+async fn survives_polls(polls: usize, spoil: impl FnOnce(&Index)) {
     let dir = tempfile::tempdir().unwrap();
     let index = Index::start(dir.path());
     good(&index, None);
@@ -101,6 +106,7 @@ async fn survives(spoil: impl FnOnce(&Index)) {
     env.config.upstream = Some(index.url.clone());
     env.config.follow = None;
     env.config.upstream_poll = Duration::from_millis(100);
+    env.config.upstream_timeout = Duration::from_secs(1);
     let master = Master::start(env.config.clone()).await.unwrap();
     let web = master.web_addr().expect("the web server runs");
     let db = master.hub().db.clone();
@@ -119,11 +125,18 @@ async fn survives(spoil: impl FnOnce(&Index)) {
     let before = contents(&db).await;
 
     spoil(&index);
-    let polls = index.hits("/simple");
-    eventually("four polls of the bad upstream", || {
-        let n = index.hits("/simple");
-        async move { n >= polls + 4 }
-    })
+    let start = index.hits("/simple");
+    // Polls of a failing upstream come further apart (the backoff), and a list that never
+    // answers takes its whole allowance (ten times the timeout) each time.
+    within(
+        Duration::from_secs(90),
+        "polls of the bad upstream",
+        async {
+            while index.hits("/simple") < start + polls {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        },
+    )
     .await;
     assert_eq!(contents(&db).await, before, "nothing removed");
     for p in PROJECTS {
@@ -340,4 +353,22 @@ async fn an_upstream_failing_every_page_ends_the_poll_and_the_next_waits_longer(
         backoff(Duration::from_secs(3600), 9),
         Duration::from_secs(3600)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_that_never_answer_remove_nothing() {
+    survives(|index| {
+        let list: Vec<(&str, i64)> = PROJECTS.iter().map(|p| (*p, 9)).collect();
+        index.write("simple", "index.json", &json_list(&list));
+        for p in PROJECTS {
+            index.write(&format!("simple/{p}"), "hold", "");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_that_never_answers_removes_nothing() {
+    // Each poll waits out the list's allowance (10 s here), so two polls are enough.
+    survives_polls(2, |index| index.write("simple", "hold", "")).await;
 }
