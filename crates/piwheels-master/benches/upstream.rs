@@ -47,8 +47,14 @@ fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Resets the process's peak RSS (`VmHWM`).
+/// Resets the process's peak RSS (`VmHWM`), after handing the heap memory freed by the
+/// steps before back to the system (glibc keeps it otherwise, and a restarted master is a
+/// new process that would not have it).
 fn reset_peak() {
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     // Linux ≥ 4.0; where it fails the peak is the whole run's, which the table says.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
@@ -144,6 +150,23 @@ async fn run(backend: &'static str, dsn: &str, projects: usize, changes: usize) 
     let dir = tempfile::tempdir().unwrap();
     let www = dir.path().join("www");
     let sim = PypiSim::start(projects, SEED);
+    // The generator's own share of the peaks below: serving the list once.
+    reset_peak();
+    let mut list = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(&sim.simple_url())
+            .set("Accept", piwheels_master::upstream::SIMPLE_JSON)
+            .call()
+            .expect("the generator's list")
+            .into_reader(),
+        &mut list,
+    )
+    .expect("the generator's list");
+    drop(list);
+    println!(
+        "{backend}: the generator alone, serving the list once: peak {:.1} MiB",
+        peak_mib()
+    );
     let mut rows = Vec::new();
     let mut master = Master::start(dsn, &sim, &www).await;
     let first = "< 30 min at full size, RSS < 500 MiB";
