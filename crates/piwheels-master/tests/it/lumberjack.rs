@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use piwheels_master::hub::{StatsMessage, supervise};
+use piwheels_master::hub::{StatsMessage, WebRequest, supervise};
 use piwheels_master::lumberjack::{Counters, Lumberjack, Timing};
 use piwheels_master::master::Master;
 use piwheels_protocol::logger::{DownloadState, LogMessage, LoggerProtocol};
@@ -359,6 +359,21 @@ async fn the_web_servers_own_hits_reach_the_database() {
                 && count(&db, "project_json_downloads") >= 1
                 && count(&db, "web_page_hits") >= 1
                 && count(&db, "project_page_hits") >= 1
+        }
+    })
+    .await;
+    // The next rewrite of the search index, which the project pages read their download
+    // figures from, counts them.
+    hub.web(WebRequest::Search);
+    let index = env.config.output_path.join("packages.json");
+    eventually("foo's downloads in packages.json", || {
+        let index = index.clone();
+        async move {
+            let rows: Vec<serde_json::Value> = std::fs::read(&index)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            rows.iter().any(|r| r[0] == "foo" && r[1] == 2 && r[2] == 2)
         }
     })
     .await;
