@@ -1,9 +1,9 @@
 //! The work of `piw-logger`: access-log lines in, Lumberjack's records out.
 //!
-//! - [`line`] parses a line of Apache's or nginx's "combined" log;
+//! - [`line`](mod@line) parses a line of Apache's or nginx's "combined" log;
 //! - [`agent`] reads what a User-Agent says (pip's and uv's JSON), shared with any other
 //!   classifier of requests;
-//! - [`classify`] turns an entry into the record the original `piw-logger` sends, if any;
+//! - [`classify`](mod@classify) turns an entry into the record the original `piw-logger` sends, if any;
 //! - [`input`] reads lines from files, gzip streams and standard input;
 //! - [`follow`] follows a log file as it grows and is rotated;
 //! - [`Sender`] pushes records to the master's log queue, and [`Counts`] says what became of
