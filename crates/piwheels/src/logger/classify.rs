@@ -20,7 +20,9 @@
 use piwheels_db::names::validate_name;
 use piwheels_protocol::logger::{DownloadState, LogMessage, PageHit, ProjectHit, SearchState};
 
-use super::agent::{ClientInfo, client_info, is_installer, product_token};
+use chrono::{DateTime, Utc};
+
+use super::agent::{client_info, is_installer, product_token};
 use super::line::Entry;
 
 /// The longest wheel file name recorded (the database's `VARCHAR(255)`).
@@ -47,65 +49,12 @@ pub fn classify(entry: &Entry) -> Option<LogMessage> {
             if filename.len() > MAX_FILENAME || filename == ".whl" {
                 return None;
             }
-            let ClientInfo {
-                arch,
-                distro_name,
-                distro_version,
-                os_name,
-                os_version,
-                py_name,
-                py_version,
-                installer_name,
-                installer_version,
-                setuptools_version,
-            } = client_info(ua);
-            return Some(LogMessage::Download(DownloadState {
-                filename: filename.to_owned(),
-                host,
-                timestamp,
-                arch,
-                distro_name,
-                distro_version,
-                os_name,
-                os_version,
-                py_name,
-                py_version,
-                installer_name,
-                installer_version,
-                setuptools_version,
-            }));
+            return Some(download(filename.to_owned(), host, timestamp, ua));
         }
         if !installer {
             return None;
         }
-        let package = package(path)?;
-        let ClientInfo {
-            arch,
-            distro_name,
-            distro_version,
-            os_name,
-            os_version,
-            py_name,
-            py_version,
-            installer_name,
-            installer_version,
-            setuptools_version,
-        } = client_info(ua);
-        return Some(LogMessage::Search(SearchState {
-            package,
-            host,
-            timestamp,
-            arch,
-            distro_name,
-            distro_version,
-            os_name,
-            os_version,
-            py_name,
-            py_version,
-            installer_name,
-            installer_version,
-            setuptools_version,
-        }));
+        return Some(search(package(path)?, host, timestamp, ua));
     }
     let user_agent = product_token(ua);
     if path.starts_with("/project/") {
@@ -137,6 +86,46 @@ pub fn classify(entry: &Entry) -> Option<LogMessage> {
         timestamp,
         user_agent,
     }))
+}
+
+/// A `LOGDOWNLOAD` with what the User-Agent says about the client.
+fn download(filename: String, host: String, timestamp: DateTime<Utc>, ua: &str) -> LogMessage {
+    let c = client_info(ua);
+    LogMessage::Download(DownloadState {
+        filename,
+        host,
+        timestamp,
+        arch: c.arch,
+        distro_name: c.distro_name,
+        distro_version: c.distro_version,
+        os_name: c.os_name,
+        os_version: c.os_version,
+        py_name: c.py_name,
+        py_version: c.py_version,
+        installer_name: c.installer_name,
+        installer_version: c.installer_version,
+        setuptools_version: c.setuptools_version,
+    })
+}
+
+/// A `LOGSEARCH` with what the User-Agent says about the client.
+fn search(package: String, host: String, timestamp: DateTime<Utc>, ua: &str) -> LogMessage {
+    let c = client_info(ua);
+    LogMessage::Search(SearchState {
+        package,
+        host,
+        timestamp,
+        arch: c.arch,
+        distro_name: c.distro_name,
+        distro_version: c.distro_version,
+        os_name: c.os_name,
+        os_version: c.os_version,
+        py_name: c.py_name,
+        py_version: c.py_version,
+        installer_name: c.installer_name,
+        installer_version: c.installer_version,
+        setuptools_version: c.setuptools_version,
+    })
 }
 
 /// The package named by the third segment of `path`, canonical; `None` if it is not a

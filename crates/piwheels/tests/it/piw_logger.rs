@@ -304,6 +304,25 @@ fn drop_mode_drops_what_no_master_takes() {
 }
 
 #[test]
+fn with_no_master_it_still_exits_at_the_end_of_its_input() {
+    // The original hangs for ever in `context.term` when nobody binds the log queue.
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("ipc://{}/nobody", dir.path().display());
+    let input: String = (0..3).map(|i| page(&format!("p{i}"))).collect();
+    let out = output_within(
+        &mut logger(&["--timeout", "1"], &queue),
+        input.as_bytes(),
+        LIMIT,
+        "piw-logger with no master",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
 fn following_through_rename_then_create_loses_no_line() {
     let dir = tempfile::tempdir().unwrap();
     let queue = format!("ipc://{}/log", dir.path().display());
