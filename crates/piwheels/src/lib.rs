@@ -23,6 +23,7 @@
 //! ```
 
 pub mod config;
+pub mod logger;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

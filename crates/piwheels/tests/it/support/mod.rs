@@ -295,6 +295,7 @@ pub fn bin(name: &str) -> PathBuf {
         "piw-master" => env!("CARGO_BIN_EXE_piw-master"),
         "piw-slave" => env!("CARGO_BIN_EXE_piw-slave"),
         "piw-add" => env!("CARGO_BIN_EXE_piw-add"),
+        "piw-logger" => env!("CARGO_BIN_EXE_piw-logger"),
         _ => panic!("no binary {name}"),
     };
     PathBuf::from(exe)
