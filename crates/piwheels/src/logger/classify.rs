@@ -1,34 +1,16 @@
-//! Which record an access-log entry makes, by piwheels.md §3.5's rules (first match wins;
-//! only successful `GET`s with a User-Agent count):
+//! Which record an access-log entry makes: the adapter from a parsed log [`Entry`] to the
+//! one copy of piwheels.md §3.5's rules, [`piwheels_master::access_log`] (shared with the
+//! web server's own logging; its module docs list the rules and where they differ from the
+//! original's).
 //!
-//! | User-Agent | path | record |
-//! |---|---|---|
-//! | installer | `/simple/` | none |
-//! | any | `/project/` | none |
-//! | any | `/simple/*.whl` | `LOGDOWNLOAD` (the file name) |
-//! | installer | `/simple/*` | `LOGSEARCH` (the third path segment, canonical) |
-//! | any | `/simple/*` | none |
-//! | any | `/project/*/json/*` | `LOGJSON` |
-//! | any | `/project/*` | `LOGPROJECT` |
-//! | any | `/` | `LOGPAGE` `home` |
-//! | any | `/*.html` | `LOGPAGE` (the path without `/` and `.html`; `/index.html` is `home`) |
-//!
-//! "Installer" is pip, as in the original, and uv, which sends the same JSON. A name that
-//! is not a package name, a file name or page name longer than its database column, or an
-//! entry that is no record, gives `None`.
+//! The entry must be a `GET` answered `200` with a User-Agent; its path is already
+//! percent-decoded and without its query (the [`line`](super::line) parser does that), so it
+//! is classified with [`access_log::classify_decoded`], which does not decode it again.
 
-use piwheels_db::names::validate_name;
-use piwheels_protocol::logger::{DownloadState, LogMessage, PageHit, ProjectHit, SearchState};
+use piwheels_master::access_log;
+use piwheels_protocol::logger::LogMessage;
 
-use chrono::{DateTime, Utc};
-
-use super::agent::{client_info, is_installer, product_token};
 use super::line::Entry;
-
-/// The longest wheel file name recorded (the database's `VARCHAR(255)`).
-pub const MAX_FILENAME: usize = 255;
-/// The longest page name recorded (the database's `VARCHAR(30)`).
-pub const MAX_PAGE: usize = 30;
 
 /// The record `entry` makes, if any.
 pub fn classify(entry: &Entry) -> Option<LogMessage> {
@@ -36,103 +18,7 @@ pub fn classify(entry: &Entry) -> Option<LogMessage> {
         return None;
     }
     let ua = entry.user_agent.as_deref()?;
-    let path = entry.path.as_str();
-    let installer = is_installer(ua);
-    let host = entry.host.to_string();
-    let timestamp = entry.time;
-    if (installer && path == "/simple/") || path == "/project/" {
-        return None;
-    }
-    if let Some(rest) = path.strip_prefix("/simple/") {
-        if path.ends_with(".whl") {
-            let filename = rest.rsplit('/').next().unwrap_or("");
-            if filename.len() > MAX_FILENAME || filename == ".whl" {
-                return None;
-            }
-            return Some(download(filename.to_owned(), host, timestamp, ua));
-        }
-        if !installer {
-            return None;
-        }
-        return Some(search(package(path)?, host, timestamp, ua));
-    }
-    let user_agent = product_token(ua);
-    if path.starts_with("/project/") {
-        let hit = ProjectHit {
-            package: package(path)?,
-            host,
-            timestamp,
-            user_agent,
-        };
-        let json = path.split('/').nth(3) == Some("json") && path.split('/').count() > 4;
-        return Some(if json {
-            LogMessage::Json(hit)
-        } else {
-            LogMessage::Project(hit)
-        });
-    }
-    let page = if path == "/" {
-        "home"
-    } else {
-        let name = path.strip_prefix('/')?.strip_suffix(".html")?;
-        if name == "index" { "home" } else { name }
-    };
-    if page.is_empty() || page.len() > MAX_PAGE {
-        return None;
-    }
-    Some(LogMessage::Page(PageHit {
-        page: page.to_owned(),
-        host,
-        timestamp,
-        user_agent,
-    }))
-}
-
-/// A `LOGDOWNLOAD` with what the User-Agent says about the client.
-fn download(filename: String, host: String, timestamp: DateTime<Utc>, ua: &str) -> LogMessage {
-    let c = client_info(ua);
-    LogMessage::Download(DownloadState {
-        filename,
-        host,
-        timestamp,
-        arch: c.arch,
-        distro_name: c.distro_name,
-        distro_version: c.distro_version,
-        os_name: c.os_name,
-        os_version: c.os_version,
-        py_name: c.py_name,
-        py_version: c.py_version,
-        installer_name: c.installer_name,
-        installer_version: c.installer_version,
-        setuptools_version: c.setuptools_version,
-    })
-}
-
-/// A `LOGSEARCH` with what the User-Agent says about the client.
-fn search(package: String, host: String, timestamp: DateTime<Utc>, ua: &str) -> LogMessage {
-    let c = client_info(ua);
-    LogMessage::Search(SearchState {
-        package,
-        host,
-        timestamp,
-        arch: c.arch,
-        distro_name: c.distro_name,
-        distro_version: c.distro_version,
-        os_name: c.os_name,
-        os_version: c.os_version,
-        py_name: c.py_name,
-        py_version: c.py_version,
-        installer_name: c.installer_name,
-        installer_version: c.installer_version,
-        setuptools_version: c.setuptools_version,
-    })
-}
-
-/// The package named by the third segment of `path`, canonical; `None` if it is not a
-/// package name.
-fn package(path: &str) -> Option<String> {
-    let name = path.split('/').nth(2)?;
-    Some(validate_name(name).ok()?.canonical().into_string())
+    access_log::classify_decoded(&entry.path, ua, entry.host, entry.time)
 }
 
 #[cfg(test)]
@@ -237,6 +123,34 @@ mod tests {
         assert_eq!(name(&record("GET", whl, 404, PIP)), None);
         assert_eq!(name(&record("GET", whl, 206, PIP)), None);
         assert_eq!(name(&record("GET", whl, 200, "-")), None);
+        assert_eq!(name(&record("GET", whl, 200, "")), None);
+        assert_eq!(name(&record("GET", whl, 200, " ")), None);
+    }
+
+    #[test]
+    fn the_shared_rules_on_decoded_paths() {
+        // The parser decoded the path once; it is not decoded again.
+        assert_eq!(
+            name(&record("GET", "/%2566aq.html", 200, FIREFOX)),
+            is("LOGPAGE", "%66aq")
+        );
+        assert_eq!(
+            name(&record("GET", "/%66aq.html?x=1", 200, FIREFOX)),
+            is("LOGPAGE", "faq")
+        );
+        // PEP 658 metadata is not a search; the root index is not a package.
+        let metadata = "/simple/six/six-1.16.0-py2.py3-none-any.whl.metadata";
+        assert_eq!(name(&record("GET", metadata, 200, PIP)), None);
+        assert_eq!(name(&record("GET", "/simple/index.html", 200, PIP)), None);
+        // An IPv4-mapped client is recorded as IPv4; curl is no installer.
+        let line = "::ffff:192.0.2.9 - - [05/Mar/2024:10:00:00 +0000] \"GET /simple/six/six-1.16.0-py2.py3-none-any.whl HTTP/1.1\" 200 1 \"-\" \"curl/8.5.0\"";
+        let Some(LogMessage::Download(d)) =
+            classify(&parse_line(line.as_bytes(), LogFormat::Combined).unwrap())
+        else {
+            panic!("no download")
+        };
+        assert_eq!(d.host, "192.0.2.9");
+        assert_eq!(d.installer_name, None);
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The work of `piw-logger`: access-log lines in, Lumberjack's records out.
 //!
 //! - [`line`](mod@line) parses a line of Apache's or nginx's "combined" log;
-//! - [`agent`] reads what a User-Agent says (pip's and uv's JSON), shared with any other
-//!   classifier of requests;
-//! - [`classify`](mod@classify) turns an entry into the record the original `piw-logger` sends, if any;
+//! - [`classify`](mod@classify) turns an entry into the record the original `piw-logger`
+//!   sends, if any, by the rules of [`piwheels_master::access_log`] (which also reads what a
+//!   User-Agent says, pip's and uv's JSON), the one copy shared with the web server;
 //! - [`input`] reads lines from files, gzip streams and standard input;
 //! - [`follow`] follows a log file as it grows and is rotated;
 //! - [`Sender`] pushes records to the master's log queue, and [`Counts`] says what became of
@@ -19,7 +19,6 @@
 //! assert_eq!((counts.lines, counts.records), (1, 1));
 //! ```
 
-pub mod agent;
 pub mod classify;
 pub mod follow;
 pub mod input;

@@ -2,13 +2,13 @@
 //!
 //! pip (since 6.0) and uv send `name/version {json}`: the JSON says the CPU, the
 //! distribution, the OS, the Python implementation, the installer and setuptools' version.
-//! [`client_info`] reads it for downloads and searches; [`product_token`] reduces any other
-//! User-Agent to its product name for page hits. Both are shared by every classifier of
-//! access records (log lines, and the web server's own requests).
+//! [`client_info`] reads it for downloads and searches; [`product`] reduces any other
+//! User-Agent to its product name for page hits. Both serve every classifier of access
+//! records: `piw-logger`'s log lines and the web server's own requests.
 //!
-//! The text is untrusted: every value is cut to what the database column holds, NULs are
-//! removed, and JSON that does not parse (or is too deep, or too long) gives no values
-//! rather than an error.
+//! The text is untrusted: every value is cut to what its database column holds, NULs and
+//! other control characters are removed, and JSON that does not parse (or is too deep, or
+//! longer than [`MAX_JSON`]) gives no values rather than an error.
 
 use serde_json::Value;
 
@@ -16,7 +16,7 @@ use serde_json::Value;
 pub const MAX_FIELD: usize = 100;
 /// The longest installer name (the database's `VARCHAR(20)`).
 pub const MAX_INSTALLER_NAME: usize = 20;
-/// The longest reduced User-Agent [`product_token`] gives.
+/// The longest reduced User-Agent [`product`] gives.
 pub const MAX_PRODUCT: usize = 200;
 /// The longest JSON read from a User-Agent; pip's is under 1 KiB.
 pub const MAX_JSON: usize = 8192;
@@ -35,13 +35,14 @@ pub struct ClientInfo {
     pub os_name: Option<String>,
     /// OS release (`system.release`).
     pub os_version: Option<String>,
-    /// Python implementation (`implementation.name`, else `CPython` when `python` is given).
+    /// Python implementation (`implementation.name`, else `CPython` when the JSON gives a
+    /// `python` version; `None` when it says nothing of Python).
     pub py_name: Option<String>,
     /// Python version (`implementation.version`, else `python`).
     pub py_version: Option<String>,
-    /// Installer name (`installer.name`, else the product token: `pip`, `uv`).
+    /// Installer name (`installer.name`, else an installer's product: `pip`, `uv`).
     pub installer_name: Option<String>,
-    /// Installer version (`installer.version`, else the product version).
+    /// Installer version (`installer.version`, else an installer's product version).
     pub installer_version: Option<String>,
     /// setuptools' version (`setuptools_version`).
     pub setuptools_version: Option<String>,
@@ -53,8 +54,9 @@ pub fn is_installer(user_agent: &str) -> bool {
 }
 
 /// Reads the client's description from a pip- or uv-style User-Agent: the JSON from the
-/// first `{`, with the installer taken from the product (`pip/23.0`) where the JSON does
-/// not name it.
+/// first `{`, with the installer taken from the product (`pip/1.5.6`, before pip sent
+/// JSON) where the JSON does not name it and the User-Agent [is an
+/// installer's](is_installer). Any other client (`curl/8.5`, a browser) gives all `None`.
 pub fn client_info(user_agent: &str) -> ClientInfo {
     let (product, json) = match user_agent.find('{') {
         Some(at) => (&user_agent[..at], Some(&user_agent[at..])),
@@ -91,6 +93,7 @@ pub fn client_info(user_agent: &str) -> ClientInfo {
         info.setuptools_version = get(&["setuptools_version"]);
     }
     if info.installer_name.is_none()
+        && is_installer(user_agent)
         && let Some((name, version)) = product.trim().split_once('/')
     {
         info.installer_name = clean(name, MAX_INSTALLER_NAME);
@@ -102,22 +105,22 @@ pub fn client_info(user_agent: &str) -> ClientInfo {
     info
 }
 
-/// Any User-Agent reduced to its product name: the text before the first `/`, NULs
-/// removed, lower-cased, at most [`MAX_PRODUCT`] characters (`Mozilla/5.0 (X11)` →
-/// `mozilla`).
-pub fn product_token(user_agent: &str) -> String {
+/// Any User-Agent reduced to its product name: the text before the first `/`, NULs and
+/// other control characters removed, lower-cased, at most [`MAX_PRODUCT`] characters
+/// (`Mozilla/5.0 (X11)` → `mozilla`).
+pub fn product(user_agent: &str) -> String {
     let product = user_agent.split('/').next().unwrap_or("");
     product
         .chars()
-        .filter(|&c| c != '\0')
+        .filter(|c| !c.is_control())
         .flat_map(char::to_lowercase)
         .take(MAX_PRODUCT)
         .collect()
 }
 
-/// A value without NULs or other control characters, trimmed and cut to `max` characters;
+/// A value without NULs or other control characters, cut to `max` characters and trimmed;
 /// `None` if nothing is left.
-fn clean(s: &str, max: usize) -> Option<String> {
+pub(crate) fn clean(s: &str, max: usize) -> Option<String> {
     let s: String = s.chars().filter(|c| !c.is_control()).take(max).collect();
     let s = s.trim();
     (!s.is_empty()).then(|| s.to_owned())
@@ -216,10 +219,79 @@ mod tests {
 
     #[test]
     fn product_tokens() {
-        assert_eq!(product_token("Mozilla/5.0 (X11; Linux)"), "mozilla");
-        assert_eq!(product_token("Wget"), "wget");
-        assert_eq!(product_token("Cu\0rl/8"), "curl");
-        assert_eq!(product_token(&"A".repeat(1000)).len(), MAX_PRODUCT);
+        assert_eq!(product("Mozilla/5.0 (X11; Linux)"), "mozilla");
+        assert_eq!(product("Wget"), "wget");
+        assert_eq!(product("Cu\0rl/8"), "curl");
+        assert_eq!(product("Go\0oglebot/2.1"), "googlebot");
+        // Control characters go too, not only NULs.
+        assert_eq!(product("cu\r\n\x1b[31mrl/8"), "cu[31mrl");
+        assert_eq!(product(&"A".repeat(1000)).len(), MAX_PRODUCT);
+        assert_eq!(product(&"é".repeat(1000)).chars().count(), MAX_PRODUCT);
         assert!(!is_installer("Mozilla/5.0"));
+        assert!(!is_installer("pipx/1.0"));
+    }
+
+    #[test]
+    fn other_clients_say_nothing() {
+        const FIREFOX: &str =
+            "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+        assert_eq!(client_info(FIREFOX), ClientInfo::default());
+        // Not an installer: its product is not taken for one.
+        assert_eq!(client_info("curl/8.5.0"), ClientInfo::default());
+        assert_eq!(
+            client_info(r#"curl/8.5.0 {"cpu":"x86_64"}"#),
+            ClientInfo {
+                arch: s("x86_64"),
+                ..ClientInfo::default()
+            }
+        );
+    }
+
+    #[test]
+    fn broken_json_leaves_only_the_installer() {
+        let pip_only = ClientInfo {
+            installer_name: s("pip"),
+            installer_version: s("1"),
+            ..ClientInfo::default()
+        };
+        assert_eq!(client_info("pip/1 {not json"), pip_only);
+        assert_eq!(client_info("pip/1 [1]"), pip_only);
+        // A JSON object that says nothing of Python does not make it CPython.
+        assert_eq!(client_info(r#"pip/1 {"ci":null}"#), pip_only);
+        let long = format!(r#"pip/1 {{"cpu":"armv7l","x":"{}"}}"#, "y".repeat(MAX_JSON));
+        assert_eq!(client_info(&long), pip_only);
+    }
+
+    #[test]
+    fn values_are_trimmed_and_cut_by_characters() {
+        let info = client_info(&format!(
+            r#"pip/1 {{"cpu":"  armv7l \t","distro":{{"name":"{}"}}}}"#,
+            "é".repeat(300)
+        ));
+        assert_eq!(info.arch, s("armv7l"));
+        assert_eq!(
+            info.distro_name.as_ref().map(|n| n.chars().count()),
+            Some(MAX_FIELD)
+        );
+    }
+
+    #[test]
+    fn ubuntu_uv() {
+        const UV_UBUNTU: &str = r#"uv/0.4.18 {"installer":{"name":"uv","version":"0.4.18"},"python":"3.12.3","implementation":{"name":"CPython","version":"3.12.3"},"distro":{"name":"Ubuntu","version":"24.04","id":"noble","libc":null},"system":{"name":"Linux","release":"6.8.0"},"cpu":"x86_64","openssl_version":null,"setuptools_version":null,"rustc_version":null,"ci":null}"#;
+        assert_eq!(
+            client_info(UV_UBUNTU),
+            ClientInfo {
+                arch: s("x86_64"),
+                distro_name: s("Ubuntu"),
+                distro_version: s("24.04"),
+                os_name: s("Linux"),
+                os_version: s("6.8.0"),
+                py_name: s("CPython"),
+                py_version: s("3.12.3"),
+                installer_name: s("uv"),
+                installer_version: s("0.4.18"),
+                setuptools_version: None,
+            }
+        );
     }
 }
