@@ -173,10 +173,10 @@ async fn content_types_indexes_and_404() {
     let r = get(a, "/project/foo-bar", &[]).await;
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/project/foo-bar/"));
-    // An alias symlink is followed.
+    // A name that is not canonical is redirected to the canonical one (issue 17).
     let r = get(a, "/project/Foo_Bar/", &[]).await;
-    assert_eq!(r.status, 200);
-    assert!(r.text().contains("<h1>Foo_Bar</h1>"));
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/project/foo-bar/"));
 
     let r = get(a, "/project/foo-bar/json/", &[]).await;
     assert_eq!(r.status, 200, "json/ answers its index.json: {}", r.text());
