@@ -410,8 +410,14 @@ async fn simple_page(
         Some(real) => serve_file(site, real, ctype, req).await,
         None => not_found(site).await,
     };
+    // The page's coding depends on Accept-Encoding too (file::send says so when it does).
+    let vary = if resp.headers().contains_key(header::VARY) {
+        "Accept, Accept-Encoding"
+    } else {
+        "Accept"
+    };
     resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
+        .insert(header::VARY, HeaderValue::from_static(vary));
     resp
 }
 
