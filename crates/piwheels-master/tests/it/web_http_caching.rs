@@ -376,3 +376,55 @@ async fn project_urls_redirect_to_the_canonical_name() {
     s.farm.hub.quit.cancel();
     s.server.await.unwrap().unwrap();
 }
+
+/// Files bigger than what is read in one go are sent in pieces: whole, in ranges, and
+/// (pages) compressed.
+#[tokio::test]
+async fn big_files_whole_ranged_and_compressed() {
+    let s = site().await;
+    let a = s.addr;
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(
+        s.farm.out.join("simple/foo-bar/big-1.0-py3-none-any.whl"),
+        &big,
+    )
+    .unwrap();
+    let path = "/simple/foo-bar/big-1.0-py3-none-any.whl";
+    let r = get(a, path, &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-encoding"), None);
+    assert!(r.body == big, "the whole big file");
+    let r = get(a, path, &[("Range", "bytes=300000-2700000")]).await;
+    assert_eq!(r.status, 206);
+    assert!(
+        r.body == big[300_000..=2_700_000],
+        "the range of the big file"
+    );
+    let (status, head, body) = exchange(
+        a,
+        format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.is_empty());
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-length: 3000000"),
+        "{head}"
+    );
+
+    let page: String = (0..40_000).map(|i| format!("<p>{i}</p>\n")).collect();
+    std::fs::write(s.farm.out.join("big.html"), &page).unwrap();
+    let r = get(a, "/big.html", &[("Accept-Encoding", "gzip")]).await;
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
+    assert!(
+        gunzip(&r.body) == page.as_bytes(),
+        "the big page, compressed"
+    );
+    let r = get(a, "/big.html", &[]).await;
+    assert!(r.body == page.as_bytes(), "the big page");
+    s.farm.hub.quit.cancel();
+    s.server.await.unwrap().unwrap();
+}
