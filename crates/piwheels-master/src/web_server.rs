@@ -103,10 +103,16 @@ impl WebServer {
 
     /// The HTTP service over an output directory (for embedding in another server).
     pub fn router(root: &Path) -> Result<Router> {
+        WebServer::router_with_cache(root, file::CACHE_BYTES)
+    }
+
+    /// [`router`](Self::router) keeping up to `gzip_cache_bytes` of compressed pages (0:
+    /// each request compresses its page, as a per-request compression layer would).
+    pub fn router_with_cache(root: &Path, gzip_cache_bytes: usize) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
         Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
             root,
-            gzip: GzipCache::default(),
+            gzip: GzipCache::with_capacity(gzip_cache_bytes),
         })))
     }
 }

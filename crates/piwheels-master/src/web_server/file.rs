@@ -26,8 +26,8 @@ use super::http::{self, Coding, Ranged};
 const SMALL: u64 = 256 * 1024;
 /// The largest page compressed; a bigger one is sent as it is.
 const MAX_GZIP: u64 = 16 << 20;
-/// The bytes of compressed pages kept.
-const CACHE_BYTES: usize = 64 << 20;
+/// The bytes of compressed pages kept by default.
+pub const CACHE_BYTES: usize = 64 << 20;
 /// The size of each read of a file sent in pieces.
 const CHUNK: u64 = 256 * 1024;
 
@@ -103,12 +103,20 @@ impl Kind {
 /// Which version of which file: device, inode, size, modification time (s, ns).
 type Key = (u64, u64, u64, i64, i64);
 
-/// Compressed pages, each kept under the version of the file it was made from, up to
-/// [`CACHE_BYTES`] in all (when full, entries are dropped to make room; a replaced page's
-/// entry is never served again and goes the same way).
-#[derive(Debug, Default)]
+/// Compressed pages, each kept under the version of the file it was made from, up to a
+/// number of bytes in all (when full, entries are dropped to make room; a replaced page's
+/// entry is never served again and goes the same way). A page bigger than a quarter of
+/// that is compressed for each request.
+#[derive(Debug)]
 pub struct GzipCache {
     inner: Mutex<CacheInner>,
+    capacity: usize,
+}
+
+impl Default for GzipCache {
+    fn default() -> Self {
+        GzipCache::with_capacity(CACHE_BYTES)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -118,17 +126,25 @@ struct CacheInner {
 }
 
 impl GzipCache {
+    /// A cache of up to `capacity` bytes (0: every request compresses its page).
+    pub fn with_capacity(capacity: usize) -> GzipCache {
+        GzipCache {
+            inner: Mutex::default(),
+            capacity,
+        }
+    }
+
     fn get(&self, key: &Key) -> Option<Bytes> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.map.get(key).cloned()
     }
 
     fn put(&self, key: Key, gz: Bytes) {
-        if gz.len() > CACHE_BYTES / 4 {
+        if gz.len() > self.capacity / 4 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        while inner.bytes + gz.len() > CACHE_BYTES {
+        while inner.bytes + gz.len() > self.capacity {
             let Some(victim) = inner.map.keys().next().copied() else {
                 break;
             };
