@@ -17,7 +17,7 @@
 //!   accept gzip, and inflated for those that do not.
 //! - `/project/<name>/…` with a name that is not canonical (`/project/Six/`) is redirected
 //!   to the canonical one, as `/simple/` is. A path longer than [`MAX_PATH`] is a `400`.
-//! - Every answer has `Access-Control-Allow-Origin: *`. Files are sent by [`file`]: strong
+//! - Every answer has `Access-Control-Allow-Origin: *`. Files are sent by [the `file` module](self::file): strong
 //!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`),
 //!   `Cache-Control` (pages five minutes, wheels and their metadata immutable, `404`s a
 //!   minute), single byte ranges (`206`; `416` with `Content-Range: bytes */len`; several
