@@ -358,3 +358,15 @@ pub struct NewProjectAdded {
     /// How many of the versions added are yanked.
     pub yanked: usize,
 }
+
+/// One access-log record of any kind, for [`Database::log_access`](crate::Database::log_access),
+/// which writes many in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessRecord {
+    /// A wheel download (`LOGDOWNLOAD`).
+    Download(DownloadRecord),
+    /// A pip index lookup (`LOGSEARCH`).
+    Search(DownloadRecord),
+    /// A project page, project JSON or other page hit (`LOGPROJECT`, `LOGJSON`, `LOGPAGE`).
+    Page(PageKind, PageRecord),
+}

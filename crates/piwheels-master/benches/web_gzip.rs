@@ -168,7 +168,7 @@ fn main() {
         for cache in [0, 64 << 20] {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             addrs.push(listener.local_addr().unwrap());
-            let app = WebServer::router_with_cache(&out, cache).unwrap();
+            let app = WebServer::router_with_cache(&out, cache, None).unwrap();
             tokio::spawn(async move { axum::serve(listener, app).await });
         }
         (addrs[0], addrs[1])

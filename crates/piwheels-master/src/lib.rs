@@ -17,11 +17,13 @@
 //! | [`big_brother`] | statistics for monitors and the homepage |
 //! | [`cloud_gazer`] | following the upstream index |
 //! | [`mr_chase`] | the admin tools' requests (`piw-add`, `piw-remove`, …) |
+//! | [`lumberjack`] | the access log: `piw-logger`'s records and the web server's own hits |
 //! | [`web_server`] | serving the output directory |
 //! | [`output`] | the output folder's one owner: names checked once, every write |
 //! | [`deletion`] | deleting rows after TheScribe removed their files (MrChase, CloudGazer) |
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
+pub mod access_log;
 pub mod big_brother;
 pub mod cloud_gazer;
 pub mod config;
@@ -31,6 +33,7 @@ pub mod file_juggler;
 pub mod hub;
 mod incoming;
 pub mod log_limit;
+pub mod lumberjack;
 pub mod master;
 pub mod mr_chase;
 pub mod output;

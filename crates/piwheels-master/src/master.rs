@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 use crate::file_juggler::FileJuggler;
 use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
 use crate::log_limit::PeerWarnings;
+use crate::lumberjack::Lumberjack;
 use crate::mr_chase::MrChase;
 use crate::slave_driver::SlaveDriver;
 use crate::slave_id::SlaveId;
@@ -182,9 +183,12 @@ impl Master {
         start!(MrChase::bind(hub.clone())?);
         start!(TheArchitect::new(hub.clone(), inboxes.queue));
         start!(CloudGazer::new(hub.clone()));
+        let lumberjack = Lumberjack::bind(hub.clone())?;
+        let access_log = lumberjack.access_log();
+        start!(lumberjack);
         let web_addr = match hub.config.web_listen {
             Some(_) => {
-                let web = WebServer::bind(hub.clone())?;
+                let web = WebServer::bind(hub.clone())?.with_access_log(access_log);
                 let addr = web.local_addr();
                 start!(web);
                 Some(addr)

@@ -23,6 +23,11 @@
 //!   minute), single byte ranges (`206`; `416` with `Content-Range: bytes */len`; several
 //!   ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
 //!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
+//! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
+//!   download, an installer's index lookup, a project page or JSON, another page: see
+//!   [`access_log`](crate::access_log)) is recorded straight into Lumberjack
+//!   ([`WebServer::with_access_log`]), with the client's address and User-Agent, without
+//!   waiting.
 //! - Every accepted connection has `TCP_NODELAY` (see [`configure_connection`]): without
 //!   it, each request after the first on a kept-alive connection (pip and uv reuse theirs)
 //!   waited about 40 ms.
@@ -43,6 +48,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Task};
+use crate::lumberjack::AccessLog;
 
 pub mod file;
 pub mod http;
@@ -62,6 +68,7 @@ pub struct WebServer {
     hub: Hub,
     listener: std::net::TcpListener,
     addr: SocketAddr,
+    access_log: Option<AccessLog>,
 }
 
 impl std::fmt::Debug for WebServer {
@@ -93,7 +100,15 @@ impl WebServer {
             hub,
             listener,
             addr,
+            access_log: None,
         })
+    }
+
+    /// Records the hits the original's logger would log into Lumberjack.
+    #[must_use]
+    pub fn with_access_log(mut self, access_log: AccessLog) -> Self {
+        self.access_log = Some(access_log);
+        self
     }
 
     /// The address it listens on.
@@ -103,16 +118,29 @@ impl WebServer {
 
     /// The HTTP service over an output directory (for embedding in another server).
     pub fn router(root: &Path) -> Result<Router> {
-        WebServer::router_with_cache(root, file::CACHE_BYTES)
+        WebServer::router_with_cache(root, file::CACHE_BYTES, None)
     }
 
-    /// [`router`](Self::router) keeping up to `gzip_cache_bytes` of compressed pages (0:
-    /// each request compresses its page, as a per-request compression layer would).
-    pub fn router_with_cache(root: &Path, gzip_cache_bytes: usize) -> Result<Router> {
+    /// [`router`](Self::router), recording hits into `access_log` (the client's address
+    /// is taken from axum's `ConnectInfo<SocketAddr>`; a request without one is not
+    /// recorded).
+    pub fn router_logging(root: &Path, access_log: Option<AccessLog>) -> Result<Router> {
+        WebServer::router_with_cache(root, file::CACHE_BYTES, access_log)
+    }
+
+    /// [`router_logging`](Self::router_logging) keeping up to `gzip_cache_bytes` of
+    /// compressed pages (0: each request compresses its page, as a per-request compression
+    /// layer would).
+    pub fn router_with_cache(
+        root: &Path,
+        gzip_cache_bytes: usize,
+        access_log: Option<AccessLog>,
+    ) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
         Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
             root,
             gzip: GzipCache::with_capacity(gzip_cache_bytes),
+            access_log,
         })))
     }
 }
@@ -128,7 +156,8 @@ impl Task for WebServer {
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
         let listener = listener.tap_io(configure_connection);
-        let app = WebServer::router(&self.hub.config.output_path)?;
+        let app = WebServer::router_logging(&self.hub.config.output_path, self.access_log.clone())?
+            .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(self.hub.quit.clone().cancelled_owned())
             .await
@@ -150,10 +179,12 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// What the handler knows: the output directory, canonical, and the pages it compressed.
+/// What the handler knows: the output directory, canonical, the pages it compressed, and
+/// where hits are recorded.
 struct Site {
     root: PathBuf,
     gzip: GzipCache,
+    access_log: Option<AccessLog>,
 }
 
 /// Which form of a simple page a client asked for.
@@ -257,7 +288,15 @@ async fn inside(site: &Site, path: &Path) -> Option<PathBuf> {
 }
 
 async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
+    let hit = site.access_log.as_ref().and_then(|_| Hit::of(&req));
     let mut resp = respond(&site, req).await;
+    if let (Some(hit), Some(log)) = (hit, &site.access_log)
+        && resp.status() == StatusCode::OK
+        && let Some(msg) =
+            crate::access_log::classify(&hit.target, &hit.user_agent, hit.host, chrono::Utc::now())
+    {
+        log.record(msg);
+    }
     resp.headers_mut().insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,
         HeaderValue::from_static("*"),
@@ -322,6 +361,31 @@ async fn respond(site: &Site, req: Request) -> Response {
         return serve_log(site, real, req).await;
     }
     serve_file(site, real, content_type(&name), req).await
+}
+
+/// What the access log needs of a `GET` with a User-Agent from a known address.
+struct Hit {
+    target: String,
+    user_agent: String,
+    host: std::net::IpAddr,
+}
+
+impl Hit {
+    fn of(req: &Request) -> Option<Hit> {
+        if req.method() != Method::GET {
+            return None;
+        }
+        let user_agent = req.headers().get(header::USER_AGENT)?;
+        let addr = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()?;
+        Some(Hit {
+            target: req.uri().path().to_owned(),
+            user_agent: String::from_utf8_lossy(user_agent.as_bytes()).into_owned(),
+            // An IPv4 client of a dual-stack socket is logged as IPv4.
+            host: addr.0.ip().to_canonical(),
+        })
+    }
 }
 
 /// The segments of a decoded path; `None` for a path that is never served: one with a

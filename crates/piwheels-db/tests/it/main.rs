@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 
+mod access_batches;
 mod builds;
 mod concurrency;
 mod misc;

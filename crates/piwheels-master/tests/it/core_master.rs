@@ -124,6 +124,7 @@ async fn the_master_runs_every_task_and_answers_monitors() {
             "mr_chase",
             "the_architect",
             "cloud_gazer",
+            "lumberjack",
             "web_server"
         ]
     );

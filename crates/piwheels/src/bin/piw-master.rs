@@ -150,7 +150,8 @@ struct Opts {
         default_value = "ipc:///tmp/piw-import"
     )]
     import_queue: String,
-    /// piw-logger's socket (PULL).
+    /// The log queue (PULL): Lumberjack writes the access-log records that piw-logger
+    /// (the original's too) pushes here to the database, in batches.
     #[arg(
         long = "log-queue",
         value_name = "ADDR",
