@@ -15,8 +15,14 @@
 //! - `/project` redirects to `/packages.html`, `/p/<x>` to `/project/<x>/`.
 //! - Build logs (`*.txt.gz`) are `text/plain` with `Content-Encoding: gzip` for clients that
 //!   accept gzip, and inflated for those that do not.
-//! - Every answer has `Access-Control-Allow-Origin: *`. Range and conditional requests are
-//!   answered by tower-http's file service.
+//! - `/project/<name>/…` with a name that is not canonical (`/project/Six/`) is redirected
+//!   to the canonical one, as `/simple/` is. A path longer than [`MAX_PATH`] is a `400`.
+//! - Every answer has `Access-Control-Allow-Origin: *`. Files are sent by [the `file` module](self::file): strong
+//!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`),
+//!   `Cache-Control` (pages five minutes, wheels and their metadata immutable, `404`s a
+//!   minute), single byte ranges (`206`; `416` with `Content-Range: bytes */len`; several
+//!   ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
+//!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
 //! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
 //!   download, an installer's index lookup, a project page or JSON, another page: see
 //!   [`access_log`](crate::access_log)) is recorded straight into Lumberjack
@@ -34,18 +40,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
 use percent_encoding::percent_decode_str;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
 
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Task};
 use crate::lumberjack::AccessLog;
+
+pub mod file;
+pub mod http;
+
+use file::{Freshness, GzipCache, Kind};
+
+/// The longest request path served (bytes, as sent); a longer one is a `400`.
+pub const MAX_PATH: usize = 2048;
 
 /// The PEP 691 JSON content type.
 pub const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
@@ -107,17 +118,30 @@ impl WebServer {
 
     /// The HTTP service over an output directory (for embedding in another server).
     pub fn router(root: &Path) -> Result<Router> {
-        Self::router_logging(root, None)
+        WebServer::router_with_cache(root, file::CACHE_BYTES, None)
     }
 
     /// [`router`](Self::router), recording hits into `access_log` (the client's address
     /// is taken from axum's `ConnectInfo<SocketAddr>`; a request without one is not
     /// recorded).
     pub fn router_logging(root: &Path, access_log: Option<AccessLog>) -> Result<Router> {
+        WebServer::router_with_cache(root, file::CACHE_BYTES, access_log)
+    }
+
+    /// [`router_logging`](Self::router_logging) keeping up to `gzip_cache_bytes` of
+    /// compressed pages (0: each request compresses its page, as a per-request compression
+    /// layer would).
+    pub fn router_with_cache(
+        root: &Path,
+        gzip_cache_bytes: usize,
+        access_log: Option<AccessLog>,
+    ) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
-        Ok(Router::new()
-            .fallback(handle)
-            .with_state(Arc::new(Site { root, access_log })))
+        Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
+            root,
+            gzip: GzipCache::with_capacity(gzip_cache_bytes),
+            access_log,
+        })))
     }
 }
 
@@ -155,9 +179,11 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// What the handler knows: the output directory, canonical, and where hits are recorded.
+/// What the handler knows: the output directory, canonical, the pages it compressed, and
+/// where hits are recorded.
 struct Site {
     root: PathBuf,
+    gzip: GzipCache,
     access_log: Option<AccessLog>,
 }
 
@@ -201,25 +227,6 @@ fn negotiate(accept: Option<&str>) -> Form {
     best.map_or(Form::Html, |(_, f)| f)
 }
 
-/// Whether the client takes `Content-Encoding: gzip` (it must say so).
-fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::ACCEPT_ENCODING)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|coding| {
-            let mut parts = coding.split(';');
-            let name = parts.next().unwrap_or("").trim();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .filter_map(|v| v.trim().parse::<f32>().ok())
-                .next()
-                .unwrap_or(1.0);
-            (name.eq_ignore_ascii_case("gzip") || name == "*") && q > 0.0
-        })
-}
-
 /// The content type of a file, by its name.
 fn content_type(name: &str) -> &'static str {
     let ext = name.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
@@ -249,6 +256,15 @@ fn redirect(to: &str) -> Response {
 }
 
 async fn not_found(site: &Site) -> Response {
+    let mut resp = not_found_page(site).await;
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(file::NOT_FOUND_CACHE),
+    );
+    resp
+}
+
+async fn not_found_page(site: &Site) -> Response {
     match tokio::fs::read(site.root.join("404.html")).await {
         Ok(page) => (
             StatusCode::NOT_FOUND,
@@ -296,6 +312,9 @@ async fn respond(site: &Site, req: Request) -> Response {
         return resp;
     }
     let raw = req.uri().path().to_owned();
+    if raw.len() > MAX_PATH {
+        return (StatusCode::BAD_REQUEST, "Request path too long\n").into_response();
+    }
     let query = req
         .uri()
         .query()
@@ -307,6 +326,11 @@ async fn respond(site: &Site, req: Request) -> Response {
     };
     if let Some(to) = shortcut(&segments, &raw) {
         return redirect(&to);
+    }
+    if let [b"project", name, ..] = segments[..]
+        && let Some(canon) = canonical_other(name)
+    {
+        return redirect(&renamed(&segments, &raw, &canon, &query));
     }
     let trailing = raw.ends_with('/');
     let mut path = site.root.clone();
@@ -381,6 +405,39 @@ fn path_segments(decoded: &[u8]) -> Option<Vec<&[u8]>> {
     Some(segments)
 }
 
+/// The canonical form of a project name in a path, if the name is valid UTF-8 and not
+/// already canonical (and canonicalizing settles, so a redirect can never loop).
+fn canonical_other(name: &[u8]) -> Option<String> {
+    let name = std::str::from_utf8(name).ok()?;
+    let canon = piwheels_db::canonicalize_name(name);
+    (canon != name && !canon.is_empty() && piwheels_db::canonicalize_name(&canon) == canon)
+        .then_some(canon)
+}
+
+/// What a path segment keeps unencoded in a redirect's `Location`.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The path of `decoded` (its segments) with its second segment (a project name) replaced
+/// by `canon`, every segment percent-encoded again; it ends with a slash if `raw` did, or
+/// if nothing follows the name.
+fn renamed(segments: &[&[u8]], raw: &str, canon: &str, query: &str) -> String {
+    let mut out = String::new();
+    for (i, s) in segments.iter().enumerate() {
+        out.push('/');
+        let s: &[u8] = if i == 1 { canon.as_bytes() } else { s };
+        out.extend(percent_encoding::percent_encode(s, SEGMENT));
+    }
+    if raw.ends_with('/') || segments.len() == 2 {
+        out.push('/');
+    }
+    out.push_str(query);
+    out
+}
+
 /// Where the original's short paths (`/project`, `/p/<name>`) lead, if `raw` is one.
 fn shortcut(segments: &[&[u8]], raw: &str) -> Option<String> {
     match segments {
@@ -406,12 +463,9 @@ async fn simple_page(
     req: Request,
 ) -> Response {
     if let [_, name] = segments
-        && let Ok(name) = std::str::from_utf8(name)
+        && let Some(canon) = canonical_other(name)
     {
-        let canon = piwheels_db::canonicalize_name(name);
-        if canon != name {
-            return redirect(&format!("/simple/{canon}/{query}"));
-        }
+        return redirect(&renamed(segments, "/", &canon, query));
     }
     let accept = req
         .headers()
@@ -426,8 +480,14 @@ async fn simple_page(
         Some(real) => serve_file(site, real, ctype, req).await,
         None => not_found(site).await,
     };
+    // The page's coding depends on Accept-Encoding too (file::send says so when it does).
+    let vary = if resp.headers().contains_key(header::VARY) {
+        "Accept, Accept-Encoding"
+    } else {
+        "Accept"
+    };
     resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept"));
+        .insert(header::VARY, HeaderValue::from_static(vary));
     resp
 }
 
@@ -445,34 +505,45 @@ async fn directory_index(site: &Site, dir: &Path, req: Request) -> Response {
     not_found(site).await
 }
 
-/// Serves a regular file with tower-http (ranges, conditional requests, HEAD), under the
-/// content type given.
+/// Sends a regular file (see [`file`]) under the content type given; `404` if it is not
+/// one.
 async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Request) -> Response {
-    if !tokio::fs::metadata(&path).await.is_ok_and(|m| m.is_file()) {
-        return not_found(site).await;
+    let freshness = Freshness::of(&path.to_string_lossy());
+    match file::send(
+        &site.gzip,
+        path,
+        ctype,
+        Kind::of(ctype),
+        freshness,
+        req.headers(),
+        req.method(),
+    )
+    .await
+    {
+        Some(resp) => resp,
+        None => not_found(site).await,
     }
-    let Ok(resp) = ServeFile::new(&path).oneshot(req).await;
-    if resp.status() == StatusCode::NOT_FOUND {
-        return not_found(site).await;
-    }
-    let mut resp = resp.map(Body::new);
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    resp
 }
 
 /// Serves a gzipped build log: as it is with `Content-Encoding: gzip`, or inflated for a
 /// client that does not take gzip.
 async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
-    let vary = HeaderValue::from_static("Accept-Encoding");
-    if accepts_gzip(req.headers()) {
-        let mut resp = serve_file(site, path, "text/plain; charset=utf-8", req).await;
-        if resp.status().is_success() || resp.status() == StatusCode::NOT_MODIFIED {
-            resp.headers_mut()
-                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        resp.headers_mut().insert(header::VARY, vary);
-        return resp;
+    const TEXT: &str = "text/plain; charset=utf-8";
+    if http::takes_gzip(req.headers()) {
+        return match file::send(
+            &site.gzip,
+            path,
+            TEXT,
+            Kind::StoredGzip,
+            Freshness::Log,
+            req.headers(),
+            req.method(),
+        )
+        .await
+        {
+            Some(resp) => resp,
+            None => not_found(site).await,
+        };
     }
     let inflated = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         let file = std::fs::File::open(&path)?;
@@ -485,7 +556,7 @@ async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
         Ok(Ok(text)) => {
             let mut resp = (
                 StatusCode::OK,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                [(header::CONTENT_TYPE, TEXT)],
                 if req.method() == Method::HEAD {
                     Vec::new()
                 } else {
@@ -493,7 +564,12 @@ async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
                 },
             )
                 .into_response();
-            resp.headers_mut().insert(header::VARY, vary);
+            let h = resp.headers_mut();
+            h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=86400"),
+            );
             resp
         }
         _ => not_found(site).await,
@@ -533,21 +609,5 @@ mod tests {
         assert_eq!(content_type("a.whl.metadata"), "text/plain; charset=utf-8");
         assert_eq!(content_type("index.json"), "application/json");
         assert_eq!(content_type("x.HTML"), "text/html; charset=utf-8");
-    }
-
-    #[test]
-    fn gzip_acceptance() {
-        let mut h = HeaderMap::new();
-        assert!(!accepts_gzip(&h));
-        h.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("br, gzip;q=0.5"),
-        );
-        assert!(accepts_gzip(&h));
-        h.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip;q=0, br"),
-        );
-        assert!(!accepts_gzip(&h));
     }
 }

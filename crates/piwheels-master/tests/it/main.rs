@@ -42,6 +42,7 @@ mod upstream_retry_after_and_timeouts;
 mod upstream_state_survives_restarts;
 mod upstream_summaries;
 mod web_http;
+mod web_http_caching;
 mod web_pip;
 mod web_scribe;
 mod web_secretary;

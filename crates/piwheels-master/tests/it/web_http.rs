@@ -16,25 +16,25 @@ use piwheels_master::the_scribe::TheScribe;
 use piwheels_master::web_server::WebServer;
 use web_common::*;
 
-struct Reply {
-    status: u16,
-    headers: HashMap<String, String>,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: HashMap<String, String>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
-    fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
 /// GET with ureq (no redirects followed, no decompression).
-async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
+pub(crate) async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
     let url = format!("http://{addr}{path}");
     let headers: Vec<(String, String)> = headers
         .iter()
@@ -78,7 +78,7 @@ async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Reply {
 }
 
 /// A request written by hand, for paths a client library would clean up first.
-async fn raw(addr: SocketAddr, target: &str) -> (u16, String) {
+pub(crate) async fn raw(addr: SocketAddr, target: &str) -> (u16, String) {
     let request = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let target = target.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -100,14 +100,14 @@ async fn raw(addr: SocketAddr, target: &str) -> (u16, String) {
     .unwrap()
 }
 
-struct Site {
-    farm: Farm,
-    addr: SocketAddr,
-    wheel: Wheel,
-    server: tokio::task::JoinHandle<piwheels_master::Result<()>>,
+pub(crate) struct Site {
+    pub(crate) farm: Farm,
+    pub(crate) addr: SocketAddr,
+    pub(crate) wheel: Wheel,
+    pub(crate) server: tokio::task::JoinHandle<piwheels_master::Result<()>>,
 }
 
-async fn site() -> Site {
+pub(crate) async fn site() -> Site {
     let farm = farm(|_| {}).await;
     let db = &farm.hub.db;
     db.add_new_package("foo-bar", "", "Foo").await.unwrap();
@@ -173,10 +173,10 @@ async fn content_types_indexes_and_404() {
     let r = get(a, "/project/foo-bar", &[]).await;
     assert_eq!(r.status, 301);
     assert_eq!(r.header("location"), Some("/project/foo-bar/"));
-    // An alias symlink is followed.
+    // A name that is not canonical is redirected to the canonical one (issue 17).
     let r = get(a, "/project/Foo_Bar/", &[]).await;
-    assert_eq!(r.status, 200);
-    assert!(r.text().contains("<h1>Foo_Bar</h1>"));
+    assert_eq!(r.status, 301);
+    assert_eq!(r.header("location"), Some("/project/foo-bar/"));
 
     let r = get(a, "/project/foo-bar/json/", &[]).await;
     assert_eq!(r.status, 200, "json/ answers its index.json: {}", r.text());
@@ -219,7 +219,7 @@ async fn simple_pages_negotiate_pep_691() {
         let r = get(a, path, &[]).await;
         assert_eq!(r.status, 200, "{path}");
         assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
-        assert_eq!(r.header("vary"), Some("Accept"));
+        assert_eq!(r.header("vary"), Some("Accept, Accept-Encoding"));
         assert!(r.text().contains("<a href="));
 
         let r = get(
@@ -233,7 +233,7 @@ async fn simple_pages_negotiate_pep_691() {
             r.header("content-type"),
             Some("application/vnd.pypi.simple.v1+json")
         );
-        assert_eq!(r.header("vary"), Some("Accept"));
+        assert_eq!(r.header("vary"), Some("Accept, Accept-Encoding"));
         let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(v["meta"]["api-version"], "1.1");
 

@@ -1,0 +1,392 @@
+//! Sending one regular file of the output directory: validators (a strong ETag from the
+//! inode, size and modification time; `Last-Modified`), conditional requests (`304`),
+//! `Cache-Control`, byte ranges (`206`, `416`, the whole file for several ranges), and gzip
+//! for pages (HTML, JSON, XML, CSS, JS, SVG), compressed once per version of a file and
+//! kept in a bounded in-memory cache ([`GzipCache`]).
+//!
+//! Every page is written under a new inode (a temporary file renamed over the old one), so
+//! the inode, size and nanosecond modification time name one content: the ETag is strong,
+//! and the cache, keyed the same way, never serves an old page's bytes for a new one.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::http::{self, Coding, Ranged};
+
+/// Files up to this size are read whole in the same blocking call that opens them.
+const SMALL: u64 = 256 * 1024;
+/// The largest page compressed; a bigger one is sent as it is.
+const MAX_GZIP: u64 = 16 << 20;
+/// The bytes of compressed pages kept by default.
+pub const CACHE_BYTES: usize = 64 << 20;
+/// The size of each read of a file sent in pieces.
+const CHUNK: u64 = 256 * 1024;
+
+/// How long clients and caches may keep an answer (`Cache-Control`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Pages (simple, project, JSON, the rest of the site): rewritten when builds land,
+    /// so five minutes.
+    Page,
+    /// Wheels and their `.metadata`: a file name is one content for ever.
+    Immutable,
+    /// Build logs: written once, removed with their build.
+    Log,
+}
+
+impl Freshness {
+    /// The freshness of a file, by its name.
+    pub fn of(name: &str) -> Freshness {
+        if name.ends_with(".whl") || name.ends_with(".whl.metadata") {
+            Freshness::Immutable
+        } else if name.ends_with(".txt.gz") {
+            Freshness::Log
+        } else {
+            Freshness::Page
+        }
+    }
+
+    fn header(self) -> HeaderValue {
+        HeaderValue::from_static(match self {
+            Freshness::Page => "public, max-age=300",
+            Freshness::Immutable => "public, max-age=31536000, immutable",
+            Freshness::Log => "public, max-age=86400",
+        })
+    }
+}
+
+/// `Cache-Control` of a `404`: a missing page may appear at the next rewrite.
+pub const NOT_FOUND_CACHE: &str = "public, max-age=60";
+
+/// How a file's bytes are coded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Always as it is (wheels, metadata, images, plain text).
+    Plain,
+    /// gzip for a client that takes it (pages).
+    Compressible,
+    /// Stored gzipped and sent so, with `Content-Encoding: gzip` (build logs, for a client
+    /// that takes gzip).
+    StoredGzip,
+}
+
+impl Kind {
+    /// The kind of a file sent under `ctype`.
+    pub fn of(ctype: &str) -> Kind {
+        const PAGES: &[&str] = &[
+            "text/html",
+            "application/json",
+            "application/vnd.pypi.simple.",
+            "application/xml",
+            "text/xsl",
+            "text/css",
+            "text/javascript",
+            "image/svg+xml",
+        ];
+        if PAGES.iter().any(|p| ctype.starts_with(p)) {
+            Kind::Compressible
+        } else {
+            Kind::Plain
+        }
+    }
+}
+
+/// Which version of which file: device, inode, size, modification time (s, ns).
+type Key = (u64, u64, u64, i64, i64);
+
+/// Compressed pages, each kept under the version of the file it was made from, up to a
+/// number of bytes in all (when full, entries are dropped to make room; a replaced page's
+/// entry is never served again and goes the same way). A page bigger than a quarter of
+/// that is compressed for each request.
+#[derive(Debug)]
+pub struct GzipCache {
+    inner: Mutex<CacheInner>,
+    capacity: usize,
+}
+
+impl Default for GzipCache {
+    fn default() -> Self {
+        GzipCache::with_capacity(CACHE_BYTES)
+    }
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: HashMap<Key, Bytes>,
+    bytes: usize,
+}
+
+impl GzipCache {
+    /// A cache of up to `capacity` bytes (0: every request compresses its page).
+    pub fn with_capacity(capacity: usize) -> GzipCache {
+        GzipCache {
+            inner: Mutex::default(),
+            capacity,
+        }
+    }
+
+    fn get(&self, key: &Key) -> Option<Bytes> {
+        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.map.get(key).cloned()
+    }
+
+    fn put(&self, key: Key, gz: Bytes) {
+        if gz.len() > self.capacity / 4 {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        while inner.bytes + gz.len() > self.capacity {
+            let Some(victim) = inner.map.keys().next().copied() else {
+                break;
+            };
+            if let Some(old) = inner.map.remove(&victim) {
+                inner.bytes -= old.len();
+            }
+        }
+        inner.bytes += gz.len();
+        if let Some(old) = inner.map.insert(key, gz) {
+            inner.bytes -= old.len();
+        }
+    }
+}
+
+/// An open regular file, its metadata, and its bytes if they were read.
+struct Opened {
+    file: File,
+    key: Key,
+    len: u64,
+    modified: Option<SystemTime>,
+    content: Option<Bytes>,
+}
+
+fn read_whole(file: &File, len: u64) -> io::Result<Bytes> {
+    let mut buf = Vec::with_capacity(len as usize);
+    file.take(len).read_to_end(&mut buf)?;
+    Ok(buf.into())
+}
+
+/// Opens `path`; `None` unless it is a regular file. Reads it too when `read` and it is
+/// small.
+async fn open(path: PathBuf, read: bool) -> Option<Opened> {
+    tokio::task::spawn_blocking(move || -> io::Result<Option<Opened>> {
+        let file = File::open(&path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Ok(None);
+        }
+        let len = meta.len();
+        let content = if read && len <= SMALL {
+            Some(read_whole(&file, len)?)
+        } else {
+            None
+        };
+        Ok(Some(Opened {
+            key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
+            modified: meta.modified().ok(),
+            file,
+            len,
+            content,
+        }))
+    })
+    .await
+    .ok()?
+    .ok()?
+}
+
+/// The file's bytes `start..start+len` as a body, read in pieces as the client takes them.
+fn stream(file: File, start: u64, len: u64) -> Body {
+    let state = (Some(file), start, len);
+    Body::from_stream(futures_util::stream::unfold(
+        state,
+        |(file, pos, left)| async move {
+            let file = file?;
+            if left == 0 {
+                return None;
+            }
+            let n = left.min(CHUNK) as usize;
+            let read = tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0; n];
+                let got = file.read_at(&mut buf, pos);
+                (file, got.map(|k| buf[..k].to_vec()))
+            })
+            .await;
+            match read {
+                Ok((file, Ok(buf))) if !buf.is_empty() => {
+                    let k = buf.len() as u64;
+                    Some((Ok(Bytes::from(buf)), (Some(file), pos + k, left - k)))
+                }
+                Ok((_, Ok(_))) => Some((
+                    Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the file shrank",
+                    )),
+                    (None, pos, 0),
+                )),
+                Ok((_, Err(e))) => Some((Err(e), (None, pos, 0))),
+                Err(e) => Some((Err(io::Error::other(e)), (None, pos, 0))),
+            }
+        },
+    ))
+}
+
+/// The bytes `start..start+len` of an opened file as a body.
+fn body_of(opened: Opened, start: u64, len: u64) -> Body {
+    match opened.content {
+        Some(all) => Body::from(all.slice(start as usize..(start + len) as usize)),
+        None => stream(opened.file, start, len),
+    }
+}
+
+/// The gzip of an opened page, from the cache or made now (and kept).
+async fn gzipped(cache: &GzipCache, opened: Opened) -> Option<Bytes> {
+    if let Some(gz) = cache.get(&opened.key) {
+        return Some(gz);
+    }
+    let key = opened.key;
+    let gz = tokio::task::spawn_blocking(move || -> io::Result<Bytes> {
+        let data = match opened.content {
+            Some(c) => c,
+            None => read_whole(&opened.file, opened.len)?,
+        };
+        let mut enc = flate2::write::GzEncoder::new(
+            Vec::with_capacity(data.len() / 4 + 64),
+            flate2::Compression::default(),
+        );
+        enc.write_all(&data)?;
+        Ok(enc.finish()?.into())
+    })
+    .await
+    .ok()?
+    .ok()?;
+    cache.put(key, gz.clone());
+    Some(gz)
+}
+
+fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(name, v);
+    }
+}
+
+/// Sends the regular file at `path` as `ctype` (see the module docs); `None` if it is not
+/// a regular file or cannot be opened (the caller answers `404`).
+pub async fn send(
+    cache: &GzipCache,
+    path: PathBuf,
+    ctype: &'static str,
+    kind: Kind,
+    freshness: Freshness,
+    h: &HeaderMap,
+    method: &Method,
+) -> Option<Response> {
+    let head = method == Method::HEAD;
+    let ranged = h.contains_key(header::RANGE);
+    let coding = match kind {
+        // Ranges are never compressed: they count bytes of the file itself.
+        Kind::Compressible if ranged => Coding::Identity,
+        Kind::Compressible => http::choose_coding(h),
+        Kind::Plain | Kind::StoredGzip => Coding::Identity,
+    };
+    let conditional =
+        h.contains_key(header::IF_NONE_MATCH) || h.contains_key(header::IF_MODIFIED_SINCE);
+    let read = !head && !conditional && coding == Coding::Identity;
+    let opened = open(path, read).await?;
+    let gzip = coding == Coding::Gzip && opened.len <= MAX_GZIP;
+
+    let mut out = HeaderMap::new();
+    let mut etag = format!(
+        "{:x}-{:x}-{:x}",
+        opened.key.1,
+        opened.len,
+        opened
+            .key
+            .3
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(opened.key.4)
+    );
+    if gzip {
+        etag.push_str("-gz");
+    }
+    set(&mut out, header::ETAG, &format!("\"{etag}\""));
+    if let Some(m) = opened.modified {
+        set(&mut out, header::LAST_MODIFIED, &http::http_date(m));
+    }
+    out.insert(header::CACHE_CONTROL, freshness.header());
+    if kind != Kind::Plain {
+        out.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    if gzip || kind == Kind::StoredGzip {
+        out.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+
+    if coding == Coding::Neither {
+        let mut resp =
+            (StatusCode::NOT_ACCEPTABLE, "No acceptable content coding\n").into_response();
+        resp.headers_mut().extend(out);
+        return Some(resp);
+    }
+    let fresh = match http::none_match_hits(h, &etag) {
+        Some(hit) => hit,
+        None => http::not_modified_since(h, opened.modified),
+    };
+    if fresh {
+        let mut resp = StatusCode::NOT_MODIFIED.into_response();
+        resp.headers_mut().extend(out);
+        return Some(resp);
+    }
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+
+    if gzip {
+        let gz = gzipped(cache, opened).await?;
+        set(&mut out, header::CONTENT_LENGTH, &gz.len().to_string());
+        let body = if head { Body::empty() } else { Body::from(gz) };
+        let mut resp = Response::new(body);
+        *resp.headers_mut() = out;
+        return Some(resp);
+    }
+
+    out.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let len = opened.len;
+    let wanted = if ranged && http::if_range_holds(h, &etag, opened.modified) {
+        http::range(h, len)
+    } else {
+        Ranged::Whole
+    };
+    let (status, start, count) = match wanted {
+        Ranged::Whole => (StatusCode::OK, 0, len),
+        Ranged::Part { start, end } => {
+            set(
+                &mut out,
+                header::CONTENT_RANGE,
+                &format!("bytes {start}-{end}/{len}"),
+            );
+            (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        Ranged::Unsatisfiable => {
+            set(&mut out, header::CONTENT_RANGE, &format!("bytes */{len}"));
+            out.remove(header::CONTENT_TYPE);
+            let mut resp = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+            resp.headers_mut().extend(out);
+            return Some(resp);
+        }
+    };
+    set(&mut out, header::CONTENT_LENGTH, &count.to_string());
+    let body = if head || count == 0 {
+        Body::empty()
+    } else {
+        body_of(opened, start, count)
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    *resp.headers_mut() = out;
+    Some(resp)
+}
