@@ -43,5 +43,6 @@ mod upstream_summaries;
 mod web_http;
 mod web_pip;
 mod web_scribe;
+mod web_scribe_rewrites;
 mod web_secretary;
 mod zero_length_chunk_fetch_storm;
