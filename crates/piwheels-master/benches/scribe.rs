@@ -114,6 +114,12 @@ fn main() {
             .await
             .unwrap();
         let out = dir.path().join("www");
+        // The scribe prepares the output folder at start-up, before any wheel is published
+        // in it, as the master's does.
+        let mut config = MasterConfig::new(&dsn, &out);
+        config.site_url = "https://wheels.example.test".into();
+        let (hub, _inboxes) = Hub::new(db.clone(), config);
+        let mut scribe = TheScribe::new(hub, tokio::sync::mpsc::unbounded_channel().1).unwrap();
         let t = Instant::now();
         populate(&db, &out, packages, versions).await;
         println!(
@@ -142,10 +148,6 @@ fn main() {
                 t.elapsed().as_secs_f64()
             );
         }
-        let mut config = MasterConfig::new(&dsn, &out);
-        config.site_url = "https://wheels.example.test".into();
-        let (hub, _inboxes) = Hub::new(db.clone(), config);
-        let mut scribe = TheScribe::new(hub, tokio::sync::mpsc::unbounded_channel().1).unwrap();
         scribe.load().await.unwrap();
         let wheels = (packages * versions) as f64;
         let pages = (packages * 4) as f64;

@@ -58,11 +58,11 @@ pub use owed::{MAX_RETRY, RETRY};
 
 use owed::{MAX_OWED_LOGS, Owed};
 
-/// How many packages' pages are written at once.
-const PARALLEL: usize = 8;
+/// How many chunks of packages are read, rendered and written at once.
+const PARALLEL: usize = 4;
 
-/// Most packages rendered by one blocking thread in one go.
-const CHUNK: usize = 64;
+/// Packages read in one database call and rendered by one blocking thread in one go.
+const CHUNK: usize = 100;
 
 /// Requests taken from the inbox at once.
 const BATCH: usize = 512;
@@ -271,21 +271,21 @@ impl TheScribe {
                 tracing::warn!(error = %e, "cannot read the owed rewrites' generations");
                 Default::default()
             });
-        // The database reads run PARALLEL at a time; what they give is rendered and written
-        // in chunks on blocking threads (two at once), so a thread hop is paid per chunk,
-        // not per package, and rendering overlaps the next reads.
+        // Chunks of packages go through three steps: their simple folders are listed (on a
+        // blocking thread), their data read in one database call, and their pages rendered
+        // and written (on a blocking thread); PARALLEL chunks are in flight at once, so
+        // the reads, the rendering and the writes of different chunks overlap and every
+        // core renders.
         let db = &self.hub.db;
         let site = &self.site;
         let output = &self.hub.output;
-        let outcomes: Vec<(String, bool, Result<Outcome>)> = futures_util::stream::iter(jobs)
-            .map(|(pkg, both)| async move {
-                let data = read_package(db, output, &pkg, both).await;
-                (pkg, both, data)
+        let chunks: Vec<Vec<(String, bool)>> = jobs.chunks(CHUNK).map(<[_]>::to_vec).collect();
+        let outcomes: Vec<(String, bool, Result<Outcome>)> = futures_util::stream::iter(chunks)
+            .map(|chunk| async move {
+                let fetched = read_chunk(db, output, &chunk).await;
+                write_chunk(site.clone(), output.clone(), fetched).await
             })
             .buffer_unordered(PARALLEL)
-            .ready_chunks(CHUNK)
-            .map(|chunk| write_chunk(site.clone(), output.clone(), chunk))
-            .buffer_unordered(2)
             .flat_map(futures_util::stream::iter)
             .collect()
             .await;
@@ -486,33 +486,72 @@ fn write_statics(output: &Output, site: &Site) -> Result<()> {
     Ok(())
 }
 
-/// A package's data for [`TheScribe::rewrite`], with what its simple folder holds when
-/// its simple pages are rewritten too (`both`). The folder is listed before the data is
-/// read: a wheel listed and not in the data is not one being published (those are renamed
-/// in after their rows commit).
-async fn read_package(
+/// A chunk of packages' data for [`TheScribe::rewrite`], read in one database call, with
+/// what each simple folder holds when its simple pages are rewritten too (`both`). The
+/// folders are listed before the data is read: a wheel listed and not in the data is not
+/// one being published (those are renamed in after their rows commit).
+async fn read_chunk(
     db: &piwheels_db::Database,
     output: &Output,
-    pkg: &str,
-    both: bool,
-) -> Result<Fetched> {
-    let listed = match check_package(pkg) {
-        Ok(p) if both => {
-            let output = output.clone();
-            blocking(move || {
-                output
-                    .list_package(&p)
-                    .map_err(|e| Error::io("reading", output.package_dir(&p), e))
+    chunk: &[(String, bool)],
+) -> Vec<(String, bool, Result<Fetched>)> {
+    let jobs = chunk.to_vec();
+    let out = output.clone();
+    // Each package's checked name and listing, or why it has none.
+    let listed = blocking(move || {
+        Ok(jobs
+            .into_iter()
+            .map(|(pkg, both)| {
+                let listed = check_package(&pkg).map_err(Error::from).and_then(|p| {
+                    let names = if both {
+                        out.list_package(&p)
+                            .map_err(|e| Error::io("reading", out.package_dir(&p), e))?
+                    } else {
+                        BTreeSet::new()
+                    };
+                    Ok((p, names))
+                });
+                (pkg, both, listed)
             })
-            .await?
-        }
-        _ => BTreeSet::new(),
+            .collect::<Vec<_>>())
+    })
+    .await;
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(e) => return failed(chunk, &e),
     };
-    let (p, data) = fetch(db, pkg).await?;
-    Ok((p, data, listed))
+    let names: Vec<String> = listed
+        .iter()
+        .filter_map(|(_, _, l)| l.as_ref().ok().map(|(p, _)| p.as_str().to_owned()))
+        .collect();
+    let mut data = match db.projects_pages_data(&names).await {
+        Ok(data) => data.into_iter(),
+        Err(e) => return failed(chunk, &Error::from(e)),
+    };
+    listed
+        .into_iter()
+        .map(|(pkg, both, l)| {
+            let fetched = l.map(|(p, names)| {
+                let found = data.next().flatten();
+                if found.is_none() {
+                    tracing::info!(package = %p, "no such package; its pages are removed");
+                }
+                (p, found, names)
+            });
+            (pkg, both, fetched)
+        })
+        .collect()
 }
 
-/// What [`read_package`] gives: the package, its data and aliases (`None`: the database
+/// Every package of a chunk, failed for one reason.
+fn failed<T>(chunk: &[(String, bool)], e: &Error) -> Vec<(String, bool, Result<T>)> {
+    chunk
+        .iter()
+        .map(|(pkg, both)| (pkg.clone(), *both, Err(Error::Other(e.to_string()))))
+        .collect()
+}
+
+/// What [`read_chunk`] gives: the package, its data and aliases (`None`: the database
 /// does not have it), and the wheels its simple folder held.
 type Fetched = (
     PackageName,

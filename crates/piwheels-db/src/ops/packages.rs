@@ -11,7 +11,7 @@ use super::journal::owe_now;
 use super::queue::{refresh_package, refresh_version};
 use super::{check_name, check_package, check_skip, check_version, lock_package};
 use crate::Database;
-use crate::backend::params;
+use crate::backend::{Conn, params};
 use crate::error::{Error, Result};
 use crate::types::RewriteCommand;
 
@@ -176,15 +176,8 @@ impl Database {
     /// The spellings of a package other than its canonical name, most recently seen first.
     pub async fn package_aliases(&self, package: &str) -> Result<Vec<String>> {
         let package = package.to_owned();
-        self.read("package_aliases", move |c| {
-            c.query_map(
-                "SELECT name FROM package_names WHERE package = $1 AND name <> $1 \
-                 ORDER BY seen DESC, name",
-                params![&package],
-                |r| r.text(0),
-            )
-        })
-        .await
+        self.read("package_aliases", move |c| aliases_of(c, &package))
+            .await
     }
 
     /// The name to show for a package: the spelling seen most recently, else the canonical
@@ -495,4 +488,15 @@ pub(crate) fn display_name(
         |r| r.text(0),
     )?;
     Ok(Some(name.unwrap_or_else(|| package.to_owned())))
+}
+
+/// The spellings of a package other than its canonical name, most recently seen first
+/// (see [`Database::package_aliases`]).
+pub(crate) fn aliases_of(c: &mut dyn Conn, package: &str) -> Result<Vec<String>> {
+    c.query_map(
+        "SELECT name FROM package_names WHERE package = $1 AND name <> $1 \
+         ORDER BY seen DESC, name",
+        params![package],
+        |r| r.text(0),
+    )
 }

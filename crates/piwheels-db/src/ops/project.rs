@@ -289,4 +289,30 @@ impl Database {
         self.read("project_data", move |c| project_data(c, &package, &aliases))
             .await
     }
+
+    /// What the pages of many packages are made of, read in one go (one transaction and
+    /// one trip to a database thread, instead of two per package): for each package, in
+    /// order, its [`project_data`](Self::project_data) and its
+    /// [`package_aliases`](Self::package_aliases), or `None` if there is no such package.
+    /// Each package's rows are read as those two calls read them, so pages made from
+    /// either are the same.
+    pub async fn projects_pages_data(
+        &self,
+        packages: &[String],
+    ) -> Result<Vec<Option<(ProjectData, Vec<String>)>>> {
+        let packages = packages.to_vec();
+        let aliases = self.aliases();
+        self.read("projects_pages_data", move |c| {
+            packages
+                .iter()
+                .map(|p| {
+                    let Some(data) = project_data(c, p, &aliases)? else {
+                        return Ok(None);
+                    };
+                    Ok(Some((data, super::packages::aliases_of(c, p)?)))
+                })
+                .collect()
+        })
+        .await
+    }
 }
