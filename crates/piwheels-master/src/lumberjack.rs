@@ -51,6 +51,10 @@ pub const MAX_PACKAGE: usize = 200;
 pub const MAX_PAGE: usize = 30;
 /// The longest wait between attempts to write to a failing database.
 pub const MAX_RETRY: Duration = Duration::from_secs(30);
+/// At shutdown, how long the log queue may stay quiet before it counts as read dry.
+pub const DRAIN_IDLE: Duration = Duration::from_millis(50);
+/// At shutdown, the longest the log queue is read for.
+pub const DRAIN_FOR: Duration = Duration::from_secs(2);
 /// How many of the web server's records may wait in the channel to Lumberjack; past that
 /// the web server drops them (counted in [`Counters::overflowed`]) rather than wait.
 pub const CHANNEL: usize = 10_000;
@@ -358,6 +362,11 @@ impl Lumberjack {
         &self.endpoint
     }
 
+    /// The log queue's ZeroMQ socket (to watch it; reading from it bypasses the checks).
+    pub fn socket(&self) -> &zmq::Socket {
+        self.pull.socket()
+    }
+
     /// What it has done so far.
     pub fn counters(&self) -> Arc<Counters> {
         self.counters.clone()
@@ -446,6 +455,26 @@ impl Lumberjack {
         self.due = None;
     }
 
+    /// Takes what is waiting in the log queue, until it is quiet for [`DRAIN_IDLE`] or
+    /// [`DRAIN_FOR`] has passed.
+    async fn drain(&mut self) {
+        let end = Instant::now() + DRAIN_FOR;
+        while let Ok(msg) =
+            tokio::time::timeout_at(end.min(Instant::now() + DRAIN_IDLE), self.pull.recv()).await
+        {
+            match msg {
+                Ok(msg) => self.take(msg),
+                Err(e) if e.is_protocol() => self.refused(&e),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn refused(&mut self, e: &dyn std::fmt::Display) {
+        Counters::add(&self.counters.received, 1);
+        self.malformed(e);
+    }
+
     fn report(&mut self) {
         let downloads = std::mem::take(&mut self.downloads);
         if downloads > 0 {
@@ -477,10 +506,7 @@ impl Task for Lumberjack {
                 () = quit.cancelled() => break,
                 msg = self.pull.recv() => match msg {
                     Ok(msg) => self.take(msg),
-                    Err(e) if e.is_protocol() => {
-                        Counters::add(&self.counters.received, 1);
-                        self.malformed(&e);
-                    }
+                    Err(e) if e.is_protocol() => self.refused(&e),
                     Err(e) => return Err(e.into()),
                 },
                 Some(msg) = self.web_rx.recv() => self.take(msg),
@@ -488,7 +514,11 @@ impl Task for Lumberjack {
                 _ = report.tick() => self.report(),
             }
         }
-        // What the web server recorded before the master stopped, then one last write.
+        // What the loggers pushed and the web server recorded before the master stopped,
+        // then one last write. ZeroMQ has no acknowledgements: records queued in the
+        // socket when it closes would be lost, so it is read dry first (while records keep
+        // coming, for at most DRAIN_FOR).
+        self.drain().await;
         while let Ok(msg) = self.web_rx.try_recv() {
             self.take(msg);
         }

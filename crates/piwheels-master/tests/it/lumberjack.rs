@@ -428,3 +428,42 @@ async fn the_web_servers_own_hits_reach_the_database() {
     );
     assert_eq!(hub.db.downloads_all().await.unwrap(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_waiting_in_the_queue_at_shutdown_are_written() {
+    let env = Env::new().await;
+    let (hub, _inboxes) = env.hub().await;
+    let db = env.dir.path().join("piwheels.db");
+    let lumberjack = Lumberjack::bind(hub.clone()).unwrap().with_timing(quick());
+    let counters: Arc<Counters> = lumberjack.counters();
+    // Records reach the bound socket before the task reads it, and the master is told to
+    // stop before it does: they are in the socket's queue when the task starts.
+    let ctx = zmq::Context::new();
+    let mut push =
+        Push::<LoggerProtocol>::connect(&ctx, &env.config.log_queue, &SocketOptions::new())
+            .unwrap();
+    for n in 1..=6 {
+        within(WAIT, "a push", push.send(&download(n)))
+            .await
+            .unwrap();
+    }
+    // Give ZeroMQ's I/O thread time to move them into the PULL socket's queue.
+    eventually("the records queued at the PULL socket", || {
+        let events = lumberjack_queue_ready(&lumberjack);
+        async move { events }
+    })
+    .await;
+    hub.quit.cancel();
+    let task = supervise(lumberjack, hub.quit.clone());
+    within(WAIT, "Lumberjack to stop", task).await.unwrap();
+    assert_eq!(Counters::get(&counters.written), 6);
+    assert_eq!(count(&db, "downloads"), 6);
+}
+
+/// Whether the log queue has a message ready to read.
+fn lumberjack_queue_ready(lumberjack: &Lumberjack) -> bool {
+    lumberjack
+        .socket()
+        .get_events()
+        .is_ok_and(|e| e.contains(zmq::POLLIN))
+}
