@@ -304,6 +304,72 @@ fn drop_mode_drops_what_no_master_takes() {
 }
 
 #[test]
+fn drop_mode_does_not_wait_a_line_at_a_time_for_a_master_that_is_away() {
+    // 10 ms a line would be 490 s for these; once one record is dropped, the next ones
+    // that cannot be queued at once are dropped without waiting.
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("ipc://{}/nobody", dir.path().display());
+    let input: String = (0..50_000).map(|i| page(&format!("p{i}"))).collect();
+    let out = output_within(
+        &mut logger(&["--drop", "--timeout", "0"], &queue),
+        input.as_bytes(),
+        LIMIT,
+        "piw-logger --drop with no master, 50,000 lines",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "50000 lines: 50000 records, 0 ignored, 0 malformed, 0 too long; 49000 records dropped"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn drop_mode_sends_again_once_the_master_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("ipc://{}/log", dir.path().display());
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, "").unwrap();
+    let mut cmd = logger(&["--drop", "--follow", log.to_str().unwrap()], &queue);
+    cmd.stdin(Stdio::null());
+    let peer = Peer::spawn(&mut cmd, "piw-logger --drop --follow");
+    // No master: the socket's queue fills (1000) and the rest are dropped.
+    append(
+        &log,
+        &(0..1100)
+            .map(|i| page(&format!("a{i}")))
+            .collect::<String>(),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let (_ctx, mut pull) = pull(&queue);
+    let got = receive(&mut pull, 1000, "records queued while the master was away");
+    assert!(page_names(&got).keys().all(|k| k.starts_with('a')));
+    // The master takes records again: new ones are sent, not dropped.
+    append(
+        &log,
+        &(0..5).map(|i| page(&format!("c{i}"))).collect::<String>(),
+    );
+    // (Lines the logger had not read before the master came back may arrive first.)
+    let mut late = Vec::new();
+    while late.len() < 5 {
+        late.extend(
+            receive(&mut pull, 1, "records written after the master came back")
+                .into_iter()
+                .filter(|r| matches!(r, LogMessage::Page(p) if p.page.starts_with('c'))),
+        );
+    }
+    stop(peer);
+    late.extend(
+        leftovers(&mut pull)
+            .into_iter()
+            .filter(|r| matches!(r, LogMessage::Page(p) if p.page.starts_with('c'))),
+    );
+    expect_once(&late, (0..5).map(|i| format!("c{i}")));
+}
+
+#[test]
 fn with_no_master_it_still_exits_at_the_end_of_its_input() {
     // The original hangs for ever in `context.term` when nobody binds the log queue.
     let dir = tempfile::tempdir().unwrap();
@@ -398,4 +464,89 @@ fn following_through_copytruncate_loses_no_line() {
         .chain((0..60).map(|i| format!("b{i}")))
         .chain((0..5).map(|i| format!("c{i}")));
     expect_once(&all, want);
+}
+
+/// Runs the logger with its standard error on a new pseudo-terminal and returns what it
+/// wrote there.
+fn on_a_terminal(cmd: &mut Command) -> String {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let (mut leader, mut follower) = (-1, -1);
+    // SAFETY: openpty(3) with out-pointers to two ints and no name, termios or size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut leader,
+            &mut follower,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: openpty succeeded, so both are new descriptors this test alone owns.
+    let (leader, follower) =
+        unsafe { (OwnedFd::from_raw_fd(leader), OwnedFd::from_raw_fd(follower)) };
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(follower));
+    let mut peer = Peer::spawn(cmd, "piw-logger on a terminal");
+    // The command held the only other copy of the follower end: when the logger exits,
+    // reading the leader ends (EIO).
+    cmd.stderr(Stdio::null());
+    let reader = std::thread::spawn(move || {
+        let mut file = std::fs::File::from(leader);
+        let mut out = Vec::new();
+        let mut buf = [0; 4096];
+        while let Ok(n) = std::io::Read::read(&mut file, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    });
+    peer.wait_success(LIMIT);
+    let out = reader.join().expect("the terminal reader");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn a_progress_bar_shows_on_a_terminal_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = format!("ipc://{}/log", dir.path().display());
+    let log = dir.path().join("access.log");
+    append(
+        &log,
+        &(0..20_000)
+            .map(|i| page(&format!("p{i}")))
+            .collect::<String>(),
+    );
+    let size = std::fs::metadata(&log).unwrap().len();
+    let (_ctx, mut pull) = pull(&queue);
+    let reader = std::thread::spawn(move || receive(&mut pull, 20_000, "records").len());
+    let shown = on_a_terminal(&mut logger(&[log.to_str().unwrap()], &queue));
+    assert_eq!(reader.join().unwrap(), 20_000);
+    // The bar names the file and counts its bytes, then is cleared.
+    assert!(shown.contains("access.log"), "{shown:?}");
+    assert!(
+        shown.contains(&format!("/{:.2} MiB", size as f64 / 1048576.0)),
+        "{shown:?}"
+    );
+    assert!(shown.contains('█'), "{shown:?}");
+    assert!(shown.contains("\u{1b}[2K"), "{shown:?}");
+    // Not on a pipe.
+    let (_ctx, mut pull) = self::pull(&format!("ipc://{}/log2", dir.path().display()));
+    let reader = std::thread::spawn(move || receive(&mut pull, 20_000, "records").len());
+    let out = output_within(
+        &mut logger(
+            &[log.to_str().unwrap()],
+            &format!("ipc://{}/log2", dir.path().display()),
+        ),
+        b"",
+        LIMIT,
+        "piw-logger on a pipe",
+    );
+    assert_eq!(reader.join().unwrap(), 20_000);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains('█') && !stderr.contains("MiB"), "{stderr}");
 }
