@@ -190,16 +190,18 @@ async fn a_start_puts_the_output_in_line_with_the_database() {
     assert!(!staging_dir.join(&unrecorded).exists());
     // Then the background check: the stray goes, the lost build is deleted (bar 1.0 is
     // queued again), the ghost's folder goes, and every package gets its pages.
-    eventually("the stray wheel to be removed", || async {
-        !simple.join("foo").join(stray).exists()
-    })
+    // (The wheel goes first, then its metadata file.)
+    eventually(
+        "the stray wheel and its metadata file to be removed",
+        || async {
+            !simple.join("foo").join(stray).exists()
+                && !simple
+                    .join("foo")
+                    .join(format!("{stray}.metadata"))
+                    .exists()
+        },
+    )
     .await;
-    assert!(
-        !simple
-            .join("foo")
-            .join(format!("{stray}.metadata"))
-            .exists()
-    );
     eventually("the lost wheel's build to be deleted", || async {
         !hub.db.all_build_ids().await.unwrap().contains(&bar_build)
     })
