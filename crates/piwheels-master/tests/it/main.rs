@@ -44,6 +44,7 @@ mod upstream_summaries;
 mod web_http;
 mod web_http_caching;
 mod web_pip;
+mod web_pages;
 mod web_scribe;
 mod web_scribe_rewrites;
 mod web_secretary;
