@@ -213,8 +213,15 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         .map(|r| ReleaseRow {
             version: r.version,
             released: r.release.released.format("%Y-%m-%d").to_string(),
-            released_full: r.release.released.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-            released_iso: r.release.released.to_rfc3339_opts(SecondsFormat::Secs, true),
+            released_full: r
+                .release
+                .released
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            released_iso: r
+                .release
+                .released
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
             yanked: r.release.yanked,
             prerelease: r.prerelease,
             cells: targets

@@ -110,10 +110,7 @@ mod tests {
             os_python(&Target::new("cp312", "linux_aarch64")),
             "Python 3.12"
         );
-        assert_eq!(
-            os_python(&Target::new("pp73", "linux_aarch64")),
-            "pp73"
-        );
+        assert_eq!(os_python(&Target::new("pp73", "linux_aarch64")), "pp73");
         let c = Cell::new(Some(&TargetStatus {
             status: BuildStatus::Fail,
             build_id: Some(12),

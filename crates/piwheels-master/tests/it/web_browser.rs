@@ -155,10 +155,7 @@ fn narrow(browser: &Browser, base: &str) {
     );
     for page in ["/", "/packages.html", "/faq.html", "/project/foo-bar/"] {
         browser.goto(&format!("{base}{page}"));
-        let scroll = browser.eval(
-            "return document.documentElement.scrollWidth;",
-            json!([]),
-        );
+        let scroll = browser.eval("return document.documentElement.scrollWidth;", json!([]));
         assert!(
             scroll.as_i64().unwrap() <= 400,
             "{page} is {scroll} px wide in a 400 px window"

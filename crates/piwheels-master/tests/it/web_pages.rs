@@ -224,11 +224,19 @@ async fn the_home_page_lists_the_databases_targets() {
         } else {
             format!("not built: {skip}")
         };
-        assert_eq!(row[1..], [t.abi.clone(), t.platform.clone(), status], "{row:?}");
+        assert_eq!(
+            row[1..],
+            [t.abi.clone(), t.platform.clone(), status],
+            "{row:?}"
+        );
     }
     assert_eq!(
         shown.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
-        ["Bullseye / Python 3.9", "Bookworm / Python 3.11", "Trixie / Python 3.13"]
+        [
+            "Bullseye / Python 3.9",
+            "Bookworm / Python 3.11",
+            "Trixie / Python 3.13"
+        ]
     );
 
     // A target added later shows at the next home page rewrite.
@@ -236,8 +244,11 @@ async fn the_home_page_lists_the_databases_targets() {
     let mut all: Vec<_> = targets.into_iter().map(|(t, _)| t).collect();
     all.push(target("cp312/linux_aarch64"));
     db.set_build_targets(&all).await.unwrap();
-    let mut scribe =
-        TheScribe::new(site.farm.hub.clone(), tokio::sync::mpsc::unbounded_channel().1).unwrap();
+    let mut scribe = TheScribe::new(
+        site.farm.hub.clone(),
+        tokio::sync::mpsc::unbounded_channel().1,
+    )
+    .unwrap();
     scribe
         .handle(WebRequest::Home(Box::new(stats())))
         .await
@@ -276,14 +287,19 @@ async fn the_faq_answers_with_this_farms_index() {
         );
     }
     let index = "https://pi.example.test/wheels/simple";
-    assert!(between(&faq, "<section id=\"pip-conf\">", "</section>")
-        .contains(&format!("extra-index-url={index}")));
+    assert!(
+        between(&faq, "<section id=\"pip-conf\">", "</section>")
+            .contains(&format!("extra-index-url={index}"))
+    );
     let uv = between(&faq, "<section id=\"uv\">", "</section>");
     assert!(uv.contains(&format!("url = \"{index}\"")), "{uv}");
     assert!(uv.contains(&format!("--extra-index-url {index}")), "{uv}");
     // Every absolute URL in the FAQ is this farm's own.
     for (at, _) in faq.match_indices("://") {
-        let start = faq[..at].rfind(|c: char| !c.is_ascii_alphanumeric()).unwrap() + 1;
+        let start = faq[..at]
+            .rfind(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap()
+            + 1;
         assert!(
             faq[start..].starts_with("https://pi.example.test/wheels"),
             "a URL that is not the farm's: {}",
@@ -322,7 +338,10 @@ async fn project_pages_show_status_icons_log_links_times_and_the_report_link() {
         assert_eq!(row.len(), targets.len(), "{version}: {row:?}");
         for (cell, (t, st)) in row.iter().zip(targets) {
             let status = st.status.as_str();
-            assert!(cell.starts_with(&format!("{status}\">")), "{version} {t}: {cell}");
+            assert!(
+                cell.starts_with(&format!("{status}\">")),
+                "{version} {t}: {cell}"
+            );
             assert!(
                 cell.contains(&format!("<img src=\"/status-{status}.svg\" alt=\"")),
                 "{version} {t}: {cell}"
@@ -337,10 +356,20 @@ async fn project_pages_show_status_icons_log_links_times_and_the_report_link() {
         }
     }
     // The failed build and the successful one are both there, with their logs.
-    assert!(links.contains(&("1.1", "fail", site.build_ids[1])), "{links:?}");
-    assert!(links.contains(&("1.0", "success", site.build_ids[0])), "{links:?}");
+    assert!(
+        links.contains(&("1.1", "fail", site.build_ids[1])),
+        "{links:?}"
+    );
+    assert!(
+        links.contains(&("1.0", "success", site.build_ids[0])),
+        "{links:?}"
+    );
     for (_, _, id) in &links {
-        assert!(out.join(&log(*id)[1..]).is_file(), "the linked log {} exists", log(*id));
+        assert!(
+            out.join(&log(*id)[1..]).is_file(),
+            "the linked log {} exists",
+            log(*id)
+        );
     }
     for status in ["success", "fail", "pending", "skip", "error"] {
         let svg = read(out.join(format!("status-{status}.svg")));
