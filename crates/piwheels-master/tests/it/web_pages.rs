@@ -121,20 +121,20 @@ pub(crate) async fn pages_site(configure: impl FnOnce(&mut MasterConfig)) -> Pag
     db.add_new_package_version("baz-qux", "2.0", Some(day(4)), "")
         .await
         .unwrap();
-    let foo = make_wheel("foo_bar", "1.0", None);
-    let baz = make_wheel("baz_qux", "2.0", None);
-    let foo_file = new_file(&foo, None, &[("apt", "libfoo1")]);
-    let baz_file = new_file(&baz, None, &[]);
+    let foo_wheel = make_wheel("foo_bar", "1.0", None);
+    let baz_wheel = make_wheel("baz_qux", "2.0", None);
+    let foo_file = new_file(&foo_wheel, None, &[("apt", "libfoo1")]);
+    let baz_file = new_file(&baz_wheel, None, &[]);
     let build_ids = vec![
         log_build(db, "foo-bar", "1.0", "cp311/linux_armv7l", vec![foo_file]).await,
         log_build(db, "foo-bar", "1.1", "cp39/linux_armv7l", vec![]).await,
         log_build(db, "baz-qux", "2.0", "cp311/linux_armv7l", vec![baz_file]).await,
     ];
-    place(&farm.out, "foo-bar", &foo, true);
-    place(&farm.out, "baz-qux", &baz, true);
-    let mut records: Vec<AccessRecord> = (0..3).map(|_| download(&foo.filename, 1)).collect();
-    records.extend((0..2).map(|_| download(&foo.filename, 40)));
-    records.push(download(&baz.filename, 2));
+    place(&farm.out, "foo-bar", &foo_wheel, true);
+    place(&farm.out, "baz-qux", &baz_wheel, true);
+    let mut records: Vec<AccessRecord> = (0..3).map(|_| download(&foo_wheel.filename, 1)).collect();
+    records.extend((0..2).map(|_| download(&foo_wheel.filename, 40)));
+    records.push(download(&baz_wheel.filename, 2));
     db.log_access(&records).await.unwrap();
 
     let mut scribe =
