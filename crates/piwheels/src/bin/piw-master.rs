@@ -416,6 +416,16 @@ mod tests {
     }
 
     #[test]
+    fn report_url_reaches_the_config_and_has_no_default() {
+        use clap::Parser;
+        let url = "https://reports.example.test/new?title={package}";
+        let opts = Opts::try_parse_from(["piw-master", "--report-url", url]).unwrap();
+        assert_eq!(config(&opts).report_url.as_deref(), Some(url));
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(config(&default).report_url, None, "no link by default");
+    }
+
+    #[test]
     fn upstream_timeout_is_1_to_3600_seconds() {
         use clap::Parser;
         let parse = |n: &str| Opts::try_parse_from(["piw-master", "--upstream-timeout", n]);
