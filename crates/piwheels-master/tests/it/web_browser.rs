@@ -12,6 +12,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// Where to save screenshots of the pages at 400 px, if anywhere (for people to look at
+/// the layout; the test checks it by itself).
+const SCREENSHOTS: &str = "PIWHEELS_TEST_SCREENSHOTS";
+
 /// How long the page's own requests (packages.json) may take to show.
 const SHOW: Duration = Duration::from_secs(20);
 
@@ -160,6 +164,18 @@ fn narrow(browser: &Browser, base: &str) {
             scroll.as_i64().unwrap() <= 400,
             "{page} is {scroll} px wide in a 400 px window"
         );
+        if let Some(dir) = std::env::var_os(SCREENSHOTS) {
+            let name = match page.trim_matches('/') {
+                "" => "home".to_owned(),
+                p => p.replace(['/', '.'], "_"),
+            };
+            // The releases table, on the project page.
+            browser.eval(
+                "var t = document.querySelector('table.releases'); if (t) { t.scrollIntoView(); }",
+                json!([]),
+            );
+            browser.screenshot(&std::path::Path::new(&dir).join(format!("{name}-400.png")));
+        }
     }
     // (still on the project page) A date that wrapped would be in two boxes.
     let dates = browser.eval(

@@ -174,6 +174,14 @@ impl Browser {
         );
     }
 
+    /// Saves a PNG of the window to `path`.
+    pub fn screenshot(&self, path: &Path) {
+        let b64 = self.cmd("GET", "/screenshot", None);
+        let b64 = b64.as_str().expect("a base64 screenshot");
+        std::fs::write(path, base64_decode(b64))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    }
+
     /// Evaluates `script` until it returns something other than `null` or `false`, and
     /// returns that; fails after `timeout`, saying it waited for `what` and what the
     /// last evaluation gave.
@@ -224,4 +232,28 @@ fn request(method: &str, url: &str, body: Option<Value>) -> Result<Value, String
     };
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
     Ok(v["value"].clone())
+}
+
+/// Standard base64 (with padding) to bytes.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {c:?}"),
+        }
+    };
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let digits: Vec<u8> = text.bytes().filter(|&c| c != b'=' && c != b'\n').collect();
+    for chunk in digits.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &c)| n | value(c) << (18 - 6 * i));
+        out.extend(&n.to_be_bytes()[1..chunk.len()]);
+    }
+    out
 }
