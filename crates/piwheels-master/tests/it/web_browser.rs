@@ -157,8 +157,16 @@ fn narrow(browser: &Browser, base: &str) {
         (350..=400).contains(&width.as_i64().unwrap()),
         "the window is {width} px wide, not about 400"
     );
-    for page in ["/", "/packages.html", "/faq.html", "/project/foo-bar/"] {
+    for page in ["/", "/packages.html?q=-", "/faq.html", "/project/foo-bar/"] {
         browser.goto(&format!("{base}{page}"));
+        if page.starts_with("/packages.html") {
+            // Measured with its results shown (both packages match "-").
+            browser.wait_for(
+                "both packages listed",
+                SHOW,
+                "return document.querySelectorAll('#results tbody tr').length === 2;",
+            );
+        }
         let scroll = browser.eval("return document.documentElement.scrollWidth;", json!([]));
         assert!(
             scroll.as_i64().unwrap() <= 400,
@@ -167,7 +175,7 @@ fn narrow(browser: &Browser, base: &str) {
         if let Some(dir) = std::env::var_os(SCREENSHOTS) {
             let name = match page.trim_matches('/') {
                 "" => "home".to_owned(),
-                p => p.replace(['/', '.'], "_"),
+                p => p.replace(['/', '.', '?', '='], "_"),
             };
             // The releases table, on the project page.
             browser.eval(
