@@ -69,6 +69,9 @@ pub struct MasterConfig {
     /// The public URL of the site, for links in project pages, JSON and sitemaps
     /// (`site-url`).
     pub site_url: String,
+    /// Where users report a problem with a project (`report-url`), linked from each
+    /// project page; `{package}` in it is replaced by the project's name. `None`: no link.
+    pub report_url: Option<String>,
     /// How often TheArchitect re-reads the build queue even when nothing announced new
     /// versions (`queue-period`).
     pub queue_period: Duration,
@@ -105,6 +108,7 @@ impl MasterConfig {
             file_queue: "tcp://*:5556".into(),
             web_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             site_url: "http://127.0.0.1:8080".into(),
+            report_url: None,
             queue_period: Duration::from_secs(300),
             rewrite_delay: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(300),

@@ -39,6 +39,7 @@ mod model;
 mod owed;
 mod pages;
 mod search;
+mod targets;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -74,6 +75,27 @@ const ASSETS: &[(&str, &[u8])] = &[
     ("project.js", include_bytes!("../static/project.js")),
     ("sitemap.xsl", include_bytes!("../static/sitemap.xsl")),
     ("favicon.svg", include_bytes!("../static/favicon.svg")),
+    ("page.js", include_bytes!("../static/page.js")),
+    (
+        "status-success.svg",
+        include_bytes!("../static/status-success.svg"),
+    ),
+    (
+        "status-fail.svg",
+        include_bytes!("../static/status-fail.svg"),
+    ),
+    (
+        "status-error.svg",
+        include_bytes!("../static/status-error.svg"),
+    ),
+    (
+        "status-skip.svg",
+        include_bytes!("../static/status-skip.svg"),
+    ),
+    (
+        "status-pending.svg",
+        include_bytes!("../static/status-pending.svg"),
+    ),
 ];
 
 /// The web-output task (see the module docs).
@@ -405,10 +427,14 @@ impl TheScribe {
     }
 
     async fn write_home(&self, stats: MasterStats) -> Result<()> {
+        let targets = self.hub.db.build_targets().await?;
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
         let (site, output) = (self.site.clone(), self.hub.output.clone());
         blocking(move || {
-            output.write_top("index.html", pages::home(&site, &stats).as_bytes())?;
+            output.write_top(
+                "index.html",
+                pages::home(&site, &stats, &targets).as_bytes(),
+            )?;
             let maps = pages::sitemaps(&site, names.iter().map(String::as_str));
             let count = maps.len() - 1;
             for (name, xml) in maps {

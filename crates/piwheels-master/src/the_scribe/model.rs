@@ -51,6 +51,9 @@ pub struct Site {
     pub site_url: String,
     /// Where projects' upstream pages are; `None` when the upstream index is not known.
     pub upstream: Option<UpstreamLink>,
+    /// Where users report a problem with a project (`{package}` stands for its name);
+    /// `None`: the pages have no such link.
+    pub report_url: Option<String>,
 }
 
 impl Site {
@@ -64,7 +67,24 @@ impl Site {
             out: config.output_path.clone(),
             site_url: config.site_url.trim_end_matches('/').to_owned(),
             upstream,
+            report_url: config
+                .report_url
+                .as_deref()
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned),
         }
+    }
+
+    /// Where to report a problem with `package` (a canonical name), when configured: the
+    /// configured URL with `{package}` replaced by the name, percent-encoded.
+    pub fn report_url(&self, package: &str) -> Option<String> {
+        self.report_url.as_ref().map(|u| {
+            u.replace(
+                "{package}",
+                &utf8_percent_encode(package, SEGMENT).to_string(),
+            )
+        })
     }
 
     /// The upstream page of `package`, when the upstream is known (see [`UpstreamLink`]).

@@ -2,12 +2,12 @@
 //! (`templates/`); everything they show is HTML-escaped by askama.
 
 use askama::Template;
-use chrono::{TimeDelta, Utc};
-use piwheels_db::{BuildStatus, Target};
+use chrono::{SecondsFormat, TimeDelta, Utc};
+use piwheels_db::Target;
 use piwheels_protocol::monitor::MasterStats;
 
 use super::model::{Prepared, Site};
-use crate::output::log_url;
+use super::targets::{Cell, TargetRow, os_python, target_rows};
 
 fn render(t: &impl Template) -> String {
     t.render().expect("the templates' values always render")
@@ -97,11 +97,6 @@ struct Column {
     title: String,
 }
 
-struct Cell {
-    status: &'static str,
-    log: Option<String>,
-}
-
 struct FileRow<'a> {
     name: &'a str,
     url: &'a str,
@@ -113,7 +108,12 @@ struct FileRow<'a> {
 
 struct ReleaseRow<'a> {
     version: &'a str,
+    /// The release day (`2024-05-01`), shown.
     released: String,
+    /// The full release time in UTC, on hover.
+    released_full: String,
+    /// The release time, RFC 3339.
+    released_iso: String,
     yanked: bool,
     prerelease: bool,
     cells: Vec<Cell>,
@@ -129,6 +129,7 @@ struct ProjectPage<'a> {
     description: &'a str,
     skip: &'a str,
     upstream_url: Option<String>,
+    report_url: Option<String>,
     install_apt: Option<String>,
     pip_deps: Vec<&'a str>,
     release_count: usize,
@@ -137,30 +138,8 @@ struct ProjectPage<'a> {
     releases: Vec<ReleaseRow<'a>>,
 }
 
-/// The Debian release each old piwheels ABI was built on (piwheels.md §6.5).
-fn distro(abi: &str) -> Option<&'static str> {
-    Some(match abi {
-        "cp34m" => "Jessie",
-        "cp35m" => "Stretch",
-        "cp37m" => "Buster",
-        "cp39" => "Bullseye",
-        "cp311" => "Bookworm",
-        "cp313" => "Trixie",
-        _ => return None,
-    })
-}
-
 fn column(t: &Target, show_platform: bool) -> Column {
-    let python = match t.abi_key() {
-        piwheels_db::abi::AbiKey::CPython { major, minor, .. } => {
-            format!("Python {major}.{minor}")
-        }
-        piwheels_db::abi::AbiKey::Other(tag) => tag,
-    };
-    let mut label = match distro(&t.abi) {
-        Some(d) => format!("{d} / {python}"),
-        None => python,
-    };
+    let mut label = os_python(t);
     if show_platform {
         label = format!("{label} ({})", t.platform);
     }
@@ -234,20 +213,20 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         .map(|r| ReleaseRow {
             version: r.version,
             released: r.release.released.format("%Y-%m-%d").to_string(),
+            released_full: r
+                .release
+                .released
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            released_iso: r
+                .release
+                .released
+                .to_rfc3339_opts(SecondsFormat::Secs, true),
             yanked: r.release.yanked,
             prerelease: r.prerelease,
             cells: targets
                 .iter()
-                .map(|t| match r.release.targets.get(*t) {
-                    Some(s) => Cell {
-                        status: s.status.as_str(),
-                        log: s.build_id.and_then(log_url),
-                    },
-                    None => Cell {
-                        status: BuildStatus::Pending.as_str(),
-                        log: None,
-                    },
-                })
+                .map(|t| Cell::new(r.release.targets.get(*t)))
                 .collect(),
             files: r
                 .files
@@ -277,6 +256,7 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         description: &data.description,
         skip: &data.skip,
         upstream_url: site.upstream_url(&data.package),
+        report_url: site.report_url(&data.package),
         install_apt,
         pip_deps: pip.into_iter().collect(),
         release_count: releases.len(),
@@ -300,11 +280,13 @@ struct HomePage<'a> {
     downloads_all: i64,
     disk_free: Option<String>,
     builds: Vec<(String, i64, i64)>,
+    targets: Vec<TargetRow>,
     written: String,
 }
 
-/// `index.html`, from the master's statistics.
-pub fn home(site: &Site, s: &MasterStats) -> String {
+/// `index.html`, from the master's statistics and the build targets (with their skip
+/// reasons, as [`piwheels_db::Database::build_targets`] gives them).
+pub fn home(site: &Site, s: &MasterStats, targets: &[(Target, String)]) -> String {
     let mut builds: Vec<(String, i64, i64)> = s
         .builds_last_hour
         .iter()
@@ -341,6 +323,7 @@ pub fn home(site: &Site, s: &MasterStats) -> String {
         downloads_all: s.downloads_all,
         disk_free,
         builds,
+        targets: target_rows(targets),
         written: s.timestamp.format("%Y-%m-%d %H:%M UTC").to_string(),
     })
 }

@@ -12,6 +12,7 @@ mod index_support;
 mod log_capture;
 mod pypi_sim;
 mod web_common;
+mod webdriver_support;
 
 mod a_protocol_error_freezes_the_job;
 mod a_slave_publishes_another_versions_wheel;
@@ -41,8 +42,10 @@ mod upstream_pypi_sim;
 mod upstream_retry_after_and_timeouts;
 mod upstream_state_survives_restarts;
 mod upstream_summaries;
+mod web_browser;
 mod web_http;
 mod web_http_caching;
+mod web_pages;
 mod web_pip;
 mod web_scribe;
 mod web_scribe_rewrites;

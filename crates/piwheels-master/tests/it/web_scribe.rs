@@ -255,9 +255,9 @@ async fn both_writes_the_simple_pages_project_page_json_and_aliases() {
     assert!(page.contains(&log), "{log} in {page}");
     assert!(page.contains("Bookworm / Python 3.11"));
     assert!(page.contains("Bullseye / Python 3.9"));
-    assert!(page.contains("class=\"fail\""));
-    assert!(page.contains("class=\"pending\""));
-    assert!(page.contains("class=\"success\""));
+    assert!(page.contains("class=\"status fail\""));
+    assert!(page.contains("class=\"status pending\""));
+    assert!(page.contains("class=\"status success\""));
     assert!(page.contains("href=\"https://wheels.example.test/project/foo-bar/\""));
 
     // Alias symlink, relative.

@@ -103,6 +103,10 @@ struct Opts {
     /// The site's public URL, for links in pages and sitemaps (default: from --web-listen).
     #[arg(long = "site-url", value_name = "URL")]
     site_url: Option<String>,
+    /// Where users report a problem with a project, linked from its page; {package} in it
+    /// is replaced by the project's name (no default: no link).
+    #[arg(long = "report-url", value_name = "URL")]
+    report_url: Option<String>,
     /// Re-read the build queue at least this often (30s, 5m, 1h; plain numbers are seconds).
     #[arg(long = "queue-period", value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
     queue_period: Duration,
@@ -319,6 +323,7 @@ fn config(opts: &Opts) -> MasterConfig {
         (None, Some(addr)) => format!("http://{addr}"),
         (None, None) => c.site_url.clone(),
     };
+    c.report_url = opts.report_url.clone();
     c.queue_period = opts.queue_period;
     c.rewrite_delay = opts.rewrite_delay;
     c.upstream_poll = opts.upstream_poll;
@@ -408,6 +413,16 @@ mod tests {
         assert_eq!(opts.pypi_xmlrpc.as_deref(), Some("http://127.0.0.1:1/pypi"));
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
         assert_eq!(default.pypi_xmlrpc, None, "the diff by default");
+    }
+
+    #[test]
+    fn report_url_reaches_the_config_and_has_no_default() {
+        use clap::Parser;
+        let url = "https://reports.example.test/new?title={package}";
+        let opts = Opts::try_parse_from(["piw-master", "--report-url", url]).unwrap();
+        assert_eq!(config(&opts).report_url.as_deref(), Some(url));
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(config(&default).report_url, None, "no link by default");
     }
 
     #[test]
