@@ -31,7 +31,7 @@ fn bad_name(dir: &Path, why: impl std::fmt::Display) -> OutputError {
 impl Output {
     /// Makes `OUT`, `OUT/simple` and `OUT/project` real folders (made if missing; a
     /// symlink or file in their place is replaced), the last two with the packages'
-    /// folders to be made in them spread over the disk ([`files::spread_subdirs`]).
+    /// folders to be made in them spread over the disk (ext4's top-directory hint, `chattr +T`).
     pub fn prepare_site(&self) -> Result<(), OutputError> {
         let out = self.root();
         for dir in [out.to_owned(), out.join("simple"), out.join("project")] {
