@@ -6,6 +6,7 @@ use chrono::{TimeDelta, Utc};
 use piwheels_db::{BuildStatus, Target};
 use piwheels_protocol::monitor::MasterStats;
 
+use super::figures::{TopProject, thousands};
 use super::model::{Prepared, Site};
 use crate::output::log_url;
 
@@ -135,6 +136,8 @@ struct ProjectPage<'a> {
     file_count: usize,
     columns: Vec<Column>,
     releases: Vec<ReleaseRow<'a>>,
+    downloads_recent: String,
+    downloads_all: String,
 }
 
 /// The Debian release each old piwheels ABI was built on (piwheels.md §6.5).
@@ -283,6 +286,8 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         file_count,
         columns,
         releases,
+        downloads_recent: thousands(data.downloads.recent),
+        downloads_all: thousands(data.downloads.all),
     })
 }
 
@@ -295,16 +300,17 @@ struct HomePage<'a> {
     builds_size: String,
     builds_time: String,
     new_last_hour: i64,
-    downloads_last_hour: i64,
-    downloads_last_month: i64,
-    downloads_all: i64,
+    downloads_last_hour: String,
+    downloads_last_month: String,
+    downloads_all: String,
+    top_projects: Vec<TopProject>,
     disk_free: Option<String>,
     builds: Vec<(String, i64, i64)>,
     written: String,
 }
 
-/// `index.html`, from the master's statistics.
-pub fn home(site: &Site, s: &MasterStats) -> String {
+/// `index.html`, from the master's statistics and the most downloaded projects.
+pub fn home(site: &Site, s: &MasterStats, top_projects: Vec<TopProject>) -> String {
     let mut builds: Vec<(String, i64, i64)> = s
         .builds_last_hour
         .iter()
@@ -336,9 +342,10 @@ pub fn home(site: &Site, s: &MasterStats) -> String {
         builds_size: human_size(s.builds_size.max(0) as u64),
         builds_time: human_duration(s.builds_time),
         new_last_hour: s.new_last_hour,
-        downloads_last_hour: s.downloads_last_hour,
-        downloads_last_month: s.downloads_last_month,
-        downloads_all: s.downloads_all,
+        downloads_last_hour: thousands(s.downloads_last_hour),
+        downloads_last_month: thousands(s.downloads_last_month),
+        downloads_all: thousands(s.downloads_all),
+        top_projects,
         disk_free,
         builds,
         written: s.timestamp.format("%Y-%m-%d %H:%M UTC").to_string(),
