@@ -21,6 +21,7 @@ mod core_master;
 mod core_slave_driver;
 mod core_tasks;
 mod download_figures_on_the_pages;
+mod downloads_ever_counted_twice;
 mod garbage_frames_flood_the_log;
 mod hostile_names_stay_out_of_the_database;
 mod keepalive_requests_stall_40ms;
