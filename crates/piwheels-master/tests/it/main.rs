@@ -29,6 +29,7 @@ mod lumberjack;
 mod mr_chase;
 mod original_slave_crashes_on_sigterm_while_its_idle_is_held;
 mod search_index_empty_for_an_hour;
+mod search_page_order;
 mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;
