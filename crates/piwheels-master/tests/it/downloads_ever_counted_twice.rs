@@ -76,5 +76,7 @@ async fn downloads_reported_before_the_first_count_are_not_added_again() {
     assert_eq!(last.downloads_all, 5);
     assert_eq!(last.downloads_last_month, 5);
     hub.quit.cancel();
-    within(Duration::from_secs(20), "BigBrother to stop", task).await;
+    within(Duration::from_secs(20), "BigBrother to stop", task)
+        .await
+        .expect("BigBrother's task");
 }
