@@ -25,7 +25,11 @@
 //! - a package's simple folder holds what the database says, and `DELPKG`/`DELVER` remove
 //!   files by name too, so nothing is left behind when the rows went first;
 //! - requests waiting together are handled together, and the search index follows the
-//!   package list (coalesced, `the_scribe/search.rs`) instead of being written hourly.
+//!   package list (coalesced, `the_scribe/search.rs`) instead of being written hourly;
+//! - a project page carries its downloads (30 days, ever) and its JSON `downloads_30` and
+//!   `downloads_all`, read with the page's data (the original's pages show "loading..."
+//!   until `project.js` fills them from `packages.json`); the homepage lists the 10
+//!   projects downloaded most in 30 days.
 //!
 //! TheScribe renders; [`crate::output`] owns the folder and does every write, link and
 //! removal, with the names checked there. Every file is written to a temporary name in its
