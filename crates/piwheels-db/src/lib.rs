@@ -70,5 +70,6 @@ pub use backend::Kind;
 pub use db::{Database, Options, sqlite_path};
 pub use error::{Error, Result, SchemaProblem};
 pub use names::canonicalize_name;
+pub use ops::downloads::MAX_TOP_PROJECTS;
 pub use ops::upstream::MAX_ETAG;
 pub use types::*;

@@ -102,6 +102,8 @@ pub struct ProjectData {
     pub skip: String,
     /// Every version, newest release first.
     pub releases: IndexMap<String, Release>,
+    /// Its downloads in the last 30 days and ever.
+    pub downloads: Downloads,
 }
 
 /// One version on a project's pages.

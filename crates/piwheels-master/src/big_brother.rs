@@ -60,7 +60,9 @@ pub struct BigBrother {
     queue_sizes: BTreeMap<Target, i64>,
     db_stats: Option<Statistics>,
     downloads_all: Option<i64>,
-    /// Downloads counted by Lumberjack before the first total was read.
+    /// Downloads Lumberjack reported before the first total was read: shown until then,
+    /// and dropped once it is read (their rows are in it: Lumberjack reports what it has
+    /// written).
     downloads_extra: i64,
 }
 
@@ -118,7 +120,12 @@ impl BigBrother {
     async fn sample(&mut self) -> MasterStats {
         if self.downloads_all.is_none() {
             match self.hub.db.downloads_all().await {
-                Ok(n) => self.downloads_all = Some(n + std::mem::take(&mut self.downloads_extra)),
+                // Every download reported so far was written before it was reported, so
+                // the count has it: adding it again would count it twice.
+                Ok(n) => {
+                    self.downloads_all = Some(n);
+                    self.downloads_extra = 0;
+                }
                 Err(e) => tracing::warn!(error = %e, "cannot count downloads"),
             }
         }

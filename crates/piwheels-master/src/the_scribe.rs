@@ -9,7 +9,7 @@
 //! | `DELVER pkg ver` | unlinks the version's wheels and metadata files, rewrites both pages without it |
 //! | `DELPKG pkg` | removes the package's directories and alias symlinks, rewrites the root index |
 //! | `LOG id text` | `logs/AAAA/BBBB/CCCC.txt.gz` (replacing any earlier one) |
-//! | `HOME stats` | `index.html`, `sitemap.xml`, `sitemap0.xml`… |
+//! | `HOME stats` | `index.html` (with the 10 projects downloaded most in 30 days, read then), `sitemap.xml`, `sitemap0.xml`… |
 //! | `SEARCH` (and at start) | `packages.json` |
 //! | the package list changed | `packages.json`, at most once per `rewrite-delay` window |
 //!
@@ -25,7 +25,11 @@
 //! - a package's simple folder holds what the database says, and `DELPKG`/`DELVER` remove
 //!   files by name too, so nothing is left behind when the rows went first;
 //! - requests waiting together are handled together, and the search index follows the
-//!   package list (coalesced, `the_scribe/search.rs`) instead of being written hourly.
+//!   package list (coalesced, `the_scribe/search.rs`) instead of being written hourly;
+//! - a project page carries its downloads (30 days, ever) and its JSON `downloads_30` and
+//!   `downloads_all`, read with the page's data (the original's pages show "loading..."
+//!   until `project.js` fills them from `packages.json`); the homepage lists the 10
+//!   projects downloaded most in 30 days.
 //!
 //! TheScribe renders; [`crate::output`] owns the folder and does every write, link and
 //! removal, with the names checked there. Every file is written to a temporary name in its
@@ -34,6 +38,7 @@
 //! modification time says when it last changed (the pages carry no write-time stamps, unlike
 //! the original's; the web server's `Last-Modified` tells it instead).
 
+mod figures;
 mod json;
 mod model;
 mod owed;
@@ -64,6 +69,9 @@ const PARALLEL: usize = 4;
 
 /// Packages read in one database call and rendered by one blocking thread in one go.
 const CHUNK: usize = 100;
+
+/// Projects in the homepage's "top projects" table.
+const TOP_PROJECTS: usize = 10;
 
 /// Requests taken from the inbox at once.
 const BATCH: usize = 512;
@@ -428,12 +436,20 @@ impl TheScribe {
 
     async fn write_home(&self, stats: MasterStats) -> Result<()> {
         let targets = self.hub.db.build_targets().await?;
+        let top: Vec<figures::TopProject> = self
+            .hub
+            .db
+            .top_projects(TOP_PROJECTS)
+            .await?
+            .into_iter()
+            .map(figures::TopProject::new)
+            .collect();
         let names: Vec<String> = self.packages().map(str::to_owned).collect();
         let (site, output) = (self.site.clone(), self.hub.output.clone());
         blocking(move || {
             output.write_top(
                 "index.html",
-                pages::home(&site, &stats, &targets).as_bytes(),
+                pages::home(&site, &stats, &targets, top).as_bytes(),
             )?;
             let maps = pages::sitemaps(&site, names.iter().map(String::as_str));
             let count = maps.len() - 1;

@@ -1,4 +1,5 @@
-// Project pages: fills in the download counts from /packages.json.
+// Project pages: the scribe writes the download counts into the page; this refreshes them
+// from /packages.json (rewritten hourly), with the same thousands separators.
 (function () {
   "use strict";
   var article = document.querySelector("article.project");
@@ -9,8 +10,8 @@
     .then(function (rows) {
       for (var i = 0; i < rows.length; i++) {
         if (rows[i][0] === name) {
-          document.querySelector(".downloads-recent").textContent = rows[i][1];
-          document.querySelector(".downloads-all").textContent = rows[i][2];
+          document.querySelector(".downloads-recent").textContent = Number(rows[i][1]).toLocaleString("en-US");
+          document.querySelector(".downloads-all").textContent = Number(rows[i][2]).toLocaleString("en-US");
           return;
         }
       }

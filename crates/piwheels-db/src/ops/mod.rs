@@ -3,6 +3,7 @@
 
 mod access;
 mod builds;
+pub mod downloads;
 pub(crate) mod journal;
 mod misc;
 mod new_projects;

@@ -7,13 +7,14 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chrono::Utc;
 use indexmap::IndexMap;
 
 use crate::Database;
 use crate::abi::{PlatformAliases, Target, WheelTags, satisfies};
 use crate::backend::{Conn, Row, Stmt, Value};
 use crate::error::Result;
-use crate::types::{BuildStatus, ProjectData, ProjectFile, Release, TargetStatus};
+use crate::types::{BuildStatus, Downloads, ProjectData, ProjectFile, Release, TargetStatus};
 
 /// A build as the status rule needs it.
 struct BuildRow {
@@ -216,6 +217,7 @@ fn project_data(
         description,
         skip,
         releases: g.releases,
+        downloads: Downloads::default(),
     }))
 }
 
@@ -286,8 +288,16 @@ impl Database {
     pub async fn project_data(&self, package: &str) -> Result<Option<ProjectData>> {
         let package = package.to_owned();
         let aliases = self.aliases();
-        self.read("project_data", move |c| project_data(c, &package, &aliases))
-            .await
+        self.read("project_data", move |c| {
+            let mut data = project_data(c, &package, &aliases)?;
+            if let Some(d) = &mut data {
+                let found =
+                    super::downloads::downloads_of(c, std::slice::from_ref(&package), Utc::now())?;
+                d.downloads = found.get(&package).copied().unwrap_or_default();
+            }
+            Ok(data)
+        })
+        .await
     }
 
     /// What the pages of many packages are made of, read in one go (one transaction and
@@ -303,12 +313,15 @@ impl Database {
         let packages = packages.to_vec();
         let aliases = self.aliases();
         self.read("projects_pages_data", move |c| {
+            // One statement counts the downloads of the whole chunk.
+            let downloads = super::downloads::downloads_of(c, &packages, Utc::now())?;
             packages
                 .iter()
                 .map(|p| {
-                    let Some(data) = project_data(c, p, &aliases)? else {
+                    let Some(mut data) = project_data(c, p, &aliases)? else {
                         return Ok(None);
                     };
+                    data.downloads = downloads.get(p).copied().unwrap_or_default();
                     Ok(Some((data, super::packages::aliases_of(c, p)?)))
                 })
                 .collect()

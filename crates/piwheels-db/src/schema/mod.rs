@@ -18,7 +18,7 @@ use crate::error::{Error, Result, SchemaProblem};
 mod v2;
 
 /// The schema version this software uses.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// One step of the schema's history.
 #[derive(Debug)]
@@ -177,6 +177,13 @@ pub const MIGRATIONS: &[Migration] = &[
                       serial and ETag, the project list's ETag), so a restart asks only for \
                       what changed",
         script: Script::Both(include_str!("0004_upstream_state.sql")),
+        cleanup: None,
+    },
+    Migration {
+        version: 5,
+        description: "index downloads by file and time together, so the pages' download \
+                      figures are counted from the index alone",
+        script: Script::Both(include_str!("0005_download_figures.sql")),
         cleanup: None,
     },
 ];

@@ -12,6 +12,7 @@ mod common;
 mod access_batches;
 mod builds;
 mod concurrency;
+mod download_figures;
 mod misc;
 mod names_and_versions_constraint;
 mod new_projects;

@@ -155,6 +155,11 @@ struct ProjectJson<'a> {
     pypi_url: Option<String>,
     piwheels_url: String,
     releases: Ordered<JsonRelease<'a>>,
+    /// Downloads ever (named as the original's project page names the figure,
+    /// `downloads-all`).
+    downloads_all: i64,
+    /// Downloads in the last 30 days (the original's `downloads-30`).
+    downloads_30: i64,
 }
 
 /// `project/<package>/json/index.json` (piwheels.md §6.4): releases newest version first, each
@@ -209,6 +214,8 @@ pub fn project(site: &Site, p: &Prepared<'_>) -> Vec<u8> {
         pypi_url: site.upstream_url(package),
         piwheels_url: format!("{}/project/{package}", site.site_url),
         releases: Ordered(releases),
+        downloads_all: p.data.downloads.all,
+        downloads_30: p.data.downloads.recent,
     };
     serde_json::to_vec(&doc).expect("serialising to memory cannot fail")
 }

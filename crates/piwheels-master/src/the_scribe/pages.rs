@@ -6,6 +6,7 @@ use chrono::{SecondsFormat, TimeDelta, Utc};
 use piwheels_db::Target;
 use piwheels_protocol::monitor::MasterStats;
 
+use super::figures::{TopProject, thousands};
 use super::model::{Prepared, Site};
 use super::targets::{Cell, TargetRow, os_python, target_rows};
 
@@ -136,6 +137,8 @@ struct ProjectPage<'a> {
     file_count: usize,
     columns: Vec<Column>,
     releases: Vec<ReleaseRow<'a>>,
+    downloads_recent: String,
+    downloads_all: String,
 }
 
 fn column(t: &Target, show_platform: bool) -> Column {
@@ -263,6 +266,8 @@ pub fn project_page(site: &Site, p: &Prepared<'_>) -> String {
         file_count,
         columns,
         releases,
+        downloads_recent: thousands(data.downloads.recent),
+        downloads_all: thousands(data.downloads.all),
     })
 }
 
@@ -275,18 +280,25 @@ struct HomePage<'a> {
     builds_size: String,
     builds_time: String,
     new_last_hour: i64,
-    downloads_last_hour: i64,
-    downloads_last_month: i64,
-    downloads_all: i64,
+    downloads_last_hour: String,
+    downloads_last_month: String,
+    downloads_all: String,
+    top_projects: Vec<TopProject>,
     disk_free: Option<String>,
     builds: Vec<(String, i64, i64)>,
     targets: Vec<TargetRow>,
     written: String,
 }
 
-/// `index.html`, from the master's statistics and the build targets (with their skip
-/// reasons, as [`piwheels_db::Database::build_targets`] gives them).
-pub fn home(site: &Site, s: &MasterStats, targets: &[(Target, String)]) -> String {
+/// `index.html`, from the master's statistics, the build targets (with their skip
+/// reasons, as [`piwheels_db::Database::build_targets`] gives them) and the most
+/// downloaded projects.
+pub fn home(
+    site: &Site,
+    s: &MasterStats,
+    targets: &[(Target, String)],
+    top_projects: Vec<TopProject>,
+) -> String {
     let mut builds: Vec<(String, i64, i64)> = s
         .builds_last_hour
         .iter()
@@ -318,9 +330,10 @@ pub fn home(site: &Site, s: &MasterStats, targets: &[(Target, String)]) -> Strin
         builds_size: human_size(s.builds_size.max(0) as u64),
         builds_time: human_duration(s.builds_time),
         new_last_hour: s.new_last_hour,
-        downloads_last_hour: s.downloads_last_hour,
-        downloads_last_month: s.downloads_last_month,
-        downloads_all: s.downloads_all,
+        downloads_last_hour: thousands(s.downloads_last_hour),
+        downloads_last_month: thousands(s.downloads_last_month),
+        downloads_all: thousands(s.downloads_all),
+        top_projects,
         disk_free,
         builds,
         targets: target_rows(targets),

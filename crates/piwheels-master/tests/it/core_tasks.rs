@@ -74,11 +74,19 @@ async fn big_brother_samples_keeps_history_and_asks_for_pages() {
     hub.stat(StatsMessage::BuildQueue(
         [(target(), 7)].into_iter().collect(),
     ));
-    hub.stat(StatsMessage::Downloads(5));
     let task = supervise(bb, hub.quit.clone());
 
     // Samples go to monitors.
     let mut samples = Vec::new();
+    // Downloads reported after the first sample (which read the total, 0) add to it.
+    match tokio::time::timeout(WAIT, inboxes.status.recv())
+        .await
+        .unwrap()
+    {
+        Some(StatusMessage::Stats(s)) => samples.push(s),
+        other => panic!("unexpected {other:?}"),
+    }
+    hub.stat(StatsMessage::Downloads(5));
     while samples.len() < HISTORY + 20 {
         match tokio::time::timeout(WAIT, inboxes.status.recv())
             .await
