@@ -175,34 +175,47 @@ fn read_whole(file: &File, len: u64) -> io::Result<Bytes> {
 }
 
 /// Opens `path`; `None` unless it is a regular file. Reads it too when `read` and it is
-/// small.
-async fn open(path: PathBuf, read: bool) -> Option<Opened> {
-    tokio::task::spawn_blocking(move || -> io::Result<Option<Opened>> {
-        let file = File::open(&path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        let len = meta.len();
-        let content = if read && len <= SMALL {
-            Some(read_whole(&file, len)?)
-        } else {
-            None
-        };
-        Ok(Some(Opened {
-            key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
-            modified: meta.modified().ok(),
-            file,
-            len,
-            content,
-        }))
+/// small. In place, on the caller's thread (see the web server's docs: the output
+/// directory is in the page cache).
+fn open(path: PathBuf, read: bool) -> Option<Opened> {
+    let file = File::open(&path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    let len = meta.len();
+    let content = if read && len <= SMALL {
+        Some(read_whole(&file, len).ok()?)
+    } else {
+        None
+    };
+    Some(Opened {
+        key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
+        modified: meta.modified().ok(),
+        file,
+        len,
+        content,
     })
-    .await
-    .ok()?
-    .ok()?
 }
 
-/// The file's bytes `start..start+len` as a body, read in pieces as the client takes them.
+/// Reads up to `n` bytes at `pos` (fewer only at the end of the file).
+fn read_piece(file: &File, pos: u64, n: usize) -> io::Result<Bytes> {
+    let mut buf = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match file.read_at(&mut buf[got..], pos + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf.into())
+}
+
+/// The file's bytes `start..start+len` as a body, read in pieces as the client takes them
+/// (in place, without a copy).
 fn stream(file: File, start: u64, len: u64) -> Body {
     let state = (Some(file), start, len);
     Body::from_stream(futures_util::stream::unfold(
@@ -213,26 +226,19 @@ fn stream(file: File, start: u64, len: u64) -> Body {
                 return None;
             }
             let n = left.min(CHUNK) as usize;
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0; n];
-                let got = file.read_at(&mut buf, pos);
-                (file, got.map(|k| buf[..k].to_vec()))
-            })
-            .await;
-            match read {
-                Ok((file, Ok(buf))) if !buf.is_empty() => {
+            match read_piece(&file, pos, n) {
+                Ok(buf) if !buf.is_empty() => {
                     let k = buf.len() as u64;
-                    Some((Ok(Bytes::from(buf)), (Some(file), pos + k, left - k)))
+                    Some((Ok(buf), (Some(file), pos + k, left - k)))
                 }
-                Ok((_, Ok(_))) => Some((
+                Ok(_) => Some((
                     Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "the file shrank",
                     )),
                     (None, pos, 0),
                 )),
-                Ok((_, Err(e))) => Some((Err(e), (None, pos, 0))),
-                Err(e) => Some((Err(io::Error::other(e)), (None, pos, 0))),
+                Err(e) => Some((Err(e), (None, pos, 0))),
             }
         },
     ))
@@ -299,7 +305,7 @@ pub async fn send(
     let conditional =
         h.contains_key(header::IF_NONE_MATCH) || h.contains_key(header::IF_MODIFIED_SINCE);
     let read = !head && !conditional && coding == Coding::Identity;
-    let opened = open(path, read).await?;
+    let opened = open(path, read)?;
     let gzip = coding == Coding::Gzip && opened.len <= MAX_GZIP;
 
     let mut out = HeaderMap::new();
