@@ -39,6 +39,7 @@
 //!   waited about 40 ms.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
@@ -143,8 +144,10 @@ impl WebServer {
         access_log: Option<AccessLog>,
     ) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
+        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
         Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
             root,
+            root_dir,
             gzip: GzipCache::with_capacity(gzip_cache_bytes),
             access_log,
         })))
@@ -189,6 +192,7 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
 /// where hits are recorded.
 struct Site {
     root: PathBuf,
+    root_dir: File,
     gzip: GzipCache,
     access_log: Option<AccessLog>,
 }
@@ -271,7 +275,11 @@ async fn not_found(site: &Site) -> Response {
 }
 
 async fn not_found_page(site: &Site) -> Response {
-    match std::fs::read(site.root.join("404.html")) {
+    let page = lookup(site, Path::new("404.html")).and_then(|(mut f, _)| {
+        let mut page = Vec::new();
+        f.read_to_end(&mut page).ok().map(|_| page)
+    });
+    match page.ok_or(()) {
         Ok(page) => (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -287,10 +295,37 @@ async fn not_found_page(site: &Site) -> Response {
     }
 }
 
-/// The real path of `path` if it exists and lies inside the root.
-async fn inside(site: &Site, path: &Path) -> Option<PathBuf> {
-    let real = std::fs::canonicalize(path).ok()?;
-    real.starts_with(&site.root).then_some(real)
+/// Opens `rel` (a path relative to the root, without `..`) if it exists and its real
+/// location lies inside the root, with its metadata. One `openat2(RESOLVE_BENEATH)`: the
+/// kernel follows symlinks and refuses any that lead out of the root (or are absolute).
+/// Where the kernel has no `openat2` (before Linux 5.6, or filtered), the path is resolved
+/// with `realpath` and checked.
+fn lookup(site: &Site, rel: &Path) -> Option<(File, std::fs::Metadata)> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let file = match rustix::fs::openat2(
+        &site.root_dir,
+        rel,
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+    ) {
+        Ok(fd) => File::from(fd),
+        Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
+            let real = std::fs::canonicalize(site.root.join(rel)).ok()?;
+            if !real.starts_with(&site.root) {
+                return None;
+            }
+            File::open(real).ok()?
+        }
+        Err(_) => return None,
+    };
+    let meta = file.metadata().ok()?;
+    Some((file, meta))
 }
 
 async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
@@ -339,22 +374,21 @@ async fn respond(site: &Site, req: Request) -> Response {
         return redirect(&renamed(&segments, &raw, &canon, &query));
     }
     let trailing = raw.ends_with('/');
-    let mut path = site.root.clone();
+    let mut path = PathBuf::new();
     for s in &segments {
         path.push(OsStr::from_bytes(s));
     }
     if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
         return simple_page(site, &segments, &path, &query, req).await;
     }
-    let Some(real) = inside(site, &path).await else {
+    let Some((file, meta)) = lookup(site, &path) else {
         return not_found(site).await;
     };
-    let is_dir = std::fs::metadata(&real).is_ok_and(|m| m.is_dir());
-    if is_dir {
+    if meta.is_dir() {
         if !trailing {
             return redirect(&format!("{raw}/{query}"));
         }
-        return directory_index(site, &real, req).await;
+        return directory_index(site, &path, req).await;
     }
     if trailing {
         return not_found(site).await;
@@ -364,9 +398,9 @@ async fn respond(site: &Site, req: Request) -> Response {
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .unwrap_or_default();
     if name.ends_with(".txt.gz") {
-        return serve_log(site, real, req).await;
+        return serve_log(site, file, meta, req).await;
     }
-    serve_file(site, real, content_type(&name), req).await
+    serve_file(site, (file, meta), &name, content_type(&name), req).await
 }
 
 /// What the access log needs of a `GET` with a User-Agent from a known address.
@@ -482,8 +516,8 @@ async fn simple_page(
         Form::V1Html => ("index.html", SIMPLE_HTML),
         Form::Html => ("index.html", "text/html; charset=utf-8"),
     };
-    let mut resp = match inside(site, &path.join(file)).await {
-        Some(real) => serve_file(site, real, ctype, req).await,
+    let mut resp = match lookup(site, &path.join(file)) {
+        Some(opened) => serve_file(site, opened, file, ctype, req).await,
         None => not_found(site).await,
     };
     // The page's coding depends on Accept-Encoding too (file::send says so when it does).
@@ -498,26 +532,32 @@ async fn simple_page(
 }
 
 /// A directory's `index.html`, else its `index.json` (the project JSON lives at
-/// `…/json/`).
+/// `…/json/`); `dir` is relative to the root.
 async fn directory_index(site: &Site, dir: &Path, req: Request) -> Response {
     for (name, ctype) in [
         ("index.html", "text/html; charset=utf-8"),
         ("index.json", "application/json"),
     ] {
-        if let Some(index) = inside(site, &dir.join(name)).await {
-            return serve_file(site, index, ctype, req).await;
+        if let Some(index) = lookup(site, &dir.join(name)) {
+            return serve_file(site, index, name, ctype, req).await;
         }
     }
     not_found(site).await
 }
 
-/// Sends a regular file (see [`file`]) under the content type given; `404` if it is not
-/// one.
-async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Request) -> Response {
-    let freshness = Freshness::of(&path.to_string_lossy());
+/// Sends an opened regular file named `name` (see [`file`]) under the content type given;
+/// `404` if it is not one.
+async fn serve_file(
+    site: &Site,
+    (file, meta): (File, std::fs::Metadata),
+    name: &str,
+    ctype: &'static str,
+    req: Request,
+) -> Response {
+    let freshness = Freshness::of(name);
     match file::send(
         &site.gzip,
-        path,
+        (file, meta),
         ctype,
         Kind::of(ctype),
         freshness,
@@ -533,12 +573,12 @@ async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Reques
 
 /// Serves a gzipped build log: as it is with `Content-Encoding: gzip`, or inflated for a
 /// client that does not take gzip.
-async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
+async fn serve_log(site: &Site, file: File, meta: std::fs::Metadata, req: Request) -> Response {
     const TEXT: &str = "text/plain; charset=utf-8";
     if http::takes_gzip(req.headers()) {
         return match file::send(
             &site.gzip,
-            path,
+            (file, meta),
             TEXT,
             Kind::StoredGzip,
             Freshness::Log,
@@ -552,7 +592,6 @@ async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
         };
     }
     let inflated = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let file = std::fs::File::open(&path)?;
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(file).read_to_end(&mut text)?;
         Ok(text)

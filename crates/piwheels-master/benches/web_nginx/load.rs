@@ -175,7 +175,7 @@ impl Conn {
             }
         })
         .await;
-        let _ = self.stream.set_linger(Some(Duration::ZERO));
+        let _ = rustix::net::sockopt::set_socket_linger(&self.stream, Some(Duration::ZERO));
     }
 }
 

@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::SystemTime;
 
@@ -174,12 +173,10 @@ fn read_whole(file: &File, len: u64) -> io::Result<Bytes> {
     Ok(buf.into())
 }
 
-/// Opens `path`; `None` unless it is a regular file. Reads it too when `read` and it is
-/// small. In place, on the caller's thread (see the web server's docs: the output
-/// directory is in the page cache).
-fn open(path: PathBuf, read: bool) -> Option<Opened> {
-    let file = File::open(&path).ok()?;
-    let meta = file.metadata().ok()?;
+/// An opened file with its metadata; `None` unless it is a regular file. Reads it too when
+/// `read` and it is small. In place, on the caller's thread (see the web server's docs:
+/// the output directory is in the page cache).
+fn open(file: File, meta: std::fs::Metadata, read: bool) -> Option<Opened> {
     if !meta.is_file() {
         return None;
     }
@@ -283,11 +280,11 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-/// Sends the regular file at `path` as `ctype` (see the module docs); `None` if it is not
+/// Sends the opened `file` (its metadata `meta`) as `ctype` (see the module docs); `None` if it is not
 /// a regular file or cannot be opened (the caller answers `404`).
 pub async fn send(
     cache: &GzipCache,
-    path: PathBuf,
+    (file, meta): (File, std::fs::Metadata),
     ctype: &'static str,
     kind: Kind,
     freshness: Freshness,
@@ -305,7 +302,7 @@ pub async fn send(
     let conditional =
         h.contains_key(header::IF_NONE_MATCH) || h.contains_key(header::IF_MODIFIED_SINCE);
     let read = !head && !conditional && coding == Coding::Identity;
-    let opened = open(path, read)?;
+    let opened = open(file, meta, read)?;
     let gzip = coding == Coding::Gzip && opened.len <= MAX_GZIP;
 
     let mut out = HeaderMap::new();
