@@ -18,10 +18,11 @@
 //! - `/project/<name>/…` with a name that is not canonical (`/project/Six/`) is redirected
 //!   to the canonical one, as `/simple/` is. A path longer than [`MAX_PATH`] is a `400`.
 //! - Every answer has `Access-Control-Allow-Origin: *`. Files are sent by [the `file` module](self::file): strong
-//!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`),
-//!   `Cache-Control` (pages five minutes, wheels and their metadata immutable, `404`s a
-//!   minute), single byte ranges (`206`; `416` with `Content-Range: bytes */len`; several
-//!   ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
+//!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`, `412`
+//!   when `If-Match` names another version), `Cache-Control` (pages five minutes, wheels
+//!   and their metadata immutable, `404`s a minute), byte ranges (`206`, several ranges as
+//!   `multipart/byteranges`; `416` with `Content-Range: bytes */len`; overlapping,
+//!   unordered or more than 16 ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
 //!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
 //! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
 //!   download, an installer's index lookup, a project page or JSON, another page: see

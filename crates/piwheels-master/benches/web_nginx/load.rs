@@ -134,7 +134,9 @@ impl Conn {
             } else if k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close") {
                 close = true;
             } else if k.eq_ignore_ascii_case("transfer-encoding") {
-                return Err(bad("a chunked answer (the bench reads Content-Length only)"));
+                return Err(bad(
+                    "a chunked answer (the bench reads Content-Length only)",
+                ));
             }
         }
         let len: usize = len.ok_or_else(|| bad("an answer without Content-Length"))?;
@@ -181,7 +183,8 @@ impl Conn {
 
 /// The request for `path`.
 pub fn request(path: &str, mode: Mode, gzip: bool) -> Arc<[u8]> {
-    let mut r = format!("GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: web_nginx\r\nAccept: */*\r\n");
+    let mut r =
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: web_nginx\r\nAccept: */*\r\n");
     if gzip {
         r.push_str("Accept-Encoding: gzip\r\n");
     }

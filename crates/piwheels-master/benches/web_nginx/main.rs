@@ -38,7 +38,11 @@ fn arg<T: std::str::FromStr>(name: &str, default: T) -> T {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().ok().unwrap_or_else(|| panic!("{name}: a bad value")))
+        .map(|v| {
+            v.parse()
+                .ok()
+                .unwrap_or_else(|| panic!("{name}: a bad value"))
+        })
         .unwrap_or(default)
 }
 
@@ -55,7 +59,11 @@ const WHEEL: &str = "six-1.16.0-py2.py3-none-any.whl";
 const ROWS: &[(&str, &str, u16)] = &[
     ("project page", "/project/six/", 200),
     ("simple page", "/simple/six/", 200),
-    ("1 MiB wheel", "/simple/six/six-1.16.0-py2.py3-none-any.whl", 200),
+    (
+        "1 MiB wheel",
+        "/simple/six/six-1.16.0-py2.py3-none-any.whl",
+        200,
+    ),
     ("404", "/simple/no-such-package/", 404),
 ];
 
@@ -66,9 +74,8 @@ fn output(out: &Path) {
     let simple = out.join("simple").join(PROJECT);
     std::fs::create_dir_all(&project).unwrap();
     std::fs::create_dir_all(&simple).unwrap();
-    let mut page = String::from(
-        "<!DOCTYPE html><html><head><title>six</title></head><body><table>\n",
-    );
+    let mut page =
+        String::from("<!DOCTYPE html><html><head><title>six</title></head><body><table>\n");
     for v in 0..120 {
         page.push_str(&format!(
             "<tr><td><a href=\"/simple/six/six-1.{v}.0-py2.py3-none-any.whl\">1.{v}.0</a></td>\
@@ -195,8 +202,17 @@ fn main() {
     );
     println!(
         "{:<13} {:<10} {:>4} {:>7} | {:>9} {:>9} {:>6} | {:>8} {:>8} | {:>8} {:>8}",
-        "row", "mode", "conc", "bytes", "ours r/s", "nginx r/s", "ratio", "ours p99",
-        "ngx p99", "ours max", "ngx max"
+        "row",
+        "mode",
+        "conc",
+        "bytes",
+        "ours r/s",
+        "nginx r/s",
+        "ratio",
+        "ours p99",
+        "ngx p99",
+        "ours max",
+        "ngx max"
     );
     let mut misses = Vec::new();
     let warm = (secs / rounds as f64 / 5.0).min(0.2);
@@ -241,7 +257,10 @@ fn main() {
                     b.rate(),
                 );
                 if a.body_len != b.body_len {
-                    println!("  (body lengths differ: ours {} nginx {})", a.body_len, b.body_len);
+                    println!(
+                        "  (body lengths differ: ours {} nginx {})",
+                        a.body_len, b.body_len
+                    );
                 }
                 if ratio < 0.8 {
                     misses.push(format!("{label}: {ratio:.2} of nginx's requests/s"));
@@ -252,7 +271,9 @@ fn main() {
             }
         }
     }
-    println!("(latencies in ms; ratio = ours/nginx requests/s; target >= 0.80, max <= 10 ms at c1)");
+    println!(
+        "(latencies in ms; ratio = ours/nginx requests/s; target >= 0.80, max <= 10 ms at c1)"
+    );
     if misses.is_empty() {
         println!("target met on every row");
     } else {

@@ -1,6 +1,7 @@
 //! Sending one regular file of the output directory: validators (a strong ETag from the
-//! inode, size and modification time; `Last-Modified`), conditional requests (`304`),
-//! `Cache-Control`, byte ranges (`206`, `416`, the whole file for several ranges), and gzip
+//! inode, size and modification time; `Last-Modified`), conditional requests (`304`,
+//! `412`), `Cache-Control`, byte ranges (`206`, `multipart/byteranges` for several, `416`,
+//! the whole file for overlapping or too many), and gzip
 //! for pages (HTML, JSON, XML, CSS, JS, SVG), compressed once per version of a file and
 //! kept in a bounded in-memory cache ([`GzipCache`]).
 //!
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
@@ -20,6 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::http::{self, Coding, Ranged};
+
+mod multipart;
 
 /// Files up to this size are read whole in the same blocking call that opens them.
 const SMALL: u64 = 256 * 1024;
@@ -211,41 +214,42 @@ fn read_piece(file: &File, pos: u64, n: usize) -> io::Result<Bytes> {
     Ok(buf.into())
 }
 
-/// The file's bytes `start..start+len` as a body, read in pieces as the client takes them
-/// (in place, without a copy).
-fn stream(file: File, start: u64, len: u64) -> Body {
+/// The file's bytes `start..start+len`, read in pieces as the client takes them (in place,
+/// without a copy).
+fn pieces(
+    file: Arc<File>,
+    start: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
     let state = (Some(file), start, len);
-    Body::from_stream(futures_util::stream::unfold(
-        state,
-        |(file, pos, left)| async move {
-            let file = file?;
-            if left == 0 {
-                return None;
+    futures_util::stream::unfold(state, |(file, pos, left)| async move {
+        let file = file?;
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(CHUNK) as usize;
+        match read_piece(&file, pos, n) {
+            Ok(buf) if !buf.is_empty() => {
+                let k = buf.len() as u64;
+                Some((Ok(buf), (Some(file), pos + k, left - k)))
             }
-            let n = left.min(CHUNK) as usize;
-            match read_piece(&file, pos, n) {
-                Ok(buf) if !buf.is_empty() => {
-                    let k = buf.len() as u64;
-                    Some((Ok(buf), (Some(file), pos + k, left - k)))
-                }
-                Ok(_) => Some((
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file shrank",
-                    )),
-                    (None, pos, 0),
+            Ok(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank",
                 )),
-                Err(e) => Some((Err(e), (None, pos, 0))),
-            }
-        },
-    ))
+                (None, pos, 0),
+            )),
+            Err(e) => Some((Err(e), (None, pos, 0))),
+        }
+    })
 }
 
 /// The bytes `start..start+len` of an opened file as a body.
 fn body_of(opened: Opened, start: u64, len: u64) -> Body {
     match opened.content {
         Some(all) => Body::from(all.slice(start as usize..(start + len) as usize)),
-        None => stream(opened.file, start, len),
+        None => Body::from_stream(pieces(Arc::new(opened.file), start, len)),
     }
 }
 
@@ -337,6 +341,11 @@ pub async fn send(
         resp.headers_mut().extend(out);
         return Some(resp);
     }
+    if http::match_fails(h, &etag) {
+        let mut resp = StatusCode::PRECONDITION_FAILED.into_response();
+        resp.headers_mut().extend(out);
+        return Some(resp);
+    }
     let fresh = match http::none_match_hits(h, &etag) {
         Some(hit) => hit,
         None => http::not_modified_since(h, opened.modified),
@@ -373,6 +382,9 @@ pub async fn send(
                 &format!("bytes {start}-{end}/{len}"),
             );
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        Ranged::Parts(parts) => {
+            return Some(multipart::answer(opened, &parts, ctype, &etag, head, out));
         }
         Ranged::Unsatisfiable => {
             set(&mut out, header::CONTENT_RANGE, &format!("bytes */{len}"));

@@ -43,6 +43,7 @@ mod upstream_state_survives_restarts;
 mod upstream_summaries;
 mod web_http;
 mod web_http_caching;
+mod web_http_multipart;
 mod web_pip;
 mod web_scribe;
 mod web_scribe_rewrites;
