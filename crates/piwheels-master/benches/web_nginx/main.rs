@@ -15,7 +15,7 @@
 //!   request at its default level; the embedded server once per version of a page).
 //! - `--only TEXT`: only the rows whose name contains TEXT.
 //!
-//! nginx is Debian's package (`scripts/sys-deps` installs it); without it the bench says it
+//! nginx is Debian's package (`scripts/bench-deps` installs it); without it the bench says it
 //! is skipped, and why. nginx runs with two workers, sendfile and keep-alive; the embedded
 //! server on a tokio runtime of two threads; the load generator on another two. Neither
 //! server keeps an access log.
@@ -163,7 +163,7 @@ fn main() {
     let Some(binary) = nginx::find() else {
         println!(
             "web_nginx: SKIPPED: nginx is not installed (Debian's package `nginx`; \
-             scripts/sys-deps installs it as root)"
+             scripts/bench-deps installs it as root)"
         );
         return;
     };
