@@ -14,6 +14,9 @@
 //! - `--gzip`: clients send `Accept-Encoding: gzip` (nginx then compresses each page per
 //!   request at its default level; the embedded server once per version of a page).
 //! - `--only TEXT`: only the rows whose name contains TEXT.
+//! - `--no-zero-copy`: without the zero-copy experiment ([`zerocopy`]): after the table,
+//!   the wheel rows again for ours, a bare server copying the file (`pread`, `write`), the
+//!   same bare server with `sendfile`, and nginx, alternating.
 //!
 //! nginx is Debian's package (`scripts/bench-deps` installs it); without it the bench says it
 //! is skipped, and why. nginx runs with two workers, sendfile and keep-alive; the embedded
@@ -22,6 +25,7 @@
 
 mod load;
 mod nginx;
+mod zerocopy;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -154,6 +158,61 @@ fn measure(rt: &tokio::runtime::Runtime, addr: SocketAddr, row: &Row, secs: f64)
     .unwrap_or_else(|e| panic!("{addr}{}: {e}", row.path))
 }
 
+/// The zero-copy experiment (see [`zerocopy`]): the wheel rows for ours, the bare server
+/// copying, the bare server with `sendfile`, and nginx.
+fn zero_copy(
+    server_rt: &tokio::runtime::Runtime,
+    client_rt: &tokio::runtime::Runtime,
+    wheel: &Path,
+    [ours, nginx]: [SocketAddr; 2],
+    secs: f64,
+    rounds: usize,
+) {
+    let copy = zerocopy::start(server_rt, wheel, zerocopy::Send::Copy);
+    let sendfile = zerocopy::start(server_rt, wheel, zerocopy::Send::Sendfile);
+    let servers = [ours, copy, sendfile, nginx];
+    let warm = (secs / rounds as f64 / 5.0).min(0.2);
+    println!(
+        "\nzero-copy experiment, 1 MiB wheel, requests/s (p99 ms): ours (hyper, pread), \
+         a bare server copying (pread + write), the same with sendfile, nginx"
+    );
+    println!(
+        "{:<10} {:>4} | {:>16} {:>16} {:>16} {:>16} | {:>13}",
+        "mode", "conc", "ours", "bare copy", "bare sendfile", "nginx", "sendfile/copy"
+    );
+    for mode in [Mode::KeepAlive, Mode::NewConnection] {
+        for concurrency in [1, 50] {
+            let row = Row {
+                path: ROWS[2].1,
+                expect: 200,
+                mode,
+                concurrency,
+                gzip: false,
+            };
+            let mut samples: Vec<Sample> = servers.iter().map(|_| Sample::default()).collect();
+            for _ in 0..rounds {
+                for (k, addr) in servers.iter().enumerate() {
+                    measure(client_rt, *addr, &row, warm);
+                    samples[k].extend(measure(client_rt, *addr, &row, secs / rounds as f64));
+                }
+            }
+            let cells: Vec<String> = samples
+                .iter_mut()
+                .map(|s| format!("{:.0} ({:.2})", s.rate(), s.quantile_ms(0.99)))
+                .collect();
+            println!(
+                "{:<10} {concurrency:>4} | {:>16} {:>16} {:>16} {:>16} | {:>13.2}",
+                mode.name(),
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                samples[2].rate() / samples[1].rate()
+            );
+        }
+    }
+}
+
 fn main() {
     let secs: f64 = arg("--secs", 1.0);
     let rounds: usize = arg("--rounds", 2).max(1);
@@ -274,6 +333,17 @@ fn main() {
     println!(
         "(latencies in ms; ratio = ours/nginx requests/s; target >= 0.80, max <= 10 ms at c1)"
     );
+    if !flag("--no-zero-copy") && "1 MiB wheel".contains(&only) {
+        let wheel = out.join("simple").join(PROJECT).join(WHEEL);
+        zero_copy(
+            &server_rt,
+            &client_rt,
+            &wheel,
+            [ours, nginx.addr],
+            secs,
+            rounds,
+        );
+    }
     if misses.is_empty() {
         println!("target met on every row");
     } else {
