@@ -218,10 +218,10 @@ async fn client(
         if answer.status != expect {
             out.wrong_status += 1;
         }
-        if mode == Mode::NewConnection || answer.close {
-            if let Some(c) = conn.take() {
-                c.finish().await;
-            }
+        if (mode == Mode::NewConnection || answer.close)
+            && let Some(c) = conn.take()
+        {
+            c.finish().await;
         }
     }
     Ok(out)
