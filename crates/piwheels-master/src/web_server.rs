@@ -308,13 +308,25 @@ fn lookup(site: &Site, rel: &Path) -> Option<(File, std::fs::Metadata)> {
     } else {
         rel
     };
-    let file = match rustix::fs::openat2(
-        &site.root_dir,
-        rel,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    ) {
+    let open = || {
+        rustix::fs::openat2(
+            &site.root_dir,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    // EAGAIN: a rename elsewhere raced a `..` of a symlink's path (the scribe renames
+    // pages all the time); the kernel asks for another try.
+    let mut opened = open();
+    for _ in 0..8 {
+        if !matches!(opened, Err(rustix::io::Errno::AGAIN)) {
+            break;
+        }
+        opened = open();
+    }
+    let file = match opened {
         Ok(fd) => File::from(fd),
         Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
             let real = std::fs::canonicalize(site.root.join(rel)).ok()?;
