@@ -18,21 +18,29 @@
 //! - `/project/<name>/…` with a name that is not canonical (`/project/Six/`) is redirected
 //!   to the canonical one, as `/simple/` is. A path longer than [`MAX_PATH`] is a `400`.
 //! - Every answer has `Access-Control-Allow-Origin: *`. Files are sent by [the `file` module](self::file): strong
-//!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`),
-//!   `Cache-Control` (pages five minutes, wheels and their metadata immutable, `404`s a
-//!   minute), single byte ranges (`206`; `416` with `Content-Range: bytes */len`; several
-//!   ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
+//!   ETags and `Last-Modified` (`304` for `If-None-Match` and `If-Modified-Since`, `412`
+//!   when `If-Match` names another version), `Cache-Control` (pages five minutes, wheels
+//!   and their metadata immutable, `404`s a minute), byte ranges (`206`, several ranges as
+//!   `multipart/byteranges`; `416` with `Content-Range: bytes */len`; overlapping,
+//!   unordered or more than 16 ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
 //!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
 //! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
 //!   download, an installer's index lookup, a project page or JSON, another page: see
 //!   [`access_log`](crate::access_log)) is recorded straight into Lumberjack
 //!   ([`WebServer::with_access_log`]), with the client's address and User-Agent, without
 //!   waiting.
+//! - The file system is asked in place, on the runtime's threads (resolving a path,
+//!   `stat`, `open`, reading a page or a piece of a wheel): the output directory lives in
+//!   the page cache, where each call takes microseconds, while handing each one to tokio's
+//!   blocking pool cost a thread wake-up apiece, most of a small answer's time (measured by
+//!   the `web_nginx` bench). Only compressing a page and inflating a build log, which take
+//!   milliseconds, go to the blocking pool.
 //! - Every accepted connection has `TCP_NODELAY` (see [`configure_connection`]): without
 //!   it, each request after the first on a kept-alive connection (pip and uv reuse theirs)
 //!   waited about 40 ms.
 
 use std::ffi::OsStr;
+use std::fs::File;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
@@ -137,8 +145,10 @@ impl WebServer {
         access_log: Option<AccessLog>,
     ) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
+        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
         Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
             root,
+            root_dir,
             gzip: GzipCache::with_capacity(gzip_cache_bytes),
             access_log,
         })))
@@ -183,6 +193,7 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
 /// where hits are recorded.
 struct Site {
     root: PathBuf,
+    root_dir: File,
     gzip: GzipCache,
     access_log: Option<AccessLog>,
 }
@@ -265,7 +276,11 @@ async fn not_found(site: &Site) -> Response {
 }
 
 async fn not_found_page(site: &Site) -> Response {
-    match tokio::fs::read(site.root.join("404.html")).await {
+    let page = lookup(site, Path::new("404.html")).and_then(|(mut f, _)| {
+        let mut page = Vec::new();
+        f.read_to_end(&mut page).ok().map(|_| page)
+    });
+    match page.ok_or(()) {
         Ok(page) => (
             StatusCode::NOT_FOUND,
             [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
@@ -281,10 +296,49 @@ async fn not_found_page(site: &Site) -> Response {
     }
 }
 
-/// The real path of `path` if it exists and lies inside the root.
-async fn inside(site: &Site, path: &Path) -> Option<PathBuf> {
-    let real = tokio::fs::canonicalize(path).await.ok()?;
-    real.starts_with(&site.root).then_some(real)
+/// Opens `rel` (a path relative to the root, without `..`) if it exists and its real
+/// location lies inside the root, with its metadata. One `openat2(RESOLVE_BENEATH)`: the
+/// kernel follows symlinks and refuses any that lead out of the root (or are absolute).
+/// Where the kernel has no `openat2` (before Linux 5.6, or filtered), the path is resolved
+/// with `realpath` and checked.
+fn lookup(site: &Site, rel: &Path) -> Option<(File, std::fs::Metadata)> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let open = || {
+        rustix::fs::openat2(
+            &site.root_dir,
+            rel,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    // EAGAIN: a rename elsewhere raced a `..` of a symlink's path (the scribe renames
+    // pages all the time); the kernel asks for another try.
+    let mut opened = open();
+    for _ in 0..8 {
+        if !matches!(opened, Err(rustix::io::Errno::AGAIN)) {
+            break;
+        }
+        opened = open();
+    }
+    let file = match opened {
+        Ok(fd) => File::from(fd),
+        Err(e) if e == rustix::io::Errno::NOSYS || e == rustix::io::Errno::PERM => {
+            let real = std::fs::canonicalize(site.root.join(rel)).ok()?;
+            if !real.starts_with(&site.root) {
+                return None;
+            }
+            File::open(real).ok()?
+        }
+        Err(_) => return None,
+    };
+    let meta = file.metadata().ok()?;
+    Some((file, meta))
 }
 
 async fn handle(State(site): State<Arc<Site>>, req: Request) -> Response {
@@ -333,22 +387,21 @@ async fn respond(site: &Site, req: Request) -> Response {
         return redirect(&renamed(&segments, &raw, &canon, &query));
     }
     let trailing = raw.ends_with('/');
-    let mut path = site.root.clone();
+    let mut path = PathBuf::new();
     for s in &segments {
         path.push(OsStr::from_bytes(s));
     }
     if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
         return simple_page(site, &segments, &path, &query, req).await;
     }
-    let Some(real) = inside(site, &path).await else {
+    let Some((file, meta)) = lookup(site, &path) else {
         return not_found(site).await;
     };
-    let is_dir = tokio::fs::metadata(&real).await.is_ok_and(|m| m.is_dir());
-    if is_dir {
+    if meta.is_dir() {
         if !trailing {
             return redirect(&format!("{raw}/{query}"));
         }
-        return directory_index(site, &real, req).await;
+        return directory_index(site, &path, req).await;
     }
     if trailing {
         return not_found(site).await;
@@ -358,9 +411,9 @@ async fn respond(site: &Site, req: Request) -> Response {
         .map(|s| String::from_utf8_lossy(s).into_owned())
         .unwrap_or_default();
     if name.ends_with(".txt.gz") {
-        return serve_log(site, real, req).await;
+        return serve_log(site, file, meta, req).await;
     }
-    serve_file(site, real, content_type(&name), req).await
+    serve_file(site, (file, meta), &name, content_type(&name), req).await
 }
 
 /// What the access log needs of a `GET` with a User-Agent from a known address.
@@ -476,8 +529,8 @@ async fn simple_page(
         Form::V1Html => ("index.html", SIMPLE_HTML),
         Form::Html => ("index.html", "text/html; charset=utf-8"),
     };
-    let mut resp = match inside(site, &path.join(file)).await {
-        Some(real) => serve_file(site, real, ctype, req).await,
+    let mut resp = match lookup(site, &path.join(file)) {
+        Some(opened) => serve_file(site, opened, file, ctype, req).await,
         None => not_found(site).await,
     };
     // The page's coding depends on Accept-Encoding too (file::send says so when it does).
@@ -492,26 +545,32 @@ async fn simple_page(
 }
 
 /// A directory's `index.html`, else its `index.json` (the project JSON lives at
-/// `…/json/`).
+/// `…/json/`); `dir` is relative to the root.
 async fn directory_index(site: &Site, dir: &Path, req: Request) -> Response {
     for (name, ctype) in [
         ("index.html", "text/html; charset=utf-8"),
         ("index.json", "application/json"),
     ] {
-        if let Some(index) = inside(site, &dir.join(name)).await {
-            return serve_file(site, index, ctype, req).await;
+        if let Some(index) = lookup(site, &dir.join(name)) {
+            return serve_file(site, index, name, ctype, req).await;
         }
     }
     not_found(site).await
 }
 
-/// Sends a regular file (see [`file`]) under the content type given; `404` if it is not
-/// one.
-async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Request) -> Response {
-    let freshness = Freshness::of(&path.to_string_lossy());
+/// Sends an opened regular file named `name` (see [`file`]) under the content type given;
+/// `404` if it is not one.
+async fn serve_file(
+    site: &Site,
+    (file, meta): (File, std::fs::Metadata),
+    name: &str,
+    ctype: &'static str,
+    req: Request,
+) -> Response {
+    let freshness = Freshness::of(name);
     match file::send(
         &site.gzip,
-        path,
+        (file, meta),
         ctype,
         Kind::of(ctype),
         freshness,
@@ -527,12 +586,12 @@ async fn serve_file(site: &Site, path: PathBuf, ctype: &'static str, req: Reques
 
 /// Serves a gzipped build log: as it is with `Content-Encoding: gzip`, or inflated for a
 /// client that does not take gzip.
-async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
+async fn serve_log(site: &Site, file: File, meta: std::fs::Metadata, req: Request) -> Response {
     const TEXT: &str = "text/plain; charset=utf-8";
     if http::takes_gzip(req.headers()) {
         return match file::send(
             &site.gzip,
-            path,
+            (file, meta),
             TEXT,
             Kind::StoredGzip,
             Freshness::Log,
@@ -546,7 +605,6 @@ async fn serve_log(site: &Site, path: PathBuf, req: Request) -> Response {
         };
     }
     let inflated = tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
-        let file = std::fs::File::open(&path)?;
         let mut text = Vec::new();
         flate2::read::GzDecoder::new(file).read_to_end(&mut text)?;
         Ok(text)

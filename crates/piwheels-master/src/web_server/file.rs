@@ -1,6 +1,7 @@
 //! Sending one regular file of the output directory: validators (a strong ETag from the
-//! inode, size and modification time; `Last-Modified`), conditional requests (`304`),
-//! `Cache-Control`, byte ranges (`206`, `416`, the whole file for several ranges), and gzip
+//! inode, size and modification time; `Last-Modified`), conditional requests (`304`,
+//! `412`), `Cache-Control`, byte ranges (`206`, `multipart/byteranges` for several, `416`,
+//! the whole file for overlapping or too many), and gzip
 //! for pages (HTML, JSON, XML, CSS, JS, SVG), compressed once per version of a file and
 //! kept in a bounded in-memory cache ([`GzipCache`]).
 //!
@@ -12,8 +13,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use axum::body::{Body, Bytes};
@@ -21,6 +21,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::http::{self, Coding, Ranged};
+
+mod multipart;
 
 /// Files up to this size are read whole in the same blocking call that opens them.
 const SMALL: u64 = 256 * 1024;
@@ -174,75 +176,80 @@ fn read_whole(file: &File, len: u64) -> io::Result<Bytes> {
     Ok(buf.into())
 }
 
-/// Opens `path`; `None` unless it is a regular file. Reads it too when `read` and it is
-/// small.
-async fn open(path: PathBuf, read: bool) -> Option<Opened> {
-    tokio::task::spawn_blocking(move || -> io::Result<Option<Opened>> {
-        let file = File::open(&path)?;
-        let meta = file.metadata()?;
-        if !meta.is_file() {
-            return Ok(None);
-        }
-        let len = meta.len();
-        let content = if read && len <= SMALL {
-            Some(read_whole(&file, len)?)
-        } else {
-            None
-        };
-        Ok(Some(Opened {
-            key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
-            modified: meta.modified().ok(),
-            file,
-            len,
-            content,
-        }))
+/// An opened file with its metadata; `None` unless it is a regular file. Reads it too when
+/// `read` and it is small. In place, on the caller's thread (see the web server's docs:
+/// the output directory is in the page cache).
+fn open(file: File, meta: std::fs::Metadata, read: bool) -> Option<Opened> {
+    if !meta.is_file() {
+        return None;
+    }
+    let len = meta.len();
+    let content = if read && len <= SMALL {
+        Some(read_whole(&file, len).ok()?)
+    } else {
+        None
+    };
+    Some(Opened {
+        key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
+        modified: meta.modified().ok(),
+        file,
+        len,
+        content,
     })
-    .await
-    .ok()?
-    .ok()?
 }
 
-/// The file's bytes `start..start+len` as a body, read in pieces as the client takes them.
-fn stream(file: File, start: u64, len: u64) -> Body {
+/// Reads up to `n` bytes at `pos` (fewer only at the end of the file).
+fn read_piece(file: &File, pos: u64, n: usize) -> io::Result<Bytes> {
+    let mut buf = vec![0; n];
+    let mut got = 0;
+    while got < n {
+        match file.read_at(&mut buf[got..], pos + got as u64) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(got);
+    Ok(buf.into())
+}
+
+/// The file's bytes `start..start+len`, read in pieces as the client takes them (in place,
+/// without a copy).
+fn pieces(
+    file: Arc<File>,
+    start: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = io::Result<Bytes>> + Send + 'static {
     let state = (Some(file), start, len);
-    Body::from_stream(futures_util::stream::unfold(
-        state,
-        |(file, pos, left)| async move {
-            let file = file?;
-            if left == 0 {
-                return None;
+    futures_util::stream::unfold(state, |(file, pos, left)| async move {
+        let file = file?;
+        if left == 0 {
+            return None;
+        }
+        let n = left.min(CHUNK) as usize;
+        match read_piece(&file, pos, n) {
+            Ok(buf) if !buf.is_empty() => {
+                let k = buf.len() as u64;
+                Some((Ok(buf), (Some(file), pos + k, left - k)))
             }
-            let n = left.min(CHUNK) as usize;
-            let read = tokio::task::spawn_blocking(move || {
-                let mut buf = vec![0; n];
-                let got = file.read_at(&mut buf, pos);
-                (file, got.map(|k| buf[..k].to_vec()))
-            })
-            .await;
-            match read {
-                Ok((file, Ok(buf))) if !buf.is_empty() => {
-                    let k = buf.len() as u64;
-                    Some((Ok(Bytes::from(buf)), (Some(file), pos + k, left - k)))
-                }
-                Ok((_, Ok(_))) => Some((
-                    Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the file shrank",
-                    )),
-                    (None, pos, 0),
+            Ok(_) => Some((
+                Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file shrank",
                 )),
-                Ok((_, Err(e))) => Some((Err(e), (None, pos, 0))),
-                Err(e) => Some((Err(io::Error::other(e)), (None, pos, 0))),
-            }
-        },
-    ))
+                (None, pos, 0),
+            )),
+            Err(e) => Some((Err(e), (None, pos, 0))),
+        }
+    })
 }
 
 /// The bytes `start..start+len` of an opened file as a body.
 fn body_of(opened: Opened, start: u64, len: u64) -> Body {
     match opened.content {
         Some(all) => Body::from(all.slice(start as usize..(start + len) as usize)),
-        None => stream(opened.file, start, len),
+        None => Body::from_stream(pieces(Arc::new(opened.file), start, len)),
     }
 }
 
@@ -277,11 +284,11 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
     }
 }
 
-/// Sends the regular file at `path` as `ctype` (see the module docs); `None` if it is not
+/// Sends the opened `file` (its metadata `meta`) as `ctype` (see the module docs); `None` if it is not
 /// a regular file or cannot be opened (the caller answers `404`).
 pub async fn send(
     cache: &GzipCache,
-    path: PathBuf,
+    (file, meta): (File, std::fs::Metadata),
     ctype: &'static str,
     kind: Kind,
     freshness: Freshness,
@@ -299,7 +306,7 @@ pub async fn send(
     let conditional =
         h.contains_key(header::IF_NONE_MATCH) || h.contains_key(header::IF_MODIFIED_SINCE);
     let read = !head && !conditional && coding == Coding::Identity;
-    let opened = open(path, read).await?;
+    let opened = open(file, meta, read)?;
     let gzip = coding == Coding::Gzip && opened.len <= MAX_GZIP;
 
     let mut out = HeaderMap::new();
@@ -331,6 +338,11 @@ pub async fn send(
     if coding == Coding::Neither {
         let mut resp =
             (StatusCode::NOT_ACCEPTABLE, "No acceptable content coding\n").into_response();
+        resp.headers_mut().extend(out);
+        return Some(resp);
+    }
+    if http::match_fails(h, &etag) {
+        let mut resp = StatusCode::PRECONDITION_FAILED.into_response();
         resp.headers_mut().extend(out);
         return Some(resp);
     }
@@ -370,6 +382,9 @@ pub async fn send(
                 &format!("bytes {start}-{end}/{len}"),
             );
             (StatusCode::PARTIAL_CONTENT, start, end - start + 1)
+        }
+        Ranged::Parts(parts) => {
+            return Some(multipart::answer(opened, &parts, ctype, &etag, head, out));
         }
         Ranged::Unsatisfiable => {
             set(&mut out, header::CONTENT_RANGE, &format!("bytes */{len}"));

@@ -183,12 +183,16 @@ pub fn if_range_holds(headers: &HeaderMap, etag: &str, modified: Option<SystemTi
     }
 }
 
+/// The most ranges one request may ask for; more get the whole file.
+pub const MAX_PARTS: usize = 16;
+
 /// What a `Range` header asks of a file of `len` bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ranged {
-    /// The whole file, `200`: no range, a malformed one, or more than one (a multi-range
-    /// request, many tiny overlapping ranges among them, is answered with the whole file
-    /// rather than a `multipart/byteranges` built of pieces the client chose).
+    /// The whole file, `200`: no range, a malformed one, more than [`MAX_PARTS`], or
+    /// several that overlap or are out of order (a range DoS, many tiny overlapping ranges,
+    /// is answered with the whole file rather than a multipart built of pieces the client
+    /// chose).
     Whole,
     /// Bytes `start..=end`, `206`.
     Part {
@@ -197,8 +201,39 @@ pub enum Ranged {
         /// The last byte (inclusive).
         end: u64,
     },
+    /// Several ranges `(start, end)` (inclusive), in order and apart: `206` with a
+    /// `multipart/byteranges` body (RFC 9110 §14.6). Ranges that fall past the end of the
+    /// file are left out.
+    Parts(Vec<(u64, u64)>),
     /// No byte of the file: `416` with `Content-Range: bytes */len`.
     Unsatisfiable,
+}
+
+/// One range spec of a file of `len` bytes: `None` if malformed, `Some(None)` if it holds
+/// no byte of the file.
+fn one_range(spec: &str, len: u64) -> Option<Option<(u64, u64)>> {
+    let (first, last) = spec.split_once('-')?;
+    let number = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (first.trim(), last.trim()) {
+        ("", suffix) => match number(suffix)? {
+            0 => Some(None),
+            _ if len == 0 => Some(None),
+            n => Some(Some((len.saturating_sub(n), len - 1))),
+        },
+        (first, last) => {
+            let start = number(first)?;
+            let end = if last.is_empty() {
+                u64::MAX
+            } else {
+                Some(number(last)?).filter(|end| *end >= start)?
+            };
+            Some((start < len).then(|| (start, end.min(len - 1))))
+        }
+    }
 }
 
 /// Reads the `Range` header for a file of `len` bytes.
@@ -220,49 +255,43 @@ pub fn range(headers: &HeaderMap, len: u64) -> Ranged {
         return Ranged::Whole;
     }
     let specs: Vec<&str> = set.split(',').map(str::trim).collect();
-    let [spec] = specs[..] else {
+    if specs.len() > MAX_PARTS {
         return Ranged::Whole;
-    };
-    let Some((first, last)) = spec.split_once('-') else {
-        return Ranged::Whole;
-    };
-    let number = |s: &str| -> Option<u64> {
-        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse().ok())
-            .flatten()
-    };
-    match (first.trim(), last.trim()) {
-        ("", suffix) => match number(suffix) {
-            None => Ranged::Whole,
-            Some(0) => Ranged::Unsatisfiable,
-            Some(_) if len == 0 => Ranged::Unsatisfiable,
-            Some(n) => Ranged::Part {
-                start: len.saturating_sub(n),
-                end: len - 1,
-            },
-        },
-        (first, last) => {
-            let Some(start) = number(first) else {
-                return Ranged::Whole;
-            };
-            let end = if last.is_empty() {
-                u64::MAX
-            } else {
-                match number(last) {
-                    Some(end) if end >= start => end,
-                    _ => return Ranged::Whole,
+    }
+    let mut parts: Vec<(u64, u64)> = Vec::with_capacity(specs.len());
+    for spec in specs {
+        match one_range(spec, len) {
+            None => return Ranged::Whole,
+            Some(None) => {}
+            Some(Some((start, end))) => {
+                if parts.last().is_some_and(|(_, prev)| start <= *prev) {
+                    return Ranged::Whole;
                 }
-            };
-            if start >= len {
-                Ranged::Unsatisfiable
-            } else {
-                Ranged::Part {
-                    start,
-                    end: end.min(len - 1),
-                }
+                parts.push((start, end));
             }
         }
     }
+    match parts[..] {
+        [] => Ranged::Unsatisfiable,
+        [(start, end)] => Ranged::Part { start, end },
+        _ => Ranged::Parts(parts),
+    }
+}
+
+/// Whether `If-Match` fails for the representation whose tag is `etag`: the header is
+/// there, is not `*`, and names no tag equal to it by strong comparison (`412`).
+pub fn match_fails(headers: &HeaderMap, etag: &str) -> bool {
+    let mut present = false;
+    for value in headers.get_all(header::IF_MATCH) {
+        present = true;
+        let Ok(value) = value.to_str() else { continue };
+        match entity_tags(value) {
+            None => return false,
+            Some(tags) if tags.iter().any(|(t, weak)| !weak && *t == etag) => return false,
+            Some(_) => {}
+        }
+    }
+    present
 }
 
 #[cfg(test)]
@@ -324,7 +353,21 @@ mod tests {
         assert_eq!(r("bytes=100-"), Ranged::Unsatisfiable);
         assert_eq!(r("bytes=-0"), Ranged::Unsatisfiable);
         assert_eq!(r("bytes=5-1"), Ranged::Whole);
-        assert_eq!(r("bytes=0-1,2-3"), Ranged::Whole);
+        assert_eq!(r("bytes=0-1,2-3"), Ranged::Parts(vec![(0, 1), (2, 3)]));
+        assert_eq!(r("bytes=0-1,-5"), Ranged::Parts(vec![(0, 1), (95, 99)]));
+        assert_eq!(r("bytes=0-1, 500-600"), Ranged::Part { start: 0, end: 1 });
+        assert_eq!(r("bytes=500-, 600-700"), Ranged::Unsatisfiable);
+        // Overlapping, out of order, too many, or one malformed: the whole file.
+        assert_eq!(r("bytes=0-5,3-8"), Ranged::Whole);
+        assert_eq!(r("bytes=10-20,0-1"), Ranged::Whole);
+        assert_eq!(r("bytes=0-1,x"), Ranged::Whole);
+        let many: Vec<String> = (0..17).map(|i| format!("{0}-{0}", i * 2)).collect();
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::RANGE,
+            HeaderValue::from_str(&format!("bytes={}", many.join(","))).unwrap(),
+        );
+        assert_eq!(range(&h, 100), Ranged::Whole);
         assert_eq!(r("items=0-1"), Ranged::Whole);
         assert_eq!(r("bytes=+1-2"), Ranged::Whole);
         assert_eq!(r("bytes=99999999999999999999999-"), Ranged::Whole);
@@ -332,6 +375,18 @@ mod tests {
             range(&with(header::RANGE, "bytes=-5"), 0),
             Ranged::Unsatisfiable
         );
+    }
+
+    #[test]
+    fn if_match() {
+        let im = |v| match_fails(&with(header::IF_MATCH, v), "a-1");
+        assert!(!match_fails(&HeaderMap::new(), "a-1"));
+        assert!(!im("\"a-1\""));
+        assert!(!im("*"));
+        assert!(!im("\"x\", \"a-1\""));
+        assert!(im("W/\"a-1\""));
+        assert!(im("\"a-2\""));
+        assert!(im("junk"));
     }
 
     #[test]

@@ -49,6 +49,7 @@ mod web_browser;
 mod web_http;
 mod web_http_caching;
 mod web_pages;
+mod web_http_multipart;
 mod web_pip;
 mod web_scribe;
 mod web_scribe_rewrites;

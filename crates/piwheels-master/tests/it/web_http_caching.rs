@@ -277,8 +277,8 @@ async fn ranges_single_multiple_and_unsatisfiable() {
             "{range}"
         );
     }
-    // Several ranges, many tiny overlapping ones (a range DoS), and malformed ones: the
-    // whole file, 200.
+    // Many tiny overlapping ranges (a range DoS), and malformed ones: the whole file, 200
+    // (several proper ranges are a multipart answer: web_http_multipart).
     let tiny = format!("bytes={}", vec!["0-0"; 400].join(","));
     let overlapping = format!(
         "bytes={}",
@@ -288,7 +288,6 @@ async fn ranges_single_multiple_and_unsatisfiable() {
             .join(",")
     );
     for range in [
-        "bytes=0-1,5-6",
         tiny.as_str(),
         overlapping.as_str(),
         "bytes=5-2",
