@@ -244,7 +244,10 @@ mod tests {
         let p = dir.path().join("index.html");
         assert!(folder.write_if_changed("index.html", b"one").unwrap());
         assert_eq!(fs::read(&p).unwrap(), b"one");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         let ino = fs::metadata(&p).unwrap().ino();
         assert!(!folder.write_if_changed("index.html", b"one").unwrap());
         assert_eq!(fs::metadata(&p).unwrap().ino(), ino);
@@ -256,12 +259,19 @@ mod tests {
         // A wrong mode is put right even with the same bytes.
         fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
         assert!(folder.write_if_changed("index.html", b"three").unwrap());
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o644);
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
         // A symlink in the page's place is replaced, not followed.
         fs::write(dir.path().join("target"), b"three").unwrap();
         std::os::unix::fs::symlink("target", dir.path().join("link")).unwrap();
         assert!(folder.write_if_changed("link", b"three").unwrap());
-        assert!(fs::symlink_metadata(dir.path().join("link")).unwrap().is_file());
+        assert!(
+            fs::symlink_metadata(dir.path().join("link"))
+                .unwrap()
+                .is_file()
+        );
         // Nothing else left behind.
         let mut names: Vec<String> = fs::read_dir(dir.path())
             .unwrap()
@@ -281,7 +291,10 @@ mod tests {
             let sub = folder.subdir(name).unwrap();
             assert!(fs::symlink_metadata(sub.path()).unwrap().is_dir());
             assert!(sub.write_if_changed("index.json", b"{}").unwrap());
-            assert_eq!(fs::read(dir.path().join(name).join("index.json")).unwrap(), b"{}");
+            assert_eq!(
+                fs::read(dir.path().join(name).join("index.json")).unwrap(),
+                b"{}"
+            );
         }
         // Opening an existing one again keeps what it holds.
         let again = folder.subdir("c").unwrap();
