@@ -51,7 +51,7 @@ fn write_in(dir: &Folder, name: &str, data: &[u8]) -> Result<bool, OutputError> 
 impl Output {
     /// Makes `OUT`, `OUT/simple` and `OUT/project` real folders (made if missing; a
     /// symlink or file in their place is replaced), the last two with the packages'
-    /// folders to be made in them spread over the disk ([`files::spread_subdirs`]).
+    /// folders to be made in them spread over the disk (`files::spread_subdirs`).
     pub fn prepare_site(&self) -> Result<(), OutputError> {
         let out = self.root();
         for dir in [out.to_owned(), out.join("simple"), out.join("project")] {
