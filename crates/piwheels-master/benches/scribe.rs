@@ -4,8 +4,13 @@
 //! (HTML and JSON), the project page and the project JSON of each, and the alias symlinks.
 //!
 //! ```text
-//! cargo bench -p piwheels-master --bench scribe [-- --packages N --versions N --runs N]
+//! cargo bench -p piwheels-master --bench scribe [-- --packages N --versions N --runs N --parallel N]
 //! ```
+//!
+//! Each case runs twice in the same run, alternating, into two output folders: the
+//! baseline (pages written by path, one call at a time, and 4 chunks in flight: the write
+//! path before `output/folder.rs`) and ours (`--parallel` chunks in flight, 4 by default),
+//! with the ratio beside them, so the figures compare on a machine whose speed drifts.
 //!
 //! With `SCRIBE_BENCH_DB=1` it first times the database reads alone (each package's
 //! project data and aliases, as the scribe reads them). `TMPDIR` chooses where the database
@@ -56,7 +61,7 @@ fn wheel(pkg: &str, version: &str) -> NewFile {
     }
 }
 
-async fn populate(db: &Database, out: &std::path::Path, packages: usize, versions: usize) {
+async fn populate(db: &Database, outs: &[&std::path::Path], packages: usize, versions: usize) {
     let epoch = DateTime::<Utc>::from_timestamp(1_600_000_000, 0).unwrap();
     for i in 0..packages {
         let pkg = format!("pkg-{i:05}");
@@ -68,8 +73,9 @@ async fn populate(db: &Database, out: &std::path::Path, packages: usize, version
                 .await
                 .unwrap();
         }
-        let dir = out.join("simple").join(&pkg);
-        std::fs::create_dir_all(&dir).unwrap();
+        for out in outs {
+            std::fs::create_dir_all(out.join("simple").join(&pkg)).unwrap();
+        }
         for k in 0..versions {
             let version = format!("1.{k}");
             let released = epoch + TimeDelta::days(k as i64);
@@ -77,11 +83,15 @@ async fn populate(db: &Database, out: &std::path::Path, packages: usize, version
                 .await
                 .unwrap();
             let file = wheel(&pkg, &version);
-            std::fs::write(
-                dir.join(format!("{}.metadata", file.filename)),
-                format!("Metadata-Version: 2.1\nName: {pkg}\nVersion: {version}\n\n"),
-            )
-            .unwrap();
+            for out in outs {
+                std::fs::write(
+                    out.join("simple")
+                        .join(&pkg)
+                        .join(format!("{}.metadata", file.filename)),
+                    format!("Metadata-Version: 2.1\nName: {pkg}\nVersion: {version}\n\n"),
+                )
+                .unwrap();
+            }
             db.log_build(&NewBuild {
                 package: pkg.clone(),
                 version,
@@ -98,10 +108,16 @@ async fn populate(db: &Database, out: &std::path::Path, packages: usize, version
     }
 }
 
+/// The two ways of writing compared: (label, legacy page writes, chunks in flight).
+fn modes(parallel: usize) -> [(&'static str, bool, usize); 2] {
+    [("baseline", true, 4), ("ours", false, parallel)]
+}
+
 fn main() {
     let packages = arg("--packages", 10_000);
     let versions = arg("--versions", 3);
     let runs = arg("--runs", 3).max(1);
+    let parallel = arg("--parallel", 4).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -113,15 +129,34 @@ fn main() {
         db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
             .await
             .unwrap();
-        let out = dir.path().join("www");
-        // The scribe prepares the output folder at start-up, before any wheel is published
-        // in it, as the master's does.
-        let mut config = MasterConfig::new(&dsn, &out);
-        config.site_url = "https://wheels.example.test".into();
-        let (hub, _inboxes) = Hub::new(db.clone(), config);
-        let mut scribe = TheScribe::new(hub, tokio::sync::mpsc::unbounded_channel().1).unwrap();
+        // The fresh case runs twice, alternating, so two more folders (ours, then the
+        // baseline's) take its second round.
+        let outs = [
+            dir.path().join("www-baseline"),
+            dir.path().join("www-ours"),
+            dir.path().join("www-ours-2"),
+            dir.path().join("www-baseline-2"),
+        ];
+        // Each scribe prepares its output folder at start-up, before any wheel is
+        // published in it, as the master's does.
+        let mut scribes: Vec<TheScribe> = modes(parallel)
+            .iter()
+            .chain(modes(parallel).iter().rev())
+            .zip(&outs)
+            .map(|(&(_, legacy, chunks), out)| {
+                let mut config = MasterConfig::new(&dsn, out);
+                config.site_url = "https://wheels.example.test".into();
+                let (hub, _inboxes) = Hub::new(db.clone(), config);
+                hub.output.set_legacy_pages(legacy);
+                let mut scribe =
+                    TheScribe::new(hub, tokio::sync::mpsc::unbounded_channel().1).unwrap();
+                scribe.set_parallel(chunks);
+                scribe
+            })
+            .collect();
         let t = Instant::now();
-        populate(&db, &out, packages, versions).await;
+        let out_refs: Vec<&std::path::Path> = outs.iter().map(|p| p.as_path()).collect();
+        populate(&db, &out_refs, packages, versions).await;
         println!(
             "populated {packages} packages x {versions} versions ({} wheels) in {:.1} s",
             packages * versions,
@@ -148,19 +183,27 @@ fn main() {
                 t.elapsed().as_secs_f64()
             );
         }
-        scribe.load().await.unwrap();
+        for scribe in &mut scribes {
+            scribe.load().await.unwrap();
+        }
         let wheels = (packages * versions) as f64;
         let pages = (packages * 4) as f64;
-        let report = |what: &str, took: Duration| {
-            let secs = took.as_secs_f64();
+        let report = |what: &str, took: [Duration; 2]| {
+            println!("{what}:");
+            for ((label, _, chunks), took) in modes(parallel).iter().zip(took) {
+                let secs = took.as_secs_f64();
+                println!(
+                    "  {label:>8} ({chunks} chunks in flight): {secs:.3} s = {:.0} wheels/s, \
+                     {:.0} page files/s ({:.0}x the original's {:.0} files/s)",
+                    wheels / secs,
+                    pages / secs,
+                    (wheels / secs) / (ORIGINAL_FILES / ORIGINAL_SECONDS),
+                    ORIGINAL_FILES / ORIGINAL_SECONDS,
+                );
+            }
             println!(
-                "{what}: {secs:.3} s = {:.0} wheels/s, {:.0} page files/s, {:.0} packages/s \
-                 ({:.0}x the original's {:.0} files/s)",
-                wheels / secs,
-                pages / secs,
-                packages as f64 / secs,
-                (wheels / secs) / (ORIGINAL_FILES / ORIGINAL_SECONDS),
-                ORIGINAL_FILES / ORIGINAL_SECONDS,
+                "  ours / baseline: {:.2}",
+                took[1].as_secs_f64() / took[0].as_secs_f64()
             );
         };
         let all = || -> Vec<WebRequest> {
@@ -170,59 +213,90 @@ fn main() {
         };
         println!(
             "BOTH for {packages} packages: {} wheels listed, {} page files (simple HTML + JSON, \
-             project HTML + JSON) and {} alias symlinks",
+             project HTML + JSON) and {} alias symlinks; output under {}",
             packages * versions,
             packages * 4,
-            packages.div_ceil(10)
+            packages.div_ceil(10),
+            dir.path().display()
         );
-        let t = Instant::now();
-        let errors = scribe.handle_batch(all()).await;
-        assert!(errors.is_empty(), "{errors:?}");
-        report("fresh output (every page created)", t.elapsed());
-
-        let mut times: Vec<Duration> = Vec::new();
-        for _ in 0..runs {
+        // Each case runs once per mode, alternating (the baseline first, then ours).
+        async fn timed(scribe: &mut TheScribe, reqs: Vec<WebRequest>) -> Duration {
             let t = Instant::now();
-            let errors = scribe.handle_batch(all()).await;
+            let errors = scribe.handle_batch(reqs).await;
             assert!(errors.is_empty(), "{errors:?}");
-            times.push(t.elapsed());
+            t.elapsed()
         }
-        times.sort();
+        let mut fresh = [Duration::ZERO; 2];
+        for (i, scribe) in scribes.iter_mut().enumerate() {
+            // Folders 0 and 3 are the baseline's, 1 and 2 ours.
+            fresh[usize::from(i == 1 || i == 2)] += timed(scribe, all()).await / 2;
+        }
+        let mut scribes: Vec<TheScribe> = scribes.into_iter().take(2).collect();
+        report("fresh output (every page created; mean of 2, alternating)", fresh);
+
+        let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+        for run in 0..runs {
+            // Alternate which goes first.
+            for k in 0..2 {
+                let i = (k + run) % 2;
+                times[i].push(timed(&mut scribes[i], all()).await);
+            }
+        }
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        let [a, b] = times;
         report(
             &format!("rewrite, nothing changed (median of {runs})"),
-            times[times.len() / 2],
+            [median(a), median(b)],
         );
 
         // Every page changes: new descriptions (project pages) and new metadata files
-        // (simple pages' hashes).
-        for i in 0..packages {
-            let pkg = format!("pkg-{i:05}");
-            db.set_package_description(&pkg, &format!("Package number {i}, revised"))
-                .await
-                .unwrap();
-            for k in 0..versions {
-                let file = wheel(&pkg, &format!("1.{k}"));
-                std::fs::write(
-                    out.join("simple")
-                        .join(&pkg)
-                        .join(format!("{}.metadata", file.filename)),
-                    format!(
-                        "Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.{k}\nSummary: revised\n\n"
-                    ),
-                )
-                .unwrap();
+        // (simple pages' hashes); twice, the baseline first and then ours first (the
+        // second to run meets the first's write-out and freed inodes), the mean reported.
+        let mut changed = [Duration::ZERO; 2];
+        for round in 0..2 {
+            for i in 0..packages {
+                let pkg = format!("pkg-{i:05}");
+                db.set_package_description(&pkg, &format!("Package number {i}, revised {round}"))
+                    .await
+                    .unwrap();
+                for k in 0..versions {
+                    let file = wheel(&pkg, &format!("1.{k}"));
+                    for out in &outs[..2] {
+                        std::fs::write(
+                            out.join("simple")
+                                .join(&pkg)
+                                .join(format!("{}.metadata", file.filename)),
+                            format!(
+                                "Metadata-Version: 2.1\nName: {pkg}\nVersion: 1.{k}\nSummary: revised {round}\n\n"
+                            ),
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+            for k in 0..2 {
+                let i = (k + round) % 2;
+                changed[i] += timed(&mut scribes[i], all()).await / 2;
             }
         }
-        let t = Instant::now();
-        let errors = scribe.handle_batch(all()).await;
-        assert!(errors.is_empty(), "{errors:?}");
-        report("rewrite, every page changed", t.elapsed());
-        let page = std::fs::read_to_string(out.join("project/pkg-00001/index.html")).unwrap();
-        assert!(page.contains("revised"));
+        report("rewrite, every page changed (mean of 2, alternating)", changed);
 
-        // A sample of what was written, checked.
-        let sample = out.join("simple/pkg-00000/index.html");
-        let html = std::fs::read_to_string(&sample).unwrap();
+        // Both outputs hold the same pages, and the change shows.
+        for rel in [
+            "project/pkg-00001/index.html",
+            "project/pkg-00001/json/index.json",
+            "simple/pkg-00001/index.html",
+            "simple/pkg-00001/index.json",
+        ] {
+            let [a, b] = [0, 1].map(|i| std::fs::read(outs[i].join(rel)).unwrap());
+            assert_eq!(a, b, "{rel} differs between the two write paths");
+        }
+        let page = std::fs::read_to_string(outs[1].join("project/pkg-00001/index.html")).unwrap();
+        assert!(page.contains("revised"));
+        let html = std::fs::read_to_string(outs[1].join("simple/pkg-00000/index.html")).unwrap();
         assert_eq!(html.matches("data-core-metadata").count(), versions);
     });
 }

@@ -64,7 +64,7 @@ pub use owed::{MAX_RETRY, RETRY};
 
 use owed::{MAX_OWED_LOGS, Owed};
 
-/// How many chunks of packages are read, rendered and written at once.
+/// How many chunks of packages are read, rendered and written at once, by default.
 const PARALLEL: usize = 4;
 
 /// Packages read in one database call and rendered by one blocking thread in one go.
@@ -119,6 +119,8 @@ pub struct TheScribe {
     retry: Option<(tokio::time::Instant, std::time::Duration)>,
     /// The search index's counts and its owed rewrite.
     search: search::SearchIndex,
+    /// Chunks of packages in flight at once ([`PARALLEL`] unless set).
+    parallel: usize,
 }
 
 impl std::fmt::Debug for TheScribe {
@@ -138,6 +140,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 impl TheScribe {
+    /// Sets how many chunks of packages a rewrite reads, renders and writes at once (at
+    /// least one); for the scribe benchmark, which compares settings in one run.
+    #[doc(hidden)]
+    pub fn set_parallel(&mut self, chunks: usize) {
+        self.parallel = chunks.max(1);
+    }
+
     /// Prepares the output directory: makes `OUT`, `OUT/simple` and `OUT/project`, writes
     /// the static assets and the fixed pages (`faq.html`, `packages.html`, `json.html`,
     /// `404.html`; if that fails, as on a full disk, they are owed and written later). The
@@ -154,6 +163,7 @@ impl TheScribe {
             owed: Owed::default(),
             retry: None,
             search: search::SearchIndex::default(),
+            parallel: PARALLEL,
         };
         if let Err(e) = write_statics(&scribe.hub.output, &scribe.site) {
             tracing::error!(error = %e, "cannot write the fixed pages; they will be written later");
@@ -315,7 +325,7 @@ impl TheScribe {
                 let fetched = read_chunk(db, output, &chunk).await;
                 write_chunk(site.clone(), output.clone(), fetched).await
             })
-            .buffer_unordered(PARALLEL)
+            .buffer_unordered(self.parallel)
             .flat_map(futures_util::stream::iter)
             .collect()
             .await;

@@ -36,6 +36,7 @@
 //! not exist), and [`reconcile`] then compares every package's folder with the database.
 
 mod files;
+mod folder;
 pub mod names;
 pub mod reconcile;
 pub mod record;
@@ -206,6 +207,9 @@ struct Inner {
     /// Staged wheels of recorded builds that could not be published yet (a full disk):
     /// retried by [`Output::retry_kept`].
     kept: Mutex<Vec<Staged>>,
+    /// Pages written by path, one call at a time, as before [`folder`] (the scribe
+    /// benchmark's baseline).
+    legacy_pages: std::sync::atomic::AtomicBool,
 }
 
 impl Output {
@@ -221,6 +225,7 @@ impl Output {
                 staging,
                 aliases,
                 kept: Mutex::new(Vec::new()),
+                legacy_pages: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }

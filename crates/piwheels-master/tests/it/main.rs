@@ -53,5 +53,6 @@ mod web_http_multipart;
 mod web_pip;
 mod web_scribe;
 mod web_scribe_rewrites;
+mod web_scribe_writes;
 mod web_secretary;
 mod zero_length_chunk_fetch_storm;
