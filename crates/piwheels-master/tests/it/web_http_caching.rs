@@ -13,7 +13,7 @@ use crate::web_http::{get, raw, site};
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Writes `request` on a fresh connection and reads the whole answer: status, head, body.
-async fn exchange(addr: SocketAddr, request: String) -> (u16, String, Vec<u8>) {
+pub(crate) async fn exchange(addr: SocketAddr, request: String) -> (u16, String, Vec<u8>) {
     tokio::task::spawn_blocking(move || {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(WAIT)).unwrap();

@@ -4,13 +4,9 @@
 //! ranges get the whole file; `If-Match` naming another version is a `412`. Real HTTP
 //! against the running server.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
 use crate::web_http::{Reply, get, site};
-
-const WAIT: Duration = Duration::from_secs(30);
 
 /// The parts of a `multipart/byteranges` body: each part's `Content-Range` and bytes.
 fn parts(r: &Reply) -> Vec<(String, Vec<u8>)> {
@@ -69,27 +65,8 @@ fn parts(r: &Reply) -> Vec<(String, Vec<u8>)> {
 async fn head_with_range(addr: SocketAddr, path: &str, range: &str) -> (u16, String, usize) {
     let request =
         format!("HEAD {path} HTTP/1.1\r\nHost: x\r\nRange: {range}\r\nConnection: close\r\n\r\n");
-    tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(WAIT)).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut out = Vec::new();
-        s.read_to_end(&mut out)
-            .unwrap_or_else(|e| panic!("the whole answer within {WAIT:?}: {e}"));
-        let split = out
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("a head");
-        let head = String::from_utf8_lossy(&out[..split]).into_owned();
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        (status, head, out.len() - split - 4)
-    })
-    .await
-    .unwrap()
+    let (status, head, body) = crate::web_http_caching::exchange(addr, request).await;
+    (status, head, body.len())
 }
 
 /// Checks a multipart answer for `ranges` (inclusive) of `bytes`.
