@@ -12,6 +12,7 @@ mod a_stopped_slave_never_reconnects_after_a_master_restart;
 mod admin_import;
 mod admin_tools;
 mod farm;
+mod farm_script;
 mod initdb;
 mod piw_add_refuses_hostile_names;
 mod piw_initdb_removes_hostile_rows;
