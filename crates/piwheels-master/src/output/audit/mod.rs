@@ -28,6 +28,7 @@
 
 mod fix;
 mod logs;
+pub mod render;
 mod scan;
 mod work;
 
@@ -39,6 +40,7 @@ use piwheels_db::Database;
 use serde::Serialize;
 
 pub use fix::{FixReport, Outcome, fix};
+pub use render::MasterNote;
 
 /// The checks the audit can make (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
