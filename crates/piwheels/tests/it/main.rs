@@ -15,4 +15,5 @@ mod farm;
 mod initdb;
 mod piw_add_refuses_hostile_names;
 mod piw_initdb_removes_hostile_rows;
+mod piw_audit;
 mod piw_logger;

@@ -195,6 +195,20 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
     if !requeue.is_empty() {
         let ids: Vec<i64> = requeue.keys().copied().collect();
         db.delete_builds(&ids).await?;
+        // Their logs are of no build now.
+        let o = out.to_owned();
+        let logs = ids.clone();
+        super::scan::blocking(move || {
+            for id in logs {
+                if let Some(rel) = crate::output::log_path(id)
+                    && let Outcome::Failed(e) = remove(&o, &rel)
+                {
+                    tracing::warn!(build_id = id, error = %e, "cannot remove the log of a deleted build");
+                }
+            }
+            Ok(())
+        })
+        .await?;
         fix.builds_deleted = ids;
         let packages: BTreeSet<String> = requeue.values().cloned().collect();
         for p in packages {

@@ -355,7 +355,7 @@ fn package(
         match expected.role(name) {
             None => {
                 if on(Check::Files) {
-                    f.push(Finding::new(Check::Files, Kind::FileExtra, raw, format!("{} the database has no row for", describe(&dir, &e.ty)), Repair::Remove).package(p));
+                    f.push(Finding::new(Check::Files, Kind::FileExtra, raw, format!("{}; the database has no row for it", describe(&dir, &e.ty)), Repair::Remove).package(p));
                 }
             }
             Some(Role::Page) => {
