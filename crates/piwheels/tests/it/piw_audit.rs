@@ -447,10 +447,21 @@ async fn postgres_the_audit_finds_and_repairs_every_damage_without_a_master() {
     let name = format!("piwaudit_{}", std::process::id());
     let (client, conn) = tokio_postgres::connect(&super_dsn, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
-    client.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE template0")).await.unwrap();
-    let dsn = format!("{super_dsn} dbname={name}");
-    Database::create(&dsn).await.unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {name}"),
+        format!("CREATE ROLE {name} LOGIN"),
+        format!("CREATE DATABASE {name} TEMPLATE template0"),
+    ] {
+        client.batch_execute(&sql).await.unwrap();
+    }
+    let admin = piwheels_db::admin::Admin::connect(&format!("{super_dsn} dbname={name}")).await.unwrap();
+    admin.initialize(Some(&name)).await.unwrap();
+    drop(admin);
+    // The tools connect as the master's user, as in production.
+    let dsn = format!("{super_dsn} user={name} dbname={name}");
     the_audit_finds_and_repairs_every_damage(&dsn, false).await;
-    client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    for sql in [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("DROP ROLE IF EXISTS {name}")] {
+        client.batch_execute(&sql).await.unwrap();
+    }
 }
