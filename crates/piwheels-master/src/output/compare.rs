@@ -1,6 +1,6 @@
 //! What a package's folder should hold, given the database's rows: one rule, used by the
-//! start-up check ([`reconcile`](super::reconcile)), by [`Output::remove_strays`]
-//! (super::Output::remove_strays) and by the [`audit`](super::audit).
+//! start-up check ([`reconcile`](super::reconcile)), by [`Output::remove_strays`](super::Output::remove_strays)
+//! and by the [`audit`](super::audit).
 //!
 //! `simple/<package>/` holds its two pages ([`PAGES`]); for each wheel the database
 //! serves from the output (`location` `/simple`), the wheel and `<wheel>.metadata`; and

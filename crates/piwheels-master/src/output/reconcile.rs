@@ -109,8 +109,10 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
 /// scribe's; only real folders count).
 async fn list_folders(hub: &Hub) -> Result<(HashSet<String>, HashSet<String>)> {
     let out = hub.config.output_path.clone();
-    blocking(move || super::listing::package_folders(&out).map_err(|e| Error::io("reading", &out, e)))
-        .await
+    blocking(move || {
+        super::listing::package_folders(&out).map_err(|e| Error::io("reading", &out, e))
+    })
+    .await
 }
 
 /// Compares one page of packages' folders with their rows, fixes what it can, and adds

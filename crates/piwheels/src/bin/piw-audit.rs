@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use piwheels::{CommonOpts, Chain, DEFAULT_DSN, ImportQueue, confirm};
+use piwheels::{Chain, CommonOpts, DEFAULT_DSN, ImportQueue, confirm};
 use piwheels_db::Database;
 use piwheels_master::output::audit::{self, Check, MasterNote, Progress, render};
 use piwheels_protocol::import::{ImportReply, ImportRequest, RebuildTarget};
@@ -33,7 +33,7 @@ enum CheckArg {
     Hashes,
     /// Alias links missing, broken, or pointing elsewhere (outside the output, say).
     Links,
-    /// <wheel>.metadata files missing or not their wheel's *.dist-info/METADATA.
+    /// `WHEEL.metadata` files missing or not their wheel's `*.dist-info/METADATA`.
     Metadata,
     /// Build logs (logs/AAAA/BBBB/CCCC.txt.gz) missing or extra.
     Logs,
@@ -72,10 +72,20 @@ struct Opts {
     #[arg(short, long, default_value = DEFAULT_DSN)]
     dsn: String,
     /// The web output folder.
-    #[arg(short, long = "output-path", value_name = "PATH", default_value = "/var/www")]
+    #[arg(
+        short,
+        long = "output-path",
+        value_name = "PATH",
+        default_value = "/var/www"
+    )]
     output_path: PathBuf,
     /// Make only these checks (repeatable, or comma-separated; default: all).
-    #[arg(long = "check", value_enum, value_name = "CHECK", value_delimiter = ',')]
+    #[arg(
+        long = "check",
+        value_enum,
+        value_name = "CHECK",
+        value_delimiter = ','
+    )]
     checks: Vec<CheckArg>,
     /// Leave out these checks (repeatable, or comma-separated).
     #[arg(long = "skip", value_enum, value_name = "CHECK", value_delimiter = ',')]
@@ -110,7 +120,9 @@ impl Progress for Bar {
         } else {
             "{msg:16} {bar:40} {pos}/{len}"
         };
-        self.0.set_style(ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()));
+        self.0.set_style(
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         self.0.set_message(what.to_owned());
         self.0.set_position(0);
         self.0.set_length(total);
@@ -148,7 +160,10 @@ fn main() -> ExitCode {
     if let Some(n) = opts.jobs {
         options.jobs = n.max(1);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return error(e),
     };
@@ -160,11 +175,13 @@ fn main() -> ExitCode {
 
 async fn run(opts: &Opts, options: &audit::Options) -> anyhow::Result<ExitCode> {
     let db = Database::open(&opts.dsn).await?;
-    let bar: &'static Bar = Box::leak(Box::new(Bar(if std::io::stderr().is_terminal() && !opts.common.quiet {
-        ProgressBar::new(0)
-    } else {
-        ProgressBar::hidden()
-    })));
+    let bar: &'static Bar = Box::leak(Box::new(Bar(
+        if std::io::stderr().is_terminal() && !opts.common.quiet {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        },
+    )));
     let report = audit::audit(&db, &opts.output_path, options, bar).await?;
     bar.0.finish_and_clear();
     let fixable = report.fixable();
@@ -189,7 +206,10 @@ async fn run(opts: &Opts, options: &audit::Options) -> anyhow::Result<ExitCode> 
         if !opts.json {
             print(None);
         }
-        if !confirm(&format!("Repair {fixable} of {} findings?", report.findings.len())) {
+        if !confirm(&format!(
+            "Repair {fixable} of {} findings?",
+            report.findings.len()
+        )) {
             eprintln!("nothing was changed");
             return Ok(ExitCode::from(2));
         }
@@ -201,7 +221,11 @@ async fn run(opts: &Opts, options: &audit::Options) -> anyhow::Result<ExitCode> 
 }
 
 fn exit_for(report: &audit::Report) -> ExitCode {
-    if report.clean() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if report.clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Asks a running master to write the owed pages now (as `piw-rebuild index PACKAGE`).
@@ -226,7 +250,9 @@ fn tell_master(opts: &Opts, owed: &[String]) -> MasterNote {
         Err(e) => return not_told(format!("the master was not reachable ({e})")),
     };
     for p in owed {
-        match queue.ask(&ImportRequest::Rebuild(RebuildTarget::Both(Some(p.clone())))) {
+        match queue.ask(&ImportRequest::Rebuild(RebuildTarget::Both(Some(
+            p.clone(),
+        )))) {
             Ok(ImportReply::Done(_)) => {}
             Ok(ImportReply::Error(why)) => {
                 return not_told(format!("the master refused to rewrite {p}: {why}"));
@@ -234,7 +260,12 @@ fn tell_master(opts: &Opts, owed: &[String]) -> MasterNote {
             Ok(ImportReply::Send(_)) => {
                 return not_told("the master answered with a file request".into());
             }
-            Err(e) => return not_told(format!("the master was not reachable ({})", Chain(&e.into()))),
+            Err(e) => {
+                return not_told(format!(
+                    "the master was not reachable ({})",
+                    Chain(&e.into())
+                ));
+            }
         }
     }
     MasterNote {

@@ -14,6 +14,6 @@ mod admin_tools;
 mod farm;
 mod initdb;
 mod piw_add_refuses_hostile_names;
-mod piw_initdb_removes_hostile_rows;
 mod piw_audit;
+mod piw_initdb_removes_hostile_rows;
 mod piw_logger;

@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use piwheels_db::{Database, RewriteCommand};
 use serde::Serialize;
 
-use super::{AuditError, Finding, Report, Repair};
+use super::{AuditError, Finding, Repair, Report};
 use crate::output::{Output, check_package, files, wheel};
 
 /// What became of one finding.
@@ -160,14 +160,17 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
                     // should be, or a folder where a page should be, goes.
                     let path = o.join(&f.raw);
                     let blocking_page = std::fs::symlink_metadata(&path).is_ok_and(|m| {
-                        let is_page = f.raw.extension().is_some_and(|e| e == "html" || e == "json");
+                        let is_page = f
+                            .raw
+                            .extension()
+                            .is_some_and(|e| e == "html" || e == "json");
                         if is_page { !m.is_file() } else { !m.is_dir() }
                     });
-                    blocking_page.then(|| remove(&o, &f.raw)).filter(|r| matches!(r, Outcome::Failed(_)))
+                    blocking_page
+                        .then(|| remove(&o, &f.raw))
+                        .filter(|r| matches!(r, Outcome::Failed(_)))
                 }
-                Repair::Requeue { .. } => clear_unless_file(&o, &f.raw)
-                    .err()
-                    .map(Outcome::Failed),
+                Repair::Requeue { .. } => clear_unless_file(&o, &f.raw).err().map(Outcome::Failed),
                 _ => None,
             })
             .collect())
@@ -180,7 +183,9 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
         match &f.repair {
             Repair::Rewrite(p) if outcomes[i].is_none() => {
                 owed.insert(p.clone());
-                outcomes[i] = Some(Outcome::Repaired("the package's pages are owed a rewrite".into()));
+                outcomes[i] = Some(Outcome::Repaired(
+                    "the package's pages are owed a rewrite".into(),
+                ));
             }
             Repair::Requeue { package, build_id } if outcomes[i].is_none() => {
                 requeue.insert(*build_id, package.clone());
@@ -212,7 +217,9 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
         fix.builds_deleted = ids;
         let packages: BTreeSet<String> = requeue.values().cloned().collect();
         for p in packages {
-            let Ok(name) = check_package(&p) else { continue };
+            let Ok(name) = check_package(&p) else {
+                continue;
+            };
             let listed = output.list_package(&name).unwrap_or_default();
             let db_files = db.package_files(&p).await?;
             let o2 = output.clone();

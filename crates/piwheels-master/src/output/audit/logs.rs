@@ -29,7 +29,10 @@ fn walk(out: &Path) -> Result<(BTreeSet<i64>, Vec<Finding>), AuditError> {
             Check::Logs,
             Kind::LogExtra,
             top.to_owned(),
-            format!("{} is in the place of the logs folder", describe(Path::new(""), &ty)),
+            format!(
+                "{} is in the place of the logs folder",
+                describe(Path::new(""), &ty)
+            ),
             Repair::Remove,
         ));
         return Ok((ids, extra));
@@ -88,19 +91,34 @@ pub(super) async fn check(
     for id in found.difference(&builds) {
         let rel = log_path(*id).expect("read from a log path");
         findings.push(
-            Finding::new(Check::Logs, Kind::LogExtra, rel, "the log of no build the database has".into(), Repair::Remove)
-                .build(*id),
+            Finding::new(
+                Check::Logs,
+                Kind::LogExtra,
+                rel,
+                "the log of no build the database has".into(),
+                Repair::Remove,
+            )
+            .build(*id),
         );
     }
     for id in builds.difference(&found) {
         let Some(rel) = log_path(*id) else { continue };
         let what = match super::scan::kind_of(out, &rel) {
             None => "the build's log is missing".to_owned(),
-            Some(ty) => format!("the build's log is missing: {} is in its place", describe(rel.parent().unwrap_or(Path::new("")), &ty)),
+            Some(ty) => format!(
+                "the build's log is missing: {} is in its place",
+                describe(rel.parent().unwrap_or(Path::new("")), &ty)
+            ),
         };
         findings.push(
-            Finding::new(Check::Logs, Kind::LogMissing, rel, what, Repair::None("a build's log cannot be made again"))
-                .build(*id),
+            Finding::new(
+                Check::Logs,
+                Kind::LogMissing,
+                rel,
+                what,
+                Repair::None("a build's log cannot be made again"),
+            )
+            .build(*id),
         );
     }
     progress.advance(1);

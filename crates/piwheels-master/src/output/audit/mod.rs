@@ -191,7 +191,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub(crate) fn new(check: Check, kind: Kind, raw: PathBuf, detail: String, repair: Repair) -> Self {
+    pub(crate) fn new(
+        check: Check,
+        kind: Kind,
+        raw: PathBuf,
+        detail: String,
+        repair: Repair,
+    ) -> Self {
         Finding {
             check,
             kind,

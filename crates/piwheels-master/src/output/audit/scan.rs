@@ -157,7 +157,13 @@ pub(super) async fn packages(
 ) -> Result<Found, AuditError> {
     let on = |c| checks.contains(&c);
     let o = out.to_owned();
-    let tops = blocking(move || Ok((list(&o, Path::new("simple"))?, list(&o, Path::new("project"))?))).await?;
+    let tops = blocking(move || {
+        Ok((
+            list(&o, Path::new("simple"))?,
+            list(&o, Path::new("project"))?,
+        ))
+    })
+    .await?;
     let all: BTreeSet<String> = db.all_packages().await?;
     let mut found = Found {
         packages: all.len(),
@@ -212,11 +218,20 @@ pub(super) async fn packages(
                         let raw = Path::new("project").join(&p).join(page);
                         let what = match kind_of(out, &raw) {
                             None => "missing".to_owned(),
-                            Some(ty) => format!("{} is in its place", describe(raw.parent().unwrap_or(Path::new("")), &ty)),
+                            Some(ty) => format!(
+                                "{} is in its place",
+                                describe(raw.parent().unwrap_or(Path::new("")), &ty)
+                            ),
                         };
                         found.findings.push(
-                            Finding::new(Check::Packages, Kind::PagesMissing, raw, format!("its project page: {what}"), Repair::Rewrite(p.clone()))
-                                .package(&p),
+                            Finding::new(
+                                Check::Packages,
+                                Kind::PagesMissing,
+                                raw,
+                                format!("its project page: {what}"),
+                                Repair::Rewrite(p.clone()),
+                            )
+                            .package(&p),
                         );
                     }
                 }
@@ -256,9 +271,15 @@ fn top_level(
                         .any(|x| x.name.as_os_str() == target.as_os_str() && x.ty == Ty::Dir);
                 if on(Check::Links) && !there {
                     let (kind, why) = if plain {
-                        (Kind::LinkBroken, "an alias link to a package folder that is not there")
+                        (
+                            Kind::LinkBroken,
+                            "an alias link to a package folder that is not there",
+                        )
                     } else {
-                        (Kind::LinkWrong, "an alias link that does not point at a package folder beside it")
+                        (
+                            Kind::LinkWrong,
+                            "an alias link that does not point at a package folder beside it",
+                        )
                     };
                     findings.push(Finding::new(
                         Check::Links,
@@ -281,7 +302,10 @@ fn top_level(
                                 Check::Packages,
                                 Kind::PackageMissing,
                                 raw,
-                                format!("{} is in the place of the package's folder", describe(top_dir, &e.ty)),
+                                format!(
+                                    "{} is in the place of the package's folder",
+                                    describe(top_dir, &e.ty)
+                                ),
                                 Repair::Rewrite(n.to_owned()),
                             )
                             .package(n),
@@ -300,7 +324,10 @@ fn top_level(
                         Check::Packages,
                         Kind::PackageExtra,
                         raw,
-                        format!("{} of no package the database has ({shown})", describe(top_dir, &e.ty)),
+                        format!(
+                            "{} of no package the database has ({shown})",
+                            describe(top_dir, &e.ty)
+                        ),
                         repair,
                     ));
                 }
@@ -348,19 +375,46 @@ fn package(
         let raw = dir.join(&e.name);
         let Some(name) = e.name.to_str() else {
             if on(Check::Files) {
-                f.push(Finding::new(Check::Files, Kind::FileExtra, raw, format!("{} whose name is not UTF-8", describe(&dir, &e.ty)), Repair::Remove).package(p));
+                f.push(
+                    Finding::new(
+                        Check::Files,
+                        Kind::FileExtra,
+                        raw,
+                        format!("{} whose name is not UTF-8", describe(&dir, &e.ty)),
+                        Repair::Remove,
+                    )
+                    .package(p),
+                );
             }
             continue;
         };
         match expected.role(name) {
             None => {
                 if on(Check::Files) {
-                    f.push(Finding::new(Check::Files, Kind::FileExtra, raw, format!("{}; the database has no row for it", describe(&dir, &e.ty)), Repair::Remove).package(p));
+                    f.push(
+                        Finding::new(
+                            Check::Files,
+                            Kind::FileExtra,
+                            raw,
+                            format!("{}; the database has no row for it", describe(&dir, &e.ty)),
+                            Repair::Remove,
+                        )
+                        .package(p),
+                    );
                 }
             }
             Some(Role::Page) => {
                 if on(Check::Packages) && !matches!(e.ty, Ty::File(_)) {
-                    f.push(Finding::new(Check::Packages, Kind::PagesMissing, raw, format!("its simple page: {} is in its place", describe(&dir, &e.ty)), Repair::Rewrite(p.to_owned())).package(p));
+                    f.push(
+                        Finding::new(
+                            Check::Packages,
+                            Kind::PagesMissing,
+                            raw,
+                            format!("its simple page: {} is in its place", describe(&dir, &e.ty)),
+                            Repair::Rewrite(p.to_owned()),
+                        )
+                        .package(p),
+                    );
                 }
             }
             Some(Role::Wheel(row)) => match e.ty {
@@ -382,13 +436,41 @@ fn package(
                 }
                 _ => {
                     if on(Check::Files) {
-                        f.push(Finding::new(Check::Files, Kind::NotAFile, raw, format!("{} is where the wheel should be; its build is done again", describe(&dir, &e.ty)), Repair::Requeue { package: p.to_owned(), build_id: row.build_id }).package(p).build(row.build_id));
+                        f.push(
+                            Finding::new(
+                                Check::Files,
+                                Kind::NotAFile,
+                                raw,
+                                format!(
+                                    "{} is where the wheel should be; its build is done again",
+                                    describe(&dir, &e.ty)
+                                ),
+                                Repair::Requeue {
+                                    package: p.to_owned(),
+                                    build_id: row.build_id,
+                                },
+                            )
+                            .package(p)
+                            .build(row.build_id),
+                        );
                     }
                 }
             },
             Some(Role::Metadata(row)) => {
                 if on(Check::Metadata) && !matches!(e.ty, Ty::File(_)) && is_file(&row.filename) {
-                    f.push(Finding::new(Check::Metadata, Kind::MetadataMismatch, raw, format!("{} is where the metadata file should be", describe(&dir, &e.ty)), Repair::WriteMetadata(row.filename.clone())).package(p));
+                    f.push(
+                        Finding::new(
+                            Check::Metadata,
+                            Kind::MetadataMismatch,
+                            raw,
+                            format!(
+                                "{} is where the metadata file should be",
+                                describe(&dir, &e.ty)
+                            ),
+                            Repair::WriteMetadata(row.filename.clone()),
+                        )
+                        .package(p),
+                    );
                 }
             }
             Some(Role::Twin(_, real)) => {
@@ -407,12 +489,28 @@ fn package(
     for m in missing(files, present, since) {
         match m {
             Missing::Wheel(row) if on(Check::Files) => f.push(
-                Finding::new(Check::Files, Kind::WheelMissing, dir.join(&row.filename), "a wheel the database has is missing; its build is done again".into(), Repair::Requeue { package: p.to_owned(), build_id: row.build_id })
-                    .package(p)
-                    .build(row.build_id),
+                Finding::new(
+                    Check::Files,
+                    Kind::WheelMissing,
+                    dir.join(&row.filename),
+                    "a wheel the database has is missing; its build is done again".into(),
+                    Repair::Requeue {
+                        package: p.to_owned(),
+                        build_id: row.build_id,
+                    },
+                )
+                .package(p)
+                .build(row.build_id),
             ),
             Missing::Link { twin, real } if on(Check::Links) => f.push(
-                Finding::new(Check::Links, Kind::LinkMissing, dir.join(&twin.filename), format!("the alias link to {real} is missing"), Repair::Relink(real.to_owned())).package(p),
+                Finding::new(
+                    Check::Links,
+                    Kind::LinkMissing,
+                    dir.join(&twin.filename),
+                    format!("the alias link to {real} is missing"),
+                    Repair::Relink(real.to_owned()),
+                )
+                .package(p),
             ),
             _ => {}
         }
@@ -423,12 +521,28 @@ fn package(
         }
         match role {
             Role::Page if on(Check::Packages) => f.push(
-                Finding::new(Check::Packages, Kind::PagesMissing, dir.join(name), "its simple page is missing".into(), Repair::Rewrite(p.to_owned())).package(p),
+                Finding::new(
+                    Check::Packages,
+                    Kind::PagesMissing,
+                    dir.join(name),
+                    "its simple page is missing".into(),
+                    Repair::Rewrite(p.to_owned()),
+                )
+                .package(p),
             ),
             Role::TwinMetadata(twin, real) if on(Check::Links) && present(&twin.filename) => {
                 let target = format!("{real}{METADATA_SUFFIX}");
                 if is_file(&target) {
-                    f.push(Finding::new(Check::Links, Kind::LinkMissing, dir.join(name), format!("the alias link to {target} is missing"), Repair::Relink(target.clone())).package(p));
+                    f.push(
+                        Finding::new(
+                            Check::Links,
+                            Kind::LinkMissing,
+                            dir.join(name),
+                            format!("the alias link to {target} is missing"),
+                            Repair::Relink(target.clone()),
+                        )
+                        .package(p),
+                    );
                 }
             }
             _ => {}
@@ -438,27 +552,52 @@ fn package(
 
 /// Checks an alias link `name` in `dir` that should point at `target` (a name beside it,
 /// `there` if it is a regular file).
-fn check_link(dir: &Path, name: &OsString, ty: &Ty, target: &str, there: bool, f: &mut Vec<Finding>, p: &str) {
+fn check_link(
+    dir: &Path,
+    name: &OsString,
+    ty: &Ty,
+    target: &str,
+    there: bool,
+    f: &mut Vec<Finding>,
+    p: &str,
+) {
     let raw = dir.join(name);
     let (kind, detail) = match ty {
         Ty::Link(t) if t.as_os_str() == target => {
             if there {
                 return;
             }
-            (Kind::LinkBroken, format!("a link to {target}, which is missing"))
+            (
+                Kind::LinkBroken,
+                format!("a link to {target}, which is missing"),
+            )
         }
-        other => (Kind::LinkWrong, format!("{}, not a link to {target}", describe(dir, other))),
+        other => (
+            Kind::LinkWrong,
+            format!("{}, not a link to {target}", describe(dir, other)),
+        ),
     };
-    f.push(Finding::new(Check::Links, kind, raw, detail, Repair::Relink(target.to_owned())).package(p));
+    f.push(
+        Finding::new(
+            Check::Links,
+            kind,
+            raw,
+            detail,
+            Repair::Relink(target.to_owned()),
+        )
+        .package(p),
+    );
 }
 
 pub(super) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, AuditError> + Send + 'static,
 ) -> Result<T, AuditError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| AuditError::Io {
-        path: PathBuf::new(),
-        source: std::io::Error::other(format!("a reading thread failed: {e}")),
-    })?
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| AuditError::Io {
+            path: PathBuf::new(),
+            source: std::io::Error::other(format!("a reading thread failed: {e}")),
+        })?
 }
 
 #[cfg(test)]

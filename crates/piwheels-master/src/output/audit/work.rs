@@ -78,7 +78,14 @@ pub(super) fn read_wheels(
     } else {
         jobs.len() as u64
     };
-    progress.phase(if hashes { "hashing wheels" } else { "reading wheels" }, total);
+    progress.phase(
+        if hashes {
+            "hashing wheels"
+        } else {
+            "reading wheels"
+        },
+        total,
+    );
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     let findings = Mutex::new(Vec::new());
@@ -98,7 +105,10 @@ pub(super) fn read_wheels(
                         }
                     }
                 }
-                findings.lock().expect("no panics under the lock").extend(mine);
+                findings
+                    .lock()
+                    .expect("no panics under the lock")
+                    .extend(mine);
             });
         }
     });
@@ -108,7 +118,13 @@ pub(super) fn read_wheels(
     )
 }
 
-fn check_hash(job: &Job, path: &Path, progress: &dyn Progress, bytes: &AtomicU64, f: &mut Vec<Finding>) {
+fn check_hash(
+    job: &Job,
+    path: &Path,
+    progress: &dyn Progress,
+    bytes: &AtomicU64,
+    f: &mut Vec<Finding>,
+) {
     let raw = job.dir.join(&job.wheel);
     let requeue = Repair::Requeue {
         package: job.package.clone(),
@@ -120,7 +136,10 @@ fn check_hash(job: &Job, path: &Path, progress: &dyn Progress, bytes: &AtomicU64
             if hash == job.hash {
                 return;
             }
-            format!("SHA-256 {hash}, the database has {}; its build is done again", job.hash)
+            format!(
+                "SHA-256 {hash}, the database has {}; its build is done again",
+                job.hash
+            )
         }
         Err(e) => format!("cannot be read ({e}); its build is done again"),
     };
@@ -140,7 +159,11 @@ fn check_metadata(out: &Path, job: &Job, path: &Path, f: &mut Vec<Finding>) {
     let wanted = match read_metadata(&job.wheel, path) {
         Ok(data) => data,
         Err(refusal) => {
-            let more = if present { "" } else { "; it has no metadata file, and none can be made" };
+            let more = if present {
+                ""
+            } else {
+                "; it has no metadata file, and none can be made"
+            };
             f.push(
                 Finding::new(
                     Check::Metadata,
@@ -158,16 +181,37 @@ fn check_metadata(out: &Path, job: &Job, path: &Path, f: &mut Vec<Finding>) {
     let repair = Repair::WriteMetadata(job.wheel.clone());
     if !present {
         f.push(
-            Finding::new(Check::Metadata, Kind::MetadataMissing, raw_meta, "the wheel's metadata file is missing".into(), repair)
-                .package(&job.package),
+            Finding::new(
+                Check::Metadata,
+                Kind::MetadataMissing,
+                raw_meta,
+                "the wheel's metadata file is missing".into(),
+                repair,
+            )
+            .package(&job.package),
         );
         return;
     }
     let detail = match read_capped(&out.join(&raw_meta)) {
         Ok(data) if data == wanted => return,
-        Ok(data) if data.len() as u64 > MAX_METADATA => format!("larger than {MAX_METADATA} bytes; not the wheel's METADATA"),
-        Ok(data) => format!("{} bytes, not the wheel's METADATA ({} bytes)", data.len(), wanted.len()),
+        Ok(data) if data.len() as u64 > MAX_METADATA => {
+            format!("larger than {MAX_METADATA} bytes; not the wheel's METADATA")
+        }
+        Ok(data) => format!(
+            "{} bytes, not the wheel's METADATA ({} bytes)",
+            data.len(),
+            wanted.len()
+        ),
         Err(e) => format!("cannot be read: {e}"),
     };
-    f.push(Finding::new(Check::Metadata, Kind::MetadataMismatch, raw_meta, detail, repair).package(&job.package));
+    f.push(
+        Finding::new(
+            Check::Metadata,
+            Kind::MetadataMismatch,
+            raw_meta,
+            detail,
+            repair,
+        )
+        .package(&job.package),
+    );
 }
