@@ -35,8 +35,11 @@
 //! [`Output::recover`] publishes them at the next start (and removes those whose rows do
 //! not exist), and [`reconcile`] then compares every package's folder with the database.
 
+pub mod audit;
+pub mod compare;
 mod files;
 mod folder;
+pub mod listing;
 pub mod names;
 pub mod reconcile;
 pub mod record;
@@ -508,8 +511,7 @@ impl Output {
         let dir = self.package_dir(package);
         let mut removed = Vec::new();
         for name in listed {
-            let wheel = name.strip_suffix(".metadata").unwrap_or(name);
-            if !wheel.ends_with(".whl") || db_files.contains_key(wheel) {
+            if !compare::is_stray(name, |w| db_files.contains_key(w)) {
                 continue;
             }
             // A name the folder listed is one name in it (whatever it holds: a stray

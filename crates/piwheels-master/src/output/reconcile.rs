@@ -19,11 +19,11 @@
 //! could have (not a canonical name) are removed.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use piwheels_db::{OutputFile, RewriteCommand};
 
+use super::compare::Missing;
 use super::{PackageName, check_package};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, WebRequest};
@@ -57,24 +57,6 @@ impl Report {
             && self.owed.is_empty()
             && self.orphans.is_empty())
     }
-}
-
-/// The non-hidden entries of a folder (empty if it does not exist).
-fn entries(dir: &Path) -> std::io::Result<HashSet<String>> {
-    let mut out = HashSet::new();
-    match std::fs::read_dir(dir) {
-        Ok(list) => {
-            for e in list {
-                let name = e?.file_name().to_string_lossy().into_owned();
-                if !name.starts_with('.') {
-                    out.insert(name);
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    Ok(out)
 }
 
 /// What one package's folder holds, read before its rows.
@@ -126,15 +108,9 @@ pub async fn reconcile(hub: &Hub, since: DateTime<Utc>) -> Result<Report> {
 /// The package folders in `simple/` and `project/` (alias links in `project/` are the
 /// scribe's; only real folders count).
 async fn list_folders(hub: &Hub) -> Result<(HashSet<String>, HashSet<String>)> {
-    let s = hub.config.output_path.join("simple");
-    let p = hub.config.output_path.join("project");
+    let out = hub.config.output_path.clone();
     blocking(move || {
-        let mut simple = entries(&s).map_err(|e| Error::io("reading", &s, e))?;
-        simple.retain(|n| s.join(n).is_dir());
-        let mut project = entries(&p).map_err(|e| Error::io("reading", &p, e))?;
-        project
-            .retain(|n| std::fs::symlink_metadata(p.join(n)).is_ok_and(|m| m.file_type().is_dir()));
-        Ok((simple, project))
+        super::listing::package_folders(&out).map_err(|e| Error::io("reading", &out, e))
     })
     .await
 }
@@ -279,28 +255,25 @@ fn fix_page(
             .map(|n| format!("{package}/{n}"))
             .collect();
         let dir = output.package_dir(&package);
-        for f in files.iter().filter(|f| f.location == "/simple") {
-            if seen.listed.contains(&f.filename) {
-                continue;
-            }
-            match &f.twin_of {
-                Some(real) if seen.listed.contains(real) => {
-                    let link = dir.join(&f.filename);
+        for m in super::compare::missing(files, |n| seen.listed.contains(n), since) {
+            match m {
+                Missing::Link { twin, real } => {
+                    let link = dir.join(&twin.filename);
                     if std::os::unix::fs::symlink(real, &link).is_ok() {
                         fix.links += 1;
                         let _ = std::os::unix::fs::symlink(
                             format!("{real}.metadata"),
-                            dir.join(format!("{}.metadata", f.filename)),
+                            dir.join(format!("{}.metadata", twin.filename)),
                         );
                     }
                 }
-                Some(_) => {} // its real wheel is missing: that wheel's build goes
-                None if f.built_at < since && !dir.join(&f.filename).exists() => {
+                // Renamed in since the folder was listed: not missing.
+                Missing::Wheel(f) if dir.join(&f.filename).exists() => {}
+                Missing::Wheel(f) => {
                     tracing::warn!(package = %package, file = %f.filename, build = f.build_id,
                         "a recorded wheel is missing from the output; its build is deleted, to be built again");
                     fix.missing.push((f.filename.clone(), f.build_id));
                 }
-                None => {}
             }
         }
         fix.owed =

@@ -15,5 +15,6 @@ mod farm;
 mod farm_script;
 mod initdb;
 mod piw_add_refuses_hostile_names;
+mod piw_audit;
 mod piw_initdb_removes_hostile_rows;
 mod piw_logger;
