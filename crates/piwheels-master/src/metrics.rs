@@ -37,7 +37,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 pub use server::MetricsServer;
@@ -107,9 +107,24 @@ struct OpLabel {
     op: &'static str,
 }
 
+/// The buckets of `piwheels_db_query_duration_seconds` (seconds): 200 µs to 5 s.
+pub const DB_BUCKETS: [f64; 13] = [
+    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0,
+];
+
+/// The buckets of `piwheels_page_rewrite_duration_seconds` (seconds): 1 ms to 30 s.
+pub const PAGE_REWRITE_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// The buckets of `piwheels_upstream_poll_duration_seconds` (seconds): 100 ms to 1 h (a
+/// first poll of a whole index is long).
+pub const POLL_BUCKETS: [f64; 14] = [
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0,
+];
+
 fn db_histogram() -> Histogram {
-    // 100 µs to 6.5 s.
-    Histogram::new(exponential_buckets(0.0001, 4.0, 9))
+    Histogram::new(DB_BUCKETS)
 }
 
 /// The master's metrics (see the module docs). One per master, shared through the hub.
@@ -192,8 +207,7 @@ impl Metrics {
             "Wheel downloads written to the access log (piw-logger's and the web server's)",
             downloads.clone(),
         );
-        // 1 ms to 20 s.
-        let page_rewrite = Histogram::new(exponential_buckets(0.001, 3.0, 10));
+        let page_rewrite = Histogram::new(PAGE_REWRITE_BUCKETS);
         registry.register_with_unit(
             "page_rewrite_duration",
             "Time TheScribe took to rewrite one batch of project pages",
@@ -206,8 +220,7 @@ impl Metrics {
             "Packages whose pages TheScribe rewrote",
             pages_rewritten.clone(),
         );
-        // 50 ms to 3 h.
-        let poll_duration = Histogram::new(exponential_buckets(0.05, 3.0, 11));
+        let poll_duration = Histogram::new(POLL_BUCKETS);
         registry.register_with_unit(
             "upstream_poll_duration",
             "Time CloudGazer took to poll the upstream index once",
@@ -290,7 +303,8 @@ impl Metrics {
     }
 
     /// The queue's size per target now; a target that had a figure and is not in `sizes`
-    /// drops to 0.
+    /// drops to 0. The build counters of each target are made (at 0) here, so a target
+    /// shows before its first build.
     pub fn set_queue(&self, sizes: &BTreeMap<Target, i64>) {
         let mut known = self
             .queued_targets
@@ -300,8 +314,12 @@ impl Metrics {
             self.queue.get_or_create(&target.into()).set(0);
         }
         for (target, n) in sizes {
-            self.queue.get_or_create(&target.into()).set(*n);
-            known.insert(target.clone());
+            let labels = TargetLabels::from(target);
+            self.queue.get_or_create(&labels).set(*n);
+            if known.insert(target.clone()) {
+                drop(self.builds.get_or_create(&labels));
+                drop(self.build_failures.get_or_create(&labels));
+            }
         }
     }
 
@@ -340,6 +358,58 @@ impl QueryObserver for Metrics {
             .observe(timing.elapsed.as_secs_f64());
         if !timing.ok {
             self.db_errors.get_or_create(&label).inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_database_operations_are_counted_by_name() {
+        let metrics = Metrics::new();
+        assert!(!metrics.encode().contains("piwheels_db_query_errors_total"));
+        for ok in [true, false, false] {
+            metrics.observe(QueryTiming {
+                op: "log_build",
+                write: true,
+                elapsed: Duration::from_millis(3),
+                ok,
+            });
+        }
+        let text = metrics.encode();
+        assert!(
+            text.contains("piwheels_db_query_errors_total{op=\"log_build\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("piwheels_db_query_duration_seconds_count{op=\"log_build\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "piwheels_db_query_duration_seconds_bucket{op=\"log_build\",le=\"0.005\"} 3\n"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_target_gone_from_the_queue_drops_to_zero() {
+        let metrics = Metrics::new();
+        let a = Target::new("cp311", "linux_armv7l");
+        let b = Target::new("cp313", "linux_aarch64");
+        metrics.set_queue(&BTreeMap::from([(a.clone(), 5), (b.clone(), 7)]));
+        metrics.set_queue(&BTreeMap::from([(b, 6)]));
+        let text = metrics.encode();
+        for line in [
+            "piwheels_build_queue_jobs{abi=\"cp311\",platform=\"linux_armv7l\"} 0\n",
+            "piwheels_build_queue_jobs{abi=\"cp313\",platform=\"linux_aarch64\"} 6\n",
+            "piwheels_builds_total{abi=\"cp311\",platform=\"linux_armv7l\"} 0\n",
+            "piwheels_build_failures_total{abi=\"cp313\",platform=\"linux_aarch64\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
         }
     }
 }
