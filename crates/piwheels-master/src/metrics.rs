@@ -10,7 +10,7 @@
 //! | metric | type | from |
 //! |---|---|---|
 //! | `piwheels_slaves{state}` | gauge | SlaveDriver, after each message: `idle`, `building`, `sending`, `sleeping`, `stopping` |
-//! | `piwheels_builds_total{abi,platform}` | counter | builds logged in the database |
+//! | `piwheels_builds_total{abi,platform}` | counter | builds logged in the database (SlaveDriver, MrChase's imports) |
 //! | `piwheels_build_failures_total{abi,platform}` | counter | those that failed |
 //! | `piwheels_build_queue_jobs{abi,platform}` | gauge | TheArchitect's count of the queue |
 //! | `piwheels_file_transfer_bytes_total` | counter | FileJuggler: bytes of chunks taken |
@@ -179,7 +179,7 @@ impl Metrics {
         let builds = Family::<TargetLabels, Counter>::default();
         registry.register(
             "builds",
-            "Builds logged in the database, by build target",
+            "Builds logged in the database (by slaves and piw-import), by build target",
             builds.clone(),
         );
         let build_failures = Family::<TargetLabels, Counter>::default();

@@ -1,6 +1,7 @@
 //! Issue 18, item 3: the master's Prometheus metrics. A real master with
 //! `metrics-listen` on a port the system picks, a slave on a real ZeroMQ socket building one
-//! wheel and failing another, a download from the embedded web server, CloudGazer polling
+//! wheel and failing another, a `piw-import` on the import queue, a download from the
+//! embedded web server, CloudGazer polling
 //! an upstream that is not there: each scrape over real HTTP is parsed strictly (every
 //! sample under a `# TYPE` of its family, every family with its `# HELP`) and the figures
 //! must have moved as the farm did. Then hostile clients (a huge head, a huge body, a bad
@@ -17,7 +18,9 @@ use core_support::farm::{Slave, built, hello, idle};
 use core_support::*;
 use piwheels_master::master::Master;
 use piwheels_master::metrics::server::{HEADER_TIMEOUT, MAX_CONNECTIONS};
+use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
 use piwheels_protocol::slave::{Job, SlaveReply, SlaveRequest};
+use piwheels_protocol::states::BuildState;
 use piwheels_protocol::transport::asynchronous::Req;
 use piwheels_protocol::transport::{SocketOptions, zmq};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -409,6 +412,55 @@ async fn the_figures_follow_a_real_farm() {
         s.value("piwheels_downloads_total", &[]) == Some(1.0)
     })
     .await;
+
+    // piw-import of baz's wheel (an admin tool on the import queue): a build, its bytes.
+    let mut tool = Req::<ImportProtocol>::connect(
+        &zmq::Context::new(),
+        &env.config.import_queue,
+        &SocketOptions::new().linger(Some(Duration::ZERO)),
+    )
+    .unwrap();
+    let mut import = async |request| {
+        within(WAIT, "MrChase's answer", tool.request(&request))
+            .await
+            .unwrap()
+    };
+    assert_eq!(
+        import(ImportRequest::AddPackage(addpkg("baz"))).await,
+        ImportReply::Done("NEWPKG".into())
+    );
+    assert_eq!(
+        import(ImportRequest::AddVersion(addver("baz", "1.0"))).await,
+        ImportReply::Done("NEWVER".into())
+    );
+    let baz = wheel("baz", "1.0", 700);
+    let baz_name = "baz-1.0-py3-none-any.whl";
+    assert_eq!(
+        import(ImportRequest::Import(BuildState {
+            slave_id: 0,
+            package: "baz".into(),
+            version: "1.0".into(),
+            abi_tag: "cp311".into(),
+            status: true,
+            duration: chrono::TimeDelta::seconds(3),
+            output: "imported".into(),
+            files: vec![file_state(baz_name, &baz, "any")],
+        }))
+        .await,
+        ImportReply::Send(baz_name.into())
+    );
+    assert!(send_file(&files, 0, &baz, None).await.done);
+    assert_eq!(
+        import(ImportRequest::Sent).await,
+        ImportReply::Done("IMPORT".into())
+    );
+    let imported = scrape(addr).await;
+    assert_eq!(imported.must("piwheels_builds_total", &TARGET), 3.0);
+    assert_eq!(imported.must("piwheels_build_failures_total", &TARGET), 1.0);
+    assert_eq!(
+        imported.must("piwheels_file_transfer_bytes_total", &[]),
+        (data.len() + baz.len()) as f64
+    );
 
     // CloudGazer polls an upstream that is not there: polls timed, errors counted.
     let polled = scrape_until(addr, "a failed poll", |s| {
