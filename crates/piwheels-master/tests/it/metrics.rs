@@ -1,8 +1,7 @@
 //! Issue 18, item 3: the master's Prometheus metrics. A real master with
-//! `metrics-listen` on a port the system picks, a slave on a real ZeroMQ socket building one
-//! wheel and failing another, a `piw-import` on the import queue, a download from the
-//! embedded web server, CloudGazer polling
-//! an upstream that is not there: each scrape over real HTTP is parsed strictly (every
+//! `metrics-listen` on a port the system picks, a slave on a real ZeroMQ socket building
+//! one wheel and failing another, a `piw-import` on the import queue, a download from the
+//! embedded web server, CloudGazer polling an upstream that is not there: each scrape over real HTTP is parsed strictly (every
 //! sample under a `# TYPE` of its family, every family with its `# HELP`) and the figures
 //! must have moved as the farm did. Then hostile clients (a huge head, a huge body, a bad
 //! path, a wrong method, a slowloris and a flood of idle connections) must neither stop
