@@ -3,7 +3,8 @@
 //! [`Master::start`] opens the database, enables the configured build targets, makes the
 //! [`Hub`], binds the monitors' sockets (status PUB, control PULL; `ipc://` files made
 //! group-writable) and starts every task under [`supervise`], which restarts a failed task
-//! instead of stopping the master. [`Master::run_until_signal`] then runs the main loop:
+//! instead of stopping the master (the [metrics server](crate::metrics::MetricsServer)
+//! too, when `metrics-listen` is set). [`Master::run_until_signal`] then runs the main loop:
 //!
 //! - every status message the tasks produce goes out on the PUB socket;
 //! - monitors' control messages: `HELLO` gets the master's `HELLO` and a replay of the
