@@ -2,7 +2,8 @@
 //! operation to a pooled connection on a blocking thread.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
 
 use tokio::runtime::Handle;
 use tokio::sync::Mutex;
@@ -10,6 +11,7 @@ use tokio::sync::Mutex;
 use crate::abi::PlatformAliases;
 use crate::backend::{Conn, Kind, postgres, sqlite};
 use crate::error::{Error, Result};
+use crate::observe::{QueryObserver, QueryTiming};
 use crate::schema;
 
 /// How to open a database.
@@ -40,6 +42,8 @@ pub struct Database {
 struct Inner {
     pool: Pool,
     options: Options,
+    /// Told how long each operation took, once one is installed.
+    observer: OnceLock<Arc<dyn QueryObserver>>,
 }
 
 enum Pool {
@@ -152,7 +156,11 @@ impl Database {
             }
         };
         Ok(Self {
-            inner: Arc::new(Inner { pool, options }),
+            inner: Arc::new(Inner {
+                pool,
+                options,
+                observer: OnceLock::new(),
+            }),
         })
     }
 
@@ -167,6 +175,13 @@ impl Database {
     /// The options it was opened with.
     pub fn options(&self) -> &Options {
         &self.inner.options
+    }
+
+    /// Installs `observer`, told how long each operation of this database (and of every
+    /// clone of it) takes from now on. There is one: `false`, and `observer` is not
+    /// installed, if one already was.
+    pub fn observe_queries(&self, observer: Arc<dyn QueryObserver>) -> bool {
+        self.inner.observer.set(observer).is_ok()
     }
 
     /// The platform aliases in force.
@@ -192,7 +207,27 @@ impl Database {
         self.run(op, true, f).await
     }
 
+    /// Runs `f` in a transaction on a pooled connection, and tells the observer (if any)
+    /// how long it took.
     async fn run<R, F>(&self, op: &'static str, write: bool, f: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut dyn Conn) -> Result<R> + Send + 'static,
+    {
+        let started = Instant::now();
+        let result = self.run_pooled(op, write, f).await;
+        if let Some(observer) = self.inner.observer.get() {
+            observer.observe(QueryTiming {
+                op,
+                write,
+                elapsed: started.elapsed(),
+                ok: result.is_ok(),
+            });
+        }
+        result
+    }
+
+    async fn run_pooled<R, F>(&self, op: &'static str, write: bool, f: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&mut dyn Conn) -> Result<R> + Send + 'static,

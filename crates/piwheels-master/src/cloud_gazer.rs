@@ -936,7 +936,20 @@ impl Task for CloudGazer {
             if !self.hub.wait_running().await {
                 return Ok(());
             }
-            let report = self.poll().await?;
+            let started = std::time::Instant::now();
+            let report = match self.poll().await {
+                Ok(report) => report,
+                Err(e) => {
+                    // The database failed, not the upstream.
+                    self.hub.metrics.upstream_poll(started.elapsed(), 0, false);
+                    return Err(e);
+                }
+            };
+            self.hub.metrics.upstream_poll(
+                started.elapsed(),
+                report.errors + report.summary_errors,
+                report.failing,
+            );
             if report != PollReport::default() && !report.unchanged {
                 tracing::info!(task = Self::NAME, ?report, "polled the index");
             }

@@ -66,6 +66,9 @@ pub struct MasterConfig {
     pub file_queue: String,
     /// Where the embedded web server listens (`web-listen`); `None` turns it off.
     pub web_listen: Option<SocketAddr>,
+    /// Where the metrics server listens (`metrics-listen`), serving `GET /metrics` in the
+    /// Prometheus text format; `None` (the default) turns it off.
+    pub metrics_listen: Option<SocketAddr>,
     /// The public URL of the site, for links in project pages, JSON and sitemaps
     /// (`site-url`).
     pub site_url: String,
@@ -107,6 +110,7 @@ impl MasterConfig {
             slave_queue: "tcp://*:5555".into(),
             file_queue: "tcp://*:5556".into(),
             web_listen: Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            metrics_listen: None,
             site_url: "http://127.0.0.1:8080".into(),
             report_url: None,
             queue_period: Duration::from_secs(300),

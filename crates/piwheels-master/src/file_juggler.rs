@@ -307,10 +307,17 @@ impl FileJuggler {
             return Ok(());
         };
         // A refused chunk earns no FETCH: nothing below is sent for it.
-        if let Err(e) = t.data.handle(&frame, Instant::now())
-            && self.warnings.allow(&peer)
-        {
-            tracing::warn!(peer = %peer, slave = %id, file = %t.file.filename, error = %e, "chunk refused");
+        match t.data.handle(&frame, Instant::now()) {
+            Ok(()) => {
+                if let ClientFrame::Chunk { data, .. } = frame {
+                    self.hub.metrics.file_received(data.len() as u64);
+                }
+            }
+            Err(e) => {
+                if self.warnings.allow(&peer) {
+                    tracing::warn!(peer = %peer, slave = %id, file = %t.file.filename, error = %e, "chunk refused");
+                }
+            }
         }
         let mut out = Vec::new();
         while let Some(next) = t.data.state_mut().next_frame() {

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::MasterConfig;
 use crate::error::Result;
+use crate::metrics::Metrics;
 use crate::output::{Output, OutputError, Refusal, StageError, Staged};
 use crate::slave_id::SlaveId;
 
@@ -373,6 +374,9 @@ pub struct Hub {
     pub paused: watch::Receiver<bool>,
     /// Cancelled when the master shuts down.
     pub quit: CancellationToken,
+    /// The figures the tasks keep (served when `metrics-listen` is set); the database's
+    /// operations are timed into it too.
+    pub metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -418,6 +422,10 @@ impl Hub {
         let (queue_tx, queue) = watch::channel(Arc::new(BuildQueue::new()));
         let (paused_tx, paused) = watch::channel(false);
         let output = Output::new(&config.output_path, db.options().platform_aliases.clone());
+        let metrics = Arc::new(Metrics::new());
+        if !db.observe_queries(metrics.clone()) {
+            tracing::debug!("the database's operations are timed for another hub already");
+        }
         let hub = Hub {
             db,
             config: Arc::new(config),
@@ -433,6 +441,7 @@ impl Hub {
             queue,
             paused,
             quit: CancellationToken::new(),
+            metrics,
         };
         let inboxes = Inboxes {
             web: web_rx,

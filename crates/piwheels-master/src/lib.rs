@@ -21,6 +21,7 @@
 //! | [`web_server`] | serving the output directory |
 //! | [`output`] | the output folder's one owner: names checked once, every write |
 //! | [`deletion`] | deleting rows after TheScribe removed their files (MrChase, CloudGazer) |
+//! | [`metrics`] | the figures the tasks keep, served to Prometheus (`metrics-listen`) |
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
 pub mod access_log;
@@ -35,6 +36,7 @@ mod incoming;
 pub mod log_limit;
 pub mod lumberjack;
 pub mod master;
+pub mod metrics;
 pub mod mr_chase;
 pub mod output;
 pub mod slave_driver;

@@ -428,6 +428,7 @@ impl Lumberjack {
                     self.downloads += downloads as i64;
                     Counters::add(&self.counters.written, n);
                     Counters::add(&self.counters.downloads, downloads);
+                    self.hub.metrics.downloads(downloads as u64);
                     if self.failures > 0 {
                         tracing::info!(
                             task = Self::NAME,

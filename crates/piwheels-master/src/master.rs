@@ -3,7 +3,8 @@
 //! [`Master::start`] opens the database, enables the configured build targets, makes the
 //! [`Hub`], binds the monitors' sockets (status PUB, control PULL; `ipc://` files made
 //! group-writable) and starts every task under [`supervise`], which restarts a failed task
-//! instead of stopping the master. [`Master::run_until_signal`] then runs the main loop:
+//! instead of stopping the master (the [metrics server](crate::metrics::MetricsServer)
+//! too, when `metrics-listen` is set). [`Master::run_until_signal`] then runs the main loop:
 //!
 //! - every status message the tasks produce goes out on the PUB socket;
 //! - monitors' control messages: `HELLO` gets the master's `HELLO` and a replay of the
@@ -49,6 +50,7 @@ use crate::file_juggler::FileJuggler;
 use crate::hub::{Hub, SlaveCommand, StatsMessage, supervise};
 use crate::log_limit::PeerWarnings;
 use crate::lumberjack::Lumberjack;
+use crate::metrics::MetricsServer;
 use crate::mr_chase::MrChase;
 use crate::slave_driver::SlaveDriver;
 use crate::slave_id::SlaveId;
@@ -82,6 +84,7 @@ pub struct Master {
     status_endpoint: String,
     control_endpoint: String,
     web_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     /// A monitor paused everything.
     monitor_paused: bool,
     /// The disk guard paused everything.
@@ -96,6 +99,7 @@ impl std::fmt::Debug for Master {
             .field("slave_endpoint", &self.slave_endpoint)
             .field("file_endpoint", &self.file_endpoint)
             .field("web_addr", &self.web_addr)
+            .field("metrics_addr", &self.metrics_addr)
             .field(
                 "tasks",
                 &self.tasks.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
@@ -195,6 +199,15 @@ impl Master {
             }
             None => None,
         };
+        let metrics_addr = match hub.config.metrics_listen {
+            Some(_) => {
+                let metrics = MetricsServer::bind(hub.clone())?;
+                let addr = metrics.local_addr();
+                start!(metrics);
+                Some(addr)
+            }
+            None => None,
+        };
 
         stop_on_error.disarm();
         spawn_reconcile(hub.clone(), started);
@@ -213,6 +226,7 @@ impl Master {
             status_endpoint,
             control_endpoint,
             web_addr,
+            metrics_addr,
             monitor_paused: false,
             disk_paused: false,
             warnings: PeerWarnings::new("master"),
@@ -247,6 +261,11 @@ impl Master {
     /// Where the embedded web server listens, if it runs.
     pub fn web_addr(&self) -> Option<SocketAddr> {
         self.web_addr
+    }
+
+    /// Where the metrics server listens, if it runs (`metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The names of the tasks running, in start order.

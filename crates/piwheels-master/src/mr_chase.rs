@@ -573,6 +573,7 @@ impl MrChase {
             .files()
             .filter_map(|(f, _)| imported_file(f).ok())
             .collect();
+        let counted = target.clone();
         let build_id = match self
             .hub
             .db
@@ -591,6 +592,7 @@ impl MrChase {
             Ok(id) => id,
             Err(e) => return Ok(error(format!("cannot log the build: {e}"))),
         };
+        self.hub.metrics.build_logged(&counted, true);
         let output = self.hub.output.clone();
         match tokio::task::spawn_blocking(move || output.publish(staged)).await {
             Ok(Ok(())) => {}

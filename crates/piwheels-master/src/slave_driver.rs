@@ -647,6 +647,18 @@ impl Core {
     }
 }
 
+impl SlaveDriver {
+    /// Tells the metrics how many slaves do what (a few dozen at most: counted afresh
+    /// after each event).
+    fn count_slaves(&self) {
+        let mut counts = std::collections::BTreeMap::new();
+        for slave in self.slaves.values() {
+            *counts.entry(slave.state.activity()).or_insert(0) += 1;
+        }
+        self.core.hub.metrics.set_slaves(&counts);
+    }
+}
+
 /// Sleeps until `when`, or for ever if there is no `when`.
 async fn sleep_until_some(when: Option<Instant>) {
     match when {
@@ -696,6 +708,7 @@ impl Task for SlaveDriver {
                     self.core.retry_unlogged();
                 }
             }
+            self.count_slaves();
         }
     }
 }

@@ -52,7 +52,10 @@ impl TheArchitect {
             }
         }
         match self.hub.db.build_queue_sizes().await {
-            Ok(sizes) => self.hub.stat(StatsMessage::BuildQueue(sizes)),
+            Ok(sizes) => {
+                self.hub.metrics.set_queue(&sizes);
+                self.hub.stat(StatsMessage::BuildQueue(sizes));
+            }
             Err(e) => tracing::warn!(error = %e, "cannot count the build queue"),
         }
     }

@@ -299,6 +299,15 @@ impl TheScribe {
         if jobs.is_empty() {
             return Vec::new();
         }
+        let started = std::time::Instant::now();
+        let results = self.rewrite_timed(jobs).await;
+        let written = results.iter().filter(|r| r.is_ok()).count();
+        self.hub.metrics.page_rewrite(started.elapsed(), written);
+        results
+    }
+
+    /// [`rewrite`](Self::rewrite), once it is timed.
+    async fn rewrite_timed(&mut self, jobs: Vec<(String, bool)>) -> Vec<Result<()>> {
         // The generations are read before any data, so a change committed meanwhile keeps
         // its owed rewrite.
         let names: Vec<String> = jobs.iter().map(|(p, _)| p.clone()).collect();

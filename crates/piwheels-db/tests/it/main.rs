@@ -19,6 +19,7 @@ mod new_projects;
 mod packages;
 mod pages_owed_by_a_change_are_lost_on_kill;
 mod project;
+mod query_observer;
 mod queue;
 mod queue_property;
 mod schema;

@@ -493,6 +493,8 @@ async fn log_and_publish(
     loop {
         match hub.db.log_build(&pending.build).await {
             Ok(build_id) => {
+                hub.metrics
+                    .build_logged(&pending.build.target, pending.build.status);
                 hub.web(WebRequest::Log {
                     build_id,
                     log: std::mem::take(&mut pending.output),

@@ -8,6 +8,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_protocol::slave::{SlaveHello, SlaveReply, SlaveRequest, SlaveStats};
 
 use crate::incoming::Build;
+use crate::metrics::SlaveActivity;
 use crate::slave_id::SlaveId;
 
 /// The master's record of one connected build slave (one per ROUTER identity).
@@ -84,6 +85,19 @@ impl SlaveState {
         self.last_seen = now;
         if let SlaveRequest::Idle(stats) | SlaveRequest::Busy(stats) = request {
             self.stats = Some(stats.clone());
+        }
+    }
+
+    /// What the slave is doing, as the metrics count it: what it was last told, and
+    /// asleep when a monitor said so.
+    pub(super) fn activity(&self) -> SlaveActivity {
+        match &self.last_reply {
+            Some(SlaveReply::Build(_)) => SlaveActivity::Building,
+            Some(SlaveReply::Send(_)) => SlaveActivity::Sending,
+            Some(SlaveReply::Die) => SlaveActivity::Stopping,
+            Some(SlaveReply::Sleep(true)) => SlaveActivity::Sleeping,
+            _ if self.sleeping => SlaveActivity::Sleeping,
+            _ => SlaveActivity::Idle,
         }
     }
 

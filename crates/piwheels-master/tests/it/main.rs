@@ -27,6 +27,7 @@ mod garbage_frames_flood_the_log;
 mod hostile_names_stay_out_of_the_database;
 mod keepalive_requests_stall_40ms;
 mod lumberjack;
+mod metrics;
 mod mr_chase;
 mod original_slave_crashes_on_sigterm_while_its_idle_is_held;
 mod search_index_empty_for_an_hour;

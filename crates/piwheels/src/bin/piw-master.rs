@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! piw-master [-d DSN] [-o PATH] [--target ABI/PLATFORM]... [--pypi-simple URL]
-//!            [--web-listen ADDR|off] [--dev-mode] [--debug [TASK]]... [options]
+//!            [--web-listen ADDR|off] [--metrics-listen ADDR] [--dev-mode] [--debug [TASK]]... [options]
 //! ```
 //!
 //! The database defaults to the embedded SQLite file `sqlite:/var/lib/piwheels/piwheels.db`
@@ -40,6 +40,7 @@ const TASKS: &[&str] = &[
     "file_juggler",
     "lumberjack",
     "master",
+    "metrics",
     "mr_chase",
     "slave_driver",
     "the_architect",
@@ -100,6 +101,10 @@ struct Opts {
     /// Where the embedded web server listens, or "off".
     #[arg(long = "web-listen", value_name = "ADDR|off", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     web_listen: Listen,
+    /// Serve Prometheus metrics (GET /metrics, text format) on this address, such as
+    /// 127.0.0.1:9090 (default: off). piwheels.conf: metrics_listen or metrics-listen.
+    #[arg(long = "metrics-listen", value_name = "ADDR|off", default_value = "off", value_parser = parse_listen)]
+    metrics_listen: Listen,
     /// The site's public URL, for links in pages and sitemaps (default: from --web-listen).
     #[arg(long = "site-url", value_name = "URL")]
     site_url: Option<String>,
@@ -178,11 +183,11 @@ struct Opts {
     file_queue: String,
 }
 
-/// `--web-listen`: an address or off.
+/// `--web-listen`, `--metrics-listen`: an address or off.
 #[derive(Debug, Clone, Copy)]
 struct Listen(Option<SocketAddr>);
 
-/// A `--web-listen` that is neither an address nor off.
+/// A `--web-listen` or `--metrics-listen` that is neither an address nor off.
 #[derive(Debug, thiserror::Error)]
 #[error("{0:?} is not ADDRESS:PORT (such as 127.0.0.1:8080) or off")]
 struct BadListen(String);
@@ -318,6 +323,7 @@ fn config(opts: &Opts) -> MasterConfig {
     });
     c.targets = opts.targets.clone();
     c.web_listen = opts.web_listen.0;
+    c.metrics_listen = opts.metrics_listen.0;
     c.site_url = match (&opts.site_url, opts.web_listen.0) {
         (Some(url), _) => url.trim_end_matches('/').to_owned(),
         (None, Some(addr)) => format!("http://{addr}"),
@@ -366,8 +372,11 @@ async fn run(opts: &Opts) -> anyhow::Result<()> {
         match master.web_addr() {
             Some(a) => format!(", web on http://{a}"),
             None => String::new(),
-        }
+        },
     );
+    if let Some(a) = master.metrics_addr() {
+        eprintln!("piw-master: metrics on http://{a}/metrics");
+    }
     master.run_until_signal().await?;
     Ok(())
 }
@@ -439,6 +448,33 @@ mod tests {
         }
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
         assert_eq!(config(&default).upstream_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn metrics_listen_is_off_by_default() {
+        use clap::Parser;
+        let default = Opts::try_parse_from(["piw-master"]).unwrap();
+        assert_eq!(config(&default).metrics_listen, None);
+        let on =
+            Opts::try_parse_from(["piw-master", "--metrics-listen", "127.0.0.1:9090"]).unwrap();
+        assert_eq!(
+            config(&on).metrics_listen,
+            Some("127.0.0.1:9090".parse().unwrap())
+        );
+        assert!(Opts::try_parse_from(["piw-master", "--metrics-listen", "9090"]).is_err());
+    }
+
+    #[test]
+    fn metrics_listen_from_the_configuration_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("piwheels.conf");
+        std::fs::write(&file, "[master]\nmetrics_listen = 127.0.0.1:9191\n").unwrap();
+        let opts: Opts =
+            piwheels::config::try_parse_from(["piw-master"], std::slice::from_ref(&file)).unwrap();
+        assert_eq!(
+            config(&opts).metrics_listen,
+            Some("127.0.0.1:9191".parse().unwrap())
+        );
     }
 
     #[test]
