@@ -394,6 +394,9 @@ async fn respond(site: &Site, req: Request) -> Response {
     if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
         return simple_page(site, &segments, &path, &query, req).await;
     }
+    if trailing && let Some(index) = index_html(site, &path) {
+        return serve_file(site, index, "index.html", "text/html; charset=utf-8", req).await;
+    }
     let Some((file, meta)) = lookup(site, &path) else {
         return not_found(site).await;
     };
@@ -542,6 +545,15 @@ async fn simple_page(
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static(vary));
     resp
+}
+
+/// `dir/index.html` if it is a regular file (inside the root, as [`lookup`] checks): one
+/// `openat2` for the commonest request of all, a page asked for by its directory. When it
+/// is not, the caller goes the long way ([`lookup`] of the directory, then
+/// [`directory_index`]), which gives the same answer for this case and the right one for
+/// the others (a file asked for with a slash, `index.json`, a missing directory).
+fn index_html(site: &Site, dir: &Path) -> Option<(File, std::fs::Metadata)> {
+    lookup(site, &dir.join("index.html")).filter(|(_, meta)| meta.is_file())
 }
 
 /// A directory's `index.html`, else its `index.json` (the project JSON lives at

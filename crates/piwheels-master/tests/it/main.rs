@@ -48,6 +48,7 @@ mod upstream_summaries;
 mod web_browser;
 mod web_http;
 mod web_http_caching;
+mod web_http_indexes;
 mod web_http_multipart;
 mod web_pages;
 mod web_pip;
