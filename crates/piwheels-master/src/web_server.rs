@@ -23,7 +23,8 @@
 //!   and their metadata immutable, `404`s a minute), byte ranges (`206`, several ranges as
 //!   `multipart/byteranges`; `416` with `Content-Range: bytes */len`; overlapping,
 //!   unordered or more than 16 ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
-//!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
+//!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page; small pages are kept in memory
+//!   as they are too, so a request for one reads only its metadata.
 //! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
 //!   download, an installer's index lookup, a project page or JSON, another page: see
 //!   [`access_log`](crate::access_log)) is recorded straight into Lumberjack
@@ -61,7 +62,7 @@ use crate::lumberjack::AccessLog;
 pub mod file;
 pub mod http;
 
-use file::{Freshness, GzipCache, Kind};
+use file::{Freshness, Kind, PageCache};
 
 /// The longest request path served (bytes, as sent); a longer one is a `400`.
 pub const MAX_PATH: usize = 2048;
@@ -136,12 +137,12 @@ impl WebServer {
         WebServer::router_with_cache(root, file::CACHE_BYTES, access_log)
     }
 
-    /// [`router_logging`](Self::router_logging) keeping up to `gzip_cache_bytes` of
-    /// compressed pages (0: each request compresses its page, as a per-request compression
-    /// layer would).
+    /// [`router_logging`](Self::router_logging) keeping up to `cache_bytes` of pages,
+    /// compressed and (small ones) as they are (0: each request reads and compresses its
+    /// page, as a per-request compression layer would).
     pub fn router_with_cache(
         root: &Path,
-        gzip_cache_bytes: usize,
+        cache_bytes: usize,
         access_log: Option<AccessLog>,
     ) -> Result<Router> {
         let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
@@ -149,7 +150,7 @@ impl WebServer {
         Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
             root,
             root_dir,
-            gzip: GzipCache::with_capacity(gzip_cache_bytes),
+            pages: PageCache::with_capacity(cache_bytes),
             access_log,
         })))
     }
@@ -189,12 +190,12 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// What the handler knows: the output directory, canonical, the pages it compressed, and
+/// What the handler knows: the output directory, canonical, the pages it keeps, and
 /// where hits are recorded.
 struct Site {
     root: PathBuf,
     root_dir: File,
-    gzip: GzipCache,
+    pages: PageCache,
     access_log: Option<AccessLog>,
 }
 
@@ -581,7 +582,7 @@ async fn serve_file(
 ) -> Response {
     let freshness = Freshness::of(name);
     match file::send(
-        &site.gzip,
+        &site.pages,
         (file, meta),
         ctype,
         Kind::of(ctype),
@@ -602,7 +603,7 @@ async fn serve_log(site: &Site, file: File, meta: std::fs::Metadata, req: Reques
     const TEXT: &str = "text/plain; charset=utf-8";
     if http::takes_gzip(req.headers()) {
         return match file::send(
-            &site.gzip,
+            &site.pages,
             (file, meta),
             TEXT,
             Kind::StoredGzip,

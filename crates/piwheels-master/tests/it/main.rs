@@ -50,6 +50,7 @@ mod web_http;
 mod web_http_caching;
 mod web_http_indexes;
 mod web_http_multipart;
+mod web_http_page_cache;
 mod web_pages;
 mod web_pip;
 mod web_scribe;
