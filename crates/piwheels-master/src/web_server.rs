@@ -52,7 +52,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
@@ -61,6 +60,7 @@ use crate::lumberjack::AccessLog;
 
 pub mod file;
 pub mod http;
+mod serve;
 
 use file::{Freshness, Kind, PageCache};
 
@@ -145,14 +145,9 @@ impl WebServer {
         cache_bytes: usize,
         access_log: Option<AccessLog>,
     ) -> Result<Router> {
-        let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
-        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
-        Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
-            root,
-            root_dir,
-            pages: PageCache::with_capacity(cache_bytes),
-            access_log,
-        })))
+        Ok(Router::new()
+            .fallback(handle)
+            .with_state(Site::open(root, cache_bytes, access_log)?))
     }
 }
 
@@ -166,13 +161,13 @@ impl Task for WebServer {
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
-        let listener = listener.tap_io(configure_connection);
-        let app = WebServer::router_logging(&self.hub.config.output_path, self.access_log.clone())?
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(self.hub.quit.clone().cancelled_owned())
-            .await
-            .map_err(|e| Error::Other(format!("the web server failed: {e}")))
+        let site = Site::open(
+            &self.hub.config.output_path,
+            file::CACHE_BYTES,
+            self.access_log.clone(),
+        )?;
+        serve::serve(listener, site, self.hub.quit.clone()).await;
+        Ok(())
     }
 }
 
@@ -197,6 +192,19 @@ struct Site {
     root_dir: File,
     pages: PageCache,
     access_log: Option<AccessLog>,
+}
+
+impl Site {
+    fn open(root: &Path, cache_bytes: usize, access_log: Option<AccessLog>) -> Result<Arc<Site>> {
+        let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
+        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
+        Ok(Arc::new(Site {
+            root,
+            root_dir,
+            pages: PageCache::with_capacity(cache_bytes),
+            access_log,
+        }))
+    }
 }
 
 /// Which form of a simple page a client asked for.
