@@ -285,10 +285,8 @@ async fn not_found(site: &Site) -> Response {
 }
 
 async fn not_found_page(site: &Site) -> Response {
-    let page = lookup(site, Path::new("404.html")).and_then(|(mut f, _)| {
-        let mut page = Vec::new();
-        f.read_to_end(&mut page).ok().map(|_| page)
-    });
+    let page = lookup(site, Path::new("404.html"))
+        .and_then(|(file, meta)| file::page_bytes(&site.pages, file, meta));
     match page.ok_or(()) {
         Ok(page) => (
             StatusCode::NOT_FOUND,

@@ -232,6 +232,16 @@ fn open(
     })
 }
 
+/// The whole of a page (the `404` page), from the cache when it is small and there; `None`
+/// if it is not a regular file or cannot be read.
+pub fn page_bytes(cache: &PageCache, file: File, meta: std::fs::Metadata) -> Option<Bytes> {
+    let opened = open(cache, Kind::Compressible, file, meta, true)?;
+    match opened.content {
+        Some(page) => Some(page),
+        None => read_whole(&opened.file, opened.len).ok(),
+    }
+}
+
 /// Reads up to `n` bytes at `pos` (fewer only at the end of the file).
 fn read_piece(file: &File, pos: u64, n: usize) -> io::Result<Bytes> {
     let mut buf = vec![0; n];
@@ -465,7 +475,10 @@ mod tests {
         let key = (2, 2, 2, 2, 2);
         cache.put(key, Coded::Identity, Bytes::from_static(b"ab"));
         cache.put(key, Coded::Gzip, Bytes::from_static(b"gz"));
-        assert_eq!(cache.get(&key, Coded::Identity).as_deref(), Some(&b"ab"[..]));
+        assert_eq!(
+            cache.get(&key, Coded::Identity).as_deref(),
+            Some(&b"ab"[..])
+        );
         assert_eq!(cache.get(&key, Coded::Gzip).as_deref(), Some(&b"gz"[..]));
         // Bigger than a quarter of the cap: not kept.
         cache.put((3, 3, 3, 3, 3), Coded::Identity, Bytes::from(vec![0; 251]));

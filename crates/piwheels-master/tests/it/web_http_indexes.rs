@@ -58,7 +58,11 @@ async fn directory_indexes_answer_as_before_in_every_case() {
     assert!(r.text().contains("<h1>Foo_Bar</h1>"));
 
     // A file asked for with a slash, and a missing directory.
-    for path in ["/faq.html/", "/project/foo-bar/index.html/", "/no-such-dir/"] {
+    for path in [
+        "/faq.html/",
+        "/project/foo-bar/index.html/",
+        "/no-such-dir/",
+    ] {
         let r = get(a, path, &[]).await;
         assert_eq!(r.status, 404, "{path}");
     }

@@ -2,7 +2,8 @@
 //! the version of the file it was read from (device, inode, size, modification time), so a
 //! request for it reads only its metadata. A page is always replaced by a rename (a new
 //! inode), so the key names one content: a replaced page is served new, never stale, and
-//! HEAD, conditional requests and ranges answer from the same version.
+//! HEAD, conditional requests and ranges answer from the same version. The `404` page is
+//! kept the same way.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -21,7 +22,12 @@ fn write_same_version(path: &Path, data: &[u8]) {
     let after = std::fs::metadata(path).unwrap();
     assert_eq!(
         (after.ino(), after.len(), after.mtime(), after.mtime_nsec()),
-        (before.ino(), before.len(), before.mtime(), before.mtime_nsec()),
+        (
+            before.ino(),
+            before.len(),
+            before.mtime(),
+            before.mtime_nsec()
+        ),
         "the file keeps its version key"
     );
 }
@@ -64,7 +70,11 @@ async fn small_pages_are_served_from_memory_by_version() {
     write_same_version(&page, other.as_bytes());
     let r = get(a, "/kept.html", &[]).await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.text(), first, "a second request reads the page from memory");
+    assert_eq!(
+        r.text(),
+        first,
+        "a second request reads the page from memory"
+    );
     assert_eq!(r.header("etag"), Some(etag.as_str()));
 
     // Ranges, HEAD and conditional requests answer for the same version.
@@ -101,6 +111,16 @@ async fn small_pages_are_served_from_memory_by_version() {
     assert_eq!(gunzip(&r.body), second.as_bytes());
     let r = get(a, "/kept.html", &[("Range", "bytes=0-4")]).await;
     assert_eq!(r.body, &second.as_bytes()[..5]);
+
+    // The 404 page is kept the same way: a new one is served once it is renamed in.
+    let missing = s.farm.out.join("404.html");
+    let r = get(a, "/no-such-page.html", &[]).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.body, std::fs::read(&missing).unwrap());
+    replace_by_rename(&missing, b"<p>gone</p>", &missing);
+    let r = get(a, "/no-such-page.html", &[]).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.text(), "<p>gone</p>");
     s.farm.hub.quit.cancel();
     s.server.await.unwrap().unwrap();
 }
