@@ -117,8 +117,8 @@ enum Coded {
 }
 
 /// Pages kept in memory, each under the version of the file it was made from and its
-/// coding: compressed pages (any size up to [`MAX_GZIP`]), and small pages (up to
-/// [`SMALL`]) as they are. Up to a number of bytes in all, the two codings together (when
+/// coding: compressed pages (any size up to 16 MiB), and small pages (up to 256 KiB) as
+/// they are. Up to a number of bytes in all, the two codings together (when
 /// full, entries are dropped to make room; a replaced page's entries are never served again
 /// and go the same way). An entry bigger than a quarter of that is not kept (a page that
 /// big is compressed for each request).
