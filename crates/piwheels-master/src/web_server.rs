@@ -23,7 +23,8 @@
 //!   and their metadata immutable, `404`s a minute), byte ranges (`206`, several ranges as
 //!   `multipart/byteranges`; `416` with `Content-Range: bytes */len`; overlapping,
 //!   unordered or more than 16 ranges get the whole file), and gzip for pages (HTML, JSON, XML) when the client
-//!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page.
+//!   takes it, with `Vary: Accept-Encoding`, compressed once per version of a page; small pages are kept in memory
+//!   as they are too, so a request for one reads only its metadata.
 //! - Each `GET` answered `200` that the original's `piw-logger` would log (a wheel
 //!   download, an installer's index lookup, a project page or JSON, another page: see
 //!   [`access_log`](crate::access_log)) is recorded straight into Lumberjack
@@ -51,7 +52,6 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
@@ -60,8 +60,9 @@ use crate::lumberjack::AccessLog;
 
 pub mod file;
 pub mod http;
+mod serve;
 
-use file::{Freshness, GzipCache, Kind};
+use file::{Freshness, Kind, PageCache};
 
 /// The longest request path served (bytes, as sent); a longer one is a `400`.
 pub const MAX_PATH: usize = 2048;
@@ -136,22 +137,17 @@ impl WebServer {
         WebServer::router_with_cache(root, file::CACHE_BYTES, access_log)
     }
 
-    /// [`router_logging`](Self::router_logging) keeping up to `gzip_cache_bytes` of
-    /// compressed pages (0: each request compresses its page, as a per-request compression
-    /// layer would).
+    /// [`router_logging`](Self::router_logging) keeping up to `cache_bytes` of pages,
+    /// compressed and (small ones) as they are (0: each request reads and compresses its
+    /// page, as a per-request compression layer would).
     pub fn router_with_cache(
         root: &Path,
-        gzip_cache_bytes: usize,
+        cache_bytes: usize,
         access_log: Option<AccessLog>,
     ) -> Result<Router> {
-        let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
-        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
-        Ok(Router::new().fallback(handle).with_state(Arc::new(Site {
-            root,
-            root_dir,
-            gzip: GzipCache::with_capacity(gzip_cache_bytes),
-            access_log,
-        })))
+        Ok(Router::new()
+            .fallback(handle)
+            .with_state(Site::open(root, cache_bytes, access_log)?))
     }
 }
 
@@ -165,13 +161,13 @@ impl Task for WebServer {
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
         let listener = tokio::net::TcpListener::from_std(std_listener)
             .map_err(|e| Error::Other(format!("the HTTP listener: {e}")))?;
-        let listener = listener.tap_io(configure_connection);
-        let app = WebServer::router_logging(&self.hub.config.output_path, self.access_log.clone())?
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(self.hub.quit.clone().cancelled_owned())
-            .await
-            .map_err(|e| Error::Other(format!("the web server failed: {e}")))
+        let site = Site::open(
+            &self.hub.config.output_path,
+            file::CACHE_BYTES,
+            self.access_log.clone(),
+        )?;
+        serve::serve(listener, site, self.hub.quit.clone()).await;
+        Ok(())
     }
 }
 
@@ -189,13 +185,26 @@ pub fn configure_connection(stream: &mut tokio::net::TcpStream) {
     }
 }
 
-/// What the handler knows: the output directory, canonical, the pages it compressed, and
+/// What the handler knows: the output directory, canonical, the pages it keeps, and
 /// where hits are recorded.
 struct Site {
     root: PathBuf,
     root_dir: File,
-    gzip: GzipCache,
+    pages: PageCache,
     access_log: Option<AccessLog>,
+}
+
+impl Site {
+    fn open(root: &Path, cache_bytes: usize, access_log: Option<AccessLog>) -> Result<Arc<Site>> {
+        let root = std::fs::canonicalize(root).map_err(|e| Error::io("opening", root, e))?;
+        let root_dir = File::open(&root).map_err(|e| Error::io("opening", &root, e))?;
+        Ok(Arc::new(Site {
+            root,
+            root_dir,
+            pages: PageCache::with_capacity(cache_bytes),
+            access_log,
+        }))
+    }
 }
 
 /// Which form of a simple page a client asked for.
@@ -276,10 +285,8 @@ async fn not_found(site: &Site) -> Response {
 }
 
 async fn not_found_page(site: &Site) -> Response {
-    let page = lookup(site, Path::new("404.html")).and_then(|(mut f, _)| {
-        let mut page = Vec::new();
-        f.read_to_end(&mut page).ok().map(|_| page)
-    });
+    let page = lookup(site, Path::new("404.html"))
+        .and_then(|(file, meta)| file::page_bytes(&site.pages, file, meta));
     match page.ok_or(()) {
         Ok(page) => (
             StatusCode::NOT_FOUND,
@@ -393,6 +400,9 @@ async fn respond(site: &Site, req: Request) -> Response {
     }
     if segments.first() == Some(&&b"simple"[..]) && segments.len() <= 2 && trailing {
         return simple_page(site, &segments, &path, &query, req).await;
+    }
+    if trailing && let Some(index) = index_html(site, &path) {
+        return serve_file(site, index, "index.html", "text/html; charset=utf-8", req).await;
     }
     let Some((file, meta)) = lookup(site, &path) else {
         return not_found(site).await;
@@ -544,6 +554,15 @@ async fn simple_page(
     resp
 }
 
+/// `dir/index.html` if it is a regular file (inside the root, as [`lookup`] checks): one
+/// `openat2` for the commonest request of all, a page asked for by its directory. When it
+/// is not, the caller goes the long way ([`lookup`] of the directory, then
+/// [`directory_index`]), which gives the same answer for this case and the right one for
+/// the others (a file asked for with a slash, `index.json`, a missing directory).
+fn index_html(site: &Site, dir: &Path) -> Option<(File, std::fs::Metadata)> {
+    lookup(site, &dir.join("index.html")).filter(|(_, meta)| meta.is_file())
+}
+
 /// A directory's `index.html`, else its `index.json` (the project JSON lives at
 /// `…/json/`); `dir` is relative to the root.
 async fn directory_index(site: &Site, dir: &Path, req: Request) -> Response {
@@ -569,7 +588,7 @@ async fn serve_file(
 ) -> Response {
     let freshness = Freshness::of(name);
     match file::send(
-        &site.gzip,
+        &site.pages,
         (file, meta),
         ctype,
         Kind::of(ctype),
@@ -590,7 +609,7 @@ async fn serve_log(site: &Site, file: File, meta: std::fs::Metadata, req: Reques
     const TEXT: &str = "text/plain; charset=utf-8";
     if http::takes_gzip(req.headers()) {
         return match file::send(
-            &site.gzip,
+            &site.pages,
             (file, meta),
             TEXT,
             Kind::StoredGzip,

@@ -3,7 +3,8 @@
 //! `412`), `Cache-Control`, byte ranges (`206`, `multipart/byteranges` for several, `416`,
 //! the whole file for overlapping or too many), and gzip
 //! for pages (HTML, JSON, XML, CSS, JS, SVG), compressed once per version of a file and
-//! kept in a bounded in-memory cache ([`GzipCache`]).
+//! kept in a bounded in-memory cache ([`PageCache`]), which keeps small pages as they are
+//! too, so a request for one reads nothing but its metadata.
 //!
 //! Every page is written under a new inode (a temporary file renamed over the old one), so
 //! the inode, size and nanosecond modification time name one content: the ETag is strong,
@@ -24,11 +25,12 @@ use super::http::{self, Coding, Ranged};
 
 mod multipart;
 
-/// Files up to this size are read whole in the same blocking call that opens them.
+/// Files up to this size are read whole when opened (and pages this small are kept in the
+/// [`PageCache`] as they are).
 const SMALL: u64 = 256 * 1024;
 /// The largest page compressed; a bigger one is sent as it is.
 const MAX_GZIP: u64 = 16 << 20;
-/// The bytes of compressed pages kept by default.
+/// The bytes of pages (compressed, and small ones as they are) kept by default.
 pub const CACHE_BYTES: usize = 64 << 20;
 /// The size of each read of a file sent in pieces.
 const CHUNK: u64 = 256 * 1024;
@@ -105,48 +107,59 @@ impl Kind {
 /// Which version of which file: device, inode, size, modification time (s, ns).
 type Key = (u64, u64, u64, i64, i64);
 
-/// Compressed pages, each kept under the version of the file it was made from, up to a
-/// number of bytes in all (when full, entries are dropped to make room; a replaced page's
-/// entry is never served again and goes the same way). A page bigger than a quarter of
-/// that is compressed for each request.
+/// The coding of the bytes a [`PageCache`] entry holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Coded {
+    /// The file as it is.
+    Identity,
+    /// Compressed with gzip.
+    Gzip,
+}
+
+/// Pages kept in memory, each under the version of the file it was made from and its
+/// coding: compressed pages (any size up to 16 MiB), and small pages (up to 256 KiB) as
+/// they are. Up to a number of bytes in all, the two codings together (when
+/// full, entries are dropped to make room; a replaced page's entries are never served again
+/// and go the same way). An entry bigger than a quarter of that is not kept (a page that
+/// big is compressed for each request).
 #[derive(Debug)]
-pub struct GzipCache {
+pub struct PageCache {
     inner: Mutex<CacheInner>,
     capacity: usize,
 }
 
-impl Default for GzipCache {
+impl Default for PageCache {
     fn default() -> Self {
-        GzipCache::with_capacity(CACHE_BYTES)
+        PageCache::with_capacity(CACHE_BYTES)
     }
 }
 
 #[derive(Debug, Default)]
 struct CacheInner {
-    map: HashMap<Key, Bytes>,
+    map: HashMap<(Key, Coded), Bytes>,
     bytes: usize,
 }
 
-impl GzipCache {
-    /// A cache of up to `capacity` bytes (0: every request compresses its page).
-    pub fn with_capacity(capacity: usize) -> GzipCache {
-        GzipCache {
+impl PageCache {
+    /// A cache of up to `capacity` bytes (0: every request reads and compresses its page).
+    pub fn with_capacity(capacity: usize) -> PageCache {
+        PageCache {
             inner: Mutex::default(),
             capacity,
         }
     }
 
-    fn get(&self, key: &Key) -> Option<Bytes> {
+    fn get(&self, key: &Key, coded: Coded) -> Option<Bytes> {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.map.get(key).cloned()
+        inner.map.get(&(*key, coded)).cloned()
     }
 
-    fn put(&self, key: Key, gz: Bytes) {
-        if gz.len() > self.capacity / 4 {
+    fn put(&self, key: Key, coded: Coded, bytes: Bytes) {
+        if bytes.len() > self.capacity / 4 {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        while inner.bytes + gz.len() > self.capacity {
+        while inner.bytes + bytes.len() > self.capacity {
             let Some(victim) = inner.map.keys().next().copied() else {
                 break;
             };
@@ -154,8 +167,8 @@ impl GzipCache {
                 inner.bytes -= old.len();
             }
         }
-        inner.bytes += gz.len();
-        if let Some(old) = inner.map.insert(key, gz) {
+        inner.bytes += bytes.len();
+        if let Some(old) = inner.map.insert((key, coded), bytes) {
             inner.bytes -= old.len();
         }
     }
@@ -170,32 +183,63 @@ struct Opened {
     content: Option<Bytes>,
 }
 
+/// The file's `len` bytes; an error if it holds fewer (it was cut short since its `stat`).
 fn read_whole(file: &File, len: u64) -> io::Result<Bytes> {
     let mut buf = Vec::with_capacity(len as usize);
     file.take(len).read_to_end(&mut buf)?;
+    if (buf.len() as u64) < len {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the file shrank",
+        ));
+    }
     Ok(buf.into())
 }
 
-/// An opened file with its metadata; `None` unless it is a regular file. Reads it too when
-/// `read` and it is small. In place, on the caller's thread (see the web server's docs:
-/// the output directory is in the page cache).
-fn open(file: File, meta: std::fs::Metadata, read: bool) -> Option<Opened> {
+/// An opened file with its metadata; `None` unless it is a regular file. When `read` and
+/// it is small, its bytes too: a page's from the cache when there (else read, and kept),
+/// any other file's read. In place, on the caller's thread (see the web server's docs: the
+/// output directory is in the page cache).
+fn open(
+    cache: &PageCache,
+    kind: Kind,
+    file: File,
+    meta: std::fs::Metadata,
+    read: bool,
+) -> Option<Opened> {
     if !meta.is_file() {
         return None;
     }
     let len = meta.len();
-    let content = if read && len <= SMALL {
-        Some(read_whole(&file, len).ok()?)
-    } else {
+    let key = (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec());
+    let content = if !read || len > SMALL {
         None
+    } else if kind != Kind::Compressible {
+        Some(read_whole(&file, len).ok()?)
+    } else if let Some(kept) = cache.get(&key, Coded::Identity) {
+        Some(kept)
+    } else {
+        let bytes = read_whole(&file, len).ok()?;
+        cache.put(key, Coded::Identity, bytes.clone());
+        Some(bytes)
     };
     Some(Opened {
-        key: (meta.dev(), meta.ino(), len, meta.mtime(), meta.mtime_nsec()),
+        key,
         modified: meta.modified().ok(),
         file,
         len,
         content,
     })
+}
+
+/// The whole of a page (the `404` page), from the cache when it is small and there; `None`
+/// if it is not a regular file or cannot be read.
+pub fn page_bytes(cache: &PageCache, file: File, meta: std::fs::Metadata) -> Option<Bytes> {
+    let opened = open(cache, Kind::Compressible, file, meta, true)?;
+    match opened.content {
+        Some(page) => Some(page),
+        None => read_whole(&opened.file, opened.len).ok(),
+    }
 }
 
 /// Reads up to `n` bytes at `pos` (fewer only at the end of the file).
@@ -254,8 +298,8 @@ fn body_of(opened: Opened, start: u64, len: u64) -> Body {
 }
 
 /// The gzip of an opened page, from the cache or made now (and kept).
-async fn gzipped(cache: &GzipCache, opened: Opened) -> Option<Bytes> {
-    if let Some(gz) = cache.get(&opened.key) {
+async fn gzipped(cache: &PageCache, opened: Opened) -> Option<Bytes> {
+    if let Some(gz) = cache.get(&opened.key, Coded::Gzip) {
         return Some(gz);
     }
     let key = opened.key;
@@ -274,7 +318,7 @@ async fn gzipped(cache: &GzipCache, opened: Opened) -> Option<Bytes> {
     .await
     .ok()?
     .ok()?;
-    cache.put(key, gz.clone());
+    cache.put(key, Coded::Gzip, gz.clone());
     Some(gz)
 }
 
@@ -287,7 +331,7 @@ fn set(headers: &mut HeaderMap, name: header::HeaderName, value: &str) {
 /// Sends the opened `file` (its metadata `meta`) as `ctype` (see the module docs); `None` if it is not
 /// a regular file or cannot be opened (the caller answers `404`).
 pub async fn send(
-    cache: &GzipCache,
+    cache: &PageCache,
     (file, meta): (File, std::fs::Metadata),
     ctype: &'static str,
     kind: Kind,
@@ -306,7 +350,7 @@ pub async fn send(
     let conditional =
         h.contains_key(header::IF_NONE_MATCH) || h.contains_key(header::IF_MODIFIED_SINCE);
     let read = !head && !conditional && coding == Coding::Identity;
-    let opened = open(file, meta, read)?;
+    let opened = open(cache, kind, file, meta, read)?;
     let gzip = coding == Coding::Gzip && opened.len <= MAX_GZIP;
 
     let mut out = HeaderMap::new();
@@ -404,4 +448,45 @@ pub async fn send(
     *resp.status_mut() = status;
     *resp.headers_mut() = out;
     Some(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_cache_keeps_within_its_cap() {
+        let cache = PageCache::with_capacity(1000);
+        for i in 0..100u64 {
+            let coded = if i % 2 == 0 {
+                Coded::Identity
+            } else {
+                Coded::Gzip
+            };
+            let len = 50 + (i as usize * 7) % 200;
+            cache.put((1, i, len as u64, 0, 0), coded, Bytes::from(vec![0; len]));
+            let inner = cache.inner.lock().unwrap();
+            assert!(inner.bytes <= 1000, "{} bytes kept", inner.bytes);
+            let held: usize = inner.map.values().map(Bytes::len).sum();
+            assert_eq!(held, inner.bytes, "the count matches what is held");
+            assert!(inner.map.contains_key(&((1, i, len as u64, 0, 0), coded)));
+        }
+        // The same version under both codings: two entries.
+        let key = (2, 2, 2, 2, 2);
+        cache.put(key, Coded::Identity, Bytes::from_static(b"ab"));
+        cache.put(key, Coded::Gzip, Bytes::from_static(b"gz"));
+        assert_eq!(
+            cache.get(&key, Coded::Identity).as_deref(),
+            Some(&b"ab"[..])
+        );
+        assert_eq!(cache.get(&key, Coded::Gzip).as_deref(), Some(&b"gz"[..]));
+        // Bigger than a quarter of the cap: not kept.
+        cache.put((3, 3, 3, 3, 3), Coded::Identity, Bytes::from(vec![0; 251]));
+        assert_eq!(cache.get(&(3, 3, 3, 3, 3), Coded::Identity), None);
+        assert!(cache.inner.lock().unwrap().bytes <= 1000);
+        // Nothing at all in a cache of no bytes.
+        let none = PageCache::with_capacity(0);
+        none.put(key, Coded::Identity, Bytes::from_static(b"ab"));
+        assert_eq!(none.get(&key, Coded::Identity), None);
+    }
 }

@@ -132,9 +132,25 @@ pub fn none_match_hits(headers: &HeaderMap, etag: &str) -> Option<bool> {
 }
 
 /// Formats a time as an HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`).
+/// Written out field by field: every page answer carries one, and chrono's `format` parses
+/// its pattern again each time.
 pub fn http_date(t: SystemTime) -> String {
+    use chrono::{Datelike, Timelike};
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let t: chrono::DateTime<chrono::Utc> = t.into();
-    t.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+    format!(
+        "{}, {:02} {} {:04} {:02}:{:02}:{:02} GMT",
+        DAYS[t.weekday().num_days_from_monday() as usize],
+        t.day(),
+        MONTHS[t.month0() as usize],
+        t.year(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Parses an HTTP date (the IMF-fixdate form; RFC 9110 obliges no other).
@@ -393,6 +409,19 @@ mod tests {
     fn dates() {
         let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+        for secs in [
+            0,
+            951_782_400,
+            1_709_251_199,
+            4_102_444_800,
+            253_402_300_799,
+        ] {
+            let t = UNIX_EPOCH + Duration::from_secs(secs);
+            let chrono: chrono::DateTime<chrono::Utc> = t.into();
+            let want = chrono.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+            assert_eq!(http_date(t), want);
+            assert_eq!(parse_http_date(&want), Some(t));
+        }
         assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
         assert_eq!(parse_http_date("yesterday"), None);
         let h = with(header::IF_MODIFIED_SINCE, "Sun, 06 Nov 1994 08:49:37 GMT");
