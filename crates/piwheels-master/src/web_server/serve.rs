@@ -7,6 +7,10 @@
 //! `web_nginx` bench measured what that cost. Shutdown is the same: on `quit` the listener
 //! stops accepting, each connection finishes the answer it is sending and closes, and the
 //! loop returns once every connection has.
+//!
+//! A client has [`HEADER_TIMEOUT`] to send each request's head, and a kept-alive connection
+//! that sends nothing for that long is closed: a client that opens connections and trickles
+//! bytes (or none) cannot hold the server's descriptors for ever.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,11 +20,15 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use super::{Site, configure_connection, handle};
+
+/// How long a client has to send a request's whole head (nginx's `client_header_timeout`
+/// is 60 s, its `keepalive_timeout` 75 s).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves connections from `listener` until `quit`, then waits for the open ones to end.
 pub(super) async fn serve(listener: TcpListener, site: Arc<Site>, quit: CancellationToken) {
@@ -66,8 +74,10 @@ async fn connection(
             Ok::<_, Infallible>(handle(State(site), req).await)
         }
     });
-    let conn =
-        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(stream), service);
     let mut conn = std::pin::pin!(conn);
     let result = tokio::select! {
         result = conn.as_mut() => result,

@@ -58,4 +58,5 @@ mod web_scribe;
 mod web_scribe_rewrites;
 mod web_scribe_writes;
 mod web_secretary;
+mod web_slow_clients;
 mod zero_length_chunk_fetch_storm;
