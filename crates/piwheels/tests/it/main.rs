@@ -13,6 +13,7 @@ mod admin_import;
 mod admin_tools;
 mod farm;
 mod initdb;
+mod monitor;
 mod piw_add_refuses_hostile_names;
 mod piw_initdb_removes_hostile_rows;
 mod piw_logger;

@@ -38,7 +38,7 @@ fn stats(at: DateTime<Utc>) -> SlaveStats {
     }
 }
 
-fn ev(model: &mut Model, id: i64, e: Result<SlaveEvent, piwheels_protocol::ProtocolError>) {
+fn ev(model: &mut Model, _id: i64, e: Result<SlaveEvent, piwheels_protocol::ProtocolError>) {
     model.apply(StatusMessage::Slave(e.unwrap()), t(100));
 }
 
@@ -106,7 +106,7 @@ fn hostile_events_are_counted_not_fatal() {
     for (msg, data) in [
         ("EXPLODE", Value::Null),
         ("BUILD", Value::Text("not a job".into())),
-        ("HELLO", Value::Integer(3.into())),
+        ("HELLO", Value::Int(3)),
     ] {
         m.apply(
             StatusMessage::Slave(SlaveEvent {
