@@ -77,9 +77,18 @@ fn farm_with_idle_slave(test: &str) -> Option<Farm> {
 #[test]
 fn a_late_monitor_sees_each_slave_in_its_real_state() {
     let test = "a_late_monitor_sees_each_slave_in_its_real_state";
-    let Some(farm) = farm_with_idle_slave(test) else {
+    let Some(mut farm) = farm_with_idle_slave(test) else {
         return;
     };
+    // More slaves: a replay is a burst of three messages a slave.
+    for _ in 0..5 {
+        farm.start_slave();
+    }
+    wait_until(LIMIT, "six slaves idle", || {
+        let snap = snapshot(&farm);
+        let idle = snap["slaves"].as_array()?.iter().filter(|s| s["state"] == "idle").count();
+        (idle == 6).then_some(())
+    });
     // Monitors started long after the slave connected: each gets the slave from the
     // master's replay, idle (not "starting"), with its machine facts. Before the master's
     // status queue had room for a replay, the slaves at its end were often lost.
@@ -97,6 +106,49 @@ fn a_late_monitor_sees_each_slave_in_its_real_state() {
         assert!(snap["master"]["stats"]["disk_size"].as_i64() > Some(0), "{snap:#}");
         assert_eq!(snap["bad_messages"], 0, "{snap:#}");
     }
+    // A monitor with the original's queue sizes gets the whole replay too: the slave's
+    // HELLO, and what it was last told. With the master's old high-water mark (10) the
+    // statistics history filled the queue and the slaves were lost.
+    for round in 0..4 {
+        let heard = replay_as_the_original_hears_it(&farm);
+        for id in 1..=6 {
+            let hello = format!("{id} HELLO");
+            let sleep = format!("{id} SLEEP");
+            assert!(heard.contains(&hello), "round {round}: no {hello} in {heard:?}");
+            assert!(heard.contains(&sleep), "round {round}: no {sleep} in {heard:?}");
+        }
+    }
+}
+
+/// What a monitor with ZeroMQ's default queue sizes (the original's) hears in the replay
+/// that answers its `HELLO`: `"<slave id> <message>"` for each `SLAVE` message, in order.
+fn replay_as_the_original_hears_it(farm: &Farm) -> Vec<String> {
+    use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusMessage, StatusProtocol};
+    use piwheels_protocol::transport::{Push, SocketOptions, Sub, zmq};
+    let [_, status, _, control] = queues(farm);
+    let ctx = zmq::Context::new();
+    let options = SocketOptions::new().linger(Some(Duration::ZERO));
+    let mut sub = Sub::<StatusProtocol>::connect(&ctx, &status, &options).unwrap();
+    let mut push = Push::<ControlProtocol>::connect(&ctx, &control, &options).unwrap();
+    // The subscription must reach the master before the HELLO does.
+    std::thread::sleep(Duration::from_millis(300));
+    push.send_timeout(&ControlMessage::Hello, LIMIT).unwrap();
+    let mut heard = Vec::new();
+    let start = Instant::now();
+    let mut master_hello = false;
+    while start.elapsed() < LIMIT {
+        match sub.recv_timeout(Duration::from_secs(1)) {
+            Ok(StatusMessage::Hello(_)) => master_hello = true,
+            Ok(StatusMessage::Slave(e)) if master_hello => {
+                heard.push(format!("{} {}", e.slave_id, e.msg));
+            }
+            Ok(_) => {}
+            Err(e) if e.is_timeout() && master_hello => break,
+            Err(e) if e.is_timeout() => {}
+            Err(e) => panic!("status socket: {e}"),
+        }
+    }
+    heard
 }
 
 #[test]
