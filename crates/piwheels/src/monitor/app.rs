@@ -129,11 +129,20 @@ impl Action {
 pub const KEYS: &[(&str, &str)] = &[
     ("Up/Down, j/k", "select a slave"),
     ("Enter", "show or hide the selected slave's details"),
-    ("p / r", "pause / resume the master (sleep / wake every slave)"),
+    (
+        "p / r",
+        "pause / resume the master (sleep / wake every slave)",
+    ),
     ("z / w", "put the selected slave to sleep / wake it"),
-    ("t / T", "stop the selected slave / every slave after the build (asks)"),
+    (
+        "t / T",
+        "stop the selected slave / every slave after the build (asks)",
+    ),
     ("x / X", "kill the selected slave / every slave now (asks)"),
-    ("s / S", "skip the selected slave's / every slave's build (asks)"),
+    (
+        "s / S",
+        "skip the selected slave's / every slave's build (asks)",
+    ),
     ("W", "wake every slave (asks)"),
     ("Q", "stop the master (asks)"),
     ("? / F1", "this help"),
@@ -188,7 +197,10 @@ impl Default for App {
 impl App {
     /// Keeps the selection on a slave that exists (the first, if it went away).
     pub fn fix_selection(&mut self, model: &Model) {
-        if self.selected.is_none_or(|id| !model.slaves.contains_key(&id)) {
+        if self
+            .selected
+            .is_none_or(|id| !model.slaves.contains_key(&id))
+        {
             self.selected = model.slaves.keys().next().copied();
         }
     }

@@ -35,7 +35,7 @@ pub enum MonitorError {
         queue: String,
         /// What ZeroMQ said.
         #[source]
-        source: TransportError,
+        source: Box<TransportError>,
     },
     /// A command could not be queued in time: no master listens on the control queue.
     #[error("no master takes commands on {queue} (waited {SEND_TIMEOUT:?})")]
@@ -50,7 +50,7 @@ pub enum MonitorError {
         what: &'static str,
         /// What went wrong.
         #[source]
-        source: TransportError,
+        source: Box<TransportError>,
     },
     /// The master did not answer `HELLO` in time.
     #[error("no answer from a master on {queue} within {waited:?}; is it running?")]
@@ -94,18 +94,17 @@ impl Connection {
         let options = SocketOptions::new()
             .linger(Some(Duration::ZERO))
             .hwm(RECEIVE_HWM);
-        let status = Sub::connect(&ctx, status_queue, &options).map_err(|source| {
-            MonitorError::Connect {
+        let status =
+            Sub::connect(&ctx, status_queue, &options).map_err(|source| MonitorError::Connect {
                 what: "status",
                 queue: status_queue.to_owned(),
-                source,
-            }
-        })?;
+                source: Box::new(source),
+            })?;
         let control = Push::connect(&ctx, control_queue, &options).map_err(|source| {
             MonitorError::Connect {
                 what: "control",
                 queue: control_queue.to_owned(),
-                source,
+                source: Box::new(source),
             }
         })?;
         Ok(Connection {
@@ -136,7 +135,7 @@ impl Connection {
             }),
             Err(source) => Err(MonitorError::Socket {
                 what: "control",
-                source,
+                source: Box::new(source),
             }),
         }
     }
@@ -180,7 +179,7 @@ impl Connection {
                 Err(source) => {
                     return Err(MonitorError::Socket {
                         what: "status",
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }

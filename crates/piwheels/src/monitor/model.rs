@@ -22,7 +22,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use piwheels_protocol::monitor::{MasterHello, MasterStats, SlaveEvent, SlaveEventKind, StatusMessage};
+use piwheels_protocol::monitor::{
+    MasterHello, MasterStats, SlaveEvent, SlaveEventKind, StatusMessage,
+};
 use piwheels_protocol::slave::{Job, SlaveHello, SlaveReply, SlaveStats};
 use serde_json::{Value, json};
 

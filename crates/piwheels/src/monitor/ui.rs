@@ -122,7 +122,9 @@ pub fn slave_row(s: &SlaveView, now: DateTime<Utc>) -> [String; 10] {
         build,
         took,
         format!("{} ago", duration(now - s.last_seen)),
-        hello.map_or(NONE.to_owned(), |h| format!("{} {}", h.os_name, h.os_version)),
+        hello.map_or(NONE.to_owned(), |h| {
+            format!("{} {}", h.os_name, h.os_version)
+        }),
         hello.map_or(NONE.to_owned(), |h| h.board_revision.clone()),
         hello.map_or(NONE.to_owned(), |h| h.py_version.clone()),
     ]
@@ -189,7 +191,16 @@ pub fn slave_details(s: &SlaveView, now: DateTime<Utc>) -> Vec<String> {
 }
 
 const HEADER: [&str; 10] = [
-    "#", "Label", "Target", "State", "Build", "For", "Last seen", "OS", "Board", "Python",
+    "#",
+    "Label",
+    "Target",
+    "State",
+    "Build",
+    "For",
+    "Last seen",
+    "OS",
+    "Board",
+    "Python",
 ];
 
 /// Draws the whole screen.
@@ -203,7 +214,11 @@ pub fn draw(frame: &mut Frame, model: &Model, app: &App, now: DateTime<Utc>) {
     .areas(frame.area());
     let master: Vec<Line> = master.into_iter().map(Line::from).collect();
     frame.render_widget(
-        Paragraph::new(master).block(Block::default().borders(Borders::ALL).title(" piw-monitor ")),
+        Paragraph::new(master).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" piw-monitor "),
+        ),
         top,
     );
 
@@ -251,7 +266,11 @@ pub fn draw(frame: &mut Frame, model: &Model, app: &App, now: DateTime<Utc>) {
         Screen::List => {}
         Screen::Details => {
             if let Some(s) = app.selected.and_then(|id| model.slaves.get(&id)) {
-                popup(frame, " Slave details (Enter closes) ", slave_details(s, now));
+                popup(
+                    frame,
+                    " Slave details (Enter closes) ",
+                    slave_details(s, now),
+                );
             }
         }
         Screen::Help => {
@@ -265,7 +284,11 @@ pub fn draw(frame: &mut Frame, model: &Model, app: &App, now: DateTime<Utc>) {
             popup(
                 frame,
                 " Confirm ",
-                vec![action.question(), String::new(), "y: yes   n: no".to_owned()],
+                vec![
+                    action.question(),
+                    String::new(),
+                    "y: yes   n: no".to_owned(),
+                ],
             );
         }
     }
@@ -273,8 +296,8 @@ pub fn draw(frame: &mut Frame, model: &Model, app: &App, now: DateTime<Utc>) {
 
 fn popup(frame: &mut Frame, title: &str, lines: Vec<String>) {
     let area = frame.area();
-    let width = (lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 4)
-        .min(area.width);
+    let width =
+        (lines.iter().map(|l| l.chars().count()).max().unwrap_or(0) as u16 + 4).min(area.width);
     let height = (lines.len() as u16 + 2).min(area.height);
     let rect = Rect {
         x: area.x + (area.width - width) / 2,
@@ -285,9 +308,11 @@ fn popup(frame: &mut Frame, title: &str, lines: Vec<String>) {
     let lines: Vec<Line> = lines.into_iter().map(Line::from).collect();
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(Block::default().borders(Borders::ALL).title(title.to_owned())),
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title.to_owned()),
+        ),
         rect,
     );
 }

@@ -31,9 +31,12 @@ fn queues(farm: &Farm) -> [String; 4] {
 /// One `piw-monitor --once --json` snapshot.
 fn snapshot(farm: &Farm) -> serde_json::Value {
     let out = output_within(
-        Command::new(bin("piw-monitor"))
-            .args(queues(farm))
-            .args(["--once", "--json", "--deadline", "20"]),
+        Command::new(bin("piw-monitor")).args(queues(farm)).args([
+            "--once",
+            "--json",
+            "--deadline",
+            "20",
+        ]),
         b"",
         Duration::from_secs(60),
         "piw-monitor --once --json",
@@ -43,12 +46,8 @@ fn snapshot(farm: &Farm) -> serde_json::Value {
         "piw-monitor --once --json: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "not JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 /// The slave labelled `label` in a snapshot.
@@ -86,7 +85,11 @@ fn a_late_monitor_sees_each_slave_in_its_real_state() {
     }
     wait_until(LIMIT, "six slaves idle", || {
         let snap = snapshot(&farm);
-        let idle = snap["slaves"].as_array()?.iter().filter(|s| s["state"] == "idle").count();
+        let idle = snap["slaves"]
+            .as_array()?
+            .iter()
+            .filter(|s| s["state"] == "idle")
+            .count();
         (idle == 6).then_some(())
     });
     // Monitors started long after the slave connected: each gets the slave from the
@@ -98,12 +101,27 @@ fn a_late_monitor_sees_each_slave_in_its_real_state() {
             .unwrap_or_else(|| panic!("round {round}: no slave in the replay: {snap:#}"));
         assert_eq!(s["state"], "idle", "round {round}: {s:#}");
         assert_eq!(s["target"], python_target().as_str(), "{s:#}");
-        assert!(s["python"].as_str().is_some_and(|p| p.starts_with('3')), "{s:#}");
-        assert!(s["os_name"].as_str().is_some_and(|o| !o.is_empty()), "{s:#}");
-        assert!(s["first_seen"].is_string() && s["last_seen"].is_string(), "{s:#}");
+        assert!(
+            s["python"].as_str().is_some_and(|p| p.starts_with('3')),
+            "{s:#}"
+        );
+        assert!(
+            s["os_name"].as_str().is_some_and(|o| !o.is_empty()),
+            "{s:#}"
+        );
+        assert!(
+            s["first_seen"].is_string() && s["last_seen"].is_string(),
+            "{s:#}"
+        );
         assert_eq!(snap["master"]["state"], "running", "{snap:#}");
-        assert!(snap["master"]["uptime_seconds"].as_i64().is_some(), "{snap:#}");
-        assert!(snap["master"]["stats"]["disk_size"].as_i64() > Some(0), "{snap:#}");
+        assert!(
+            snap["master"]["uptime_seconds"].as_i64().is_some(),
+            "{snap:#}"
+        );
+        assert!(
+            snap["master"]["stats"]["disk_size"].as_i64() > Some(0),
+            "{snap:#}"
+        );
         assert_eq!(snap["bad_messages"], 0, "{snap:#}");
     }
     // A monitor with the original's queue sizes gets the whole replay too: the slave's
@@ -114,8 +132,14 @@ fn a_late_monitor_sees_each_slave_in_its_real_state() {
         for id in 1..=6 {
             let hello = format!("{id} HELLO");
             let sleep = format!("{id} SLEEP");
-            assert!(heard.contains(&hello), "round {round}: no {hello} in {heard:?}");
-            assert!(heard.contains(&sleep), "round {round}: no {sleep} in {heard:?}");
+            assert!(
+                heard.contains(&hello),
+                "round {round}: no {hello} in {heard:?}"
+            );
+            assert!(
+                heard.contains(&sleep),
+                "round {round}: no {sleep} in {heard:?}"
+            );
         }
     }
 }
@@ -123,7 +147,9 @@ fn a_late_monitor_sees_each_slave_in_its_real_state() {
 /// What a monitor with ZeroMQ's default queue sizes (the original's) hears in the replay
 /// that answers its `HELLO`: `"<slave id> <message>"` for each `SLAVE` message, in order.
 fn replay_as_the_original_hears_it(farm: &Farm) -> Vec<String> {
-    use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusMessage, StatusProtocol};
+    use piwheels_protocol::monitor::{
+        ControlMessage, ControlProtocol, StatusMessage, StatusProtocol,
+    };
     use piwheels_protocol::transport::{Push, SocketOptions, Sub, zmq};
     let [_, status, _, control] = queues(farm);
     let ctx = zmq::Context::new();
@@ -218,7 +244,9 @@ fn watch_prints_a_line_per_change() {
             }
         }
     };
-    wait_for("for the master", &|l| l.contains(" master ") && l.ends_with("running"));
+    wait_for("for the master", &|l| {
+        l.contains(" master ") && l.ends_with("running")
+    });
     farm.start_slave();
     let idle = wait_for("for the slave idle", &|l| {
         l.contains("slave 1 test-slave-1") && l.ends_with("idle")
@@ -226,7 +254,6 @@ fn watch_prints_a_line_per_change() {
     assert!(idle.starts_with("20"), "timestamped: {idle}");
     let _ = watch.kill();
     let _ = watch.wait();
-    drop(wait_for);
     // One line a change: the replayed statistics history does not print a line a sample.
     let queue = lines.iter().filter(|l| l.contains(" queue ")).count();
     assert!(queue <= 3, "{lines:#?}");
@@ -250,7 +277,17 @@ impl Tmux {
         let tmux = Tmux {
             socket: dir.join("tmux").display().to_string(),
         };
-        tmux.run(&["new-session", "-d", "-s", "mon", "-x", "150", "-y", "40", command]);
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "mon",
+            "-x",
+            "150",
+            "-y",
+            "40",
+            command,
+        ]);
         tmux
     }
 
@@ -290,7 +327,10 @@ impl Tmux {
 
     /// The slave table's row of the slave labelled `label`.
     fn row(screen: &str, label: &str) -> Option<String> {
-        screen.lines().find(|l| l.contains(label)).map(str::to_owned)
+        screen
+            .lines()
+            .find(|l| l.contains(label))
+            .map(str::to_owned)
     }
 }
 
@@ -313,7 +353,11 @@ fn the_terminal_monitor_steers_the_farm() {
     let Some(mut farm) = farm_with_idle_slave(test) else {
         return;
     };
-    let command = format!("{} {}", bin("piw-monitor").display(), queues(&farm).join(" "));
+    let command = format!(
+        "{} {}",
+        bin("piw-monitor").display(),
+        queues(&farm).join(" ")
+    );
     let tmux = Tmux::start(farm.dir.path(), &command);
     let has = |label: &'static str, state: &'static str| {
         move |s: &str| Tmux::row(s, label).is_some_and(|r| r.contains(state))
@@ -325,7 +369,9 @@ fn the_terminal_monitor_steers_the_farm() {
 
     // Help.
     tmux.keys("?");
-    tmux.wait("the help", |s| s.contains("Keys:") && s.contains("quit the monitor"));
+    tmux.wait("the help", |s| {
+        s.contains("Keys:") && s.contains("quit the monitor")
+    });
     tmux.keys("Escape");
     tmux.wait("the help closed", |s| !s.contains("Keys:"));
 
@@ -345,14 +391,20 @@ fn the_terminal_monitor_steers_the_farm() {
 
     // The details of the selected slave.
     tmux.keys("Enter");
-    tmux.wait("the details", |s| s.contains("Slave details") && s.contains("Timeouts:"));
+    tmux.wait("the details", |s| {
+        s.contains("Slave details") && s.contains("Timeouts:")
+    });
     tmux.keys("Enter");
 
     // Kill asks first; n sends nothing.
     tmux.keys("x");
-    tmux.wait("the question", |s| s.contains("Kill slave 1 now") && s.contains("y: yes"));
+    tmux.wait("the question", |s| {
+        s.contains("Kill slave 1 now") && s.contains("y: yes")
+    });
     tmux.keys("n");
-    tmux.wait("the cancellation", |s| s.contains("cancelled: nothing sent"));
+    tmux.wait("the cancellation", |s| {
+        s.contains("cancelled: nothing sent")
+    });
     assert!(
         farm.slaves[0].try_wait().unwrap().is_none(),
         "the slave died after n"

@@ -84,7 +84,11 @@ fn a_slave_follows_what_it_is_told() {
     let (j, took) = m.slaves[&1].current_build(t(30)).unwrap();
     assert_eq!((j, took), (&job, TimeDelta::seconds(18)));
     assert_eq!(s(&m), SlaveStatus::Building);
-    reply(&mut m, 25, SlaveReply::Send("foo-1.0-py3-none-any.whl".into()));
+    reply(
+        &mut m,
+        25,
+        SlaveReply::Send("foo-1.0-py3-none-any.whl".into()),
+    );
     assert_eq!(s(&m), SlaveStatus::Sending);
     assert!(m.slaves[&1].current_build(t(30)).is_some());
     reply(&mut m, 26, SlaveReply::Done);
@@ -195,9 +199,18 @@ fn the_master_figures_are_dashes_until_stats_come() {
     m.apply(StatusMessage::Stats(older), t(0));
     let lines = crate::monitor::ui::master_lines(&m, t(1));
     assert!(lines[0].contains("uptime: 1h00m"), "{lines:?}");
-    assert!(lines[1].contains("3/hour") && lines[1].contains("Queue: cp311 7"), "{lines:?}");
-    assert!(lines[2].contains("512.0M free of 1.0G") && lines[2].contains("Files: 2"), "{lines:?}");
-    assert!(lines[3].contains("4 last hour, 5 last month, 6 in all"), "{lines:?}");
+    assert!(
+        lines[1].contains("3/hour") && lines[1].contains("Queue: cp311 7"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[2].contains("512.0M free of 1.0G") && lines[2].contains("Files: 2"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[3].contains("4 last hour, 5 last month, 6 in all"),
+        "{lines:?}"
+    );
     assert_eq!(m.master_state(t(1)), "running");
     assert_eq!(m.master_state(t(31)), "silent");
 }
