@@ -1,6 +1,6 @@
 //! The terminal monitor's interaction, apart from drawing: which slave is selected, which
 //! screen is up (the list, a slave's details, the help, a question), and what each key
-//! does. A key gives at most one [`Command`] list to send; destructive ones are asked
+//! does. A key gives at most one [`Action`] (its control messages) to send; destructive ones are asked
 //! about first (`y` sends, anything else drops them).
 
 use piwheels_protocol::monitor::ControlMessage;
