@@ -61,6 +61,11 @@ use crate::web_server::WebServer;
 
 pub use sysinfo::master_hello;
 
+/// How many status messages wait for each monitor before the newest are dropped: a
+/// monitor's `HELLO` is answered by a burst (the statistics history, up to 100 samples, and
+/// three messages a slave) that the original's 10 would cut short, losing the slaves.
+pub const STATUS_HWM: i32 = 10_000;
+
 /// How often the disk guard looks at the output's free space.
 pub const DISK_CHECK: Duration = Duration::from_secs(5);
 
@@ -153,8 +158,9 @@ impl Master {
         let ctx = zmq::Context::new();
         let options = SocketOptions::new().hwm(HWM);
         let status_endpoint = hub.config.status_queue.clone();
+        let status_options = SocketOptions::new().hwm(STATUS_HWM);
         let status = bind_monitor_socket("status", &status_endpoint, || {
-            Pub::<StatusProtocol>::bind(&ctx, &status_endpoint, &options)
+            Pub::<StatusProtocol>::bind(&ctx, &status_endpoint, &status_options)
         })?;
         let control_endpoint = hub.config.control_queue.clone();
         let control = bind_monitor_socket("control", &control_endpoint, || {

@@ -438,21 +438,7 @@ impl SlaveDriver {
         };
         match command {
             SlaveCommand::Replay => {
-                let mut slaves: Vec<&Slave> = self.slaves.values().collect();
-                slaves.sort_by_key(|s| s.state.slave_id);
-                let mut events = Vec::new();
-                for s in slaves {
-                    let st = &s.state;
-                    let id = st.slave_id.as_i64();
-                    events.push(SlaveEvent::hello(id, st.first_seen, &st.hello));
-                    if let Some(stats) = &st.stats {
-                        events.push(SlaveEvent::stats(id, stats));
-                    }
-                    if let Some(reply) = &st.last_reply {
-                        events.push(SlaveEvent::reply(id, st.last_seen, reply));
-                    }
-                }
-                for e in events {
+                for e in self.replay() {
                     self.core.publish(e);
                 }
             }
@@ -479,6 +465,40 @@ impl SlaveDriver {
                 }
             }
         }
+    }
+
+    /// What a monitor that says `HELLO` is told of every slave, in the order it happened:
+    /// its `HELLO`; its last reply, at the time it was sent; its latest sample, after the
+    /// reply if the slave has spoken since (`BUSY`, or an `IDLE` being held). An `IDLE`
+    /// being held (long polling) is followed by the `SLEEP` the original would have sent at
+    /// once, so a monitor shows the slave idle rather than still starting (the original
+    /// monitor showed such a slave "Initializing" after `ACK`).
+    fn replay(&self) -> Vec<std::result::Result<SlaveEvent, ProtocolError>> {
+        let mut slaves: Vec<(&Identity, &Slave)> = self.slaves.iter().collect();
+        slaves.sort_by_key(|(_, s)| s.state.slave_id);
+        let paused = self.core.hub.is_paused();
+        let mut events = Vec::new();
+        for (peer, s) in slaves {
+            let st = &s.state;
+            let id = st.slave_id.as_i64();
+            events.push(SlaveEvent::hello(id, st.first_seen, &st.hello));
+            let spoke_since = st.last_seen > st.last_reply_at;
+            let stats = st.stats.as_ref().map(|stats| SlaveEvent::stats(id, stats));
+            let reply = st
+                .last_reply
+                .as_ref()
+                .map(|reply| SlaveEvent::reply(id, st.last_reply_at, reply));
+            if spoke_since {
+                events.extend(reply.into_iter().chain(stats));
+            } else {
+                events.extend(stats.into_iter().chain(reply));
+            }
+            if self.parked.iter().any(|(p, _)| p == peer) {
+                let sleep = SlaveReply::Sleep(paused || st.sleeping);
+                events.push(SlaveEvent::reply(id, st.last_seen, &sleep));
+            }
+        }
+        events
     }
 
     fn skip_request(&mut self, req: SkipRequest) {

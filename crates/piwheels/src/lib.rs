@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod logger;
+pub mod monitor;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;

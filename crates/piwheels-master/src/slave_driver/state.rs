@@ -26,6 +26,9 @@ pub(super) struct SlaveState {
     pub(super) stats: Option<SlaveStats>,
     /// The last reply other than `CONT` (CONT never changes what the slave may say next).
     pub(super) last_reply: Option<SlaveReply>,
+    /// When the last reply (other than `CONT`) was sent: monitors started later are told
+    /// it with this time, so a build's age is its own, not that of the last `BUSY`.
+    pub(super) last_reply_at: DateTime<Utc>,
     /// The build in progress or being transferred.
     pub(super) build: Option<Build>,
     /// Marked by a monitor's `KILL`: gets `DIE` at its next `IDLE`.
@@ -46,6 +49,7 @@ impl SlaveState {
             last_seen: now,
             stats: None,
             last_reply: None,
+            last_reply_at: now,
             build: None,
             killed: false,
             skipped: false,
@@ -105,6 +109,7 @@ impl SlaveState {
     pub(super) fn record_reply(&mut self, reply: &SlaveReply) {
         if *reply != SlaveReply::Cont {
             self.last_reply = Some(reply.clone());
+            self.last_reply_at = Utc::now();
         }
     }
 }

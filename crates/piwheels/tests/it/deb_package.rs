@@ -105,6 +105,7 @@ fn the_deb_installs_the_tools_units_configuration_and_users() {
         "./usr/bin/piw-master",
         "./usr/bin/piw-slave",
         "./usr/bin/piw-audit",
+        "./usr/bin/piw-monitor",
         "./usr/bin/piw-logger",
         "./lib/systemd/system/piwheels-master.service",
         "./lib/systemd/system/piwheels-slave.service",

@@ -15,6 +15,7 @@ mod deb_package;
 mod farm;
 mod farm_script;
 mod initdb;
+mod monitor;
 mod piw_add_refuses_hostile_names;
 mod piw_audit;
 mod piw_initdb_removes_hostile_rows;

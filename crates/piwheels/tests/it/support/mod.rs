@@ -296,6 +296,7 @@ pub fn bin(name: &str) -> PathBuf {
         "piw-slave" => env!("CARGO_BIN_EXE_piw-slave"),
         "piw-add" => env!("CARGO_BIN_EXE_piw-add"),
         "piw-logger" => env!("CARGO_BIN_EXE_piw-logger"),
+        "piw-monitor" => env!("CARGO_BIN_EXE_piw-monitor"),
         _ => panic!("no binary {name}"),
     };
     PathBuf::from(exe)
