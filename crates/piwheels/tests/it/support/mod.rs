@@ -388,12 +388,22 @@ impl Farm {
 
     /// Starts one more slave.
     pub fn start_slave(&mut self) -> usize {
+        let build_dir = self
+            .dir
+            .path()
+            .join(format!("build{}", self.slave_count + 1));
+        self.start_slave_in(&[], &build_dir)
+    }
+
+    /// Starts one more slave as the last argument of `wrapper` (a command that runs the
+    /// rest of its arguments, such as `setpriv --nnp`; none: the slave itself), building in
+    /// `build_dir`.
+    pub fn start_slave_in(&mut self, wrapper: &[&str], build_dir: &Path) -> usize {
         self.slave_count += 1;
         let n = self.slave_count;
-        let build_dir = self.dir.path().join(format!("build{n}"));
-        fs::create_dir_all(&build_dir).unwrap();
+        fs::create_dir_all(build_dir).unwrap();
         fs::set_permissions(
-            &build_dir,
+            build_dir,
             std::os::unix::fs::PermissionsExt::from_mode(0o1777),
         )
         .unwrap();
@@ -402,12 +412,19 @@ impl Farm {
             .append(true)
             .open(self.dir.path().join(format!("slave{n}.log")))
             .unwrap();
-        let mut cmd = Command::new(bin("piw-slave"));
+        let mut cmd = match wrapper {
+            [] => Command::new(bin("piw-slave")),
+            [first, rest @ ..] => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(bin("piw-slave"));
+                cmd
+            }
+        };
         cmd.args(["-m", "127.0.0.1"])
             .args(["--slave-port", &self.slave_port.to_string()])
             .args(["--file-port", &self.file_port.to_string()])
             .arg("--dir")
-            .arg(&build_dir)
+            .arg(build_dir)
             .args(["--label", &format!("test-slave-{n}")])
             .args(["--python", PYTHON, "-v"])
             .env("HOME", self.dir.path())
