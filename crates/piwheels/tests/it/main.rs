@@ -20,4 +20,4 @@ mod piw_add_refuses_hostile_names;
 mod piw_audit;
 mod piw_initdb_removes_hostile_rows;
 mod piw_logger;
-mod slave_unit;
+mod service_units;

@@ -284,6 +284,8 @@ pub struct Farm {
     master: Option<Child>,
     /// How the master is started (for a restart).
     master_cmd: Vec<std::ffi::OsString>,
+    /// A command the master runs under (its arguments, then the master's path and options).
+    master_wrapper: Vec<String>,
     /// Running slaves.
     pub slaves: Vec<Child>,
     slave_count: usize,
@@ -306,6 +308,18 @@ impl Farm {
     /// Starts a master on a new SQLite database that builds for this machine's CPython
     /// target and hands slaves `build_index` for `pip wheel`.
     pub fn start(build_index: &str, extra_args: &[&str]) -> Farm {
+        Farm::start_under(build_index, extra_args, &[], |_| {})
+    }
+
+    /// As [`Farm::start`], with the master run as the last argument of `wrapper` (a command
+    /// that runs the rest of its arguments, `{farm}` in them standing for the farm's folder;
+    /// none: the master itself), after `prepare` has seen the farm's folder.
+    pub fn start_under(
+        build_index: &str,
+        extra_args: &[&str],
+        wrapper: &[&str],
+        prepare: impl FnOnce(&Path),
+    ) -> Farm {
         let dir = tempfile::Builder::new()
             .prefix("piw-farm")
             .tempdir()
@@ -329,6 +343,7 @@ impl Farm {
             import_queue,
             master: None,
             master_cmd: Vec::new(),
+            master_wrapper: Vec::new(),
             slaves: Vec::new(),
             slave_count: 0,
             dir,
@@ -355,6 +370,12 @@ impl Farm {
             .args(["--dev-mode", "-v"])
             .args(extra_args);
         farm.master_cmd = cmd.get_args().map(ToOwned::to_owned).collect();
+        let folder = farm.dir.path().to_str().unwrap().to_owned();
+        farm.master_wrapper = wrapper
+            .iter()
+            .map(|w| w.replace("{farm}", &folder))
+            .collect();
+        prepare(farm.dir.path());
         farm.spawn_master();
         farm
     }
@@ -366,7 +387,14 @@ impl Farm {
             .append(true)
             .open(self.dir.path().join("master.log"))
             .unwrap();
-        let mut cmd = Command::new(bin("piw-master"));
+        let mut cmd = match &self.master_wrapper[..] {
+            [] => Command::new(bin("piw-master")),
+            [first, rest @ ..] => {
+                let mut cmd = Command::new(first);
+                cmd.args(rest).arg(bin("piw-master"));
+                cmd
+            }
+        };
         cmd.args(&self.master_cmd)
             .env("HOME", self.dir.path())
             .stdin(Stdio::null())
