@@ -5,11 +5,11 @@
 use crate::support;
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use support::tmux::Tmux;
 use support::*;
 
 /// Long enough for a loaded CI machine; every wait below gives up after it.
@@ -259,95 +259,18 @@ fn watch_prints_a_line_per_change() {
     assert!(queue <= 3, "{lines:#?}");
 }
 
-/// A tmux server of this test's own (its socket in `dir`), with the monitor in a detached
-/// session of a fixed size.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn available() -> Result<(), String> {
-        match Command::new("tmux").arg("-V").output() {
-            Ok(o) if o.status.success() => Ok(()),
-            _ => Err("tmux is not installed".into()),
-        }
-    }
-
-    fn start(dir: &Path, command: &str) -> Tmux {
-        let tmux = Tmux {
-            socket: dir.join("tmux").display().to_string(),
-        };
-        tmux.run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "mon",
-            "-x",
-            "150",
-            "-y",
-            "40",
-            command,
-        ]);
-        tmux
-    }
-
-    fn run(&self, args: &[&str]) -> std::process::Output {
-        output_within(
-            Command::new("tmux").args(["-S", &self.socket]).args(args),
-            b"",
-            Duration::from_secs(30),
-            "tmux",
-        )
-    }
-
-    fn screen(&self) -> String {
-        String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "mon"]).stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &str) {
-        let out = self.run(&["send-keys", "-t", "mon", keys]);
-        assert!(out.status.success(), "tmux send-keys {keys}");
-    }
-
-    /// Waits until the screen shows what `pred` wants.
-    fn wait(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if pred(&screen) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < LIMIT,
-                "the monitor's screen never showed {what}:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// The slave table's row of the slave labelled `label`.
-    fn row(screen: &str, label: &str) -> Option<String> {
-        screen
-            .lines()
-            .find(|l| l.contains(label))
-            .map(str::to_owned)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
+/// The slave table's row of the slave labelled `label`.
+fn row(screen: &str, label: &str) -> Option<String> {
+    screen
+        .lines()
+        .find(|l| l.contains(label))
+        .map(str::to_owned)
 }
 
 #[test]
 fn the_terminal_monitor_steers_the_farm() {
     let test = "the_terminal_monitor_steers_the_farm";
-    if let Err(why) = Tmux::available() {
-        if std::env::var_os("CI").is_some() {
-            panic!("{why}, and CI must run this test");
-        }
-        skip(test, &why);
+    if !Tmux::or_skip(test) {
         return;
     }
     let Some(mut farm) = farm_with_idle_slave(test) else {
@@ -358,9 +281,9 @@ fn the_terminal_monitor_steers_the_farm() {
         bin("piw-monitor").display(),
         queues(&farm).join(" ")
     );
-    let tmux = Tmux::start(farm.dir.path(), &command);
+    let tmux = Tmux::start(farm.dir.path(), "tmux", &command, LIMIT);
     let has = |label: &'static str, state: &'static str| {
-        move |s: &str| Tmux::row(s, label).is_some_and(|r| r.contains(state))
+        move |s: &str| row(s, label).is_some_and(|r| r.contains(state))
     };
     // Started after the slave connected: shown idle, with its facts.
     let screen = tmux.wait("the slave idle", has("test-slave-1", "idle"));
@@ -421,7 +344,7 @@ fn the_terminal_monitor_steers_the_farm() {
     // q quits the monitor (the farm runs on).
     tmux.keys("q");
     wait_until(LIMIT, "the monitor to quit", || {
-        (!tmux.run(&["has-session", "-t", "mon"]).status.success()).then_some(())
+        (!tmux.running()).then_some(())
     });
     assert!(snapshot(&farm)["master"]["state"] == "running");
 }

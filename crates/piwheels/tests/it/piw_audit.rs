@@ -9,7 +9,7 @@ use std::ffi::OsStr;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, symlink};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -22,6 +22,9 @@ use piwheels_master::the_scribe::TheScribe;
 use piwheels_master::the_secretary::TheSecretary;
 use sha2::{Digest, Sha256};
 use test_support::process;
+
+/// The same on a real terminal.
+mod terminal;
 
 /// A wheel's bytes: METADATA, WHEEL and a module; `metadata` replaces the METADATA.
 fn wheel_bytes(name: &str, version: &str, tag: &str, metadata: Option<&[u8]>) -> Vec<u8> {
@@ -235,15 +238,22 @@ struct Run {
     stderr: String,
 }
 
-async fn audit(dsn: &str, out: &Path, home: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piw-audit"));
-    // The database and the output from the configuration file, as the other tools read it.
+/// The configuration file `home/audit.conf` of the database and the output, as the other
+/// tools read it.
+fn conf(dsn: &str, out: &Path, home: &Path) -> PathBuf {
     let conf = home.join("audit.conf");
     std::fs::write(
         &conf,
         format!("[audit]\ndsn = {dsn}\noutput_path = {}\n", out.display()),
     )
     .unwrap();
+    conf
+}
+
+/// `piw-audit ARGS` with its standard streams on pipes.
+async fn audit(dsn: &str, out: &Path, home: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_piw-audit"));
+    let conf = conf(dsn, out, home);
     cmd.arg("-c").arg(&conf).args(args).env("HOME", home);
     let out = tokio::task::spawn_blocking(move || {
         process::output_within(&mut cmd, b"", Duration::from_secs(120), "piw-audit")
@@ -412,11 +422,11 @@ fn found(json: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
     v
 }
 
-async fn the_audit_finds_and_repairs_every_damage(dsn: &str, master_during_fix: bool) {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("www");
-    let outside = dir.path().join("outside");
-    std::fs::write(&outside, b"secret").unwrap();
+/// A farm's output in `dir/www` (its wheels published by the output module and built by
+/// builds logged in the database at `dsn`, their pages written by a master's writers, then
+/// stopped), the database, the wheels and the master's import queue (in `dir`).
+async fn published(dsn: &str, dir: &Path) -> (Database, PathBuf, Vec<Wheel>, String) {
+    let out = dir.join("www");
     let db = Database::open(dsn).await.unwrap();
     db.set_build_targets(&[Target::new("cp311", "linux_armv7l")])
         .await
@@ -425,7 +435,7 @@ async fn the_audit_finds_and_repairs_every_damage(dsn: &str, master_during_fix: 
     output.prepare().unwrap();
     output.prepare_site().unwrap();
     let wheels = publish_all(&db, &output).await;
-    let queue = format!("ipc://{}", dir.path().join("import").display());
+    let queue = format!("ipc://{}", dir.join("import").display());
     let all = ["foo", "bar", "baz", "qux", "bomb"];
     let hub = start_writers(&db, &out, &queue);
     eventually("the pages of every package", || pages_written(&out, &all)).await;
@@ -437,6 +447,14 @@ async fn the_audit_finds_and_repairs_every_damage(dsn: &str, master_during_fix: 
     .await;
     hub.quit.cancel();
     tokio::time::sleep(Duration::from_millis(200)).await;
+    (db, out, wheels, queue)
+}
+
+async fn the_audit_finds_and_repairs_every_damage(dsn: &str, master_during_fix: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::write(&outside, b"secret").unwrap();
+    let (db, out, wheels, queue) = published(dsn, dir.path()).await;
 
     // A whole output is clean.
     let r = audit(dsn, &out, dir.path(), &[]).await;

@@ -134,51 +134,97 @@ fn write_metadata(out: &Path, raw: &Path, wheel_name: &str) -> Outcome {
 /// Repairs what `report` found in the output folder `out` (see the module docs).
 pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport, AuditError> {
     let output = Output::new(out, db.options().platform_aliases.clone());
-    let findings: Vec<Finding> = report.findings.clone();
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; findings.len()];
+    let findings = &report.findings;
     let mut owed: BTreeSet<String> = BTreeSet::new();
-    let mut requeue: BTreeMap<i64, String> = BTreeMap::new();
 
     // Removals first, and what is in the way of pages and wheels.
-    let o = out.to_owned();
-    let out_ref = output.clone();
-    let fs_list = findings.clone();
-    let first: Vec<Option<Outcome>> = super::scan::blocking(move || {
-        Ok(fs_list
-            .iter()
-            .map(|f| match &f.repair {
-                Repair::Remove => Some(remove(&o, &f.raw)),
-                Repair::RemovePackage(name) => Some(match check_package(name) {
-                    Ok(p) => match out_ref.remove_package(&p, &[]) {
-                        Ok(()) => Outcome::Repaired("removed, with the links to it".into()),
-                        Err(e) => Outcome::Failed(e.to_string()),
-                    },
-                    Err(_) => remove(&o, &f.raw),
-                }),
-                Repair::Rewrite(_) => {
-                    // A missing page has nothing in its way; a file or link where a folder
-                    // should be, or a folder where a page should be, goes.
-                    let path = o.join(&f.raw);
-                    let blocking_page = std::fs::symlink_metadata(&path).is_ok_and(|m| {
-                        let is_page = f
-                            .raw
-                            .extension()
-                            .is_some_and(|e| e == "html" || e == "json");
-                        if is_page { !m.is_file() } else { !m.is_dir() }
-                    });
-                    blocking_page
-                        .then(|| remove(&o, &f.raw))
-                        .filter(|r| matches!(r, Outcome::Failed(_)))
-                }
-                Repair::Requeue { .. } => clear_unless_file(&o, &f.raw).err().map(Outcome::Failed),
-                _ => None,
-            })
-            .collect())
-    })
-    .await?;
-    for (i, r) in first.into_iter().enumerate() {
-        outcomes[i] = r;
+    let mut outcomes = clear_the_way(out, &output, findings).await?;
+    let requeue = sort_out(findings, &mut outcomes, &mut owed);
+
+    // Builds whose wheels are missing or wrong: deleted, then their files removed.
+    let mut fix = FixReport::default();
+    if !requeue.is_empty() {
+        fix.builds_deleted = delete_builds(db, out, &output, &requeue, &mut owed).await?;
+        for (i, f) in findings.iter().enumerate() {
+            if let Repair::Requeue { build_id, .. } = &f.repair
+                && outcomes[i].is_none()
+            {
+                outcomes[i] = Some(Outcome::Repaired(format!(
+                    "build {build_id} deleted (its version is built again) and its files removed"
+                )));
+            }
+        }
     }
+
+    // Links and metadata files, now that the wheels are settled.
+    links_and_metadata(out, findings, &mut outcomes).await?;
+
+    let rewrites: Vec<(String, RewriteCommand)> = owed
+        .iter()
+        .map(|p| (p.clone(), RewriteCommand::Both))
+        .collect();
+    db.owe_rewrites(&rewrites).await?;
+    fix.rewrites_owed = owed.into_iter().collect();
+    fix.outcomes = outcomes
+        .into_iter()
+        .map(|o| o.unwrap_or_else(|| Outcome::Repaired("repaired with another finding".into())))
+        .collect();
+    Ok(fix)
+}
+
+/// The first pass, over every finding: removes what does not belong and what is in the
+/// way of pages and wheels. Gives each finding's outcome if this pass settled it.
+async fn clear_the_way(
+    out: &Path,
+    output: &Output,
+    findings: &[Finding],
+) -> Result<Vec<Option<Outcome>>, AuditError> {
+    let o = out.to_owned();
+    let output = output.clone();
+    let findings = findings.to_vec();
+    super::scan::blocking(move || Ok(findings.iter().map(|f| clear(&o, &output, f)).collect()))
+        .await
+}
+
+/// The first pass's repair of one finding (`None`: left to a later step).
+fn clear(o: &Path, output: &Output, f: &Finding) -> Option<Outcome> {
+    match &f.repair {
+        Repair::Remove => Some(remove(o, &f.raw)),
+        Repair::RemovePackage(name) => Some(match check_package(name) {
+            Ok(p) => match output.remove_package(&p, &[]) {
+                Ok(()) => Outcome::Repaired("removed, with the links to it".into()),
+                Err(e) => Outcome::Failed(e.to_string()),
+            },
+            Err(_) => remove(o, &f.raw),
+        }),
+        Repair::Rewrite(_) => {
+            // A missing page has nothing in its way; a file or link where a folder
+            // should be, or a folder where a page should be, goes.
+            let path = o.join(&f.raw);
+            let blocking_page = std::fs::symlink_metadata(&path).is_ok_and(|m| {
+                let is_page = f
+                    .raw
+                    .extension()
+                    .is_some_and(|e| e == "html" || e == "json");
+                if is_page { !m.is_file() } else { !m.is_dir() }
+            });
+            blocking_page
+                .then(|| remove(o, &f.raw))
+                .filter(|r| matches!(r, Outcome::Failed(_)))
+        }
+        Repair::Requeue { .. } => clear_unless_file(o, &f.raw).err().map(Outcome::Failed),
+        _ => None,
+    }
+}
+
+/// After the first pass: the pages still to rewrite are owed (into `owed`), what cannot
+/// be repaired is said so, and the builds to delete are given (build id to package).
+fn sort_out(
+    findings: &[Finding],
+    outcomes: &mut [Option<Outcome>],
+    owed: &mut BTreeSet<String>,
+) -> BTreeMap<i64, String> {
+    let mut requeue = BTreeMap::new();
     for (i, f) in findings.iter().enumerate() {
         match &f.repair {
             Repair::Rewrite(p) if outcomes[i].is_none() => {
@@ -194,50 +240,56 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
             _ => {}
         }
     }
+    requeue
+}
 
-    // Builds whose wheels are missing or wrong: deleted, then their files removed.
-    let mut fix = FixReport::default();
-    if !requeue.is_empty() {
-        let ids: Vec<i64> = requeue.keys().copied().collect();
-        db.delete_builds(&ids).await?;
-        // Their logs are of no build now.
-        let o = out.to_owned();
-        let logs = ids.clone();
-        super::scan::blocking(move || {
-            for id in logs {
-                if let Some(rel) = crate::output::log_path(id)
-                    && let Outcome::Failed(e) = remove(&o, &rel)
-                {
-                    tracing::warn!(build_id = id, error = %e, "cannot remove the log of a deleted build");
-                }
-            }
-            Ok(())
-        })
-        .await?;
-        fix.builds_deleted = ids;
-        let packages: BTreeSet<String> = requeue.values().cloned().collect();
-        for p in packages {
-            let Ok(name) = check_package(&p) else {
-                continue;
-            };
-            let listed = output.list_package(&name).unwrap_or_default();
-            let db_files = db.package_files(&p).await?;
-            let o2 = output.clone();
-            super::scan::blocking(move || Ok(o2.remove_strays(&name, &listed, &db_files))).await?;
-            owed.insert(p);
-        }
-        for (i, f) in findings.iter().enumerate() {
-            if let Repair::Requeue { build_id, .. } = &f.repair
-                && outcomes[i].is_none()
+/// Deletes the builds of `requeue` (build id to package) and their logs, removes what of
+/// their packages' folders no row accounts for now, and owes those packages' pages a
+/// rewrite. Gives the ids deleted.
+async fn delete_builds(
+    db: &Database,
+    out: &Path,
+    output: &Output,
+    requeue: &BTreeMap<i64, String>,
+    owed: &mut BTreeSet<String>,
+) -> Result<Vec<i64>, AuditError> {
+    let ids: Vec<i64> = requeue.keys().copied().collect();
+    db.delete_builds(&ids).await?;
+    // Their logs are of no build now.
+    let o = out.to_owned();
+    let logs = ids.clone();
+    super::scan::blocking(move || {
+        for id in logs {
+            if let Some(rel) = crate::output::log_path(id)
+                && let Outcome::Failed(e) = remove(&o, &rel)
             {
-                outcomes[i] = Some(Outcome::Repaired(format!(
-                    "build {build_id} deleted (its version is built again) and its files removed"
-                )));
+                tracing::warn!(build_id = id, error = %e, "cannot remove the log of a deleted build");
             }
         }
+        Ok(())
+    })
+    .await?;
+    let packages: BTreeSet<String> = requeue.values().cloned().collect();
+    for p in packages {
+        let Ok(name) = check_package(&p) else {
+            continue;
+        };
+        let listed = output.list_package(&name).unwrap_or_default();
+        let db_files = db.package_files(&p).await?;
+        let o2 = output.clone();
+        super::scan::blocking(move || Ok(o2.remove_strays(&name, &listed, &db_files))).await?;
+        owed.insert(p);
     }
+    Ok(ids)
+}
 
-    // Links and metadata files, now that the wheels are settled.
+/// The last pass, over the findings not settled yet: makes the links and metadata files
+/// again.
+async fn links_and_metadata(
+    out: &Path,
+    findings: &[Finding],
+    outcomes: &mut [Option<Outcome>],
+) -> Result<(), AuditError> {
     let o = out.to_owned();
     let rest: Vec<(usize, Finding)> = findings
         .iter()
@@ -262,16 +314,5 @@ pub async fn fix(db: &Database, out: &Path, report: &Report) -> Result<FixReport
     for (i, outcome) in done {
         outcomes[i] = Some(outcome);
     }
-
-    let rewrites: Vec<(String, RewriteCommand)> = owed
-        .iter()
-        .map(|p| (p.clone(), RewriteCommand::Both))
-        .collect();
-    db.owe_rewrites(&rewrites).await?;
-    fix.rewrites_owed = owed.into_iter().collect();
-    fix.outcomes = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Outcome::Repaired("repaired with another finding".into())))
-        .collect();
-    Ok(fix)
+    Ok(())
 }

@@ -180,30 +180,11 @@ pub(super) async fn packages(
     let names: Vec<String> = all.into_iter().collect();
     progress.phase("package folders", names.len() as u64);
     for page in names.chunks(PAGE) {
-        let o = out.to_owned();
         let wanted: Vec<(String, bool, bool)> = page
             .iter()
             .map(|p| (p.clone(), real_dir(&tops.0, p), real_dir(&tops.1, p)))
             .collect();
-        let listed = blocking(move || {
-            let mut listed = BTreeMap::new();
-            for (p, simple, project) in wanted {
-                let mut l = Listed::default();
-                if simple {
-                    l.entries = list(&o, &Path::new("simple").join(&p))?;
-                }
-                if project {
-                    let dir = Path::new("project").join(&p);
-                    for (i, page) in ["index.html", "json/index.json"].iter().enumerate() {
-                        l.project_pages[i] =
-                            matches!(kind_of(&o, &dir.join(page)), Some(Ty::File(_)));
-                    }
-                }
-                listed.insert(p, (l, project));
-            }
-            Ok(listed)
-        })
-        .await?;
+        let listed = list_page(out, wanted).await?;
         let rows = db.output_files(page).await?;
         let mut by_package: BTreeMap<String, Vec<OutputFile>> = BTreeMap::new();
         for f in rows {
@@ -213,34 +194,71 @@ pub(super) async fn packages(
             let files = by_package.get(&p).map(Vec::as_slice).unwrap_or(&[]);
             found.files += files.iter().filter(|f| f.location == "/simple").count();
             if on(Check::Packages) && project {
-                for (i, page) in ["index.html", "json/index.json"].iter().enumerate() {
-                    if !l.project_pages[i] {
-                        let raw = Path::new("project").join(&p).join(page);
-                        let what = match kind_of(out, &raw) {
-                            None => "missing".to_owned(),
-                            Some(ty) => format!(
-                                "{} is in its place",
-                                describe(raw.parent().unwrap_or(Path::new("")), &ty)
-                            ),
-                        };
-                        found.findings.push(
-                            Finding::new(
-                                Check::Packages,
-                                Kind::PagesMissing,
-                                raw,
-                                format!("its project page: {what}"),
-                                Repair::Rewrite(p.clone()),
-                            )
-                            .package(&p),
-                        );
-                    }
-                }
+                project_pages(out, &p, &l, &mut found.findings);
             }
             package(&p, &l.entries, files, checks, since, &mut found);
             progress.advance(1);
         }
     }
     Ok(found)
+}
+
+/// The project pages a package's `project/` folder must have.
+const PROJECT_PAGES: [&str; 2] = ["index.html", "json/index.json"];
+
+/// Lists the folders of a page of packages, each `(package, simple/ is a real folder,
+/// project/ is)`: each package's listing, and whether its `project/` folder is one.
+async fn list_page(
+    out: &Path,
+    wanted: Vec<(String, bool, bool)>,
+) -> Result<BTreeMap<String, (Listed, bool)>, AuditError> {
+    let o = out.to_owned();
+    blocking(move || {
+        let mut listed = BTreeMap::new();
+        for (p, simple, project) in wanted {
+            let mut l = Listed::default();
+            if simple {
+                l.entries = list(&o, &Path::new("simple").join(&p))?;
+            }
+            if project {
+                let dir = Path::new("project").join(&p);
+                for (i, page) in PROJECT_PAGES.iter().enumerate() {
+                    l.project_pages[i] = matches!(kind_of(&o, &dir.join(page)), Some(Ty::File(_)));
+                }
+            }
+            listed.insert(p, (l, project));
+        }
+        Ok(listed)
+    })
+    .await
+}
+
+/// The project pages of package `p` (whose `project/` folder is a real one) that are not
+/// regular files.
+fn project_pages(out: &Path, p: &str, l: &Listed, findings: &mut Vec<Finding>) {
+    for (i, page) in PROJECT_PAGES.iter().enumerate() {
+        if l.project_pages[i] {
+            continue;
+        }
+        let raw = Path::new("project").join(p).join(page);
+        let what = match kind_of(out, &raw) {
+            None => "missing".to_owned(),
+            Some(ty) => format!(
+                "{} is in its place",
+                describe(raw.parent().unwrap_or(Path::new("")), &ty)
+            ),
+        };
+        findings.push(
+            Finding::new(
+                Check::Packages,
+                Kind::PagesMissing,
+                raw,
+                format!("its project page: {what}"),
+                Repair::Rewrite(p.to_owned()),
+            )
+            .package(p),
+        );
+    }
 }
 
 /// `simple/` and `project/` against the package list.
@@ -254,7 +272,6 @@ fn top_level(
     for (top, entries) in [("simple", simple), ("project", project)] {
         let top_dir = Path::new(top);
         for e in entries {
-            let raw = top_dir.join(&e.name);
             let name = e.name.to_str();
             if top == "simple" && matches!(name, Some("index.html" | "index.json")) {
                 continue;
@@ -262,92 +279,123 @@ fn top_level(
             if top == "project"
                 && let Ty::Link(target) = &e.ty
             {
-                // An alias: a link to a package's folder beside it.
-                let plain = target.components().count() == 1
-                    && matches!(target.components().next(), Some(Component::Normal(_)));
-                let there = plain
-                    && project
-                        .iter()
-                        .any(|x| x.name.as_os_str() == target.as_os_str() && x.ty == Ty::Dir);
-                if on(Check::Links) && !there {
-                    let (kind, why) = if plain {
-                        (
-                            Kind::LinkBroken,
-                            "an alias link to a package folder that is not there",
-                        )
-                    } else {
-                        (
-                            Kind::LinkWrong,
-                            "an alias link that does not point at a package folder beside it",
-                        )
-                    };
-                    findings.push(Finding::new(
-                        Check::Links,
-                        kind,
-                        raw,
-                        format!("{why}: {}", describe(top_dir, &e.ty)),
-                        Repair::Remove,
-                    ));
+                if on(Check::Links) {
+                    alias_link(top_dir, e, target, project, findings);
                 }
                 continue;
             }
-            if !on(Check::Packages) {
-                continue;
-            }
-            match name {
-                Some(n) if all.contains(n) => {
-                    if e.ty != Ty::Dir {
-                        findings.push(
-                            Finding::new(
-                                Check::Packages,
-                                Kind::PackageMissing,
-                                raw,
-                                format!(
-                                    "{} is in the place of the package's folder",
-                                    describe(top_dir, &e.ty)
-                                ),
-                                Repair::Rewrite(n.to_owned()),
-                            )
-                            .package(n),
-                        );
-                    }
-                }
-                _ => {
-                    let shown = super::escape(e.name.as_encoded_bytes());
-                    let repair = match name {
-                        Some(n) if e.ty == Ty::Dir && check_package(n).is_ok() => {
-                            Repair::RemovePackage(n.to_owned())
-                        }
-                        _ => Repair::Remove,
-                    };
-                    findings.push(Finding::new(
-                        Check::Packages,
-                        Kind::PackageExtra,
-                        raw,
-                        format!(
-                            "{} of no package the database has ({shown})",
-                            describe(top_dir, &e.ty)
-                        ),
-                        repair,
-                    ));
-                }
+            if on(Check::Packages) {
+                top_entry(all, top_dir, e, findings);
             }
         }
         if on(Check::Packages) {
-            for p in all {
-                if !entries.iter().any(|e| e.name.to_str() == Some(p)) {
-                    findings.push(
-                        Finding::new(
-                            Check::Packages,
-                            Kind::PackageMissing,
-                            top_dir.join(p),
-                            "the package's folder is missing".into(),
-                            Repair::Rewrite(p.clone()),
-                        )
-                        .package(p),
-                    );
-                }
+            missing_folders(all, top_dir, entries, findings);
+        }
+    }
+}
+
+/// Checks the link `e` in `project/` (to `target`): an alias, a link to a package's
+/// folder beside it (among `project`'s entries).
+fn alias_link(
+    top_dir: &Path,
+    e: &Entry,
+    target: &Path,
+    project: &[Entry],
+    findings: &mut Vec<Finding>,
+) {
+    let plain = target.components().count() == 1
+        && matches!(target.components().next(), Some(Component::Normal(_)));
+    let there = plain
+        && project
+            .iter()
+            .any(|x| x.name.as_os_str() == target.as_os_str() && x.ty == Ty::Dir);
+    if there {
+        return;
+    }
+    let (kind, why) = if plain {
+        (
+            Kind::LinkBroken,
+            "an alias link to a package folder that is not there",
+        )
+    } else {
+        (
+            Kind::LinkWrong,
+            "an alias link that does not point at a package folder beside it",
+        )
+    };
+    findings.push(Finding::new(
+        Check::Links,
+        kind,
+        top_dir.join(&e.name),
+        format!("{why}: {}", describe(top_dir, &e.ty)),
+        Repair::Remove,
+    ));
+}
+
+/// Checks the entry `e` of `simple/` or `project/` (`top_dir`), not an alias: a package's
+/// folder, or something of no package.
+fn top_entry(all: &BTreeSet<String>, top_dir: &Path, e: &Entry, findings: &mut Vec<Finding>) {
+    let raw = top_dir.join(&e.name);
+    let name = e.name.to_str();
+    match name {
+        Some(n) if all.contains(n) => {
+            if e.ty != Ty::Dir {
+                findings.push(
+                    Finding::new(
+                        Check::Packages,
+                        Kind::PackageMissing,
+                        raw,
+                        format!(
+                            "{} is in the place of the package's folder",
+                            describe(top_dir, &e.ty)
+                        ),
+                        Repair::Rewrite(n.to_owned()),
+                    )
+                    .package(n),
+                );
             }
+        }
+        _ => {
+            let shown = super::escape(e.name.as_encoded_bytes());
+            let repair = match name {
+                Some(n) if e.ty == Ty::Dir && check_package(n).is_ok() => {
+                    Repair::RemovePackage(n.to_owned())
+                }
+                _ => Repair::Remove,
+            };
+            findings.push(Finding::new(
+                Check::Packages,
+                Kind::PackageExtra,
+                raw,
+                format!(
+                    "{} of no package the database has ({shown})",
+                    describe(top_dir, &e.ty)
+                ),
+                repair,
+            ));
+        }
+    }
+}
+
+/// The packages with no entry at all in `simple/` or `project/` (`top_dir`).
+fn missing_folders(
+    all: &BTreeSet<String>,
+    top_dir: &Path,
+    entries: &[Entry],
+    findings: &mut Vec<Finding>,
+) {
+    for p in all {
+        if !entries.iter().any(|e| e.name.to_str() == Some(p)) {
+            findings.push(
+                Finding::new(
+                    Check::Packages,
+                    Kind::PackageMissing,
+                    top_dir.join(p),
+                    "the package's folder is missing".into(),
+                    Repair::Rewrite(p.clone()),
+                )
+                .package(p),
+            );
         }
     }
 }
@@ -361,191 +409,246 @@ fn package(
     since: DateTime<Utc>,
     found: &mut Found,
 ) {
-    let on = |c| checks.contains(&c);
-    let dir = Path::new("simple").join(p);
+    let folder = Folder::new(p, entries, checks);
     let expected = Expected::new(files);
-    let by_name: BTreeMap<&str, &Ty> = entries
-        .iter()
-        .filter_map(|e| Some((e.name.to_str()?, &e.ty)))
-        .collect();
-    let present = |n: &str| by_name.contains_key(n);
-    let is_file = |n: &str| matches!(by_name.get(n), Some(Ty::File(_)));
-    let f = &mut found.findings;
     for e in entries {
-        let raw = dir.join(&e.name);
+        folder.entry(e, &expected, found);
+    }
+    folder.missing_rows(files, since, &mut found.findings);
+    folder.missing_names(&expected, &mut found.findings);
+}
+
+/// One package's folder (`simple/<package>/`) while it is checked against its rows.
+struct Folder<'a> {
+    /// The package.
+    p: &'a str,
+    /// Its folder, relative to the output.
+    dir: PathBuf,
+    /// Its entries whose names are UTF-8, by name.
+    by_name: BTreeMap<&'a str, &'a Ty>,
+    checks: &'a [Check],
+}
+
+impl<'a> Folder<'a> {
+    fn new(p: &'a str, entries: &'a [Entry], checks: &'a [Check]) -> Self {
+        Folder {
+            p,
+            dir: Path::new("simple").join(p),
+            by_name: entries
+                .iter()
+                .filter_map(|e| Some((e.name.to_str()?, &e.ty)))
+                .collect(),
+            checks,
+        }
+    }
+
+    fn on(&self, c: Check) -> bool {
+        self.checks.contains(&c)
+    }
+
+    /// Whether the folder has something named `n`.
+    fn present(&self, n: &str) -> bool {
+        self.by_name.contains_key(n)
+    }
+
+    /// Whether the folder's `n` is a regular file.
+    fn is_file(&self, n: &str) -> bool {
+        matches!(self.by_name.get(n), Some(Ty::File(_)))
+    }
+
+    /// A finding of this package.
+    fn finding(
+        &self,
+        check: Check,
+        kind: Kind,
+        raw: PathBuf,
+        detail: String,
+        repair: Repair,
+    ) -> Finding {
+        Finding::new(check, kind, raw, detail, repair).package(self.p)
+    }
+
+    /// Checks one entry of the folder against the role its name has (if any).
+    fn entry(&self, e: &Entry, expected: &Expected<'_>, found: &mut Found) {
+        let raw = self.dir.join(&e.name);
+        let what = || describe(&self.dir, &e.ty);
+        let f = &mut found.findings;
         let Some(name) = e.name.to_str() else {
-            if on(Check::Files) {
-                f.push(
-                    Finding::new(
-                        Check::Files,
-                        Kind::FileExtra,
-                        raw,
-                        format!("{} whose name is not UTF-8", describe(&dir, &e.ty)),
-                        Repair::Remove,
-                    )
-                    .package(p),
-                );
+            if self.on(Check::Files) {
+                f.push(self.finding(
+                    Check::Files,
+                    Kind::FileExtra,
+                    raw,
+                    format!("{} whose name is not UTF-8", what()),
+                    Repair::Remove,
+                ));
             }
-            continue;
+            return;
         };
         match expected.role(name) {
             None => {
-                if on(Check::Files) {
-                    f.push(
-                        Finding::new(
-                            Check::Files,
-                            Kind::FileExtra,
-                            raw,
-                            format!("{}; the database has no row for it", describe(&dir, &e.ty)),
-                            Repair::Remove,
-                        )
-                        .package(p),
-                    );
+                if self.on(Check::Files) {
+                    f.push(self.finding(
+                        Check::Files,
+                        Kind::FileExtra,
+                        raw,
+                        format!("{}; the database has no row for it", what()),
+                        Repair::Remove,
+                    ));
                 }
             }
             Some(Role::Page) => {
-                if on(Check::Packages) && !matches!(e.ty, Ty::File(_)) {
-                    f.push(
-                        Finding::new(
-                            Check::Packages,
-                            Kind::PagesMissing,
-                            raw,
-                            format!("its simple page: {} is in its place", describe(&dir, &e.ty)),
-                            Repair::Rewrite(p.to_owned()),
-                        )
-                        .package(p),
-                    );
+                if self.on(Check::Packages) && !matches!(e.ty, Ty::File(_)) {
+                    f.push(self.finding(
+                        Check::Packages,
+                        Kind::PagesMissing,
+                        raw,
+                        format!("its simple page: {} is in its place", what()),
+                        Repair::Rewrite(self.p.to_owned()),
+                    ));
                 }
             }
-            Some(Role::Wheel(row)) => match e.ty {
-                Ty::File(size) => {
-                    let meta = format!("{name}{METADATA_SUFFIX}");
-                    found.jobs.push(Job {
-                        package: p.to_owned(),
-                        dir: dir.clone(),
-                        wheel: name.to_owned(),
-                        size,
-                        hash: row.filehash.clone(),
-                        build_id: row.build_id,
-                        metadata: match by_name.get(meta.as_str()) {
-                            None => Some(false),
-                            Some(Ty::File(_)) => Some(true),
-                            Some(_) => None,
-                        },
-                    });
-                }
-                _ => {
-                    if on(Check::Files) {
-                        f.push(
-                            Finding::new(
-                                Check::Files,
-                                Kind::NotAFile,
-                                raw,
-                                format!(
-                                    "{} is where the wheel should be; its build is done again",
-                                    describe(&dir, &e.ty)
-                                ),
-                                Repair::Requeue {
-                                    package: p.to_owned(),
-                                    build_id: row.build_id,
-                                },
-                            )
-                            .package(p)
-                            .build(row.build_id),
-                        );
-                    }
-                }
-            },
+            Some(Role::Wheel(row)) => self.wheel(e, name, row, found),
             Some(Role::Metadata(row)) => {
-                if on(Check::Metadata) && !matches!(e.ty, Ty::File(_)) && is_file(&row.filename) {
-                    f.push(
-                        Finding::new(
-                            Check::Metadata,
-                            Kind::MetadataMismatch,
-                            raw,
-                            format!(
-                                "{} is where the metadata file should be",
-                                describe(&dir, &e.ty)
-                            ),
-                            Repair::WriteMetadata(row.filename.clone()),
-                        )
-                        .package(p),
-                    );
+                if self.on(Check::Metadata)
+                    && !matches!(e.ty, Ty::File(_))
+                    && self.is_file(&row.filename)
+                {
+                    f.push(self.finding(
+                        Check::Metadata,
+                        Kind::MetadataMismatch,
+                        raw,
+                        format!("{} is where the metadata file should be", what()),
+                        Repair::WriteMetadata(row.filename.clone()),
+                    ));
                 }
             }
             Some(Role::Twin(_, real)) => {
-                if on(Check::Links) {
-                    check_link(&dir, &e.name, &e.ty, real, is_file(real), f, p);
-                }
-            }
-            Some(Role::TwinMetadata(_, real)) => {
-                if on(Check::Links) {
-                    let target = format!("{real}{METADATA_SUFFIX}");
-                    check_link(&dir, &e.name, &e.ty, &target, is_file(&target), f, p);
-                }
-            }
-        }
-    }
-    for m in missing(files, present, since) {
-        match m {
-            Missing::Wheel(row) if on(Check::Files) => f.push(
-                Finding::new(
-                    Check::Files,
-                    Kind::WheelMissing,
-                    dir.join(&row.filename),
-                    "a wheel the database has is missing; its build is done again".into(),
-                    Repair::Requeue {
-                        package: p.to_owned(),
-                        build_id: row.build_id,
-                    },
-                )
-                .package(p)
-                .build(row.build_id),
-            ),
-            Missing::Link { twin, real } if on(Check::Links) => f.push(
-                Finding::new(
-                    Check::Links,
-                    Kind::LinkMissing,
-                    dir.join(&twin.filename),
-                    format!("the alias link to {real} is missing"),
-                    Repair::Relink(real.to_owned()),
-                )
-                .package(p),
-            ),
-            _ => {}
-        }
-    }
-    for (name, role) in expected.iter() {
-        if present(name) {
-            continue;
-        }
-        match role {
-            Role::Page if on(Check::Packages) => f.push(
-                Finding::new(
-                    Check::Packages,
-                    Kind::PagesMissing,
-                    dir.join(name),
-                    "its simple page is missing".into(),
-                    Repair::Rewrite(p.to_owned()),
-                )
-                .package(p),
-            ),
-            Role::TwinMetadata(twin, real) if on(Check::Links) && present(&twin.filename) => {
-                let target = format!("{real}{METADATA_SUFFIX}");
-                if is_file(&target) {
-                    f.push(
-                        Finding::new(
-                            Check::Links,
-                            Kind::LinkMissing,
-                            dir.join(name),
-                            format!("the alias link to {target} is missing"),
-                            Repair::Relink(target.clone()),
-                        )
-                        .package(p),
+                if self.on(Check::Links) {
+                    check_link(
+                        &self.dir,
+                        &e.name,
+                        &e.ty,
+                        real,
+                        self.is_file(real),
+                        f,
+                        self.p,
                     );
                 }
             }
-            _ => {}
+            Some(Role::TwinMetadata(_, real)) => {
+                if self.on(Check::Links) {
+                    let target = format!("{real}{METADATA_SUFFIX}");
+                    let there = self.is_file(&target);
+                    check_link(&self.dir, &e.name, &e.ty, &target, there, f, self.p);
+                }
+            }
+        }
+    }
+
+    /// The entry `e` named `name`, where the wheel of `row` should be: a regular file is
+    /// to be read (a [`Job`]), anything else has its build done again.
+    fn wheel(&self, e: &Entry, name: &str, row: &OutputFile, found: &mut Found) {
+        match e.ty {
+            Ty::File(size) => {
+                let meta = format!("{name}{METADATA_SUFFIX}");
+                found.jobs.push(Job {
+                    package: self.p.to_owned(),
+                    dir: self.dir.clone(),
+                    wheel: name.to_owned(),
+                    size,
+                    hash: row.filehash.clone(),
+                    build_id: row.build_id,
+                    metadata: match self.by_name.get(meta.as_str()) {
+                        None => Some(false),
+                        Some(Ty::File(_)) => Some(true),
+                        Some(_) => None,
+                    },
+                });
+            }
+            _ => {
+                if self.on(Check::Files) {
+                    found.findings.push(
+                        self.finding(
+                            Check::Files,
+                            Kind::NotAFile,
+                            self.dir.join(&e.name),
+                            format!(
+                                "{} is where the wheel should be; its build is done again",
+                                describe(&self.dir, &e.ty)
+                            ),
+                            Repair::Requeue {
+                                package: self.p.to_owned(),
+                                build_id: row.build_id,
+                            },
+                        )
+                        .build(row.build_id),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The wheels and alias links of the rows (`files`) that are missing from the folder
+    /// (the [`compare`](crate::output::compare) rule: not those newer than `since`).
+    fn missing_rows(&self, files: &[OutputFile], since: DateTime<Utc>, f: &mut Vec<Finding>) {
+        for m in missing(files, |n| self.present(n), since) {
+            match m {
+                Missing::Wheel(row) if self.on(Check::Files) => f.push(
+                    self.finding(
+                        Check::Files,
+                        Kind::WheelMissing,
+                        self.dir.join(&row.filename),
+                        "a wheel the database has is missing; its build is done again".into(),
+                        Repair::Requeue {
+                            package: self.p.to_owned(),
+                            build_id: row.build_id,
+                        },
+                    )
+                    .build(row.build_id),
+                ),
+                Missing::Link { twin, real } if self.on(Check::Links) => f.push(self.finding(
+                    Check::Links,
+                    Kind::LinkMissing,
+                    self.dir.join(&twin.filename),
+                    format!("the alias link to {real} is missing"),
+                    Repair::Relink(real.to_owned()),
+                )),
+                _ => {}
+            }
+        }
+    }
+
+    /// The simple page and the metadata files' alias links that are missing from the folder.
+    fn missing_names(&self, expected: &Expected<'_>, f: &mut Vec<Finding>) {
+        for (name, role) in expected.iter() {
+            if self.present(name) {
+                continue;
+            }
+            match role {
+                Role::Page if self.on(Check::Packages) => f.push(self.finding(
+                    Check::Packages,
+                    Kind::PagesMissing,
+                    self.dir.join(name),
+                    "its simple page is missing".into(),
+                    Repair::Rewrite(self.p.to_owned()),
+                )),
+                Role::TwinMetadata(twin, real)
+                    if self.on(Check::Links) && self.present(&twin.filename) =>
+                {
+                    let target = format!("{real}{METADATA_SUFFIX}");
+                    if self.is_file(&target) {
+                        f.push(self.finding(
+                            Check::Links,
+                            Kind::LinkMissing,
+                            self.dir.join(name),
+                            format!("the alias link to {target} is missing"),
+                            Repair::Relink(target.clone()),
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
     }
 }

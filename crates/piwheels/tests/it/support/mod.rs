@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
+pub mod tmux;
+
 pub use test_support::process::output_within;
 // The farm benchmark includes this file too (`#[path]`), and skips nothing.
 #[allow(unused_imports)]
