@@ -182,10 +182,14 @@ mod floor {
             rustix::fs::mkdir(root.join(&project), Mode::from_raw_mode(0o755)).unwrap();
             rustix::fs::mkdir(root.join(&project).join("json"), Mode::from_raw_mode(0o755))
                 .unwrap();
+            let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
             for (rel, name, bytes) in &pages[i] {
-                let d = dir(root, rel);
+                if open.as_ref().is_none_or(|(r, _)| r != rel) {
+                    open = Some((rel.as_str(), dir(root, rel)));
+                }
+                let d = &open.as_ref().unwrap().1;
                 let fd = rustix::fs::openat(
-                    &d,
+                    d,
                     ".",
                     OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o644),
@@ -193,7 +197,7 @@ mod floor {
                 .unwrap();
                 let mut f = std::fs::File::from(fd);
                 f.write_all(bytes).unwrap();
-                rustix::fs::linkat(&f, "", &d, *name, AtFlags::EMPTY_PATH).unwrap();
+                rustix::fs::linkat(&f, "", d, *name, AtFlags::EMPTY_PATH).unwrap();
             }
         })
     }
@@ -202,11 +206,15 @@ mod floor {
     /// renamed over each). How long it took.
     pub fn replace(root: &Path, pages: &Pages, suffix: &[u8]) -> Duration {
         on_all_cores(pages, |i| {
+            let mut open: Option<(&str, rustix::fd::OwnedFd)> = None;
             for (rel, name, bytes) in &pages[i] {
-                let d = dir(root, rel);
+                if open.as_ref().is_none_or(|(r, _)| r != rel) {
+                    open = Some((rel.as_str(), dir(root, rel)));
+                }
+                let d = &open.as_ref().unwrap().1;
                 let temp = format!(".{name}.tmp");
                 let fd = rustix::fs::openat(
-                    &d,
+                    d,
                     temp.as_str(),
                     OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::CLOEXEC,
                     Mode::from_raw_mode(0o644),
@@ -216,14 +224,28 @@ mod floor {
                 f.write_all(bytes).unwrap();
                 f.write_all(suffix).unwrap();
                 drop(f);
-                rustix::fs::renameat(&d, temp.as_str(), &d, *name).unwrap();
+                rustix::fs::renameat(d, temp.as_str(), d, *name).unwrap();
             }
         })
     }
 
-    /// The floor's output folder beside the others, with its `simple/<pkg>` folders.
+    /// The floor's output folder beside the others, with its `simple/<pkg>` folders; as
+    /// the master's, `simple/` and `project/` carry ext4's hint to spread the folders made
+    /// in them over the disk (`chattr +T`).
     pub fn prepare(dir: &Path, packages: usize) -> PathBuf {
         let root = dir.join("www-floor");
+        for sub in ["simple", "project"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+            let fd = rustix::fs::open(
+                root.join(sub),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .unwrap();
+            if let Ok(flags) = rustix::fs::ioctl_getflags(&fd) {
+                let _ = rustix::fs::ioctl_setflags(&fd, flags | rustix::fs::IFlags::TOPDIR);
+            }
+        }
         for i in 0..packages {
             std::fs::create_dir_all(root.join("simple").join(format!("pkg-{i:05}"))).unwrap();
         }
