@@ -43,17 +43,6 @@ impl Drop for Script {
 #[test]
 fn the_farm_script_says_when_the_first_wheel_is_there_and_how_to_install_it() {
     let test = "the_farm_script_says_when_the_first_wheel_is_there_and_how_to_install_it";
-    if let Err(why) = python_ready() {
-        skip(test, &why);
-        return;
-    }
-    let deps = match build_deps() {
-        Ok(dir) => dir,
-        Err(why) => {
-            skip(test, &why);
-            return;
-        }
-    };
     let work = tempfile::Builder::new()
         .prefix("farm-script")
         .tempdir()
@@ -64,13 +53,9 @@ fn the_farm_script_says_when_the_first_wheel_is_there_and_how_to_install_it() {
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(&deps)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .collect();
-    files.push(make_sdist(work.path(), "first-thing", "1.0", false, 0));
-    let upstream = Upstream::serve(&work.path().join("upstream"), &files);
+    let Some(upstream) = upstream_with(test, work.path(), &[("first-thing", "1.0", false)]) else {
+        return;
+    };
 
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let bin_dir = bin("piw-master").parent().unwrap().to_owned();

@@ -26,7 +26,6 @@
 
 use crate::support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use support::*;
@@ -85,31 +84,11 @@ fn master_unit_restrictions_leave_the_master_working() {
         );
         return;
     }
-    if let Err(why) = python_ready() {
-        skip(test, &why);
-        return;
-    }
-    let deps = match build_deps() {
-        Ok(dir) => dir,
-        Err(why) => {
-            skip(test, &why);
-            return;
-        }
-    };
     let work = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&deps)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .collect();
-    files.push(make_sdist(
-        work.path(),
-        "master-unit-thing",
-        "1.0",
-        false,
-        0,
-    ));
-    let upstream = Upstream::serve(&work.path().join("upstream"), &files);
+    let Some(upstream) = upstream_with(test, work.path(), &[("master-unit-thing", "1.0", false)])
+    else {
+        return;
+    };
 
     let mut farm = Farm::start_under(
         &upstream.url,
@@ -177,25 +156,10 @@ fn a_slave_restricted_as_its_unit_restricts_it_still_builds() {
         );
         return;
     }
-    if let Err(why) = python_ready() {
-        skip(test, &why);
-        return;
-    }
-    let deps = match build_deps() {
-        Ok(dir) => dir,
-        Err(why) => {
-            skip(test, &why);
-            return;
-        }
-    };
     let work = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&deps)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
-        .collect();
-    files.push(make_sdist(work.path(), "unit-thing", "1.0", true, 0));
-    let upstream = Upstream::serve(&work.path().join("upstream"), &files);
+    let Some(upstream) = upstream_with(test, work.path(), &[("unit-thing", "1.0", true)]) else {
+        return;
+    };
 
     let mut farm = Farm::start(&upstream.url, &[]);
     let build = farm.dir.path().join("build-unit");

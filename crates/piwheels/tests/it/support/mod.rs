@@ -46,6 +46,32 @@ pub fn python_ready() -> Result<(), String> {
     }
 }
 
+/// A local upstream index in `dir` holding the build back-ends' wheels and an sdist of
+/// each `(name, version, C extension)`; `None` (after printing why `test` is skipped) when
+/// Debian's Python or the back-ends' wheels are missing.
+pub fn upstream_with(test: &str, dir: &Path, sdists: &[(&str, &str, bool)]) -> Option<Upstream> {
+    if let Err(why) = python_ready() {
+        skip(test, &why);
+        return None;
+    }
+    let deps = match build_deps() {
+        Ok(dir) => dir,
+        Err(why) => {
+            skip(test, &why);
+            return None;
+        }
+    };
+    let mut files: Vec<PathBuf> = fs::read_dir(&deps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "whl"))
+        .collect();
+    for (name, version, c_extension) in sdists {
+        files.push(make_sdist(dir, name, version, *c_extension, 0));
+    }
+    Some(Upstream::serve(&dir.join("upstream"), &files))
+}
+
 /// A free TCP port on 127.0.0.1 (free when asked; good enough for tests).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
