@@ -335,9 +335,12 @@ async fn the_figures_follow_a_real_farm() {
         })
     };
     assert_eq!(s.ask(idle()).await, job("foo"));
-    let building = scrape(addr).await;
-    assert_eq!(building.must("piwheels_slaves", &state("building")), 1.0);
-    assert_eq!(building.must("piwheels_slaves", &state("idle")), 0.0);
+    // SlaveDriver counts its slaves after it has answered, so each state is waited for.
+    scrape_until(addr, "one building slave and none idle", |s| {
+        s.value("piwheels_slaves", &state("building")) == Some(1.0)
+            && s.value("piwheels_slaves", &state("idle")) == Some(0.0)
+    })
+    .await;
 
     // Its wheel is sent (sending meanwhile), verified, logged and published.
     let data = wheel("foo", "1.0", 5000);
@@ -347,17 +350,20 @@ async fn the_figures_follow_a_real_farm() {
             .await,
         SlaveReply::Send(name.into())
     );
-    let sending = scrape(addr).await;
-    assert_eq!(sending.must("piwheels_slaves", &state("sending")), 1.0);
+    scrape_until(addr, "one sending slave", |s| {
+        s.value("piwheels_slaves", &state("sending")) == Some(1.0)
+    })
+    .await;
     assert!(
         send_file(&files, ack.slave_id as u64, &data, None)
             .await
             .done
     );
     assert_eq!(s.ask(SlaveRequest::Sent).await, SlaveReply::Done);
-    let after_foo = scrape_until(addr, "foo's build and pages", |s| {
+    let after_foo = scrape_until(addr, "foo's build and pages, and the slave idle", |s| {
         s.value("piwheels_builds_total", &TARGET) == Some(1.0)
             && s.value("piwheels_pages_rewritten_total", &[]) >= Some(1.0)
+            && s.value("piwheels_slaves", &state("idle")) == Some(1.0)
     })
     .await;
     assert_eq!(
