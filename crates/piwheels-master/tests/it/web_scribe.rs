@@ -571,19 +571,7 @@ async fn batches_merge_and_write_in_parallel() {
     let mut reqs = Vec::new();
     for i in 0..40 {
         let pkg = format!("pkg{i}");
-        db.add_new_package(&pkg, "", "").await.unwrap();
-        db.add_new_package_version(&pkg, "1.0", Some(day(1)), "")
-            .await
-            .unwrap();
-        let w = make_wheel(&pkg, "1.0", None);
-        log_build(
-            db,
-            &pkg,
-            "1.0",
-            "cp311/linux_armv7l",
-            vec![new_file(&w, None, &[])],
-        )
-        .await;
+        package_with_a_wheel(db, &pkg, "").await;
         reqs.push(WebRequest::Project(pkg.clone()));
         reqs.push(WebRequest::Both(pkg));
     }

@@ -40,21 +40,7 @@ async fn many_packages_rewritten_as_one_alone_and_unchanged_pages_left_alone() {
     let mut reqs = Vec::new();
     for i in 0..230 {
         let pkg = format!("pkg{i}");
-        db.add_new_package(&pkg, "", &format!("number {i}"))
-            .await
-            .unwrap();
-        db.add_new_package_version(&pkg, "1.0", Some(day(1)), "")
-            .await
-            .unwrap();
-        let w = make_wheel(&pkg, "1.0", None);
-        log_build(
-            db,
-            &pkg,
-            "1.0",
-            "cp311/linux_armv7l",
-            vec![new_file(&w, None, &[])],
-        )
-        .await;
+        let w = package_with_a_wheel(db, &pkg, &format!("number {i}")).await;
         place(&f.out, &pkg, &w, i % 2 == 0);
         reqs.push(WebRequest::Both(pkg.clone()));
         if i == 120 {

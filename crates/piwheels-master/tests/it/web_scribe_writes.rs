@@ -33,21 +33,7 @@ async fn a_rewrite_failing_midway_leaves_pages_whole_and_no_temporary_file() {
     let mut pkgs = Vec::new();
     for i in 0..150 {
         let pkg = format!("pkg{i}");
-        db.add_new_package(&pkg, "", &format!("number {i} first"))
-            .await
-            .unwrap();
-        db.add_new_package_version(&pkg, "1.0", Some(day(1)), "")
-            .await
-            .unwrap();
-        let w = make_wheel(&pkg, "1.0", None);
-        log_build(
-            db,
-            &pkg,
-            "1.0",
-            "cp311/linux_armv7l",
-            vec![new_file(&w, None, &[])],
-        )
-        .await;
+        let w = package_with_a_wheel(db, &pkg, &format!("number {i} first")).await;
         place(&f.out, &pkg, &w, i % 2 == 0);
         pkgs.push(pkg);
     }

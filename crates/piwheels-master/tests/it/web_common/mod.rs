@@ -203,6 +203,25 @@ pub async fn log_build(
     .unwrap()
 }
 
+/// Adds package `pkg` (described as `description`) with version 1.0 built for
+/// cp311/linux_armv7l: one wheel, logged in the database, and returned.
+pub async fn package_with_a_wheel(db: &Database, pkg: &str, description: &str) -> Wheel {
+    db.add_new_package(pkg, "", description).await.unwrap();
+    db.add_new_package_version(pkg, "1.0", Some(day(1)), "")
+        .await
+        .unwrap();
+    let w = make_wheel(pkg, "1.0", None);
+    log_build(
+        db,
+        pkg,
+        "1.0",
+        "cp311/linux_armv7l",
+        vec![new_file(&w, None, &[])],
+    )
+    .await;
+    w
+}
+
 /// Waits (up to 10 s) until `f` holds.
 pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
