@@ -134,6 +134,13 @@ impl FileJuggler {
                 file.filesize
             ))
         })?;
+        let max = self.hub.config.max_wheel_size;
+        if size > max {
+            return Err(FsError::Invalid(format!(
+                "{}: {size} bytes, larger than the largest wheel allowed ({max} bytes)",
+                Quoted::str(&file.filename),
+            )));
+        }
         if file.filehash.len() != 64
             || !file
                 .filehash
