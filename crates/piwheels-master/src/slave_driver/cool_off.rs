@@ -168,7 +168,7 @@ impl CoolOff {
             Some(until) if until > now => true,
             Some(_) => {
                 record.until = None;
-                tracing::info!(slave = %who.expect("found by it"), "the cool-off is over; the slave gets jobs again");
+                over(who.expect("found by it"));
                 false
             }
             None => false,
@@ -178,12 +178,21 @@ impl CoolOff {
     /// Drops records with nothing left in them.
     pub(super) fn prune(&mut self, now: Instant) {
         let window = self.policy.window;
-        self.records.retain(|_, r| {
+        self.records.retain(|who, r| {
             r.strikes
                 .retain(|at| now.saturating_duration_since(*at) < window);
-            r.until.is_some_and(|u| u > now) || !r.strikes.is_empty()
+            if r.until.is_some_and(|u| u <= now) {
+                r.until = None;
+                over(who);
+            }
+            r.until.is_some() || !r.strikes.is_empty()
         });
     }
+}
+
+/// Logs the end of a cool-off (once: whoever sees it first clears it).
+fn over(who: &Offender) {
+    tracing::info!(slave = %who, "the cool-off is over; the slave gets jobs again");
 }
 
 #[cfg(test)]
@@ -202,7 +211,7 @@ mod tests {
         let b = Some(Offender::Address("192.0.2.2".parse().unwrap()));
         let t0 = Instant::now();
         assert!(!c.strike(a.as_ref(), "x", t0));
-        assert!(!c.strike(a.as_ref(), "x", t0 + Duration::from_secs(1)));
+        assert!(!c.strike(a.as_ref(), "x", t0 + Duration::from_secs(5)));
         // The first strike is out of the window by now: two again, not three.
         assert!(!c.strike(a.as_ref(), "x", t0 + Duration::from_secs(11)));
         assert!(!c.is_cooling(a.as_ref(), t0 + Duration::from_secs(11)));
