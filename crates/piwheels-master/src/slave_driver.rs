@@ -55,6 +55,7 @@ use tokio::sync::{mpsc, watch};
 use crate::error::Result;
 use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
+use crate::metrics::SlaveActivity;
 use crate::output::Staged;
 use crate::slave_id::SlaveId;
 
@@ -698,8 +699,18 @@ impl SlaveDriver {
     /// after each event).
     fn count_slaves(&self) {
         let mut counts = std::collections::BTreeMap::new();
+        let now = Instant::now();
         for slave in self.slaves.values() {
-            *counts.entry(slave.state.activity()).or_insert(0) += 1;
+            // A slave told to stop is stopping; one between jobs in cool-off is counted so.
+            let activity = match slave.state.activity() {
+                SlaveActivity::Idle | SlaveActivity::Sleeping
+                    if self.core.cool_off.cooling(slave.offender.as_ref(), now) =>
+                {
+                    SlaveActivity::CoolingOff
+                }
+                activity => activity,
+            };
+            *counts.entry(activity).or_insert(0) += 1;
         }
         self.core.hub.metrics.set_slaves(&counts);
     }

@@ -23,7 +23,8 @@
 //! refuse a `HELLO` (anything but `ACK` makes the original slave exit, and systemd reboots
 //! a host whose slave fails four times in five minutes), and no status message to say why
 //! a slave sleeps (the original monitor asserts on unknown names): the log says it once
-//! per cool-off, and the metrics count the slaves in cool-off.
+//! per cool-off (and once when it ends), and the metrics count the slaves in cool-off
+//! (`piwheels_slaves{state="cooling_off"}`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -173,6 +174,13 @@ impl CoolOff {
             }
             None => false,
         }
+    }
+
+    /// Whether `who` is in cool-off now, without noting that one has ended.
+    pub(super) fn cooling(&self, who: Option<&Offender>, now: Instant) -> bool {
+        who.and_then(|who| self.records.get(who))
+            .and_then(|r| r.until)
+            .is_some_and(|until| until > now)
     }
 
     /// Drops records with nothing left in them.

@@ -47,7 +47,10 @@ async fn a_too_large_declared_file_is_refused_and_the_job_requeued() {
     assert!(data.len() > 10_000);
     let declared = file_state("foo-1.0-py3-none-any.whl", &data, "any");
     // Refused at BUILT: DONE, no SEND, nothing expected from it.
-    assert_eq!(a.ask(built(true, vec![declared.clone()])).await, SlaveReply::Done);
+    assert_eq!(
+        a.ask(built(true, vec![declared.clone()])).await,
+        SlaveReply::Done
+    );
     assert!(staging(&farm.env).is_empty(), "no upload was prepared");
     // The job is back at once.
     let (mut b, b_id) = farm.hello(hello()).await;
@@ -112,7 +115,9 @@ async fn a_slave_that_misbehaves_three_times_cools_off() {
     farm.wait_for_queue(|jobs| jobs.len() == 4).await;
 
     // The well-behaved slave, from another address, takes a job first.
-    let (mut good, _) = farm.hello_from(slave_from(&farm, "127.0.0.2"), hello()).await;
+    let (mut good, _) = farm
+        .hello_from(slave_from(&farm, "127.0.0.2"), hello())
+        .await;
     let good_job = job_of(&good.ask(idle()).await);
 
     // Strike 1: a build over the limits (two files, one allowed).
@@ -150,6 +155,19 @@ async fn a_slave_that_misbehaves_three_times_cools_off() {
             break;
         }
     }
+
+    // The metrics count it (the two connections told DIE are stopping; the well-behaved
+    // slave is building).
+    let metrics = farm.hub.metrics.clone();
+    eventually("the metrics to count one slave cooling off", || {
+        let text = metrics.encode();
+        async move {
+            text.contains("piwheels_slaves{state=\"cooling_off\"} 1\n")
+                && text.contains("piwheels_slaves{state=\"stopping\"} 2\n")
+                && text.contains("piwheels_slaves{state=\"building\"} 1\n")
+        }
+    })
+    .await;
 
     // The well-behaved slave is unaffected: its build goes on, and it gets the next job.
     assert_eq!(good.ask(busy()).await, SlaveReply::Cont);
