@@ -26,7 +26,7 @@
 //! - a `BUILT` that declares more files than `max_build_files` or one larger than
 //!   `max_wheel_size` is answered `DONE` before any transfer, its job back in the queue;
 //!   a slave that breaks the protocol or these limits repeatedly gets `SLEEP true` for a
-//!   while ([`cool_off`], by its key or address);
+//!   while ([`CoolOffPolicy`], by its key or address);
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;
 //! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
