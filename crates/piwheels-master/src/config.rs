@@ -85,6 +85,16 @@ pub struct MasterConfig {
     pub busy_timeout: Duration,
     /// Below this much free space on the output's filesystem, every slave is put to sleep.
     pub min_free_space: u64,
+    /// The largest file a build may declare (`max-wheel-size`): 1 GiB. A `BUILT` that
+    /// declares a larger one is refused before any transfer, and its job goes back in the
+    /// queue; FileJuggler refuses to expect one too (imports included).
+    pub max_wheel_size: u64,
+    /// The most files a build may declare (`max-build-files`): 64. `pip wheel --no-deps`
+    /// makes one wheel; a few backends make several; 64 leaves room for them while bounding
+    /// the transfers, checks and database rows one `BUILT` can cause.
+    pub max_build_files: usize,
+    /// When a slave that breaks the protocol or the limits is refused jobs for a while.
+    pub cool_off: crate::slave_driver::CoolOffPolicy,
 }
 
 impl MasterConfig {
@@ -117,6 +127,9 @@ impl MasterConfig {
             rewrite_delay: Duration::from_secs(60),
             busy_timeout: Duration::from_secs(300),
             min_free_space: 1 << 30,
+            max_wheel_size: 1 << 30,
+            max_build_files: 64,
+            cool_off: crate::slave_driver::CoolOffPolicy::default(),
         }
     }
 

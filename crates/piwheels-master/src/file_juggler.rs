@@ -15,6 +15,8 @@
 //!
 //! Where this differs from the original, on purpose:
 //!
+//! - a file larger than `max_wheel_size` is not expected at all (nothing is pre-sized for
+//!   it), and no chunk may reach past the size declared;
 //! - a slave uploads only the file its `EXPECT` names, a wheel of its job ([`WheelName`]),
 //!   which lands in the staging folder and is never published over another build's wheel;
 //! - malformed frames are logged ([rate-limited](crate::log_limit)) and dropped, never
@@ -134,6 +136,13 @@ impl FileJuggler {
                 file.filesize
             ))
         })?;
+        let max = self.hub.config.max_wheel_size;
+        if size > max {
+            return Err(FsError::Invalid(format!(
+                "{}: {size} bytes, larger than the largest wheel allowed ({max} bytes)",
+                Quoted::str(&file.filename),
+            )));
+        }
         if file.filehash.len() != 64
             || !file
                 .filehash

@@ -55,16 +55,20 @@ pub enum SlaveActivity {
     Sleeping,
     /// Told to stop (`DIE`).
     Stopping,
+    /// Refused jobs for a while: it broke the protocol or the limits too often
+    /// (see [`CoolOffPolicy`](crate::slave_driver::CoolOffPolicy)).
+    CoolingOff,
 }
 
 impl SlaveActivity {
     /// Every activity, in the order they are exported.
-    pub const ALL: [SlaveActivity; 5] = [
+    pub const ALL: [SlaveActivity; 6] = [
         SlaveActivity::Idle,
         SlaveActivity::Building,
         SlaveActivity::Sending,
         SlaveActivity::Sleeping,
         SlaveActivity::Stopping,
+        SlaveActivity::CoolingOff,
     ];
 
     /// Its `state` label.
@@ -75,6 +79,7 @@ impl SlaveActivity {
             SlaveActivity::Sending => "sending",
             SlaveActivity::Sleeping => "sleeping",
             SlaveActivity::Stopping => "stopping",
+            SlaveActivity::CoolingOff => "cooling_off",
         }
     }
 }

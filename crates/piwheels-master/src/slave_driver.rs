@@ -23,18 +23,24 @@
 //!   logged later;
 //! - an invalid message from a known slave is answered (`SLEEP false` or `DONE`), never
 //!   left to time out;
+//! - a `BUILT` that declares more files than `max_build_files` or one larger than
+//!   `max_wheel_size` is answered `DONE` before any transfer, its job back in the queue;
+//!   a slave that breaks the protocol or these limits repeatedly gets `SLEEP true` for a
+//!   while ([`CoolOffPolicy`], by its key or address);
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;
 //! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
 //!   says about itself is [quoted and cut short](piwheels_protocol::quote).
 
 mod builds;
+mod cool_off;
 mod idle;
 mod jobs;
 mod socket;
 mod state;
 
 pub use builds::{MAX_SEND_ATTEMPTS, MAX_UNLOGGED};
+pub use cool_off::{CoolOffPolicy, MAX_TRACKED, Offender};
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -46,17 +52,19 @@ use piwheels_protocol::monitor::SlaveEvent;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{Job, SlaveReply, SlaveRequest, is_our_slave};
 use piwheels_protocol::transport::asynchronous::Router;
-use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
+use piwheels_protocol::transport::{Identity, Origin, SocketOptions, zmq};
 use piwheels_protocol::{Message, ProtocolError};
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Result;
 use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
+use crate::metrics::SlaveActivity;
 use crate::output::Staged;
 use crate::slave_id::SlaveId;
 
 use self::builds::{Finished, Logged, Pending, Unlogged};
+use self::cool_off::CoolOff;
 use self::jobs::Jobs;
 use self::socket::{Socket, publish};
 use self::state::SlaveState;
@@ -126,10 +134,12 @@ struct Slave {
     busy: Option<u64>,
     /// The current build's wheels, verified and staged, waiting for its row.
     staged: Vec<Staged>,
+    /// What its strikes are counted against ([`cool_off`]): its key or address.
+    offender: Option<Offender>,
 }
 
 impl Slave {
-    fn new(state: SlaveState) -> Self {
+    fn new(state: SlaveState, offender: Option<Offender>) -> Self {
         Slave {
             state,
             build_started: None,
@@ -137,6 +147,7 @@ impl Slave {
             send_failures: 0,
             busy: None,
             staged: Vec::new(),
+            offender,
         }
     }
 
@@ -224,6 +235,8 @@ struct Core {
     retrying: bool,
     /// The rate limit on warnings about peers' messages.
     warnings: PeerWarnings<Identity>,
+    /// The strikes and cool-offs of slaves that break the protocol or the limits.
+    cool_off: CoolOff,
 }
 
 /// The build slaves' task (see the module docs).
@@ -265,6 +278,7 @@ impl SlaveDriver {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let jobs = Jobs::new(hub.queue.clone());
         let (queue_watch, paused_watch) = (hub.queue.clone(), hub.paused.clone());
+        let cool_off = hub.config.cool_off;
         Ok(SlaveDriver {
             socket: Socket {
                 router,
@@ -290,6 +304,7 @@ impl SlaveDriver {
                 unlogged: Unlogged::new(),
                 retrying: false,
                 warnings: PeerWarnings::new(Self::NAME),
+                cool_off: CoolOff::new(cool_off),
             },
         })
     }
@@ -309,11 +324,12 @@ impl SlaveDriver {
     async fn handle(
         &mut self,
         peer: Identity,
+        origin: Origin,
         msg: std::result::Result<SlaveRequest, ProtocolError>,
     ) -> Result<()> {
         let now = Utc::now();
         let Some(slave) = self.slaves.get_mut(&peer) else {
-            return self.stranger(peer, msg, now).await;
+            return self.stranger(peer, origin, msg, now).await;
         };
         let core = &mut self.core;
         if slave.busy.is_some() {
@@ -356,6 +372,7 @@ impl SlaveDriver {
                 );
             }
             core.release_work(slave, "protocol error");
+            core.strike(slave, "a message out of order");
             return self.socket.reply(&peer, slave, SlaveReply::Die).await;
         }
         let answer = match request {
@@ -393,6 +410,7 @@ impl SlaveDriver {
     async fn stranger(
         &mut self,
         peer: Identity,
+        origin: Origin,
         msg: std::result::Result<SlaveRequest, ProtocolError>,
         now: DateTime<Utc>,
     ) -> Result<()> {
@@ -405,7 +423,7 @@ impl SlaveDriver {
                 Ok(())
             }
             Ok(SlaveRequest::Hello(hello)) => {
-                let (slave, ack) = self.core.hello(hello, now).await;
+                let (slave, ack) = self.core.hello(hello, &origin, now).await;
                 let slave = self
                     .slaves
                     .entry(peer.clone())
@@ -548,6 +566,7 @@ impl SlaveDriver {
             }
         }
         self.core.jobs.prune();
+        self.core.cool_off.prune(Instant::now());
     }
 }
 
@@ -584,6 +603,17 @@ impl Core {
         }
     }
 
+    /// Counts a strike against a slave's key ([`cool_off`]).
+    fn strike(&mut self, slave: &Slave, why: &str) {
+        if self
+            .cool_off
+            .strike(slave.offender.as_ref(), why, Instant::now())
+        {
+            tracing::warn!(slave = %slave.id(), label = %Quoted::str(slave.label()),
+                "slave in cool-off: it gets SLEEP until the cool-off ends");
+        }
+    }
+
     fn publish(&self, event: std::result::Result<SlaveEvent, ProtocolError>) {
         publish(&self.hub.status, event);
     }
@@ -605,6 +635,7 @@ impl Core {
         if self.warnings.allow(peer) {
             tracing::warn!(slave = %slave.id(), error = %e, "invalid message from slave");
         }
+        self.strike(slave, "an invalid message");
         if idle {
             SlaveReply::Sleep(false)
         } else {
@@ -672,8 +703,18 @@ impl SlaveDriver {
     /// after each event).
     fn count_slaves(&self) {
         let mut counts = std::collections::BTreeMap::new();
+        let now = Instant::now();
         for slave in self.slaves.values() {
-            *counts.entry(slave.state.activity()).or_insert(0) += 1;
+            // A slave told to stop is stopping; one between jobs in cool-off is counted so.
+            let activity = match slave.state.activity() {
+                SlaveActivity::Idle | SlaveActivity::Sleeping
+                    if self.core.cool_off.cooling(slave.offender.as_ref(), now) =>
+                {
+                    SlaveActivity::CoolingOff
+                }
+                activity => activity,
+            };
+            *counts.entry(activity).or_insert(0) += 1;
         }
         self.core.hub.metrics.set_slaves(&counts);
     }
@@ -709,9 +750,9 @@ impl Task for SlaveDriver {
                 }
                 Some(req) = self.skip.recv() => self.skip_request(req),
                 Some(done) = self.done_rx.recv() => self.complete(done).await?,
-                msg = self.socket.router.recv() => {
-                    let (peer, msg) = msg?;
-                    self.handle(peer, msg).await?;
+                msg = self.socket.router.recv_with_origin() => {
+                    let (origin, (peer, msg)) = msg?;
+                    self.handle(peer, origin, msg).await?;
                 }
                 Ok(()) = self.queue_watch.changed() => {
                     self.queue_watch.borrow_and_update();

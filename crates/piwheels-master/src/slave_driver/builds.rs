@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use piwheels_db::{NewBuild, Target};
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{BuiltReport, SlaveReply};
-use piwheels_protocol::states::BuildState;
+use piwheels_protocol::states::{BuildState, FileState};
 use piwheels_protocol::transport::Identity;
 
 use super::{Answer, Completion, Core, Slave, SlaveDriver};
@@ -108,6 +108,15 @@ impl Core {
         } = report;
         tracing::info!(slave = %id, package = %job.package, version = %job.version, status,
             files = files.len(), "build finished");
+        if let Some(why) = self.over_limits(&files) {
+            if self.warnings.allow(peer) {
+                tracing::warn!(slave = %id, package = %job.package, version = %job.version,
+                    %why, "the build breaks the limits; refused before any transfer");
+            }
+            self.release_work(slave, "refused: over the limits");
+            self.strike(slave, "a build over the limits");
+            return Some(SlaveReply::Done);
+        }
         if status {
             // Every declared file must be a wheel of the job: one that is not fails the
             // build before anything is transferred.
@@ -139,6 +148,30 @@ impl Core {
         slave.state.build = Some(build);
         slave.staged.clear();
         self.next_transfer_or_log(peer, slave).await
+    }
+
+    /// Why a `BUILT`'s declared files break `--max-build-files` or `--max-wheel-size`, if
+    /// they do.
+    fn over_limits(&self, files: &[FileState]) -> Option<String> {
+        let config = &self.hub.config;
+        if files.len() > config.max_build_files {
+            return Some(format!(
+                "{} files declared, at most {} allowed",
+                files.len(),
+                config.max_build_files
+            ));
+        }
+        files
+            .iter()
+            .find(|f| u64::try_from(f.filesize).is_ok_and(|size| size > config.max_wheel_size))
+            .map(|f| {
+                format!(
+                    "{} declared {} bytes, at most {} allowed",
+                    Quoted::str(&f.filename),
+                    f.filesize,
+                    config.max_wheel_size
+                )
+            })
     }
 
     /// Expects the next untransferred file and says `SEND`, or logs the build when none is

@@ -8,8 +8,9 @@ use chrono::{DateTime, TimeDelta, Utc};
 use piwheels_protocol::monitor::SlaveEvent;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveReply, is_our_slave};
-use piwheels_protocol::transport::Identity;
+use piwheels_protocol::transport::{Identity, Origin};
 
+use super::cool_off::Offender;
 use super::state::SlaveState;
 use super::{BUSY_TIMEOUT_RANGE, Core, MAX_BUILD_TIMEOUT, Slave, SlaveDriver};
 use crate::error::Result;
@@ -20,6 +21,7 @@ impl Core {
     pub(super) async fn hello(
         &mut self,
         mut hello: SlaveHello,
+        origin: &Origin,
         now: DateTime<Utc>,
     ) -> (Slave, SlaveReply) {
         let id = self.next_id;
@@ -34,7 +36,7 @@ impl Core {
             slave_id: id.as_i64(),
             index_url: self.index_url.clone().unwrap_or_default(),
         });
-        (Slave::new(state), ack)
+        (Slave::new(state, Offender::of(origin)), ack)
     }
 
     /// `IDLE`: a job, a sleep, or death.
@@ -44,7 +46,12 @@ impl Core {
         if slave.state.killed {
             return SlaveReply::Die;
         }
-        if self.hub.is_paused() || slave.state.sleeping {
+        if self.hub.is_paused()
+            || slave.state.sleeping
+            || self
+                .cool_off
+                .is_cooling(slave.offender.as_ref(), Instant::now())
+        {
             return SlaveReply::Sleep(true);
         }
         let target = slave.target();

@@ -32,6 +32,7 @@ mod mr_chase;
 mod original_slave_crashes_on_sigterm_while_its_idle_is_held;
 mod search_index_empty_for_an_hour;
 mod search_page_order;
+mod slave_limits_and_cool_off;
 mod the_output_disagrees_with_the_database;
 mod the_web_is_404_after_the_disk_was_full;
 mod upstream_at_scale;

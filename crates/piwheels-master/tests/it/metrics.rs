@@ -283,7 +283,14 @@ async fn the_figures_follow_a_real_farm() {
         s.value("piwheels_build_queue_jobs", &TARGET) == Some(2.0)
     })
     .await;
-    for st in ["idle", "building", "sending", "sleeping", "stopping"] {
+    for st in [
+        "idle",
+        "building",
+        "sending",
+        "sleeping",
+        "stopping",
+        "cooling_off",
+    ] {
         assert_eq!(first.must("piwheels_slaves", &state(st)), 0.0, "{st}");
     }
     for (family, kind) in [

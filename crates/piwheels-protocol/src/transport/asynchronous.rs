@@ -47,7 +47,7 @@ use super::frames::{
 };
 use super::options::{check_endpoint, last_endpoint};
 use super::raw::DEFAULT_MAX_FRAMES;
-use super::{Identity, Received, SocketOptions, TransportError};
+use super::{Identity, Origin, Received, SocketOptions, TransportError};
 use crate::error::ProtocolError;
 use crate::message::{Message, Protocol};
 
@@ -227,6 +227,17 @@ impl<P: Protocol> Router<P> {
         let multipart = next_multipart(&mut self.inner).await?;
         let identity = Identity::from(multipart.iter().next().map_or(&[][..], |f| &f[..]));
         Ok((identity, decode(multipart, router_payload)))
+    }
+
+    /// [`recv`](Self::recv), and what ZeroMQ tells of the connection the message came on
+    /// (its peer's address, the user id a ZAP handler gave it). Cancel-safe.
+    pub async fn recv_with_origin(
+        &mut self,
+    ) -> Result<(Origin, Received<P::ToMaster>), TransportError> {
+        let mut multipart = next_multipart(&mut self.inner).await?;
+        let identity = Identity::from(multipart.iter().next().map_or(&[][..], |f| &f[..]));
+        let origin = multipart.0.back_mut().map(Origin::of).unwrap_or_default();
+        Ok((origin, (identity, decode(multipart, router_payload))))
     }
 
     /// Sends `msg` to the peer with `identity`, as `[identity, "", payload]`. A message

@@ -64,6 +64,7 @@ mod frames;
 mod io;
 mod monitor;
 mod options;
+mod origin;
 mod raw;
 
 #[cfg(feature = "tokio")]
@@ -80,6 +81,7 @@ pub use self::options::{
     DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM,
     SocketOptions, add_ipc_group_write, ipc_path, set_ipc_mode,
 };
+pub use self::origin::Origin;
 pub use self::raw::{DEFAULT_MAX_FRAMES, RawDealer, RawRouter};
 
 /// The ZeroMQ binding these sockets are built on, for contexts, frames and raw sockets.

@@ -138,6 +138,24 @@ struct Opts {
     /// G, T suffixes).
     #[arg(long = "min-free-space", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     min_free_space: u64,
+    /// Refuse a build that declares a file larger than this (bytes; K, M, G, T suffixes);
+    /// its job goes back in the queue.
+    #[arg(long = "max-wheel-size", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    max_wheel_size: u64,
+    /// Refuse a build that declares more files than this; its job goes back in the queue.
+    #[arg(long = "max-build-files", value_name = "N", default_value = "64",
+          value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    max_build_files: u64,
+    /// A slave (by key, else by address) that breaks the protocol or the limits this many
+    /// times within --cool-off-window gets no job for --cool-off-period; 0 turns it off.
+    #[arg(long = "cool-off-strikes", value_name = "N", default_value = "3")]
+    cool_off_strikes: u32,
+    /// How far back --cool-off-strikes count.
+    #[arg(long = "cool-off-window", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    cool_off_window: Duration,
+    /// How long a slave in cool-off gets no job.
+    #[arg(long = "cool-off-period", value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    cool_off_period: Duration,
     /// Monitors' status socket (PUB).
     #[arg(
         long = "status-queue",
@@ -337,6 +355,13 @@ fn config(opts: &Opts) -> MasterConfig {
     c.upstream_timeout = Duration::from_secs(opts.upstream_timeout);
     c.busy_timeout = opts.busy_timeout;
     c.min_free_space = opts.min_free_space;
+    c.max_wheel_size = opts.max_wheel_size;
+    c.max_build_files = usize::try_from(opts.max_build_files).unwrap_or(usize::MAX);
+    c.cool_off = piwheels_master::slave_driver::CoolOffPolicy {
+        strikes: opts.cool_off_strikes,
+        window: opts.cool_off_window,
+        period: opts.cool_off_period,
+    };
     c.status_queue = opts.status_queue.clone();
     c.control_queue = opts.control_queue.clone();
     c.import_queue = opts.import_queue.clone();
