@@ -16,7 +16,6 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::os::fd::AsFd as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -641,6 +640,7 @@ mod tests {
 mod live {
     use super::*;
     use std::io::{Read, Write};
+    use std::os::fd::AsFd;
 
     /// Sends `request` to the proxy from inside its namespace; the answer.
     fn ask(proxy: &BuildProxy, request: &str) -> String {
