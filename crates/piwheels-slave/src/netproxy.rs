@@ -425,7 +425,13 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
             return refuse(&mut stream, shared, &what, "not a host and port").await;
         };
         if !shared.allowed.contains(&target) {
-            return refuse(&mut stream, shared, &what, "not an index host").await;
+            return refuse(
+                &mut stream,
+                shared,
+                &what,
+                "not an index host (the slave's --build-proxy-allow adds one)",
+            )
+            .await;
         }
         let Some(mut upstream) = reach(&mut stream, shared, &what, &target).await else {
             return;
@@ -469,7 +475,13 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
         return refuse(&mut stream, shared, &what, "not a host and port").await;
     };
     if !shared.allowed.contains(&target) {
-        return refuse(&mut stream, shared, &what, "not an index host").await;
+        return refuse(
+            &mut stream,
+            shared,
+            &what,
+            "not an index host (the slave's --build-proxy-allow adds one)",
+        )
+        .await;
     }
     let Some(mut upstream) = reach(&mut stream, shared, &what, &target).await else {
         return;
