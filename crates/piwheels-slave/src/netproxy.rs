@@ -445,6 +445,12 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
         pump(stream, upstream).await;
         return;
     }
+    forward_http(stream, shared, &head, &what).await;
+}
+
+/// Forwards one plain-HTTP request (`GET`/`HEAD http://...`) to an allowed host.
+async fn forward_http(mut stream: TcpStream, shared: &Shared, head: &Head, what: &str) {
+    let what = what.to_owned();
     if head.method != "GET" && head.method != "HEAD" {
         return refuse(
             &mut stream,
