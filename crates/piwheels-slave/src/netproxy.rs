@@ -692,8 +692,17 @@ mod live {
             "GET http://127.0.0.1:10/ HTTP/1.1\r\nHost: x\r\n\r\n",
         );
         assert!(a.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{a}");
+        // A head without end, one byte past the limit (all of it read, so the answer is
+        // not lost to a reset): refused, not read on and on.
+        let mut endless = "GET http://127.0.0.1:9/ HTTP/1.1\r\nX: ".to_owned();
+        endless.push_str(&"x".repeat(MAX_HEAD + 1 - endless.len()));
+        let a = ask(&proxy, &endless);
+        assert!(a.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{a}");
+        assert!(a.contains("its head is too large"), "{a}");
+        let a = ask(&proxy, "PUT http://127.0.0.1:9/ HTTP/1.1\r\n\r\n");
+        assert!(a.contains("only GET, HEAD and CONNECT"), "{a}");
         let lines = proxy.stop();
-        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines.len(), 4, "{lines:?}");
         assert!(
             lines[0].starts_with("The build proxy refused CONNECT 127.0.0.1:10 (403"),
             "{lines:?}"
