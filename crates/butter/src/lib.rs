@@ -18,7 +18,7 @@
 //! [`sendfile::copy`], which picks the fastest path for the destination), with tokio forms
 //! for sockets.
 //!
-//! For containers: [`mount`], [`namespace`], [`process`] (raw pids, hostnames, prctl),
+//! For containers: [`mount`], [`namespace`], [`netns`], [`process`] (raw pids, hostnames, prctl),
 //! [`seccomp`], [`memfd`], [`fanotify`], and [`sandbox`], which combines them to run a
 //! command isolated.
 //!
@@ -57,6 +57,7 @@ pub mod inotify;
 pub mod memfd;
 pub mod mount;
 pub mod namespace;
+pub mod netns;
 pub mod pipe;
 pub mod process;
 pub mod sandbox;

@@ -365,8 +365,9 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
         ));
     }
     let start = Instant::now();
+    let mut proxy_notes = Vec::new();
     let (end, killed, duration) = match &spec.sandbox {
-        Some(sandbox) => execute_sandboxed(spec, sandbox, dir, cancel, start),
+        Some(sandbox) => execute_sandboxed(spec, sandbox, dir, cancel, start, &mut proxy_notes),
         None => execute_followed(spec, dir, cancel, start),
     };
     let mut output = read_tail(&dir.join("build.log"));
@@ -385,6 +386,9 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
         output.push_str(&line);
         output.push('\n');
     };
+    for line in proxy_notes {
+        note(line);
+    }
     let mut result = BuildResult {
         status: false,
         duration,
@@ -431,42 +435,74 @@ fn run(spec: &BuildSpec, dir: &Path, cancel: &AtomicBool) -> BuildResult {
 }
 
 /// Runs pip in the build sandbox until it ends, times out or is stopped; the sandbox's
-/// end is the end of every process of the build.
+/// end is the end of every process of the build. In `index` mode the build proxy runs
+/// meanwhile, and its refusals go into `notes`.
 fn execute_sandboxed(
     spec: &BuildSpec,
     sandbox: &BuildSandbox,
     dir: &Path,
     cancel: &AtomicBool,
     start: Instant,
+    notes: &mut Vec<String>,
 ) -> (End, usize, Duration) {
-    let sb = sandbox
-        .command(
-            Path::new(&spec.python),
-            &pip_args(spec, dir),
-            dir,
-            &spec.user,
-            &build_env(spec, dir),
-        )
-        .output_file(dir.join("pip-output.log"));
+    let lost = |e: &dyn std::fmt::Display| {
+        End::Lost(format!(
+            "The slave could not run {} -m pip in the build sandbox: {e}",
+            spec.python
+        ))
+    };
+    let urls = std::iter::once(spec.index_url.as_str())
+        .chain(spec.extra_index_urls.iter().map(String::as_str));
+    let proxy = match sandbox.proxy(urls) {
+        Ok(p) => p,
+        Err(e) => return (lost(&e), 0, start.elapsed()),
+    };
+    let (end, duration) = run_sandbox(spec, sandbox, dir, cancel, start, proxy.as_ref());
+    if let Some(p) = proxy {
+        notes.extend(p.stop());
+    }
+    (end, 0, duration)
+}
+
+/// [`execute_sandboxed`]'s run of the sandbox, with the build proxy (if any) serving.
+fn run_sandbox(
+    spec: &BuildSpec,
+    sandbox: &BuildSandbox,
+    dir: &Path,
+    cancel: &AtomicBool,
+    start: Instant,
+    proxy: Option<&crate::netproxy::BuildProxy>,
+) -> (End, Duration) {
     let lost = |e: butter::Error| {
         End::Lost(format!(
             "The slave could not run {} -m pip in the build sandbox: {e}",
             spec.python
         ))
     };
+    let sb = match sandbox.command(
+        Path::new(&spec.python),
+        &pip_args(spec, dir),
+        dir,
+        &spec.user,
+        &build_env(spec, dir),
+        proxy,
+    ) {
+        Ok(sb) => sb.output_file(dir.join("pip-output.log")),
+        Err(e) => return (lost(e), start.elapsed()),
+    };
     let mut running = match sb.spawn() {
         Ok(r) => r,
-        Err(e) => return (lost(e), 0, start.elapsed()),
+        Err(e) => return (lost(e), start.elapsed()),
     };
     let deadline = start + spec.timeout;
     let end = loop {
         match running.wait_timeout(Duration::from_millis(100)) {
             Ok(Some(outcome)) => {
                 let how = outcome.exit.to_string();
-                return (End::Exited(outcome.success(), how), 0, start.elapsed());
+                return (End::Exited(outcome.success(), how), start.elapsed());
             }
             Ok(None) => {}
-            Err(e) => return (lost(e), 0, start.elapsed()),
+            Err(e) => return (lost(e), start.elapsed()),
         }
         if cancel.load(Ordering::SeqCst) {
             break End::Stopped;
@@ -479,7 +515,7 @@ fn execute_sandboxed(
     if let Err(e) = running.terminate(spec.grace) {
         tracing::warn!("ending the build sandbox: {e}");
     }
-    (end, 0, duration)
+    (end, duration)
 }
 
 /// Runs pip as a process of the slave's, following every process it starts ([`crate::tree`]),

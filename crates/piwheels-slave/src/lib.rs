@@ -37,6 +37,7 @@
 pub mod builder;
 pub mod dpkg;
 pub mod elf;
+pub mod netproxy;
 pub mod notify;
 pub mod protocol;
 pub mod python;
@@ -344,6 +345,13 @@ fn check_sandbox(
         "import os, pip, sys; open(sys.argv[1], 'w').write('ok')".to_owned(),
         dir.path().join("ok").display().to_string(),
     ];
+    let cannot = |e: &dyn std::fmt::Display| {
+        SlaveError::Sandbox(format!(
+            "cannot make it on this machine ({e}); run the slave where it can use namespaces, or with --no-sandbox"
+        ))
+    };
+    // In `index` mode the build proxy's namespace is made too (forwarding nowhere).
+    let proxy = sb.proxy(std::iter::empty()).map_err(|e| cannot(&e))?;
     let out = sb
         .command(
             std::path::Path::new(&config.python),
@@ -351,14 +359,13 @@ fn check_sandbox(
             dir.path(),
             user,
             &[],
+            proxy.as_ref(),
         )
+        .map_err(|e| cannot(&e))?
         .timeout(Duration::from_secs(60))
         .run()
-        .map_err(|e| {
-            SlaveError::Sandbox(format!(
-                "cannot make it on this machine ({e}); run the slave where it can use namespaces, or with --no-sandbox"
-            ))
-        })?;
+        .map_err(|e| cannot(&e))?;
+    drop(proxy);
     let wrote = std::fs::read_to_string(dir.path().join("ok")).unwrap_or_default();
     if !out.success() || wrote != "ok" {
         return Err(SlaveError::Sandbox(format!(

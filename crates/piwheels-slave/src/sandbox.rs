@@ -3,10 +3,14 @@
 //! A build sees the system's programs and libraries, the interpreter's own files and any
 //! configured paths, all read-only; its build directory, at the same path as on the host,
 //! is the only place it can write, with a fresh `/tmp` and `/dev/shm`. It runs as the
-//! build user in new mount, PID, UTS and IPC namespaces (and a new network namespace when
-//! the network is turned off), under no_new_privs and butter's default seccomp deny-list,
+//! build user in new mount, PID, UTS and IPC namespaces, under no_new_privs and butter's default seccomp deny-list,
 //! with limits on processes, file size and (if set) memory. Ending the sandbox's init
 //! ends every process of the build, however it forked or detached.
+//!
+//! Its network is the slave's `--build-network` ([`BuildNetwork`]): by default (`index`)
+//! a network namespace of its own with only loopback and the slave's build proxy
+//! ([`crate::netproxy`]), which reaches only the index hosts; `full` is the host's
+//! network; `none` is loopback only.
 //!
 //! A slave that is not root cannot build the sandbox: it falls back to following the
 //! build's processes ([`crate::tree`]).
@@ -16,16 +20,59 @@ use std::path::{Path, PathBuf};
 
 use butter::sandbox::{Limit, SYSTEM_PATHS, Sandbox};
 
+use crate::netproxy::{BuildProxy, Target};
 use crate::user::BuildUser;
 
-/// How builds are isolated (the slave's `--no-build-network`, `--sandbox-bind`,
-/// `--build-memory`, `--build-processes`, `--build-file-size`).
+/// What a sandboxed build's network reaches (the slave's `--build-network`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BuildNetwork {
+    /// Only loopback of its own and the slave's build proxy, which forwards only to the
+    /// index hosts (the default).
+    #[default]
+    Index,
+    /// The host's whole network.
+    Full,
+    /// Only loopback of its own: the index must be bound in (a `file://` index).
+    None,
+}
+
+impl std::str::FromStr for BuildNetwork {
+    type Err = BadBuildNetwork;
+
+    fn from_str(s: &str) -> Result<BuildNetwork, BadBuildNetwork> {
+        match s {
+            "index" => Ok(BuildNetwork::Index),
+            "full" => Ok(BuildNetwork::Full),
+            "none" => Ok(BuildNetwork::None),
+            _ => Err(BadBuildNetwork(s.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for BuildNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BuildNetwork::Index => "index",
+            BuildNetwork::Full => "full",
+            BuildNetwork::None => "none",
+        })
+    }
+}
+
+/// A `--build-network` that is not `index`, `full` or `none`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} is not a build network: index, full or none")]
+pub struct BadBuildNetwork(String);
+
+/// How builds are isolated (the slave's `--build-network`, `--build-proxy-allow`,
+/// `--sandbox-bind`, `--build-memory`, `--build-processes`, `--build-file-size`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxConfig {
-    /// Whether builds reach the network (default `true`: pip downloads from the index
-    /// and build dependencies from wherever they come). With `false` a build has only a
-    /// loopback interface of its own.
-    pub network: bool,
+    /// What builds reach of the network (default [`BuildNetwork::Index`]).
+    pub network: BuildNetwork,
+    /// In `index` mode, hosts the build proxy forwards to beyond the index URLs' (an
+    /// index whose files are served from another host needs that host here).
+    pub proxy_allow: Vec<Target>,
     /// Host paths a build sees read-only at the same place, beyond the system's
     /// ([`SYSTEM_PATHS`]) and the interpreter's.
     pub binds: Vec<PathBuf>,
@@ -41,7 +88,8 @@ pub struct SandboxConfig {
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
-            network: true,
+            network: BuildNetwork::Index,
+            proxy_allow: Vec::new(),
             binds: Vec::new(),
             memory: None,
             processes: Some(4096),
@@ -114,8 +162,38 @@ impl BuildSandbox {
         BuildSandbox { config, paths }
     }
 
+    /// In `index` mode, the build proxy for a build whose pip uses `index_urls`
+    /// ([`crate::netproxy`]), forwarding to their hosts and the configured ones; `None`
+    /// in the other modes.
+    ///
+    /// # Errors
+    ///
+    /// An index URL the proxy cannot forward to, or the proxy cannot be started.
+    pub fn proxy<'a>(
+        &self,
+        index_urls: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<BuildProxy>, crate::netproxy::ProxyError> {
+        if self.config.network != BuildNetwork::Index {
+            return Ok(None);
+        }
+        let mut allowed = self.config.proxy_allow.clone();
+        for url in index_urls {
+            if let Some(t) = crate::netproxy::url_target(url)? {
+                allowed.push(t);
+            }
+        }
+        allowed.dedup();
+        BuildProxy::start(allowed).map(Some)
+    }
+
     /// The sandbox running `program args` as `user`, in `dir` (writable, at the same
-    /// path inside), with `env` on top of the [`PASSED_ENV`] variables that are set.
+    /// path inside), with `env` on top of the [`PASSED_ENV`] variables that are set. In
+    /// `index` mode it joins `proxy`'s network namespace, with the environment pointing
+    /// at it (without a proxy, it gets loopback only).
+    ///
+    /// # Errors
+    ///
+    /// The proxy's namespace descriptor cannot be duplicated.
     pub fn command(
         &self,
         program: &Path,
@@ -123,12 +201,17 @@ impl BuildSandbox {
         dir: &Path,
         user: &BuildUser,
         env: &[(&str, OsString)],
-    ) -> Sandbox {
+        proxy: Option<&BuildProxy>,
+    ) -> butter::Result<Sandbox> {
         let mut sb = Sandbox::new(program)
             .args(args)
             .system_root()
-            .hostname("piwheels-build")
-            .network(self.config.network);
+            .hostname("piwheels-build");
+        sb = match (self.config.network, proxy) {
+            (BuildNetwork::Full, _) => sb.network(true),
+            (BuildNetwork::Index, Some(p)) => sb.join_network(p.netns())?,
+            (BuildNetwork::Index | BuildNetwork::None, _) => sb.network(false),
+        };
         for p in &self.paths {
             sb = sb.bind(p, p);
         }
@@ -144,6 +227,11 @@ impl BuildSandbox {
         for (k, v) in env {
             sb = sb.env(k, v);
         }
+        if let (BuildNetwork::Index, Some(p)) = (self.config.network, proxy) {
+            for (k, v) in p.env() {
+                sb = sb.env(k, v);
+            }
+        }
         if let Some(m) = self.config.memory {
             sb = sb.limit(Limit::Memory(m));
         }
@@ -153,7 +241,7 @@ impl BuildSandbox {
         if let Some(f) = self.config.file_size {
             sb = sb.limit(Limit::FileSize(f));
         }
-        sb
+        Ok(sb)
     }
 }
 

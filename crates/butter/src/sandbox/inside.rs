@@ -29,6 +29,14 @@ pub(super) fn supervise(
     rep: OwnedFd,
 ) -> i32 {
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // A network namespace to join comes first: after a new user namespace, the
+    // caller's privilege over it would be gone.
+    if let Some(fd) = &plan.join_network
+        && let Err(e) = crate::namespace::setns(fd, crate::namespace::Namespaces::NET)
+    {
+        report(rep.as_fd(), e.raw_os_error(), "join the network namespace");
+        return 127;
+    }
     if let Err(e) = crate::namespace::unshare(plan.namespaces) {
         report(rep.as_fd(), e.raw_os_error(), "unshare");
         return 127;
@@ -225,7 +233,7 @@ fn build_root(plan: &Plan) -> std::result::Result<(), Step> {
     )?;
     build_dev(&root.join("dev"))?;
     if !plan.network {
-        step(loopback_up(), "bring up loopback")?;
+        step(crate::netns::loopback_up(), "bring up loopback")?;
     }
     step(crate::process::sethostname(&plan.hostname), "sethostname")?;
     // The root itself is read-only: only the work directory, /tmp and /dev/shm are not.
@@ -289,32 +297,6 @@ fn build_dev(dev: &Path) -> std::result::Result<(), Step> {
             std::os::unix::fs::symlink(to, dev.join(link)),
             "symlink in /dev",
         )?;
-    }
-    Ok(())
-}
-
-/// Sets IFF_UP on `lo` (a new network namespace's loopback starts down).
-fn loopback_up() -> Result<()> {
-    let sock = rustix::net::socket(
-        rustix::net::AddressFamily::INET,
-        rustix::net::SocketType::DGRAM,
-        None,
-    )
-    .map_err(|e| Error::from_rustix("socket", e))?;
-    // SAFETY: an all-zero ifreq is valid; the name is NUL-terminated.
-    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (i, b) in b"lo\0".iter().enumerate() {
-        req.ifr_name[i] = *b as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS and SIOCSIFFLAGS read and write `req`, a valid ifreq.
-    unsafe {
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) < 0 {
-            return Err(Error::last("ioctl(SIOCGIFFLAGS)"));
-        }
-        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-        if libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) < 0 {
-            return Err(Error::last("ioctl(SIOCSIFFLAGS)"));
-        }
     }
     Ok(())
 }

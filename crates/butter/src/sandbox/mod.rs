@@ -78,6 +78,7 @@ pub struct Sandbox {
     tmp_size: Option<String>,
     hostname: String,
     network: bool,
+    join_network: Option<OwnedFd>,
     user_namespace: bool,
     seccomp: Option<Filter>,
     limits: Vec<Limit>,
@@ -153,6 +154,7 @@ impl Sandbox {
             tmp_size: Some("size=50%,mode=1777".into()),
             hostname: "sandbox".into(),
             network: true,
+            join_network: None,
             user_namespace: false,
             seccomp: Some(Filter::sandbox_default()),
             limits: Vec::new(),
@@ -252,6 +254,22 @@ impl Sandbox {
     pub fn network(mut self, on: bool) -> Sandbox {
         self.network = on;
         self
+    }
+
+    /// Joins this existing network namespace (a [`NetNamespace`](crate::netns::NetNamespace)
+    /// or any network namespace descriptor) instead of the host's network or a new one:
+    /// the sandbox sees its interfaces as they are, and sockets the caller made in it.
+    ///
+    /// # Errors
+    ///
+    /// The descriptor cannot be duplicated.
+    pub fn join_network(mut self, netns: impl AsFd) -> Result<Sandbox> {
+        let fd = netns
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::from_io("dup", &e))?;
+        self.join_network = Some(fd);
+        Ok(self)
     }
 
     /// With `true`, a new user namespace in which the caller is root: lets an
@@ -651,6 +669,8 @@ pub(super) struct Plan {
     pub(super) tmp: Option<String>,
     pub(super) hostname: String,
     pub(super) network: bool,
+    /// A network namespace the supervisor joins before unsharing the others.
+    pub(super) join_network: Option<OwnedFd>,
     pub(super) argv: Vec<CString>,
     pub(super) envp: Vec<CString>,
     pub(super) program: CString,
@@ -671,7 +691,7 @@ impl Plan {
         };
         let mut namespaces =
             Namespaces::MOUNT | Namespaces::PID | Namespaces::UTS | Namespaces::IPC;
-        if !s.network {
+        if !s.network && s.join_network.is_none() {
             namespaces |= Namespaces::NET;
         }
         if s.user_namespace {
@@ -714,7 +734,12 @@ impl Plan {
             binds,
             tmp: s.tmp_size.clone(),
             hostname: s.hostname.clone(),
-            network: s.network,
+            // A joined namespace is set up by whoever made it.
+            network: s.network || s.join_network.is_some(),
+            join_network: match &s.join_network {
+                Some(fd) => Some(fd.try_clone().map_err(|e| Error::from_io("dup", &e))?),
+                None => None,
+            },
             program: cstr(s.program.as_bytes(), "the program")?,
             argv,
             envp,

@@ -14,6 +14,7 @@ mod fanotify;
 mod inotify;
 mod inotify_parse;
 mod memfd;
+mod netns;
 mod pipe;
 mod recursive;
 mod sandbox;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use piwheels_slave::builder::{Build, BuildSpec};
-use piwheels_slave::sandbox::{BuildSandbox, SandboxConfig};
+use piwheels_slave::sandbox::{BuildNetwork, BuildSandbox, SandboxConfig};
 use piwheels_slave::{BuildUser, PythonFacts};
 
 /// Fails the build if it runs as root (builds never do).
@@ -439,8 +439,8 @@ impl Probe {
     }
 }
 
-/// Builds [`probing_setup`]'s package in the sandbox (with `network`: served over HTTP;
-/// without: read from a `file://` index bound in). `None` (with the skip said) when not
+/// Builds [`probing_setup`]'s package in the sandbox (with `network`: `--build-network
+/// full`, served over HTTP; without: `none`, read from a `file://` index bound in). `None` (with the skip said) when not
 /// root or without the build dependencies.
 fn probe(test: &str, name: &str, network: bool) -> Option<Probe> {
     if !common::is_root() {
@@ -459,12 +459,17 @@ fn probe(test: &str, name: &str, network: bool) -> Option<Probe> {
     let index_dir = work.path().join("index");
     let builds = work.builds.clone();
     let spec = if network {
-        spec(name, &served, &builds, Duration::from_secs(300))
+        let mut spec = spec(name, &served, &builds, Duration::from_secs(300));
+        spec.sandbox = sandbox(SandboxConfig {
+            network: BuildNetwork::Full,
+            ..SandboxConfig::default()
+        });
+        spec
     } else {
         let index = format!("file://{}/simple", index_dir.display());
         let mut spec = spec(name, &index, &builds, Duration::from_secs(300));
         spec.sandbox = sandbox(SandboxConfig {
-            network: false,
+            network: BuildNetwork::None,
             binds: vec![index_dir.clone()],
             ..SandboxConfig::default()
         });
@@ -512,7 +517,7 @@ fn a_sandboxed_build_writes_only_its_directory_and_sees_no_host_process() {
     assert_ne!(butter::process::gethostname(), "piwheels-build");
     let seen: usize = r["processes"].parse().unwrap();
     assert!(seen < 20, "the build saw {seen} processes: the host's");
-    // The network is on by default.
+    // With --build-network full, the host's network is there.
     assert_eq!(r.get("connect").map(String::as_str), Some("ok"), "{r:?}");
     let marker = format!("600.{}", p.port);
     let left = std::fs::read_dir("/proc")

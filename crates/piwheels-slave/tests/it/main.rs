@@ -8,6 +8,7 @@
 
 mod common;
 
+mod build_network;
 mod builder;
 mod protocol;
 mod upload_never_blocks_on_a_master_that_stopped_reading;

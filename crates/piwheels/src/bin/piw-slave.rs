@@ -4,7 +4,8 @@
 //! ```text
 //! piw-slave [-m HOST] [-t DURATION] [-d DIR] [-L LABEL] [--python PYTHON] [--run-as USER]
 //!           [--extra-index-url URL]... [--slave-port PORT] [--file-port PORT] [--debug]
-//!           [--no-sandbox] [--no-build-network] [--sandbox-bind PATH]...
+//!           [--no-sandbox] [--build-network index|full|none] [--build-proxy-allow HOST:PORT]...
+//!           [--sandbox-bind PATH]...
 //!           [--build-memory SIZE] [--build-processes N] [--build-file-size SIZE]
 //! ```
 //!
@@ -13,8 +14,10 @@
 //! as root, the slave runs builds as `--run-as` (default `nobody`), never as root, each in a
 //! sandbox (see `piwheels_slave::sandbox`): new namespaces, a read-only view of the system
 //! and the interpreter, the build directory the only place it can write, limits on
-//! processes, file size and, if asked, memory. pip keeps the network unless
-//! `--no-build-network`. SIGTERM or SIGINT stops any build, says goodbye to the master and
+//! processes, file size and, if asked, memory. Its network is `--build-network`: `index`
+//! (the default) gives it only loopback and a proxy run by the slave that reaches only the
+//! index hosts (see `piwheels_slave::netproxy`); `full` the host's network; `none`
+//! (or `--no-build-network`) loopback only. SIGTERM or SIGINT stops any build, says goodbye to the master and
 //! exits.
 
 use std::path::PathBuf;
@@ -23,7 +26,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use piwheels::{CommonOpts, fail, parse_size};
-use piwheels_slave::sandbox::SandboxConfig;
+use piwheels_slave::netproxy::{Target, parse_allowed};
+use piwheels_slave::sandbox::{BuildNetwork, SandboxConfig};
 use piwheels_slave::{DurationError, Slave, SlaveConfig, parse_duration};
 
 /// Run a piwheels build slave.
@@ -66,10 +70,23 @@ struct Opts {
     /// where the slave cannot make namespaces).
     #[arg(long)]
     no_sandbox: bool,
-    /// Give sandboxed builds no network (only a loopback of their own); the index must
-    /// then be reachable without it (a file:// index bound in with --sandbox-bind).
+    /// What sandboxed builds reach of the network: `index` (only loopback and the slave's
+    /// proxy to the index hosts), `full` (the host's network), or `none` (only loopback:
+    /// the index must be a file:// one bound in with --sandbox-bind).
+    #[arg(
+        long,
+        value_name = "MODE",
+        default_value = "index",
+        conflicts_with = "no_build_network"
+    )]
+    build_network: BuildNetwork,
+    /// The same as --build-network none.
     #[arg(long)]
     no_build_network: bool,
+    /// With --build-network index: one more HOST:PORT the build proxy forwards to beyond
+    /// the index URLs' hosts (where an index serves its files from; repeatable).
+    #[arg(long = "build-proxy-allow", value_name = "HOST:PORT", value_parser = parse_allowed)]
+    build_proxy_allow: Vec<Target>,
     /// A host path sandboxed builds also see, read-only, at the same place (repeatable).
     #[arg(long = "sandbox-bind", value_name = "PATH")]
     sandbox_binds: Vec<PathBuf>,
@@ -120,7 +137,12 @@ fn main() -> ExitCode {
     config.slave_port = opts.slave_port;
     config.file_port = opts.file_port;
     config.sandbox = (!opts.no_sandbox).then_some(SandboxConfig {
-        network: !opts.no_build_network,
+        network: if opts.no_build_network {
+            BuildNetwork::None
+        } else {
+            opts.build_network
+        },
+        proxy_allow: opts.build_proxy_allow,
         binds: opts.sandbox_binds,
         memory: opts.build_memory,
         processes: Some(opts.build_processes),
@@ -140,9 +162,8 @@ fn main() -> ExitCode {
         slave.config().label,
         piwheels_slave::format_duration(slave.config().build_timeout),
         match slave.sandbox() {
-            Some(sb) if sb.config.network => "sandboxed",
-            Some(_) => "sandboxed without network",
-            None => "not sandboxed",
+            Some(sb) => format!("sandboxed, network {}", sb.config.network),
+            None => "not sandboxed".to_owned(),
         }
     );
     match slave.run() {
