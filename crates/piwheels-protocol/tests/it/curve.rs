@@ -76,7 +76,10 @@ fn a_client_expecting_another_server_key_gets_nothing_through() {
     let right = curve_req(&ctx, &server.public_key, &endpoint);
     right.send("RIGHT", 0).unwrap();
     let got = recv_within(&rep, "the right client's request").expect("request");
-    assert_eq!(got, b"RIGHT", "only the client with the right server key gets through");
+    assert_eq!(
+        got, b"RIGHT",
+        "only the client with the right server key gets through"
+    );
     rep.send("ACK", 0).unwrap();
     assert_eq!(recv_within(&right, "reply").expect("reply"), b"ACK");
     let nothing = zmq::poll(&mut [rep.as_poll_item(zmq::POLLIN)], 500).unwrap();

@@ -24,3 +24,4 @@ mod transfer_peer;
 mod transport;
 #[cfg(feature = "tokio")]
 mod transport_async;
+mod zap;
