@@ -36,6 +36,7 @@
 //! # Ok::<(), piwheels_protocol::ProtocolError>(())
 //! ```
 
+pub mod auth;
 pub mod cbor;
 pub mod error;
 pub mod import;

@@ -11,6 +11,7 @@ mod common;
 mod transport_support;
 
 mod a_request_on_a_broken_connection_waits_for_ever;
+mod curve;
 mod golden;
 mod python_peer;
 mod python_vectors;
@@ -23,3 +24,4 @@ mod transfer_peer;
 mod transport;
 #[cfg(feature = "tokio")]
 mod transport_async;
+mod zap;

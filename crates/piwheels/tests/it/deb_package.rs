@@ -104,6 +104,7 @@ fn the_deb_installs_the_tools_units_configuration_and_users() {
     for path in [
         "./usr/bin/piw-master",
         "./usr/bin/piw-slave",
+        "./usr/bin/piw-keygen",
         "./usr/bin/piw-audit",
         "./usr/bin/piw-monitor",
         "./usr/bin/piw-logger",

@@ -19,6 +19,7 @@ mod monitor;
 mod piw_add_refuses_hostile_names;
 mod piw_audit;
 mod piw_initdb_removes_hostile_rows;
+mod piw_keygen;
 mod piw_logger;
 mod piw_slave_build_network;
 mod service_units;

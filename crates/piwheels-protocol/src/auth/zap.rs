@@ -1,0 +1,347 @@
+//! The ZAP handler (ZeroMQ's authentication protocol, RFC 27) and the policy it applies.
+//!
+//! libzmq asks the handler about each new connection of a socket that has a ZAP domain
+//! (see [`super::curve_server`]): CURVE peers after their handshake proves they hold the
+//! secret half of the key they show, NULL peers by address alone. The handler admits a
+//! CURVE peer whose public key is in the allow-list folder, and a NULL peer whose address
+//! is in one of the `--allow-plain` networks; everything else is refused, and a refused
+//! peer's connection is closed by libzmq before any message of it is delivered.
+//!
+//! The allow-list folder is read again whenever its modification time changed (a key
+//! file added, deleted or renamed into place), at the next connection: that is when ZAP
+//! asks, so no watcher is needed for a revocation to apply to every new connection.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::keys::PublicKey;
+
+/// Where libzmq sends ZAP requests (fixed by RFC 27).
+pub const ZAP_ENDPOINT: &str = "inproc://zeromq.zap.01";
+
+/// How often a refused peer (by address) is reported at most.
+pub const REFUSAL_REPORT_INTERVAL: Duration = Duration::from_secs(60);
+
+/// An address or a network (`127.0.0.1`, `10.0.0.0/8`, `::1`, `fd00::/8`), as
+/// `--allow-plain` takes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Network {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+/// A malformed `--allow-plain` network.
+#[derive(Debug, thiserror::Error)]
+#[error("not an address or network (e.g. 127.0.0.1, 10.0.0.0/8, ::1, fd00::/8): {0:?}")]
+pub struct BadNetwork(String);
+
+impl FromStr for Network {
+    type Err = BadNetwork;
+
+    fn from_str(s: &str) -> Result<Self, BadNetwork> {
+        let bad = || BadNetwork(crate::quote::cut(s, 60).into_owned());
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p.parse::<u8>().map_err(|_| bad())?)),
+            None => (s, None),
+        };
+        let addr = normalise(addr.parse::<IpAddr>().map_err(|_| bad())?);
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        if prefix > max {
+            return Err(bad());
+        }
+        Ok(Network { addr, prefix })
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+impl Network {
+    /// Whether `addr` is in this network (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let bits = |a: IpAddr| match a {
+            IpAddr::V4(v4) => u128::from(u32::from(v4)) << 96,
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        let addr = normalise(addr);
+        if addr.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        // The top `prefix` bits (an IPv4 address sits in the top 32).
+        let mask = u128::MAX
+            .checked_shl(128 - u32::from(self.prefix))
+            .unwrap_or(0);
+        bits(addr) & mask == bits(self.addr) & mask
+    }
+}
+
+fn normalise(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Why a peer was refused, for the log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The peer's address as libzmq gave it.
+    pub address: String,
+    /// The mechanism it spoke (`CURVE`, `NULL`, `PLAIN`…).
+    pub mechanism: String,
+    /// Its public key, for a CURVE peer.
+    pub key: Option<PublicKey>,
+    /// Why it was refused.
+    pub why: &'static str,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused {} peer {}", self.mechanism, self.address)?;
+        if let Some(key) = &self.key {
+            write!(f, " with key {key}")?;
+        }
+        write!(f, ": {}", self.why)
+    }
+}
+
+/// Who is admitted: CURVE keys from an allow-list folder, NULL peers from networks.
+#[derive(Debug)]
+pub struct Policy {
+    key_dir: Option<PathBuf>,
+    plain: Vec<Network>,
+    keys: Mutex<KeyCache>,
+}
+
+#[derive(Debug, Default)]
+struct KeyCache {
+    stamp: Option<SystemTime>,
+    keys: HashSet<PublicKey>,
+}
+
+impl Policy {
+    /// Admits CURVE peers whose public key is in a `*.key` or `*.key_secret` file of
+    /// `key_dir` (none if `None`), and NULL peers from `plain` (none if empty).
+    pub fn new(key_dir: Option<PathBuf>, plain: Vec<Network>) -> Self {
+        Policy {
+            key_dir,
+            plain,
+            keys: Mutex::default(),
+        }
+    }
+
+    /// Whether a CURVE peer with `key` is admitted now (reading the folder again if it
+    /// changed).
+    pub fn admits_key(&self, key: &PublicKey) -> bool {
+        let Some(dir) = &self.key_dir else {
+            return false;
+        };
+        let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let stamp = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
+        if stamp.is_none() || stamp != cache.stamp {
+            cache.keys = read_key_dir(dir);
+            cache.stamp = stamp;
+        }
+        cache.keys.contains(key)
+    }
+
+    /// Whether a NULL peer from `address` (as ZAP gives it) is admitted.
+    pub fn admits_plain(&self, address: &str) -> bool {
+        address
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| self.plain.iter().any(|n| n.contains(ip)))
+    }
+
+    fn decide(&self, req: &Request) -> Result<String, Refusal> {
+        let refuse = |why, key| Refusal {
+            address: req.address.clone(),
+            mechanism: req.mechanism.clone(),
+            key,
+            why,
+        };
+        match req.mechanism.as_str() {
+            "CURVE" => {
+                let key = req
+                    .credential
+                    .as_deref()
+                    .and_then(|c| <[u8; 32]>::try_from(c).ok())
+                    .map(PublicKey::from_bytes)
+                    .ok_or_else(|| refuse("no CURVE key", None))?;
+                if self.admits_key(&key) {
+                    Ok(key.to_z85())
+                } else {
+                    Err(refuse("key not in the allow-list", Some(key)))
+                }
+            }
+            "NULL" if self.admits_plain(&req.address) => Ok(format!("plain:{}", req.address)),
+            "NULL" => Err(refuse("address not in --allow-plain", None)),
+            _ => Err(refuse("mechanism not accepted", None)),
+        }
+    }
+}
+
+/// Every public key in the folder's `*.key` and `*.key_secret` files; unreadable or
+/// malformed files are skipped (they admit nobody).
+fn read_key_dir(dir: &Path) -> HashSet<PublicKey> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return HashSet::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension()
+                .is_some_and(|x| x == "key" || x == "key_secret")
+        })
+        .filter_map(|p| PublicKey::read(&p).ok())
+        .collect()
+}
+
+/// One ZAP request's fields that matter here.
+struct Request {
+    request_id: Vec<u8>,
+    address: String,
+    mechanism: String,
+    credential: Option<Vec<u8>>,
+}
+
+fn parse_request(frames: &[Vec<u8>]) -> Option<Request> {
+    // version, request id, domain, address, routing id, mechanism, credentials…
+    if frames.len() < 6 || frames[0] != b"1.0" {
+        return None;
+    }
+    Some(Request {
+        request_id: frames[1].clone(),
+        address: String::from_utf8_lossy(&frames[3]).into_owned(),
+        mechanism: String::from_utf8_lossy(&frames[5]).into_owned(),
+        credential: frames.get(6).cloned(),
+    })
+}
+
+/// Reports each refused address at most once per [`REFUSAL_REPORT_INTERVAL`], with a
+/// bounded memory of addresses.
+struct RefusalLimiter {
+    last: HashMap<String, Instant>,
+}
+
+impl RefusalLimiter {
+    const MAX_REMEMBERED: usize = 4096;
+
+    fn should_report(&mut self, address: &str, now: Instant) -> bool {
+        if self.last.len() >= Self::MAX_REMEMBERED {
+            self.last
+                .retain(|_, t| now.duration_since(*t) < REFUSAL_REPORT_INTERVAL);
+        }
+        match self.last.get(address) {
+            Some(t) if now.duration_since(*t) < REFUSAL_REPORT_INTERVAL => false,
+            _ if self.last.len() >= Self::MAX_REMEMBERED => false,
+            _ => {
+                self.last.insert(address.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
+/// The ZAP handler thread of one ZeroMQ context. Start it before the guarded sockets
+/// bind; dropping it stops the thread (after which libzmq refuses every guarded peer).
+pub struct ZapHandler {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ZapHandler {
+    /// Binds the handler's REP socket to [`ZAP_ENDPOINT`] on `ctx` and serves `policy`
+    /// on a thread. `on_refusal` hears of refused peers, each address at most once a
+    /// minute (so a flood of bad handshakes makes no flood of logs).
+    pub fn start(
+        ctx: &zmq::Context,
+        policy: Arc<Policy>,
+        on_refusal: impl FnMut(&Refusal) + Send + 'static,
+    ) -> zmq::Result<Self> {
+        let socket = ctx.socket(zmq::REP)?;
+        socket.set_linger(0)?;
+        socket.bind(ZAP_ENDPOINT)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("zap-handler".into())
+            .spawn(move || serve(&socket, &policy, &flag, on_refusal))
+            .map_err(|_| zmq::Error::EMFILE)?;
+        Ok(ZapHandler {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for ZapHandler {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn serve(
+    socket: &zmq::Socket,
+    policy: &Policy,
+    stop: &AtomicBool,
+    mut on_refusal: impl FnMut(&Refusal),
+) {
+    let mut limiter = RefusalLimiter {
+        last: HashMap::new(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        // Wake now and then to see the stop flag.
+        match zmq::poll(&mut [socket.as_poll_item(zmq::POLLIN)], 100) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(zmq::Error::EINTR) => continue,
+            Err(_) => return,
+        }
+        let Ok(frames) = socket.recv_multipart(0) else {
+            return;
+        };
+        let reply = match parse_request(&frames) {
+            Some(req) => {
+                let (code, text, user) = match policy.decide(&req) {
+                    Ok(user) => ("200", "OK", user),
+                    Err(refusal) => {
+                        if limiter.should_report(&refusal.address, Instant::now()) {
+                            on_refusal(&refusal);
+                        }
+                        ("400", refusal.why, String::new())
+                    }
+                };
+                let frames: [&[u8]; 6] = [
+                    b"1.0",
+                    &req.request_id,
+                    code.as_bytes(),
+                    text.as_bytes(),
+                    user.as_bytes(),
+                    b"",
+                ];
+                socket.send_multipart(frames, 0)
+            }
+            // Not a ZAP request (only libzmq itself can reach this socket): answer so
+            // the REP socket stays in step.
+            None => socket.send_multipart([&b"1.0"[..], b"", b"500", b"bad request", b"", b""], 0),
+        };
+        if reply.is_err() {
+            return;
+        }
+    }
+}
