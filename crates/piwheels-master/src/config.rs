@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use piwheels_db::Target;
+use piwheels_protocol::auth::{KeyPair, Network};
 
 /// The master's configuration. [`MasterConfig::new`] gives the defaults for a database and
 /// an output directory.
@@ -95,6 +96,25 @@ pub struct MasterConfig {
     pub max_build_files: usize,
     /// When a slave that breaks the protocol or the limits is refused jobs for a while.
     pub cool_off: crate::slave_driver::CoolOffPolicy,
+    /// Who may use the queues: the master's key, the allow-list, plain networks.
+    pub auth: QueueAuth,
+}
+
+/// Who may use the master's queues: CURVE with an allow-list of public keys, NULL
+/// (original piwheels) peers from listed networks, or, told `--insecure`, anyone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueAuth {
+    /// The master's CURVE key pair (`--key NAME.key_secret`). With it, the slave and file
+    /// queues, and any import, status or control queue on TCP, speak CURVE.
+    pub key: Option<KeyPair>,
+    /// The folder of admitted public keys (`--allow-list DIR`), read again whenever it
+    /// changes: deleting a key's file revokes it.
+    pub allow_list: Option<PathBuf>,
+    /// Networks whose NULL-mechanism (original piwheels) peers are admitted
+    /// (`--allow-plain FROM`).
+    pub allow_plain: Vec<Network>,
+    /// `--insecure`: listen beyond loopback with no keys and no `--allow-plain`.
+    pub insecure: bool,
 }
 
 impl MasterConfig {
@@ -130,6 +150,7 @@ impl MasterConfig {
             max_wheel_size: 1 << 30,
             max_build_files: 64,
             cool_off: crate::slave_driver::CoolOffPolicy::default(),
+            auth: QueueAuth::default(),
         }
     }
 

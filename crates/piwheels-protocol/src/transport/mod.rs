@@ -78,7 +78,7 @@ use crate::error::ProtocolError;
 pub use self::blocking::{Dealer, Pub, Pull, Push, Req, Router, Sub};
 pub use self::monitor::DisconnectWatch;
 pub use self::options::{
-    DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM,
+    DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM, Security,
     SocketOptions, add_ipc_group_write, ipc_path, set_ipc_mode,
 };
 pub use self::origin::Origin;

@@ -5,6 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::auth::{KeyPair, PublicKey, SecretKey};
+
 /// piwheels' high-water mark for most of its sockets (`sock.hwm = 10`).
 pub const HWM: i32 = 10;
 
@@ -47,6 +49,28 @@ pub struct SocketOptions {
     pub(crate) linger: Option<Duration>,
     pub(crate) max_message_size: Option<u64>,
     pub(crate) routing_id: Option<RoutingId>,
+    pub(crate) security: Security,
+}
+
+/// How a socket's connections are secured (see [`crate::auth`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Security {
+    /// ZeroMQ's NULL mechanism, unchecked: what the original piwheels speaks.
+    #[default]
+    Null,
+    /// The NULL mechanism, with every connection put to the context's ZAP handler (which
+    /// admits it by address): a bind of the master's for original peers.
+    NullChecked,
+    /// A CURVE server with this secret key; every connection is put to the context's ZAP
+    /// handler (which admits it by public key).
+    CurveServer(SecretKey),
+    /// A CURVE client of the server with public key `server`, as `own`.
+    CurveClient {
+        /// The server's public key.
+        server: PublicKey,
+        /// This end's key pair.
+        own: KeyPair,
+    },
 }
 
 /// A socket's own routing id (`ZMQ_ROUTING_ID`): what a ROUTER it connects to sees as its
@@ -108,7 +132,18 @@ impl SocketOptions {
             linger: Some(DEFAULT_LINGER),
             max_message_size: Some(DEFAULT_MAX_MESSAGE_SIZE),
             routing_id: None,
+            security: Security::Null,
         }
+    }
+
+    /// How connections are secured: [`Security::Null`] (the default), a ZAP-checked NULL
+    /// server, a CURVE server or a CURVE client. Like the other options, it applies to the
+    /// binds and connects made after it is set, so one socket can bind a CURVE endpoint and
+    /// a NULL one.
+    #[must_use]
+    pub const fn security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
     }
 
     /// `ZMQ_ROUTING_ID`: the identity a ROUTER this socket connects to sees. Each socket
@@ -184,7 +219,12 @@ impl SocketOptions {
         if let Some(id) = &self.routing_id {
             socket.set_identity(id.as_bytes())?;
         }
-        Ok(())
+        match &self.security {
+            Security::Null => Ok(()),
+            Security::NullChecked => crate::auth::plain_server(socket),
+            Security::CurveServer(secret) => crate::auth::curve_server(socket, secret),
+            Security::CurveClient { server, own } => crate::auth::curve_client(socket, server, own),
+        }
     }
 
     /// `ZMQ_LINGER` in ZeroMQ's terms: milliseconds, `-1` for ever.
