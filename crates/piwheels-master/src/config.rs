@@ -87,14 +87,16 @@ pub struct MasterConfig {
     /// Below this much free space on the output's filesystem, every slave is put to sleep.
     pub min_free_space: u64,
     /// The largest file a build may declare (`max-wheel-size`): 1 GiB. A `BUILT` that
-    /// declares a larger one is refused before any transfer, and its job goes back in the
-    /// queue; FileJuggler refuses to expect one too (imports included).
+    /// declares a larger one is refused before any transfer and logged as a failed build
+    /// whose log says why (it is not built again, and is no strike against the slave);
+    /// FileJuggler refuses to expect one too (imports included).
     pub max_wheel_size: u64,
     /// The most files a build may declare (`max-build-files`): 64. `pip wheel --no-deps`
     /// makes one wheel; a few backends make several; 64 leaves room for them while bounding
-    /// the transfers, checks and database rows one `BUILT` can cause.
+    /// the transfers, checks and database rows one `BUILT` can cause. A build over it is
+    /// logged as failed, as for `max_wheel_size`.
     pub max_build_files: usize,
-    /// When a slave that breaks the protocol or the limits is refused jobs for a while.
+    /// When a slave that breaks the protocol repeatedly is refused jobs for a while.
     pub cool_off: crate::slave_driver::CoolOffPolicy,
     /// Who may use the queues: the master's key, the allow-list, plain networks.
     pub auth: QueueAuth,

@@ -24,9 +24,10 @@
 //! - an invalid message from a known slave is answered (`SLEEP false` or `DONE`), never
 //!   left to time out;
 //! - a `BUILT` that declares more files than `max_build_files` or one larger than
-//!   `max_wheel_size` is answered `DONE` before any transfer, its job back in the queue;
-//!   a slave that breaks the protocol or these limits repeatedly gets `SLEEP true` for a
-//!   while ([`CoolOffPolicy`], by its key or address);
+//!   `max_wheel_size` is answered `DONE` before any transfer and logged as a failed build
+//!   whose log says why (an honest build can be that large: it is not built again, and
+//!   is no strike); a slave that breaks the protocol repeatedly gets `SLEEP true` for a
+//!   while ([`CoolOffPolicy`], by its key or address), and monitors are told until when;
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;
 //! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
@@ -136,6 +137,9 @@ struct Slave {
     staged: Vec<Staged>,
     /// What its strikes are counted against ([`cool_off`]): its key or address.
     offender: Option<Offender>,
+    /// Until when it is in cool-off, as of its last `IDLE` (monitors are told with its
+    /// `SLEEP`).
+    cooling_until: Option<DateTime<Utc>>,
 }
 
 impl Slave {
@@ -148,6 +152,7 @@ impl Slave {
             busy: None,
             staged: Vec::new(),
             offender,
+            cooling_until: None,
         }
     }
 
@@ -502,10 +507,9 @@ impl SlaveDriver {
             events.push(SlaveEvent::hello(id, st.first_seen, &st.hello));
             let spoke_since = st.last_seen > st.last_reply_at;
             let stats = st.stats.as_ref().map(|stats| SlaveEvent::stats(id, stats));
-            let reply = st
-                .last_reply
-                .as_ref()
-                .map(|reply| SlaveEvent::reply(id, st.last_reply_at, reply));
+            let reply = st.last_reply.as_ref().map(|reply| {
+                socket::reply_event(id, st.last_reply_at, reply, s.cooling_until)
+            });
             if spoke_since {
                 events.extend(reply.into_iter().chain(stats));
             } else {

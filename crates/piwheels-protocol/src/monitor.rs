@@ -98,6 +98,9 @@ pub enum SlaveEventKind {
     Stats(SlaveStats),
     /// A reply the master sent (also a synthetic `DIE` when a slave is forgotten).
     Reply(SlaveReply),
+    /// `SLEEP true` sent to a slave in cool-off (issue 19): the data is the time the
+    /// cool-off ends instead of `true` ([`SlaveEvent::cooling_off`]).
+    CoolingOff(DateTime<Utc>),
 }
 
 /// Re-reads a [`Value`] as a typed wire value (the value is re-encoded, then decoded).
@@ -176,6 +179,21 @@ impl SlaveEvent {
         })
     }
 
+    /// The event for the `SLEEP true` sent at `when` to a slave in cool-off until `until`.
+    ///
+    /// On the wire it is a `SLEEP` whose data is a datetime rather than `true`: the
+    /// original monitor ignores `SLEEP`'s data (it shows the slave waiting, as before) and
+    /// accepts any data in `SLAVE` messages (piwheels' `Extra`), while this project's
+    /// monitor reads the time and shows the cool-off.
+    pub fn cooling_off(slave_id: i64, when: DateTime<Utc>, until: DateTime<Utc>) -> Self {
+        SlaveEvent {
+            slave_id,
+            timestamp: when,
+            msg: "SLEEP".into(),
+            data: Value::DateTime(until),
+        }
+    }
+
     /// Reads the data according to `msg`; `None` if the pair is not one the master sends
     /// (a monitor should show such an event, not fail on it).
     pub fn kind(&self) -> Option<SlaveEventKind> {
@@ -184,7 +202,10 @@ impl SlaveEvent {
             "HELLO" => SlaveEventKind::Hello(value_as(&self.data).ok()?),
             "STATS" => SlaveEventKind::Stats(value_as(&self.data).ok()?),
             "ACK" => SlaveEventKind::Reply(SlaveReply::Ack(value_as(&self.data).ok()?)),
-            "SLEEP" => SlaveEventKind::Reply(SlaveReply::Sleep(value_as(&self.data).ok()?)),
+            "SLEEP" => match &self.data {
+                Value::DateTime(until) => SlaveEventKind::CoolingOff(*until),
+                data => SlaveEventKind::Reply(SlaveReply::Sleep(value_as(data).ok()?)),
+            },
             "BUILD" => SlaveEventKind::Reply(SlaveReply::Build(value_as(&self.data).ok()?)),
             "SEND" => SlaveEventKind::Reply(SlaveReply::Send(value_as(&self.data).ok()?)),
             "CONT" if no_data => SlaveEventKind::Reply(SlaveReply::Cont),

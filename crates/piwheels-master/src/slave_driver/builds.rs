@@ -109,15 +109,16 @@ impl Core {
         tracing::info!(slave = %id, package = %job.package, version = %job.version, status,
             files = files.len(), "build finished");
         if let Some(why) = self.over_limits(&files) {
+            // An honest build can be this large: it is logged as failed, so the version
+            // is not built again and again, and it is no strike (every slave that built
+            // it would be put in cool-off in turn).
             if self.warnings.allow(peer) {
                 tracing::warn!(slave = %id, package = %job.package, version = %job.version,
-                    %why, "the build breaks the limits; refused before any transfer");
+                    %why, "the build breaks the limits; refused before any transfer and logged as failed");
             }
-            self.release_work(slave, "refused: over the limits");
-            self.strike(slave, "a build over the limits");
-            return Some(SlaveReply::Done);
-        }
-        if status {
+            status = false;
+            output.push_str(&format!("\n\nRefused by the master: {why}.\n"));
+        } else if status {
             // Every declared file must be a wheel of the job: one that is not fails the
             // build before anything is transferred.
             let refused: Vec<String> = files
@@ -151,12 +152,12 @@ impl Core {
     }
 
     /// Why a `BUILT`'s declared files break `--max-build-files` or `--max-wheel-size`, if
-    /// they do.
+    /// they do, in words for the build log.
     fn over_limits(&self, files: &[FileState]) -> Option<String> {
         let config = &self.hub.config;
         if files.len() > config.max_build_files {
             return Some(format!(
-                "{} files declared, at most {} allowed",
+                "the build declared {} files, over --max-build-files {}",
                 files.len(),
                 config.max_build_files
             ));
@@ -166,7 +167,7 @@ impl Core {
             .find(|f| u64::try_from(f.filesize).is_ok_and(|size| size > config.max_wheel_size))
             .map(|f| {
                 format!(
-                    "{} declared {} bytes, at most {} allowed",
+                    "{} is {} bytes, over --max-wheel-size {}",
                     Quoted::str(&f.filename),
                     f.filesize,
                     config.max_wheel_size

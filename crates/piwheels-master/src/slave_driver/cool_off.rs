@@ -1,5 +1,5 @@
-//! Cool-off: a slave that breaks the protocol or the limits repeatedly is refused jobs for
-//! a while (issue 19, item 3).
+//! Cool-off: a slave that breaks the protocol repeatedly is refused jobs for a while
+//! (issue 19, item 3).
 //!
 //! A slave is held to account by its [`Offender`] key, not by its ROUTER identity (a slave
 //! that reconnects gets a new one): the public key its CURVE handshake proved, once the
@@ -7,24 +7,29 @@
 //! slave behind one address shares the address's record, so an operator who runs several
 //! slaves behind one NAT should give them keys.
 //!
-//! A *strike* is: a message out of order (answered `DIE`), a message that does not decode
-//! (answered `SLEEP` or `DONE`), or a `BUILT` that declares a file larger than
-//! `--max-wheel-size` or more files than `--max-build-files` (answered `DONE`, the job put
-//! back in the queue). Failed builds, verification failures and wheels the master refuses
-//! for their names are no strikes: an honest slave meets them. Messages from peers that
+//! A *strike* is: a message out of order (answered `DIE`), or a message that does not
+//! decode (answered `SLEEP` or `DONE`). Failed builds, verification failures, wheels the
+//! master refuses for their names, and a `BUILT` that declares a file larger than
+//! `--max-wheel-size` or more files than `--max-build-files` (logged as a failed build
+//! that says why) are no strikes: an honest slave meets them, and a strike for an honestly
+//! large build would cool off every slave that built it in turn. Messages from peers that
 //! never said `HELLO` are no strikes either: an original slave says `IDLE` first after a
 //! master restart.
 //!
 //! [`CoolOffPolicy::strikes`] strikes within [`CoolOffPolicy::window`] put the key in
 //! cool-off for [`CoolOffPolicy::period`]: its slaves' `IDLE`s get `SLEEP true` (the reply
-//! a monitor's per-slave `SLEEP` gives: the original slave waits and asks again, and
-//! monitors, ours and the original, show the slave asleep), and a `HELLO` is answered
-//! `ACK` as usual, so the slave stays on the monitors. The original protocol has no way to
-//! refuse a `HELLO` (anything but `ACK` makes the original slave exit, and systemd reboots
-//! a host whose slave fails four times in five minutes), and no status message to say why
-//! a slave sleeps (the original monitor asserts on unknown names): the log says it once
-//! per cool-off (and once when it ends), and the metrics count the slaves in cool-off
-//! (`piwheels_slaves{state="cooling_off"}`).
+//! a monitor's per-slave `SLEEP` gives: the original slave waits and asks again), and a
+//! `HELLO` is answered `ACK` as usual, so the slave stays on the monitors. The original
+//! protocol has no way to refuse a `HELLO` (anything but `ACK` makes the original slave
+//! exit, and systemd reboots a host whose slave fails four times in five minutes).
+//!
+//! Monitors are told on the status queue by the `SLEEP` event itself: its data is the
+//! time the cool-off ends instead of `true`
+//! ([`SlaveEvent::cooling_off`](piwheels_protocol::monitor::SlaveEvent::cooling_off)).
+//! The original monitor asserts on unknown message names but ignores `SLEEP`'s data and
+//! accepts any data in `SLAVE` (it shows the slave waiting for jobs); `piw-monitor` shows
+//! "cooling off until HH:MM". The log says it once per cool-off (and once when it ends),
+//! and the metrics count the slaves in cool-off (`piwheels_slaves{state="cooling_off"}`).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -174,6 +179,13 @@ impl CoolOff {
             }
             None => false,
         }
+    }
+
+    /// Until when `who` is in cool-off, if it is at `now`.
+    pub(super) fn until(&self, who: Option<&Offender>, now: Instant) -> Option<Instant> {
+        who.and_then(|who| self.records.get(who))
+            .and_then(|r| r.until)
+            .filter(|until| *until > now)
     }
 
     /// Whether `who` is in cool-off now, without noting that one has ended.

@@ -46,12 +46,15 @@ impl Core {
         if slave.state.killed {
             return SlaveReply::Die;
         }
-        if self.hub.is_paused()
-            || slave.state.sleeping
-            || self
-                .cool_off
-                .is_cooling(slave.offender.as_ref(), Instant::now())
-        {
+        let now = Instant::now();
+        slave.cooling_until = if self.cool_off.is_cooling(slave.offender.as_ref(), now) {
+            self.cool_off
+                .until(slave.offender.as_ref(), now)
+                .map(|until| Utc::now() + TimeDelta::from_std(until - now).unwrap_or_default())
+        } else {
+            None
+        };
+        if self.hub.is_paused() || slave.state.sleeping || slave.cooling_until.is_some() {
             return SlaveReply::Sleep(true);
         }
         let target = slave.target();

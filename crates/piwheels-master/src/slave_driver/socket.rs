@@ -1,7 +1,7 @@
 //! SlaveDriver's socket: every reply to a slave goes out here, recorded as the slave's
 //! last and told to monitors.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
 use piwheels_protocol::slave::{SlaveProtocol, SlaveReply};
 use piwheels_protocol::transport::Identity;
@@ -53,7 +53,7 @@ impl Socket {
         if reply != SlaveReply::Cont {
             publish(
                 &self.status,
-                SlaveEvent::reply(id.as_i64(), Utc::now(), &reply),
+                reply_event(id.as_i64(), Utc::now(), &reply, slave.cooling_until),
             );
         }
         self.send_raw(peer, reply).await
@@ -69,6 +69,22 @@ impl Socket {
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The monitors' event for a reply sent `when`: a `SLEEP true` to a slave in cool-off
+/// says until when ([`SlaveEvent::cooling_off`]).
+pub(super) fn reply_event(
+    slave_id: i64,
+    when: DateTime<Utc>,
+    reply: &SlaveReply,
+    cooling_until: Option<DateTime<Utc>>,
+) -> std::result::Result<SlaveEvent, ProtocolError> {
+    match (reply, cooling_until) {
+        (SlaveReply::Sleep(true), Some(until)) if until > when => {
+            Ok(SlaveEvent::cooling_off(slave_id, when, until))
+        }
+        _ => SlaveEvent::reply(slave_id, when, reply),
     }
 }
 

@@ -78,6 +78,7 @@ async fn a_build_is_transferred_verified_logged_and_published() {
             SlaveEventKind::Hello(_) => "HELLO".to_string(),
             SlaveEventKind::Stats(_) => "STATS".to_string(),
             SlaveEventKind::Reply(r) => piwheels_protocol::Message::name(&r).to_string(),
+            SlaveEventKind::CoolingOff(_) => "SLEEP until".to_string(),
         });
     }
     assert_eq!(

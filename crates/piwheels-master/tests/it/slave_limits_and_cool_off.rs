@@ -1,8 +1,10 @@
 //! Issue 19, item 3: upload limits and cool-off. A build that declares a file over
 //! `--max-wheel-size` or more files than `--max-build-files` is refused at `BUILT`, before
-//! any transfer, and its job goes back in the queue; a slave that breaks the protocol or
-//! the limits three times is refused jobs for a cool-off (by its address: the misbehaving
-//! slaves connect from 127.0.0.1, the well-behaved one from 127.0.0.2), and served again
+//! any transfer, and logged as a failed build whose log says why: it is not handed out
+//! again, and it is no strike (an honestly large build would otherwise cool off every
+//! slave that built it). A slave that breaks the protocol three times is refused jobs for
+//! a cool-off (by its address: the misbehaving slaves connect from 127.0.0.1, the
+//! well-behaved one from 127.0.0.2), monitors are told until when, and it is served again
 //! after it; the well-behaved slave is unaffected throughout.
 
 use crate::core_support;
@@ -19,6 +21,7 @@ use piwheels_protocol::slave::{SlaveReply, SlaveRequest};
 use piwheels_protocol::transport::SocketOptions;
 use piwheels_protocol::transport::asynchronous::Req;
 use piwheels_protocol::transport::zmq;
+use piwheels_master::hub::WebRequest;
 
 /// A slave connecting to the farm from `source` (a loopback address other than the
 /// farm's 127.0.0.1, so it is another host as far as the master can tell).
@@ -38,9 +41,30 @@ fn job_of(reply: &SlaveReply) -> String {
     }
 }
 
+/// Cool-off after one strike: a build over the limits that struck would show at once.
+const STRICT: CoolOffPolicy = CoolOffPolicy {
+    strikes: 1,
+    window: Duration::from_secs(600),
+    period: Duration::from_secs(600),
+};
+
+/// The build log the master recorded for the next build, and the page request after it.
+async fn logged_failure(farm: &mut Farm) -> String {
+    let WebRequest::Log { build_id, log } = farm.next_web().await else {
+        panic!("expected the build's log first");
+    };
+    assert!(build_id > 0);
+    assert_eq!(farm.next_web().await, WebRequest::Project("foo".into()));
+    log
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_too_large_declared_file_is_refused_and_the_job_requeued() {
-    let farm = Farm::start(|env, _| env.config.max_wheel_size = 10_000).await;
+async fn a_too_large_declared_file_is_logged_as_a_failed_build_and_no_strike() {
+    let mut farm = Farm::start(|env, _| {
+        env.config.max_wheel_size = 10_000;
+        env.config.cool_off = STRICT;
+    })
+    .await;
     let (mut a, _) = farm.hello(hello()).await;
     assert_eq!(a.ask(idle()).await, build("foo"));
     let data = wheel("foo", "1.0", 20_000);
@@ -52,16 +76,24 @@ async fn a_too_large_declared_file_is_refused_and_the_job_requeued() {
         SlaveReply::Done
     );
     assert!(staging(&farm.env).is_empty(), "no upload was prepared");
-    // The job is back at once.
-    let (mut b, b_id) = farm.hello(hello()).await;
-    assert_eq!(b.ask(idle()).await, build("foo"));
-    // A file within the limit still goes through.
-    let small = wheel("foo", "1.0", 1000);
-    assert_eq!(
-        farm.build_one(&mut b, b_id, "foo-1.0-py3-none-any.whl", &small)
-            .await,
-        SlaveReply::Done
+    // Logged as a failed build that says why.
+    let log = logged_failure(&mut farm).await;
+    let why = format!(
+        "Refused by the master: \"foo-1.0-py3-none-any.whl\" is {} bytes, over --max-wheel-size 10000.",
+        data.len()
     );
+    assert!(log.contains(&why), "{log}");
+    assert!(
+        farm.hub.db.package_files("foo").await.unwrap().is_empty(),
+        "nothing published"
+    );
+    // No strike (one would cool it off): the slave gets the next job, and foo is not
+    // handed out again, to it or to another slave.
+    assert_eq!(a.ask(idle()).await, build("bar"));
+    let (mut b, _) = farm
+        .hello_from(slave_from(&farm, "127.0.0.2"), hello())
+        .await;
+    assert_eq!(b.ask(idle()).await, SlaveReply::Sleep(false));
     // FileJuggler will not expect one either (imports go through it too), even one
     // declared at 2^62 bytes.
     let mut huge = declared;
@@ -72,8 +104,12 @@ async fn a_too_large_declared_file_is_refused_and_the_job_requeued() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn too_many_declared_files_are_refused_and_the_job_requeued() {
-    let farm = Farm::start(|env, _| env.config.max_build_files = 2).await;
+async fn too_many_declared_files_are_logged_as_a_failed_build_and_no_strike() {
+    let mut farm = Farm::start(|env, _| {
+        env.config.max_build_files = 2;
+        env.config.cool_off = STRICT;
+    })
+    .await;
     let (mut a, _) = farm.hello(hello()).await;
     assert_eq!(a.ask(idle()).await, build("foo"));
     let files = ["py3", "py38", "py39"]
@@ -85,8 +121,12 @@ async fn too_many_declared_files_are_refused_and_the_job_requeued() {
         .collect();
     assert_eq!(a.ask(built(true, files)).await, SlaveReply::Done);
     assert!(staging(&farm.env).is_empty(), "no upload was prepared");
-    let (mut b, _) = farm.hello(hello()).await;
-    assert_eq!(b.ask(idle()).await, build("foo"));
+    let log = logged_failure(&mut farm).await;
+    assert!(
+        log.contains("Refused by the master: the build declared 3 files, over --max-build-files 2."),
+        "{log}"
+    );
+    assert_eq!(a.ask(idle()).await, build("bar"));
     farm.stop().await;
 }
 
@@ -96,7 +136,6 @@ async fn a_slave_that_misbehaves_three_times_cools_off() {
     let _log = tracing::subscriber::set_default(capture.subscriber());
     let period = Duration::from_millis(1500);
     let mut farm = Farm::start(|env, _| {
-        env.config.max_build_files = 1;
         env.config.cool_off = CoolOffPolicy {
             strikes: 3,
             window: Duration::from_secs(600),
@@ -120,18 +159,16 @@ async fn a_slave_that_misbehaves_three_times_cools_off() {
         .await;
     let good_job = job_of(&good.ask(idle()).await);
 
-    // Strike 1: a build over the limits (two files, one allowed).
+    // Strike 1: a message out of order (SENT after BUILD).
     let (mut bad, _) = farm.hello(hello()).await;
     job_of(&bad.ask(idle()).await);
-    let two = ["py3", "py38"]
-        .iter()
-        .map(|py| file_state(&format!("x-1.0-{py}-none-any.whl"), b"x", "any"))
-        .collect();
-    assert_eq!(bad.ask(built(true, two)).await, SlaveReply::Done);
-    // Strike 2: a message out of order (IDLE while building).
+    assert_eq!(bad.ask(SlaveRequest::Sent).await, SlaveReply::Die);
+    // Strike 2, on a new connection (a new identity, the same address): IDLE while
+    // building.
+    let (mut bad, _) = farm.hello(hello()).await;
     job_of(&bad.ask(idle()).await);
     assert_eq!(bad.ask(idle()).await, SlaveReply::Die);
-    // Strike 3, on a new connection (a new identity, the same address): SENT after BUILD.
+    // Strike 3: SENT after BUILD again.
     let (mut bad, _) = farm.hello(hello()).await;
     job_of(&bad.ask(idle()).await);
     assert_eq!(bad.ask(SlaveRequest::Sent).await, SlaveReply::Die);
@@ -141,29 +178,37 @@ async fn a_slave_that_misbehaves_three_times_cools_off() {
     let (mut bad, bad_id) = farm.hello(hello()).await;
     assert_eq!(bad.ask(idle()).await, SlaveReply::Sleep(true));
     assert_eq!(bad.ask(idle()).await, SlaveReply::Sleep(true));
-    // Monitors see it asleep.
+    // Monitors are told it sleeps until the cool-off ends (a SLEEP whose data is that
+    // time), never a plain SLEEP true.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let msg = tokio::time::timeout_at(deadline, farm.status.recv())
             .await
-            .expect("SLEEP true for the slave in cool-off, on the status queue")
+            .expect("a cool-off SLEEP for the slave, on the status queue")
             .unwrap();
         if let StatusMessage::Slave(e) = msg
             && e.slave_id == bad_id
-            && e.kind() == Some(SlaveEventKind::Reply(SlaveReply::Sleep(true)))
         {
-            break;
+            assert_ne!(
+                e.kind(),
+                Some(SlaveEventKind::Reply(SlaveReply::Sleep(true)))
+            );
+            if let Some(SlaveEventKind::CoolingOff(until)) = e.kind() {
+                assert!(until > e.timestamp, "{until} is not after {}", e.timestamp);
+                assert!(until <= e.timestamp + period, "{until} is past the period");
+                break;
+            }
         }
     }
 
-    // The metrics count it (the two connections told DIE are stopping; the well-behaved
-    // slave is building).
+    // The metrics count it (the three connections told DIE are stopping; the
+    // well-behaved slave is building).
     let metrics = farm.hub.metrics.clone();
     eventually("the metrics to count one slave cooling off", || {
         let text = metrics.encode();
         async move {
             text.contains("piwheels_slaves{state=\"cooling_off\"} 1\n")
-                && text.contains("piwheels_slaves{state=\"stopping\"} 2\n")
+                && text.contains("piwheels_slaves{state=\"stopping\"} 3\n")
                 && text.contains("piwheels_slaves{state=\"building\"} 1\n")
         }
     })

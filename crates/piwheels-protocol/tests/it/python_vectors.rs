@@ -207,6 +207,10 @@ fn status_samples() -> Vec<(&'static str, StatusMessage)> {
                 data: Value::Null,
             }),
         ),
+        (
+            "status/SLAVE#cooling",
+            StatusMessage::Slave(SlaveEvent::cooling_off(2, when(), later())),
+        ),
     ]
 }
 
@@ -254,6 +258,7 @@ fn every_other_protocol_matches_piwheels_bytes() {
     assert_eq!(kinds[0], SlaveEventKind::Hello(hello()));
     assert_eq!(kinds[1], SlaveEventKind::Stats(stats()));
     assert_eq!(kinds[7], SlaveEventKind::Reply(SlaveReply::Die));
+    assert_eq!(kinds[8], SlaveEventKind::CoolingOff(later()));
 
     let control = [
         ("control/HELLO", ControlMessage::Hello),

@@ -401,6 +401,7 @@ proptest! {
             (SlaveEvent::hello(id, when, &hello), SlaveEventKind::Hello(hello)),
             (SlaveEvent::stats(id, &stats), SlaveEventKind::Stats(stats)),
             (SlaveEvent::reply(id, when, &reply), SlaveEventKind::Reply(reply)),
+            (Ok(SlaveEvent::cooling_off(id, when, when)), SlaveEventKind::CoolingOff(when)),
         ];
         for (event, kind) in events {
             let event = event.map_err(|e| TestCaseError::fail(e.to_string()))?;

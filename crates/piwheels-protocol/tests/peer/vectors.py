@@ -69,6 +69,9 @@ SAMPLES = [
     ("status/SLAVE#send", STATUS, "SLAVE", [2, LATER, "SEND", FILE[0]]),
     ("status/SLAVE#done", STATUS, "SLAVE", [2, LATER, "DONE", NoData]),
     ("status/SLAVE#die", STATUS, "SLAVE", [3, LATER, "DIE", None]),
+    # Ours only: SLEEP to a slave in cool-off, with the cool-off's end as data (the
+    # original monitor ignores SLEEP's data and accepts any).
+    ("status/SLAVE#cooling", STATUS, "SLAVE", [2, WHEN, "SLEEP", LATER]),
     ("control/HELLO", CONTROL, "HELLO", NoData),
     ("control/QUIT", CONTROL, "QUIT", NoData),
     ("control/KILL", CONTROL, "KILL", 3),

@@ -138,16 +138,17 @@ struct Opts {
     /// G, T suffixes).
     #[arg(long = "min-free-space", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     min_free_space: u64,
-    /// Refuse a build that declares a file larger than this (bytes; K, M, G, T suffixes);
-    /// its job goes back in the queue.
+    /// Refuse a build that declares a file larger than this (bytes; K, M, G, T suffixes):
+    /// it is logged as a failed build whose log says why.
     #[arg(long = "max-wheel-size", value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     max_wheel_size: u64,
-    /// Refuse a build that declares more files than this; its job goes back in the queue.
+    /// Refuse a build that declares more files than this: it is logged as a failed build
+    /// whose log says why.
     #[arg(long = "max-build-files", value_name = "N", default_value = "64",
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     max_build_files: u64,
-    /// A slave (by key, else by address) that breaks the protocol or the limits this many
-    /// times within --cool-off-window gets no job for --cool-off-period; 0 turns it off.
+    /// A slave (by key, else by address) that breaks the protocol this many times within
+    /// --cool-off-window gets no job for --cool-off-period; 0 turns it off.
     #[arg(long = "cool-off-strikes", value_name = "N", default_value = "3")]
     cool_off_strikes: u32,
     /// How far back --cool-off-strikes count.

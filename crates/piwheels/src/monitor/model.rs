@@ -11,6 +11,7 @@
 //! | `ACK`, `DONE`, `SLEEP false` | a sample (it said `IDLE`) | idle |
 //! | `SLEEP false` | nothing | idle (waiting for a job) |
 //! | `SLEEP true` | — | sleeping (the master is paused, or the slave was put to sleep) |
+//! | `SLEEP` until a time | — | cooling off until then (it broke the protocol repeatedly) |
 //! | `BUILD` | — | building, since the `BUILD` |
 //! | `SEND` | — | sending a file |
 //! | `DIE` | — | gone |
@@ -41,6 +42,8 @@ pub enum SlaveStatus {
     Idle,
     /// Told to sleep: the master is paused, or this slave was put to sleep.
     Sleeping,
+    /// Told to sleep until its cool-off ends (it broke the protocol repeatedly).
+    CoolingOff,
     /// Building a job.
     Building,
     /// Uploading a wheel.
@@ -62,6 +65,7 @@ impl SlaveStatus {
             SlaveStatus::Starting => "starting",
             SlaveStatus::Idle => "idle",
             SlaveStatus::Sleeping => "sleeping",
+            SlaveStatus::CoolingOff => "cooling off",
             SlaveStatus::Building => "busy",
             SlaveStatus::Sending => "sending",
             SlaveStatus::CleaningUp => "cleaning up",
@@ -93,6 +97,8 @@ pub struct SlaveView {
     pub build: Option<(Job, DateTime<Utc>)>,
     /// The file it was last told to send.
     pub sending: Option<String>,
+    /// Until when it is in cool-off, if its last reply was a cool-off's `SLEEP`.
+    pub cooling_until: Option<DateTime<Utc>>,
 }
 
 impl SlaveView {
@@ -107,6 +113,7 @@ impl SlaveView {
             asked_since_reply: false,
             build: None,
             sending: None,
+            cooling_until: None,
         }
     }
 
@@ -143,10 +150,24 @@ impl SlaveView {
             Some(SlaveReply::Ack(_) | SlaveReply::Done | SlaveReply::Sleep(false)) => {
                 SlaveStatus::Idle
             }
+            Some(SlaveReply::Sleep(true)) if self.cooling_until.is_some_and(|u| u > now) => {
+                SlaveStatus::CoolingOff
+            }
             Some(SlaveReply::Sleep(true)) => SlaveStatus::Sleeping,
             Some(SlaveReply::Build(_) | SlaveReply::Cont) => SlaveStatus::Building,
             Some(SlaveReply::Send(_)) => SlaveStatus::Sending,
             Some(SlaveReply::Die) => SlaveStatus::Gone,
+        }
+    }
+
+    /// Its state at `now` in words: [`SlaveStatus::as_str`], and until when a cool-off
+    /// lasts ("cooling off until 12:34 UTC").
+    pub fn state_text(&self, now: DateTime<Utc>) -> String {
+        match (self.status(now), self.cooling_until) {
+            (SlaveStatus::CoolingOff, Some(until)) => {
+                format!("cooling off until {} UTC", until.format("%H:%M"))
+            }
+            (status, _) => status.as_str().to_owned(),
         }
     }
 
@@ -166,13 +187,22 @@ impl SlaveView {
                 self.asked_since_reply = false;
                 self.build = None;
                 self.sending = None;
+                self.cooling_until = None;
             }
             SlaveEventKind::Stats(stats) => {
                 self.stats = Some(stats);
                 self.asked_since_reply = true;
             }
             SlaveEventKind::Reply(SlaveReply::Cont) => self.asked_since_reply = true,
+            SlaveEventKind::CoolingOff(until) => {
+                self.build = None;
+                self.sending = None;
+                self.last_reply = Some(SlaveReply::Sleep(true));
+                self.asked_since_reply = false;
+                self.cooling_until = Some(until);
+            }
             SlaveEventKind::Reply(reply) => {
+                self.cooling_until = None;
                 match &reply {
                     SlaveReply::Build(job) => {
                         self.build = Some((job.clone(), event.timestamp));
@@ -199,6 +229,9 @@ impl SlaveView {
             "label": hello.map(|h| h.label.clone()),
             "target": hello.map(|_| self.target()),
             "state": self.status(now).as_str(),
+            "cooling_off_until": self.cooling_until
+                .filter(|_| self.status(now) == SlaveStatus::CoolingOff)
+                .map(|t| t.to_rfc3339()),
             "build": self.current_build(now).map(|(job, took)| json!({
                 "package": job.package,
                 "version": job.version,
@@ -234,7 +267,7 @@ impl SlaveView {
             self.id,
             self.label(),
             self.target(),
-            self.status(now).as_str()
+            self.state_text(now)
         );
         if let Some((job, _)) = &self.build {
             line += &format!(" {} {}", job.package, job.version);

@@ -118,7 +118,7 @@ pub fn slave_row(s: &SlaveView, now: DateTime<Utc>) -> [String; 10] {
         s.id.to_string(),
         s.label().to_owned(),
         s.target(),
-        s.status(now).as_str().to_owned(),
+        s.state_text(now),
         build,
         took,
         format!("{} ago", duration(now - s.last_seen)),
