@@ -348,3 +348,80 @@ fn the_terminal_monitor_steers_the_farm() {
     });
     assert!(snapshot(&farm)["master"]["state"] == "running");
 }
+
+/// A slave in cool-off (issue 19) is shown as such, with the time the cool-off ends: the
+/// master says so in the data of the `SLEEP` it publishes. The "slave" is a socket that
+/// speaks the protocol by hand and breaks it once (`--cool-off-strikes 1`).
+#[test]
+fn a_slave_in_cool_off_is_shown_with_its_end() {
+    use piwheels_protocol::slave::{SlaveHello, SlaveProtocol, SlaveReply, SlaveRequest};
+    use piwheels_protocol::transport::{Req, SocketOptions, zmq};
+    let farm = Farm::start(NO_INDEX, &["--cool-off-strikes", "1"]);
+    let ctx = zmq::Context::new();
+    let endpoint = format!("tcp://127.0.0.1:{}", farm.slave_port);
+    let hello = SlaveRequest::Hello(SlaveHello {
+        build_timeout: chrono::TimeDelta::hours(1),
+        busy_timeout: chrono::TimeDelta::minutes(5),
+        py_version: "311".into(),
+        abi: "cp311".into(),
+        platform: "linux_x86_64".into(),
+        label: "rogue".into(),
+        os_name: "Debian GNU/Linux".into(),
+        os_version: "12".into(),
+        board_revision: "unknown".into(),
+        board_serial: "unknown".into(),
+    });
+    let connect = || {
+        let options = SocketOptions::new().linger(Some(Duration::ZERO));
+        Req::<SlaveProtocol>::connect(&ctx, &endpoint, &options).unwrap()
+    };
+    // One protocol break (SENT before any BUILD): DIE, and the address is in cool-off.
+    let mut first = connect();
+    assert!(matches!(
+        first.request(&hello, LIMIT).unwrap(),
+        SlaveReply::Ack(_)
+    ));
+    assert_eq!(
+        first.request(&SlaveRequest::Sent, LIMIT).unwrap(),
+        SlaveReply::Die
+    );
+    // A new connection from the same address is ACKed, then told to sleep.
+    let mut again = connect();
+    assert!(matches!(
+        again.request(&hello, LIMIT).unwrap(),
+        SlaveReply::Ack(_)
+    ));
+    let idle = SlaveRequest::Idle(piwheels_protocol::slave::SlaveStats {
+        timestamp: chrono::Utc::now(),
+        disk_size: 1 << 30,
+        disk_free: 1 << 29,
+        mem_size: 1 << 30,
+        mem_free: 1 << 29,
+        swap_size: 0,
+        swap_free: 0,
+        load_average: 0.1,
+        cpu_temp: 40.0,
+    });
+    assert_eq!(
+        again.request(&idle, LIMIT).unwrap(),
+        SlaveReply::Sleep(true)
+    );
+    // The monitor shows it cooling off (not merely asleep), and until when; the replay a
+    // late monitor gets says it too.
+    let snap = snapshot(&farm);
+    let rogue = snap["slaves"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .filter(|s| s["label"] == "rogue")
+                .find(|s| s["state"] != "gone")
+        })
+        .unwrap_or_else(|| panic!("no live slave \"rogue\": {snap:#}"));
+    assert_eq!(rogue["state"], "cooling off", "{rogue:#}");
+    let until = rogue["cooling_off_until"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("no cooling_off_until: {rogue:#}"));
+    assert!(until > chrono::Utc::now(), "{rogue:#}");
+    assert_eq!(snap["bad_messages"], 0, "{snap:#}");
+}

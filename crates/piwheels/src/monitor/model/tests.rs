@@ -224,3 +224,24 @@ fn every_slave_asleep_reads_as_paused() {
     m.master.paused_by_us = Some(true);
     assert_eq!(m.paused(t(2)), Paused::ByUs);
 }
+
+#[test]
+fn a_slave_in_cool_off_shows_until_when() {
+    let mut m = with_slave();
+    // The SLEEP sent to a slave in cool-off carries the cool-off's end (12:01 UTC).
+    ev(&mut m, 1, Ok(SlaveEvent::cooling_off(1, t(5), t(100))));
+    let v = &m.slaves[&1];
+    assert_eq!(v.status(t(30)), SlaveStatus::CoolingOff);
+    assert_eq!(v.state_text(t(30)), "cooling off until 12:01 UTC");
+    let json = v.to_json(t(30));
+    assert_eq!(json["state"], "cooling off");
+    assert_eq!(json["cooling_off_until"], t(100).to_rfc3339());
+    assert!(v.summary(t(30)).ends_with("cooling off until 12:01 UTC"));
+    // Past its end, and until the slave's next IDLE is answered, it is merely asleep.
+    assert_eq!(v.status(t(101)), SlaveStatus::Sleeping);
+    assert_eq!(v.to_json(t(101))["cooling_off_until"], serde_json::Value::Null);
+    // The next reply ends it; a plain SLEEP true is sleeping.
+    reply(&mut m, 40, SlaveReply::Sleep(true));
+    assert_eq!(m.slaves[&1].status(t(50)), SlaveStatus::Sleeping);
+    assert_eq!(m.slaves[&1].cooling_until, None);
+}
