@@ -36,6 +36,30 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a forwarded connection may carry nothing either way.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long the proxy waits on one connection: [`HEAD_TIMEOUT`], [`CONNECT_TIMEOUT`] and
+/// [`IDLE_TIMEOUT`] by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyTimeouts {
+    /// How long a build has to send a request head (and the proxy to send an answer of
+    /// its own).
+    pub head: Duration,
+    /// How long reaching an index host may take.
+    pub connect: Duration,
+    /// How long a forwarded connection may carry nothing either way (and an index may
+    /// take to start its answer to a plain-HTTP request).
+    pub idle: Duration,
+}
+
+impl Default for ProxyTimeouts {
+    fn default() -> Self {
+        ProxyTimeouts {
+            head: HEAD_TIMEOUT,
+            connect: CONNECT_TIMEOUT,
+            idle: IDLE_TIMEOUT,
+        }
+    }
+}
+
 /// How many connections the proxy serves at once (more wait to be accepted).
 pub const MAX_CONNECTIONS: usize = 64;
 /// How many refusal lines one build's log gets (then one line counts the rest).
@@ -157,6 +181,7 @@ impl Log {
 #[derive(Debug)]
 struct Shared {
     allowed: Vec<Target>,
+    timeouts: ProxyTimeouts,
     log: Mutex<Log>,
 }
 
@@ -183,12 +208,24 @@ pub struct BuildProxy {
 
 impl BuildProxy {
     /// A new network namespace with a proxy listening on 127.0.0.1 inside it, forwarding
-    /// only to `allowed`.
+    /// only to `allowed`, with the default [`ProxyTimeouts`].
     ///
     /// # Errors
     ///
     /// The namespace, the listener or the proxy's thread cannot be made.
     pub fn start(allowed: Vec<Target>) -> Result<BuildProxy, ProxyError> {
+        BuildProxy::start_with(allowed, ProxyTimeouts::default())
+    }
+
+    /// [`start`](Self::start), with these timeouts.
+    ///
+    /// # Errors
+    ///
+    /// The namespace, the listener or the proxy's thread cannot be made.
+    pub fn start_with(
+        allowed: Vec<Target>,
+        timeouts: ProxyTimeouts,
+    ) -> Result<BuildProxy, ProxyError> {
         let netns = NetNamespace::new()?;
         let listener = netns.tcp_listener("127.0.0.1:0".parse().expect("an address"))?;
         let addr = listener.local_addr()?;
@@ -199,6 +236,7 @@ impl BuildProxy {
             .build()?;
         let shared = Arc::new(Shared {
             allowed,
+            timeouts,
             log: Mutex::new(Log::default()),
         });
         let (stop, stopped) = oneshot::channel();
@@ -351,8 +389,8 @@ async fn read_until_blank(
     Ok((buf, rest))
 }
 
-async fn read_head(stream: &mut TcpStream) -> Result<Head, HeadError> {
-    let deadline = tokio::time::Instant::now() + HEAD_TIMEOUT;
+async fn read_head(stream: &mut TcpStream, timeout: Duration) -> Result<Head, HeadError> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let (buf, rest) = read_until_blank(stream, MAX_HEAD, deadline).await?;
     let text = std::str::from_utf8(&buf).map_err(|_| HeadError::Malformed)?;
     let mut lines = text.split("\r\n");
@@ -380,13 +418,13 @@ fn shown(s: &str) -> String {
     cut.escape_debug().to_string()
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, reason: &str) {
+async fn respond(stream: &mut TcpStream, shared: &Shared, status: &str, reason: &str) {
     let body = format!("{reason}\n");
     let msg = format!(
         "HTTP/1.1 {status}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
-    let _ = tokio::time::timeout(HEAD_TIMEOUT, stream.write_all(msg.as_bytes())).await;
+    let _ = tokio::time::timeout(shared.timeouts.head, stream.write_all(msg.as_bytes())).await;
     let _ = stream.shutdown().await;
 }
 
@@ -396,12 +434,12 @@ async fn refuse(stream: &mut TcpStream, shared: &Shared, what: &str, why: &str) 
         "The build proxy refused {what} (403 Forbidden): {why}; builds reach only the index hosts ({}).",
         shared.allowed_list()
     );
-    respond(stream, "403 Forbidden", &line).await;
+    respond(stream, shared, "403 Forbidden", &line).await;
     Log::push(&shared.log, line);
 }
 
 async fn handle(mut stream: TcpStream, shared: &Shared) {
-    let head = match read_head(&mut stream).await {
+    let head = match read_head(&mut stream, shared.timeouts.head).await {
         Ok(h) => h,
         Err(HeadError::Closed) => return,
         Err(HeadError::TooBig) => {
@@ -442,7 +480,7 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
         {
             return;
         }
-        pump(stream, upstream).await;
+        pump(stream, upstream, shared, &what).await;
         return;
     }
     forward_http(stream, shared, &head, &what).await;
@@ -501,11 +539,11 @@ async fn forward_http(mut stream: TcpStream, shared: &Shared, head: &Head, what:
     }
     // The answer says `Connection: close` too, so the client never sends a second request
     // (in the proxy's form) down a connection that now goes straight to the index.
-    let deadline = tokio::time::Instant::now() + IDLE_TIMEOUT;
+    let deadline = tokio::time::Instant::now() + shared.timeouts.idle;
     let Ok((answer, rest)) = read_until_blank(&mut upstream, MAX_ANSWER_HEAD, deadline).await
     else {
         let line = format!("The build proxy got no answer from {target} for {what}.");
-        respond(&mut stream, "502 Bad Gateway", &line).await;
+        respond(&mut stream, shared, "502 Bad Gateway", &line).await;
         return Log::push(&shared.log, line);
     };
     let answer = String::from_utf8_lossy(&answer);
@@ -515,7 +553,7 @@ async fn forward_http(mut stream: TcpStream, shared: &Shared, head: &Head, what:
     if stream.write_all(out.as_bytes()).await.is_err() || stream.write_all(&rest).await.is_err() {
         return;
     }
-    pump(stream, upstream).await;
+    pump(stream, upstream, shared, &what).await;
 }
 
 /// Appends the header lines but the hop-by-hop ones, then `Connection: close` and the
@@ -556,21 +594,26 @@ async fn reach(
         }
         Err(last.unwrap_or_else(|| std::io::Error::other("the name has no address")))
     };
-    let why = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+    let connect = shared.timeouts.connect;
+    let why = match tokio::time::timeout(connect, attempt).await {
         Ok(Ok(s)) => return Some(s),
         Ok(Err(e)) => e.to_string(),
-        Err(_) => format!("no answer in {}s", CONNECT_TIMEOUT.as_secs()),
+        Err(_) => format!("no answer in {connect:?}"),
     };
-    let line = format!("The build proxy could not reach {target} for {what}: {why}.");
-    respond(stream, "502 Bad Gateway", &line).await;
+    let line = format!("The build proxy could not reach {target} for {what} (unreachable: {why}).");
+    respond(stream, shared, "502 Bad Gateway", &line).await;
     Log::push(&shared.log, line);
     None
 }
 
-/// Copies both ways until both sides are done, or nothing moves for [`IDLE_TIMEOUT`].
-async fn pump(client: TcpStream, upstream: TcpStream) {
+/// Copies both ways until both sides are done, or nothing moves either way for the idle
+/// timeout (then both are closed, and the build log says so).
+async fn pump(client: TcpStream, upstream: TcpStream, shared: &Shared, what: &str) {
+    let idle = shared.timeouts.idle;
     let start = Instant::now();
+    // When anything last moved, either way, in milliseconds since `start`.
     let last = AtomicU64::new(0);
+    let since_start = |at: Instant| u64::try_from(at.duration_since(start).as_millis()).unwrap_or(u64::MAX);
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
     let one_way = |mut r: tokio::net::tcp::OwnedReadHalf,
@@ -579,37 +622,52 @@ async fn pump(client: TcpStream, upstream: TcpStream) {
         async move {
             let mut buf = vec![0u8; 32 << 10];
             loop {
-                let n = match tokio::time::timeout(IDLE_TIMEOUT, r.read(&mut buf)).await {
+                let n = match tokio::time::timeout(idle, r.read(&mut buf)).await {
                     Ok(Ok(0) | Err(_)) => break,
                     Ok(Ok(n)) => n,
                     Err(_) => {
-                        let quiet = start
-                            .elapsed()
-                            .as_secs()
+                        let quiet = since_start(Instant::now())
                             .saturating_sub(last.load(Ordering::Relaxed));
-                        if quiet >= IDLE_TIMEOUT.as_secs() {
-                            return false;
+                        if u128::from(quiet) >= idle.as_millis() {
+                            return Pumped::Idle;
                         }
                         continue;
                     }
                 };
-                last.store(start.elapsed().as_secs(), Ordering::Relaxed);
+                last.store(since_start(Instant::now()), Ordering::Relaxed);
                 if w.write_all(&buf[..n]).await.is_err() {
-                    return false;
+                    return Pumped::Failed;
                 }
             }
             let _ = w.shutdown().await;
-            true
+            Pumped::Clean
         }
     };
     // One way ending cleanly leaves the other to finish; failing or idling ends both.
     let up = one_way(cr, uw);
     let down = one_way(ur, cw);
     tokio::pin!(up, down);
-    tokio::select! {
-        clean = &mut up => if clean { down.await; },
-        clean = &mut down => if clean { up.await; },
+    let ended = tokio::select! {
+        ended = &mut up => if ended == Pumped::Clean { down.await } else { ended },
+        ended = &mut down => if ended == Pumped::Clean { up.await } else { ended },
+    };
+    if ended == Pumped::Idle {
+        Log::push(
+            &shared.log,
+            format!("The build proxy closed {what}: nothing moved either way for {idle:?}."),
+        );
     }
+}
+
+/// How one way of a forwarded connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pumped {
+    /// Its reader was done (or failed to read).
+    Clean,
+    /// Writing failed.
+    Failed,
+    /// Nothing moved either way for the idle timeout.
+    Idle,
 }
 
 #[cfg(test)]
@@ -662,6 +720,13 @@ mod live {
 
     /// Sends `request` to the proxy from inside its namespace; the answer.
     fn ask(proxy: &BuildProxy, request: &str) -> String {
+        ask_until_closed(proxy, request).0
+    }
+
+    /// Sends `request` to the proxy from inside its namespace: what came back, and
+    /// whether the proxy closed the connection (rather than the read giving up after a
+    /// minute).
+    fn ask_until_closed(proxy: &BuildProxy, request: &str) -> (String, bool) {
         let fd = proxy.netns().as_fd().try_clone_to_owned().unwrap();
         let addr = proxy.addr();
         let request = request.to_owned();
@@ -670,18 +735,111 @@ mod live {
             let mut s = std::net::TcpStream::connect(addr).unwrap();
             s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
             s.write_all(request.as_bytes()).unwrap();
-            let mut answer = String::new();
-            let _ = s.read_to_string(&mut answer);
-            answer
+            let mut answer = Vec::new();
+            let closed = s.read_to_end(&mut answer).is_ok();
+            (String::from_utf8_lossy(&answer).into_owned(), closed)
         })
         .join()
         .unwrap()
     }
 
+    fn skip_unless_root(test: &str) -> bool {
+        if rustix::process::geteuid().is_root() {
+            return false;
+        }
+        println!("SKIPPED {test}: a network namespace needs root");
+        true
+    }
+
+    #[test]
+    fn an_index_host_that_does_not_listen_gets_502_and_a_log_line() {
+        if skip_unless_root("an_index_host_that_does_not_listen_gets_502_and_a_log_line") {
+            return;
+        }
+        // A port of this host that nothing listens on (bound, then let go).
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let allowed = parse_allowed(&format!("127.0.0.1:{port}")).unwrap();
+        let proxy = BuildProxy::start(vec![allowed]).unwrap();
+        let a = ask(&proxy, &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"));
+        assert!(a.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{a}");
+        let a = ask(
+            &proxy,
+            &format!("GET http://127.0.0.1:{port}/simple/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        assert!(a.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{a}");
+        let lines = proxy.stop();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        let connect = format!(
+            "The build proxy could not reach 127.0.0.1:{port} for CONNECT 127.0.0.1:{port} (unreachable: "
+        );
+        assert!(lines[0].starts_with(&connect), "{lines:?}");
+        let get = format!(
+            "The build proxy could not reach 127.0.0.1:{port} for GET http://127.0.0.1:{port}/simple/ (unreachable: "
+        );
+        assert!(lines[1].starts_with(&get), "{lines:?}");
+    }
+
+    #[test]
+    fn a_forwarded_connection_idle_too_long_is_closed_and_logged() {
+        if skip_unless_root("a_forwarded_connection_idle_too_long_is_closed_and_logged") {
+            return;
+        }
+        // An index host that accepts and then says nothing, keeping the connection open.
+        let index = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = index.local_addr().unwrap().port();
+        let holder = std::thread::spawn(move || {
+            let (conn, _) = index.accept().unwrap();
+            // Held until the proxy closes it (end of file) or a minute passes.
+            conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            let mut sink = Vec::new();
+            (&conn).read_to_end(&mut sink).is_ok()
+        });
+        let timeouts = ProxyTimeouts {
+            idle: Duration::from_millis(300),
+            ..ProxyTimeouts::default()
+        };
+        let allowed = parse_allowed(&format!("127.0.0.1:{port}")).unwrap();
+        let proxy = BuildProxy::start_with(vec![allowed], timeouts).unwrap();
+        let (a, closed) =
+            ask_until_closed(&proxy, &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"));
+        assert!(a.starts_with("HTTP/1.1 200 "), "{a}");
+        assert!(closed, "the proxy never closed the idle connection");
+        assert!(
+            holder.join().unwrap(),
+            "the proxy never closed its side to the index"
+        );
+        let lines = proxy.stop();
+        assert_eq!(
+            lines,
+            [format!(
+                "The build proxy closed CONNECT 127.0.0.1:{port}: nothing moved either way for 300ms."
+            )]
+        );
+    }
+
+    #[test]
+    fn a_request_head_that_never_ends_is_refused_after_the_head_timeout() {
+        if skip_unless_root("a_request_head_that_never_ends_is_refused_after_the_head_timeout") {
+            return;
+        }
+        let timeouts = ProxyTimeouts {
+            head: Duration::from_millis(300),
+            ..ProxyTimeouts::default()
+        };
+        let proxy = BuildProxy::start_with(vec![], timeouts).unwrap();
+        let (a, closed) = ask_until_closed(&proxy, "GET http://127.0.0.1:9/ HTTP/1.1\r\nX: ");
+        assert!(closed, "the proxy never gave up on the head");
+        assert!(a.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{a}");
+        assert!(a.contains("its head took too long"), "{a}");
+    }
+
     #[test]
     fn refuses_what_is_not_an_index_host() {
-        if !rustix::process::geteuid().is_root() {
-            println!("SKIPPED refuses_what_is_not_an_index_host: a network namespace needs root");
+        if skip_unless_root("refuses_what_is_not_an_index_host") {
             return;
         }
         let proxy = BuildProxy::start(vec![parse_allowed("127.0.0.1:9").unwrap()]).unwrap();
