@@ -215,6 +215,8 @@ pub struct Slave {
     sandbox: Option<sandbox::BuildSandbox>,
     stop: StopFlag,
     ctx: zmq::Context,
+    /// The hosts builds may reach that the log last named ([`Slave::log_reachable`]).
+    reach_logged: std::sync::Mutex<Option<Vec<netproxy::Target>>>,
 }
 
 impl Slave {
@@ -288,7 +290,46 @@ impl Slave {
             sandbox,
             stop: StopFlag::new(),
             ctx: zmq::Context::new(),
+            reach_logged: std::sync::Mutex::new(None),
         })
+    }
+
+    /// In `--build-network index`, logs which hosts builds may reach through the build
+    /// proxy with the master's index `index_url`: at the first connection, and again only
+    /// if they change. An index that serves its files from another host (a CDN) needs
+    /// that host in `--build-proxy-allow`, or every download is refused (403, in the
+    /// build log).
+    pub(crate) fn log_reachable(&self, index_url: &str) {
+        let Some(sandbox) = &self.sandbox else {
+            return;
+        };
+        let urls = std::iter::once(index_url)
+            .chain(self.config.extra_index_urls.iter().map(String::as_str));
+        let reachable = match sandbox.reachable(urls) {
+            Ok(Some(r)) => r,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(
+                    "builds cannot use the index {index_url} through the build proxy: {e}"
+                );
+                return;
+            }
+        };
+        let mut logged = self
+            .reach_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if logged.as_ref() == Some(&reachable) {
+            return;
+        }
+        let hosts: Vec<String> = reachable.iter().map(ToString::to_string).collect();
+        tracing::warn!(
+            "--build-network index: builds reach only {} through the build proxy; if an index \
+             serves its files from another host, add it with --build-proxy-allow HOST:PORT \
+             (else pip's downloads from it are refused with 403, noted in the build log)",
+            if hosts.is_empty() { "no host".to_owned() } else { hosts.join(", ") }
+        );
+        *logged = Some(reachable);
     }
 
     /// The flag that stops [`run`](Self::run) (clone it to another thread).

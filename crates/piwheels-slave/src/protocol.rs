@@ -356,6 +356,7 @@ impl<'a> Session<'a> {
                     self.slave_id,
                     self.index_url
                 );
+                self.slave.log_reachable(&self.index_url);
                 Ok(())
             }
             Ok(SlaveReply::Die) => {

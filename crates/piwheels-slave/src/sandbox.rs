@@ -162,9 +162,37 @@ impl BuildSandbox {
         BuildSandbox { config, paths }
     }
 
+    /// In `index` mode, the hosts and ports a build whose pip uses `index_urls` may
+    /// reach through the build proxy: theirs and the configured ones (`--build-proxy-allow`);
+    /// `None` in the other modes.
+    ///
+    /// # Errors
+    ///
+    /// An index URL the proxy cannot forward to.
+    pub fn reachable<'a>(
+        &self,
+        index_urls: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<Vec<Target>>, crate::netproxy::ProxyError> {
+        if self.config.network != BuildNetwork::Index {
+            return Ok(None);
+        }
+        let mut allowed = Vec::new();
+        for url in index_urls {
+            if let Some(t) = crate::netproxy::url_target(url)? {
+                allowed.push(t);
+            }
+        }
+        for t in &self.config.proxy_allow {
+            allowed.push(t.clone());
+        }
+        let mut seen = std::collections::HashSet::new();
+        allowed.retain(|t| seen.insert(t.clone()));
+        Ok(Some(allowed))
+    }
+
     /// In `index` mode, the build proxy for a build whose pip uses `index_urls`
-    /// ([`crate::netproxy`]), forwarding to their hosts and the configured ones; `None`
-    /// in the other modes.
+    /// ([`crate::netproxy`]), forwarding to the [`reachable`](Self::reachable) hosts;
+    /// `None` in the other modes.
     ///
     /// # Errors
     ///
@@ -173,17 +201,10 @@ impl BuildSandbox {
         &self,
         index_urls: impl IntoIterator<Item = &'a str>,
     ) -> Result<Option<BuildProxy>, crate::netproxy::ProxyError> {
-        if self.config.network != BuildNetwork::Index {
-            return Ok(None);
+        match self.reachable(index_urls)? {
+            Some(allowed) => BuildProxy::start(allowed).map(Some),
+            None => Ok(None),
         }
-        let mut allowed = self.config.proxy_allow.clone();
-        for url in index_urls {
-            if let Some(t) = crate::netproxy::url_target(url)? {
-                allowed.push(t);
-            }
-        }
-        allowed.dedup();
-        BuildProxy::start(allowed).map(Some)
     }
 
     /// The sandbox running `program args` as `user`, in `dir` (writable, at the same
