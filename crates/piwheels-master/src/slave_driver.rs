@@ -507,9 +507,10 @@ impl SlaveDriver {
             events.push(SlaveEvent::hello(id, st.first_seen, &st.hello));
             let spoke_since = st.last_seen > st.last_reply_at;
             let stats = st.stats.as_ref().map(|stats| SlaveEvent::stats(id, stats));
-            let reply = st.last_reply.as_ref().map(|reply| {
-                socket::reply_event(id, st.last_reply_at, reply, s.cooling_until)
-            });
+            let reply = st
+                .last_reply
+                .as_ref()
+                .map(|reply| socket::reply_event(id, st.last_reply_at, reply, s.cooling_until));
             if spoke_since {
                 events.extend(reply.into_iter().chain(stats));
             } else {

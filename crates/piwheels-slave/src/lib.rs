@@ -327,7 +327,11 @@ impl Slave {
             "--build-network index: builds reach only {} through the build proxy; if an index \
              serves its files from another host, add it with --build-proxy-allow HOST:PORT \
              (else pip's downloads from it are refused with 403, noted in the build log)",
-            if hosts.is_empty() { "no host".to_owned() } else { hosts.join(", ") }
+            if hosts.is_empty() {
+                "no host".to_owned()
+            } else {
+                hosts.join(", ")
+            }
         );
         *logged = Some(reachable);
     }

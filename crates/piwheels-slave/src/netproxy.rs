@@ -613,7 +613,8 @@ async fn pump(client: TcpStream, upstream: TcpStream, shared: &Shared, what: &st
     let start = Instant::now();
     // When anything last moved, either way, in milliseconds since `start`.
     let last = AtomicU64::new(0);
-    let since_start = |at: Instant| u64::try_from(at.duration_since(start).as_millis()).unwrap_or(u64::MAX);
+    let since_start =
+        |at: Instant| u64::try_from(at.duration_since(start).as_millis()).unwrap_or(u64::MAX);
     let (cr, cw) = client.into_split();
     let (ur, uw) = upstream.into_split();
     let one_way = |mut r: tokio::net::tcp::OwnedReadHalf,
@@ -764,7 +765,10 @@ mod live {
             .port();
         let allowed = parse_allowed(&format!("127.0.0.1:{port}")).unwrap();
         let proxy = BuildProxy::start(vec![allowed]).unwrap();
-        let a = ask(&proxy, &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"));
+        let a = ask(
+            &proxy,
+            &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"),
+        );
         assert!(a.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{a}");
         let a = ask(
             &proxy,
@@ -794,7 +798,8 @@ mod live {
         let holder = std::thread::spawn(move || {
             let (conn, _) = index.accept().unwrap();
             // Held until the proxy closes it (end of file) or a minute passes.
-            conn.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(60)))
+                .unwrap();
             let mut sink = Vec::new();
             (&conn).read_to_end(&mut sink).is_ok()
         });
@@ -804,8 +809,10 @@ mod live {
         };
         let allowed = parse_allowed(&format!("127.0.0.1:{port}")).unwrap();
         let proxy = BuildProxy::start_with(vec![allowed], timeouts).unwrap();
-        let (a, closed) =
-            ask_until_closed(&proxy, &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"));
+        let (a, closed) = ask_until_closed(
+            &proxy,
+            &format!("CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n"),
+        );
         assert!(a.starts_with("HTTP/1.1 200 "), "{a}");
         assert!(closed, "the proxy never closed the idle connection");
         assert!(

@@ -15,13 +15,13 @@ use std::time::Duration;
 use core_support::farm::*;
 use core_support::*;
 use log_capture::LogCapture;
+use piwheels_master::hub::WebRequest;
 use piwheels_master::slave_driver::CoolOffPolicy;
 use piwheels_protocol::monitor::{SlaveEventKind, StatusMessage};
 use piwheels_protocol::slave::{SlaveReply, SlaveRequest};
 use piwheels_protocol::transport::SocketOptions;
 use piwheels_protocol::transport::asynchronous::Req;
 use piwheels_protocol::transport::zmq;
-use piwheels_master::hub::WebRequest;
 
 /// A slave connecting to the farm from `source` (a loopback address other than the
 /// farm's 127.0.0.1, so it is another host as far as the master can tell).
@@ -123,7 +123,9 @@ async fn too_many_declared_files_are_logged_as_a_failed_build_and_no_strike() {
     assert!(staging(&farm.env).is_empty(), "no upload was prepared");
     let log = logged_failure(&mut farm).await;
     assert!(
-        log.contains("Refused by the master: the build declared 3 files, over --max-build-files 2."),
+        log.contains(
+            "Refused by the master: the build declared 3 files, over --max-build-files 2."
+        ),
         "{log}"
     );
     assert_eq!(a.ask(idle()).await, build("bar"));

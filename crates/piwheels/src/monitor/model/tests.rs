@@ -239,7 +239,10 @@ fn a_slave_in_cool_off_shows_until_when() {
     assert!(v.summary(t(30)).ends_with("cooling off until 12:01 UTC"));
     // Past its end, and until the slave's next IDLE is answered, it is merely asleep.
     assert_eq!(v.status(t(101)), SlaveStatus::Sleeping);
-    assert_eq!(v.to_json(t(101))["cooling_off_until"], serde_json::Value::Null);
+    assert_eq!(
+        v.to_json(t(101))["cooling_off_until"],
+        serde_json::Value::Null
+    );
     // The next reply ends it; a plain SLEEP true is sleeping.
     reply(&mut m, 40, SlaveReply::Sleep(true));
     assert_eq!(m.slaves[&1].status(t(50)), SlaveStatus::Sleeping);
