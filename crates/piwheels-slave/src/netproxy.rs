@@ -757,12 +757,11 @@ mod live {
         if skip_unless_root("an_index_host_that_does_not_listen_gets_502_and_a_log_line") {
             return;
         }
-        // A port of this host that nothing listens on (bound, then let go).
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        // A port of this host that nothing listens on: bound (so no other test takes it)
+        // but never listening, so connections to it are refused.
+        let bound = tokio::net::TcpSocket::new_v4().unwrap();
+        bound.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = bound.local_addr().unwrap().port();
         let allowed = parse_allowed(&format!("127.0.0.1:{port}")).unwrap();
         let proxy = BuildProxy::start(vec![allowed]).unwrap();
         let a = ask(
