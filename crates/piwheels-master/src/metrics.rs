@@ -55,7 +55,7 @@ pub enum SlaveActivity {
     Sleeping,
     /// Told to stop (`DIE`).
     Stopping,
-    /// Refused jobs for a while: it broke the protocol or the limits too often
+    /// Refused jobs for a while: it broke the protocol too often
     /// (see [`CoolOffPolicy`](crate::slave_driver::CoolOffPolicy)).
     CoolingOff,
 }

@@ -240,7 +240,7 @@ struct Core {
     retrying: bool,
     /// The rate limit on warnings about peers' messages.
     warnings: PeerWarnings<Identity>,
-    /// The strikes and cool-offs of slaves that break the protocol or the limits.
+    /// The strikes and cool-offs of slaves that break the protocol.
     cool_off: CoolOff,
 }
 

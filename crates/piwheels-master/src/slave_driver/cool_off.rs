@@ -161,7 +161,7 @@ impl CoolOff {
         record.until = Some(now + policy.period);
         tracing::warn!(slave = %who, why, strikes = policy.strikes, window = ?policy.window,
             period = ?policy.period,
-            "the slave broke the protocol or the limits too often; it gets no job during a cool-off");
+            "the slave broke the protocol too often; it gets no job during a cool-off");
         true
     }
 
