@@ -100,6 +100,9 @@ pub struct MasterConfig {
     pub cool_off: crate::slave_driver::CoolOffPolicy,
     /// Who may use the queues: the master's key, the allow-list, plain networks.
     pub auth: QueueAuth,
+    /// The group the `ipc://` socket files of the import, status, control and log queues
+    /// are given, when it exists (mode 0660: see [`crate::admin_auth::secure_ipc`]).
+    pub ipc_group: String,
 }
 
 /// Who may use the master's queues: CURVE with an allow-list of public keys, NULL
@@ -153,6 +156,7 @@ impl MasterConfig {
             max_build_files: 64,
             cool_off: crate::slave_driver::CoolOffPolicy::default(),
             auth: QueueAuth::default(),
+            ipc_group: crate::admin_auth::IPC_GROUP.into(),
         }
     }
 

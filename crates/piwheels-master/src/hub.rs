@@ -377,6 +377,9 @@ pub struct Hub {
     /// The figures the tasks keep (served when `metrics-listen` is set); the database's
     /// operations are timed into it too.
     pub metrics: Arc<Metrics>,
+    /// Who the guarded queues admit (`config.auth`), one policy for every task's ZAP
+    /// handler (see [`crate::admin_auth`]).
+    pub auth_policy: Arc<piwheels_protocol::auth::Policy>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -426,6 +429,7 @@ impl Hub {
         if !db.observe_queries(metrics.clone()) {
             tracing::debug!("the database's operations are timed for another hub already");
         }
+        let auth_policy = crate::admin_auth::policy(&config.auth);
         let hub = Hub {
             db,
             config: Arc::new(config),
@@ -442,6 +446,7 @@ impl Hub {
             paused,
             quit: CancellationToken::new(),
             metrics,
+            auth_policy,
         };
         let inboxes = Inboxes {
             web: web_rx,

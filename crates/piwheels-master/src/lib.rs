@@ -25,6 +25,7 @@
 //! | [`master`] | the main loop: monitors' status and control, pausing, the disk guard |
 
 pub mod access_log;
+pub mod admin_auth;
 pub mod big_brother;
 pub mod cloud_gazer;
 pub mod config;

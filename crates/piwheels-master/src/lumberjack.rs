@@ -320,17 +320,13 @@ impl std::fmt::Debug for Lumberjack {
 }
 
 impl Lumberjack {
-    /// Binds the log queue (`hub.config.log_queue`, a PULL socket); an `ipc://` socket is
-    /// made group-writable, so a logger run by the group can use it.
+    /// Binds the log queue (`hub.config.log_queue`, a PULL socket); an `ipc://` socket file
+    /// is made mode 0660 with the piwheels group, so a logger run by the group can use it.
     pub fn bind(hub: Hub) -> Result<Lumberjack> {
         let ctx = zmq::Context::new();
         let endpoint = hub.config.log_queue.clone();
         let pull = Pull::<LoggerProtocol>::bind(&ctx, &endpoint, &SocketOptions::new().hwm(HWM))?;
-        if piwheels_protocol::transport::ipc_path(&endpoint).is_some()
-            && let Err(e) = piwheels_protocol::transport::add_ipc_group_write(&endpoint)
-        {
-            tracing::warn!(task = Self::NAME, %endpoint, error = %e, "cannot make the socket group-writable");
-        }
+        crate::admin_auth::secure_ipc_logged("log", &endpoint, &hub.config.ipc_group);
         let endpoint = pull.endpoint()?;
         let (web_tx, web_rx) = mpsc::channel(CHANNEL);
         Ok(Lumberjack {

@@ -1,8 +1,9 @@
 //! The master itself: start-up, the main loop and shutdown (piwheels.md §1.5).
 //!
 //! [`Master::start`] opens the database, enables the configured build targets, makes the
-//! [`Hub`], binds the monitors' sockets (status PUB, control PULL; `ipc://` files made
-//! group-writable) and starts every task under [`supervise`], which restarts a failed task
+//! [`Hub`], binds the monitors' sockets (status PUB, control PULL; CURVE on the network
+//! with the master's key, `ipc://` files mode 0660 with the piwheels group: see
+//! [`admin_auth`](crate::admin_auth)) and starts every task under [`supervise`], which restarts a failed task
 //! instead of stopping the master (the [metrics server](crate::metrics::MetricsServer)
 //! too, when `metrics-listen` is set). [`Master::run_until_signal`] then runs the main loop:
 //!
@@ -38,10 +39,11 @@ use chrono::{DateTime, Utc};
 use piwheels_db::Database;
 use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusMessage, StatusProtocol};
 use piwheels_protocol::transport::asynchronous::{Pub, Pull};
-use piwheels_protocol::transport::{HWM, SocketOptions, add_ipc_group_write, ipc_path, zmq};
+use piwheels_protocol::transport::{HWM, SocketOptions, zmq};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+use crate::admin_auth::{AdminGuard, secure_ipc_logged};
 use crate::big_brother::BigBrother;
 use crate::cloud_gazer::CloudGazer;
 use crate::config::MasterConfig;
@@ -96,6 +98,8 @@ pub struct Master {
     disk_paused: bool,
     /// The rate limit on warnings about control messages.
     warnings: PeerWarnings<&'static str>,
+    /// The ZAP handler of the status and control sockets' context, when they are guarded.
+    _guard: AdminGuard,
 }
 
 impl std::fmt::Debug for Master {
@@ -113,18 +117,21 @@ impl std::fmt::Debug for Master {
     }
 }
 
+/// Binds a monitors' socket with the security [`admin_auth`](crate::admin_auth) gives
+/// `endpoint`; an `ipc://` socket file gets mode 0660 and the piwheels group.
 fn bind_monitor_socket<T>(
-    what: &str,
+    what: &'static str,
     endpoint: &str,
-    bind: impl FnOnce() -> std::result::Result<T, piwheels_protocol::transport::TransportError>,
+    config: &MasterConfig,
+    (guard, base): (&mut AdminGuard, SocketOptions),
+    bind: impl FnOnce(
+        &SocketOptions,
+    ) -> std::result::Result<T, piwheels_protocol::transport::TransportError>,
 ) -> Result<T> {
-    let socket = bind()
+    let options = guard.options(what, endpoint, &config.auth, base)?;
+    let socket = bind(&options)
         .map_err(|e| Error::Other(format!("cannot bind the {what} socket {endpoint}: {e}")))?;
-    if ipc_path(endpoint).is_some()
-        && let Err(e) = add_ipc_group_write(endpoint)
-    {
-        tracing::warn!(endpoint, error = %e, "cannot make the {what} socket group-writable");
-    }
+    secure_ipc_logged(what, endpoint, &config.ipc_group);
     Ok(socket)
 }
 
@@ -156,16 +163,25 @@ impl Master {
         }
         let started = Utc::now();
         let ctx = zmq::Context::new();
-        let options = SocketOptions::new().hwm(HWM);
+        let mut guard = AdminGuard::new(&ctx, std::sync::Arc::clone(&hub.auth_policy));
         let status_endpoint = hub.config.status_queue.clone();
-        let status_options = SocketOptions::new().hwm(STATUS_HWM);
-        let status = bind_monitor_socket("status", &status_endpoint, || {
-            Pub::<StatusProtocol>::bind(&ctx, &status_endpoint, &status_options)
-        })?;
+        let status_options = (&mut guard, SocketOptions::new().hwm(STATUS_HWM));
+        let status = bind_monitor_socket(
+            "status",
+            &status_endpoint,
+            &hub.config,
+            status_options,
+            |options| Pub::<StatusProtocol>::bind(&ctx, &status_endpoint, options),
+        )?;
         let control_endpoint = hub.config.control_queue.clone();
-        let control = bind_monitor_socket("control", &control_endpoint, || {
-            Pull::<ControlProtocol>::bind(&ctx, &control_endpoint, &options)
-        })?;
+        let control_options = (&mut guard, SocketOptions::new().hwm(HWM));
+        let control = bind_monitor_socket(
+            "control",
+            &control_endpoint,
+            &hub.config,
+            control_options,
+            |options| Pull::<ControlProtocol>::bind(&ctx, &control_endpoint, options),
+        )?;
         let status_endpoint = status.endpoint()?;
         let control_endpoint = control.endpoint()?;
 
@@ -236,6 +252,7 @@ impl Master {
             monitor_paused: false,
             disk_paused: false,
             warnings: PeerWarnings::new("master"),
+            _guard: guard,
         })
     }
 

@@ -17,6 +17,7 @@
 //! [`crate::deletion`], which CloudGazer uses too).
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
@@ -30,6 +31,7 @@ use piwheels_protocol::states::{BuildState, FileState};
 use piwheels_protocol::transport::asynchronous::Router;
 use piwheels_protocol::transport::{Identity, SocketOptions, zmq};
 
+use crate::admin_auth::{AdminGuard, secure_ipc_logged};
 use crate::deletion::{DELETE_GRACE, DELETED, Deletion, delete_later};
 use crate::error::Result;
 use crate::hub::{Hub, SkipRequest, StatsMessage, Task, WebRequest};
@@ -68,6 +70,8 @@ pub struct MrChase {
     warnings: PeerWarnings<Identity>,
     /// The upstream index, once asked about a version that is not PEP 440.
     upstream: Option<IndexClient>,
+    /// The ZAP handler of the import queue's context, when it is guarded.
+    _guard: AdminGuard,
 }
 
 impl std::fmt::Debug for MrChase {
@@ -107,17 +111,17 @@ fn checked_version(version: &str) -> std::result::Result<PackageVersion, ImportR
 }
 
 impl MrChase {
-    /// Binds the import queue (`hub.config.import_queue`, a ROUTER). An `ipc://` socket is
-    /// made group-writable, so admin tools run by the group can use it.
+    /// Binds the import queue (`hub.config.import_queue`, a ROUTER), guarded as
+    /// [`admin_auth`](crate::admin_auth) says: CURVE on the network when the master has a
+    /// key; an `ipc://` socket file mode 0660 with the piwheels group, so admin tools run
+    /// by the group can use it.
     pub fn bind(hub: Hub) -> Result<MrChase> {
         let ctx = zmq::Context::new();
         let endpoint = hub.config.import_queue.clone();
-        let router = Router::<ImportProtocol>::bind(&ctx, &endpoint, &SocketOptions::new())?;
-        if piwheels_protocol::transport::ipc_path(&endpoint).is_some()
-            && let Err(e) = piwheels_protocol::transport::add_ipc_group_write(&endpoint)
-        {
-            tracing::warn!(task = "mr_chase", %endpoint, error = %e, "cannot make the socket group-writable");
-        }
+        let mut guard = AdminGuard::new(&ctx, Arc::clone(&hub.auth_policy));
+        let options = guard.options("import", &endpoint, &hub.config.auth, SocketOptions::new())?;
+        let router = Router::<ImportProtocol>::bind(&ctx, &endpoint, &options)?;
+        secure_ipc_logged("import", &endpoint, &hub.config.ipc_group);
         Ok(MrChase {
             hub,
             router,
@@ -125,6 +129,7 @@ impl MrChase {
             grace: DELETE_GRACE,
             warnings: PeerWarnings::new(Self::NAME),
             upstream: None,
+            _guard: guard,
         })
     }
 

@@ -7,6 +7,10 @@
 //!     [-- --reps 15 --size 100M --windows 512Kix4,2Mix2 --explore]
 //! ```
 //!
+//! Each ZeroMQ window runs twice, plain (NULL mechanism) and encrypted (CURVE, the server's
+//! connections put to a ZAP handler with the client's key in its allow-list, as the master
+//! runs its file queue), and the table ends with the per-rep ratio CURVE / plain.
+//!
 //! `--no-python` leaves out the row of the original's algorithm in Python (pyzmq, from
 //! `scripts/py-env`), which otherwise runs in the same interleaved reps.
 //!
@@ -34,11 +38,12 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{median, option, python};
+use piwheels_protocol::auth::{KeyPair, Policy, ZapHandler};
 use piwheels_protocol::transfer::{
     ClientFrame, DEFAULT_CHUNK_SIZE, DEFAULT_PIPELINE, ORIGINAL_CHUNK_SIZE, ORIGINAL_PIPELINE,
     ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
 };
-use piwheels_protocol::transport::{FILE_QUEUE_HWM, RawDealer, RawRouter, SocketOptions};
+use piwheels_protocol::transport::{FILE_QUEUE_HWM, RawDealer, RawRouter, Security, SocketOptions};
 
 /// The plain copy's buffer (the baseline's; `--explore` tries others).
 const TCP_BUFFER: usize = 1 << 20;
@@ -63,10 +68,13 @@ fn main() -> io::Result<()> {
     let _cleanup = Cleanup(vec![source.clone(), dest.clone()]);
     write_source(&source, size)?;
 
+    let keys = CurveKeys::new()?;
     let mut cells: Vec<Cell> = vec![
         Cell::Tcp(TCP_BUFFER),
-        Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get()),
-        Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()),
+        Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get(), false),
+        Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get(), false),
+        Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get(), true),
+        Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get(), true),
     ];
     let python = if std::env::args().any(|a| a == "--no-python") {
         None
@@ -81,9 +89,15 @@ fn main() -> io::Result<()> {
     if let Some(list) = option("--windows", "TRANSFER_WINDOWS") {
         for w in list.split(',') {
             let (chunk, pipeline) = w.split_once('x').expect("--windows CHUNKxPIPELINE,...");
-            let cell = Cell::Zmq(parse_size(chunk), pipeline.parse().expect("pipeline"));
-            if !cells.contains(&cell) {
-                cells.push(cell);
+            for curve in [false, true] {
+                let cell = Cell::Zmq(
+                    parse_size(chunk),
+                    pipeline.parse().expect("pipeline"),
+                    curve,
+                );
+                if !cells.contains(&cell) {
+                    cells.push(cell);
+                }
             }
         }
     }
@@ -91,7 +105,7 @@ fn main() -> io::Result<()> {
         cells.extend([64 << 10, 256 << 10, 4 << 20].map(Cell::Tcp));
         for chunk in [256 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20] {
             for pipeline in [2, 3, 4, 10] {
-                let cell = Cell::Zmq(chunk, pipeline);
+                let cell = Cell::Zmq(chunk, pipeline, false);
                 if !cells.contains(&cell) {
                     cells.push(cell);
                 }
@@ -101,7 +115,7 @@ fn main() -> io::Result<()> {
 
     // One warm-up run per cell, whose result is checked against the source.
     for cell in &cells {
-        cell.run(&source, &dest, size, python.as_deref())?;
+        cell.run(&source, &dest, size, python.as_deref(), &keys)?;
         verify(&source, &dest, cell)?;
     }
     let mut rates = vec![Vec::with_capacity(reps); cells.len()];
@@ -111,7 +125,7 @@ fn main() -> io::Result<()> {
         for k in 0..cells.len() {
             let i = (k + rep) % cells.len();
             let before = minor_faults();
-            let elapsed = cells[i].run(&source, &dest, size, python.as_deref())?;
+            let elapsed = cells[i].run(&source, &dest, size, python.as_deref(), &keys)?;
             let faulted = minor_faults().saturating_sub(before);
             rates[i].push(size as f64 / 1e6 / elapsed.as_secs_f64());
             faults[i].push(faulted as f64 / (size as f64 / 1e6));
@@ -141,7 +155,52 @@ fn main() -> io::Result<()> {
             median(&faults[i])
         );
     }
+    // CURVE against the plain transfer of the same window, rep by rep.
+    for (i, cell) in cells.iter().enumerate() {
+        let Cell::Zmq(chunk, pipeline, true) = *cell else {
+            continue;
+        };
+        let Some(plain) = cells
+            .iter()
+            .position(|c| *c == Cell::Zmq(chunk, pipeline, false))
+        else {
+            continue;
+        };
+        let ratios: Vec<f64> = rates[i]
+            .iter()
+            .zip(&rates[plain])
+            .map(|(x, b)| x / b)
+            .collect();
+        println!(
+            "CURVE / plain, zmq {} KiB x {pipeline}: {:.3} (median of per-rep ratios)",
+            chunk >> 10,
+            median(&ratios)
+        );
+    }
     Ok(())
+}
+
+/// The key pairs of the CURVE cells, and the allow-list folder holding the client's.
+struct CurveKeys {
+    server: KeyPair,
+    client: KeyPair,
+    allow_list: tempfile::TempDir,
+}
+
+impl CurveKeys {
+    fn new() -> io::Result<Self> {
+        let server = KeyPair::generate().map_err(io::Error::other)?;
+        let client = KeyPair::generate().map_err(io::Error::other)?;
+        let allow_list = tempfile::tempdir()?;
+        client
+            .write(&allow_list.path().join("client"))
+            .map_err(io::Error::other)?;
+        Ok(CurveKeys {
+            server,
+            client,
+            allow_list,
+        })
+    }
 }
 
 /// One way of moving the file.
@@ -149,8 +208,9 @@ fn main() -> io::Result<()> {
 enum Cell {
     /// A plain TCP copy with `std::net`, through a buffer of this size.
     Tcp(usize),
-    /// The piwheels protocol over ZeroMQ with this chunk size and pipeline depth.
-    Zmq(u64, u32),
+    /// The piwheels protocol over ZeroMQ with this chunk size and pipeline depth, with
+    /// CURVE if the flag is set.
+    Zmq(u64, u32, bool),
     /// The original's algorithm and stack: Python and pyzmq, 64 KiB x 10.
     Python,
 }
@@ -160,7 +220,7 @@ impl Cell {
         match *self {
             Cell::Tcp(buffer) => format!("plain TCP copy, {} KiB buffer", buffer >> 10),
             Cell::Python => "original (Python, pyzmq) 64 KiB x 10".into(),
-            Cell::Zmq(chunk, pipeline) => {
+            Cell::Zmq(chunk, pipeline, curve) => {
                 let which = if (chunk, pipeline)
                     == (ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get())
                 {
@@ -170,7 +230,8 @@ impl Cell {
                 } else {
                     ""
                 };
-                format!("zmq {} KiB x {pipeline}{which}", chunk >> 10)
+                let mechanism = if curve { " CURVE" } else { "" };
+                format!("zmq{mechanism} {} KiB x {pipeline}{which}", chunk >> 10)
             }
         }
     }
@@ -183,6 +244,7 @@ impl Cell {
         dest: &Path,
         size: u64,
         python: Option<&Path>,
+        keys: &CurveKeys,
     ) -> io::Result<Duration> {
         match fs::remove_file(dest) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
@@ -190,7 +252,10 @@ impl Cell {
         }
         match *self {
             Cell::Tcp(buffer) => tcp_copy(source, dest, buffer),
-            Cell::Zmq(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline),
+            Cell::Zmq(chunk, pipeline, curve) => {
+                let keys = curve.then_some(keys);
+                zmq_transfer(source, dest, size, (chunk, pipeline), keys)
+            }
             Cell::Python => python_transfer(python.expect("a Python"), source, dest, size),
         }
     }
@@ -229,13 +294,14 @@ fn tcp_copy(source: &Path, dest: &Path, buffer: usize) -> io::Result<Duration> {
 
 /// The master (a [`RawRouter`], here) and the client (a [`RawDealer`], in a thread) each
 /// with a ZeroMQ context of their own, as two processes would have: the sockets and frame
-/// types our master and slave use.
+/// types our master and slave use. With `keys`, the router is a CURVE server whose
+/// context runs a ZAP handler, and the dealer a CURVE client.
 fn zmq_transfer(
     source: &Path,
     dest: &Path,
     size: u64,
-    chunk: u64,
-    pipeline: u32,
+    (chunk, pipeline): (u64, u32),
+    keys: Option<&CurveKeys>,
 ) -> io::Result<Duration> {
     let state = TransferState::with_window(
         size,
@@ -243,10 +309,27 @@ fn zmq_transfer(
         NonZeroU32::new(pipeline).expect("pipeline > 0"),
     );
     let master_ctx = zmq::Context::new();
+    let (server_security, client_security, _zap) = match keys {
+        None => (Security::Null, Security::Null, None),
+        Some(k) => {
+            let policy = Policy::new(Some(k.allow_list.path().into()), Vec::new());
+            let zap = ZapHandler::start(&master_ctx, policy.into(), |r| {
+                eprintln!("CURVE cell: the ZAP handler refused {r}")
+            })
+            .map_err(io::Error::other)?;
+            let client = Security::CurveClient {
+                server: k.server.public,
+                own: k.client,
+            };
+            (Security::CurveServer(k.server.secret), client, Some(zap))
+        }
+    };
     let mut router = RawRouter::bind(
         &master_ctx,
         "tcp://127.0.0.1:*",
-        &SocketOptions::new().hwm(FILE_QUEUE_HWM),
+        &SocketOptions::new()
+            .hwm(FILE_QUEUE_HWM)
+            .security(server_security),
     )
     .map_err(io::Error::other)?;
     let endpoint = router.endpoint().map_err(io::Error::other)?;
@@ -256,8 +339,8 @@ fn zmq_transfer(
     let client = thread::spawn(move || -> io::Result<()> {
         let ctx = zmq::Context::new();
         // As the original slave's file-transfer socket: high-water marks of 10.
-        let mut dealer = RawDealer::connect(&ctx, &endpoint, &SocketOptions::new().hwm(10))
-            .map_err(io::Error::other)?;
+        let options = SocketOptions::new().hwm(10).security(client_security);
+        let mut dealer = RawDealer::connect(&ctx, &endpoint, &options).map_err(io::Error::other)?;
         dealer.send(hello_frames(1)).map_err(io::Error::other)?;
         loop {
             let parts = dealer.recv().map_err(io::Error::other)?;

@@ -24,6 +24,7 @@
 
 pub mod config;
 pub mod logger;
+pub mod master_keys;
 pub mod monitor;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -33,7 +34,7 @@ use std::time::Duration;
 
 use piwheels_db::Target;
 use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
-use piwheels_protocol::transport::{Req, SocketOptions, TransportError, zmq};
+use piwheels_protocol::transport::{Req, Security, SocketOptions, TransportError, zmq};
 
 /// The database every tool uses unless told otherwise: the embedded SQLite file of a
 /// single-machine farm.
@@ -245,14 +246,21 @@ impl std::fmt::Debug for ImportQueue {
 }
 
 impl ImportQueue {
-    /// Connects to the import queue at `queue` (nothing is sent yet; a socket that is
-    /// dropped does not linger).
+    /// Connects to the import queue at `queue`, secured with `security` (CURVE with
+    /// `--master-key --key`: see [`master_keys`]); nothing is sent yet, and a socket that
+    /// is dropped does not linger.
     ///
     /// # Errors
     ///
     /// [`AskError::Connect`] for an address ZeroMQ cannot connect to.
-    pub fn connect(ctx: &zmq::Context, queue: &str, timeout: Duration) -> Result<Self, AskError> {
-        let options = SocketOptions::new().linger(Some(Duration::ZERO));
+    pub fn connect(
+        ctx: &zmq::Context,
+        (queue, security): (&str, Security),
+        timeout: Duration,
+    ) -> Result<Self, AskError> {
+        let options = SocketOptions::new()
+            .linger(Some(Duration::ZERO))
+            .security(security);
         let req = Req::<ImportProtocol>::connect(ctx, queue, &options).map_err(|source| {
             AskError::Connect {
                 queue: queue.to_owned(),
@@ -289,14 +297,15 @@ impl ImportQueue {
     }
 }
 
-/// Sends one request to the master's MrChase on the import queue and waits at most
+/// Sends one request to the master's MrChase on the import queue (secured as the
+/// [`Security`] says) and waits at most
 /// `timeout` for its answer.
 ///
 /// # Errors
 ///
 /// As [`ImportQueue::connect`] and [`ImportQueue::ask`].
 pub fn ask_master(
-    queue: &str,
+    queue: (&str, Security),
     timeout: Duration,
     request: &ImportRequest,
 ) -> Result<ImportReply, AskError> {

@@ -16,6 +16,7 @@ mod webdriver_support;
 
 mod a_protocol_error_freezes_the_job;
 mod a_slave_publishes_another_versions_wheel;
+mod admin_queue_auth;
 mod an_imported_version_is_built_again;
 mod core_file_juggler;
 mod core_master;

@@ -22,6 +22,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use clap::Parser;
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail, usage_error,
@@ -35,6 +36,8 @@ use piwheels_protocol::import::{AddPackage, AddVersion, ImportReply, ImportReque
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
     /// The package's name.
     package: String,
     /// The version (omit it to add or update the package alone).
@@ -166,6 +169,10 @@ fn explain(opts: &Opts, reply: &ImportReply) -> anyhow::Result<String> {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
+    let security = match opts.keys.security() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
     let request = match request(&opts) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
@@ -180,7 +187,7 @@ fn main() -> ExitCode {
         }
     }
     let timeout = Duration::from_secs(opts.timeout);
-    let mut reply = match ask(&opts.import_queue, timeout, &request) {
+    let mut reply = match ask((&opts.import_queue, security), timeout, &request) {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
@@ -194,14 +201,14 @@ fn main() -> ExitCode {
             unskip: false,
             aliases: opts.aliases.clone(),
         });
-        match ask(&opts.import_queue, timeout, &add_package) {
+        match ask((&opts.import_queue, security), timeout, &add_package) {
             Ok(ImportReply::Done(_)) => {
                 println!("added package {}", canonicalize_name(opts.package.trim()));
             }
             Ok(other) => return fail(anyhow!("adding the package first: {other:?}")),
             Err(e) => return fail(e),
         }
-        reply = match ask(&opts.import_queue, timeout, &request) {
+        reply = match ask((&opts.import_queue, security), timeout, &request) {
             Ok(r) => r,
             Err(e) => return fail(e),
         };

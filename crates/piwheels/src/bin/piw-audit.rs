@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::{Chain, CommonOpts, DEFAULT_DSN, ImportQueue, confirm};
 use piwheels_db::Database;
 use piwheels_master::output::audit::{self, Check, MasterNote, Progress, render};
@@ -68,6 +69,8 @@ impl From<CheckArg> for Check {
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
     /// The database.
     #[arg(short, long, default_value = DEFAULT_DSN)]
     dsn: String,
@@ -141,6 +144,9 @@ fn error(e: impl Into<anyhow::Error>) -> ExitCode {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
+    if let Err(e) = opts.keys.security() {
+        return error(e);
+    }
     if opts.fix && !opts.yes && !std::io::stdin().is_terminal() {
         return error(anyhow::anyhow!(
             "--fix asks before repairing, and standard input is not a terminal: add -y to repair without asking"
@@ -245,7 +251,11 @@ fn tell_master(opts: &Opts, owed: &[String]) -> MasterNote {
             owed.len()
         ),
     };
-    let mut queue = match ImportQueue::connect(&ctx, &opts.import_queue, timeout) {
+    let security = match opts.keys.security() {
+        Ok(s) => s,
+        Err(e) => return not_told(e.to_string()),
+    };
+    let mut queue = match ImportQueue::connect(&ctx, (&opts.import_queue, security), timeout) {
         Ok(q) => q,
         Err(e) => return not_told(format!("the master was not reachable ({e})")),
     };

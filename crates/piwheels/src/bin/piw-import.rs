@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 use chrono::TimeDelta;
 use clap::Parser;
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::{CommonOpts, ImportQueue, confirm, declined, fail};
 use piwheels_db::names;
 use piwheels_protocol::import::{ImportReply, ImportRequest};
@@ -38,6 +39,8 @@ const DEFAULT_OUTPUT: &str = "Imported manually via piw-import";
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
     /// The wheels.
     #[arg(required = true, value_name = "WHEEL")]
     files: Vec<PathBuf>,
@@ -188,7 +191,8 @@ fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
     }
     let timeout = Duration::from_secs(opts.timeout);
     let ctx = zmq::Context::new();
-    let mut queue = ImportQueue::connect(&ctx, &opts.import_queue, timeout)?;
+    let security = opts.keys.security()?;
+    let mut queue = ImportQueue::connect(&ctx, (&opts.import_queue, security), timeout)?;
     let mut request = ImportRequest::Import(state);
     loop {
         match queue.ask(&request)? {
@@ -197,9 +201,9 @@ fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
                     bail!("the master asked for {name:?}, which is not being imported");
                 };
                 tracing::info!("sending {}", path.display());
-                piwheels_slave::transfer::upload(
+                piwheels_slave::transfer::upload_secured(
                     &ctx,
-                    &opts.file_queue,
+                    (&opts.file_queue, security),
                     0,
                     path,
                     timeout,

@@ -3,6 +3,7 @@
 //! ```text
 //! piw-monitor [-c FILE] [--status-queue ADDR] [--control-queue ADDR]
 //!             [--once --json | --watch] [--deadline SECS]
+//!             [--master-key MASTER.key --key OWN.key_secret]
 //! ```
 //!
 //! Full screen by default (`?` lists the keys). `--once --json` prints one snapshot of the
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::Parser;
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::monitor::{self, conn::Connection};
 use piwheels::{fail, usage_error};
 
@@ -45,11 +47,17 @@ struct Opts {
     /// How long --once waits for the master to answer, in seconds.
     #[arg(long, value_name = "SECS", default_value = "10")]
     deadline: u64,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
 }
 
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
-    let mut conn = match Connection::connect(&opts.status_queue, &opts.control_queue) {
+    let security = match opts.keys.security() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
+    let mut conn = match Connection::connect(&opts.status_queue, &opts.control_queue, security) {
         Ok(c) => c,
         Err(e) => return fail(e),
     };

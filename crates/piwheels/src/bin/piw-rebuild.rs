@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Parser, ValueEnum};
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail, usage_error,
@@ -39,6 +40,8 @@ enum Part {
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
     /// What to write again.
     #[arg(value_enum)]
     part: Part,
@@ -58,6 +61,10 @@ struct Opts {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
+    let security = match opts.keys.security() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
     let package = match opts.package.as_deref().map(names::validate_name) {
         None => None,
         Some(Ok(name)) => Some(name.into_string()),
@@ -83,7 +90,7 @@ fn main() -> ExitCode {
         return declined();
     }
     let reply = match ask(
-        &opts.import_queue,
+        (&opts.import_queue, security),
         Duration::from_secs(opts.timeout),
         &ImportRequest::Rebuild(target),
     ) {

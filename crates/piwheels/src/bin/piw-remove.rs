@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use clap::Parser;
+use piwheels::master_keys::MasterKeyOpts;
 use piwheels::{
     CommonOpts, DEFAULT_MASTER_TIMEOUT as DEFAULT_TIMEOUT, ask_master as ask, confirm, declined,
     fail, usage_error,
@@ -27,6 +28,8 @@ use piwheels_protocol::import::{ImportReply, ImportRequest, RemovePackage, Remov
 struct Opts {
     #[command(flatten)]
     common: CommonOpts,
+    #[command(flatten)]
+    keys: MasterKeyOpts,
     /// The package's name.
     package: String,
     /// The version (omit it for the whole package).
@@ -121,6 +124,10 @@ fn explain(opts: &Opts, reply: &ImportReply) -> anyhow::Result<String> {
 fn main() -> ExitCode {
     let opts: Opts = piwheels::config::parse();
     piwheels::init_logging(&opts.common, false);
+    let security = match opts.keys.security() {
+        Ok(s) => s,
+        Err(e) => return usage_error(e),
+    };
     let (request, what) = match request(&opts) {
         Ok(r) => r,
         Err(e) => return usage_error(e),
@@ -129,7 +136,7 @@ fn main() -> ExitCode {
         return declined();
     }
     let reply = match ask(
-        &opts.import_queue,
+        (&opts.import_queue, security),
         Duration::from_secs(opts.timeout),
         &request,
     ) {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusProtocol};
-use piwheels_protocol::transport::{Push, SocketOptions, Sub, TransportError, zmq};
+use piwheels_protocol::transport::{Push, Security, SocketOptions, Sub, TransportError, zmq};
 
 use super::model::Model;
 
@@ -83,17 +83,23 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Connects both sockets (nothing is sent yet).
+    /// Connects both sockets, secured with `security` (CURVE with `--master-key --key`:
+    /// see [`crate::master_keys`]); nothing is sent yet.
     ///
     /// # Errors
     ///
     /// [`MonitorError::Connect`] for an address ZeroMQ cannot connect to.
-    pub fn connect(status_queue: &str, control_queue: &str) -> Result<Self, MonitorError> {
+    pub fn connect(
+        status_queue: &str,
+        control_queue: &str,
+        security: Security,
+    ) -> Result<Self, MonitorError> {
         let ctx = zmq::Context::new();
         // A replay comes as a burst (the statistics history and every slave): room for it.
         let options = SocketOptions::new()
             .linger(Some(Duration::ZERO))
-            .hwm(RECEIVE_HWM);
+            .hwm(RECEIVE_HWM)
+            .security(security);
         let status =
             Sub::connect(&ctx, status_queue, &options).map_err(|source| MonitorError::Connect {
                 what: "status",

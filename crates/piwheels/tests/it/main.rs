@@ -9,6 +9,7 @@
 mod support;
 
 mod a_stopped_slave_never_reconnects_after_a_master_restart;
+mod admin_curve;
 mod admin_import;
 mod admin_tools;
 mod deb_package;
