@@ -61,6 +61,7 @@ use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
 use crate::metrics::SlaveActivity;
 use crate::output::Staged;
+use crate::queue_auth;
 use crate::slave_id::SlaveId;
 
 use self::builds::{Finished, Logged, Pending, Unlogged};
@@ -136,18 +137,22 @@ struct Slave {
     staged: Vec<Staged>,
     /// What its strikes are counted against ([`cool_off`]): its key or address.
     offender: Option<Offender>,
+    /// The connection its `HELLO` came on: its files must come from the same key or
+    /// address.
+    origin: Origin,
 }
 
 impl Slave {
-    fn new(state: SlaveState, offender: Option<Offender>) -> Self {
+    fn new(state: SlaveState, origin: Origin) -> Self {
         Slave {
+            offender: Offender::of(&origin),
+            origin,
             state,
             build_started: None,
             warned_target: false,
             send_failures: 0,
             busy: None,
             staged: Vec::new(),
-            offender,
         }
     }
 
@@ -237,6 +242,8 @@ struct Core {
     warnings: PeerWarnings<Identity>,
     /// The strikes and cool-offs of slaves that break the protocol or the limits.
     cool_off: CoolOff,
+    /// The rate limit on warnings about revoked keys.
+    revoked: PeerWarnings<String>,
 }
 
 /// The build slaves' task (see the module docs).
@@ -272,9 +279,19 @@ impl SlaveDriver {
         commands: mpsc::UnboundedReceiver<SlaveCommand>,
     ) -> Result<SlaveDriver> {
         let ctx = zmq::Context::new();
-        let router = Router::bind(&ctx, &hub.config.slave_queue, &SocketOptions::new())?;
+        let auth = &hub.config.auth;
+        let plan = queue_auth::plan(
+            auth,
+            ("--slave-queue", &hub.config.slave_queue),
+            ("--plain-slave-queue", auth.plain_slave_queue.as_deref()),
+        )?;
+        let zap = queue_auth::start_zap(&ctx, &hub.policy, &plan, Self::NAME)?;
+        let options = SocketOptions::new();
+        let router = Router::bind(&ctx, &plan.main.0, &options.security(plan.main.1))?;
         let endpoint = router.endpoint()?;
-        tracing::info!(endpoint = %endpoint, "slave driver listening");
+        let plain_endpoint = queue_auth::bind_plain(router.socket(), options, &plan)?;
+        tracing::info!(endpoint = %endpoint, plain = ?plain_endpoint,
+            curve = auth.key.is_some(), "slave driver listening");
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let jobs = Jobs::new(hub.queue.clone());
         let (queue_watch, paused_watch) = (hub.queue.clone(), hub.paused.clone());
@@ -283,7 +300,9 @@ impl SlaveDriver {
             socket: Socket {
                 router,
                 endpoint,
+                plain_endpoint,
                 status: hub.status.clone(),
+                _zap: zap,
             },
             skip,
             commands,
@@ -305,6 +324,7 @@ impl SlaveDriver {
                 retrying: false,
                 warnings: PeerWarnings::new(Self::NAME),
                 cool_off: CoolOff::new(cool_off),
+                revoked: PeerWarnings::new(Self::NAME),
             },
         })
     }
@@ -321,6 +341,11 @@ impl SlaveDriver {
         &self.socket.endpoint
     }
 
+    /// The endpoint for original (NULL) slaves, when CURVE is on and one is configured.
+    pub fn plain_endpoint(&self) -> Option<&str> {
+        self.socket.plain_endpoint.as_deref()
+    }
+
     async fn handle(
         &mut self,
         peer: Identity,
@@ -328,6 +353,9 @@ impl SlaveDriver {
         msg: std::result::Result<SlaveRequest, ProtocolError>,
     ) -> Result<()> {
         let now = Utc::now();
+        if let Some(key) = queue_auth::revoked_key(&self.core.hub.policy, &origin) {
+            return self.revoked(peer, key.to_owned(), matches!(msg, Ok(SlaveRequest::Bye))).await;
+        }
         let Some(slave) = self.slaves.get_mut(&peer) else {
             return self.stranger(peer, origin, msg, now).await;
         };
@@ -404,6 +432,28 @@ impl SlaveDriver {
             SlaveRequest::Sent => core.sent(&peer, slave),
         };
         self.socket.answer(&peer, slave, answer).await
+    }
+
+    /// A message from a slave whose key was removed from the allow-list since its
+    /// handshake: it is forgotten (its job back in the queue) and told `DIE` (unless it
+    /// said `BYE`), so it stops; the log says so once a minute per key.
+    async fn revoked(&mut self, peer: Identity, key: String, bye: bool) -> Result<()> {
+        let slave = self.slaves.remove(&peer);
+        if self.core.revoked.allow(&key) {
+            tracing::warn!(key = %Quoted::str(&key), slave = ?slave.as_ref().map(Slave::id),
+                "message from a slave whose key is no longer in the allow-list; telling it to die");
+        }
+        if let Some(s) = slave {
+            let id = s.id();
+            self.core.lost(s);
+            self.core
+                .publish(SlaveEvent::reply(id.as_i64(), Utc::now(), &SlaveReply::Die));
+        }
+        self.parked.retain(|(p, _)| *p != peer);
+        if bye {
+            return Ok(());
+        }
+        self.socket.send_raw(&peer, SlaveReply::Die).await
     }
 
     /// A request from a peer that is no registered slave: `HELLO` registers it.

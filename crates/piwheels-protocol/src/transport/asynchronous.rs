@@ -534,6 +534,25 @@ impl RawRouter {
         ))
     }
 
+    /// [`recv`](Self::recv), and what ZeroMQ tells of the connection the message came on
+    /// (its peer's address, the user id a ZAP handler gave it). Cancel-safe.
+    pub async fn recv_with_origin(
+        &mut self,
+    ) -> Result<(Origin, Received<Vec<zmq::Message>>), TransportError> {
+        let mut multipart = next_multipart(&mut self.inner).await?;
+        let origin = multipart.0.back_mut().map(Origin::of).unwrap_or_default();
+        let mut frames = multipart.into_iter();
+        let identity = Identity::from(frames.next().as_deref().unwrap_or_default());
+        let frames: Vec<zmq::Message> = frames.collect();
+        Ok((
+            origin,
+            (
+                identity,
+                check_raw_count(frames.len(), self.max_frames).map(|()| frames),
+            ),
+        ))
+    }
+
     /// Sends `[identity, frames…]` (`frames` not empty), without copying the frames.
     pub async fn send_to<I, T>(
         &mut self,
