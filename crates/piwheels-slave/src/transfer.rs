@@ -7,7 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use piwheels_protocol::transfer::{CHUNK, ServerFrame, hello_frames};
-use piwheels_protocol::transport::{HWM, RawDealer, SocketOptions, TransportError, zmq};
+use piwheels_protocol::transport::{
+    HWM, RawDealer, Security, SocketOptions, TransportError, zmq,
+};
 
 use crate::StopFlag;
 
@@ -60,12 +62,33 @@ pub fn upload(
     give_up: Duration,
     stop: &StopFlag,
 ) -> Result<(), UploadError> {
+    upload_secured(ctx, endpoint, Security::Null, slave_id, path, give_up, stop)
+}
+
+/// [`upload`], on a connection secured by `security` (a CURVE client to a master that
+/// speaks CURVE).
+///
+/// # Errors
+///
+/// See [`UploadError`].
+pub fn upload_secured(
+    ctx: &zmq::Context,
+    endpoint: &str,
+    security: Security,
+    slave_id: i64,
+    path: &Path,
+    give_up: Duration,
+    stop: &StopFlag,
+) -> Result<(), UploadError> {
     let file = File::open(path).map_err(|e| UploadError::Io(path.display().to_string(), e))?;
     let size = file
         .metadata()
         .map_err(|e| UploadError::Io(path.display().to_string(), e))?
         .len();
-    let options = SocketOptions::new().hwm(HWM).max_message_size(Some(4096));
+    let options = SocketOptions::new()
+        .hwm(HWM)
+        .max_message_size(Some(4096))
+        .security(security);
     let mut dealer = RawDealer::connect(ctx, endpoint, &options)?;
     dealer.set_max_frames(4);
     let id = u64::try_from(slave_id).unwrap_or(0);
