@@ -162,7 +162,7 @@ pub fn is_loopback(endpoint: &str) -> bool {
 }
 
 /// The ZAP handler for a task's context, if `plan` needs one: refusals are logged as
-/// warnings naming `queue`.
+/// warnings naming `queue` (at most once per address a minute).
 pub fn start_zap(
     ctx: &zmq::Context,
     policy: &Arc<Policy>,
@@ -172,8 +172,12 @@ pub fn start_zap(
     if !plan.needs_zap() {
         return Ok(None);
     }
+    // The handler's thread logs to the subscriber of the task that starts it.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
     ZapHandler::start(ctx, Arc::clone(policy), move |refusal| {
-        tracing::warn!(queue, "{refusal}");
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::warn!(queue, "{refusal}");
+        });
     })
     .map(Some)
     .map_err(QueueAuthError::Zap)

@@ -81,7 +81,21 @@ macro_rules! configure {
         if let Some(id) = &options.routing_id {
             builder = builder.set_identity(id.as_bytes());
         }
-        builder
+        // The security too, as `SocketOptions::apply` sets it on blocking sockets.
+        match &options.security {
+            $crate::transport::Security::Null => builder,
+            $crate::transport::Security::NullChecked => builder
+                .set_curve_server(false)
+                .set_zap_domain($crate::auth::ZAP_DOMAIN),
+            $crate::transport::Security::CurveServer(secret) => builder
+                .set_curve_server(true)
+                .set_curve_secretkey(&secret.as_bytes()[..])
+                .set_zap_domain($crate::auth::ZAP_DOMAIN),
+            $crate::transport::Security::CurveClient { server, own } => builder
+                .set_curve_serverkey(&server.as_bytes()[..])
+                .set_curve_publickey(&own.public.as_bytes()[..])
+                .set_curve_secretkey(&own.secret.as_bytes()[..]),
+        }
     }};
 }
 
