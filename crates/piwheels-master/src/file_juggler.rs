@@ -29,11 +29,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use piwheels_protocol::auth::ZapHandler;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferFile, TransferState};
 use piwheels_protocol::transport::asynchronous::RawRouter;
-use piwheels_protocol::auth::ZapHandler;
 use piwheels_protocol::transport::{FILE_QUEUE_HWM, Identity, Origin, SocketOptions, zmq};
 use tokio::sync::mpsc;
 

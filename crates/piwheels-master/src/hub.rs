@@ -14,9 +14,9 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use piwheels_db::{Database, Target};
+use piwheels_protocol::auth::Policy;
 use piwheels_protocol::monitor::{MasterStats, StatusMessage};
 use piwheels_protocol::quote::Quoted;
-use piwheels_protocol::auth::Policy;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transport::Origin;
 use tokio::sync::{Notify, mpsc, oneshot, watch};

@@ -126,8 +126,11 @@ pub fn plan(
                         endpoint: endpoint.to_owned(),
                     });
                 }
-                tracing::warn!(option, endpoint,
-                    "--insecure: this queue listens beyond loopback and admits anyone; give the master --key and --allow-list");
+                tracing::warn!(
+                    option,
+                    endpoint,
+                    "--insecure: this queue listens beyond loopback and admits anyone; give the master --key and --allow-list"
+                );
             }
             Security::Null
         }

@@ -354,7 +354,9 @@ impl SlaveDriver {
     ) -> Result<()> {
         let now = Utc::now();
         if let Some(key) = queue_auth::revoked_key(&self.core.hub.policy, &origin) {
-            return self.revoked(peer, key.to_owned(), matches!(msg, Ok(SlaveRequest::Bye))).await;
+            return self
+                .revoked(peer, key.to_owned(), matches!(msg, Ok(SlaveRequest::Bye)))
+                .await;
         }
         let Some(slave) = self.slaves.get_mut(&peer) else {
             return self.stranger(peer, origin, msg, now).await;

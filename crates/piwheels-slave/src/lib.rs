@@ -118,9 +118,8 @@ impl CurveKeys {
     ///
     /// [`SlaveError::Config`] naming the file that cannot be read or holds no key.
     pub fn read(master: &std::path::Path, own: &std::path::Path) -> Result<Self, SlaveError> {
-        let master = piwheels_protocol::auth::PublicKey::read(master).map_err(|e| {
-            SlaveError::Config(format!("--master-key {}: {e}", master.display()))
-        })?;
+        let master = piwheels_protocol::auth::PublicKey::read(master)
+            .map_err(|e| SlaveError::Config(format!("--master-key {}: {e}", master.display())))?;
         let own = piwheels_protocol::auth::KeyPair::read(own)
             .map_err(|e| SlaveError::Config(format!("--key {}: {e}", own.display())))?;
         Ok(CurveKeys { master, own })

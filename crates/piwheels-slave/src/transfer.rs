@@ -7,9 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use piwheels_protocol::transfer::{CHUNK, ServerFrame, hello_frames};
-use piwheels_protocol::transport::{
-    HWM, RawDealer, Security, SocketOptions, TransportError, zmq,
-};
+use piwheels_protocol::transport::{HWM, RawDealer, Security, SocketOptions, TransportError, zmq};
 
 use crate::StopFlag;
 

@@ -401,8 +401,12 @@ async fn a_queue_beyond_loopback_needs_keys_allow_plain_or_insecure() {
     let capture = LogCapture::new();
     let _guard = tracing::subscriber::set_default(capture.subscriber());
     let open = QueueAuth::default();
-    let err = queue_auth::plan(&open, ("--slave-queue", "tcp://*:5555"), ("--plain-slave-queue", None))
-        .unwrap_err();
+    let err = queue_auth::plan(
+        &open,
+        ("--slave-queue", "tcp://*:5555"),
+        ("--plain-slave-queue", None),
+    )
+    .unwrap_err();
     assert!(matches!(err, QueueAuthError::Open { .. }), "{err}");
     assert!(err.to_string().contains("--insecure"), "{err}");
     // The master itself refuses to start so.
@@ -412,15 +416,23 @@ async fn a_queue_beyond_loopback_needs_keys_allow_plain_or_insecure() {
     let err = SlaveDriver::bind(hub, inboxes.skip, inboxes.slave_commands).unwrap_err();
     assert!(err.to_string().contains("--slave-queue"), "{err}");
     // Loopback is fine; --insecure is fine but warned about.
-    queue_auth::plan(&open, ("--slave-queue", "tcp://127.0.0.1:5555"), ("--plain-slave-queue", None))
-        .unwrap();
+    queue_auth::plan(
+        &open,
+        ("--slave-queue", "tcp://127.0.0.1:5555"),
+        ("--plain-slave-queue", None),
+    )
+    .unwrap();
     assert!(capture.stats().matching("--insecure").is_empty());
     let insecure = QueueAuth {
         insecure: true,
         ..QueueAuth::default()
     };
-    let plan = queue_auth::plan(&insecure, ("--slave-queue", "tcp://*:5555"), ("--plain-slave-queue", None))
-        .unwrap();
+    let plan = queue_auth::plan(
+        &insecure,
+        ("--slave-queue", "tcp://*:5555"),
+        ("--plain-slave-queue", None),
+    )
+    .unwrap();
     assert_eq!(plan.main.1, Security::Null);
     assert_eq!(capture.stats().matching("--insecure").len(), 1);
     // --allow-plain with --key needs endpoints of its own.
@@ -428,8 +440,12 @@ async fn a_queue_beyond_loopback_needs_keys_allow_plain_or_insecure() {
     let k = keys(dir.path(), &[]);
     let mut both = curve_auth(&k);
     both.allow_plain = plain(&["127.0.0.1"]);
-    let err = queue_auth::plan(&both, ("--slave-queue", "tcp://*:5555"), ("--plain-slave-queue", None))
-        .unwrap_err();
+    let err = queue_auth::plan(
+        &both,
+        ("--slave-queue", "tcp://*:5555"),
+        ("--plain-slave-queue", None),
+    )
+    .unwrap_err();
     assert!(err.to_string().contains("--plain-slave-queue"), "{err}");
     let plan = queue_auth::plan(
         &both,
@@ -447,7 +463,51 @@ async fn a_queue_beyond_loopback_needs_keys_allow_plain_or_insecure() {
         allow_plain: plain(&["192.0.2.0/24"]),
         ..QueueAuth::default()
     };
-    let plan = queue_auth::plan(&only_plain, ("--slave-queue", "tcp://*:5555"), ("--plain-slave-queue", None))
-        .unwrap();
+    let plan = queue_auth::plan(
+        &only_plain,
+        ("--slave-queue", "tcp://*:5555"),
+        ("--plain-slave-queue", None),
+    )
+    .unwrap();
     assert_eq!(plan.main.1, Security::NullChecked);
+}
+
+/// Adds czmq's `expires` metadata to a public key file.
+fn expire(file: &Path, when: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let line = format!("metadata\n    expires = \"{when}\"\n");
+    let text = match text.find("curve\n") {
+        Some(at) => format!("{}{line}{}", &text[..at], &text[at..]),
+        None => format!("{text}{line}"),
+    };
+    std::fs::write(file, text).unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_key_is_refused_and_a_valid_one_admitted() {
+    let capture = LogCapture::new();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let (old, fresh) = (KeyPair::generate().unwrap(), KeyPair::generate().unwrap());
+    let mut made = None;
+    let farm = Farm::start(|env, _| {
+        let k = keys(env.dir.path(), &[("old", &old), ("fresh", &fresh)]);
+        expire(&k.allow_list.join("old.key"), "2020-01-01T00:00:00Z");
+        expire(&k.allow_list.join("fresh.key"), "2999-01-01T00:00:00Z");
+        env.config.auth = curve_auth(&k);
+        made = Some(k);
+    })
+    .await;
+    let keys = made.unwrap();
+    farm.slave_with(client(&keys.master, &old))
+        .unanswered(SlaveRequest::Hello(hello()))
+        .await;
+    let (mut a, _) = farm
+        .hello_from(farm.slave_with(client(&keys.master, &fresh)), hello())
+        .await;
+    assert_eq!(a.ask(idle()).await, build("foo"));
+    let log = capture.stats();
+    let refused = log.matching("key expired");
+    assert_eq!(refused.len(), 1, "{:#?}", log.kept);
+    assert!(refused[0].contains(&old.public.to_z85()), "{}", refused[0]);
+    farm.stop().await;
 }

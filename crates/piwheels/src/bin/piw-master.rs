@@ -31,8 +31,8 @@ use piwheels::{CommonOpts, DEFAULT_DSN, fail, parse_size, parse_target, redact_d
 use piwheels_db::Target;
 use piwheels_master::MasterConfig;
 use piwheels_master::config::QueueAuth;
-use piwheels_protocol::auth::{KeyPair, Network};
 use piwheels_master::master::Master;
+use piwheels_protocol::auth::{KeyPair, Network};
 
 /// The task names `--debug` patterns match (the original's thread names without their
 /// `master.` prefix).
@@ -396,10 +396,9 @@ fn config(opts: &Opts) -> anyhow::Result<MasterConfig> {
     c.file_queue = opts.file_queue.clone();
     c.auth = QueueAuth {
         key: match &opts.key {
-            Some(path) => Some(
-                KeyPair::read(path)
-                    .with_context(|| format!("--key {}: cannot read the master's key", path.display()))?,
-            ),
+            Some(path) => Some(KeyPair::read(path).with_context(|| {
+                format!("--key {}: cannot read the master's key", path.display())
+            })?),
             None => None,
         },
         allow_list: opts.allow_list.clone(),
@@ -521,7 +520,10 @@ mod tests {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
-        assert_eq!(config_ok(&default).upstream_timeout, Duration::from_secs(30));
+        assert_eq!(
+            config_ok(&default).upstream_timeout,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
@@ -549,6 +551,81 @@ mod tests {
             config_ok(&opts).metrics_listen,
             Some("127.0.0.1:9191".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn queue_keys_and_plain_networks() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate().unwrap();
+        pair.write(&dir.path().join("master")).unwrap();
+        let secret = dir.path().join("master.key_secret");
+        let secret = secret.to_str().unwrap();
+        let allow = dir.path().to_str().unwrap();
+        let opts = Opts::try_parse_from([
+            "piw-master",
+            "--key",
+            secret,
+            "--allow-list",
+            allow,
+            "--allow-plain",
+            "127.0.0.1,192.0.2.0/24",
+            "--allow-plain",
+            "::1",
+            "--plain-slave-queue",
+            "tcp://*:5565",
+            "--plain-file-queue",
+            "tcp://*:5566",
+        ])
+        .unwrap();
+        let c = config(&opts).unwrap();
+        assert_eq!(c.auth.key, Some(pair));
+        assert_eq!(c.auth.allow_list.as_deref(), Some(dir.path()));
+        let nets: Vec<String> = c.auth.allow_plain.iter().map(ToString::to_string).collect();
+        assert_eq!(nets.len(), 3, "{nets:?}");
+        assert_eq!(c.auth.plain_slave_queue.as_deref(), Some("tcp://*:5565"));
+        assert_eq!(c.auth.plain_file_queue.as_deref(), Some("tcp://*:5566"));
+        assert!(!c.auth.insecure);
+        // --key and --allow-list go together.
+        assert!(Opts::try_parse_from(["piw-master", "--key", secret]).is_err());
+        assert!(Opts::try_parse_from(["piw-master", "--allow-list", allow]).is_err());
+        assert!(Opts::try_parse_from(["piw-master", "--allow-plain", "nowhere"]).is_err());
+        // An unreadable key file is a clear error naming it.
+        let missing = dir.path().join("nothing.key_secret");
+        let missing = missing.to_str().unwrap();
+        let opts =
+            Opts::try_parse_from(["piw-master", "--key", missing, "--allow-list", allow]).unwrap();
+        let err = format!("{:#}", config(&opts).unwrap_err());
+        assert!(err.contains("nothing.key_secret"), "{err}");
+        let insecure = Opts::try_parse_from(["piw-master", "--insecure"]).unwrap();
+        assert!(config(&insecure).unwrap().auth.insecure);
+        assert_eq!(
+            config_ok(&Opts::try_parse_from(["piw-master"]).unwrap()).auth,
+            QueueAuth::default()
+        );
+    }
+
+    #[test]
+    fn queue_keys_from_the_configuration_file() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyPair::generate()
+            .unwrap()
+            .write(&dir.path().join("master"))
+            .unwrap();
+        let file = dir.path().join("piwheels.conf");
+        std::fs::write(
+            &file,
+            format!(
+                "[master]\nkey = {0}/master.key_secret\nallow_list = {0}\ninsecure = yes\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let opts: Opts =
+            piwheels::config::try_parse_from(["piw-master"], std::slice::from_ref(&file)).unwrap();
+        let c = config(&opts).unwrap();
+        assert!(c.auth.key.is_some());
+        assert!(c.auth.insecure);
     }
 
     #[test]

@@ -193,3 +193,49 @@ fn main() -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[test]
+    fn master_key_and_key_go_together() {
+        let ok = Opts::try_parse_from([
+            "piw-slave",
+            "--master-key",
+            "/k/master.key",
+            "--key",
+            "/k/me.key_secret",
+        ])
+        .unwrap();
+        assert_eq!(ok.master_key.as_deref(), Some(Path::new("/k/master.key")));
+        assert_eq!(ok.key.as_deref(), Some(Path::new("/k/me.key_secret")));
+        assert!(Opts::try_parse_from(["piw-slave", "--master-key", "/k/master.key"]).is_err());
+        assert!(Opts::try_parse_from(["piw-slave", "--key", "/k/me.key_secret"]).is_err());
+        let none = Opts::try_parse_from(["piw-slave"]).unwrap();
+        assert_eq!((none.master_key, none.key), (None, None));
+    }
+
+    #[test]
+    fn unreadable_key_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = piwheels_protocol::auth::KeyPair::generate().unwrap();
+        pair.write(&dir.path().join("me")).unwrap();
+        let master = dir.path().join("master.key");
+        let own = dir.path().join("me.key_secret");
+        let err = CurveKeys::read(&master, &own).unwrap_err().to_string();
+        assert!(
+            err.contains("--master-key") && err.contains("master.key"),
+            "{err}"
+        );
+        std::fs::copy(dir.path().join("me.key"), &master).unwrap();
+        let keys = CurveKeys::read(&master, &own).unwrap();
+        assert_eq!(keys.own, pair);
+        let err = CurveKeys::read(&master, &dir.path().join("me.key"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--key"), "{err}");
+    }
+}

@@ -11,6 +11,7 @@ mod support;
 mod a_stopped_slave_never_reconnects_after_a_master_restart;
 mod admin_import;
 mod admin_tools;
+mod curve_farm;
 mod deb_package;
 mod farm;
 mod farm_script;
