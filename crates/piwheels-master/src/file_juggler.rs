@@ -19,6 +19,9 @@
 //!   it), and no chunk may reach past the size declared;
 //! - a slave uploads only the file its `EXPECT` names, a wheel of its job ([`WheelName`]),
 //!   which lands in the staging folder and is never published over another build's wheel;
+//! - a slave's transfer is taken only from the CURVE key (else the address) its build was
+//!   declared from ([`crate::queue_auth::same_origin`]), so one admitted slave cannot send
+//!   another's files;
 //! - malformed frames are logged ([rate-limited](crate::log_limit)) and dropped, never
 //!   fatal; an empty or short chunk earns no new `FETCH` and the transfer backs off
 //!   ([`TransferState`]), so a client cannot make the master spin;

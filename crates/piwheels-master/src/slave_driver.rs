@@ -27,6 +27,8 @@
 //!   `max_wheel_size` is answered `DONE` before any transfer, its job back in the queue;
 //!   a slave that breaks the protocol or these limits repeatedly gets `SLEEP true` for a
 //!   while ([`CoolOffPolicy`], by its key or address);
+//! - with CURVE (`--key`), each message's key is checked against the allow-list again: a
+//!   slave whose key file was deleted gets `DIE` ([`crate::queue_auth`]);
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;
 //! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
@@ -36,6 +38,7 @@ mod builds;
 mod cool_off;
 mod idle;
 mod jobs;
+mod revoked;
 mod socket;
 mod state;
 
@@ -434,28 +437,6 @@ impl SlaveDriver {
             SlaveRequest::Sent => core.sent(&peer, slave),
         };
         self.socket.answer(&peer, slave, answer).await
-    }
-
-    /// A message from a slave whose key was removed from the allow-list since its
-    /// handshake: it is forgotten (its job back in the queue) and told `DIE` (unless it
-    /// said `BYE`), so it stops; the log says so once a minute per key.
-    async fn revoked(&mut self, peer: Identity, key: String, bye: bool) -> Result<()> {
-        let slave = self.slaves.remove(&peer);
-        if self.core.revoked.allow(&key) {
-            tracing::warn!(key = %Quoted::str(&key), slave = ?slave.as_ref().map(Slave::id),
-                "message from a slave whose key is no longer in the allow-list; telling it to die");
-        }
-        if let Some(s) = slave {
-            let id = s.id();
-            self.core.lost(s);
-            self.core
-                .publish(SlaveEvent::reply(id.as_i64(), Utc::now(), &SlaveReply::Die));
-        }
-        self.parked.retain(|(p, _)| *p != peer);
-        if bye {
-            return Ok(());
-        }
-        self.socket.send_raw(&peer, SlaveReply::Die).await
     }
 
     /// A request from a peer that is no registered slave: `HELLO` registers it.
