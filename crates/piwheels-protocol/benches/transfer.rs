@@ -30,15 +30,17 @@ use std::net::{TcpListener, TcpStream};
 use std::num::{NonZeroU32, NonZeroU64};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{median, option, python};
+use piwheels_protocol::auth::{KeyPair, Policy, ZapHandler};
 use piwheels_protocol::transfer::{
     ClientFrame, DEFAULT_CHUNK_SIZE, DEFAULT_PIPELINE, ORIGINAL_CHUNK_SIZE, ORIGINAL_PIPELINE,
     ServerFrame, TransferFile, TransferState, chunk_frames, hello_frames,
 };
-use piwheels_protocol::transport::{FILE_QUEUE_HWM, RawDealer, RawRouter, SocketOptions};
+use piwheels_protocol::transport::{FILE_QUEUE_HWM, RawDealer, RawRouter, Security, SocketOptions};
 
 /// The plain copy's buffer (the baseline's; `--explore` tries others).
 const TCP_BUFFER: usize = 1 << 20;
@@ -67,6 +69,7 @@ fn main() -> io::Result<()> {
         Cell::Tcp(TCP_BUFFER),
         Cell::Zmq(ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get()),
         Cell::Zmq(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()),
+        Cell::Curve(DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get()),
     ];
     let python = if std::env::args().any(|a| a == "--no-python") {
         None
@@ -141,6 +144,23 @@ fn main() -> io::Result<()> {
             median(&faults[i])
         );
     }
+    // CURVE against the plain transfer with the same window, rep by rep.
+    let window = (DEFAULT_CHUNK_SIZE.get(), DEFAULT_PIPELINE.get());
+    let plain = cells
+        .iter()
+        .position(|c| *c == Cell::Zmq(window.0, window.1));
+    let curve = cells
+        .iter()
+        .position(|c| *c == Cell::Curve(window.0, window.1));
+    if let (Some(p), Some(c)) = (plain, curve) {
+        let ratios: Vec<f64> = rates[c].iter().zip(&rates[p]).map(|(x, b)| x / b).collect();
+        println!(
+            "CURVE vs plain zmq, {} KiB x {}: {:.3} (median of per-rep ratios)",
+            window.0 >> 10,
+            window.1,
+            median(&ratios)
+        );
+    }
     Ok(())
 }
 
@@ -151,6 +171,9 @@ enum Cell {
     Tcp(usize),
     /// The piwheels protocol over ZeroMQ with this chunk size and pipeline depth.
     Zmq(u64, u32),
+    /// The same over CURVE (encrypted, the client admitted by a ZAP handler), as the
+    /// master's file queue with `--key`.
+    Curve(u64, u32),
     /// The original's algorithm and stack: Python and pyzmq, 64 KiB x 10.
     Python,
 }
@@ -160,6 +183,7 @@ impl Cell {
         match *self {
             Cell::Tcp(buffer) => format!("plain TCP copy, {} KiB buffer", buffer >> 10),
             Cell::Python => "original (Python, pyzmq) 64 KiB x 10".into(),
+            Cell::Curve(chunk, pipeline) => format!("zmq CURVE {} KiB x {pipeline}", chunk >> 10),
             Cell::Zmq(chunk, pipeline) => {
                 let which = if (chunk, pipeline)
                     == (ORIGINAL_CHUNK_SIZE.get(), ORIGINAL_PIPELINE.get())
@@ -190,7 +214,8 @@ impl Cell {
         }
         match *self {
             Cell::Tcp(buffer) => tcp_copy(source, dest, buffer),
-            Cell::Zmq(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline),
+            Cell::Zmq(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline, false),
+            Cell::Curve(chunk, pipeline) => zmq_transfer(source, dest, size, chunk, pipeline, true),
             Cell::Python => python_transfer(python.expect("a Python"), source, dest, size),
         }
     }
@@ -229,13 +254,16 @@ fn tcp_copy(source: &Path, dest: &Path, buffer: usize) -> io::Result<Duration> {
 
 /// The master (a [`RawRouter`], here) and the client (a [`RawDealer`], in a thread) each
 /// with a ZeroMQ context of their own, as two processes would have: the sockets and frame
-/// types our master and slave use.
+/// types our master and slave use. With `curve`, both speak CURVE and the master's context
+/// runs a ZAP handler admitting the client's key (new keys each run: the handshake and the
+/// ZAP check are part of the time, as they are for each file a slave sends).
 fn zmq_transfer(
     source: &Path,
     dest: &Path,
     size: u64,
     chunk: u64,
     pipeline: u32,
+    curve: bool,
 ) -> io::Result<Duration> {
     let state = TransferState::with_window(
         size,
@@ -243,10 +271,38 @@ fn zmq_transfer(
         NonZeroU32::new(pipeline).expect("pipeline > 0"),
     );
     let master_ctx = zmq::Context::new();
+    let keys = if curve {
+        let server = KeyPair::generate().map_err(io::Error::other)?;
+        let client = KeyPair::generate().map_err(io::Error::other)?;
+        let dir = dest.with_extension("keys");
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        client
+            .write(&dir.join("client"))
+            .map_err(io::Error::other)?;
+        let policy = Arc::new(Policy::new(Some(dir.clone()), Vec::new()));
+        let zap = ZapHandler::start(&master_ctx, policy, |r| eprintln!("{r}"))
+            .map_err(io::Error::other)?;
+        Some((server, client, zap, dir))
+    } else {
+        None
+    };
+    let (server_security, client_security) = match &keys {
+        Some((server, client, _, _)) => (
+            Security::CurveServer(server.secret),
+            Security::CurveClient {
+                server: server.public,
+                own: *client,
+            },
+        ),
+        None => (Security::Null, Security::Null),
+    };
     let mut router = RawRouter::bind(
         &master_ctx,
         "tcp://127.0.0.1:*",
-        &SocketOptions::new().hwm(FILE_QUEUE_HWM),
+        &SocketOptions::new()
+            .hwm(FILE_QUEUE_HWM)
+            .security(server_security),
     )
     .map_err(io::Error::other)?;
     let endpoint = router.endpoint().map_err(io::Error::other)?;
@@ -256,8 +312,8 @@ fn zmq_transfer(
     let client = thread::spawn(move || -> io::Result<()> {
         let ctx = zmq::Context::new();
         // As the original slave's file-transfer socket: high-water marks of 10.
-        let mut dealer = RawDealer::connect(&ctx, &endpoint, &SocketOptions::new().hwm(10))
-            .map_err(io::Error::other)?;
+        let options = SocketOptions::new().hwm(10).security(client_security);
+        let mut dealer = RawDealer::connect(&ctx, &endpoint, &options).map_err(io::Error::other)?;
         dealer.send(hello_frames(1)).map_err(io::Error::other)?;
         loop {
             let parts = dealer.recv().map_err(io::Error::other)?;
@@ -289,7 +345,13 @@ fn zmq_transfer(
         }
     }
     client.join().expect("client thread")?;
-    Ok(start.elapsed())
+    let elapsed = start.elapsed();
+    if let Some((_, _, zap, dir)) = keys {
+        drop(router);
+        drop(zap);
+        fs::remove_dir_all(dir)?;
+    }
+    Ok(elapsed)
 }
 
 /// The original's algorithm in Python (pyzmq; `tests/peer/transfer_master.py` and
