@@ -4,8 +4,11 @@
 //!
 //! ```sh
 //! cargo bench -p piwheels-protocol --bench transfer \
-//!     [-- --reps 15 --size 100M --windows 512Kix4,2Mix2 --explore]
+//!     [-- --reps 15 --size 100M --windows 512Kix4,2Mix2,c1Mix4 --explore]
 //! ```
+//!
+//! A window written `cCHUNKxPIPELINE` adds a CURVE row with it; the default CURVE row uses
+//! the default window, and its ratio to the plain row with that window ends the table.
 //!
 //! `--no-python` leaves out the row of the original's algorithm in Python (pyzmq, from
 //! `scripts/py-env`), which otherwise runs in the same interleaved reps.
@@ -83,8 +86,18 @@ fn main() -> io::Result<()> {
     }
     if let Some(list) = option("--windows", "TRANSFER_WINDOWS") {
         for w in list.split(',') {
-            let (chunk, pipeline) = w.split_once('x').expect("--windows CHUNKxPIPELINE,...");
-            let cell = Cell::Zmq(parse_size(chunk), pipeline.parse().expect("pipeline"));
+            // `c` before a window: the CURVE transfer with it.
+            let (curve, w) = match w.strip_prefix('c') {
+                Some(rest) => (true, rest),
+                None => (false, w),
+            };
+            let (chunk, pipeline) = w.split_once('x').expect("--windows [c]CHUNKxPIPELINE,...");
+            let (chunk, pipeline) = (parse_size(chunk), pipeline.parse().expect("pipeline"));
+            let cell = if curve {
+                Cell::Curve(chunk, pipeline)
+            } else {
+                Cell::Zmq(chunk, pipeline)
+            };
             if !cells.contains(&cell) {
                 cells.push(cell);
             }
