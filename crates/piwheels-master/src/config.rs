@@ -120,6 +120,11 @@ pub struct QueueAuth {
     pub allow_plain: Vec<Network>,
     /// `--insecure`: listen beyond loopback with no keys and no `--allow-plain`.
     pub insecure: bool,
+    /// `--plain-slave-queue`: with `key` and `allow_plain`, where original (NULL) slaves
+    /// connect for jobs (the slave queue itself speaks CURVE); checked by address.
+    pub plain_slave_queue: Option<String>,
+    /// `--plain-file-queue`: the same for file transfers.
+    pub plain_file_queue: Option<String>,
 }
 
 impl MasterConfig {

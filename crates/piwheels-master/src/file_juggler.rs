@@ -19,6 +19,9 @@
 //!   it), and no chunk may reach past the size declared;
 //! - a slave uploads only the file its `EXPECT` names, a wheel of its job ([`WheelName`]),
 //!   which lands in the staging folder and is never published over another build's wheel;
+//! - a slave's transfer is taken only from the CURVE key (else the address) its build was
+//!   declared from ([`crate::queue_auth::same_origin`]), so one admitted slave cannot send
+//!   another's files;
 //! - malformed frames are logged ([rate-limited](crate::log_limit)) and dropped, never
 //!   fatal; an empty or short chunk earns no new `FETCH` and the transfer backs off
 //!   ([`TransferState`]), so a client cannot make the master spin;
@@ -29,17 +32,19 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use piwheels_protocol::auth::ZapHandler;
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferFile, TransferState};
 use piwheels_protocol::transport::asynchronous::RawRouter;
-use piwheels_protocol::transport::{FILE_QUEUE_HWM, Identity, SocketOptions, zmq};
+use piwheels_protocol::transport::{FILE_QUEUE_HWM, Identity, Origin, SocketOptions, zmq};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::hub::{FsError, FsRequest, Hub, StatsMessage, Task};
 use crate::log_limit::PeerWarnings;
 use crate::output::{Refusal, Staged, WheelName, remove_upload, statvfs};
+use crate::queue_auth;
 use crate::slave_id::SlaveId;
 
 pub use crate::output::TEMP_PREFIX;
@@ -55,6 +60,9 @@ struct Transfer {
     data: TransferFile,
     /// The DEALER sending it, once it said `HELLO`.
     peer: Option<Identity>,
+    /// Where it must come from (the connection that declared the build); `None`:
+    /// anywhere.
+    origin: Option<Origin>,
 }
 
 impl Transfer {
@@ -73,12 +81,17 @@ pub struct FileJuggler {
     inbox: mpsc::UnboundedReceiver<FsRequest>,
     router: RawRouter,
     endpoint: String,
+    /// The endpoint for original (NULL) slaves, if bound.
+    plain_endpoint: Option<String>,
     /// Transfers by slave id.
     transfers: HashMap<SlaveId, Transfer>,
     /// Which transfer each DEALER identity is sending.
     peers: HashMap<Identity, SlaveId>,
     /// The rate limit on warnings about peers' frames.
     warnings: PeerWarnings<Identity>,
+    /// The ZAP handler of the socket's context, if its endpoints are checked (dropped
+    /// after the socket).
+    _zap: Option<ZapHandler>,
 }
 
 impl std::fmt::Debug for FileJuggler {
@@ -103,9 +116,18 @@ impl FileJuggler {
         let options = SocketOptions::new()
             .hwm(FILE_QUEUE_HWM)
             .max_message_size(Some(4 << 20));
-        let router = RawRouter::bind(&ctx, &hub.config.file_queue, &options)?;
+        let auth = &hub.config.auth;
+        let plan = queue_auth::plan(
+            auth,
+            ("--file-queue", &hub.config.file_queue),
+            ("--plain-file-queue", auth.plain_file_queue.as_deref()),
+        )?;
+        let zap = queue_auth::start_zap(&ctx, &hub.policy, &plan, Self::NAME)?;
+        let router = RawRouter::bind(&ctx, &plan.main.0, &options.security(plan.main.1))?;
         let endpoint = router.endpoint()?;
-        tracing::info!(endpoint = %endpoint, "file juggler listening");
+        let plain_endpoint = queue_auth::bind_plain(router.socket(), options, &plan)?;
+        tracing::info!(endpoint = %endpoint, plain = ?plain_endpoint,
+            curve = auth.key.is_some(), "file juggler listening");
         if let Some((size, free)) = statvfs(&hub.config.output_path) {
             hub.stat(StatsMessage::StatFs { size, free });
         }
@@ -114,9 +136,11 @@ impl FileJuggler {
             inbox,
             router,
             endpoint,
+            plain_endpoint,
             transfers: HashMap::new(),
             peers: HashMap::new(),
             warnings: PeerWarnings::new(Self::NAME),
+            _zap: zap,
         })
     }
 
@@ -125,9 +149,19 @@ impl FileJuggler {
         &self.endpoint
     }
 
+    /// The endpoint for original (NULL) slaves, when CURVE is on and one is configured.
+    pub fn plain_endpoint(&self) -> Option<&str> {
+        self.plain_endpoint.as_deref()
+    }
+
     /// `EXPECT`: prepares the transfer of `file` from `slave_id`, replacing any earlier
     /// one from that slave.
-    fn prepare(&mut self, id: SlaveId, file: FileState) -> std::result::Result<(), FsError> {
+    fn prepare(
+        &mut self,
+        id: SlaveId,
+        file: FileState,
+        origin: Option<Origin>,
+    ) -> std::result::Result<(), FsError> {
         WheelName::parse(&file.filename).map_err(|e| FsError::Invalid(e.to_string()))?;
         let size = u64::try_from(file.filesize).map_err(|_| {
             FsError::Invalid(format!(
@@ -179,6 +213,7 @@ impl FileJuggler {
                 temp,
                 data,
                 peer: None,
+                origin,
             },
         );
         Ok(())
@@ -221,9 +256,10 @@ impl FileJuggler {
             FsRequest::Expect {
                 slave_id,
                 file,
+                origin,
                 reply,
             } => {
-                let result = self.prepare(slave_id, file);
+                let result = self.prepare(slave_id, file, origin);
                 if let Err(e) = &result {
                     tracing::warn!(slave = %slave_id, error = %e, "cannot expect a file");
                 }
@@ -262,7 +298,12 @@ impl FileJuggler {
         }
     }
 
-    async fn handle_frames(&mut self, peer: Identity, frames: &[zmq::Message]) -> Result<()> {
+    async fn handle_frames(
+        &mut self,
+        peer: Identity,
+        origin: &Origin,
+        frames: &[zmq::Message],
+    ) -> Result<()> {
         let frame = match ClientFrame::parse(frames) {
             Ok(frame) => frame,
             Err(e) => {
@@ -295,6 +336,17 @@ impl FileJuggler {
                     }
                     return Ok(());
                 };
+                if let Some(expected) = &t.origin
+                    && !queue_auth::same_origin(expected, origin)
+                {
+                    if self.warnings.allow(&peer) {
+                        tracing::warn!(peer = %peer, slave = %slave_id,
+                            from = ?origin.user_id.as_deref().map(Quoted::str),
+                            address = ?origin.address,
+                            "HELLO for a transfer from another key or address than the slave's; refused");
+                    }
+                    return Ok(());
+                }
                 if t.peer.as_ref() != Some(&peer) {
                     // A new DEALER for the same transfer (the slave re-sends): it takes over.
                     if let Some(old) = t.peer.replace(peer.clone()) {
@@ -400,9 +452,9 @@ impl Task for FileJuggler {
                         break;
                     }
                 },
-                msg = self.router.recv() => match msg? {
-                    (peer, Ok(frames)) => self.handle_frames(peer, &frames).await?,
-                    (peer, Err(e)) => {
+                msg = self.router.recv_with_origin() => match msg? {
+                    (origin, (peer, Ok(frames))) => self.handle_frames(peer, &origin, &frames).await?,
+                    (_, (peer, Err(e))) => {
                         if self.warnings.allow(&peer) {
                             tracing::warn!(peer = %peer, error = %e, "invalid file-transfer message dropped");
                         }

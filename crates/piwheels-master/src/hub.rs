@@ -14,9 +14,11 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use piwheels_db::{Database, Target};
+use piwheels_protocol::auth::Policy;
 use piwheels_protocol::monitor::{MasterStats, StatusMessage};
 use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
+use piwheels_protocol::transport::Origin;
 use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -179,6 +181,9 @@ pub enum FsRequest {
         slave_id: SlaveId,
         /// What it must be.
         file: FileState,
+        /// Where the transfer must come from: the connection that declared the build (its
+        /// CURVE key, else its address). `None`: anywhere (`piw-import`'s uploads).
+        origin: Option<Origin>,
         /// The answer: an error if no transfer could be prepared.
         reply: oneshot::Sender<std::result::Result<(), FsError>>,
     },
@@ -209,17 +214,30 @@ pub struct FsClient {
 }
 
 impl FsClient {
-    /// Prepares the transfer of `file` from `slave_id`.
+    /// Prepares the transfer of `file` from `slave_id`, from anywhere (see
+    /// [`prepare_from`](Self::prepare_from)).
     pub async fn prepare(
         &self,
         slave_id: SlaveId,
         file: FileState,
+    ) -> std::result::Result<(), FsError> {
+        self.prepare_from(slave_id, file, None).await
+    }
+
+    /// Prepares the transfer of `file` from `slave_id`, which FileJuggler then takes only
+    /// from `origin` (the same CURVE key, else the same address) when it is given.
+    pub async fn prepare_from(
+        &self,
+        slave_id: SlaveId,
+        file: FileState,
+        origin: Option<Origin>,
     ) -> std::result::Result<(), FsError> {
         let (reply, rx) = oneshot::channel();
         self.call(
             FsRequest::Expect {
                 slave_id,
                 file,
+                origin,
                 reply,
             },
             rx,
@@ -377,9 +395,10 @@ pub struct Hub {
     /// The figures the tasks keep (served when `metrics-listen` is set); the database's
     /// operations are timed into it too.
     pub metrics: Arc<Metrics>,
-    /// Who the guarded queues admit (`config.auth`), one policy for every task's ZAP
-    /// handler (see [`crate::admin_auth`]).
-    pub auth_policy: Arc<piwheels_protocol::auth::Policy>,
+    /// Who may use the guarded queues (`config.auth`'s allow-list and plain networks):
+    /// one policy, shared by the ZAP handler of every task's context and by SlaveDriver's
+    /// check of each message against revoked keys.
+    pub policy: Arc<Policy>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -429,7 +448,7 @@ impl Hub {
         if !db.observe_queries(metrics.clone()) {
             tracing::debug!("the database's operations are timed for another hub already");
         }
-        let auth_policy = crate::admin_auth::policy(&config.auth);
+        let policy = crate::admin_auth::policy(&config.auth);
         let hub = Hub {
             db,
             config: Arc::new(config),
@@ -446,7 +465,7 @@ impl Hub {
             paused,
             quit: CancellationToken::new(),
             metrics,
-            auth_policy,
+            policy,
         };
         let inboxes = Inboxes {
             web: web_rx,

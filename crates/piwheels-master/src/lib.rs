@@ -40,6 +40,7 @@ pub mod master;
 pub mod metrics;
 pub mod mr_chase;
 pub mod output;
+pub mod queue_auth;
 pub mod slave_driver;
 pub mod slave_id;
 pub mod the_architect;

@@ -163,7 +163,7 @@ impl Master {
         }
         let started = Utc::now();
         let ctx = zmq::Context::new();
-        let mut guard = AdminGuard::new(&ctx, std::sync::Arc::clone(&hub.auth_policy));
+        let mut guard = AdminGuard::new(&ctx, std::sync::Arc::clone(&hub.policy));
         let status_endpoint = hub.config.status_queue.clone();
         let status_options = (&mut guard, SocketOptions::new().hwm(STATUS_HWM));
         let status = bind_monitor_socket(

@@ -118,7 +118,7 @@ impl MrChase {
     pub fn bind(hub: Hub) -> Result<MrChase> {
         let ctx = zmq::Context::new();
         let endpoint = hub.config.import_queue.clone();
-        let mut guard = AdminGuard::new(&ctx, Arc::clone(&hub.auth_policy));
+        let mut guard = AdminGuard::new(&ctx, Arc::clone(&hub.policy));
         let options = guard.options("import", &endpoint, &hub.config.auth, SocketOptions::new())?;
         let router = Router::<ImportProtocol>::bind(&ctx, &endpoint, &options)?;
         secure_ipc_logged("import", &endpoint, &hub.config.ipc_group);

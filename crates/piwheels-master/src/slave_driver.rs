@@ -28,6 +28,8 @@
 //!   whose log says why (an honest build can be that large: it is not built again, and
 //!   is no strike); a slave that breaks the protocol repeatedly gets `SLEEP true` for a
 //!   while ([`CoolOffPolicy`], by its key or address), and monitors are told until when;
+//! - with CURVE (`--key`), each message's key is checked against the allow-list again: a
+//!   slave whose key file was deleted gets `DIE` ([`crate::queue_auth`]);
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;
 //! - warnings about a peer's input are [rate-limited](crate::log_limit), and what a slave
@@ -37,6 +39,7 @@ mod builds;
 mod cool_off;
 mod idle;
 mod jobs;
+mod revoked;
 mod socket;
 mod state;
 
@@ -62,6 +65,7 @@ use crate::hub::{BuildQueue, FsError, Hub, SkipRequest, SlaveCommand, Task};
 use crate::log_limit::PeerWarnings;
 use crate::metrics::SlaveActivity;
 use crate::output::Staged;
+use crate::queue_auth;
 use crate::slave_id::SlaveId;
 
 use self::builds::{Finished, Logged, Pending, Unlogged};
@@ -140,18 +144,22 @@ struct Slave {
     /// Until when it is in cool-off, as of its last `IDLE` (monitors are told with its
     /// `SLEEP`).
     cooling_until: Option<DateTime<Utc>>,
+    /// The connection its `HELLO` came on: its files must come from the same key or
+    /// address.
+    origin: Origin,
 }
 
 impl Slave {
-    fn new(state: SlaveState, offender: Option<Offender>) -> Self {
+    fn new(state: SlaveState, origin: Origin) -> Self {
         Slave {
+            offender: Offender::of(&origin),
+            origin,
             state,
             build_started: None,
             warned_target: false,
             send_failures: 0,
             busy: None,
             staged: Vec::new(),
-            offender,
             cooling_until: None,
         }
     }
@@ -242,6 +250,8 @@ struct Core {
     warnings: PeerWarnings<Identity>,
     /// The strikes and cool-offs of slaves that break the protocol.
     cool_off: CoolOff,
+    /// The rate limit on warnings about revoked keys.
+    revoked: PeerWarnings<String>,
 }
 
 /// The build slaves' task (see the module docs).
@@ -277,9 +287,19 @@ impl SlaveDriver {
         commands: mpsc::UnboundedReceiver<SlaveCommand>,
     ) -> Result<SlaveDriver> {
         let ctx = zmq::Context::new();
-        let router = Router::bind(&ctx, &hub.config.slave_queue, &SocketOptions::new())?;
+        let auth = &hub.config.auth;
+        let plan = queue_auth::plan(
+            auth,
+            ("--slave-queue", &hub.config.slave_queue),
+            ("--plain-slave-queue", auth.plain_slave_queue.as_deref()),
+        )?;
+        let zap = queue_auth::start_zap(&ctx, &hub.policy, &plan, Self::NAME)?;
+        let options = SocketOptions::new();
+        let router = Router::bind(&ctx, &plan.main.0, &options.security(plan.main.1))?;
         let endpoint = router.endpoint()?;
-        tracing::info!(endpoint = %endpoint, "slave driver listening");
+        let plain_endpoint = queue_auth::bind_plain(router.socket(), options, &plan)?;
+        tracing::info!(endpoint = %endpoint, plain = ?plain_endpoint,
+            curve = auth.key.is_some(), "slave driver listening");
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         let jobs = Jobs::new(hub.queue.clone());
         let (queue_watch, paused_watch) = (hub.queue.clone(), hub.paused.clone());
@@ -288,7 +308,9 @@ impl SlaveDriver {
             socket: Socket {
                 router,
                 endpoint,
+                plain_endpoint,
                 status: hub.status.clone(),
+                _zap: zap,
             },
             skip,
             commands,
@@ -310,6 +332,7 @@ impl SlaveDriver {
                 retrying: false,
                 warnings: PeerWarnings::new(Self::NAME),
                 cool_off: CoolOff::new(cool_off),
+                revoked: PeerWarnings::new(Self::NAME),
             },
         })
     }
@@ -326,6 +349,11 @@ impl SlaveDriver {
         &self.socket.endpoint
     }
 
+    /// The endpoint for original (NULL) slaves, when CURVE is on and one is configured.
+    pub fn plain_endpoint(&self) -> Option<&str> {
+        self.socket.plain_endpoint.as_deref()
+    }
+
     async fn handle(
         &mut self,
         peer: Identity,
@@ -333,6 +361,11 @@ impl SlaveDriver {
         msg: std::result::Result<SlaveRequest, ProtocolError>,
     ) -> Result<()> {
         let now = Utc::now();
+        if let Some(key) = queue_auth::revoked_key(&self.core.hub.policy, &origin) {
+            return self
+                .revoked(peer, key.to_owned(), matches!(msg, Ok(SlaveRequest::Bye)))
+                .await;
+        }
         let Some(slave) = self.slaves.get_mut(&peer) else {
             return self.stranger(peer, origin, msg, now).await;
         };

@@ -96,6 +96,34 @@ pub struct SlaveConfig {
     /// How builds are sandboxed when the slave is root (`None`: `--no-sandbox`, builds
     /// run as plain processes of the build user).
     pub sandbox: Option<sandbox::SandboxConfig>,
+    /// The master's public key and this slave's key pair (`--master-key`, `--key`): with
+    /// them the slave and file queues speak CURVE; without, NULL (as the original).
+    pub curve: Option<CurveKeys>,
+}
+
+/// The keys of a slave that speaks CURVE to its master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CurveKeys {
+    /// The master's public key (its `NAME.key` file).
+    pub master: piwheels_protocol::auth::PublicKey,
+    /// This slave's key pair (its `NAME.key_secret` file), whose public key must be in the
+    /// master's allow-list.
+    pub own: piwheels_protocol::auth::KeyPair,
+}
+
+impl CurveKeys {
+    /// Reads the master's public key file and this slave's secret key file.
+    ///
+    /// # Errors
+    ///
+    /// [`SlaveError::Config`] naming the file that cannot be read or holds no key.
+    pub fn read(master: &std::path::Path, own: &std::path::Path) -> Result<Self, SlaveError> {
+        let master = piwheels_protocol::auth::PublicKey::read(master)
+            .map_err(|e| SlaveError::Config(format!("--master-key {}: {e}", master.display())))?;
+        let own = piwheels_protocol::auth::KeyPair::read(own)
+            .map_err(|e| SlaveError::Config(format!("--key {}: {e}", own.display())))?;
+        Ok(CurveKeys { master, own })
+    }
 }
 
 impl SlaveConfig {
@@ -118,6 +146,18 @@ impl SlaveConfig {
             busy_range: (Duration::from_secs(5), Duration::from_secs(10)),
             kill_grace: builder::DEFAULT_GRACE,
             sandbox: Some(sandbox::SandboxConfig::default()),
+            curve: None,
+        }
+    }
+
+    /// How the slave's sockets are secured: CURVE with [`SlaveConfig::curve`], else NULL.
+    pub fn security(&self) -> piwheels_protocol::transport::Security {
+        match &self.curve {
+            Some(keys) => piwheels_protocol::transport::Security::CurveClient {
+                server: keys.master,
+                own: keys.own,
+            },
+            None => piwheels_protocol::transport::Security::Null,
         }
     }
 

@@ -240,7 +240,16 @@ impl<'a> Session<'a> {
             if now >= deadline {
                 return Err(NoReply::Silent);
             }
-            if lost(&self.watch) {
+            let was_lost = lost(&self.watch);
+            if let Some(failure) = self
+                .watch
+                .as_ref()
+                .and_then(|w| w.handshake_failure().ok().flatten())
+            {
+                tracing::error!("the master refused this slave's connection: {failure}");
+                return Err(NoReply::Lost);
+            }
+            if was_lost {
                 return Err(NoReply::Lost);
             }
             let slice = (deadline - now).min(Duration::from_millis(200));
@@ -325,7 +334,8 @@ impl<'a> Session<'a> {
         let endpoint = self.slave.config.endpoint(self.slave.config.slave_port);
         let options = SocketOptions::new()
             .linger(Some(Duration::from_secs(1)))
-            .routing_id(piwheels_protocol::slave::our_slave_routing_id());
+            .routing_id(piwheels_protocol::slave::our_slave_routing_id())
+            .security(self.slave.config.security());
         let socket = match Req::<SlaveProtocol>::connect(&self.slave.ctx, &endpoint, &options) {
             Ok(s) => s,
             Err(e) => {
@@ -532,9 +542,10 @@ impl<'a> Session<'a> {
         };
         let endpoint = self.slave.config.endpoint(self.slave.config.file_port);
         tracing::info!("sending {name} to {endpoint}");
-        match transfer::upload(
+        match transfer::upload_secured(
             &self.slave.ctx,
             &endpoint,
+            self.slave.config.security(),
             self.slave_id,
             &path,
             self.slave.config.master_timeout,

@@ -60,25 +60,19 @@ pub fn upload(
     give_up: Duration,
     stop: &StopFlag,
 ) -> Result<(), UploadError> {
-    upload_secured(
-        ctx,
-        (endpoint, Security::Null),
-        slave_id,
-        path,
-        give_up,
-        stop,
-    )
+    upload_secured(ctx, endpoint, Security::Null, slave_id, path, give_up, stop)
 }
 
-/// [`upload`] over a socket secured with `security` (a CURVE client of the master, for
-/// `piw-import --master-key --key`).
+/// [`upload`], on a connection secured by `security` (a CURVE client to a master that
+/// speaks CURVE).
 ///
 /// # Errors
 ///
 /// See [`UploadError`].
 pub fn upload_secured(
     ctx: &zmq::Context,
-    (endpoint, security): (&str, Security),
+    endpoint: &str,
+    security: Security,
     slave_id: i64,
     path: &Path,
     give_up: Duration,

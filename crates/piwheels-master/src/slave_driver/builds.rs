@@ -183,7 +183,12 @@ impl Core {
         if build.status
             && let Some(file) = build.next_file().cloned()
         {
-            match self.hub.fs.prepare(id, file.clone()).await {
+            match self
+                .hub
+                .fs
+                .prepare_from(id, file.clone(), Some(slave.origin.clone()))
+                .await
+            {
                 Ok(()) => return Some(SlaveReply::Send(file.filename)),
                 Err(e) if e.remedy() == Remedy::Requeue => {
                     return Some(self.abandon_transfer(slave, &file.filename, &e));
@@ -427,7 +432,12 @@ impl Core {
         let Some(file) = file else {
             return Some(SlaveReply::Done);
         };
-        match self.hub.fs.prepare(slave_id, file).await {
+        match self
+            .hub
+            .fs
+            .prepare_from(slave_id, file, Some(slave.origin.clone()))
+            .await
+        {
             Ok(()) => Some(SlaveReply::Send(filename)),
             Err(e) => Some(self.abandon_transfer(slave, &filename, &e)),
         }

@@ -10,7 +10,6 @@ use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::slave::{Ack, Job, SlaveHello, SlaveReply, is_our_slave};
 use piwheels_protocol::transport::{Identity, Origin};
 
-use super::cool_off::Offender;
 use super::state::SlaveState;
 use super::{BUSY_TIMEOUT_RANGE, Core, MAX_BUILD_TIMEOUT, Slave, SlaveDriver};
 use crate::error::Result;
@@ -36,7 +35,7 @@ impl Core {
             slave_id: id.as_i64(),
             index_url: self.index_url.clone().unwrap_or_default(),
         });
-        (Slave::new(state, Offender::of(origin)), ack)
+        (Slave::new(state, origin.clone()), ack)
     }
 
     /// `IDLE`: a job, a sleep, or death.

@@ -2,6 +2,7 @@
 //! last and told to monitors.
 
 use chrono::{DateTime, Utc};
+use piwheels_protocol::auth::ZapHandler;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
 use piwheels_protocol::slave::{SlaveProtocol, SlaveReply};
 use piwheels_protocol::transport::Identity;
@@ -16,8 +17,13 @@ use crate::error::Result;
 pub(super) struct Socket {
     pub(super) router: Router<SlaveProtocol>,
     pub(super) endpoint: String,
+    /// The endpoint for original (NULL) slaves, if bound.
+    pub(super) plain_endpoint: Option<String>,
     /// To monitors, which hear every reply but `CONT`.
     pub(super) status: mpsc::UnboundedSender<StatusMessage>,
+    /// The ZAP handler of the socket's context, if its endpoints are checked (dropped
+    /// after the socket).
+    pub(super) _zap: Option<ZapHandler>,
 }
 
 impl Socket {

@@ -11,6 +11,7 @@ mod core_support;
 mod index_support;
 mod log_capture;
 mod pypi_sim;
+mod queue_auth;
 mod web_common;
 mod webdriver_support;
 

@@ -529,6 +529,7 @@ async fn import_transfers_every_file_through_the_file_juggler() {
                     slave_id,
                     file,
                     reply,
+                    ..
                 } => {
                     asked.push(format!("EXPECT {slave_id} {}", file.filename));
                     expected = Some(file);

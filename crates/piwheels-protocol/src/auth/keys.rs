@@ -5,6 +5,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Why a key could not be made, read or written.
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +145,20 @@ impl KeyPair {
 }
 
 impl PublicKey {
+    /// Reads a public key file, and when it stops being valid: its certificate's
+    /// `expires = "YYYY-MM-DDTHH:MM:SSZ"` metadata (czmq's), if it has one. A file with an
+    /// `expires` that is no such time is malformed (it admits nobody).
+    pub fn read_with_expiry(path: &Path) -> Result<(Self, Option<SystemTime>), KeyError> {
+        let key = PublicKey::read(path)?;
+        let text = read_text(path)?;
+        let Some(expires) = field(&text, "expires") else {
+            return Ok((key, None));
+        };
+        let when = chrono::DateTime::parse_from_rfc3339(expires)
+            .map_err(|_| malformed(path, "expires is not a time such as 2027-01-31T00:00:00Z"))?;
+        Ok((key, Some(SystemTime::from(when))))
+    }
+
     /// Reads a public key file (`NAME.key`, `NAME.key_secret`, or a file of just the Z85
     /// public key).
     pub fn read(path: &Path) -> Result<Self, KeyError> {

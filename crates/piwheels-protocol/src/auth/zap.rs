@@ -128,6 +128,18 @@ pub struct Policy {
 struct KeyCache {
     stamp: Option<SystemTime>,
     keys: HashSet<PublicKey>,
+    /// Keys whose file says they expired.
+    expired: HashSet<PublicKey>,
+    /// When the next admitted key expires: the folder is read again then.
+    next_expiry: Option<SystemTime>,
+}
+
+/// What the allow-list says of one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyStatus {
+    Admitted,
+    Expired,
+    Unknown,
 }
 
 impl Policy {
@@ -143,17 +155,31 @@ impl Policy {
 
     /// Whether a CURVE peer with `key` is admitted now (reading the folder again if it
     /// changed).
+    ///
+    /// A key file with czmq's `expires = "YYYY-MM-DDTHH:MM:SSZ"` metadata admits its key
+    /// until then only.
     pub fn admits_key(&self, key: &PublicKey) -> bool {
+        self.key_status(key) == KeyStatus::Admitted
+    }
+
+    fn key_status(&self, key: &PublicKey) -> KeyStatus {
         let Some(dir) = &self.key_dir else {
-            return false;
+            return KeyStatus::Unknown;
         };
         let mut cache = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         let stamp = std::fs::metadata(dir).and_then(|m| m.modified()).ok();
-        if stamp.is_none() || stamp != cache.stamp {
-            cache.keys = read_key_dir(dir);
+        let now = SystemTime::now();
+        if stamp.is_none() || stamp != cache.stamp || cache.next_expiry.is_some_and(|t| t <= now) {
+            *cache = read_key_dir(dir, now);
             cache.stamp = stamp;
         }
-        cache.keys.contains(key)
+        if cache.keys.contains(key) {
+            KeyStatus::Admitted
+        } else if cache.expired.contains(key) {
+            KeyStatus::Expired
+        } else {
+            KeyStatus::Unknown
+        }
     }
 
     /// Whether a NULL peer from `address` (as ZAP gives it) is admitted.
@@ -178,10 +204,10 @@ impl Policy {
                     .and_then(|c| <[u8; 32]>::try_from(c).ok())
                     .map(PublicKey::from_bytes)
                     .ok_or_else(|| refuse("no CURVE key", None))?;
-                if self.admits_key(&key) {
-                    Ok(key.to_z85())
-                } else {
-                    Err(refuse("key not in the allow-list", Some(key)))
+                match self.key_status(&key) {
+                    KeyStatus::Admitted => Ok(key.to_z85()),
+                    KeyStatus::Expired => Err(refuse("key expired", Some(key))),
+                    KeyStatus::Unknown => Err(refuse("key not in the allow-list", Some(key))),
                 }
             }
             "NULL" if self.admits_plain(&req.address) => Ok(format!("plain:{}", req.address)),
@@ -191,21 +217,38 @@ impl Policy {
     }
 }
 
-/// Every public key in the folder's `*.key` and `*.key_secret` files; unreadable or
-/// malformed files are skipped (they admit nobody).
-fn read_key_dir(dir: &Path) -> HashSet<PublicKey> {
+/// Every public key in the folder's `*.key` and `*.key_secret` files that has not expired
+/// by `now`; unreadable or malformed files are skipped (they admit nobody).
+fn read_key_dir(dir: &Path, now: SystemTime) -> KeyCache {
+    let mut cache = KeyCache::default();
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return HashSet::new();
+        return cache;
     };
-    entries
+    let files = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
         .filter(|p| {
             p.extension()
                 .is_some_and(|x| x == "key" || x == "key_secret")
-        })
-        .filter_map(|p| PublicKey::read(&p).ok())
-        .collect()
+        });
+    for (key, expires) in files.filter_map(|p| PublicKey::read_with_expiry(&p).ok()) {
+        match expires {
+            Some(t) if t <= now => {
+                cache.expired.insert(key);
+            }
+            Some(t) => {
+                cache.next_expiry = Some(cache.next_expiry.map_or(t, |n| n.min(t)));
+                cache.keys.insert(key);
+            }
+            None => {
+                cache.keys.insert(key);
+            }
+        }
+    }
+    // A key listed twice, once expired, is admitted by its valid file.
+    let admitted = cache.keys.clone();
+    cache.expired.retain(|k| !admitted.contains(k));
+    cache
 }
 
 /// One ZAP request's fields that matter here.

@@ -81,20 +81,20 @@ macro_rules! configure {
         if let Some(id) = &options.routing_id {
             builder = builder.set_identity(id.as_bytes());
         }
-        // As `SocketOptions::apply` does for the blocking sockets (crate::auth).
+        // The security too, as `SocketOptions::apply` sets it on blocking sockets.
         match &options.security {
             $crate::transport::Security::Null => builder,
-            $crate::transport::Security::NullChecked => {
-                builder.set_zap_domain($crate::auth::ZAP_DOMAIN)
-            }
+            $crate::transport::Security::NullChecked => builder
+                .set_curve_server(false)
+                .set_zap_domain($crate::auth::ZAP_DOMAIN),
             $crate::transport::Security::CurveServer(secret) => builder
                 .set_curve_server(true)
-                .set_curve_secretkey(secret.as_bytes())
+                .set_curve_secretkey(&secret.as_bytes()[..])
                 .set_zap_domain($crate::auth::ZAP_DOMAIN),
             $crate::transport::Security::CurveClient { server, own } => builder
-                .set_curve_serverkey(server.as_bytes())
-                .set_curve_publickey(own.public.as_bytes())
-                .set_curve_secretkey(own.secret.as_bytes()),
+                .set_curve_serverkey(&server.as_bytes()[..])
+                .set_curve_publickey(&own.public.as_bytes()[..])
+                .set_curve_secretkey(&own.secret.as_bytes()[..]),
         }
     }};
 }
@@ -545,6 +545,25 @@ impl RawRouter {
         Ok((
             identity,
             check_raw_count(frames.len(), self.max_frames).map(|()| frames),
+        ))
+    }
+
+    /// [`recv`](Self::recv), and what ZeroMQ tells of the connection the message came on
+    /// (its peer's address, the user id a ZAP handler gave it). Cancel-safe.
+    pub async fn recv_with_origin(
+        &mut self,
+    ) -> Result<(Origin, Received<Vec<zmq::Message>>), TransportError> {
+        let mut multipart = next_multipart(&mut self.inner).await?;
+        let origin = multipart.0.back_mut().map(Origin::of).unwrap_or_default();
+        let mut frames = multipart.into_iter();
+        let identity = Identity::from(frames.next().as_deref().unwrap_or_default());
+        let frames: Vec<zmq::Message> = frames.collect();
+        Ok((
+            origin,
+            (
+                identity,
+                check_raw_count(frames.len(), self.max_frames).map(|()| frames),
+            ),
         ))
     }
 

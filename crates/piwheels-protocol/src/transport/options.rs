@@ -221,7 +221,11 @@ impl SocketOptions {
         }
         match &self.security {
             Security::Null => Ok(()),
-            Security::NullChecked => crate::auth::plain_server(socket),
+            Security::NullChecked => {
+                // A socket that bound a CURVE endpoint before speaks NULL from here on.
+                socket.set_curve_server(false)?;
+                crate::auth::plain_server(socket)
+            }
             Security::CurveServer(secret) => crate::auth::curve_server(socket, secret),
             Security::CurveClient { server, own } => crate::auth::curve_client(socket, server, own),
         }

@@ -203,7 +203,8 @@ fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
                 tracing::info!("sending {}", path.display());
                 piwheels_slave::transfer::upload_secured(
                     &ctx,
-                    (&opts.file_queue, security),
+                    &opts.file_queue,
+                    security,
                     0,
                     path,
                     timeout,

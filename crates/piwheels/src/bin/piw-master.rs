@@ -30,7 +30,9 @@ use clap::Parser;
 use piwheels::{CommonOpts, DEFAULT_DSN, fail, parse_size, parse_target, redact_dsn};
 use piwheels_db::Target;
 use piwheels_master::MasterConfig;
+use piwheels_master::config::QueueAuth;
 use piwheels_master::master::Master;
+use piwheels_protocol::auth::{KeyPair, Network};
 
 /// The task names `--debug` patterns match (the original's thread names without their
 /// `master.` prefix).
@@ -200,6 +202,30 @@ struct Opts {
         default_value = "tcp://*:5556"
     )]
     file_queue: String,
+    /// The master's key file (NAME.key_secret, made by piw-keygen): the slave and file
+    /// queues then speak CURVE and admit the slaves whose public keys are in --allow-list.
+    #[arg(long = "key", value_name = "FILE", requires = "allow_list")]
+    key: Option<PathBuf>,
+    /// The folder of admitted slaves' public keys (NAME.key files), read again whenever it
+    /// changes: deleting a key's file revokes that slave. Needs --key.
+    #[arg(long = "allow-list", value_name = "DIR", requires = "key")]
+    allow_list: Option<PathBuf>,
+    /// Admit original (NULL, unencrypted) slaves from these addresses or networks, such as
+    /// 192.0.2.0/24 (repeatable, or a comma list). With --key they connect to
+    /// --plain-slave-queue and --plain-file-queue.
+    #[arg(long = "allow-plain", value_name = "FROM", value_delimiter = ',')]
+    allow_plain: Vec<Network>,
+    /// With --key and --allow-plain: the slave socket for original (NULL) slaves, such as
+    /// tcp://*:5555 while the CURVE slave queue moves to another port.
+    #[arg(long = "plain-slave-queue", value_name = "ADDR")]
+    plain_slave_queue: Option<String>,
+    /// With --key and --allow-plain: the file-transfer socket for original (NULL) slaves.
+    #[arg(long = "plain-file-queue", value_name = "ADDR")]
+    plain_file_queue: Option<String>,
+    /// Let the slave and file queues listen beyond loopback with no --key and no
+    /// --allow-plain (anyone who reaches them can build and upload wheels).
+    #[arg(long)]
+    insecure: bool,
 }
 
 /// `--web-listen`, `--metrics-listen`: an address or off.
@@ -327,7 +353,7 @@ async fn create_sqlite_if_missing(dsn: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn config(opts: &Opts) -> MasterConfig {
+fn config(opts: &Opts) -> anyhow::Result<MasterConfig> {
     let mut c = MasterConfig::new(opts.dsn.clone(), opts.output_path.clone());
     c.dev_mode = opts.dev_mode;
     c.upstream = opts.pypi_simple.clone();
@@ -369,12 +395,30 @@ fn config(opts: &Opts) -> MasterConfig {
     c.log_queue = opts.log_queue.clone();
     c.slave_queue = opts.slave_queue.clone();
     c.file_queue = opts.file_queue.clone();
-    c
+    c.auth = QueueAuth {
+        key: match &opts.key {
+            Some(path) => Some(KeyPair::read(path).with_context(|| {
+                format!("--key {}: cannot read the master's key", path.display())
+            })?),
+            None => None,
+        },
+        allow_list: opts.allow_list.clone(),
+        allow_plain: opts.allow_plain.clone(),
+        insecure: opts.insecure,
+        plain_slave_queue: opts.plain_slave_queue.clone(),
+        plain_file_queue: opts.plain_file_queue.clone(),
+    };
+    if let Some(dir) = &c.auth.allow_list
+        && !dir.is_dir()
+    {
+        anyhow::bail!("--allow-list {}: not a folder", dir.display());
+    }
+    Ok(c)
 }
 
 async fn run(opts: &Opts) -> anyhow::Result<()> {
     create_sqlite_if_missing(&opts.dsn).await?;
-    let master = Master::start(config(opts)).await?;
+    let master = Master::start(config(opts)?).await?;
     let enabled = master
         .hub()
         .db
@@ -427,6 +471,10 @@ fn main() -> ExitCode {
 mod tests {
     use super::*;
 
+    fn config_ok(opts: &Opts) -> MasterConfig {
+        config(opts).unwrap()
+    }
+
     #[test]
     fn upstream_concurrency_is_1_to_64() {
         use clap::Parser;
@@ -455,9 +503,9 @@ mod tests {
         use clap::Parser;
         let url = "https://reports.example.test/new?title={package}";
         let opts = Opts::try_parse_from(["piw-master", "--report-url", url]).unwrap();
-        assert_eq!(config(&opts).report_url.as_deref(), Some(url));
+        assert_eq!(config_ok(&opts).report_url.as_deref(), Some(url));
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
-        assert_eq!(config(&default).report_url, None, "no link by default");
+        assert_eq!(config_ok(&default).report_url, None, "no link by default");
     }
 
     #[test]
@@ -466,25 +514,28 @@ mod tests {
         let parse = |n: &str| Opts::try_parse_from(["piw-master", "--upstream-timeout", n]);
         assert_eq!(parse("5").unwrap().upstream_timeout, 5);
         assert_eq!(
-            config(&parse("120").unwrap()).upstream_timeout,
+            config_ok(&parse("120").unwrap()).upstream_timeout,
             Duration::from_secs(120)
         );
         for bad in ["0", "3601", "-1", "soon", "5s"] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
-        assert_eq!(config(&default).upstream_timeout, Duration::from_secs(30));
+        assert_eq!(
+            config_ok(&default).upstream_timeout,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]
     fn metrics_listen_is_off_by_default() {
         use clap::Parser;
         let default = Opts::try_parse_from(["piw-master"]).unwrap();
-        assert_eq!(config(&default).metrics_listen, None);
+        assert_eq!(config_ok(&default).metrics_listen, None);
         let on =
             Opts::try_parse_from(["piw-master", "--metrics-listen", "127.0.0.1:9090"]).unwrap();
         assert_eq!(
-            config(&on).metrics_listen,
+            config_ok(&on).metrics_listen,
             Some("127.0.0.1:9090".parse().unwrap())
         );
         assert!(Opts::try_parse_from(["piw-master", "--metrics-listen", "9090"]).is_err());
@@ -498,9 +549,84 @@ mod tests {
         let opts: Opts =
             piwheels::config::try_parse_from(["piw-master"], std::slice::from_ref(&file)).unwrap();
         assert_eq!(
-            config(&opts).metrics_listen,
+            config_ok(&opts).metrics_listen,
             Some("127.0.0.1:9191".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn queue_keys_and_plain_networks() {
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let pair = KeyPair::generate().unwrap();
+        pair.write(&dir.path().join("master")).unwrap();
+        let secret = dir.path().join("master.key_secret");
+        let secret = secret.to_str().unwrap();
+        let allow = dir.path().to_str().unwrap();
+        let opts = Opts::try_parse_from([
+            "piw-master",
+            "--key",
+            secret,
+            "--allow-list",
+            allow,
+            "--allow-plain",
+            "127.0.0.1,192.0.2.0/24",
+            "--allow-plain",
+            "::1",
+            "--plain-slave-queue",
+            "tcp://*:5565",
+            "--plain-file-queue",
+            "tcp://*:5566",
+        ])
+        .unwrap();
+        let c = config(&opts).unwrap();
+        assert_eq!(c.auth.key, Some(pair));
+        assert_eq!(c.auth.allow_list.as_deref(), Some(dir.path()));
+        let nets: Vec<String> = c.auth.allow_plain.iter().map(ToString::to_string).collect();
+        assert_eq!(nets.len(), 3, "{nets:?}");
+        assert_eq!(c.auth.plain_slave_queue.as_deref(), Some("tcp://*:5565"));
+        assert_eq!(c.auth.plain_file_queue.as_deref(), Some("tcp://*:5566"));
+        assert!(!c.auth.insecure);
+        // --key and --allow-list go together.
+        assert!(Opts::try_parse_from(["piw-master", "--key", secret]).is_err());
+        assert!(Opts::try_parse_from(["piw-master", "--allow-list", allow]).is_err());
+        assert!(Opts::try_parse_from(["piw-master", "--allow-plain", "nowhere"]).is_err());
+        // An unreadable key file is a clear error naming it.
+        let missing = dir.path().join("nothing.key_secret");
+        let missing = missing.to_str().unwrap();
+        let opts =
+            Opts::try_parse_from(["piw-master", "--key", missing, "--allow-list", allow]).unwrap();
+        let err = format!("{:#}", config(&opts).unwrap_err());
+        assert!(err.contains("nothing.key_secret"), "{err}");
+        let insecure = Opts::try_parse_from(["piw-master", "--insecure"]).unwrap();
+        assert!(config(&insecure).unwrap().auth.insecure);
+        assert_eq!(
+            config_ok(&Opts::try_parse_from(["piw-master"]).unwrap()).auth,
+            QueueAuth::default()
+        );
+    }
+
+    #[test]
+    fn queue_keys_from_the_configuration_file() {
+        let dir = tempfile::tempdir().unwrap();
+        KeyPair::generate()
+            .unwrap()
+            .write(&dir.path().join("master"))
+            .unwrap();
+        let file = dir.path().join("piwheels.conf");
+        std::fs::write(
+            &file,
+            format!(
+                "[master]\nkey = {0}/master.key_secret\nallow_list = {0}\ninsecure = yes\n",
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let opts: Opts =
+            piwheels::config::try_parse_from(["piw-master"], std::slice::from_ref(&file)).unwrap();
+        let c = config(&opts).unwrap();
+        assert!(c.auth.key.is_some());
+        assert!(c.auth.insecure);
     }
 
     #[test]

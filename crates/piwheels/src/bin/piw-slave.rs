@@ -28,7 +28,7 @@ use clap::Parser;
 use piwheels::{CommonOpts, fail, parse_size};
 use piwheels_slave::netproxy::{Target, parse_allowed};
 use piwheels_slave::sandbox::{BuildNetwork, SandboxConfig};
-use piwheels_slave::{DurationError, Slave, SlaveConfig, parse_duration};
+use piwheels_slave::{CurveKeys, DurationError, Slave, SlaveConfig, parse_duration};
 
 /// Run a piwheels build slave.
 #[derive(Debug, Parser)]
@@ -99,6 +99,14 @@ struct Opts {
     /// The largest file a build may write.
     #[arg(long, value_name = "SIZE", default_value = "16G", value_parser = parse_size)]
     build_file_size: u64,
+    /// The master's public key file (its NAME.key): the slave and file queues then speak
+    /// CURVE. Needs --key.
+    #[arg(long = "master-key", value_name = "FILE", requires = "key")]
+    master_key: Option<PathBuf>,
+    /// This slave's key file (NAME.key_secret, made by piw-keygen), whose public key the
+    /// master's allow-list must hold. Needs --master-key.
+    #[arg(long = "key", value_name = "FILE", requires = "master_key")]
+    key: Option<PathBuf>,
 }
 
 /// A `--timeout` that cannot be used.
@@ -148,6 +156,12 @@ fn main() -> ExitCode {
         processes: Some(opts.build_processes),
         file_size: Some(opts.build_file_size),
     });
+    if let (Some(master), Some(own)) = (&opts.master_key, &opts.key) {
+        config.curve = match CurveKeys::read(master, own) {
+            Ok(keys) => Some(keys),
+            Err(e) => return fail(e),
+        };
+    }
     let mut slave = match Slave::new(config) {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -156,9 +170,14 @@ fn main() -> ExitCode {
         return fail(e);
     }
     tracing::info!(
-        "piw-slave {} starting: master {}, label {:?}, timeout {}, builds {}",
+        "piw-slave {} starting: master {} ({}), label {:?}, timeout {}, builds {}",
         env!("CARGO_PKG_VERSION"),
         slave.config().master,
+        if slave.config().curve.is_some() {
+            "CURVE"
+        } else {
+            "no encryption"
+        },
         slave.config().label,
         piwheels_slave::format_duration(slave.config().build_timeout),
         match slave.sandbox() {
@@ -172,5 +191,51 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use std::path::Path;
+
+    #[test]
+    fn master_key_and_key_go_together() {
+        let ok = Opts::try_parse_from([
+            "piw-slave",
+            "--master-key",
+            "/k/master.key",
+            "--key",
+            "/k/me.key_secret",
+        ])
+        .unwrap();
+        assert_eq!(ok.master_key.as_deref(), Some(Path::new("/k/master.key")));
+        assert_eq!(ok.key.as_deref(), Some(Path::new("/k/me.key_secret")));
+        assert!(Opts::try_parse_from(["piw-slave", "--master-key", "/k/master.key"]).is_err());
+        assert!(Opts::try_parse_from(["piw-slave", "--key", "/k/me.key_secret"]).is_err());
+        let none = Opts::try_parse_from(["piw-slave"]).unwrap();
+        assert_eq!((none.master_key, none.key), (None, None));
+    }
+
+    #[test]
+    fn unreadable_key_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let pair = piwheels_protocol::auth::KeyPair::generate().unwrap();
+        pair.write(&dir.path().join("me")).unwrap();
+        let master = dir.path().join("master.key");
+        let own = dir.path().join("me.key_secret");
+        let err = CurveKeys::read(&master, &own).unwrap_err().to_string();
+        assert!(
+            err.contains("--master-key") && err.contains("master.key"),
+            "{err}"
+        );
+        std::fs::copy(dir.path().join("me.key"), &master).unwrap();
+        let keys = CurveKeys::read(&master, &own).unwrap();
+        assert_eq!(keys.own, pair);
+        let err = CurveKeys::read(&master, &dir.path().join("me.key"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--key"), "{err}");
     }
 }

@@ -12,6 +12,7 @@ mod a_stopped_slave_never_reconnects_after_a_master_restart;
 mod admin_curve;
 mod admin_import;
 mod admin_tools;
+mod curve_farm;
 mod deb_package;
 mod farm;
 mod farm_script;

@@ -317,6 +317,8 @@ pub struct Farm {
     /// Running slaves.
     pub slaves: Vec<Child>,
     slave_count: usize,
+    /// More options for the slaves started from now on (such as `--key`).
+    pub slave_args: Vec<String>,
 }
 
 /// The path of one of the workspace's binaries, built for these tests.
@@ -374,6 +376,7 @@ impl Farm {
             master_wrapper: Vec::new(),
             slaves: Vec::new(),
             slave_count: 0,
+            slave_args: Vec::new(),
             dir,
         };
         let target = python_target();
@@ -483,6 +486,7 @@ impl Farm {
             .arg(build_dir)
             .args(["--label", &format!("test-slave-{n}")])
             .args(["--python", PYTHON, "-v"])
+            .args(&self.slave_args)
             .env("HOME", self.dir.path())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
