@@ -41,7 +41,7 @@ pub enum AdminAuthError {
     /// `--insecure`: anyone who can reach it could steer the master.
     #[error(
         "refusing to listen on {endpoint} (the {what} queue) without authentication: \
-         give the master a key (--key, with --allow-list), list the admitted networks \
+         give the master a key (--master-secret-key, with --allow-list), list the admitted networks \
          (--allow-plain), bind it to loopback or an ipc:// path, or say --insecure"
     )]
     Exposed {

@@ -109,7 +109,7 @@ pub struct MasterConfig {
 /// (original piwheels) peers from listed networks, or, told `--insecure`, anyone.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueAuth {
-    /// The master's CURVE key pair (`--key NAME.key_secret`). With it, the slave and file
+    /// The master's CURVE key pair (`--master-secret-key NAME.key_secret`). With it, the slave and file
     /// queues, and any import, status or control queue on TCP, speak CURVE.
     pub key: Option<KeyPair>,
     /// The folder of admitted public keys (`--allow-list DIR`), read again whenever it

@@ -3,7 +3,7 @@
 //! One socket endpoint speaks one mechanism, so the master binds each queue's ROUTER on up
 //! to two endpoints:
 //!
-//! | `--key` | `--allow-plain` | main endpoint            | plain endpoint (`--plain-*-queue`) |
+//! | `--master-secret-key` | `--allow-plain` | main endpoint            | plain endpoint (`--plain-*-queue`) |
 //! |---------|-----------------|--------------------------|------------------------------------|
 //! | yes     | yes             | CURVE, keys from the allow-list | NULL, by address (required)  |
 //! | yes     | no              | CURVE, keys from the allow-list | none (refused if given)      |
@@ -29,9 +29,9 @@ use crate::config::QueueAuth;
 pub enum QueueAuthError {
     /// A queue would listen beyond loopback with nobody checked.
     #[error(
-        "{option} {endpoint:?} listens beyond loopback, but there is no --key and no \
+        "{option} {endpoint:?} listens beyond loopback, but there is no --master-secret-key and no \
          --allow-plain: anyone who reaches it could build and upload wheels. Give the \
-         master --key and --allow-list (and --allow-plain FROM for original slaves), bind \
+         master --master-secret-key and --allow-list (and --allow-plain FROM for original slaves), bind \
          to loopback, or pass --insecure"
     )]
     Open {
@@ -40,10 +40,10 @@ pub enum QueueAuthError {
         /// The endpoint.
         endpoint: String,
     },
-    /// `--allow-plain` with `--key` but no endpoint for NULL peers.
+    /// `--allow-plain` with `--master-secret-key` but no endpoint for NULL peers.
     #[error(
-        "--allow-plain with --key needs --plain-slave-queue and --plain-file-queue: with \
-         --key the slave and file queues speak CURVE, and original (NULL) slaves need \
+        "--allow-plain with --master-secret-key needs --plain-slave-queue and --plain-file-queue: with \
+         --master-secret-key the slave and file queues speak CURVE, and original (NULL) slaves need \
          endpoints of their own"
     )]
     NoPlainEndpoints,
@@ -102,12 +102,12 @@ pub fn plan(
     let has_plain = !auth.allow_plain.is_empty();
     if auth.key.is_some() && auth.allow_list.is_none() {
         return Err(QueueAuthError::Incomplete(
-            "--key needs --allow-list DIR (the folder of the slaves' public keys)",
+            "--master-secret-key needs --allow-list DIR (the folder of the slaves' public keys)",
         ));
     }
     if auth.key.is_none() && auth.allow_list.is_some() {
         return Err(QueueAuthError::Incomplete(
-            "--allow-list needs --key (the master's own NAME.key_secret)",
+            "--allow-list needs --master-secret-key (the master's own NAME.key_secret)",
         ));
     }
     if plain.is_some() && !has_plain {
@@ -129,7 +129,7 @@ pub fn plan(
                 tracing::warn!(
                     option,
                     endpoint,
-                    "--insecure: this queue listens beyond loopback and admits anyone; give the master --key and --allow-list"
+                    "--insecure: this queue listens beyond loopback and admits anyone; give the master --master-secret-key and --allow-list"
                 );
             }
             Security::Null

@@ -28,7 +28,7 @@
 //!   whose log says why (an honest build can be that large: it is not built again, and
 //!   is no strike); a slave that breaks the protocol repeatedly gets `SLEEP true` for a
 //!   while ([`CoolOffPolicy`], by its key or address), and monitors are told until when;
-//! - with CURVE (`--key`), each message's key is checked against the allow-list again: a
+//! - with CURVE (`--master-secret-key`), each message's key is checked against the allow-list again: a
 //!   slave whose key file was deleted gets `DIE` ([`crate::queue_auth`]);
 //! - an `IDLE` with no job is held a few seconds (long polling) only for this project's
 //!   slaves ([`is_our_slave`]), which the original slave could not bear;

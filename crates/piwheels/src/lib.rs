@@ -260,7 +260,7 @@ impl ImportQueue {
     ) -> Result<Self, AskError> {
         let options = SocketOptions::new()
             .linger(Some(Duration::ZERO))
-            .security(security);
+            .security(master_keys::on_endpoint(security, queue));
         let req = Req::<ImportProtocol>::connect(ctx, queue, &options).map_err(|source| {
             AskError::Connect {
                 queue: queue.to_owned(),

@@ -7,6 +7,11 @@
 //! allow-list folder must hold. Both or neither: without them the tools speak the NULL
 //! mechanism, as the original's do (over `ipc://`, or to a master that admits them by
 //! address).
+//!
+//! The keys apply to network endpoints only: the master's `ipc://` queues speak NULL
+//! (their file's mode and group guard them), so [`on_endpoint`] leaves those sockets NULL.
+//! One `piwheels.conf` can so serve the master, its slaves and its tools on one host: the
+//! master's own key is `master-secret-key`, which no tool reads.
 
 use std::path::PathBuf;
 
@@ -70,5 +75,32 @@ impl MasterKeyOpts {
             }
             _ => Err(MasterKeyError::Half),
         }
+    }
+}
+
+/// The security for a socket connecting to `endpoint`: `security` on TCP, NULL on the
+/// master's local (`ipc://`, `inproc://`) queues, which the master never guards with CURVE.
+pub fn on_endpoint(security: Security, endpoint: &str) -> Security {
+    if endpoint.starts_with("tcp://") {
+        security
+    } else {
+        Security::Null
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_apply_to_network_endpoints_only() {
+        let own = KeyPair::generate().unwrap();
+        let curve = Security::CurveClient {
+            server: KeyPair::generate().unwrap().public,
+            own,
+        };
+        assert_eq!(on_endpoint(curve, "tcp://10.0.0.1:5557"), curve);
+        assert_eq!(on_endpoint(curve, "ipc:///tmp/piw-import"), Security::Null);
+        assert_eq!(on_endpoint(curve, "inproc://x"), Security::Null);
     }
 }

@@ -204,7 +204,7 @@ fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
                 piwheels_slave::transfer::upload_secured(
                     &ctx,
                     &opts.file_queue,
-                    security,
+                    piwheels::master_keys::on_endpoint(security, &opts.file_queue),
                     0,
                     path,
                     timeout,

@@ -204,25 +204,29 @@ struct Opts {
     file_queue: String,
     /// The master's key file (NAME.key_secret, made by piw-keygen): the slave and file
     /// queues then speak CURVE and admit the slaves whose public keys are in --allow-list.
-    #[arg(long = "key", value_name = "FILE", requires = "allow_list")]
+    #[arg(
+        long = "master-secret-key",
+        value_name = "FILE",
+        requires = "allow_list"
+    )]
     key: Option<PathBuf>,
     /// The folder of admitted slaves' public keys (NAME.key files), read again whenever it
-    /// changes: deleting a key's file revokes that slave. Needs --key.
+    /// changes: deleting a key's file revokes that slave. Needs --master-secret-key.
     #[arg(long = "allow-list", value_name = "DIR", requires = "key")]
     allow_list: Option<PathBuf>,
     /// Admit original (NULL, unencrypted) slaves from these addresses or networks, such as
-    /// 192.0.2.0/24 (repeatable, or a comma list). With --key they connect to
+    /// 192.0.2.0/24 (repeatable, or a comma list). With --master-secret-key they connect to
     /// --plain-slave-queue and --plain-file-queue.
     #[arg(long = "allow-plain", value_name = "FROM", value_delimiter = ',')]
     allow_plain: Vec<Network>,
-    /// With --key and --allow-plain: the slave socket for original (NULL) slaves, such as
+    /// With --master-secret-key and --allow-plain: the slave socket for original (NULL) slaves, such as
     /// tcp://*:5555 while the CURVE slave queue moves to another port.
     #[arg(long = "plain-slave-queue", value_name = "ADDR")]
     plain_slave_queue: Option<String>,
-    /// With --key and --allow-plain: the file-transfer socket for original (NULL) slaves.
+    /// With --master-secret-key and --allow-plain: the file-transfer socket for original (NULL) slaves.
     #[arg(long = "plain-file-queue", value_name = "ADDR")]
     plain_file_queue: Option<String>,
-    /// Let the slave and file queues listen beyond loopback with no --key and no
+    /// Let the slave and file queues listen beyond loopback with no --master-secret-key and no
     /// --allow-plain (anyone who reaches them can build and upload wheels).
     #[arg(long)]
     insecure: bool,
@@ -398,7 +402,10 @@ fn config(opts: &Opts) -> anyhow::Result<MasterConfig> {
     c.auth = QueueAuth {
         key: match &opts.key {
             Some(path) => Some(KeyPair::read(path).with_context(|| {
-                format!("--key {}: cannot read the master's key", path.display())
+                format!(
+                    "--master-secret-key {}: cannot read the master's key",
+                    path.display()
+                )
             })?),
             None => None,
         },
@@ -565,7 +572,7 @@ mod tests {
         let allow = dir.path().to_str().unwrap();
         let opts = Opts::try_parse_from([
             "piw-master",
-            "--key",
+            "--master-secret-key",
             secret,
             "--allow-list",
             allow,
@@ -587,15 +594,21 @@ mod tests {
         assert_eq!(c.auth.plain_slave_queue.as_deref(), Some("tcp://*:5565"));
         assert_eq!(c.auth.plain_file_queue.as_deref(), Some("tcp://*:5566"));
         assert!(!c.auth.insecure);
-        // --key and --allow-list go together.
-        assert!(Opts::try_parse_from(["piw-master", "--key", secret]).is_err());
+        // --master-secret-key and --allow-list go together.
+        assert!(Opts::try_parse_from(["piw-master", "--master-secret-key", secret]).is_err());
         assert!(Opts::try_parse_from(["piw-master", "--allow-list", allow]).is_err());
         assert!(Opts::try_parse_from(["piw-master", "--allow-plain", "nowhere"]).is_err());
         // An unreadable key file is a clear error naming it.
         let missing = dir.path().join("nothing.key_secret");
         let missing = missing.to_str().unwrap();
-        let opts =
-            Opts::try_parse_from(["piw-master", "--key", missing, "--allow-list", allow]).unwrap();
+        let opts = Opts::try_parse_from([
+            "piw-master",
+            "--master-secret-key",
+            missing,
+            "--allow-list",
+            allow,
+        ])
+        .unwrap();
         let err = format!("{:#}", config(&opts).unwrap_err());
         assert!(err.contains("nothing.key_secret"), "{err}");
         let insecure = Opts::try_parse_from(["piw-master", "--insecure"]).unwrap();
@@ -608,16 +621,21 @@ mod tests {
 
     #[test]
     fn queue_keys_from_the_configuration_file() {
+        // One file for the master and a slave on the same host (sections are cosmetic):
+        // the master reads its own master-secret-key, not the slave's key.
         let dir = tempfile::tempdir().unwrap();
+        let master = KeyPair::generate().unwrap();
+        master.write(&dir.path().join("master")).unwrap();
         KeyPair::generate()
             .unwrap()
-            .write(&dir.path().join("master"))
+            .write(&dir.path().join("slave"))
             .unwrap();
         let file = dir.path().join("piwheels.conf");
         std::fs::write(
             &file,
             format!(
-                "[master]\nkey = {0}/master.key_secret\nallow_list = {0}\ninsecure = yes\n",
+                "[master]\nmaster-secret-key = {0}/master.key_secret\nallow_list = {0}\ninsecure = yes\n\
+                 [slave]\nmaster-key = {0}/master.key\nkey = {0}/slave.key_secret\n",
                 dir.path().display()
             ),
         )
@@ -625,7 +643,7 @@ mod tests {
         let opts: Opts =
             piwheels::config::try_parse_from(["piw-master"], std::slice::from_ref(&file)).unwrap();
         let c = config(&opts).unwrap();
-        assert!(c.auth.key.is_some());
+        assert_eq!(c.auth.key, Some(master));
         assert!(c.auth.insecure);
     }
 

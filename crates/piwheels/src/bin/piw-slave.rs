@@ -238,4 +238,23 @@ mod tests {
             .to_string();
         assert!(err.contains("--key"), "{err}");
     }
+
+    /// One `piwheels.conf` for a master, its slave and its tools on one host (sections
+    /// are cosmetic: every program reads every key): the slave takes `master-key` and
+    /// `key`, never the master's `master-secret-key`.
+    #[test]
+    fn a_conf_shared_with_the_master_gives_the_slave_its_own_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("piwheels.conf");
+        std::fs::write(
+            &file,
+            "[master]\nmaster-secret-key = /k/master.key_secret\nallow-list = /k/slaves\n\
+             [slave]\nmaster-key = /k/master.key\nkey = /k/me.key_secret\n",
+        )
+        .unwrap();
+        let opts: Opts =
+            piwheels::config::try_parse_from(["piw-slave"], std::slice::from_ref(&file)).unwrap();
+        assert_eq!(opts.master_key.as_deref(), Some(Path::new("/k/master.key")));
+        assert_eq!(opts.key.as_deref(), Some(Path::new("/k/me.key_secret")));
+    }
 }

@@ -98,21 +98,24 @@ impl Connection {
         // A replay comes as a burst (the statistics history and every slave): room for it.
         let options = SocketOptions::new()
             .linger(Some(Duration::ZERO))
-            .hwm(RECEIVE_HWM)
-            .security(security);
+            .hwm(RECEIVE_HWM);
+        let secured = |queue| options.security(crate::master_keys::on_endpoint(security, queue));
         let status =
-            Sub::connect(&ctx, status_queue, &options).map_err(|source| MonitorError::Connect {
-                what: "status",
-                queue: status_queue.to_owned(),
-                source: Box::new(source),
+            Sub::connect(&ctx, status_queue, &secured(status_queue)).map_err(|source| {
+                MonitorError::Connect {
+                    what: "status",
+                    queue: status_queue.to_owned(),
+                    source: Box::new(source),
+                }
             })?;
-        let control = Push::connect(&ctx, control_queue, &options).map_err(|source| {
-            MonitorError::Connect {
-                what: "control",
-                queue: control_queue.to_owned(),
-                source: Box::new(source),
-            }
-        })?;
+        let control =
+            Push::connect(&ctx, control_queue, &secured(control_queue)).map_err(|source| {
+                MonitorError::Connect {
+                    what: "control",
+                    queue: control_queue.to_owned(),
+                    source: Box::new(source),
+                }
+            })?;
         Ok(Connection {
             status,
             control,

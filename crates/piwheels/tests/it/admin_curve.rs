@@ -20,6 +20,7 @@ use crate::support::free_port;
 struct CurveMaster {
     db: Database,
     import: String,
+    file: String,
     status: String,
     control: String,
     master_key: PathBuf,
@@ -66,6 +67,7 @@ async fn curve_master() -> CurveMaster {
     config.auth.key = Some(master);
     config.auth.allow_list = Some(allow);
     let master = Master::start(config).await.unwrap();
+    let file = master.file_endpoint().to_owned();
     let status = master.status_endpoint().to_owned();
     let control = master.control_endpoint().to_owned();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -80,6 +82,7 @@ async fn curve_master() -> CurveMaster {
     CurveMaster {
         db,
         import,
+        file,
         status,
         control,
         master_key,
@@ -110,6 +113,7 @@ impl CurveMaster {
             "piw-add" => env!("CARGO_BIN_EXE_piw-add"),
             "piw-rebuild" => env!("CARGO_BIN_EXE_piw-rebuild"),
             "piw-monitor" => env!("CARGO_BIN_EXE_piw-monitor"),
+            "piw-import" => env!("CARGO_BIN_EXE_piw-import"),
             other => panic!("no tool {other}"),
         });
         cmd.args(args)
@@ -282,5 +286,54 @@ async fn the_monitor_over_curve_needs_an_admitted_key() {
         "--master-key alone: {}",
         text(&out)
     );
+    m.stop().await;
+}
+
+/// `piw-import` over CURVE: its request on the import queue and its upload on the file
+/// queue both speak CURVE with the tool's key; the wheel is published whole. Without an
+/// admitted key nothing is imported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piw_import_over_curve_uploads_with_its_key() {
+    let m = curve_master().await;
+    let work = tempfile::tempdir().unwrap();
+    let name = "foo-1.0-cp311-cp311-linux_armv7l.whl";
+    let wheel = crate::admin_import::make_wheel(work.path(), name, "Foo", "1.0");
+    let bytes = std::fs::read(&wheel).unwrap();
+    m.db.add_new_package("foo", "", "").await.unwrap();
+    m.db.add_new_package_version("foo", "1.0", None, "")
+        .await
+        .unwrap();
+    let import = |own: Option<PathBuf>, timeout: &'static str| {
+        let mut args = vec![
+            wheel.display().to_string(),
+            "-y".into(),
+            "--import-queue".into(),
+            m.import.clone(),
+            "--file-queue".into(),
+            m.file.clone(),
+            "--timeout".into(),
+            timeout.into(),
+        ];
+        args.extend(m.keys(own.as_deref()));
+        m.run("piw-import", args)
+    };
+
+    let out = import(Some(m.stranger.clone()), "2").await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unlisted key: {}",
+        text(&out)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not answer"),
+        "an unlisted key: {}",
+        text(&out)
+    );
+
+    let out = import(Some(m.admitted.clone()), "30").await;
+    assert!(out.status.success(), "the admitted key: {}", text(&out));
+    let published = m.dir.path().join("www/simple/foo").join(name);
+    assert_eq!(std::fs::read(&published).unwrap(), bytes);
     m.stop().await;
 }

@@ -59,7 +59,7 @@ async fn farm() -> Farm {
 }
 
 /// A small but real wheel: METADATA, WHEEL, a module and RECORD.
-fn make_wheel(dir: &Path, filename: &str, name: &str, version: &str) -> PathBuf {
+pub(crate) fn make_wheel(dir: &Path, filename: &str, name: &str, version: &str) -> PathBuf {
     let path = dir.join(filename);
     let mut zip = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
     let options = zip::write::SimpleFileOptions::default();

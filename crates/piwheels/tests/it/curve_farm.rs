@@ -1,4 +1,4 @@
-//! A farm of real processes on CURVE (issue 19): `piw-master --key --allow-list` and two
+//! A farm of real processes on CURVE (issue 19): `piw-master --master-secret-key --allow-list` and two
 //! `piw-slave --master-key --key`, one whose key is in the allow-list and one whose key is
 //! not. Only the admitted one builds; the other is refused at the handshake, and both ends
 //! say so in their logs.
@@ -49,7 +49,12 @@ fn only_the_slave_whose_key_is_allowed_builds() {
     let allow_list = path(&allowed);
     let mut farm = Farm::start(
         &upstream.url,
-        &["--key", &master_secret, "--allow-list", &allow_list],
+        &[
+            "--master-secret-key",
+            &master_secret,
+            "--allow-list",
+            &allow_list,
+        ],
     );
     let master_public = keys.join("master.key");
     farm.slave_args = slave_keys(&master_public, &keys.join("bad.key_secret"));
