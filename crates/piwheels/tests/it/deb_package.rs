@@ -40,6 +40,12 @@ echo "user: $(chroot "$R" getent passwd piwheels)"
 echo "build user: $(chroot "$R" getent passwd piwheels-build)"
 echo "output: $(chroot "$R" stat -c '%U %a' /var/www/piwheels)"
 echo "version: $(chroot "$R" /usr/bin/piw-master --version)"
+echo "master key: $(chroot "$R" stat -c '%U %a' /etc/piwheels/master.key_secret)"
+echo "allow-list: $(chroot "$R" stat -c '%a' /etc/piwheels/slaves)"
+# A second configure (an upgrade) keeps the key.
+before=$(cat "$R/etc/piwheels/master.key")
+chroot "$R" dpkg-reconfigure piwheels >/dev/null 2>&1 || chroot "$R" /var/lib/dpkg/info/piwheels.postinst configure
+[ "$(cat "$R/etc/piwheels/master.key")" = "$before" ] && echo "key kept on upgrade"
 if chroot "$R" sh -c 'command -v systemd-analyze' >/dev/null; then
     chroot "$R" systemd-analyze verify /lib/systemd/system/piwheels-master.service \
         /lib/systemd/system/piwheels-slave.service
@@ -150,6 +156,9 @@ fn the_deb_installs_the_tools_units_configuration_and_users() {
     assert!(said.contains("build user: piwheels-build:x:"), "{said}");
     assert!(said.contains("output: piwheels 755"), "{said}");
     assert!(said.contains("version: piw-master "), "{said}");
+    assert!(said.contains("master key: piwheels 600"), "{said}");
+    assert!(said.contains("allow-list: 755"), "{said}");
+    assert!(said.contains("key kept on upgrade"), "{said}");
     assert!(
         said.contains("units: verified") || said.contains("units: no systemd-analyze"),
         "{said}"
@@ -163,6 +172,13 @@ fn the_deb_installs_the_tools_units_configuration_and_users() {
         conf.contains("status-queue = ipc:///run/piwheels/status"),
         "{conf}"
     );
+    // The master starts secured: its key and allow-list are set, and the key is real.
+    assert!(
+        conf.contains("\nmaster-secret-key = /etc/piwheels/master.key_secret\n")
+            && conf.contains("\nallow-list = /etc/piwheels/slaves\n"),
+        "{conf}"
+    );
+    piwheels_protocol::auth::KeyPair::read(&up("etc-up/piwheels/master.key_secret")).unwrap();
     // And the real system saw none of it.
     assert_eq!(
         std::fs::read_to_string("/etc/passwd").unwrap(),
