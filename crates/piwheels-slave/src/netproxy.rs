@@ -462,15 +462,6 @@ async fn handle(mut stream: TcpStream, shared: &Shared) {
         let Some(target) = split_authority(&head.target, None) else {
             return refuse(&mut stream, shared, &what, "not a host and port").await;
         };
-        if !shared.allowed.contains(&target) {
-            return refuse(
-                &mut stream,
-                shared,
-                &what,
-                "not an index host (the slave's --build-proxy-allow adds one)",
-            )
-            .await;
-        }
         let Some(mut upstream) = reach(&mut stream, shared, &what, &target).await else {
             return;
         };
@@ -518,15 +509,6 @@ async fn forward_http(mut stream: TcpStream, shared: &Shared, head: &Head, what:
     let Some(target) = split_authority(auth, Some(80)) else {
         return refuse(&mut stream, shared, &what, "not a host and port").await;
     };
-    if !shared.allowed.contains(&target) {
-        return refuse(
-            &mut stream,
-            shared,
-            &what,
-            "not an index host (the slave's --build-proxy-allow adds one)",
-        )
-        .await;
-    }
     let Some(mut upstream) = reach(&mut stream, shared, &what, &target).await else {
         return;
     };
@@ -578,12 +560,24 @@ fn end_to_end<'a>(out: &mut String, headers: impl Iterator<Item = &'a str>) {
 
 /// Connects to an allowed target (its name resolved here, outside the build's network);
 /// on failure answers `502 Bad Gateway` and logs it.
+/// Connects to `target` for `what` if it is an allowed host; otherwise, or if it cannot be
+/// reached, answers the build (403 or 502, noted in the build log) and gives `None`.
 async fn reach(
     stream: &mut TcpStream,
     shared: &Shared,
     what: &str,
     target: &Target,
 ) -> Option<TcpStream> {
+    if !shared.allowed.contains(target) {
+        refuse(
+            stream,
+            shared,
+            what,
+            "not an index host (the slave's --build-proxy-allow adds one)",
+        )
+        .await;
+        return None;
+    }
     let attempt = async {
         let mut last = None;
         for addr in tokio::net::lookup_host((target.host.as_str(), target.port)).await? {

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use piwheels_master::admin_auth::{self, IPC_MODE};
-use piwheels_master::hub::{Hub, supervise};
+use piwheels_master::hub::{Hub, Inboxes, supervise};
 use piwheels_master::master::Master;
 use piwheels_master::mr_chase::MrChase;
 use piwheels_master::{MasterConfig, config::QueueAuth};
@@ -139,16 +139,7 @@ async fn an_exposed_import_queue_without_auth_is_refused_at_start() {
     // --allow-plain: NULL tools from the listed network only, by the ZAP handler.
     let mut plain = config.clone();
     plain.auth.allow_plain = vec!["127.0.0.1".parse().unwrap()];
-    let (hub, _inboxes) = Hub::new(hub_db(&plain).await, plain);
-    let chase = MrChase::bind(hub.clone()).unwrap();
-    let port = chase
-        .endpoint()
-        .unwrap()
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .to_owned();
-    supervise(chase, hub.quit.clone());
+    let (hub, _inboxes, port) = running_chase(plain).await;
     let local = format!("tcp://127.0.0.1:{port}");
     let reply = ask(&local, Security::Null, add("foo"), WAIT).await;
     assert!(matches!(reply, Some(ImportReply::Done(_))), "{reply:?}");
@@ -156,16 +147,7 @@ async fn an_exposed_import_queue_without_auth_is_refused_at_start() {
 
     let mut elsewhere = config.clone();
     elsewhere.auth.allow_plain = vec!["192.0.2.0/24".parse().unwrap()];
-    let (hub, _inboxes) = Hub::new(hub_db(&elsewhere).await, elsewhere);
-    let chase = MrChase::bind(hub.clone()).unwrap();
-    let port = chase
-        .endpoint()
-        .unwrap()
-        .rsplit_once(':')
-        .unwrap()
-        .1
-        .to_owned();
-    supervise(chase, hub.quit.clone());
+    let (hub, _inboxes, port) = running_chase(elsewhere).await;
     let reply = ask(
         &format!("tcp://127.0.0.1:{port}"),
         Security::Null,
@@ -289,4 +271,20 @@ async fn ipc_sockets_get_mode_0660_and_the_group() {
         "mode of {path:?}"
     );
     assert_eq!(meta.gid(), rustix::process::getegid().as_raw());
+}
+
+/// A hub on `config` (its own database) with MrChase bound and running; the other tasks'
+/// inboxes (keep them while it runs) and its port.
+async fn running_chase(config: MasterConfig) -> (Hub, Inboxes, String) {
+    let (hub, inboxes) = Hub::new(hub_db(&config).await, config);
+    let chase = MrChase::bind(hub.clone()).unwrap();
+    let port = chase
+        .endpoint()
+        .unwrap()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_owned();
+    supervise(chase, hub.quit.clone());
+    (hub, inboxes, port)
 }
