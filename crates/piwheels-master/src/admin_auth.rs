@@ -17,14 +17,21 @@
 //!   by the ZAP handler against `--allow-plain` when networks are listed, NULL for anyone
 //!   (with a warning) when told `--insecure`, and otherwise refused at start:
 //!   [`AdminAuthError::Exposed`].
+//!
+//! Each guarded socket also gets a [`HandshakeWatch`] ([`AdminGuard::watch`]), which logs
+//! the peers whose connection fails before authentication (garbage, a wrong server key, a
+//! NULL client on a CURVE endpoint), at most once per address a minute.
 
+use std::collections::HashSet;
 use std::io;
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use piwheels_protocol::auth::{Policy, ZapHandler};
-use piwheels_protocol::transport::{Security, SocketOptions, ipc_path, set_ipc_mode, zmq};
+use piwheels_protocol::transport::{
+    HandshakeWatch, Security, SocketOptions, TransportError, ipc_path, set_ipc_mode, zmq,
+};
 
 use crate::config::QueueAuth;
 
@@ -58,6 +65,15 @@ pub enum AdminAuthError {
         /// What ZeroMQ said.
         #[source]
         source: zmq::Error,
+    },
+    /// The watch on a guarded socket's handshakes could not be started.
+    #[error("cannot watch the handshakes of the {what} queue: {source}")]
+    Watch {
+        /// Which queue.
+        what: &'static str,
+        /// What went wrong.
+        #[source]
+        source: TransportError,
     },
 }
 
@@ -154,6 +170,9 @@ pub struct AdminGuard {
     ctx: zmq::Context,
     policy: Arc<Policy>,
     zap: Option<ZapHandler>,
+    /// The endpoints given to [`AdminGuard::options`] that are checked by ZAP.
+    guarded: HashSet<String>,
+    watches: Vec<HandshakeWatch>,
 }
 
 impl std::fmt::Debug for AdminGuard {
@@ -171,6 +190,8 @@ impl AdminGuard {
             ctx: ctx.clone(),
             policy,
             zap: None,
+            guarded: HashSet::new(),
+            watches: Vec::new(),
         }
     }
 
@@ -197,7 +218,42 @@ impl AdminGuard {
             .map_err(|source| AdminAuthError::Zap { what, source })?;
             self.zap = Some(zap);
         }
+        if matches!(security, Security::CurveServer(_) | Security::NullChecked) {
+            self.guarded.insert(endpoint.to_owned());
+        }
         Ok(base.security(security))
+    }
+
+    /// Watches `socket`, bound to `endpoint` with [`AdminGuard::options`], for peers whose
+    /// connection fails before authentication, logged as warnings naming `what`; nothing
+    /// if `endpoint` is not checked by ZAP (a close there says nothing of a handshake).
+    /// The watch lives as long as the guard (keep the guard with the socket).
+    ///
+    /// # Errors
+    ///
+    /// [`AdminAuthError::Watch`]: the socket's monitor could not be started.
+    pub fn watch(
+        &mut self,
+        what: &'static str,
+        endpoint: &str,
+        socket: &zmq::Socket,
+    ) -> Result<(), AdminAuthError> {
+        let Some(zap) = &self.zap else {
+            return Ok(());
+        };
+        if !self.guarded.contains(endpoint) {
+            return Ok(());
+        }
+        // The watch's thread logs to the subscriber of the task that starts it.
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        let watch = HandshakeWatch::start(&self.ctx, socket, zap.decisions(), move |report| {
+            tracing::dispatcher::with_default(&dispatch, || {
+                tracing::warn!(queue = what, "{report}");
+            });
+        })
+        .map_err(|source| AdminAuthError::Watch { what, source })?;
+        self.watches.push(watch);
+        Ok(())
     }
 
     /// Whether a ZAP handler runs on the context.

@@ -37,7 +37,9 @@ use piwheels_protocol::quote::Quoted;
 use piwheels_protocol::states::FileState;
 use piwheels_protocol::transfer::{ClientFrame, ServerFrame, TransferFile, TransferState};
 use piwheels_protocol::transport::asynchronous::RawRouter;
-use piwheels_protocol::transport::{FILE_QUEUE_HWM, Identity, Origin, SocketOptions, zmq};
+use piwheels_protocol::transport::{
+    FILE_QUEUE_HWM, HandshakeWatch, Identity, Origin, SocketOptions, zmq,
+};
 use tokio::sync::mpsc;
 
 use crate::error::Result;
@@ -92,6 +94,8 @@ pub struct FileJuggler {
     /// The ZAP handler of the socket's context, if its endpoints are checked (dropped
     /// after the socket).
     _zap: Option<ZapHandler>,
+    /// Logs peers whose connection fails before authentication, if guarded.
+    _watch: Option<HandshakeWatch>,
 }
 
 impl std::fmt::Debug for FileJuggler {
@@ -126,6 +130,7 @@ impl FileJuggler {
         let router = RawRouter::bind(&ctx, &plan.main.0, &options.security(plan.main.1))?;
         let endpoint = router.endpoint()?;
         let plain_endpoint = queue_auth::bind_plain(router.socket(), options, &plan)?;
+        let watch = queue_auth::watch_handshakes(&ctx, router.socket(), zap.as_ref(), Self::NAME)?;
         tracing::info!(endpoint = %endpoint, plain = ?plain_endpoint,
             curve = auth.key.is_some(), "file juggler listening");
         if let Some((size, free)) = statvfs(&hub.config.output_path) {
@@ -141,6 +146,7 @@ impl FileJuggler {
             peers: HashMap::new(),
             warnings: PeerWarnings::new(Self::NAME),
             _zap: zap,
+            _watch: watch,
         })
     }
 

@@ -182,6 +182,8 @@ impl Master {
             control_options,
             |options| Pull::<ControlProtocol>::bind(&ctx, &control_endpoint, options),
         )?;
+        guard.watch("status", &status_endpoint, status.socket())?;
+        guard.watch("control", &control_endpoint, control.socket())?;
         let status_endpoint = status.endpoint()?;
         let control_endpoint = control.endpoint()?;
 

@@ -121,6 +121,7 @@ impl MrChase {
         let mut guard = AdminGuard::new(&ctx, Arc::clone(&hub.policy));
         let options = guard.options("import", &endpoint, &hub.config.auth, SocketOptions::new())?;
         let router = Router::<ImportProtocol>::bind(&ctx, &endpoint, &options)?;
+        guard.watch("import", &endpoint, router.socket())?;
         secure_ipc_logged("import", &endpoint, &hub.config.ipc_group);
         Ok(MrChase {
             hub,

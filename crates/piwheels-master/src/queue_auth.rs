@@ -15,12 +15,18 @@
 //! minute. The ZAP handler runs only at the handshake: SlaveDriver checks each message's
 //! key against the policy again ([`revoked_key`]), so deleting a key file stops a slave
 //! already connected.
+//!
+//! Peers that fail before ZAP hears of them (garbage, a replayed handshake, a wrong server
+//! key, a NULL client on a CURVE endpoint) are logged by a [`HandshakeWatch`] on each
+//! guarded socket ([`watch_handshakes`]), again at most once per address a minute.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use piwheels_protocol::auth::{Policy, PublicKey, ZapHandler};
-use piwheels_protocol::transport::{Origin, Security, SocketOptions, TransportError, zmq};
+use piwheels_protocol::transport::{
+    HandshakeWatch, Origin, Security, SocketOptions, TransportError, zmq,
+};
 
 use crate::config::QueueAuth;
 
@@ -184,6 +190,32 @@ pub fn start_zap(
     })
     .map(Some)
     .map_err(QueueAuthError::Zap)
+}
+
+/// A watch on `socket` (made in `ctx`) that logs as warnings naming `queue` the peers
+/// whose connection fails before authentication, at most once per address a minute; none
+/// when the socket is not guarded (`zap` is the handler of `ctx`, from [`start_zap`]).
+///
+/// # Errors
+///
+/// The socket's monitor could not be started.
+pub fn watch_handshakes(
+    ctx: &zmq::Context,
+    socket: &zmq::Socket,
+    zap: Option<&ZapHandler>,
+    queue: &'static str,
+) -> Result<Option<HandshakeWatch>, TransportError> {
+    let Some(zap) = zap else {
+        return Ok(None);
+    };
+    // The watch's thread logs to the subscriber of the task that starts it.
+    let dispatch = tracing::dispatcher::get_default(Clone::clone);
+    HandshakeWatch::start(ctx, socket, zap.decisions(), move |report| {
+        tracing::dispatcher::with_default(&dispatch, || {
+            tracing::warn!(queue, "{report}");
+        });
+    })
+    .map(Some)
 }
 
 /// Binds `socket` (already bound to the plan's main endpoint) to the plain endpoint too,

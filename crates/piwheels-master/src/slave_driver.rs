@@ -298,6 +298,7 @@ impl SlaveDriver {
         let router = Router::bind(&ctx, &plan.main.0, &options.security(plan.main.1))?;
         let endpoint = router.endpoint()?;
         let plain_endpoint = queue_auth::bind_plain(router.socket(), options, &plan)?;
+        let watch = queue_auth::watch_handshakes(&ctx, router.socket(), zap.as_ref(), Self::NAME)?;
         tracing::info!(endpoint = %endpoint, plain = ?plain_endpoint,
             curve = auth.key.is_some(), "slave driver listening");
         let (done_tx, done_rx) = mpsc::unbounded_channel();
@@ -311,6 +312,7 @@ impl SlaveDriver {
                 plain_endpoint,
                 status: hub.status.clone(),
                 _zap: zap,
+                _watch: watch,
             },
             skip,
             commands,

@@ -16,7 +16,7 @@ pub mod keys;
 pub mod zap;
 
 pub use keys::{KeyError, KeyPair, PublicKey, SecretKey};
-pub use zap::{Network, Policy, Refusal, ZapHandler};
+pub use zap::{Network, Policy, Refusal, ZapDecisions, ZapHandler};
 
 /// The ZAP domain the master's guarded sockets set: with it, ZeroMQ asks the ZAP handler
 /// about NULL peers too (without one, NULL connections are never checked).

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use piwheels_protocol::auth::ZapHandler;
 use piwheels_protocol::monitor::{SlaveEvent, StatusMessage};
 use piwheels_protocol::slave::{SlaveProtocol, SlaveReply};
-use piwheels_protocol::transport::Identity;
 use piwheels_protocol::transport::asynchronous::Router;
+use piwheels_protocol::transport::{HandshakeWatch, Identity};
 use piwheels_protocol::{Message, ProtocolError};
 use tokio::sync::mpsc;
 
@@ -24,6 +24,8 @@ pub(super) struct Socket {
     /// The ZAP handler of the socket's context, if its endpoints are checked (dropped
     /// after the socket).
     pub(super) _zap: Option<ZapHandler>,
+    /// Logs peers whose connection fails before authentication, if guarded.
+    pub(super) _watch: Option<HandshakeWatch>,
 }
 
 impl Socket {

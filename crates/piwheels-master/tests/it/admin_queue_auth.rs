@@ -288,3 +288,69 @@ async fn running_chase(config: MasterConfig) -> (Hub, Inboxes, String) {
     supervise(chase, hub.quit.clone());
     (hub, inboxes, port)
 }
+
+/// The log lines about failures before authentication from `peer`.
+fn pre_auth_lines(capture: &crate::log_capture::LogCapture, peer: &str) -> Vec<String> {
+    let from = format!("from {peer} on ");
+    capture
+        .stats()
+        .kept
+        .into_iter()
+        .filter(|l| l.contains(&from) && l.contains("handshake"))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_import_queue_logs_a_wrong_server_key_once_and_serves_the_admitted_tool() {
+    let capture = crate::log_capture::LogCapture::new();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let dir = tempfile::tempdir().unwrap();
+    let k = keys();
+    let auth = QueueAuth {
+        key: Some(k.master),
+        allow_list: Some(k.dir.path().into()),
+        ..QueueAuth::default()
+    };
+    let (hub, endpoint) = chase(dir.path(), "tcp://127.0.0.1:*", auth).await;
+    let admitted = Security::CurveClient {
+        server: k.master.public,
+        own: k.admitted,
+    };
+    let reply = ask(&endpoint, admitted, add("foo"), WAIT).await;
+    assert!(matches!(reply, Some(ImportReply::Done(_))), "{reply:?}");
+    // A tool with the wrong idea of the master's key, from 127.0.0.3, twice (each retries
+    // its handshake while it waits).
+    let wrong_server = Security::CurveClient {
+        server: k.other.public,
+        own: k.admitted,
+    };
+    let from = format!(
+        "tcp://127.0.0.3:0;{}",
+        endpoint.trim_start_matches("tcp://")
+    );
+    for _ in 0..2 {
+        assert!(ask(&from, wrong_server, add("bar"), QUIET).await.is_none());
+    }
+    let reply = ask(&endpoint, admitted, add("baz"), WAIT).await;
+    assert!(matches!(reply, Some(ImportReply::Done(_))), "{reply:?}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pre_auth_lines(&capture, "127.0.0.3").is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the wrong server key was never logged: {:#?}",
+            capture.stats().kept
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let lines = pre_auth_lines(&capture, "127.0.0.3");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(lines[0].contains("cryptographic"), "{}", lines[0]);
+    assert!(lines[0].contains("queue=\"import\""), "{}", lines[0]);
+    // The admitted tool's connections, closed after their handshake, are not.
+    assert!(
+        pre_auth_lines(&capture, "127.0.0.1").is_empty(),
+        "{:#?}",
+        capture.stats().kept
+    );
+    hub.quit.cancel();
+}

@@ -511,3 +511,175 @@ async fn an_expired_key_is_refused_and_a_valid_one_admitted() {
     assert!(refused[0].contains(&old.public.to_z85()), "{}", refused[0]);
     farm.stop().await;
 }
+
+/// [`raw_tcp`] from `source` (a loopback address: another host, as far as the master can
+/// tell), waiting `pause` between connecting and sending.
+fn raw_tcp_from(source: &str, endpoint: &str, bytes: &[u8], pause: Duration) -> Vec<u8> {
+    use rustix::net::{AddressFamily, SocketType};
+    let dest: std::net::SocketAddr = endpoint.strip_prefix("tcp://").unwrap().parse().unwrap();
+    let fd = rustix::net::socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    let src = std::net::SocketAddr::new(source.parse().unwrap(), 0);
+    rustix::net::bind(&fd, &src).unwrap();
+    rustix::net::connect(&fd, &dest).unwrap();
+    let mut stream = TcpStream::from(fd);
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    std::thread::sleep(pause);
+    let _ = stream.write_all(bytes);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let until = std::time::Instant::now() + Duration::from_millis(600);
+    while std::time::Instant::now() < until {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => {}
+        }
+    }
+    got
+}
+
+/// A slave socket with `options`, connecting to the farm's slave queue from `source`.
+fn slave_from(farm: &Farm, source: &str, options: &SocketOptions) -> Slave {
+    let dest = farm.slaves.trim_start_matches("tcp://");
+    let endpoint = format!("tcp://{source}:0;{dest}");
+    Slave {
+        req: piwheels_protocol::transport::asynchronous::Req::connect(
+            &zmq::Context::new(),
+            &endpoint,
+            options,
+        )
+        .unwrap(),
+    }
+}
+
+/// The log lines about failures before authentication from `peer`.
+fn pre_auth_lines(capture: &LogCapture, peer: &str) -> Vec<String> {
+    let from = format!("from {peer} on ");
+    capture
+        .stats()
+        .kept
+        .into_iter()
+        .filter(|l| l.contains(&from))
+        .filter(|l| l.contains("handshake failed") || l.contains("closed before its handshake"))
+        .collect()
+}
+
+/// Waits until the master has logged a failure before authentication from `peer`.
+async fn wait_for_pre_auth_line(capture: &LogCapture, peer: &str, what: &str) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while pre_auth_lines(capture, peer).is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no log line about {what} from {peer}: {:#?}",
+            capture.stats().kept
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn failures_before_authentication_are_logged_once_per_peer_a_minute() {
+    let capture = LogCapture::new();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let admitted = KeyPair::generate().unwrap();
+    let (farm, keys) = curve_farm(&[("admitted", &admitted)]).await;
+    let (mut a, _) = farm
+        .hello_from(farm.slave_with(client(&keys.master, &admitted)), hello())
+        .await;
+    // An admitted slave from 127.0.0.5 comes and goes: a normal close, never logged.
+    let (b, _) = farm
+        .hello_from(
+            slave_from(&farm, "127.0.0.5", &client(&keys.master, &admitted)),
+            hello(),
+        )
+        .await;
+    drop(b);
+    // Garbage before the handshake, many times over from 127.0.0.1 (the admitted slave's
+    // own address): random bytes, and an HTTP request. libzmq closes such a connection as
+    // soon as it reads the first byte, often before the watch can ask the kernel who the
+    // peer was: those are logged as from an unknown peer (once a minute too). A peer that
+    // takes a moment before it sends its garbage (a person, a scanner) is named.
+    for i in 0..4 {
+        for pause in [Duration::ZERO, Duration::from_millis(300)] {
+            let (slaves, garbage) = (farm.slaves.clone(), noise(4096, i));
+            tokio::task::spawn_blocking(move || {
+                raw_tcp_from("127.0.0.1", &slaves, &garbage, pause)
+            })
+            .await
+            .unwrap();
+            let slaves = farm.slaves.clone();
+            let http = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec();
+            tokio::task::spawn_blocking(move || raw_tcp_from("127.0.0.1", &slaves, &http, pause))
+                .await
+                .unwrap();
+        }
+    }
+    assert_eq!(a.ask(idle()).await, build("foo"));
+    // A replayed handshake, three times from 127.0.0.2.
+    let (m, own) = (keys.master, admitted);
+    let recorded = tokio::task::spawn_blocking(move || record_curve_hello(&m, &own))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let (slaves, recorded) = (farm.slaves.clone(), recorded.clone());
+        tokio::task::spawn_blocking(move || {
+            raw_tcp_from("127.0.0.2", &slaves, &recorded, Duration::ZERO)
+        })
+        .await
+        .unwrap();
+    }
+    // A client with the wrong idea of the master's key, from 127.0.0.3 (each socket
+    // retries the handshake over and over while it waits).
+    let impostor = KeyPair::generate().unwrap();
+    for _ in 0..3 {
+        slave_from(&farm, "127.0.0.3", &client(&impostor, &admitted))
+            .unanswered(SlaveRequest::Hello(hello()))
+            .await;
+    }
+    // A NULL client on the CURVE endpoint, from 127.0.0.4.
+    let null = SocketOptions::new().linger(Some(Duration::ZERO));
+    for _ in 0..3 {
+        slave_from(&farm, "127.0.0.4", &null)
+            .unanswered(SlaveRequest::Hello(hello()))
+            .await;
+    }
+    // The admitted slave was served all along.
+    assert_eq!(a.ask(busy()).await, SlaveReply::Cont);
+    let cases = [
+        (
+            "127.0.0.1",
+            "garbage",
+            "closed before its handshake completed",
+        ),
+        // The replay stops after WELCOME, which it cannot answer.
+        ("127.0.0.2", "a replayed handshake", "handshake failed"),
+        ("127.0.0.3", "a wrong server key", "cryptographic"),
+        ("127.0.0.4", "a NULL client", "handshake failed"),
+    ];
+    for (peer, what, _) in cases {
+        wait_for_pre_auth_line(&capture, peer, what).await;
+    }
+    for (peer, what, words) in cases {
+        let lines = pre_auth_lines(&capture, peer);
+        assert_eq!(lines.len(), 1, "{what}: one line a minute: {lines:#?}");
+        assert!(lines[0].contains(words), "{what}: {}", lines[0]);
+        let port = farm.slaves.rsplit(':').next().unwrap();
+        assert!(
+            lines[0].contains(&format!(":{port}: ")) || lines[0].contains(&format!(":{port} ")),
+            "{what}: {}",
+            lines[0]
+        );
+    }
+    let unknown = capture.stats().matching("an unknown peer").len();
+    assert!(unknown <= 1, "{:#?}", capture.stats().kept);
+    assert!(
+        pre_auth_lines(&capture, "127.0.0.5").is_empty(),
+        "{:#?}",
+        capture.stats().kept
+    );
+    // None of them reached ZAP, which logs only what it refused (nothing here).
+    assert!(capture.stats().matching("refused").is_empty());
+    farm.stop().await;
+}

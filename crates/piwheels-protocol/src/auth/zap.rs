@@ -272,28 +272,103 @@ fn parse_request(frames: &[Vec<u8>]) -> Option<Request> {
     })
 }
 
-/// Reports each refused address at most once per [`REFUSAL_REPORT_INTERVAL`], with a
-/// bounded memory of addresses.
-struct RefusalLimiter {
-    last: HashMap<String, Instant>,
+/// Reports each key (a refused address, a peer whose handshake failed) at most once per
+/// [`REFUSAL_REPORT_INTERVAL`], with a bounded memory of keys: when
+/// [`ReportLimiter::MAX_REMEMBERED`] keys were reported within the interval, new keys are
+/// not reported until older ones expire (a flood from many addresses makes no flood of
+/// logs, nor unbounded memory).
+#[derive(Debug)]
+pub(crate) struct ReportLimiter<K> {
+    last: HashMap<K, Instant>,
 }
 
-impl RefusalLimiter {
-    const MAX_REMEMBERED: usize = 4096;
+impl<K: std::hash::Hash + Eq + Clone> ReportLimiter<K> {
+    /// How many keys are remembered at most.
+    pub(crate) const MAX_REMEMBERED: usize = 4096;
 
-    fn should_report(&mut self, address: &str, now: Instant) -> bool {
+    /// A limiter that has reported nothing yet.
+    pub(crate) fn new() -> Self {
+        ReportLimiter {
+            last: HashMap::new(),
+        }
+    }
+
+    /// Whether `key` should be reported `now` (and if so, remembers that it was).
+    pub(crate) fn should_report(&mut self, key: &K, now: Instant) -> bool {
         if self.last.len() >= Self::MAX_REMEMBERED {
             self.last
                 .retain(|_, t| now.duration_since(*t) < REFUSAL_REPORT_INTERVAL);
         }
-        match self.last.get(address) {
+        match self.last.get(key) {
             Some(t) if now.duration_since(*t) < REFUSAL_REPORT_INTERVAL => false,
             _ if self.last.len() >= Self::MAX_REMEMBERED => false,
             _ => {
-                self.last.insert(address.to_owned(), now);
+                self.last.insert(key.clone(), now);
                 true
             }
         }
+    }
+
+    /// How many keys are remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.last.len()
+    }
+}
+
+/// When the ZAP handler last decided (admitted or refused) a peer of each address: shared
+/// with [`HandshakeWatch`](crate::transport::HandshakeWatch), which tells by it a
+/// connection that completed its handshake (every such connection of a socket with a ZAP
+/// domain is put to ZAP) from one that closed before (garbage, a peer that is not
+/// ZeroMQ).
+///
+/// Bounded: at most [`ZapDecisions::MAX_REMEMBERED`] addresses; when full, the decisions
+/// older than [`ZapDecisions::KEEP`] are forgotten, then the oldest ones.
+#[derive(Clone, Debug, Default)]
+pub struct ZapDecisions {
+    last: Arc<Mutex<HashMap<IpAddr, Instant>>>,
+}
+
+impl ZapDecisions {
+    /// How many addresses are remembered at most.
+    pub const MAX_REMEMBERED: usize = 4096;
+    /// How long a decision is surely kept when the record is full.
+    pub const KEEP: Duration = Duration::from_secs(600);
+
+    /// Records a decision about a peer at `address` (as ZAP gives it) made `at`;
+    /// an address that does not parse (not TCP) is not recorded.
+    pub fn record(&self, address: &str, at: Instant) {
+        let Ok(ip) = address.parse::<IpAddr>() else {
+            return;
+        };
+        let ip = normalise(ip);
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        if !last.contains_key(&ip) && last.len() >= Self::MAX_REMEMBERED {
+            last.retain(|_, t| at.saturating_duration_since(*t) < Self::KEEP);
+            while last.len() >= Self::MAX_REMEMBERED {
+                let Some(oldest) = last.iter().min_by_key(|(_, t)| **t).map(|(ip, _)| *ip) else {
+                    break;
+                };
+                last.remove(&oldest);
+            }
+        }
+        last.insert(ip, at);
+    }
+
+    /// Whether a peer at `ip` was decided at or after `since`.
+    pub fn decided_since(&self, ip: IpAddr, since: Instant) -> bool {
+        let last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        last.get(&normalise(ip)).is_some_and(|t| *t >= since)
+    }
+
+    /// How many addresses are remembered.
+    pub fn len(&self) -> usize {
+        self.last.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no decision is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -301,6 +376,7 @@ impl RefusalLimiter {
 /// bind; dropping it stops the thread (after which libzmq refuses every guarded peer).
 pub struct ZapHandler {
     stop: Arc<AtomicBool>,
+    decisions: ZapDecisions,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -318,14 +394,23 @@ impl ZapHandler {
         socket.bind(ZAP_ENDPOINT)?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let decisions = ZapDecisions::default();
+        let record = decisions.clone();
         let thread = std::thread::Builder::new()
             .name("zap-handler".into())
-            .spawn(move || serve(&socket, &policy, &flag, on_refusal))
+            .spawn(move || serve(&socket, &policy, (&flag, &record), on_refusal))
             .map_err(|_| zmq::Error::EMFILE)?;
         Ok(ZapHandler {
             stop,
+            decisions,
             thread: Some(thread),
         })
+    }
+
+    /// The record of when this handler last decided each address (for a
+    /// [`HandshakeWatch`](crate::transport::HandshakeWatch) on the same context).
+    pub fn decisions(&self) -> ZapDecisions {
+        self.decisions.clone()
     }
 }
 
@@ -341,12 +426,10 @@ impl Drop for ZapHandler {
 fn serve(
     socket: &zmq::Socket,
     policy: &Policy,
-    stop: &AtomicBool,
+    (stop, decisions): (&AtomicBool, &ZapDecisions),
     mut on_refusal: impl FnMut(&Refusal),
 ) {
-    let mut limiter = RefusalLimiter {
-        last: HashMap::new(),
-    };
+    let mut limiter = ReportLimiter::<String>::new();
     while !stop.load(Ordering::Relaxed) {
         // Wake now and then to see the stop flag.
         match zmq::poll(&mut [socket.as_poll_item(zmq::POLLIN)], 100) {
@@ -360,6 +443,9 @@ fn serve(
         };
         let reply = match parse_request(&frames) {
             Some(req) => {
+                // Before the reply: libzmq goes on (and may close the connection) only
+                // once it has the answer.
+                decisions.record(&req.address, Instant::now());
                 let (code, text, user) = match policy.decide(&req) {
                     Ok(user) => ("200", "OK", user),
                     Err(refusal) => {

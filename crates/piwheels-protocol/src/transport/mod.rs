@@ -61,6 +61,7 @@
 
 mod blocking;
 mod frames;
+mod handshake_watch;
 mod io;
 mod monitor;
 mod options;
@@ -76,6 +77,9 @@ use std::time::Duration;
 use crate::error::ProtocolError;
 
 pub use self::blocking::{Dealer, Pub, Pull, Push, Req, Router, Sub};
+pub use self::handshake_watch::{
+    HandshakeWatch, PreAuthFailure, PreAuthReport, protocol_error_words,
+};
 pub use self::monitor::DisconnectWatch;
 pub use self::options::{
     DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM, Security,
