@@ -11,6 +11,10 @@
 //! connections put to a ZAP handler with the client's key in its allow-list, as the master
 //! runs its file queue), and the table ends with the per-rep ratio CURVE / plain.
 //!
+//! The CURVE cells end with their floor, timed in the same run: libsodium's `crypto_box`
+//! encrypting and decrypting the same bytes on one core ([`crypto_floor`]), the work
+//! CURVE adds to every byte whatever ZeroMQ does around it.
+//!
 //! `--no-python` leaves out the row of the original's algorithm in Python (pyzmq, from
 //! `scripts/py-env`), which otherwise runs in the same interleaved reps.
 //!
@@ -27,6 +31,8 @@
 //! faults per MB moved: buffers the allocator gave back to the kernel and faulted in again.
 
 mod common;
+#[path = "transfer/crypto_floor.rs"]
+mod crypto_floor;
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Seek, Write};
@@ -172,11 +178,25 @@ fn main() -> io::Result<()> {
             .map(|(x, b)| x / b)
             .collect();
         println!(
-            "CURVE / plain, zmq {} KiB x {pipeline}: {:.3} (median of per-rep ratios)",
+            "CURVE / plain, zmq {} KiB x {pipeline}: {:.3} (median of per-rep ratios); \
+             CURVE took {:.2} ms/MB more than plain",
             chunk >> 10,
-            median(&ratios)
+            median(&ratios),
+            1e3 / median(&rates[i]) - 1e3 / median(&rates[plain]),
         );
     }
+    let chunk = usize::try_from(DEFAULT_CHUNK_SIZE.get()).expect("a chunk fits in memory");
+    let (encrypt, decrypt) = crypto_floor::crypto_box_times(size, chunk);
+    let mb = size as f64 / 1e6;
+    println!(
+        "floor: libsodium crypto_box of the same bytes in {} KiB messages, one core: encrypt \
+         {:.0} MB/s, decrypt {:.0} MB/s, so CURVE adds {:.2} ms/MB of CPU (sender and \
+         receiver together) to a transfer's",
+        chunk >> 10,
+        mb / encrypt.as_secs_f64(),
+        mb / decrypt.as_secs_f64(),
+        1e3 * (encrypt + decrypt).as_secs_f64() / mb,
+    );
     Ok(())
 }
 
