@@ -4,7 +4,9 @@
 //! Any long option can also be given in a configuration file as `key = value` (or
 //! `key: value`), the key being the option's long name without dashes (`dsn`,
 //! `output-path`, or as the original's files spell it, `output_path`). Lines starting with `#` or `;` are comments, and `[section]` headers are
-//! ignored (every tool sees every key), as are keys a tool does not know. A flag is set by
+//! ignored (every tool sees every key), as are keys a tool does not know (a key piwheels
+//! 0.23 took that ours dropped is reported once as a warning naming what replaces it: see
+//! [`crate::legacy_options`]). A flag is set by
 //! `true`, `yes`, `on` or `1`; a repeatable option takes several values separated by
 //! commas or spaces.
 //!
@@ -13,12 +15,14 @@
 //! with `-c/--configuration`. The command line overrides the environment, which overrides
 //! the files, which override the defaults.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, CommandFactory, FromArgMatches};
+
+use crate::legacy_options;
 
 /// The configuration files read before any given with `-c`.
 pub fn default_files() -> Vec<PathBuf> {
@@ -68,16 +72,48 @@ fn truthy(value: &str) -> Option<bool> {
 
 /// Parses a tool's options from `args`, taking what the command line and environment do
 /// not give from the configuration `files` (those that exist) and the one named by the
-/// tool's `configuration` option. Errors are clap's (usage, `--help`, `--version`) or say
-/// which configuration file could not be read.
+/// tool's `configuration` option. Errors are clap's (usage, `--help`, `--version`), say
+/// which configuration file could not be read, or name what replaces a piwheels 0.23
+/// option ours no longer take (see [`crate::legacy_options`]). Warnings are dropped: see
+/// [`try_parse_reporting`].
 pub fn try_parse_from<T, I>(args: I, files: &[PathBuf]) -> Result<T, clap::Error>
 where
     T: CommandFactory + FromArgMatches,
     I: IntoIterator,
     I::Item: Into<OsString> + Clone,
 {
+    try_parse_reporting(args, files).map(|parsed| parsed.opts)
+}
+
+/// A tool's options, and the warnings about the piwheels 0.23 options and configuration
+/// keys it was given (see [`crate::legacy_options`]).
+#[derive(Debug)]
+pub struct Parsed<T> {
+    /// The options.
+    pub opts: T,
+    /// One line each, to print as warnings (none with `-q/--quiet`).
+    pub warnings: Vec<String>,
+}
+
+/// [`try_parse_from`], with the warnings: each piwheels 0.23 option given that ours ignore
+/// or take with a difference, and each dropped 0.23 key of the configuration files (once,
+/// whichever files hold it), unless `-q/--quiet` is given.
+///
+/// # Errors
+///
+/// As [`try_parse_from`].
+pub fn try_parse_reporting<T, I>(args: I, files: &[PathBuf]) -> Result<Parsed<T>, clap::Error>
+where
+    T: CommandFactory + FromArgMatches,
+    I: IntoIterator,
+    I::Item: Into<OsString> + Clone,
+{
     let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-    let mut cmd = T::command();
+    let ours: BTreeSet<String> = T::command()
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let mut cmd = legacy_options::augment(T::command());
     let first = cmd.try_get_matches_from_mut(&args)?;
 
     let mut values = BTreeMap::new();
@@ -100,10 +136,14 @@ where
         })?;
         parse_file(&text, &mut values);
     }
+    let mut warnings = legacy_options::conf_keys(&cmd, values.keys().map(String::as_str));
 
     let mut injected: Vec<OsString> = Vec::new();
     let mut bad = None;
     for arg in cmd.get_arguments() {
+        if !ours.contains(arg.get_id().as_str()) {
+            continue;
+        }
         let Some(long) = arg.get_long() else { continue };
         let Some(value) = values.get(long) else {
             continue;
@@ -140,21 +180,40 @@ where
     if let Some(why) = bad {
         return Err(cmd.error(clap::error::ErrorKind::InvalidValue, why));
     }
-    if injected.is_empty() {
-        return T::from_arg_matches(&first);
+    let matches = if injected.is_empty() {
+        first
+    } else {
+        let mut full = Vec::with_capacity(args.len() + injected.len());
+        full.extend(args.first().cloned());
+        full.extend(injected);
+        full.extend(args.iter().skip(1).cloned());
+        cmd.try_get_matches_from_mut(full)?
+    };
+    match legacy_options::command_line(&cmd, &matches) {
+        Ok(more) => warnings.extend(more),
+        Err(refused) => {
+            return Err(cmd.error(clap::error::ErrorKind::UnknownArgument, refused));
+        }
     }
-    let mut full = Vec::with_capacity(args.len() + injected.len());
-    full.extend(args.first().cloned());
-    full.extend(injected);
-    full.extend(args.iter().skip(1).cloned());
-    let matches = T::command().try_get_matches_from(full)?;
-    T::from_arg_matches(&matches)
+    if matches!(matches.try_get_one::<bool>("quiet"), Ok(Some(true))) {
+        warnings.clear();
+    }
+    Ok(Parsed {
+        opts: T::from_arg_matches(&matches)?,
+        warnings,
+    })
 }
 
-/// [`try_parse_from`] on the process's arguments and the [`default_files`]; on an error,
-/// prints it and exits (status 2 for usage errors, 0 for `--help` and `--version`).
+/// [`try_parse_reporting`] on the process's arguments and the [`default_files`]: prints
+/// its warnings (`warning: ...` on standard error), or on an error prints it and exits
+/// (status 2 for usage errors, 0 for `--help` and `--version`).
 pub fn parse<T: CommandFactory + FromArgMatches>() -> T {
-    try_parse_from::<T, _>(std::env::args_os(), &default_files()).unwrap_or_else(|e| e.exit())
+    let parsed = try_parse_reporting::<T, _>(std::env::args_os(), &default_files())
+        .unwrap_or_else(|e| e.exit());
+    for warning in &parsed.warnings {
+        eprintln!("warning: {warning}");
+    }
+    parsed.opts
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod config;
+pub mod legacy_options;
 pub mod logger;
 pub mod master_keys;
 pub mod monitor;

@@ -72,7 +72,7 @@ struct Opts {
     #[arg(long, value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
     import_queue: String,
     /// How long to wait for the master's answer, in seconds.
-    #[arg(long, value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
+    #[arg(long = "master-timeout", alias = "timeout", value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
     timeout: u64,
 }
 
@@ -221,3 +221,7 @@ fn main() -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_add.rs"]
+mod legacy_tests;

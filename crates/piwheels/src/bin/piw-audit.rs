@@ -287,3 +287,7 @@ fn tell_master(opts: &Opts, owed: &[String]) -> MasterNote {
         ),
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_audit.rs"]
+mod legacy_tests;

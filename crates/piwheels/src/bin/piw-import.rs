@@ -75,7 +75,12 @@ struct Opts {
     #[arg(long, value_name = "ADDR", default_value = "tcp://localhost:5556")]
     file_queue: String,
     /// How long to wait for the master, in seconds.
-    #[arg(long, value_name = "SECS", default_value = "60")]
+    #[arg(
+        long = "master-timeout",
+        alias = "timeout",
+        value_name = "SECS",
+        default_value = "60"
+    )]
     timeout: u64,
 }
 
@@ -236,3 +241,7 @@ fn main() -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_import.rs"]
+mod legacy_tests;

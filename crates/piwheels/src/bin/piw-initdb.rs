@@ -224,3 +224,7 @@ async fn say_done(shown: &str, db: &Database, done: &[i64]) -> anyhow::Result<()
     );
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_initdb.rs"]
+mod legacy_tests;

@@ -61,7 +61,12 @@ struct Opts {
     from_end: bool,
     /// At the end, how long to wait for the master to take the records still queued, in
     /// seconds.
-    #[arg(long, value_name = "SECS", default_value = "60")]
+    #[arg(
+        long = "master-timeout",
+        alias = "timeout",
+        value_name = "SECS",
+        default_value = "60"
+    )]
     timeout: u64,
 }
 
@@ -247,3 +252,7 @@ fn main() -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_logger.rs"]
+mod legacy_tests;

@@ -671,3 +671,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_master.rs"]
+mod legacy_tests;

@@ -83,3 +83,7 @@ fn main() -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_monitor.rs"]
+mod legacy_tests;

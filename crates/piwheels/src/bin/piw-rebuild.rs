@@ -54,7 +54,7 @@ struct Opts {
     #[arg(long, value_name = "ADDR", default_value = "ipc:///tmp/piw-import")]
     import_queue: String,
     /// How long to wait for the master's answer, in seconds.
-    #[arg(long, value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
+    #[arg(long = "master-timeout", alias = "timeout", value_name = "SECS", default_value = DEFAULT_TIMEOUT)]
     timeout: u64,
 }
 
@@ -108,3 +108,7 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_rebuild.rs"]
+mod legacy_tests;

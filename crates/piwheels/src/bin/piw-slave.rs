@@ -258,3 +258,7 @@ mod tests {
         assert_eq!(opts.key.as_deref(), Some(Path::new("/k/me.key_secret")));
     }
 }
+
+#[cfg(test)]
+#[path = "legacy/piw_slave.rs"]
+mod legacy_tests;

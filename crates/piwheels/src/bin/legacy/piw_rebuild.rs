@@ -1,0 +1,68 @@
+//! piw-rebuild takes piwheels 0.23's options and `piwheels.conf` (see
+//! `piwheels::legacy_options`).
+
+use super::*;
+use clap::CommandFactory;
+use piwheels::config::{try_parse_from, try_parse_reporting};
+use piwheels::legacy_options::mismatches;
+
+#[test]
+fn every_0_23_option_carries_over() {
+    assert_eq!(mismatches(&Opts::command()), Vec::<String>::new());
+    for (part, want) in [
+        ("home", Part::Home),
+        ("search", Part::Search),
+        ("project", Part::Project),
+        ("index", Part::Index),
+    ] {
+        let o: Opts = try_parse_from(
+            [
+                "piw-rebuild",
+                "-c",
+                "/dev/null",
+                "-q",
+                "-l",
+                "/tmp/r.log",
+                part,
+                "foo",
+                "-y",
+                "--import-queue",
+                "ipc:///run/i",
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(o.part, want);
+        assert!(o.yes && o.common.quiet);
+        assert_eq!(
+            (o.package.as_deref(), o.import_queue.as_str()),
+            (Some("foo"), "ipc:///run/i")
+        );
+    }
+    let o: Opts = try_parse_from(["piw-rebuild", "index", "--yes"], &[]).unwrap();
+    assert!(o.yes && o.package.is_none());
+}
+
+/// An original `piwheels.conf` shared with a slave holds `timeout = 3h` (the build
+/// timeout): that key is not this tool's wait for the master (`master-timeout`), which
+/// `--timeout` still sets on the command line.
+#[test]
+fn the_slaves_timeout_key_is_left_to_the_slave() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("piwheels.conf");
+    std::fs::write(&conf, "[slave]\nmaster = m\ntimeout = 3h\n").unwrap();
+    let p = try_parse_reporting::<Opts, _>(["piw-rebuild", "home"], std::slice::from_ref(&conf))
+        .unwrap();
+    assert_eq!(p.warnings, Vec::<String>::new());
+    let default = try_parse_from::<Opts, _>(["piw-rebuild", "home"], &[])
+        .unwrap()
+        .timeout;
+    assert_eq!(p.opts.timeout, default);
+    std::fs::write(&conf, "timeout = 3h\nmaster_timeout = 7\n").unwrap();
+    let o: Opts = try_parse_from(["piw-rebuild", "home"], std::slice::from_ref(&conf)).unwrap();
+    assert_eq!(o.timeout, 7);
+    let mut args: Vec<&str> = ["piw-rebuild", "home"].to_vec();
+    args.extend(["--timeout", "9"]);
+    let o: Opts = try_parse_from(args, &[conf]).unwrap();
+    assert_eq!(o.timeout, 9);
+}
