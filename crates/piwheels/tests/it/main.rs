@@ -17,6 +17,7 @@ mod deb_package;
 mod farm;
 mod farm_script;
 mod initdb;
+mod migrate_source;
 mod monitor;
 mod piw_add_refuses_hostile_names;
 mod piw_audit;
