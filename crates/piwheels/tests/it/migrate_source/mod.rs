@@ -15,6 +15,8 @@
 
 pub mod copy;
 pub mod odd;
+pub mod odd_access;
+pub mod odd_builds;
 pub mod regular;
 
 #[cfg(test)]

@@ -33,8 +33,7 @@ pub const PREINSTALLED: &[(&str, &[&str])] = &[
 /// The upstream serial the fixture's `configuration` row holds.
 pub const PYPI_SERIAL: i64 = 23_456_789;
 
-/// The highest build id the odd builds use; generated builds follow it.
-pub const LAST_ODD_BUILD: i32 = 9;
+pub use super::odd_builds::LAST_ODD_BUILD;
 
 /// The odd rows, by kind (names as stored).
 #[derive(Debug, Clone, Default)]
@@ -100,8 +99,6 @@ const HOSTILE: &[(&str, &str)] = &[
     ("back\\slash", "a backslash"),
     ("ünïcödé-ñame", "non-ASCII letters"),
 ];
-
-const LONG_UA_LEN: usize = 2000;
 
 fn long_name() -> String {
     "a".repeat(200)
@@ -215,67 +212,46 @@ pub async fn write(
     ));
     odd.orphan_names.push(s("odd-orphan-names"));
 
-    // Versions: (package, version, released, skip, yanked).
-    let mut versions: Vec<(String, &str, &str, &str, bool)> = vec![
-        (s("odd-aliases"), "1.0", "2019-01-01 00:00:00", "", false),
-        (s("odd-skipped"), "1.0", "2019-01-02 00:00:00", "", false),
-        (
-            s("odd-deleted"),
-            "1.0",
-            "2019-01-03 00:00:00",
-            "deleted",
-            false,
-        ),
-        (
-            s("odd-deleted"),
-            "2.0",
-            "2019-01-04 00:00:00",
-            "deleted",
-            false,
-        ),
-        (s("odd-versions"), "1.0", "2020-01-01 00:00:00", "", false),
-        (
-            s("odd-versions"),
-            "1.1",
-            "2020-01-02 00:00:00",
-            "broken",
-            false,
-        ),
-        (s("odd-versions"), "1.2", "2020-01-03 00:00:00", "", true),
-        (
-            s("odd-versions"),
-            "1.3",
-            "2020-01-04 00:00:00",
-            "deleted",
-            false,
-        ),
-        (
-            s("odd-versions"),
-            "1.4",
-            "2020-01-05 00:00:00",
-            "broken",
-            true,
-        ),
-        (s("odd-versions"), "0.0.1", "0001-01-01 00:00:00", "", false),
-        (
-            s("odd-versions"),
-            "9999.0",
-            "9999-12-31 23:59:59",
-            "",
-            false,
-        ),
-        (s("odd-versions"), "2.0", "2100-01-01 00:00:00", "", false),
-        (s("odd-abis"), "1.0", "2021-01-01 00:00:00", "", false),
-        (s("odd-abis"), "2.0", "2021-01-02 00:00:00", "", false),
-        (s("odd-abis"), "3.0", "2021-01-03 00:00:00", "", false),
-        (
-            s("CamelCase_Not.Canonical"),
-            "1.0",
-            "2021-02-01 00:00:00",
-            "",
-            false,
-        ),
-    ];
+    write_versions(client, rows, &mut odd).await?;
+    super::odd_builds::write(client, rows, &mut odd).await?;
+
+    super::odd_access::write(client, rows, &mut odd).await?;
+    Ok(odd)
+}
+
+/// (package, version, released, skip, yanked).
+type Version = (&'static str, &'static str, &'static str, &'static str, bool);
+
+#[rustfmt::skip]
+const VERSIONS: &[Version] = &[
+    ("odd-aliases", "1.0", "2019-01-01 00:00:00", "", false),
+    ("odd-skipped", "1.0", "2019-01-02 00:00:00", "", false),
+    ("odd-deleted", "1.0", "2019-01-03 00:00:00", "deleted", false),
+    ("odd-deleted", "2.0", "2019-01-04 00:00:00", "deleted", false),
+    ("odd-versions", "1.0", "2020-01-01 00:00:00", "", false),
+    ("odd-versions", "1.1", "2020-01-02 00:00:00", "broken", false),
+    ("odd-versions", "1.2", "2020-01-03 00:00:00", "", true),
+    ("odd-versions", "1.3", "2020-01-04 00:00:00", "deleted", false),
+    ("odd-versions", "1.4", "2020-01-05 00:00:00", "broken", true),
+    ("odd-versions", "0.0.1", "0001-01-01 00:00:00", "", false),
+    ("odd-versions", "9999.0", "9999-12-31 23:59:59", "", false),
+    ("odd-versions", "2.0", "2100-01-01 00:00:00", "", false),
+    ("odd-abis", "1.0", "2021-01-01 00:00:00", "", false),
+    ("odd-abis", "2.0", "2021-01-02 00:00:00", "", false),
+    ("odd-abis", "3.0", "2021-01-03 00:00:00", "", false),
+    ("CamelCase_Not.Canonical", "1.0", "2021-02-01 00:00:00", "", false),
+];
+
+/// Writes the odd versions (and one version of each hostile package); lists them in `odd`.
+async fn write_versions(
+    client: &Client,
+    rows: &mut std::collections::BTreeMap<&'static str, u64>,
+    odd: &mut Odd,
+) -> Result<(), tokio_postgres::Error> {
+    let mut versions: Vec<(String, &str, &str, &str, bool)> = VERSIONS
+        .iter()
+        .map(|&(p, v, r, skip, y)| (s(p), v, r, skip, y))
+        .collect();
     for (name, _) in HOSTILE {
         versions.push((s(name), "1.0", "2022-03-04 05:06:07", "", false));
     }
@@ -290,9 +266,9 @@ pub async fn write(
         if *yanked {
             odd.yanked_versions.push(key());
         }
-        if released.starts_with("0001")
-            || released.starts_with("9999")
-            || released.starts_with("2100")
+        if ["0001", "9999", "2100"]
+            .iter()
+            .any(|y| released.starts_with(y))
         {
             odd.impossible_dates
                 .push((s("versions.released"), format!("{p} {v}"), s(released)));
@@ -305,545 +281,9 @@ pub async fn write(
     )
     .await?;
     for (p, v, released, skip, yanked) in &versions {
-        w.text(p)
-            .text(v)
-            .plain(released)
-            .text(skip)
-            .plain(yanked)
-            .end()
-            .await?;
+        w.text(p).text(v).plain(released).text(skip).plain(yanked);
+        w.end().await?;
     }
     *rows.entry("versions").or_default() += w.finish().await?;
-
-    // Builds: (id, package, version, built_by, built_at, duration, status, builder ABI).
-    let builds: &[(i32, &str, &str, i32, &str, &str, bool, &str)] = &[
-        (
-            1,
-            "odd-abis",
-            "1.0",
-            0,
-            "2021-02-01 00:00:00",
-            "00:00:00.5",
-            false,
-            "cp39",
-        ),
-        (
-            2,
-            "odd-abis",
-            "1.0",
-            1,
-            "2021-02-01 00:10:00",
-            "00:12:34.567",
-            true,
-            "cp311",
-        ),
-        (
-            3,
-            "odd-abis",
-            "1.0",
-            2,
-            "2021-02-01 00:20:00",
-            "00:01:02",
-            true,
-            "cp313",
-        ),
-        (
-            4,
-            "odd-abis",
-            "2.0",
-            3,
-            "2021-02-02 00:00:00",
-            "00:00:09",
-            true,
-            "cp311",
-        ),
-        (
-            5,
-            "odd-abis",
-            "2.0",
-            4,
-            "2021-02-02 00:10:00",
-            "00:00:03",
-            false,
-            "cp37",
-        ),
-        (
-            6,
-            "odd-abis",
-            "3.0",
-            i32::MAX,
-            "2021-02-03 00:00:00",
-            "2 days 03:04:05",
-            true,
-            "cp39",
-        ),
-        (
-            7,
-            "../../etc/passwd",
-            "1.0",
-            5,
-            "2022-03-05 00:00:00",
-            "00:00:07",
-            true,
-            "cp311",
-        ),
-        (
-            8,
-            "odd-versions",
-            "0.0.1",
-            6,
-            "0001-01-01 00:00:00",
-            "00:00:01",
-            false,
-            "cp39",
-        ),
-        (
-            9,
-            "odd-versions",
-            "9999.0",
-            7,
-            "9999-12-31 23:59:59",
-            "00:00:01",
-            false,
-            "cp311",
-        ),
-    ];
-    assert_eq!(builds.last().map(|b| b.0), Some(LAST_ODD_BUILD));
-    let mut w = CopyWriter::start(
-        client,
-        "builds",
-        "build_id, package, version, built_by, built_at, duration, status, abi_tag",
-    )
-    .await?;
-    for &(id, p, v, by, at, duration, status, abi) in builds {
-        w.plain(id)
-            .text(p)
-            .text(v)
-            .plain(by)
-            .plain(at)
-            .plain(duration)
-            .plain(status)
-            .text(abi);
-        w.end().await?;
-        if !status {
-            odd.failed_builds.push(id);
-        }
-        if BUILD_ABIS
-            .iter()
-            .any(|(a, skip)| *a == abi && !skip.is_empty())
-        {
-            odd.skipped_abi_builds.push(id);
-        }
-        if at.starts_with("0001") || at.starts_with("9999") {
-            odd.impossible_dates
-                .push((s("builds.built_at"), id.to_string(), s(at)));
-        }
-    }
-    *rows.entry("builds").or_default() += w.finish().await?;
-
-    // Files: (filename, build, size, hash digit, package tag, version, py, abi, platform,
-    // requires_python, location).
-    type F<'a> = (
-        &'a str,
-        i32,
-        i32,
-        char,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        &'a str,
-        Option<&'a str>,
-        &'a str,
-    );
-    let files: &[F] = &[
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv7l.whl",
-            2,
-            123_456,
-            'a',
-            "odd_abis",
-            "1.0",
-            "cp311",
-            "cp311",
-            "linux_armv7l",
-            Some(">=3.11"),
-            "/simple",
-        ),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv6l.whl",
-            2,
-            123_456,
-            'a',
-            "odd_abis",
-            "1.0",
-            "cp311",
-            "cp311",
-            "linux_armv6l",
-            Some(">=3.11"),
-            "/simple",
-        ),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_aarch64.whl",
-            2,
-            234_567,
-            'b',
-            "odd_abis",
-            "1.0",
-            "cp311",
-            "cp311",
-            "linux_aarch64",
-            None,
-            "/simple",
-        ),
-        (
-            "odd_abis-1.0-cp311-cp311-manylinux_2_28_armv7l.whl",
-            2,
-            345_678,
-            'c',
-            "odd_abis",
-            "1.0",
-            "cp311",
-            "cp311",
-            "manylinux_2_28_armv7l",
-            None,
-            "/simple",
-        ),
-        (
-            "odd_abis-1.0-cp313-abi3-linux_armv7l.whl",
-            3,
-            99_999,
-            'd',
-            "odd_abis",
-            "1.0",
-            "cp313",
-            "abi3",
-            "linux_armv7l",
-            Some(">=3.8"),
-            "/simple",
-        ),
-        (
-            "odd_abis-1.0-cp313-abi3-linux_armv6l.whl",
-            3,
-            99_999,
-            'd',
-            "odd_abis",
-            "1.0",
-            "cp313",
-            "abi3",
-            "linux_armv6l",
-            Some(">=3.8"),
-            "/simple",
-        ),
-        (
-            "odd_abis-2.0-py3-none-any.whl",
-            4,
-            1_024,
-            'e',
-            "odd_abis",
-            "2.0",
-            "py3",
-            "none",
-            "any",
-            None,
-            "/simple",
-        ),
-        (
-            "odd_abis-3.0-cp39-cp39-linux_armv7l.whl",
-            6,
-            i32::MAX,
-            'f',
-            "odd_abis",
-            "3.0",
-            "cp39",
-            "cp39",
-            "linux_armv7l",
-            Some(">=3.9"),
-            "/archive",
-        ),
-        (
-            ".._.._etc_passwd-1.0-py3-none-any.whl",
-            7,
-            1,
-            '0',
-            ".._.._etc_passwd",
-            "1.0",
-            "py3",
-            "none",
-            "any",
-            None,
-            "/simple",
-        ),
-    ];
-    let mut w = CopyWriter::start(
-        client,
-        "files",
-        "filename, build_id, filesize, filehash, package_tag, package_version_tag, \
-         py_version_tag, abi_tag, platform_tag, requires_python, location",
-    )
-    .await?;
-    for &(name, build, size, h, pkg, ver, py, abi, plat, rp, loc) in files {
-        let hash: String = std::iter::repeat_n(h, 64).collect();
-        w.text(name)
-            .plain(build)
-            .plain(size)
-            .plain(&hash)
-            .text(pkg)
-            .text(ver);
-        w.text(py).text(abi).text(plat).opt(rp).text(loc);
-        w.end().await?;
-        odd.requires_python_null += u64::from(rp.is_none());
-        match abi {
-            "none" => odd.none_files.push(s(name)),
-            "abi3" => odd.abi3_files.push(s(name)),
-            _ => {}
-        }
-        if plat == "linux_armv6l" {
-            odd.armv6l_copies
-                .push((s(name), name.replace("linux_armv6l", "linux_armv7l")));
-        }
-        if loc != "/simple" {
-            odd.other_locations.push((s(name), s(loc)));
-        }
-    }
-    *rows.entry("files").or_default() += w.finish().await?;
-
-    let deps: &[(&str, &str, &str)] = &[
-        ("odd_abis-1.0-cp311-cp311-linux_armv7l.whl", "apt", "libc6"),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv7l.whl",
-            "apt",
-            "libopenblas0-pthread",
-        ),
-        ("odd_abis-1.0-cp311-cp311-linux_armv7l.whl", "pip", "numpy"),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv7l.whl",
-            "",
-            "libmystery",
-        ),
-        ("odd_abis-1.0-cp311-cp311-linux_armv6l.whl", "apt", "libc6"),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv6l.whl",
-            "apt",
-            "libopenblas0-pthread",
-        ),
-        ("odd_abis-1.0-cp311-cp311-linux_armv6l.whl", "pip", "numpy"),
-        ("odd_abis-1.0-cp313-abi3-linux_armv7l.whl", "apt", "libssl3"),
-        ("odd_abis-2.0-py3-none-any.whl", "pip", "requests"),
-    ];
-    let mut w = CopyWriter::start(client, "dependencies", "filename, tool, dependency").await?;
-    for (f, tool, dep) in deps {
-        odd.dependencies[match *tool {
-            "apt" => 0,
-            "pip" => 1,
-            _ => 2,
-        }] += 1;
-        w.text(f).text(tool).text(dep).end().await?;
-    }
-    *rows.entry("dependencies").or_default() += w.finish().await?;
-
-    write_access(client, rows, &mut odd).await?;
-    Ok(odd)
-}
-
-async fn write_access(
-    client: &Client,
-    rows: &mut std::collections::BTreeMap<&'static str, u64>,
-    odd: &mut Odd,
-) -> Result<(), tokio_postgres::Error> {
-    const LOG_COLS: &str = "accessed_by, accessed_at, arch, distro_name, distro_version, \
-        os_name, os_version, py_name, py_version, installer_name, installer_version, \
-        setuptools_version";
-    let full = [
-        Some("armv7l"),
-        Some("Raspbian GNU/Linux"),
-        Some("11"),
-        Some("Linux"),
-        Some("6.1.21-v7+"),
-        Some("CPython"),
-        Some("3.11.2"),
-        Some("pip"),
-        Some("23.0.1"),
-        Some("66.1.1"),
-    ];
-    let empty = [None; 10];
-    let long_installer = [
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
-        Some("installer-of-20-ch"),
-        None,
-        None,
-    ];
-    // (name, address, time, optional fields)
-    let downloads: &[(&str, &str, &str, &[Option<&str>; 10])] = &[
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv7l.whl",
-            "2001:db8::1",
-            "2023-01-01 00:00:00",
-            &full,
-        ),
-        (
-            "odd_abis-1.0-cp311-cp311-linux_armv6l.whl",
-            "::ffff:192.0.2.1",
-            "2023-01-01 00:00:01",
-            &empty,
-        ),
-        (
-            ".._.._etc_passwd-1.0-py3-none-any.whl",
-            "192.0.2.7",
-            "2023-01-01 00:00:02",
-            &long_installer,
-        ),
-        (
-            "gone-1.0-py3-none-any.whl",
-            "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",
-            "0001-01-01 00:00:00",
-            &full,
-        ),
-    ];
-    odd.dangling_access
-        .push((s("downloads"), s("gone-1.0-py3-none-any.whl")));
-    odd.impossible_dates.push((
-        s("downloads.accessed_at"),
-        s("gone-1.0-py3-none-any.whl"),
-        s("0001-01-01 00:00:00"),
-    ));
-    let mut w = CopyWriter::start(client, "downloads", &format!("filename, {LOG_COLS}")).await?;
-    for (f, ip, at, opt) in downloads {
-        odd.ipv6_rows += u64::from(ip.contains(':'));
-        w.text(f).plain(ip).plain(at);
-        for o in opt.iter() {
-            w.opt(*o);
-        }
-        w.end().await?;
-    }
-    *rows.entry("downloads").or_default() += w.finish().await?;
-
-    let searches: &[(&str, &str, &str, &[Option<&str>; 10])] = &[
-        (
-            "../../etc/passwd",
-            "2001:db8::2",
-            "2023-02-01 00:00:00",
-            &full,
-        ),
-        (
-            "no-such-package",
-            "198.51.100.3",
-            "2023-02-01 00:00:01",
-            &empty,
-        ),
-    ];
-    odd.dangling_access
-        .push((s("searches"), s("no-such-package")));
-    let mut w = CopyWriter::start(client, "searches", &format!("package, {LOG_COLS}")).await?;
-    for (p, ip, at, opt) in searches {
-        odd.ipv6_rows += u64::from(ip.contains(':'));
-        w.text(p).plain(ip).plain(at);
-        for o in opt.iter() {
-            w.opt(*o);
-        }
-        w.end().await?;
-    }
-    *rows.entry("searches").or_default() += w.finish().await?;
-
-    let long_ua = "Mozilla/5.0 ".repeat(LONG_UA_LEN / 12) + &"x".repeat(LONG_UA_LEN % 12);
-    assert_eq!(long_ua.len(), LONG_UA_LEN);
-    let mut w = CopyWriter::start(
-        client,
-        "project_page_hits",
-        "package, accessed_by, accessed_at, user_agent, bot",
-    )
-    .await?;
-    w.text("odd-aliases")
-        .plain("2001:db8::3")
-        .plain("2023-03-01 00:00:00")
-        .text(&long_ua)
-        .plain(false)
-        .end()
-        .await?;
-    w.text("ctl-\u{1}\u{1b}[31m-\u{7f}")
-        .plain("203.0.113.4")
-        .plain("2023-03-01 00:00:01")
-        .text("Googlebot/2.1")
-        .plain(true)
-        .end()
-        .await?;
-    w.text("no-such-package")
-        .plain("203.0.113.5")
-        .plain("2023-03-01 00:00:02")
-        .text("curl/8.0")
-        .plain(false)
-        .end()
-        .await?;
-    odd.dangling_access
-        .push((s("project_page_hits"), s("no-such-package")));
-    *rows.entry("project_page_hits").or_default() += w.finish().await?;
-    odd.ipv6_rows += 1;
-
-    let mut w = CopyWriter::start(
-        client,
-        "project_json_downloads",
-        "package, accessed_by, accessed_at, user_agent",
-    )
-    .await?;
-    w.text("odd-versions")
-        .plain("2001:db8::4")
-        .plain("2023-04-01 00:00:00")
-        .text("pip/23.0.1")
-        .end()
-        .await?;
-    w.text("../../etc/passwd")
-        .plain("203.0.113.6")
-        .plain("2023-04-01 00:00:01")
-        .text("")
-        .end()
-        .await?;
-    *rows.entry("project_json_downloads").or_default() += w.finish().await?;
-    odd.ipv6_rows += 1;
-
-    let mut w = CopyWriter::start(
-        client,
-        "web_page_hits",
-        "page, accessed_by, accessed_at, user_agent, bot",
-    )
-    .await?;
-    w.text("a-page-name-of-thirty-chars-xx")
-        .plain("2001:db8::5")
-        .plain("2023-05-01 00:00:00")
-        .text("Mozilla/5.0")
-        .plain(false)
-        .end()
-        .await?;
-    w.text("faq")
-        .plain("203.0.113.7")
-        .plain("9999-12-31 23:59:59")
-        .text("bingbot/2.0")
-        .plain(true)
-        .end()
-        .await?;
-    odd.impossible_dates.push((
-        s("web_page_hits.accessed_at"),
-        s("faq"),
-        s("9999-12-31 23:59:59"),
-    ));
-    *rows.entry("web_page_hits").or_default() += w.finish().await?;
-    odd.ipv6_rows += 1;
-
-    let mut w = CopyWriter::start(client, "rewrites_pending", "package, added_at, command").await?;
-    for (p, at, cmd) in [
-        ("odd-aliases", "2023-06-01 00:00:00", "PROJECT"),
-        ("odd-versions", "2023-06-01 00:00:01", "BOTH"),
-        ("../../etc/passwd", "2023-06-01 00:00:02", "BOTH"),
-        ("no-such-package", "2023-06-01 00:00:03", "PROJECT"),
-    ] {
-        w.text(p).plain(at).plain(cmd).end().await?;
-    }
-    odd.dangling_rewrites.push(s("no-such-package"));
-    *rows.entry("rewrites_pending").or_default() += w.finish().await?;
     Ok(())
 }

@@ -380,7 +380,7 @@ impl Gen {
                 reg.armv6l_copies += u64::from(copy);
                 reg.none_files += u64::from(tags.1 == "none");
                 reg.abi3_files += u64::from(tags.1 == "abi3");
-                let rp = if f % 3 == 0 {
+                let rp = if f.is_multiple_of(3) {
                     reg.requires_python_null += 1;
                     None
                 } else {
@@ -431,7 +431,7 @@ impl Gen {
                 if f % 4 != 3 {
                     reg.dependencies[0] += 1;
                     w.text(&name).plain("apt").plain("libc6").end().await?;
-                    if f % 2 == 0 {
+                    if f.is_multiple_of(2) {
                         reg.dependencies[0] += 1;
                         w.text(&name)
                             .plain("apt")
@@ -439,11 +439,11 @@ impl Gen {
                         w.end().await?;
                     }
                 }
-                if f % 5 == 0 {
+                if f.is_multiple_of(5) {
                     reg.dependencies[1] += 1;
                     w.text(&name).plain("pip").plain("numpy").end().await?;
                 }
-                if f % 23 == 0 {
+                if f.is_multiple_of(23) {
                     reg.dependencies[2] += 1;
                     w.text(&name).plain("").plain("libunknown").end().await?;
                 }
@@ -466,7 +466,7 @@ impl Gen {
         let seed = self.seed;
         let addr = |salt: u64, r: u64, reg: &mut Regular| {
             let h = mix(seed, salt, r);
-            if r % 4 == 0 {
+            if r.is_multiple_of(4) {
                 reg.ipv6_rows += 1;
                 format!("2001:db8:{:x}::{:x}", h >> 48, h & 0xffff)
             } else {
@@ -480,7 +480,7 @@ impl Gen {
             }
         };
         let opt_fields = |w: &mut CopyWriter, r: u64| {
-            if r % 6 == 0 {
+            if r.is_multiple_of(6) {
                 for _ in 0..10 {
                     w.opt(None);
                 }
