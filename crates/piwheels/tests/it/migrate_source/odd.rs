@@ -137,6 +137,89 @@ pub async fn write(
     }
     *rows.entry("preinstalled_apt_packages").or_default() += w.finish().await?;
 
+    write_packages(client, rows, &mut odd).await?;
+    write_versions(client, rows, &mut odd).await?;
+    super::odd_builds::write(client, rows, &mut odd).await?;
+
+    super::odd_access::write(client, rows, &mut odd).await?;
+    Ok(odd)
+}
+
+/// (package, version, released, skip, yanked).
+type Version = (&'static str, &'static str, &'static str, &'static str, bool);
+
+#[rustfmt::skip]
+const VERSIONS: &[Version] = &[
+    ("odd-aliases", "1.0", "2019-01-01 00:00:00", "", false),
+    ("odd-skipped", "1.0", "2019-01-02 00:00:00", "", false),
+    ("odd-deleted", "1.0", "2019-01-03 00:00:00", "deleted", false),
+    ("odd-deleted", "2.0", "2019-01-04 00:00:00", "deleted", false),
+    ("odd-versions", "1.0", "2020-01-01 00:00:00", "", false),
+    ("odd-versions", "1.1", "2020-01-02 00:00:00", "broken", false),
+    ("odd-versions", "1.2", "2020-01-03 00:00:00", "", true),
+    ("odd-versions", "1.3", "2020-01-04 00:00:00", "deleted", false),
+    ("odd-versions", "1.4", "2020-01-05 00:00:00", "broken", true),
+    ("odd-versions", "0.0.1", "0001-01-01 00:00:00", "", false),
+    ("odd-versions", "9999.0", "9999-12-31 23:59:59", "", false),
+    ("odd-versions", "2.0", "2100-01-01 00:00:00", "", false),
+    ("odd-abis", "1.0", "2021-01-01 00:00:00", "", false),
+    ("odd-abis", "2.0", "2021-01-02 00:00:00", "", false),
+    ("odd-abis", "3.0", "2021-01-03 00:00:00", "", false),
+    ("CamelCase_Not.Canonical", "1.0", "2021-02-01 00:00:00", "", false),
+];
+
+/// Writes the odd versions (and one version of each hostile package); lists them in `odd`.
+async fn write_versions(
+    client: &Client,
+    rows: &mut std::collections::BTreeMap<&'static str, u64>,
+    odd: &mut Odd,
+) -> Result<(), tokio_postgres::Error> {
+    let mut versions: Vec<(String, &str, &str, &str, bool)> = VERSIONS
+        .iter()
+        .map(|&(p, v, r, skip, y)| (s(p), v, r, skip, y))
+        .collect();
+    for (name, _) in HOSTILE {
+        versions.push((s(name), "1.0", "2022-03-04 05:06:07", "", false));
+    }
+    versions.push((long_name(), "1.0", "2022-03-04 05:06:08", "", false));
+    for (p, v, released, skip, yanked) in &versions {
+        let key = || (p.clone(), s(v));
+        match *skip {
+            "" => {}
+            "deleted" => odd.deleted_versions.push(key()),
+            reason => odd.skipped_versions.push((p.clone(), s(v), s(reason))),
+        }
+        if *yanked {
+            odd.yanked_versions.push(key());
+        }
+        if ["0001", "9999", "2100"]
+            .iter()
+            .any(|y| released.starts_with(y))
+        {
+            odd.impossible_dates
+                .push((s("versions.released"), format!("{p} {v}"), s(released)));
+        }
+    }
+    let mut w = CopyWriter::start(
+        client,
+        "versions",
+        "package, version, released, skip, yanked",
+    )
+    .await?;
+    for (p, v, released, skip, yanked) in &versions {
+        w.text(p).text(v).plain(released).text(skip).plain(yanked);
+        w.end().await?;
+    }
+    *rows.entry("versions").or_default() += w.finish().await?;
+    Ok(())
+}
+
+/// Writes the odd packages and their names; lists them in `odd`.
+async fn write_packages(
+    client: &Client,
+    rows: &mut std::collections::BTreeMap<&'static str, u64>,
+    odd: &mut Odd,
+) -> Result<(), tokio_postgres::Error> {
     // Packages.
     let mut packages: Vec<(String, &str, &str)> = vec![
         (s("odd-aliases"), "", "one project, five names"),
@@ -212,78 +295,5 @@ pub async fn write(
     ));
     odd.orphan_names.push(s("odd-orphan-names"));
 
-    write_versions(client, rows, &mut odd).await?;
-    super::odd_builds::write(client, rows, &mut odd).await?;
-
-    super::odd_access::write(client, rows, &mut odd).await?;
-    Ok(odd)
-}
-
-/// (package, version, released, skip, yanked).
-type Version = (&'static str, &'static str, &'static str, &'static str, bool);
-
-#[rustfmt::skip]
-const VERSIONS: &[Version] = &[
-    ("odd-aliases", "1.0", "2019-01-01 00:00:00", "", false),
-    ("odd-skipped", "1.0", "2019-01-02 00:00:00", "", false),
-    ("odd-deleted", "1.0", "2019-01-03 00:00:00", "deleted", false),
-    ("odd-deleted", "2.0", "2019-01-04 00:00:00", "deleted", false),
-    ("odd-versions", "1.0", "2020-01-01 00:00:00", "", false),
-    ("odd-versions", "1.1", "2020-01-02 00:00:00", "broken", false),
-    ("odd-versions", "1.2", "2020-01-03 00:00:00", "", true),
-    ("odd-versions", "1.3", "2020-01-04 00:00:00", "deleted", false),
-    ("odd-versions", "1.4", "2020-01-05 00:00:00", "broken", true),
-    ("odd-versions", "0.0.1", "0001-01-01 00:00:00", "", false),
-    ("odd-versions", "9999.0", "9999-12-31 23:59:59", "", false),
-    ("odd-versions", "2.0", "2100-01-01 00:00:00", "", false),
-    ("odd-abis", "1.0", "2021-01-01 00:00:00", "", false),
-    ("odd-abis", "2.0", "2021-01-02 00:00:00", "", false),
-    ("odd-abis", "3.0", "2021-01-03 00:00:00", "", false),
-    ("CamelCase_Not.Canonical", "1.0", "2021-02-01 00:00:00", "", false),
-];
-
-/// Writes the odd versions (and one version of each hostile package); lists them in `odd`.
-async fn write_versions(
-    client: &Client,
-    rows: &mut std::collections::BTreeMap<&'static str, u64>,
-    odd: &mut Odd,
-) -> Result<(), tokio_postgres::Error> {
-    let mut versions: Vec<(String, &str, &str, &str, bool)> = VERSIONS
-        .iter()
-        .map(|&(p, v, r, skip, y)| (s(p), v, r, skip, y))
-        .collect();
-    for (name, _) in HOSTILE {
-        versions.push((s(name), "1.0", "2022-03-04 05:06:07", "", false));
-    }
-    versions.push((long_name(), "1.0", "2022-03-04 05:06:08", "", false));
-    for (p, v, released, skip, yanked) in &versions {
-        let key = || (p.clone(), s(v));
-        match *skip {
-            "" => {}
-            "deleted" => odd.deleted_versions.push(key()),
-            reason => odd.skipped_versions.push((p.clone(), s(v), s(reason))),
-        }
-        if *yanked {
-            odd.yanked_versions.push(key());
-        }
-        if ["0001", "9999", "2100"]
-            .iter()
-            .any(|y| released.starts_with(y))
-        {
-            odd.impossible_dates
-                .push((s("versions.released"), format!("{p} {v}"), s(released)));
-        }
-    }
-    let mut w = CopyWriter::start(
-        client,
-        "versions",
-        "package, version, released, skip, yanked",
-    )
-    .await?;
-    for (p, v, released, skip, yanked) in &versions {
-        w.text(p).text(v).plain(released).text(skip).plain(yanked);
-        w.end().await?;
-    }
-    *rows.entry("versions").or_default() += w.finish().await?;
     Ok(())
 }

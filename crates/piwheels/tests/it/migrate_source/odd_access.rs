@@ -119,6 +119,15 @@ pub async fn write(
     }
     *rows.entry("searches").or_default() += w.finish().await?;
 
+    write_hits(client, rows, odd).await
+}
+
+/// Writes the odd page hits, JSON downloads and rewrites; lists them in `odd`.
+async fn write_hits(
+    client: &Client,
+    rows: &mut BTreeMap<&'static str, u64>,
+    odd: &mut Odd,
+) -> Result<(), tokio_postgres::Error> {
     let long_ua = "Mozilla/5.0 ".repeat(LONG_UA_LEN / 12) + &"x".repeat(LONG_UA_LEN % 12);
     assert_eq!(long_ua.len(), LONG_UA_LEN);
     let mut w = CopyWriter::start(

@@ -453,49 +453,56 @@ impl Gen {
         Ok((files, w.finish().await?))
     }
 
-    /// Streams the five access tables.
+    /// An address for access row `r`: one in four is IPv6 (counted in `reg`).
+    fn addr(&self, salt: u64, r: u64, reg: &mut Regular) -> String {
+        let h = mix(self.seed, salt, r);
+        if r.is_multiple_of(4) {
+            reg.ipv6_rows += 1;
+            format!("2001:db8:{:x}::{:x}", h >> 48, h & 0xffff)
+        } else {
+            let [a, b, c, d] = ((h as u32) | 0x0100_0000).to_be_bytes();
+            format!("{a}.{b}.{c}.{d}")
+        }
+    }
+
+    /// The ten optional fields of a download or search row `r`: one in six has none.
+    fn opt_fields(w: &mut CopyWriter, r: u64) {
+        const ARCHES: [&str; 3] = ["armv7l", "armv6l", "aarch64"];
+        if r.is_multiple_of(6) {
+            for _ in 0..10 {
+                w.opt(None);
+            }
+        } else {
+            w.plain(ARCHES[(r % 3) as usize])
+                .plain("Raspbian GNU/Linux")
+                .plain(11 + r % 2);
+            w.plain("Linux").plain("6.1.21-v7+").plain("CPython");
+            w.plain(format_args!("3.{}.2", 9 + r % 3));
+            w.plain("pip").plain("23.0.1").plain("66.1.1");
+        }
+    }
+
+    /// Streams the five access tables: rows written to each.
     pub async fn access(
         &self,
         client: &Client,
         reg: &mut Regular,
     ) -> Result<[u64; 5], tokio_postgres::Error> {
+        let (downloads, searches) = self.logs(client, reg).await?;
+        let [hits, json, pages] = self.hits(client, reg).await?;
+        Ok([downloads, searches, hits, json, pages])
+    }
+
+    /// Streams downloads and searches.
+    async fn logs(
+        &self,
+        client: &Client,
+        reg: &mut Regular,
+    ) -> Result<(u64, u64), tokio_postgres::Error> {
         const LOG_COLS: &str = "accessed_by, accessed_at, arch, distro_name, distro_version, \
             os_name, os_version, py_name, py_version, installer_name, installer_version, \
             setuptools_version";
-        const ARCHES: [&str; 3] = ["armv7l", "armv6l", "aarch64"];
         let seed = self.seed;
-        let addr = |salt: u64, r: u64, reg: &mut Regular| {
-            let h = mix(seed, salt, r);
-            if r.is_multiple_of(4) {
-                reg.ipv6_rows += 1;
-                format!("2001:db8:{:x}::{:x}", h >> 48, h & 0xffff)
-            } else {
-                format!(
-                    "{}.{}.{}.{}",
-                    (h >> 24) as u8 | 1,
-                    (h >> 16) as u8,
-                    (h >> 8) as u8,
-                    h as u8
-                )
-            }
-        };
-        let opt_fields = |w: &mut CopyWriter, r: u64| {
-            if r.is_multiple_of(6) {
-                for _ in 0..10 {
-                    w.opt(None);
-                }
-            } else {
-                w.plain(ARCHES[(r % 3) as usize])
-                    .plain("Raspbian GNU/Linux")
-                    .plain(11 + r % 2);
-                w.plain("Linux")
-                    .plain("6.1.21-v7+")
-                    .plain("CPython")
-                    .plain(format_args!("3.{}.2", 9 + r % 3));
-                w.plain("pip").plain("23.0.1").plain("66.1.1");
-            }
-        };
-        let mut out = [0; 5];
         let mut w =
             CopyWriter::start(client, "downloads", &format!("filename, {LOG_COLS}")).await?;
         for r in 0..self.z.downloads {
@@ -508,11 +515,12 @@ impl Gen {
             } else {
                 w.text(&self.file_of(s, (h >> 32) % c));
             }
-            w.plain(addr(12, r, reg)).plain(ts(T2019 + 3 * r as i64));
-            opt_fields(&mut w, r);
+            w.plain(self.addr(12, r, reg))
+                .plain(ts(T2019 + 3 * r as i64));
+            Self::opt_fields(&mut w, r);
             w.end().await?;
         }
-        out[0] = w.finish().await?;
+        let downloads = w.finish().await?;
         let mut w = CopyWriter::start(client, "searches", &format!("package, {LOG_COLS}")).await?;
         for r in 0..self.z.searches {
             let h = mix(seed, 13, r);
@@ -521,11 +529,20 @@ impl Gen {
             } else {
                 w.plain(Self::package(h % self.z.packages));
             }
-            w.plain(addr(14, r, reg)).plain(ts(T2019 + 7 * r as i64));
-            opt_fields(&mut w, r);
+            w.plain(self.addr(14, r, reg))
+                .plain(ts(T2019 + 7 * r as i64));
+            Self::opt_fields(&mut w, r);
             w.end().await?;
         }
-        out[1] = w.finish().await?;
+        Ok((downloads, w.finish().await?))
+    }
+
+    /// Streams project page hits, project JSON downloads and web page hits.
+    async fn hits(
+        &self,
+        client: &Client,
+        reg: &mut Regular,
+    ) -> Result<[u64; 3], tokio_postgres::Error> {
         const AGENTS: [(&str, bool); 4] = [
             ("Mozilla/5.0 (X11; Linux armv7l) Firefox/115.0", false),
             ("Mozilla/5.0 (compatible; Googlebot/2.1)", true),
@@ -535,6 +552,9 @@ impl Gen {
             ),
             ("Mozilla/5.0 (compatible; bingbot/2.0)", true),
         ];
+        const PAGES: [&str; 6] = ["home", "packages", "faq", "stats", "blog", "json"];
+        let seed = self.seed;
+        let mut out = [0; 3];
         let mut w = CopyWriter::start(
             client,
             "project_page_hits",
@@ -545,14 +565,14 @@ impl Gen {
             let h = mix(seed, 15, r);
             let (ua, bot) = AGENTS[(h >> 40) as usize % 4];
             w.plain(Self::package(h % self.z.packages))
-                .plain(addr(16, r, reg));
+                .plain(self.addr(16, r, reg));
             w.plain(ts(T2019 + 5 * r as i64))
                 .plain(ua)
                 .plain(bot)
                 .end()
                 .await?;
         }
-        out[2] = w.finish().await?;
+        out[0] = w.finish().await?;
         let mut w = CopyWriter::start(
             client,
             "project_json_downloads",
@@ -562,14 +582,13 @@ impl Gen {
         for r in 0..self.z.project_json_downloads {
             let h = mix(seed, 17, r);
             w.plain(Self::package(h % self.z.packages))
-                .plain(addr(18, r, reg));
+                .plain(self.addr(18, r, reg));
             w.plain(ts(T2019 + 11 * r as i64))
                 .plain(format_args!("pip/{}.0", 20 + h % 5))
                 .end()
                 .await?;
         }
-        out[3] = w.finish().await?;
-        const PAGES: [&str; 6] = ["home", "packages", "faq", "stats", "blog", "json"];
+        out[1] = w.finish().await?;
         let mut w = CopyWriter::start(
             client,
             "web_page_hits",
@@ -579,14 +598,15 @@ impl Gen {
         for r in 0..self.z.web_page_hits {
             let h = mix(seed, 19, r);
             let (ua, bot) = AGENTS[(h >> 40) as usize % 4];
-            w.plain(PAGES[(h % 6) as usize]).plain(addr(20, r, reg));
+            w.plain(PAGES[(h % 6) as usize])
+                .plain(self.addr(20, r, reg));
             w.plain(ts(T2019 + 13 * r as i64))
                 .plain(ua)
                 .plain(bot)
                 .end()
                 .await?;
         }
-        out[4] = w.finish().await?;
+        out[2] = w.finish().await?;
         Ok(out)
     }
 }

@@ -102,6 +102,34 @@ async fn the_023_fixture_builds_and_fills() {
         .get(0);
     assert_eq!(next, exp.last_build_id + 1);
 
+    check_kinds(&client, &exp).await;
+    check_odd_rows(&client, &exp.odd).await;
+
+    // The same seed makes the same rows.
+    let (dsn2, _guard2) = create(&super_dsn).await.unwrap();
+    let client2 = connect(&dsn2).await.unwrap();
+    generate(&client2, &scale).await.unwrap();
+    assert_eq!(digest(&client).await, digest(&client2).await);
+
+    // Our database refuses it as it is, and the sources a migration must refuse too.
+    let why = refusal(&dsn).await;
+    assert!(
+        why.contains("original Python piwheels (version 0.23)")
+            && why.contains("create a new database with piw-initdb"),
+        "{why}"
+    );
+    set_version(&client2, "0.22").await.unwrap();
+    assert!(refusal(&dsn2).await.contains("(version 0.22)"));
+    mid_upgrade(&client2).await.unwrap();
+    assert!(refusal(&dsn2).await.contains("(version 0.21)"));
+    assert_eq!(
+        count(&client2, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'location'").await,
+        1
+    );
+}
+
+/// The kinds the migration maps are there as the generator counted them.
+async fn check_kinds(client: &Client, exp: &Expectations) {
     // The kinds the migration maps, counted as the generator counted them.
     let (reg, odd) = (&exp.regular, &exp.odd);
     let kinds = [
@@ -186,7 +214,7 @@ async fn the_023_fixture_builds_and_fills() {
         ),
     ];
     for (sql, want) in kinds {
-        assert_eq!(count(&client, sql).await, want, "{sql}");
+        assert_eq!(count(client, sql).await, want, "{sql}");
     }
     for kind in [
         reg.failed_builds,
@@ -203,7 +231,7 @@ async fn the_023_fixture_builds_and_fills() {
     // Every armv6l file copies an armv7l file of the same build, hash and size.
     assert_eq!(
         count(
-            &client,
+            client,
             "SELECT count(*) FROM files a JOIN files b ON a.build_id = b.build_id \
              AND b.filename = replace(a.filename, 'linux_armv6l', 'linux_armv7l') \
              AND a.filehash = b.filehash AND a.filesize = b.filesize \
@@ -215,12 +243,16 @@ async fn the_023_fixture_builds_and_fills() {
     // Failed builds have no files.
     assert_eq!(
         count(
-            &client,
+            client,
             "SELECT count(*) FROM builds b JOIN files f USING (build_id) WHERE NOT b.status"
         )
         .await,
         0
     );
+}
+
+/// The odd rows are there as listed, and the build queue works on them.
+async fn check_odd_rows(client: &Client, odd: &odd::Odd) {
     // The odd rows are there as listed.
     for (canon, display) in &odd.display_names {
         let row = client
@@ -235,7 +267,7 @@ async fn the_023_fixture_builds_and_fills() {
     for (p, _) in &odd.hostile_packages {
         assert_eq!(
             count(
-                &client,
+                client,
                 &format!(
                     "SELECT count(*) FROM packages WHERE package = '{}'",
                     p.replace('\'', "''")
@@ -258,43 +290,21 @@ async fn the_023_fixture_builds_and_fills() {
         let column = table.split('.').nth(1).unwrap();
         let table = table.split('.').next().unwrap();
         let n = count(
-            &client,
+            client,
             &format!("SELECT count(*) FROM {table} WHERE {column} = '{value}'"),
         )
         .await;
         assert!(n >= 1, "{table}.{column} = {value} ({key})");
     }
     // The build queue (§5.2) works on it, and never names a skipped ABI.
-    assert!(count(&client, "SELECT count(*) FROM builds_pending").await > 0);
+    assert!(count(client, "SELECT count(*) FROM builds_pending").await > 0);
     assert_eq!(
         count(
-            &client,
+            client,
             "SELECT count(*) FROM builds_pending WHERE abi_tag IN ('cp37', 'cp35')"
         )
         .await,
         0
-    );
-
-    // The same seed makes the same rows.
-    let (dsn2, _guard2) = create(&super_dsn).await.unwrap();
-    let client2 = connect(&dsn2).await.unwrap();
-    generate(&client2, &scale).await.unwrap();
-    assert_eq!(digest(&client).await, digest(&client2).await);
-
-    // Our database refuses it as it is, and the sources a migration must refuse too.
-    let why = refusal(&dsn).await;
-    assert!(
-        why.contains("original Python piwheels (version 0.23)")
-            && why.contains("create a new database with piw-initdb"),
-        "{why}"
-    );
-    set_version(&client2, "0.22").await.unwrap();
-    assert!(refusal(&dsn2).await.contains("(version 0.22)"));
-    mid_upgrade(&client2).await.unwrap();
-    assert!(refusal(&dsn2).await.contains("(version 0.21)"));
-    assert_eq!(
-        count(&client2, "SELECT count(*) FROM information_schema.columns WHERE table_name = 'files' AND column_name = 'location'").await,
-        1
     );
 }
 
