@@ -18,6 +18,7 @@ mod farm;
 mod farm_script;
 mod initdb;
 mod legacy_config;
+mod migrate_source;
 mod monitor;
 mod piw_add_refuses_hostile_names;
 mod piw_audit;
