@@ -591,6 +591,40 @@ pub fn mismatches(cmd: &Command) -> Vec<String> {
     found
 }
 
+/// For the admin tools' tests: an original `piwheels.conf` shared with a slave holds
+/// `timeout = 3h` (the build timeout). That key is not an admin tool's wait for the master
+/// (`master-timeout`, which `--timeout` still sets on the command line), so it must change
+/// nothing and warn of nothing. `conf` is a file the test may write (in its own temporary
+/// folder), `args` the tool's command line without options, `timeout` reads the parsed wait.
+///
+/// # Panics
+///
+/// When the tool takes the slave's key, ignores `master-timeout` or `--timeout`, or warns.
+#[doc(hidden)]
+pub fn assert_slave_timeout_left_to_the_slave<T>(
+    conf: &std::path::Path,
+    args: &[&str],
+    timeout: fn(&T) -> u64,
+) where
+    T: clap::CommandFactory + clap::FromArgMatches,
+{
+    use crate::config::{try_parse_from, try_parse_reporting};
+    let conf = conf.to_path_buf();
+    let write = |text: &str| std::fs::write(&conf, text).expect("the conf file written");
+    write("[slave]\nmaster = m\ntimeout = 3h\n");
+    let shared = try_parse_reporting::<T, _>(args, std::slice::from_ref(&conf)).unwrap();
+    assert_eq!(shared.warnings, Vec::<String>::new());
+    let default = try_parse_from::<T, _>(args, &[]).unwrap();
+    assert_eq!(timeout(&shared.opts), timeout(&default));
+    write("timeout = 3h\nmaster_timeout = 7\n");
+    let own = try_parse_from::<T, _>(args, std::slice::from_ref(&conf)).unwrap();
+    assert_eq!(timeout(&own), 7);
+    let mut line = args.to_vec();
+    line.extend(["--timeout", "9"]);
+    let given = try_parse_from::<T, _>(line, std::slice::from_ref(&conf)).unwrap();
+    assert_eq!(timeout(&given), 9);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use super::*;
 use clap::CommandFactory;
-use piwheels::config::{try_parse_from, try_parse_reporting};
+use piwheels::config::try_parse_from;
 use piwheels::legacy_options::mismatches;
 
 #[test]
@@ -43,26 +43,13 @@ fn every_0_23_option_carries_over() {
     assert!(o.yes && o.package.is_none());
 }
 
-/// An original `piwheels.conf` shared with a slave holds `timeout = 3h` (the build
-/// timeout): that key is not this tool's wait for the master (`master-timeout`), which
-/// `--timeout` still sets on the command line.
+/// A shared conf's `timeout = 3h` is the slave's, not this tool's wait.
 #[test]
 fn the_slaves_timeout_key_is_left_to_the_slave() {
     let dir = tempfile::tempdir().unwrap();
-    let conf = dir.path().join("piwheels.conf");
-    std::fs::write(&conf, "[slave]\nmaster = m\ntimeout = 3h\n").unwrap();
-    let p = try_parse_reporting::<Opts, _>(["piw-rebuild", "home"], std::slice::from_ref(&conf))
-        .unwrap();
-    assert_eq!(p.warnings, Vec::<String>::new());
-    let default = try_parse_from::<Opts, _>(["piw-rebuild", "home"], &[])
-        .unwrap()
-        .timeout;
-    assert_eq!(p.opts.timeout, default);
-    std::fs::write(&conf, "timeout = 3h\nmaster_timeout = 7\n").unwrap();
-    let o: Opts = try_parse_from(["piw-rebuild", "home"], std::slice::from_ref(&conf)).unwrap();
-    assert_eq!(o.timeout, 7);
-    let mut args: Vec<&str> = ["piw-rebuild", "home"].to_vec();
-    args.extend(["--timeout", "9"]);
-    let o: Opts = try_parse_from(args, &[conf]).unwrap();
-    assert_eq!(o.timeout, 9);
+    piwheels::legacy_options::assert_slave_timeout_left_to_the_slave::<Opts>(
+        &dir.path().join("piwheels.conf"),
+        &["piw-rebuild", "home"],
+        |o| o.timeout,
+    );
 }
