@@ -35,7 +35,9 @@ use std::time::Duration;
 
 use piwheels_db::Target;
 use piwheels_protocol::import::{ImportProtocol, ImportReply, ImportRequest};
-use piwheels_protocol::transport::{Req, Security, SocketOptions, TransportError, zmq};
+use piwheels_protocol::transport::{
+    Req, Security, SocketOptions, TransportError, connectable, zmq,
+};
 
 /// The database every tool uses unless told otherwise: the embedded SQLite file of a
 /// single-machine farm.
@@ -262,12 +264,12 @@ impl ImportQueue {
         let options = SocketOptions::new()
             .linger(Some(Duration::ZERO))
             .security(master_keys::on_endpoint(security, queue));
-        let req = Req::<ImportProtocol>::connect(ctx, queue, &options).map_err(|source| {
-            AskError::Connect {
+        let req = Req::<ImportProtocol>::connect(ctx, &connectable(queue), &options).map_err(
+            |source| AskError::Connect {
                 queue: queue.to_owned(),
                 source,
-            }
-        })?;
+            },
+        )?;
         Ok(ImportQueue {
             req,
             queue: queue.to_owned(),

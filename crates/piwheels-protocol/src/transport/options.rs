@@ -293,6 +293,26 @@ fn unmap_ipv4(endpoint: &str) -> Option<String> {
     Some(format!("tcp://{mapped}:{port}"))
 }
 
+/// The endpoint a client on this host connects to for a master that binds `endpoint`: a
+/// wildcard TCP host (`*`, `0.0.0.0`, `[::]`), which can be bound but not connected to,
+/// becomes loopback (`127.0.0.1`, `[::1]`); anything else is given back as it is. A tool
+/// reading the master's own `piwheels.conf` (`file-queue = tcp://*:5556`) so reaches it.
+pub fn connectable(endpoint: &str) -> std::borrow::Cow<'_, str> {
+    let Some(rest) = endpoint.strip_prefix("tcp://") else {
+        return endpoint.into();
+    };
+    for (wildcard, loopback) in [
+        ("*:", "127.0.0.1:"),
+        ("0.0.0.0:", "127.0.0.1:"),
+        ("[::]:", "[::1]:"),
+    ] {
+        if let Some(port) = rest.strip_prefix(wildcard) {
+            return format!("tcp://{loopback}{port}").into();
+        }
+    }
+    endpoint.into()
+}
+
 /// The file an `ipc://` endpoint lives at; `None` for other transports and for Linux's
 /// abstract namespace (`ipc://@name`), which has no file.
 pub fn ipc_path(endpoint: &str) -> Option<&Path> {

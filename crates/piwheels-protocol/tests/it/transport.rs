@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use piwheels_protocol::error::ProtocolError;
 use piwheels_protocol::transport::{
     Dealer, Identity, Pub, Pull, Push, RawDealer, RawRouter, Req, Router, SocketOptions, Sub,
-    TransportError, add_ipc_group_write, ipc_path, set_ipc_mode,
+    TransportError, add_ipc_group_write, connectable, ipc_path, set_ipc_mode,
 };
 
 use crate::transport_support as support;
@@ -692,4 +692,37 @@ fn sockets_can_move_to_other_threads() {
     send::<RawRouter>();
     send::<RawDealer>();
     send::<TransportError>();
+}
+
+/// A client given the master's bind address (`tcp://*:P`, as a shared `piwheels.conf`
+/// holds it) connects to loopback instead, and reaches the master.
+#[test]
+fn a_wildcard_bind_address_is_connected_to_on_loopback() {
+    assert_eq!(connectable("tcp://*:5556"), "tcp://127.0.0.1:5556");
+    assert_eq!(connectable("tcp://0.0.0.0:5556"), "tcp://127.0.0.1:5556");
+    assert_eq!(connectable("tcp://[::]:5556"), "tcp://[::1]:5556");
+    for kept in [
+        "tcp://10.0.0.1:5556",
+        "tcp://master.example.org:5556",
+        "ipc:///run/piwheels/import",
+        "tcp://*",
+    ] {
+        assert_eq!(connectable(kept), kept);
+    }
+    let ctx = zmq::Context::new();
+    let rep = ctx.socket(zmq::REP).unwrap();
+    rep.bind("tcp://0.0.0.0:*").unwrap();
+    let bound = rep.get_last_endpoint().unwrap().unwrap();
+    let port = bound.rsplit_once(':').unwrap().1;
+    let req = ctx.socket(zmq::REQ).unwrap();
+    req.set_linger(0).unwrap();
+    req.set_rcvtimeo(10_000).unwrap();
+    rep.set_rcvtimeo(10_000).unwrap();
+    req.connect(&connectable(&format!("tcp://*:{port}")))
+        .unwrap();
+    req.send("ping", 0).expect("the request is queued");
+    assert_eq!(
+        rep.recv_bytes(0).expect("the master hears it within 10 s"),
+        b"ping"
+    );
 }

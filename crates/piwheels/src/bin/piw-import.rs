@@ -208,7 +208,7 @@ fn run(opts: &Opts) -> anyhow::Result<ExitCode> {
                 tracing::info!("sending {}", path.display());
                 piwheels_slave::transfer::upload_secured(
                     &ctx,
-                    &opts.file_queue,
+                    &piwheels_protocol::transport::connectable(&opts.file_queue),
                     piwheels::master_keys::on_endpoint(security, &opts.file_queue),
                     0,
                     path,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use piwheels_protocol::monitor::{ControlMessage, ControlProtocol, StatusProtocol};
-use piwheels_protocol::transport::{Push, Security, SocketOptions, Sub, TransportError, zmq};
+use piwheels_protocol::transport::{
+    Push, Security, SocketOptions, Sub, TransportError, connectable, zmq,
+};
 
 use super::model::Model;
 
@@ -100,21 +102,17 @@ impl Connection {
             .linger(Some(Duration::ZERO))
             .hwm(RECEIVE_HWM);
         let secured = |queue| options.security(crate::master_keys::on_endpoint(security, queue));
-        let status =
-            Sub::connect(&ctx, status_queue, &secured(status_queue)).map_err(|source| {
-                MonitorError::Connect {
-                    what: "status",
-                    queue: status_queue.to_owned(),
-                    source: Box::new(source),
-                }
+        let status = Sub::connect(&ctx, &connectable(status_queue), &secured(status_queue))
+            .map_err(|source| MonitorError::Connect {
+                what: "status",
+                queue: status_queue.to_owned(),
+                source: Box::new(source),
             })?;
-        let control =
-            Push::connect(&ctx, control_queue, &secured(control_queue)).map_err(|source| {
-                MonitorError::Connect {
-                    what: "control",
-                    queue: control_queue.to_owned(),
-                    source: Box::new(source),
-                }
+        let control = Push::connect(&ctx, &connectable(control_queue), &secured(control_queue))
+            .map_err(|source| MonitorError::Connect {
+                what: "control",
+                queue: control_queue.to_owned(),
+                source: Box::new(source),
             })?;
         Ok(Connection {
             status,
