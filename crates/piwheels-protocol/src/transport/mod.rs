@@ -83,7 +83,7 @@ pub use self::handshake_watch::{
 pub use self::monitor::DisconnectWatch;
 pub use self::options::{
     DEFAULT_LINGER, DEFAULT_MAX_MESSAGE_SIZE, FILE_QUEUE_HWM, HWM, RoutingId, SCRIBE_HWM, Security,
-    SocketOptions, add_ipc_group_write, ipc_path, set_ipc_mode,
+    SocketOptions, add_ipc_group_write, connectable, ipc_path, set_ipc_mode,
 };
 pub use self::origin::Origin;
 pub use self::raw::{DEFAULT_MAX_FRAMES, RawDealer, RawRouter};
