@@ -223,7 +223,9 @@ pub async fn generate(client: &Client, scale: &Scale) -> Result<Expectations, Fi
             ))
         })
     };
-    let sizes = regular::Sizes {
+    // The counts the regular part must add to the odd rows to make the scale's totals.
+    let sizes = Scale {
+        seed: scale.seed,
         packages: left("packages", scale.packages)?,
         versions: left("versions", scale.versions)?,
         builds: left("builds", scale.builds)?,

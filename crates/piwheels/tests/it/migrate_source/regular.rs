@@ -9,6 +9,7 @@
 use chrono::DateTime;
 use tokio_postgres::Client;
 
+use super::Scale;
 use super::copy::CopyWriter;
 
 /// The builders' ABIs the generated builds cycle through.
@@ -75,29 +76,6 @@ const T2017: i64 = 1_483_228_800;
 const T2019: i64 = 1_546_300_800;
 const T2020: i64 = 1_577_836_800;
 
-/// How many rows of each table the generated (non-odd) part holds.
-#[derive(Debug, Clone, Copy)]
-pub struct Sizes {
-    /// Packages.
-    pub packages: u64,
-    /// Versions.
-    pub versions: u64,
-    /// Builds.
-    pub builds: u64,
-    /// Files.
-    pub files: u64,
-    /// Download rows.
-    pub downloads: u64,
-    /// Search rows.
-    pub searches: u64,
-    /// Project page hits.
-    pub project_page_hits: u64,
-    /// Project JSON downloads.
-    pub project_json_downloads: u64,
-    /// Web page hits.
-    pub web_page_hits: u64,
-}
-
 /// What the generated part holds of each kind the migration must map (counts, not lists:
 /// at PyPI size the lists would not fit in memory).
 #[derive(Debug, Clone, Default)]
@@ -133,7 +111,8 @@ pub struct Regular {
 /// The generator of the regular rows.
 pub struct Gen {
     seed: u64,
-    z: Sizes,
+    /// How many rows of each table the generated (non-odd) part holds.
+    z: Scale,
     versions: Spread,
     builds: Spread,
     files: Spread,
@@ -148,7 +127,7 @@ pub struct BadScale(pub String);
 
 impl Gen {
     /// A generator of `z` rows; build ids start after `last_odd_build`.
-    pub fn new(seed: u64, z: Sizes, last_odd_build: i32) -> Result<Self, BadScale> {
+    pub fn new(seed: u64, z: Scale, last_odd_build: i32) -> Result<Self, BadScale> {
         if z.packages == 0 || z.versions == 0 || z.builds < 10 || z.files == 0 {
             return Err(BadScale(format!(
                 "too small once the odd rows are taken: {z:?}"
