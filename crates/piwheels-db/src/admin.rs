@@ -146,7 +146,7 @@ impl Admin {
 }
 
 /// The master's user must exist, must not be a superuser and must not own the database.
-fn check_master_user(c: &mut dyn Conn, user: &str) -> Result<()> {
+pub(crate) fn check_master_user(c: &mut dyn Conn, user: &str) -> Result<()> {
     let op = "initialize";
     let row = c.query_opt(
         "SELECT r.rolsuper, d.datdba = r.oid FROM pg_roles r, pg_database d \
@@ -176,7 +176,7 @@ fn check_master_user(c: &mut dyn Conn, user: &str) -> Result<()> {
 }
 
 /// Grants the master's user exactly what it needs (see the module docs).
-fn grant(c: &mut dyn Conn, user: &str) -> Result<()> {
+pub(crate) fn grant(c: &mut dyn Conn, user: &str) -> Result<()> {
     let (user, db, schema) = c
         .query_opt(
             "SELECT quote_ident($1), quote_ident(current_database()), quote_ident(current_schema())",

@@ -115,6 +115,8 @@ pub enum SchemaProblem {
     },
     /// Tables that are not piwheels'.
     Foreign,
+    /// A migration from the original piwheels into this database has not finished.
+    Migrating,
 }
 
 impl fmt::Display for SchemaProblem {
@@ -137,11 +139,17 @@ impl fmt::Display for SchemaProblem {
             Self::Original { version } => write!(
                 f,
                 "this is a database of the original Python piwheels (version {version}); this \
-                 software keeps its own schema: create a new database with piw-initdb"
+                 software keeps its own schema: copy it into a new database with piw-migrate \
+                 (or create an empty one with piw-initdb)"
             ),
             Self::Foreign => write!(
                 f,
                 "the database holds tables that are not a piwheels schema; refusing to touch it"
+            ),
+            Self::Migrating => write!(
+                f,
+                "a migration from piwheels 0.23 into this database has not finished; finish it \
+                 with piw-migrate --resume (or start again on an empty database)"
             ),
         }
     }

@@ -60,6 +60,7 @@ pub mod admin;
 mod backend;
 mod db;
 mod error;
+pub mod load;
 pub mod names;
 pub mod observe;
 mod ops;

@@ -26,6 +26,7 @@ pub mod config;
 pub mod legacy_options;
 pub mod logger;
 pub mod master_keys;
+pub mod migrate;
 pub mod monitor;
 
 use std::io::{BufRead, IsTerminal, Write};

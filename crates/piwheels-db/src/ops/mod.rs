@@ -1,7 +1,7 @@
 //! Every operation of the database, one module per subject. Each public method of
 //! [`Database`](crate::Database) checks its input, then runs one transaction of portable SQL.
 
-mod access;
+pub(crate) mod access;
 mod builds;
 pub mod downloads;
 pub(crate) mod journal;

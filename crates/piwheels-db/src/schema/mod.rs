@@ -199,6 +199,9 @@ pub enum SchemaState {
     Original(String),
     /// Tables that are not piwheels'.
     Foreign,
+    /// Our schema, being filled by a migration from the original piwheels that has not
+    /// finished (see [`crate::load`]).
+    Migrating,
 }
 
 impl SchemaState {
@@ -224,6 +227,7 @@ impl SchemaState {
                 version: version.clone(),
             }),
             SchemaState::Foreign => Some(SchemaProblem::Foreign),
+            SchemaState::Migrating => Some(SchemaProblem::Migrating),
         }
     }
 
@@ -264,6 +268,9 @@ pub(crate) fn detect(c: &mut dyn Conn) -> Result<SchemaState> {
     }
     let columns = c.query_map(columns_sql, params![], |r| r.text(0))?;
     if columns.iter().any(|c| c == "software") {
+        if crate::load::unfinished(c)? {
+            return Ok(SchemaState::Migrating);
+        }
         let row = c.query_opt(
             "SELECT software, version FROM configuration WHERE id = 1",
             params![],

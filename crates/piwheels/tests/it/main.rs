@@ -25,5 +25,6 @@ mod piw_audit;
 mod piw_initdb_removes_hostile_rows;
 mod piw_keygen;
 mod piw_logger;
+mod piw_migrate;
 mod piw_slave_build_network;
 mod service_units;

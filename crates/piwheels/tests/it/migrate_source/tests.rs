@@ -115,7 +115,7 @@ async fn the_023_fixture_builds_and_fills() {
     let why = refusal(&dsn).await;
     assert!(
         why.contains("original Python piwheels (version 0.23)")
-            && why.contains("create a new database with piw-initdb"),
+            && why.contains("copy it into a new database with piw-migrate"),
         "{why}"
     );
     set_version(&client2, "0.22").await.unwrap();
