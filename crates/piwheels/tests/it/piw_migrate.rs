@@ -99,11 +99,12 @@ impl Drop for PgTarget {
                 .unwrap();
             rt.block_on(async {
                 if let Ok(c) = migrate_source::connect(&dsn).await {
-                    let _ = c
-                        .batch_execute(&format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE); DROP ROLE IF EXISTS {name}"
-                        ))
-                        .await;
+                    for sql in [
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                        format!("DROP ROLE IF EXISTS {name}"),
+                    ] {
+                        let _ = c.batch_execute(&sql).await;
+                    }
                 }
             });
         })
