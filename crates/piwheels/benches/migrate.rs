@@ -85,9 +85,12 @@ fn run_migrate(args: &[&str]) -> (f64, f64, String) {
 
 #[tokio::main]
 async fn main() {
-    let fraction: f64 = arg("--fraction").and_then(|f| f.parse().ok()).unwrap_or(1.0);
+    let fraction: f64 = arg("--fraction")
+        .and_then(|f| f.parse().ok())
+        .unwrap_or(1.0);
     let backends = arg("--backends").unwrap_or_else(|| "sqlite,postgres".into());
-    let super_dsn = test_support::setup::pg_superuser().expect("a PostgreSQL server (scripts/pg-env)");
+    let super_dsn =
+        test_support::setup::pg_superuser().expect("a PostgreSQL server (scripts/pg-env)");
 
     let mut guard = None;
     let source = match arg("--source") {
@@ -95,10 +98,14 @@ async fn main() {
         None => {
             let scale = scale(fraction);
             println!("generating a 0.23 database: {scale:?}");
-            let (dsn, g) = migrate_source::create(&super_dsn).await.expect("a fixture database");
+            let (dsn, g) = migrate_source::create(&super_dsn)
+                .await
+                .expect("a fixture database");
             let client = migrate_source::connect(&dsn).await.expect("a connection");
             let start = Instant::now();
-            let exp = migrate_source::generate(&client, &scale).await.expect("the fixture");
+            let exp = migrate_source::generate(&client, &scale)
+                .await
+                .expect("the fixture");
             let rows: u64 = exp.rows.values().sum();
             println!(
                 "generated {rows} rows in {:.0} s",
@@ -115,7 +122,9 @@ async fn main() {
     };
 
     // The floor: every source row read once.
-    let client = migrate_source::connect(&source).await.expect("a connection");
+    let client = migrate_source::connect(&source)
+        .await
+        .expect("a connection");
     let start = Instant::now();
     let mut rows = 0u64;
     for table in migrate_source::TABLES {
@@ -152,7 +161,9 @@ async fn main() {
             ),
             "postgres" => {
                 let name = format!("piwmigbench_{}", std::process::id());
-                let c = migrate_source::connect(&super_dsn).await.expect("a connection");
+                let c = migrate_source::connect(&super_dsn)
+                    .await
+                    .expect("a connection");
                 for sql in [
                     format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
                     format!("DROP ROLE IF EXISTS {name}"),
@@ -167,7 +178,15 @@ async fn main() {
         };
         let user = pg_name.clone().unwrap_or_else(|| "piwheels".into());
         let (secs, rss, out) = run_migrate(&[
-            "--source", &source, "-d", &target, "--platform", "linux_armv7l", "-u", &user, "-q",
+            "--source",
+            &source,
+            "-d",
+            &target,
+            "--platform",
+            "linux_armv7l",
+            "-u",
+            &user,
+            "-q",
         ]);
         let last = out.lines().last().unwrap_or_default().to_owned();
         println!(
@@ -177,7 +196,9 @@ async fn main() {
         );
         eprintln!("{backend}: {last}");
         if let Some(name) = pg_name {
-            let c = migrate_source::connect(&super_dsn).await.expect("a connection");
+            let c = migrate_source::connect(&super_dsn)
+                .await
+                .expect("a connection");
             for sql in [
                 format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
                 format!("DROP ROLE IF EXISTS {name}"),

@@ -26,5 +26,6 @@ mod piw_initdb_removes_hostile_rows;
 mod piw_keygen;
 mod piw_logger;
 mod piw_migrate;
+mod piw_migrate_adopt;
 mod piw_slave_build_network;
 mod service_units;

@@ -33,7 +33,7 @@ fn migrate(args: &[&str]) -> Output {
 
 /// The test server's superuser address, or `None` with the reason printed (a failure
 /// instead when `PIWHEELS_REQUIRE_PG` is set).
-fn pg_or_skip(test: &str) -> Option<String> {
+pub(super) fn pg_or_skip(test: &str) -> Option<String> {
     match test_support::setup::pg_superuser() {
         Ok(dsn) => Some(dsn),
         Err(why) => {
