@@ -68,7 +68,13 @@ async fn a_023_output_folder_is_adopted() {
     let db = Database::open(&env.config.dsn).await.unwrap();
     let out = env.config.output_path.clone();
     let simple = env.simple();
-    for (p, v) in [("foo", "2.0"), ("foo", "3.0"), ("bar", "2.0")] {
+    db.add_new_package("baz", "", "no wheels").await.unwrap();
+    for (p, v) in [
+        ("foo", "2.0"),
+        ("foo", "3.0"),
+        ("bar", "2.0"),
+        ("baz", "1.0"),
+    ] {
         db.add_new_package_version(p, v, Some(Utc::now()), "")
             .await
             .unwrap();
@@ -129,7 +135,10 @@ async fn a_023_output_folder_is_adopted() {
     std::fs::write(simple.join("index.html"), "<a href=\"foo\">foo</a>").unwrap();
     std::fs::write(foo.join("index.html"), page_023("foo", &[v7, v6, pure])).unwrap();
     std::fs::write(bar.join("index.html"), page_023("bar", &[short, other])).unwrap();
-    for p in ["foo", "bar"] {
+    // baz: no wheels; only its pages are 0.23's.
+    std::fs::create_dir_all(simple.join("baz")).unwrap();
+    std::fs::write(simple.join("baz/index.html"), page_023("baz", &[])).unwrap();
+    for p in ["foo", "bar", "baz"] {
         let dir = out.join("project").join(p).join("json");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.parent().unwrap().join("index.html"), "0.23").unwrap();
@@ -142,6 +151,21 @@ async fn a_023_output_folder_is_adopted() {
     gz.write_all(b"built foo 1.0\n").unwrap();
     std::fs::write(&log_file, gz.finish().unwrap()).unwrap();
     let inodes = [ino(&foo.join(v7)), ino(&foo.join(pure))];
+    // The migrated database owes no page rewrites: what the check finds is all there is.
+    let owed: Vec<String> = db
+        .load_rewrites_pending()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.package)
+        .collect();
+    let gens: Vec<(String, i64)> = db
+        .rewrite_generations(&owed)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    db.clear_rewrites(&gens).await.unwrap();
 
     let master = Master::start(env.config.clone()).await.unwrap();
     let hub = master.hub().clone();
@@ -175,6 +199,12 @@ async fn a_023_output_folder_is_adopted() {
         pep691(&simple, "bar").is_some_and(|files| files.is_empty())
     })
     .await;
+    eventually("baz's PEP 691 page (it had only 0.23's pages)", || async {
+        pep691(&simple, "baz").is_some()
+    })
+    .await;
+    let baz = std::fs::read_to_string(out.join("project/baz/index.html")).unwrap();
+    assert_ne!(baz, "0.23", "baz's project page is rewritten");
 
     // Every real wheel has its metadata file, made from its METADATA; the armv6l link
     // has its metadata link.
