@@ -100,7 +100,9 @@ impl Output {
             }
         }
         let damaged: BTreeSet<&str> = done.damaged.iter().map(|d| d.filename.as_str()).collect();
-        for t in served() {
+        // Only names the folder listed become paths (a name from the database, such as
+        // another farm's, is not trusted to be a plain file name).
+        for t in served().filter(|t| listed.contains(&t.filename)) {
             let Some(real) = &t.twin_of else { continue };
             let meta = format!("{}{METADATA_SUFFIX}", t.filename);
             if damaged.contains(real.as_str()) {
@@ -111,7 +113,7 @@ impl Output {
                 continue;
             }
             let real_meta = format!("{real}{METADATA_SUFFIX}");
-            if listed.contains(&t.filename)
+            if listed.contains(real)
                 && !listed.contains(&meta)
                 && exists(&dir.join(&real_meta))
                 && link(&dir, &real_meta, &meta)
