@@ -75,8 +75,12 @@ pub struct FileRecord {
 pub struct OutputFile {
     /// Its package.
     pub package: String,
+    /// The version its build was of (as upstream spells it).
+    pub version: String,
     /// Its file name.
     pub filename: String,
+    /// Its size, bytes.
+    pub filesize: i64,
     /// Its SHA-256, lowercase hex.
     pub filehash: String,
     /// The build that produced it.

@@ -492,10 +492,13 @@ fn spawn_reconcile(hub: Hub, started: DateTime<Utc>) {
                 strays_removed = r.strays.len(),
                 missing_rebuilt = r.missing.len(),
                 links_made = r.links,
+                metadata_made = r.metadata,
+                damaged_rebuilt = r.damaged.len(),
                 pages_owed = r.owed.len(),
                 orphan_folders = r.orphans.len(),
                 strays = ?r.strays.iter().take(20).collect::<Vec<_>>(),
                 missing = ?r.missing.iter().take(20).collect::<Vec<_>>(),
+                damaged = ?r.damaged.iter().take(20).collect::<Vec<_>>(),
                 "the output folder disagreed with the database; put right"
             ),
             Ok(r) => tracing::info!(

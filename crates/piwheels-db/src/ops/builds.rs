@@ -448,7 +448,7 @@ impl Database {
             for chunk in packages.chunks(ROWS_PER_INSERT) {
                 let sql = format!(
                     "SELECT b.package, f.filename, f.filehash, f.build_id, f.twin_of, f.location, \
-                            b.built_at \
+                            b.built_at, b.version, f.filesize \
                        FROM files f JOIN builds b ON b.build_id = f.build_id \
                       WHERE b.package IN ({})",
                     super::placeholders(1, chunk.len())
@@ -463,6 +463,8 @@ impl Database {
                         twin_of: r.opt_text(4)?,
                         location: r.text(5)?,
                         built_at: r.time(6)?,
+                        version: r.text(7)?,
+                        filesize: r.int(8)?,
                     });
                     Ok(())
                 })?;

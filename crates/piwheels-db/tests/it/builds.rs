@@ -181,6 +181,41 @@ async fn armv7l_wheels_get_armv6l_copies(t: TestDb) {
     assert_eq!(twin.file.platform_tag, "linux_armv6l");
     assert_eq!(twin.file.dependencies, whl.dependencies);
     assert_eq!(db.version_files("foo", "1.0").await.unwrap().len(), 2);
+    // What the output folder should hold: both, with their version and size.
+    let mut rows = db.output_files(&["foo".to_owned()]).await.unwrap();
+    rows.sort_by(|a, b| a.filename.cmp(&b.filename));
+    let got: Vec<_> = rows
+        .iter()
+        .map(|f| {
+            (
+                f.filename.as_str(),
+                f.version.as_str(),
+                f.filesize,
+                f.twin_of.as_deref(),
+                f.build_id,
+            )
+        })
+        .collect();
+    let size = whl.filesize as i64;
+    assert_eq!(
+        got,
+        [
+            (
+                "foo-1.0-cp311-cp311-linux_armv6l.whl",
+                "1.0",
+                size,
+                Some(whl.filename.as_str()),
+                id
+            ),
+            (
+                "foo-1.0-cp311-cp311-linux_armv7l.whl",
+                "1.0",
+                size,
+                None,
+                id
+            ),
+        ]
+    );
     // The copy is not counted twice in the size statistic.
     assert_eq!(
         db.statistics().await.unwrap().builds_size,

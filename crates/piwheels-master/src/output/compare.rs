@@ -125,7 +125,9 @@ mod tests {
     fn row(name: &str, twin_of: Option<&str>, location: &str) -> OutputFile {
         OutputFile {
             package: "foo".into(),
+            version: "1.0".into(),
             filename: name.into(),
+            filesize: 10,
             filehash: "a".repeat(64),
             build_id: 1,
             twin_of: twin_of.map(Into::into),

@@ -35,6 +35,7 @@
 //! [`Output::recover`] publishes them at the next start (and removes those whose rows do
 //! not exist), and [`reconcile`] then compares every package's folder with the database.
 
+pub mod adopt;
 pub mod audit;
 pub mod compare;
 mod files;

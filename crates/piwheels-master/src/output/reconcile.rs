@@ -12,7 +12,12 @@
 //!   build recorded since is being published now), deletes its build, so the version is
 //!   built again;
 //! - makes missing alias links;
-//! - owes a rewrite of the package's pages if any of that happened or a page is missing.
+//! - gives the wheels without a metadata file one, and removes damaged wheels, deleting
+//!   their builds (see [`adopt`](super::adopt): how another master's folder, a 0.23
+//!   farm's, is taken over);
+//! - owes a rewrite of the package's pages if any of that happened or a page is missing
+//!   (any of [`PAGES`](super::compare::PAGES), such as the PEP 691 `index.json` a 0.23
+//!   farm never wrote).
 //!
 //! Folders under `simple/` and `project/` of packages the database does not have are
 //! owed a rewrite too (which removes them), and folders under `simple/` that no package
@@ -40,8 +45,14 @@ pub struct Report {
     pub strays: Vec<String>,
     /// Wheels the database has that were missing; their builds were deleted.
     pub missing: Vec<String>,
-    /// Alias links made.
+    /// Alias links made (with the metadata links of alias copies).
     pub links: usize,
+    /// Metadata files made from the wheels that had none.
+    pub metadata: usize,
+    /// Wheels found damaged (a size other than their row's, not a readable wheel, no
+    /// `METADATA` or one naming another project or version), removed; their builds were
+    /// deleted.
+    pub damaged: Vec<String>,
     /// Packages whose pages were owed a rewrite.
     pub owed: BTreeSet<String>,
     /// Folders of packages the database does not have.
@@ -54,6 +65,8 @@ impl Report {
         !(self.strays.is_empty()
             && self.missing.is_empty()
             && self.links == 0
+            && self.metadata == 0
+            && self.damaged.is_empty()
             && self.owed.is_empty()
             && self.orphans.is_empty())
     }
@@ -139,18 +152,27 @@ async fn check_page(
     for (package, fix) in fixed {
         report.strays.extend(fix.strays);
         report.links += fix.links;
+        report.metadata += fix.metadata;
+        // A rewrite owed already may have been written before this check made metadata
+        // files (the pages give their hashes) or deleted builds: owed again then.
+        let again = fix.metadata > 0 || !fix.missing.is_empty() || !fix.damaged.is_empty();
         for (name, build) in fix.missing {
             report.missing.push(name);
             lost_builds.insert(build);
         }
-        if fix.owed && !already.contains_key(&package) {
+        for (name, build) in fix.damaged {
+            report.damaged.push(name);
+            lost_builds.insert(build);
+        }
+        if fix.owed && (again || !already.contains_key(&package)) {
             report.owed.insert(package);
         }
     }
     Ok(())
 }
 
-/// What the folders of `page`'s packages hold, and whether their pages exist.
+/// What the folders of `page`'s packages hold, and whether their pages exist (all of
+/// [`PAGES`](super::compare::PAGES) in `simple/<package>/`, and the project page).
 async fn look_at_folders(hub: &Hub, page: Vec<String>) -> Result<BTreeMap<PackageName, Seen>> {
     let out = hub.config.output_path.clone();
     let output = hub.output.clone();
@@ -168,7 +190,10 @@ async fn look_at_folders(hub: &Hub, page: Vec<String>) -> Result<BTreeMap<Packag
             let listed = output
                 .list_package(&p)
                 .map_err(|e| Error::io("reading", output.package_dir(&p), e))?;
-            let pages = output.package_dir(&p).join("index.html").is_file()
+            let dir = output.package_dir(&p);
+            let pages = super::compare::PAGES
+                .iter()
+                .all(|page| dir.join(page).is_file())
                 && out
                     .join("project")
                     .join(p.as_str())
@@ -230,7 +255,10 @@ struct Fix {
     strays: Vec<String>,
     /// Missing wheels and their builds.
     missing: Vec<(String, i64)>,
+    /// Damaged wheels (removed) and their builds.
+    damaged: Vec<(String, i64)>,
     links: usize,
+    metadata: usize,
     owed: bool,
 }
 
@@ -254,8 +282,20 @@ fn fix_page(
             .into_iter()
             .map(|n| format!("{package}/{n}"))
             .collect();
+        let mut listed = seen.listed;
+        for name in &fix.strays {
+            listed.remove(name.rsplit_once('/').map_or(name.as_str(), |(_, n)| n));
+        }
+        let adopted = output.adopt_wheels(&package, files, &listed, since);
+        fix.metadata = adopted.metadata;
+        fix.links = adopted.links;
+        for d in adopted.damaged {
+            listed.remove(&d.filename);
+            fix.damaged.push((d.filename, d.build_id));
+        }
+        let damaged: BTreeSet<&str> = fix.damaged.iter().map(|(n, _)| n.as_str()).collect();
         let dir = output.package_dir(&package);
-        for m in super::compare::missing(files, |n| seen.listed.contains(n), since) {
+        for m in super::compare::missing(files, |n| listed.contains(n), since) {
             match m {
                 Missing::Link { twin, real } => {
                     let link = dir.join(&twin.filename);
@@ -267,8 +307,10 @@ fn fix_page(
                         );
                     }
                 }
-                // Renamed in since the folder was listed: not missing.
-                Missing::Wheel(f) if dir.join(&f.filename).exists() => {}
+                // Renamed in since the folder was listed: not missing. (A damaged one was
+                // removed, and its build goes already.)
+                Missing::Wheel(f)
+                    if dir.join(&f.filename).exists() || damaged.contains(f.filename.as_str()) => {}
                 Missing::Wheel(f) => {
                     tracing::warn!(package = %package, file = %f.filename, build = f.build_id,
                         "a recorded wheel is missing from the output; its build is deleted, to be built again");
@@ -276,8 +318,12 @@ fn fix_page(
                 }
             }
         }
-        fix.owed =
-            !seen.pages || !fix.strays.is_empty() || !fix.missing.is_empty() || fix.links > 0;
+        fix.owed = !seen.pages
+            || !fix.strays.is_empty()
+            || !fix.missing.is_empty()
+            || !fix.damaged.is_empty()
+            || fix.links > 0
+            || fix.metadata > 0;
         out.push((package.into_string(), fix));
     }
     out

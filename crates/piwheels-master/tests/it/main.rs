@@ -32,6 +32,7 @@ mod lumberjack;
 mod metrics;
 mod mr_chase;
 mod original_slave_crashes_on_sigterm_while_its_idle_is_held;
+mod output_adopt;
 mod search_index_empty_for_an_hour;
 mod search_page_order;
 mod slave_limits_and_cool_off;

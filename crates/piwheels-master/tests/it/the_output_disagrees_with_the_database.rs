@@ -101,7 +101,7 @@ async fn a_build_the_database_cannot_take_is_never_visible_and_is_logged_once_it
 }
 
 /// A wheel file and its row, as a build would leave them.
-fn wheel_file(name: &str, data: &[u8]) -> NewFile {
+pub(crate) fn wheel_file(name: &str, data: &[u8]) -> NewFile {
     let parts: Vec<&str> = name.trim_end_matches(".whl").split('-').collect();
     NewFile {
         filename: name.into(),
@@ -118,7 +118,7 @@ fn wheel_file(name: &str, data: &[u8]) -> NewFile {
     }
 }
 
-async fn log(db: &Database, package: &str, version: &str, files: Vec<NewFile>) -> i64 {
+pub(crate) async fn log(db: &Database, package: &str, version: &str, files: Vec<NewFile>) -> i64 {
     db.log_build(&NewBuild {
         package: package.into(),
         version: version.into(),
