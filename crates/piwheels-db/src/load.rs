@@ -307,7 +307,7 @@ impl Loader {
     /// master needs, as `piw-initdb` does. Refuses a database that is not empty.
     pub async fn begin(dsn: &str, source: &Source, user: Option<&str>) -> Result<Self> {
         let op = "begin migration";
-        let db = Database::connect(dsn, Options::default(), true).await?;
+        let db = Database::connect(dsn, loader_options(), true).await?;
         let user = match (db.kind(), user) {
             (Kind::Postgres, None) => {
                 return Err(Error::invalid(
@@ -363,7 +363,7 @@ impl Loader {
                 "the target holds no migration to resume (it does not exist: start one without --resume)",
             ));
         }
-        let db = Database::connect(dsn, Options::default(), false).await?;
+        let db = Database::connect(dsn, loader_options(), false).await?;
         let state = db.read(op, schema::detect).await?;
         if state != SchemaState::Migrating {
             return Err(Error::invalid(
@@ -396,7 +396,7 @@ impl Loader {
     /// Opens a database whose migration may be finished or not, to read what it did and
     /// compare it with its source (`piw-migrate --check`).
     pub async fn inspect(dsn: &str) -> Result<Self> {
-        let db = Database::connect(dsn, Options::default(), false).await?;
+        let db = Database::connect(dsn, loader_options(), false).await?;
         let has = db
             .read("inspect migration", |c| {
                 let state = schema::detect(c)?;
@@ -671,6 +671,15 @@ impl Loader {
                 Ok(queued)
             })
             .await
+    }
+}
+
+/// A loader's connections: one writes, one reads (each SQLite connection keeps a page
+/// cache of its own, so more would only cost memory).
+fn loader_options() -> Options {
+    Options {
+        pool_size: Some(2),
+        ..Options::default()
     }
 }
 

@@ -194,6 +194,12 @@ async fn main() {
             rows as f64 / secs,
             secs / floor
         );
+        for line in out
+            .lines()
+            .filter(|l| l.starts_with("copied ") || l.starts_with("rebuilt "))
+        {
+            eprintln!("{backend}: {line}");
+        }
         eprintln!("{backend}: {last}");
         if let Some(name) = pg_name {
             let c = migrate_source::connect(&super_dsn)

@@ -126,6 +126,16 @@ async fn main() -> ExitCode {
             for line in migrate::report_lines(&summary.report) {
                 println!("{line}");
             }
+            for (step, rows, took) in &summary.steps {
+                println!(
+                    "copied {rows} row(s) of {step} in {:.1} s",
+                    took.as_secs_f64()
+                );
+            }
+            println!(
+                "rebuilt the build queue in {:.1} s",
+                summary.finish.as_secs_f64()
+            );
             let secs = summary.elapsed.as_secs_f64().max(0.001);
             println!(
                 "migrated: {} rows in {:.1} s ({:.0} rows/s); {} version(s) wait in the build queue",

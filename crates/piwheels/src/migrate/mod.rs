@@ -109,6 +109,10 @@ pub struct Summary {
     pub rows: u64,
     /// Versions waiting in the rebuilt build queue.
     pub queued: u64,
+    /// The steps this run did: name, source rows read, time taken.
+    pub steps: Vec<(&'static str, u64, Duration)>,
+    /// The time the build queue's rebuild (and the end of the migration) took.
+    pub finish: Duration,
     /// How long this run took.
     pub elapsed: Duration,
 }
@@ -158,6 +162,7 @@ pub async fn run(opts: &Options) -> Result<Summary, MigrateError> {
     let mut mapper = mapper(&snap, &opts.platform, &report).await?;
     mapper.resume(&report.dropped);
     let mut rows = 0;
+    let mut steps = Vec::new();
     for step in STEPS {
         let state = report.steps.get(step.name).cloned().unwrap_or_default();
         if state.done {
@@ -168,10 +173,20 @@ pub async fn run(opts: &Options) -> Result<Summary, MigrateError> {
             .as_deref()
             .and_then(|p| serde_json::from_str(p).ok());
         bar.set_message(step.name);
-        rows += run_step(&snap, &loader, &mut mapper, step, position, opts, &bar).await?;
+        let begun = Instant::now();
+        let read = run_step(&snap, &loader, &mut mapper, step, position, opts, &bar).await?;
         loader.step_done(step.name).await?;
-        tracing::info!(step = step.name, "copied");
+        rows += read;
+        steps.push((step.name, read, begun.elapsed()));
+        tracing::info!(
+            step = step.name,
+            rows = read,
+            seconds = begun.elapsed().as_secs_f64(),
+            "copied"
+        );
     }
+    bar.set_message("rebuilding the build queue");
+    let begun = Instant::now();
     let last_build_id = snap.last_build_id().await?;
     let queued = loader.finish(last_build_id).await?;
     bar.finish_and_clear();
@@ -179,6 +194,8 @@ pub async fn run(opts: &Options) -> Result<Summary, MigrateError> {
         report: loader.report().await?,
         rows,
         queued,
+        steps,
+        finish: begun.elapsed(),
         elapsed: started.elapsed(),
     })
 }

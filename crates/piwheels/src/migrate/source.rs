@@ -133,12 +133,35 @@ impl Source {
         );
         let source = Self { client, id };
         source.check_schema().await?;
+        source.warn_if_in_use().await;
         Ok(source)
     }
 
     /// What identifies the source (server and database), for resuming.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Warns when other sessions use the source: rows the original master writes once the
+    /// snapshot is taken are not copied.
+    async fn warn_if_in_use(&self) {
+        let others = self
+            .client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+                &[],
+            )
+            .await
+            .map(|r| r.get::<_, i64>(0))
+            .unwrap_or(0);
+        if others > 0 {
+            tracing::warn!(
+                sessions = others,
+                "other sessions use the source database: if the original master is still \
+                 running, what it writes from now on is not copied (stop it first)"
+            );
+        }
     }
 
     /// Refuses a source that is not a whole 0.23 database.
