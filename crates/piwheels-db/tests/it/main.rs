@@ -13,6 +13,7 @@ mod access_batches;
 mod builds;
 mod concurrency;
 mod download_figures;
+mod load;
 mod misc;
 mod names_and_versions_constraint;
 mod new_projects;
