@@ -111,15 +111,7 @@ impl Admin {
     #[doc(hidden)]
     pub async fn upgrade_to(&self, version: i64, user: Option<&str>) -> Result<Upgrade> {
         let op = "initialize";
-        let user = match (self.kind(), user) {
-            (Kind::Postgres, None) => {
-                return Err(Error::invalid(
-                    op,
-                    "on PostgreSQL, name the master's (unprivileged) user",
-                ));
-            }
-            (_, user) => user.map(str::to_owned),
-        };
+        let user = master_user(op, self.kind(), user)?;
         self.db
             .write(op, move |c| {
                 if let Some(user) = &user
@@ -142,6 +134,21 @@ impl Admin {
         self.db
             .write("rebuild_build_queue", move |c| queue::rebuild(c, &aliases))
             .await
+    }
+}
+
+/// The master's user to grant, which PostgreSQL needs (SQLite has no users).
+pub(crate) fn master_user(
+    op: &'static str,
+    kind: Kind,
+    user: Option<&str>,
+) -> Result<Option<String>> {
+    match (kind, user) {
+        (Kind::Postgres, None) => Err(Error::invalid(
+            op,
+            "on PostgreSQL, name the master's (unprivileged) user",
+        )),
+        (_, user) => Ok(user.map(str::to_owned)),
     }
 }
 

@@ -109,8 +109,9 @@ pub enum Table {
     RewritesPending,
 }
 
-/// The ten optional fields of a download or search.
-const OPTIONAL: [&str; 10] = [
+/// The ten optional fields of a download or search, after its name, `accessed_by` and
+/// `accessed_at` (the same in the original's schema and ours).
+pub const ACCESS_FIELDS: [&str; 10] = [
     "arch",
     "distro_name",
     "distro_version",
@@ -209,7 +210,7 @@ impl Table {
             cols[0] = "page";
         }
         if matches!(self, Table::Downloads | Table::Searches) {
-            cols.extend(OPTIONAL);
+            cols.extend(ACCESS_FIELDS);
         }
         cols
     }
@@ -308,15 +309,7 @@ impl Loader {
     pub async fn begin(dsn: &str, source: &Source, user: Option<&str>) -> Result<Self> {
         let op = "begin migration";
         let db = Database::connect(dsn, loader_options(), true).await?;
-        let user = match (db.kind(), user) {
-            (Kind::Postgres, None) => {
-                return Err(Error::invalid(
-                    op,
-                    "on PostgreSQL, name the master's (unprivileged) user",
-                ));
-            }
-            (_, user) => user.map(str::to_owned),
-        };
+        let user = crate::admin::master_user(op, db.kind(), user)?;
         let source = source.clone();
         db.write(op, move |c| {
             match schema::detect(c)? {

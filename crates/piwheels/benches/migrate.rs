@@ -56,6 +56,8 @@ fn scale(fraction: f64) -> Scale {
 /// Runs the release `piw-migrate`: (seconds, peak RSS in MiB, its standard output).
 fn run_migrate(args: &[&str]) -> (f64, f64, String) {
     let start = Instant::now();
+    // Reaped below by wait4, which also gives its resource usage.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(env!("CARGO_BIN_EXE_piw-migrate"))
         .args(args)
         .arg("-y")
@@ -160,23 +162,16 @@ async fn main() {
                 None,
             ),
             "postgres" => {
-                let name = format!("piwmigbench_{}", std::process::id());
-                let c = migrate_source::connect(&super_dsn)
+                let (name, guard) = migrate_source::empty_target(&super_dsn)
                     .await
-                    .expect("a connection");
-                for sql in [
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    format!("DROP ROLE IF EXISTS {name}"),
-                    format!("CREATE ROLE {name} LOGIN"),
-                    format!("CREATE DATABASE {name} TEMPLATE template0"),
-                ] {
-                    c.batch_execute(&sql).await.expect("a target database");
-                }
-                (format!("{super_dsn} dbname={name}"), Some(name))
+                    .expect("a target database");
+                (format!("{super_dsn} dbname={name}"), Some((name, guard)))
             }
             other => panic!("unknown backend {other:?}"),
         };
-        let user = pg_name.clone().unwrap_or_else(|| "piwheels".into());
+        let user = pg_name
+            .as_ref()
+            .map_or_else(|| "piwheels".to_owned(), |(name, _)| name.clone());
         let (secs, rss, out) = run_migrate(&[
             "--source",
             &source,
@@ -201,17 +196,7 @@ async fn main() {
             eprintln!("{backend}: {line}");
         }
         eprintln!("{backend}: {last}");
-        if let Some(name) = pg_name {
-            let c = migrate_source::connect(&super_dsn)
-                .await
-                .expect("a connection");
-            for sql in [
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                format!("DROP ROLE IF EXISTS {name}"),
-            ] {
-                let _ = c.batch_execute(&sql).await;
-            }
-        }
+        drop(pg_name);
     }
     drop(guard);
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use piwheels_db::load::ACCESS_FIELDS;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls, Row, Transaction};
 
@@ -15,88 +16,63 @@ pub const VERSION: &str = "0.23";
 
 /// The columns of every table of a 0.23 database (spec §5.1), for the check that the
 /// source is whole: a database half-way through an upgrade lacks some or has others.
-pub const COLUMNS: &[(&str, &[&str])] = &[
-    ("configuration", &["id", "version", "pypi_serial"]),
-    ("packages", &["package", "skip", "description"]),
-    ("package_names", &["package", "name", "seen"]),
-    (
-        "versions",
-        &["package", "version", "released", "skip", "yanked"],
-    ),
-    ("build_abis", &["abi_tag", "skip"]),
-    (
-        "builds",
-        &[
-            "build_id", "package", "version", "built_by", "built_at", "duration", "status",
-            "abi_tag",
-        ],
-    ),
-    (
-        "files",
-        &[
-            "filename",
-            "build_id",
-            "filesize",
-            "filehash",
-            "package_tag",
-            "package_version_tag",
-            "py_version_tag",
-            "abi_tag",
-            "platform_tag",
-            "requires_python",
-            "location",
-        ],
-    ),
-    ("dependencies", &["filename", "tool", "dependency"]),
-    ("downloads", ACCESS_COLUMNS_FILE),
-    ("searches", ACCESS_COLUMNS_PACKAGE),
-    (
-        "project_page_hits",
-        &["package", "accessed_by", "accessed_at", "user_agent", "bot"],
-    ),
-    (
-        "project_json_downloads",
-        &["package", "accessed_by", "accessed_at", "user_agent"],
-    ),
-    (
-        "web_page_hits",
-        &["page", "accessed_by", "accessed_at", "user_agent", "bot"],
-    ),
-    ("rewrites_pending", &["package", "added_at", "command"]),
-    ("preinstalled_apt_packages", &["abi_tag", "apt_package"]),
-];
-
-const ACCESS_COLUMNS_FILE: &[&str] = &[
-    "filename",
-    "accessed_by",
-    "accessed_at",
-    "arch",
-    "distro_name",
-    "distro_version",
-    "os_name",
-    "os_version",
-    "py_name",
-    "py_version",
-    "installer_name",
-    "installer_version",
-    "setuptools_version",
-];
-
-const ACCESS_COLUMNS_PACKAGE: &[&str] = &[
-    "package",
-    "accessed_by",
-    "accessed_at",
-    "arch",
-    "distro_name",
-    "distro_version",
-    "os_name",
-    "os_version",
-    "py_name",
-    "py_version",
-    "installer_name",
-    "installer_version",
-    "setuptools_version",
-];
+pub fn columns() -> Vec<(&'static str, Vec<&'static str>)> {
+    let access = |name: &'static str| {
+        let mut cols = vec![name, "accessed_by", "accessed_at"];
+        cols.extend(ACCESS_FIELDS);
+        cols
+    };
+    vec![
+        ("configuration", vec!["id", "version", "pypi_serial"]),
+        ("packages", vec!["package", "skip", "description"]),
+        ("package_names", vec!["package", "name", "seen"]),
+        (
+            "versions",
+            vec!["package", "version", "released", "skip", "yanked"],
+        ),
+        ("build_abis", vec!["abi_tag", "skip"]),
+        (
+            "builds",
+            vec![
+                "build_id", "package", "version", "built_by", "built_at", "duration", "status",
+                "abi_tag",
+            ],
+        ),
+        (
+            "files",
+            vec![
+                "filename",
+                "build_id",
+                "filesize",
+                "filehash",
+                "package_tag",
+                "package_version_tag",
+                "py_version_tag",
+                "abi_tag",
+                "platform_tag",
+                "requires_python",
+                "location",
+            ],
+        ),
+        ("dependencies", vec!["filename", "tool", "dependency"]),
+        ("downloads", access("filename")),
+        ("searches", access("package")),
+        (
+            "project_page_hits",
+            vec!["package", "accessed_by", "accessed_at", "user_agent", "bot"],
+        ),
+        (
+            "project_json_downloads",
+            vec!["package", "accessed_by", "accessed_at", "user_agent"],
+        ),
+        (
+            "web_page_hits",
+            vec!["page", "accessed_by", "accessed_at", "user_agent", "bot"],
+        ),
+        ("rewrites_pending", vec!["package", "added_at", "command"]),
+        ("preinstalled_apt_packages", vec!["abi_tag", "apt_package"]),
+    ]
+}
 
 /// A connection to the source.
 pub struct Source {
@@ -203,12 +179,12 @@ impl Source {
             )));
         }
         let mut wrong = Vec::new();
-        for (table, columns) in COLUMNS {
-            let Some(have) = found.get(*table) else {
+        for (table, columns) in columns() {
+            let Some(have) = found.get(table) else {
                 wrong.push(format!("table {table} is missing"));
                 continue;
             };
-            for c in *columns {
+            for c in &columns {
                 if !have.iter().any(|h| h == c) {
                     wrong.push(format!("{table}.{c} is missing"));
                 }

@@ -12,7 +12,7 @@ use piwheels_db::load::Loader;
 use piwheels_db::{Database, Target};
 use tokio_postgres::Client;
 
-use super::migrate_source::{self, Expectations, Guard, Scale};
+use super::migrate_source::{self, Expectations, Guard, Scale, pg_or_skip};
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -31,22 +31,6 @@ fn migrate(args: &[&str]) -> Output {
     test_support::process::output_within(&mut cmd, b"", LIMIT, "piw-migrate")
 }
 
-/// The test server's superuser address, or `None` with the reason printed (a failure
-/// instead when `PIWHEELS_REQUIRE_PG` is set).
-pub(super) fn pg_or_skip(test: &str) -> Option<String> {
-    match test_support::setup::pg_superuser() {
-        Ok(dsn) => Some(dsn),
-        Err(why) => {
-            assert!(
-                !test_support::setup::pg_required(),
-                "{test}: PostgreSQL is required (PIWHEELS_REQUIRE_PG) but: {why}"
-            );
-            test_support::skip(test, &format!("no PostgreSQL server: {why}"));
-            None
-        }
-    }
-}
-
 /// A fresh 0.23 source filled at `scale`: its address, what it holds, a client and the
 /// guard that drops it.
 async fn source(super_dsn: &str, scale: &Scale) -> (String, Expectations, Client, Guard) {
@@ -54,62 +38,6 @@ async fn source(super_dsn: &str, scale: &Scale) -> (String, Expectations, Client
     let client = migrate_source::connect(&dsn).await.unwrap();
     let exp = migrate_source::generate(&client, scale).await.unwrap();
     (dsn, exp, client, guard)
-}
-
-/// An empty PostgreSQL database and an unprivileged role of the same name for the master,
-/// both dropped when the guard is.
-struct PgTarget {
-    super_dsn: String,
-    name: String,
-}
-
-impl PgTarget {
-    async fn new(super_dsn: &str, name: &str) -> Self {
-        let client = migrate_source::connect(super_dsn).await.unwrap();
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("DROP ROLE IF EXISTS {name}"),
-            format!("CREATE ROLE {name} LOGIN"),
-            format!("CREATE DATABASE {name} TEMPLATE template0"),
-        ] {
-            client.batch_execute(&sql).await.unwrap();
-        }
-        Self {
-            super_dsn: super_dsn.to_owned(),
-            name: name.to_owned(),
-        }
-    }
-
-    fn admin_dsn(&self) -> String {
-        format!("{} dbname={}", self.super_dsn, self.name)
-    }
-
-    fn user_dsn(&self) -> String {
-        format!("{} user={} dbname={}", self.super_dsn, self.name, self.name)
-    }
-}
-
-impl Drop for PgTarget {
-    fn drop(&mut self) {
-        let (dsn, name) = (self.super_dsn.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(c) = migrate_source::connect(&dsn).await {
-                    for sql in [
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                        format!("DROP ROLE IF EXISTS {name}"),
-                    ] {
-                        let _ = c.batch_execute(&sql).await;
-                    }
-                }
-            });
-        })
-        .join();
-    }
 }
 
 /// Runs a migration that must succeed; returns its standard output.
@@ -333,18 +261,24 @@ async fn a_023_database_migrates_to_postgres_and_checks() {
         return;
     };
     let (src, exp, _client, _guard) = source(&super_dsn, &Scale::small()).await;
-    let target = PgTarget::new(&super_dsn, &format!("piwmig_{}", std::process::id())).await;
-    let (s, t, user) = (src.clone(), target.admin_dsn(), target.name.clone());
+    let (name, _target) = migrate_source::empty_target(&super_dsn).await.unwrap();
+    let admin_dsn = format!("{super_dsn} dbname={name}");
+    let (s, t, user) = (src.clone(), admin_dsn.clone(), name.clone());
     let out = tokio::task::spawn_blocking(move || migrate_ok(&s, &t, &["-u", &user]))
         .await
         .unwrap();
     report_counts(&out, &exp);
-    let (s, t) = (src.clone(), target.admin_dsn());
+    let (s, t) = (src.clone(), admin_dsn);
     tokio::task::spawn_blocking(move || check_ok(&s, &t))
         .await
         .unwrap();
     // The master's unprivileged user can use it.
-    check_target(&target.user_dsn(), &exp, &out).await;
+    check_target(
+        &format!("{super_dsn} user={name} dbname={name}"),
+        &exp,
+        &out,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

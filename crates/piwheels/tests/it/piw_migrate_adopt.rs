@@ -65,7 +65,7 @@ fn old_page(title: &str, links: &[&str]) -> String {
 #[test]
 fn a_migrated_farm_serves_its_old_wheels_and_writes_its_own_pages() {
     let test = "piw_migrate_adopt::a_migrated_farm_serves_its_old_wheels_and_writes_its_own_pages";
-    let Some(super_dsn) = super::piw_migrate::pg_or_skip(test) else {
+    let Some(super_dsn) = migrate_source::pg_or_skip(test) else {
         return;
     };
     let work = tempfile::tempdir().unwrap();

@@ -135,10 +135,11 @@ pub enum FixtureError {
     Scale(#[from] regular::BadScale),
 }
 
-/// Drops the fixture's database when dropped.
+/// Drops the fixture's database (and the role of [`empty_target`]) when dropped.
 pub struct Guard {
     super_dsn: String,
     name: String,
+    role: bool,
 }
 
 impl Guard {
@@ -150,7 +151,7 @@ impl Guard {
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let (dsn, name) = (self.super_dsn.clone(), self.name.clone());
+        let (dsn, name, role) = (self.super_dsn.clone(), self.name.clone(), self.role);
         // Drop may run inside a runtime: clean up on a thread of its own.
         let _ = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -162,6 +163,11 @@ impl Drop for Guard {
                     let _ = client
                         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                         .await;
+                    if role {
+                        let _ = client
+                            .batch_execute(&format!("DROP ROLE IF EXISTS {name}"))
+                            .await;
+                    }
                 }
             });
         })
@@ -203,10 +209,52 @@ pub async fn create(superuser_dsn: &str) -> Result<(String, Guard), tokio_postgr
     let guard = Guard {
         super_dsn: superuser_dsn.to_owned(),
         name: name.clone(),
+        role: false,
     };
     let dsn = format!("{superuser_dsn} dbname={name}");
     connect(&dsn).await?.batch_execute(SCHEMA_SQL).await?;
     Ok((dsn, guard))
+}
+
+/// An empty database and an unprivileged role of the same name (a migration's target and
+/// the master's user), named uniquely: the name, and the guard that drops both.
+pub async fn empty_target(superuser_dsn: &str) -> Result<(String, Guard), tokio_postgres::Error> {
+    let name = format!(
+        "piwtarget_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let client = connect(superuser_dsn).await?;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("DROP ROLE IF EXISTS {name}"),
+        format!("CREATE ROLE {name} LOGIN"),
+        format!("CREATE DATABASE {name} TEMPLATE template0"),
+    ] {
+        client.batch_execute(&sql).await?;
+    }
+    let guard = Guard {
+        super_dsn: superuser_dsn.to_owned(),
+        name: name.clone(),
+        role: true,
+    };
+    Ok((name, guard))
+}
+
+/// The test server's superuser address, or `None` with the reason printed (a failure
+/// instead when `PIWHEELS_REQUIRE_PG` is set).
+pub fn pg_or_skip(test: &str) -> Option<String> {
+    match test_support::setup::pg_superuser() {
+        Ok(dsn) => Some(dsn),
+        Err(why) => {
+            assert!(
+                !test_support::setup::pg_required(),
+                "{test}: PostgreSQL is required (PIWHEELS_REQUIRE_PG) but: {why}"
+            );
+            test_support::skip(test, &format!("no PostgreSQL server: {why}"));
+            None
+        }
+    }
 }
 
 /// Fills every table of a fresh fixture (from [`create`]): the odd rows first, then the

@@ -3,22 +3,6 @@
 
 use super::*;
 
-/// The test server's superuser address, or `None` with the reason printed (a failure
-/// instead when `PIWHEELS_REQUIRE_PG` is set).
-fn pg_or_skip(test: &str) -> Option<String> {
-    match test_support::setup::pg_superuser() {
-        Ok(dsn) => Some(dsn),
-        Err(why) => {
-            assert!(
-                !test_support::setup::pg_required(),
-                "{test}: PostgreSQL is required (PIWHEELS_REQUIRE_PG) but: {why}"
-            );
-            test_support::skip(test, &format!("no PostgreSQL server: {why}"));
-            None
-        }
-    }
-}
-
 async fn count(client: &Client, sql: &str) -> u64 {
     let n: i64 = client
         .query_one(sql, &[])
