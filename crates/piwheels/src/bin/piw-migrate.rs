@@ -133,8 +133,14 @@ async fn main() -> ExitCode {
                 );
             }
             println!(
-                "rebuilt the build queue in {:.1} s",
+                "rebuilt the build queue in {:.1} s, by our rules: ABIs in Python version order \
+                 (cp39 before cp311), an abi3 wheel serving every ABI from its own up, a version \
+                 tried on one target first",
                 summary.finish.as_secs_f64()
+            );
+            println!(
+                "kept every build id; new builds are numbered after {} (the source's last)",
+                summary.last_build_id
             );
             let secs = summary.elapsed.as_secs_f64().max(0.001);
             println!(

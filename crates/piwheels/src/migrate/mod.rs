@@ -113,6 +113,8 @@ pub struct Summary {
     pub steps: Vec<(&'static str, u64, Duration)>,
     /// The time the build queue's rebuild (and the end of the migration) took.
     pub finish: Duration,
+    /// The source's last build id: the target's new builds are numbered after it.
+    pub last_build_id: i64,
     /// How long this run took.
     pub elapsed: Duration,
 }
@@ -196,6 +198,7 @@ pub async fn run(opts: &Options) -> Result<Summary, MigrateError> {
         queued,
         steps,
         finish: begun.elapsed(),
+        last_build_id,
         elapsed: started.elapsed(),
     })
 }

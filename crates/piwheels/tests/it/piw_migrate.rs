@@ -315,6 +315,26 @@ async fn sources_that_are_not_023_and_targets_that_are_not_empty_are_refused() {
     let out = migrate(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("not a platform tag"));
+    // Sources that are not PostgreSQL databases at all, or not reachable.
+    for (bad, want) in [
+        ("sqlite:/var/lib/piwheels/piwheels.db", "the source address"),
+        (
+            "host=/nonexistent-dir dbname=piwheels",
+            "the source: connecting",
+        ),
+    ] {
+        let out = migrate(&["--source", bad, "-d", &target("x.db")]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(want),
+            "{bad}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            !dir.path().join("x.db").exists(),
+            "{bad}: a target was made"
+        );
+    }
     // A target that is not empty: ours, already in use.
     let used = target("used.db");
     Database::create(&used).await.unwrap();
