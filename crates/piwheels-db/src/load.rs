@@ -3,8 +3,9 @@
 //! together with the position the migration reached, so an interrupted migration resumes
 //! exactly where its last batch ended: nothing is copied twice or skipped.
 //!
-//! While a migration runs, the target holds four tables of its own (`migration_source`,
-//! `migration_steps`, `migration_dropped`, `migration_mapped`) and [`Database::open`]
+//! While a migration runs, the target holds five tables of its own (`migration_source`,
+//! `migration_steps`, `migration_dropped`, `migration_mapped`, `migration_indexes`: the
+//! access logs' indexes, made once they are full) and [`Database::open`]
 //! refuses it ([`SchemaProblem::Migrating`](crate::SchemaProblem::Migrating)): no master
 //! can start on half a database. [`Loader::finish`] rebuilds the build queue and marks
 //! the migration finished in one transaction; the tables stay, so what the migration
@@ -294,7 +295,66 @@ CREATE TABLE migration_mapped (
     n        {BIGINT} NOT NULL,
     PRIMARY KEY (step, what)
 );
+CREATE TABLE migration_indexes (
+    name     TEXT NOT NULL PRIMARY KEY,
+    sql      TEXT NOT NULL
+);
 ";
+
+/// The tables whose indexes are made once they are full, not kept up to date row by row:
+/// the access logs, the largest tables, whose rows come in time order but are indexed by
+/// name too (an index filled in random order is many times slower to fill than to make).
+const LATE_INDEXED: [&str; 5] = [
+    "downloads",
+    "searches",
+    "project_page_hits",
+    "project_json_downloads",
+    "web_page_hits",
+];
+
+/// Drops the indexes of the [`LATE_INDEXED`] tables, keeping their definitions in
+/// `migration_indexes` for [`make_late_indexes`].
+fn drop_late_indexes(c: &mut dyn Conn) -> Result<()> {
+    let tables: Vec<String> = LATE_INDEXED.iter().map(|t| format!("'{t}'")).collect();
+    let sql = match c.kind() {
+        Kind::Sqlite => format!(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL \
+             AND tbl_name IN ({})",
+            tables.join(", ")
+        ),
+        Kind::Postgres => format!(
+            "SELECT indexname::text, indexdef::text FROM pg_indexes \
+             WHERE schemaname = current_schema() AND tablename IN ({})",
+            tables.join(", ")
+        ),
+    };
+    let indexes = c.query_map(&sql, params![], |r| Ok((r.text(0)?, r.text(1)?)))?;
+    for (name, sql) in indexes {
+        c.execute(
+            "INSERT INTO migration_indexes (name, sql) VALUES ($1, $2)",
+            params![&name, &sql],
+        )?;
+        c.batch(&format!("DROP INDEX {name}"))?;
+    }
+    Ok(())
+}
+
+/// Makes the indexes [`drop_late_indexes`] dropped.
+fn make_late_indexes(c: &mut dyn Conn) -> Result<()> {
+    let indexes = c.query_map(
+        "SELECT name, sql FROM migration_indexes ORDER BY name",
+        params![],
+        |r| Ok((r.text(0)?, r.text(1)?)),
+    )?;
+    for (name, sql) in indexes {
+        c.batch(&sql)?;
+        c.execute(
+            "DELETE FROM migration_indexes WHERE name = $1",
+            params![&name],
+        )?;
+    }
+    Ok(())
+}
 
 /// A database being filled by a migration (see the module docs).
 #[derive(Debug, Clone)]
@@ -333,6 +393,7 @@ impl Loader {
             }
             schema::migrate(c, SCHEMA_VERSION)?;
             c.batch(&schema::render(TABLES_SQL, c.kind()))?;
+            drop_late_indexes(c)?;
             c.execute(
                 "INSERT INTO migration_source (id, source, platform, started) VALUES (1, $1, $2, $3)",
                 params![&source.id, &source.platform, Utc::now()],
@@ -634,6 +695,7 @@ impl Loader {
         let aliases = self.db.options().platform_aliases.clone();
         self.db
             .write("finish migration", move |c| {
+                make_late_indexes(c)?;
                 let queued = queue::rebuild(c, &aliases)?;
                 let last = c
                     .query_int("SELECT COALESCE(MAX(build_id), 0) FROM builds", params![])?

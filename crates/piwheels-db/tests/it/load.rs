@@ -5,7 +5,7 @@
 use crate::common;
 
 use chrono::{TimeDelta, Utc};
-use common::{Backend, empty};
+use common::{Backend, empty, raw};
 use piwheels_db::load::{Dropped, Field, Loader, Source, Table};
 use piwheels_db::schema::SchemaState;
 use piwheels_db::{Database, Error, NewBuild, SchemaProblem, Target};
@@ -164,7 +164,17 @@ async fn a_migration_is_refused_until_it_finishes(backend: Backend) {
         )
         .await
         .unwrap();
+    // The access logs' indexes are made once they are full.
+    let index = match backend {
+        Backend::Sqlite => {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'downloads'"
+        }
+        Backend::Postgres => "SELECT COUNT(*) FROM pg_indexes WHERE tablename = 'downloads'",
+    };
+    let count = |rows: Vec<Vec<Option<String>>>| rows[0][0].clone().unwrap();
+    assert_eq!(count(raw(backend, &e.admin_dsn, index).await.unwrap()), "0");
     let queued = loader.finish(41).await.unwrap();
+    assert_eq!(count(raw(backend, &e.admin_dsn, index).await.unwrap()), "2");
     assert_eq!(queued, 1);
     assert!(loader.report().await.unwrap().finished);
     assert!(Loader::resume(&e.admin_dsn, &source()).await.is_err());
