@@ -74,6 +74,28 @@ pub fn columns() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
+/// Whether a column of 0.23's has the type piw-migrate reads it as (text columns may be
+/// any text type: they are read as text).
+fn type_ok(column: &str, ty: &str) -> bool {
+    match column {
+        "id" | "build_id" | "built_by" | "filesize" => ty == "integer",
+        "pypi_serial" => ty == "bigint",
+        "yanked" | "status" | "bot" => ty == "boolean",
+        "seen" | "released" | "built_at" | "accessed_at" | "added_at" => {
+            ty == "timestamp without time zone"
+        }
+        "duration" => ty == "interval",
+        "accessed_by" => ty == "inet",
+        _ => matches!(ty, "character varying" | "character" | "text"),
+    }
+}
+
+/// Whether a column of 0.23's may hold NULL: `files.requires_python` and the optional
+/// fields of the downloads and searches.
+fn may_be_null(column: &str) -> bool {
+    column == "requires_python" || ACCESS_FIELDS.contains(&column)
+}
+
 /// A connection to the source.
 pub struct Source {
     client: Client,
@@ -145,15 +167,18 @@ impl Source {
         let rows = self
             .client
             .query(
-                "SELECT table_name::text, column_name::text FROM information_schema.columns \
+                "SELECT table_name::text, column_name::text, data_type::text, \
+                 is_nullable::text = 'YES' FROM information_schema.columns \
                  WHERE table_schema = current_schema()",
                 &[],
             )
             .await
             .map_err(pg("reading the schema"))?;
         let mut found: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut types: BTreeMap<(String, String), (String, bool)> = BTreeMap::new();
         for r in rows {
             found.entry(r.get(0)).or_default().push(r.get(1));
+            types.insert((r.get(0), r.get(1)), (r.get(2), r.get(3)));
         }
         let Some(config) = found.get("configuration") else {
             return Err(MigrateError::NotOriginal(
@@ -185,8 +210,16 @@ impl Source {
                 continue;
             };
             for c in &columns {
-                if !have.iter().any(|h| h == c) {
-                    wrong.push(format!("{table}.{c} is missing"));
+                match types.get(&(table.to_owned(), (*c).to_owned())) {
+                    None => wrong.push(format!("{table}.{c} is missing")),
+                    Some((ty, nullable)) => {
+                        if !type_ok(c, ty) {
+                            wrong.push(format!("{table}.{c} is {ty}"));
+                        }
+                        if *nullable && !may_be_null(c) {
+                            wrong.push(format!("{table}.{c} may be NULL"));
+                        }
+                    }
                 }
             }
             for h in have {

@@ -115,7 +115,9 @@ pub const STEPS: &[StepDef] = &[
         target: Table::Builds,
         key: Key::Cols(&[("build_id", "int")]),
         columns: "t.build_id, t.package::text, t.version::text, t.built_by, t.built_at, \
-                  CAST(EXTRACT(EPOCH FROM t.duration) * 1000000 AS BIGINT), t.status, t.abi_tag::text",
+                  CASE WHEN t.duration BETWEEN INTERVAL '0' AND INTERVAL '1000 years' \
+                  THEN CAST(EXTRACT(EPOCH FROM t.duration) * 1000000 AS BIGINT) END, \
+                  t.status, t.abi_tag::text",
         filter: None,
     },
     StepDef {

@@ -239,7 +239,18 @@ async fn a_023_database_migrates_to_sqlite_and_checks() {
     let Some(super_dsn) = pg_or_skip(test) else {
         return;
     };
-    let (src, exp, _client, _guard) = source(&super_dsn, &Scale::small()).await;
+    let (src, exp, client, _guard) = source(&super_dsn, &Scale::small()).await;
+    // Durations no build took (INTERVAL holds them): dropped and listed, with their files.
+    client
+        .batch_execute(
+            "INSERT INTO builds (build_id, package, version, built_by, built_at, duration, status, abi_tag) \
+             VALUES (900001, 'odd-abis', '2.0', 1, '2021-03-01', '-00:00:05', true, 'cp39'), \
+                    (900002, 'odd-abis', '2.0', 1, '2021-03-02', '5000 years', true, 'cp39'); \
+             INSERT INTO files VALUES ('odd_abis-2.0-cp39-cp39-linux_armv7l.whl', 900002, 10, \
+                 repeat('c', 64), 'odd_abis', '2.0', 'cp39', 'cp39', 'linux_armv7l', NULL, '/simple')",
+        )
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let target = format!("sqlite:{}", dir.path().join("piwheels.db").display());
     let (s, t) = (src.clone(), target.clone());
@@ -247,6 +258,20 @@ async fn a_023_database_migrates_to_sqlite_and_checks() {
         .await
         .unwrap();
     report_counts(&out, &exp);
+    for id in ["900001", "900002"] {
+        assert!(
+            out.contains(&format!(
+                "dropped builds [\"{id}\"]: a negative or unreadable duration"
+            )),
+            "{out}"
+        );
+    }
+    assert!(
+        out.contains(
+            "dropped files [\"odd_abis-2.0-cp39-cp39-linux_armv7l.whl\"]: its build 900002 was dropped"
+        ),
+        "{out}"
+    );
     let (s, t) = (src.clone(), target.clone());
     tokio::task::spawn_blocking(move || check_ok(&s, &t))
         .await
@@ -355,10 +380,21 @@ async fn sources_that_are_not_023_and_targets_that_are_not_empty_are_refused() {
         .await
         .unwrap();
     refused(base(&target("c.db")), "files.location is missing");
+    // Columns of another type, or that may hold NULL where 0.23's may not.
+    client
+        .batch_execute(
+            "ALTER TABLE files ADD COLUMN location VARCHAR(100) DEFAULT '/simple' NOT NULL; \
+             ALTER TABLE builds ALTER COLUMN built_by TYPE BIGINT; \
+             ALTER TABLE versions ALTER COLUMN skip DROP NOT NULL",
+        )
+        .await
+        .unwrap();
+    refused(base(&target("e.db")), "builds.built_by is bigint");
+    refused(base(&target("e.db")), "versions.skip may be NULL");
     migrate_source::mid_upgrade(&client).await.unwrap();
     refused(base(&target("d.db")), "version \"0.21\"");
     // Nothing was left behind by the refusals but empty files.
-    for n in ["b.db", "c.db", "d.db"] {
+    for n in ["b.db", "c.db", "d.db", "e.db"] {
         let p = dir.path().join(n);
         assert!(
             !p.exists() || Loader::inspect(&target(n)).await.is_err(),
