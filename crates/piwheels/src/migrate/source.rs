@@ -302,7 +302,7 @@ impl Snapshot<'_> {
     }
 
     /// Opens a cursor over `step`'s rows after `position` (the key of the last row done,
-    /// as [`Key::position`] made it), in key order.
+    /// as [`position_of`] made it), in key order.
     pub async fn cursor(
         &self,
         step: &StepDef,
