@@ -67,6 +67,10 @@ pub async fn check(source: &str, target: &str, sample: u64) -> Result<CheckRepor
     }
     let snap = src.snapshot().await?;
     let mut out = CheckReport::default();
+    let mut source_rows = std::collections::BTreeMap::new();
+    for s in super::source_tables() {
+        source_rows.insert(s, snap.count(s).await?);
+    }
     for table in Table::ALL {
         let sources: Vec<&str> = STEPS
             .iter()
@@ -83,7 +87,7 @@ pub async fn check(source: &str, target: &str, sample: u64) -> Result<CheckRepor
             target: loader.count(table).await?,
         };
         for s in &sources {
-            count.source += snap.count(s).await?;
+            count.source += source_rows[s];
             count.dropped += report.dropped.iter().filter(|d| d.table == *s).count() as u64;
         }
         if table == Table::PackageNames {
@@ -105,7 +109,7 @@ pub async fn check(source: &str, target: &str, sample: u64) -> Result<CheckRepor
         .map(|d| (d.table.clone(), d.key.clone()))
         .collect();
     for step in STEPS {
-        let rows = snap.count(step.source).await?.max(1);
+        let rows = source_rows[step.source].max(1);
         let percent = (sample as f64 * 100.0 / rows as f64).clamp(0.0, 100.0);
         let (sql, _) = step.query(None);
         let sql = sample_query(&sql, step.source, percent, sample);

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use piwheels_db::load::{Dropped, Field, Table, access_text};
-use piwheels_db::names;
+use piwheels_db::{PlatformAliases, names};
 use piwheels_master::output::names::check_filename;
 use tokio_postgres::Row;
 
-use super::steps::StepDef;
+use super::steps::{Key, StepDef};
 
 /// The longest text each access-log column holds (as the master's loggers cut them).
 const MAX_ACCESS_FIELD: usize = 100;
@@ -38,10 +38,16 @@ impl Mapped {
         }
     }
 
-    fn drop_row(&mut self, step: &StepDef, key: &[String], reason: impl Into<String>) {
+    /// Lists `row` of `step` as dropped: its key (for the access logs, which have none, its
+    /// address and name), made only here, as few rows are dropped.
+    fn drop_row(&mut self, step: &StepDef, row: &Row, reason: impl Into<String>) {
+        let mut key = super::source::position_of(&step.key, row);
+        if let Key::Ctid = step.key {
+            key.push(row.get(step.key.columns()));
+        }
         self.dropped.push(Dropped {
             table: step.source.to_owned(),
-            key: serde_json::to_string(key).unwrap_or_default(),
+            key: serde_json::to_string(&key).unwrap_or_default(),
             reason: reason.into(),
         });
     }
@@ -157,30 +163,29 @@ impl Mapper {
         let mut out = Mapped::default();
         let k = step.key.columns();
         for row in rows {
-            let key = super::source::position_of(&step.key, row);
             match step.name {
-                "build_abis" => self.build_abi(step, row, k, &key, &mut out),
+                "build_abis" => self.build_abi(step, row, k, &mut out),
                 "preinstalled_apt_packages" => {
                     out.rows(Table::PreinstalledAptPackages)
                         .push(vec![text(row, k), text(row, k + 1)]);
                 }
-                "packages" => self.package_row(step, row, k, &key, &mut out),
-                "package_names" => self.name_row(step, row, k, &key, &mut out),
-                "versions" => self.version_row(step, row, k, &key, &mut out),
-                "builds" => self.build_row(step, row, k, &key, &mut out),
-                "files" | "armv6l_copies" => self.file_row(step, row, k, &key, &mut out),
-                "dependencies" => self.dependency_row(step, row, k, &key, &mut out),
-                "rewrites_pending" => self.rewrite_row(step, row, k, &key, &mut out),
-                _ => self.access_row(step, row, k, &key, &mut out),
+                "packages" => self.package_row(step, row, k, &mut out),
+                "package_names" => self.name_row(step, row, k, &mut out),
+                "versions" => self.version_row(step, row, k, &mut out),
+                "builds" => self.build_row(step, row, k, &mut out),
+                "files" | "armv6l_copies" => self.file_row(step, row, k, &mut out),
+                "dependencies" => self.dependency_row(step, row, k, &mut out),
+                "rewrites_pending" => self.rewrite_row(step, row, k, &mut out),
+                _ => self.access_row(step, row, k, &mut out),
             }
         }
         out
     }
 
-    fn build_abi(&self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn build_abi(&self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let abi: String = row.get(k);
         if abi == "abi3" || abi == "none" || abi.is_empty() {
-            out.drop_row(step, key, format!("ABI {abi:?} cannot be a build target"));
+            out.drop_row(step, row, format!("ABI {abi:?} cannot be a build target"));
             return;
         }
         out.rows(Table::BuildTargets).push(vec![
@@ -190,17 +195,10 @@ impl Mapper {
         ]);
     }
 
-    fn package_row(
-        &mut self,
-        step: &StepDef,
-        row: &Row,
-        k: usize,
-        key: &[String],
-        out: &mut Mapped,
-    ) {
+    fn package_row(&mut self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let p: String = row.get(k);
         if let Some(why) = self.unrenamable.get(&p) {
-            out.drop_row(step, key, why.clone());
+            out.drop_row(step, row, why.clone());
             self.packages.insert(p);
             return;
         }
@@ -209,7 +207,7 @@ impl Mapper {
             out.count(RENAMED);
             out.count(ADDED_NAME);
         } else if let Err(e) = names::validate_package(&p) {
-            out.drop_row(step, key, format!("package name: {e}"));
+            out.drop_row(step, row, format!("package name: {e}"));
             self.packages.insert(p);
             return;
         }
@@ -227,22 +225,22 @@ impl Mapper {
         }
     }
 
-    fn name_row(&self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn name_row(&self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let p: String = row.get(k);
         let name: String = row.get(k + 1);
         if self.packages.contains(&p) {
-            return out.drop_row(step, key, format!("its package {p:?} was dropped"));
+            return out.drop_row(step, row, format!("its package {p:?} was dropped"));
         }
         let target = self.package(&p);
         if target != p && name == target {
             return out.drop_row(
                 step,
-                key,
+                row,
                 "the same as the name added for its renamed package",
             );
         }
         if let Err(e) = names::validate_name(&name) {
-            return out.drop_row(step, key, format!("name: {e}"));
+            return out.drop_row(step, row, format!("name: {e}"));
         }
         match self.time(row, k + 2) {
             Ok(seen) => out.rows(Table::PackageNames).push(vec![
@@ -250,18 +248,11 @@ impl Mapper {
                 Field::Text(target),
                 Field::Time(seen),
             ]),
-            Err(why) => out.drop_row(step, key, format!("seen: {why}")),
+            Err(why) => out.drop_row(step, row, format!("seen: {why}")),
         }
     }
 
-    fn version_row(
-        &mut self,
-        step: &StepDef,
-        row: &Row,
-        k: usize,
-        key: &[String],
-        out: &mut Mapped,
-    ) {
+    fn version_row(&mut self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let p: String = row.get(k);
         let v: String = row.get(k + 1);
         let why = if self.packages.contains(&p) {
@@ -284,12 +275,12 @@ impl Mapper {
             }
         };
         if let Some(why) = why {
-            out.drop_row(step, key, why);
+            out.drop_row(step, row, why);
             self.versions.insert((p, v));
         }
     }
 
-    fn build_row(&mut self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn build_row(&mut self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let id = i64::from(row.get::<_, i32>(k));
         let p: String = row.get(k + 1);
         let v: String = row.get(k + 2);
@@ -318,19 +309,20 @@ impl Mapper {
             }
         };
         if let Some(why) = why {
-            out.drop_row(step, key, why);
+            out.drop_row(step, row, why);
             self.builds.insert(id);
         }
     }
 
-    fn file_row(&mut self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn file_row(&mut self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let name: String = row.get(k);
         let build = i64::from(row.get::<_, i32>(k + 1));
         let size = i64::from(row.get::<_, i32>(k + 2));
         let hash: String = row.get(k + 3);
         let tags: Vec<String> = (4..9).map(|i| row.get(k + i)).collect();
         let twin_of = (step.name == "armv6l_copies")
-            .then(|| name.replacen("-linux_armv6l.whl", "-linux_armv7l.whl", 1));
+            .then(|| PlatformAliases::twin_name(&name, "linux_armv6l", "linux_armv7l"))
+            .flatten();
         let why = if self.builds.contains(&build) {
             Some(format!("its build {build} was dropped"))
         } else if let Some(real) = twin_of.as_ref().filter(|r| self.files.contains(*r)) {
@@ -351,7 +343,7 @@ impl Mapper {
                 .map(|t| format!("an empty tag ({t:?})"))
         };
         if let Some(why) = why {
-            out.drop_row(step, key, why);
+            out.drop_row(step, row, why);
             self.files.insert(name);
             return;
         }
@@ -371,21 +363,14 @@ impl Mapper {
         out.rows(Table::Files).push(fields);
     }
 
-    fn dependency_row(
-        &self,
-        step: &StepDef,
-        row: &Row,
-        k: usize,
-        key: &[String],
-        out: &mut Mapped,
-    ) {
+    fn dependency_row(&self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let f: String = row.get(k);
         let dep: String = row.get(k + 2);
         if self.files.contains(&f) {
-            return out.drop_row(step, key, format!("its file {f:?} was dropped"));
+            return out.drop_row(step, row, format!("its file {f:?} was dropped"));
         }
         if dep.is_empty() {
-            return out.drop_row(step, key, "an empty dependency");
+            return out.drop_row(step, row, "an empty dependency");
         }
         out.rows(Table::Dependencies).push(vec![
             Field::Text(f),
@@ -394,10 +379,10 @@ impl Mapper {
         ]);
     }
 
-    fn rewrite_row(&self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn rewrite_row(&self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let p: String = row.get(k);
         if self.packages.contains(&p) {
-            return out.drop_row(step, key, format!("its package {p:?} was dropped"));
+            return out.drop_row(step, row, format!("its package {p:?} was dropped"));
         }
         match self.time(row, k + 1) {
             Ok(at) => out.rows(Table::RewritesPending).push(vec![
@@ -405,19 +390,18 @@ impl Mapper {
                 Field::Time(at),
                 text(row, k + 2),
             ]),
-            Err(why) => out.drop_row(step, key, format!("added_at: {why}")),
+            Err(why) => out.drop_row(step, row, format!("added_at: {why}")),
         }
     }
 
-    fn access_row(&self, step: &StepDef, row: &Row, k: usize, key: &[String], out: &mut Mapped) {
+    fn access_row(&self, step: &StepDef, row: &Row, k: usize, out: &mut Mapped) {
         let name: String = row.get(k);
-        let key = [key, std::slice::from_ref(&name)].concat();
         let at = match self.time(row, k + 2) {
             Ok(at) => at,
-            Err(why) => return out.drop_row(step, &key, format!("accessed_at: {why}")),
+            Err(why) => return out.drop_row(step, row, format!("accessed_at: {why}")),
         };
         let Ok(by) = row.try_get::<_, std::net::IpAddr>(k + 1) else {
-            return out.drop_row(step, &key, "accessed_by is not an address");
+            return out.drop_row(step, row, "accessed_by is not an address");
         };
         let mut changed = false;
         let mut clean = |s: String, max: usize| {

@@ -204,7 +204,7 @@ pub async fn run(opts: &Options) -> Result<Summary, MigrateError> {
 }
 
 /// Every source table a step reads, once.
-fn source_tables() -> Vec<&'static str> {
+pub(crate) fn source_tables() -> Vec<&'static str> {
     let mut seen = Vec::new();
     for s in STEPS {
         if !seen.contains(&s.source) {

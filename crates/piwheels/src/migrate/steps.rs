@@ -42,30 +42,42 @@ pub struct StepDef {
 /// Whether a source file is a 0.23 armv6l copy of an armv7l wheel of the same build
 /// (same size and hash, the name differing only in the platform tag): such a file
 /// becomes an alias copy (`twin_of`) of that wheel.
-const TWIN: &str = "t.platform_tag = 'linux_armv6l' AND EXISTS (SELECT 1 FROM files r \
-     WHERE r.filename = regexp_replace(t.filename, '-linux_armv6l\\.whl$', '-linux_armv7l.whl') \
-     AND r.platform_tag = 'linux_armv7l' AND r.build_id = t.build_id \
-     AND r.filehash = t.filehash AND r.filesize = t.filesize)";
+macro_rules! twin {
+    () => {
+        "t.platform_tag = 'linux_armv6l' AND EXISTS (SELECT 1 FROM files r \
+         WHERE r.filename = regexp_replace(t.filename, '-linux_armv6l\\.whl$', '-linux_armv7l.whl') \
+         AND r.platform_tag = 'linux_armv7l' AND r.build_id = t.build_id \
+         AND r.filehash = t.filehash AND r.filesize = t.filesize)"
+    };
+}
 
-const NOT_TWIN: &str = "NOT (t.platform_tag = 'linux_armv6l' AND EXISTS (SELECT 1 FROM files r \
-     WHERE r.filename = regexp_replace(t.filename, '-linux_armv6l\\.whl$', '-linux_armv7l.whl') \
-     AND r.platform_tag = 'linux_armv7l' AND r.build_id = t.build_id \
-     AND r.filehash = t.filehash AND r.filesize = t.filesize))";
+const TWIN: &str = twin!();
+const NOT_TWIN: &str = concat!("NOT (", twin!(), ")");
 
 const FILE_COLUMNS: &str = "t.filename::text, t.build_id, t.filesize, t.filehash::text, \
      t.package_tag::text, t.package_version_tag::text, t.py_version_tag::text, \
      t.abi_tag::text, t.platform_tag::text, t.requires_python::text, t.location::text";
 
-/// The columns of a download (a search: `package` in place of `filename`).
-const DOWNLOAD_COLUMNS: &str = "t.filename::text, t.accessed_by, t.accessed_at, t.arch::text, \
-     t.distro_name::text, t.distro_version::text, t.os_name::text, t.os_version::text, \
-     t.py_name::text, t.py_version::text, t.installer_name::text, \
-     t.installer_version::text, t.setuptools_version::text";
+/// The ten optional fields of a download or search (`piwheels_db::load::ACCESS_FIELDS`).
+macro_rules! access_fields {
+    () => {
+        "t.arch::text, t.distro_name::text, t.distro_version::text, t.os_name::text, \
+         t.os_version::text, t.py_name::text, t.py_version::text, t.installer_name::text, \
+         t.installer_version::text, t.setuptools_version::text"
+    };
+}
 
-const SEARCH_COLUMNS: &str = "t.package::text, t.accessed_by, t.accessed_at, t.arch::text, \
-     t.distro_name::text, t.distro_version::text, t.os_name::text, t.os_version::text, \
-     t.py_name::text, t.py_version::text, t.installer_name::text, \
-     t.installer_version::text, t.setuptools_version::text";
+/// The columns of a download.
+const DOWNLOAD_COLUMNS: &str = concat!(
+    "t.filename::text, t.accessed_by, t.accessed_at, ",
+    access_fields!()
+);
+
+/// The columns of a search.
+const SEARCH_COLUMNS: &str = concat!(
+    "t.package::text, t.accessed_by, t.accessed_at, ",
+    access_fields!()
+);
 
 /// Every step, in order (parents before children).
 pub const STEPS: &[StepDef] = &[
