@@ -247,7 +247,13 @@ async fn a_023_database_migrates_to_sqlite_and_checks() {
              VALUES (900001, 'odd-abis', '2.0', 1, '2021-03-01', '-00:00:05', true, 'cp39'), \
                     (900002, 'odd-abis', '2.0', 1, '2021-03-02', '5000 years', true, 'cp39'); \
              INSERT INTO files VALUES ('odd_abis-2.0-cp39-cp39-linux_armv7l.whl', 900002, 10, \
-                 repeat('c', 64), 'odd_abis', '2.0', 'cp39', 'cp39', 'linux_armv7l', NULL, '/simple')",
+                 repeat('c', 64), 'odd_abis', '2.0', 'cp39', 'cp39', 'linux_armv7l', NULL, '/simple'), \
+                 ('odd_abis-2.0-cp39-cp39-linux_aarch64.whl', 4, 10, repeat('Z', 64), \
+                 'odd_abis', '2.0', 'cp39', 'cp39', 'linux_aarch64', NULL, '/simple'), \
+                 ('odd_abis-2.0-cp39-cp39-linux_x86_64.whl', 4, -1, repeat('d', 64), \
+                 'odd_abis', '2.0', 'cp39', 'cp39', 'linux_x86_64', NULL, '/simple'), \
+                 ('.hidden-2.0-py3-none-any.whl', 4, 10, repeat('d', 64), \
+                 'odd_abis', '2.0', 'py3', 'none', 'any', NULL, '/simple')",
         )
         .await
         .unwrap();
@@ -272,6 +278,24 @@ async fn a_023_database_migrates_to_sqlite_and_checks() {
         ),
         "{out}"
     );
+    // Files a wheel cannot be: a hash that is not SHA-256 hex, a negative size, a name
+    // that is not one plain file name.
+    for (file, why) in [
+        (
+            "odd_abis-2.0-cp39-cp39-linux_aarch64.whl",
+            "a hash that is not SHA-256 hex",
+        ),
+        (
+            "odd_abis-2.0-cp39-cp39-linux_x86_64.whl",
+            "a negative size (-1)",
+        ),
+        (".hidden-2.0-py3-none-any.whl", "file name:"),
+    ] {
+        assert!(
+            out.contains(&format!("dropped files [\"{file}\"]: {why}")),
+            "{file}: {out}"
+        );
+    }
     let (s, t) = (src.clone(), target.clone());
     tokio::task::spawn_blocking(move || check_ok(&s, &t))
         .await
