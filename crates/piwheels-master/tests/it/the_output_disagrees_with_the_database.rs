@@ -272,12 +272,14 @@ async fn pages_of_changes_committed_before_a_kill_are_written_at_the_next_start(
             .await;
         }
     }
-    let root = std::fs::read_to_string(out.join("simple/index.html")).unwrap();
+    // The root index is written after a batch's pages, so the wait is for the names in it.
+    let root = out.join("simple/index.html");
     for name in names.iter().chain(["foo", "bar"].map(String::from).iter()) {
-        assert!(
-            root.contains(&format!("\"{name}/\"")),
-            "{name} not in the root index"
-        );
+        let entry = format!("\"{name}/\"");
+        eventually("every committed package in the root index", || async {
+            std::fs::read_to_string(&root).is_ok_and(|t| t.contains(&entry))
+        })
+        .await;
     }
     // Everything written is cleared from what is owed.
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -100,8 +100,13 @@ async fn what_a_full_disk_kept_from_the_output_is_written_once_there_is_space() 
         let path = out.join(page);
         eventually(page, || async { path.exists() }).await;
     }
-    let root = std::fs::read_to_string(out.join("simple/index.html")).unwrap();
-    assert!(root.contains("late/"), "{root}");
+    // The root index may be written before the package's pages (from what is owed) and
+    // again after them, so the wait is for the package in it.
+    let root = out.join("simple/index.html");
+    eventually("late in the root index", || async {
+        std::fs::read_to_string(&root).is_ok_and(|t| t.contains("late/"))
+    })
+    .await;
     hub.quit.cancel();
     tokio::time::timeout(Duration::from_secs(30), run)
         .await

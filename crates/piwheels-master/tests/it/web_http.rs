@@ -410,8 +410,20 @@ async fn secretary_scribe_and_server_together() {
         supervise(server, f.hub.quit.clone()),
     ];
     f.hub.web(WebRequest::Both("late-comer".into()));
-    let page = f.out.join("simple/late-comer/index.html");
-    eventually("the simple page", || page.exists()).await;
+    // The scribe writes the simple page before the project page (and the root index
+    // last), so the wait is for all of them.
+    let simple = f.out.join("simple/late-comer/index.html");
+    let project = f.out.join("project/late-comer/index.html");
+    let root = f.out.join("simple/index.html");
+    eventually(
+        "the simple page, the project page and the root index",
+        || {
+            simple.exists()
+                && project.exists()
+                && std::fs::read_to_string(&root).is_ok_and(|t| t.contains("late-comer/"))
+        },
+    )
+    .await;
     let r = get(addr, "/simple/", &[]).await;
     assert!(r.text().contains("late-comer/"), "{}", r.text());
     let r = get(
@@ -425,7 +437,7 @@ async fn secretary_scribe_and_server_together() {
     assert_eq!(v["files"][0]["filename"], w.filename.as_str());
     assert!(v["files"][0]["core-metadata"]["sha256"].is_string());
     let r = get(addr, "/project/late-comer/", &[]).await;
-    assert!(r.text().contains("Arrived late"));
+    assert!(r.text().contains("Arrived late"), "{}", r.text());
     // A second request within the window is held, and saved at shutdown.
     f.hub.web(WebRequest::Project("late-comer".into()));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
