@@ -177,12 +177,17 @@ async fn the_pages_show_the_databases_download_figures() {
     // A project page and its JSON, rewritten on request.
     hub.web(WebRequest::Project("foo".into()));
     let page_path = out.join("project/foo/index.html");
-    eventually("foo's page with its figures", || {
-        let p = page_path.clone();
-        async move { page_figures(&read(&p)) == Some(("1,003".into(), "1,253".into())) }
+    // The page is written before its JSON, so the wait is for both.
+    let json_path = out.join("project/foo/json/index.json");
+    eventually("foo's page and JSON with their figures", || {
+        let (p, j) = (page_path.clone(), json_path.clone());
+        async move {
+            page_figures(&read(&p)) == Some(("1,003".into(), "1,253".into()))
+                && json(&j)["downloads_all"] == 1253
+        }
     })
     .await;
-    let doc = json(&out.join("project/foo/json/index.json"));
+    let doc = json(&json_path);
     assert_eq!(doc["downloads_30"], 1003);
     assert_eq!(doc["downloads_all"], 1253);
     for key in ["package", "summary", "pypi_url", "piwheels_url", "releases"] {

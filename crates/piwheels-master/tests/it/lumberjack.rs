@@ -319,9 +319,10 @@ async fn the_web_servers_own_hits_reach_the_database() {
     let run = tokio::spawn(master.run_until(std::future::pending()));
     let url = |path: &str| format!("http://{addr}{path}");
     let whl = format!("/simple/foo/{}", wheel.filename);
-    // The pages exist once TheScribe has written them.
-    eventually("the project page", || async {
-        get(url("/project/foo/"), FIREFOX, false).await == 200
+    // The pages exist once TheScribe has written them; the project's JSON is written last.
+    let project_json = env.config.output_path.join("project/foo/json/index.json");
+    eventually("the project page and its JSON", || async {
+        project_json.exists() && get(url("/project/foo/"), FIREFOX, false).await == 200
     })
     .await;
     assert_eq!(get(url(&whl), PIP_UA, false).await, 200);

@@ -68,6 +68,23 @@ impl Farm {
         out
     }
 
+    /// Drains the web queue until `want` has come (within 10 s); returns all that came.
+    async fn web_with(&mut self, want: &WebRequest) -> Vec<WebRequest> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut out = Vec::new();
+        loop {
+            out.extend(self.web());
+            if out.contains(want) {
+                return out;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {want:?} on the web queue; it had {out:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn skips(&mut self) -> Vec<SkipRequest> {
         let mut out = Vec::new();
         while let Ok(r) = self.inboxes.skip.try_recv() {
@@ -289,9 +306,7 @@ async fn remver_rempkg_and_rebuild() {
     assert!(db.version_exists("a", "3").await.unwrap(), "builds only");
     // Once the rows are gone the pages are written again (a rewrite asked for meanwhile
     // may have shown them).
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let web = f.web();
-    assert!(web.contains(&WebRequest::Both("a".into())), "{web:?}");
+    f.web_with(&WebRequest::Both("a".into())).await;
 
     let rempkg = |package: &str, builds: bool, skip: &str| RemovePackage {
         package: package.into(),
@@ -333,12 +348,7 @@ async fn remver_rempkg_and_rebuild() {
         async move { !db.package_exists("b").await.unwrap() }
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let web = f.web();
-    assert!(
-        web.contains(&WebRequest::DeletePackage("b".into())),
-        "{web:?}"
-    );
+    f.web_with(&WebRequest::DeletePackage("b".into())).await;
 
     // Rebuilds.
     f.web();
