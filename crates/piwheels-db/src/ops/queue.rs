@@ -219,9 +219,14 @@ pub(crate) fn refresh_package(
 /// Packages handled per step of a full rebuild.
 const REBUILD_CHUNK: i64 = 2000;
 
+/// Build ids whose wheels are asked for in one query of a full rebuild.
+const FILES_PER_QUERY: usize = 500;
+
 /// Recomputes the whole queue from the versions, builds and wheels; returns the number of
 /// entries. Works through the packages in chunks, so memory stays bounded however large
-/// the database is.
+/// the database is; every query of a chunk is a range or key lookup on an index (no
+/// chunk reads a whole table, so the rebuild is linear in the database's size), and a
+/// chunk's entries go in in key order.
 pub(crate) fn rebuild(c: &mut dyn Conn, aliases: &PlatformAliases) -> Result<u64> {
     let targets = enabled_targets(c)?;
     c.execute("DELETE FROM builds_pending", params![])?;
@@ -232,59 +237,78 @@ pub(crate) fn rebuild(c: &mut dyn Conn, aliases: &PlatformAliases) -> Result<u64
     let mut after = String::new();
     loop {
         let packages = c.query_map(
-            "SELECT package FROM packages WHERE package > $1 ORDER BY package LIMIT $2",
+            "SELECT package, CASE WHEN skip <> '' THEN 1 ELSE 0 END FROM packages \
+              WHERE package > $1 ORDER BY package LIMIT $2",
             params![&after, REBUILD_CHUNK],
-            |r| r.text(0),
+            |r| Ok((r.text(0)?, r.int(1)? != 0)),
         )?;
-        let (Some(first), Some(last)) = (packages.first(), packages.last()) else {
+        let (Some((first, _)), Some((last, _))) = (packages.first(), packages.last()) else {
             break;
         };
         let (first, last) = (first.clone(), last.clone());
-        let mut facts: HashMap<(String, String), VersionFacts> = HashMap::new();
+        let skipped: HashMap<String, bool> = packages.into_iter().collect();
+        // Ordered by key, so the entries go in in the order of the queue's primary key.
+        let mut facts: BTreeMap<(String, String), VersionFacts> = BTreeMap::new();
         c.query_each(
-            "SELECT v.package, v.version, CASE WHEN v.skip <> '' OR p.skip <> '' THEN 1 ELSE 0 END, v.released \
-               FROM versions v JOIN packages p ON p.package = v.package \
-              WHERE v.package BETWEEN $1 AND $2",
+            "SELECT package, version, CASE WHEN skip <> '' THEN 1 ELSE 0 END, released \
+               FROM versions WHERE package BETWEEN $1 AND $2",
             params![&first, &last],
             &mut |r| {
-                let f = facts.entry((r.text(0)?, r.text(1)?)).or_default();
-                f.skipped = r.int(2)? != 0;
+                let package = r.text(0)?;
+                let package_skipped = skipped.get(&package).copied().unwrap_or(false);
+                let f = facts.entry((package, r.text(1)?)).or_default();
+                f.skipped = r.int(2)? != 0 || package_skipped;
                 f.released = Some(r.time(3)?);
                 Ok(())
             },
         )?;
+        let mut built: HashMap<i64, (String, String)> = HashMap::new();
         c.query_each(
-            "SELECT package, version, abi_tag, platform_tag FROM builds WHERE package BETWEEN $1 AND $2",
+            "SELECT build_id, package, version, abi_tag, platform_tag FROM builds \
+              WHERE package BETWEEN $1 AND $2",
             params![&first, &last],
             &mut |r| {
-                if let Some(f) = facts.get_mut(&(r.text(0)?, r.text(1)?)) {
-                    f.builds.push(Target::new(r.text(2)?, r.text(3)?));
+                let key = (r.text(1)?, r.text(2)?);
+                if let Some(f) = facts.get_mut(&key) {
+                    f.builds.push(Target::new(r.text(3)?, r.text(4)?));
+                    built.insert(r.int(0)?, key);
                 }
                 Ok(())
             },
         )?;
-        c.query_each(
-            "SELECT b.package, b.version, f.py_version_tag, f.abi_tag, f.platform_tag \
-               FROM files f JOIN builds b ON b.build_id = f.build_id \
-              WHERE b.package BETWEEN $1 AND $2",
-            params![&first, &last],
-            &mut |r| {
-                if let Some(f) = facts.get_mut(&(r.text(0)?, r.text(1)?)) {
-                    f.files.push((r.text(2)?, r.text(3)?, r.text(4)?));
+        // The wheels by their builds' ids (an index lookup each), not by a join that the
+        // planner may answer by reading every wheel for every chunk.
+        let ids: Vec<i64> = built.keys().copied().collect();
+        for batch in ids.chunks(FILES_PER_QUERY) {
+            let sql = format!(
+                "SELECT build_id, py_version_tag, abi_tag, platform_tag FROM files \
+                  WHERE build_id IN ({})",
+                super::placeholders(1, batch.len())
+            );
+            let values: Vec<Value<'_>> = batch.iter().map(|id| Value::Int(*id)).collect();
+            c.query_each(&sql, &values, &mut |r| {
+                if let Some(f) = built.get(&r.int(0)?).and_then(|key| facts.get_mut(key)) {
+                    f.files.push((r.text(1)?, r.text(2)?, r.text(3)?));
                 }
                 Ok(())
-            },
-        )?;
+            })?;
+        }
+        let pending: Vec<_> = facts
+            .iter()
+            .map(|(key, f)| (key, f, pending_targets(f, &targets, aliases)))
+            .collect();
         let mut rows: Vec<BulkRow<'_>> = Vec::new();
-        for ((package, version), f) in &facts {
-            for t in pending_targets(f, &targets, aliases) {
-                rows.push(vec![
-                    Value::Text(&t.abi),
-                    Value::Text(&t.platform),
-                    Value::Text(package),
-                    Value::Text(version),
-                    Value::Time(f.released.unwrap_or(DateTime::UNIX_EPOCH)),
-                ]);
+        for t in &targets {
+            for ((package, version), f, waits) in &pending {
+                if waits.contains(&t) {
+                    rows.push(vec![
+                        Value::Text(&t.abi),
+                        Value::Text(&t.platform),
+                        Value::Text(package),
+                        Value::Text(version),
+                        Value::Time(f.released.unwrap_or(DateTime::UNIX_EPOCH)),
+                    ]);
+                }
             }
         }
         total += rows.len() as u64;

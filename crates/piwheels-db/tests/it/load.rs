@@ -177,6 +177,29 @@ async fn a_migration_is_refused_until_it_finishes(backend: Backend) {
     assert_eq!(count(raw(backend, &e.admin_dsn, index).await.unwrap()), "2");
     assert_eq!(queued, 1);
     assert!(loader.report().await.unwrap().finished);
+    // Every index and key dropped while it was filled is back: the schema is a fresh
+    // one's, with the migration's own tables besides.
+    let Some(fresh) = empty(backend, "a_migration_is_refused_until_it_finishes_fresh").await else {
+        return;
+    };
+    piwheels_db::admin::Admin::connect(&fresh.admin_dsn)
+        .await
+        .unwrap()
+        .initialize(fresh.user())
+        .await
+        .unwrap();
+    let migrated: Vec<_> = crate::schema::full_shape(backend, &e.admin_dsn)
+        .await
+        .into_iter()
+        .filter(|row| !row[0].as_deref().unwrap_or_default().contains("migration_"))
+        .collect();
+    let expected = crate::schema::full_shape(backend, &fresh.admin_dsn).await;
+    let missing: Vec<_> = expected.iter().filter(|r| !migrated.contains(r)).collect();
+    let extra: Vec<_> = migrated.iter().filter(|r| !expected.contains(r)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && migrated == expected,
+        "missing: {missing:?}\nextra: {extra:?}"
+    );
     assert!(Loader::resume(&e.admin_dsn, &source()).await.is_err());
 
     // The master takes it now, and its first build id follows the source's last.

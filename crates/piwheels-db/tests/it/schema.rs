@@ -41,7 +41,7 @@ async fn shape(backend: Backend, dsn: &str) -> (BTreeMap<String, Vec<String>>, B
 }
 
 /// Everything about the schema that a migration could get wrong, for one backend.
-async fn full_shape(backend: Backend, dsn: &str) -> Vec<Vec<Option<String>>> {
+pub(crate) async fn full_shape(backend: Backend, dsn: &str) -> Vec<Vec<Option<String>>> {
     let sql = match backend {
         Backend::Sqlite => {
             "SELECT m.name, p.name, p.type, p.\"notnull\", p.dflt_value, p.pk FROM sqlite_master m, \
