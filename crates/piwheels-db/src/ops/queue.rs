@@ -278,7 +278,8 @@ pub(crate) fn rebuild(c: &mut dyn Conn, aliases: &PlatformAliases) -> Result<u64
         )?;
         // The wheels by their builds' ids (an index lookup each), not by a join that the
         // planner may answer by reading every wheel for every chunk.
-        let ids: Vec<i64> = built.keys().copied().collect();
+        let mut ids: Vec<i64> = built.keys().copied().collect();
+        ids.sort_unstable();
         for batch in ids.chunks(FILES_PER_QUERY) {
             let sql = format!(
                 "SELECT build_id, py_version_tag, abi_tag, platform_tag FROM files \
