@@ -13,7 +13,7 @@
 //! give a pure wheel that serves every target; once it has a build, it waits for every
 //! target still not done.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -246,7 +246,10 @@ pub(crate) fn rebuild(c: &mut dyn Conn, aliases: &PlatformAliases) -> Result<u64
             break;
         };
         let (first, last) = (first.clone(), last.clone());
-        let skipped: HashMap<String, bool> = packages.into_iter().collect();
+        let skipped: HashSet<String> = packages
+            .into_iter()
+            .filter_map(|(package, skipped)| skipped.then_some(package))
+            .collect();
         // Ordered by key, so the entries go in in the order of the queue's primary key.
         let mut facts: BTreeMap<(String, String), VersionFacts> = BTreeMap::new();
         c.query_each(
@@ -255,7 +258,7 @@ pub(crate) fn rebuild(c: &mut dyn Conn, aliases: &PlatformAliases) -> Result<u64
             params![&first, &last],
             &mut |r| {
                 let package = r.text(0)?;
-                let package_skipped = skipped.get(&package).copied().unwrap_or(false);
+                let package_skipped = skipped.contains(&package);
                 let f = facts.entry((package, r.text(1)?)).or_default();
                 f.skipped = r.int(2)? != 0 || package_skipped;
                 f.released = Some(r.time(3)?);
